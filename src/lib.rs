@@ -1,0 +1,151 @@
+//! taskgate: HTTP/REST task dispatch in front of Redis.
+//!
+//! # Layout
+//!
+//! - `config`: every setting, as a flag and a `TASKGATE_*` environment variable.
+//! - `model`: the domain vocabulary (queue names, tasks, leases, states, policy, bounds).
+//! - `api`: HTTP handlers, one file per resource, and their extractors.
+//! - `error`: `ApiError` → RFC 9457 problem+json; the one place status codes are chosen.
+//! - `middleware`: request deadline; problem+json for every error, axum's own included.
+//! - `openapi`: the root of the OpenAPI document (served at `/openapi.json`, UI at `/docs`).
+//! - `store`: the only code that speaks to Redis; one Lua script per state change.
+//! - `reaper`: the background sweep that reclaims expired leases and purges old tasks.
+//! - `telemetry`: logging set-up.
+//!
+//! Data flows one way: `api` → `store` → Redis. The API builds no keys; the store knows no HTTP.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod middleware;
+pub mod model;
+pub mod openapi;
+pub mod reaper;
+pub mod store;
+pub mod telemetry;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use api::AppState;
+use config::Config;
+use store::{PoolSettings, Store};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// HTTP limits the router enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl HttpLimits {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_body_bytes: config.max_body_bytes(),
+            request_timeout: config.request_timeout(),
+        }
+    }
+}
+
+/// The OpenAPI document, exactly as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::routes().split_for_parts().1
+}
+
+/// The OpenAPI document as the pretty JSON committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    openapi().to_pretty_json().unwrap_or_default() + "\n"
+}
+
+/// The whole HTTP application: API, OpenAPI document, Swagger UI, and the layers around them.
+pub fn app(state: AppState, limits: HttpLimits) -> Router {
+    let (api, document) = api::routes().split_for_parts();
+    api.with_state(state)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.request_timeout,
+            middleware::deadline,
+        ))
+        .layer(axum::middleware::from_fn(middleware::problem_errors))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Builds the store and handler state from configuration. Connects to nothing yet.
+pub fn state_from_config(config: &Config) -> Result<AppState, String> {
+    let pool = PoolSettings {
+        url: config.redis_url.clone(),
+        max_size: config.redis_pool_size,
+        wait_timeout: Duration::from_millis(config.redis_wait_timeout_ms),
+        connect_timeout: Duration::from_millis(config.redis_connect_timeout_ms),
+        response_timeout: Duration::from_millis(config.redis_response_timeout_ms),
+    };
+    let store = Store::new(&pool, &config.key_prefix, &config.default_policy())?;
+    Ok(AppState {
+        store,
+        max_payload_bytes: config.max_payload_bytes,
+    })
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, with the reaper running beside it.
+///
+/// Shutdown order: stop accepting, let in-flight requests finish, then stop the reaper. The
+/// reaper may be stopped mid-sweep safely: each sweep step is one atomic script.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = state.store.clone();
+    tokio::spawn(warn_unless_noeviction(store.clone()));
+    let reaper = config
+        .reaper_interval()
+        .map(|every| tokio::spawn(reaper::run(store, every)));
+    let app = app(state, HttpLimits::from_config(config));
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    if let Some(reaper) = reaper {
+        reaper.abort();
+    }
+    served
+}
+
+/// Warns loudly when Redis may evict keys: an evicted lease or task is a lost task. Retries in
+/// the background until Redis answers, so a Redis that is down at start-up delays nothing.
+async fn warn_unless_noeviction(store: Store) {
+    loop {
+        match store.maxmemory_policy().await {
+            Ok(policy) if policy == "noeviction" => return,
+            Ok(policy) => {
+                tracing::warn!(
+                    maxmemory_policy = %policy,
+                    "Redis maxmemory-policy is not noeviction: under memory pressure Redis may \
+                     delete tasks and leases. Set `maxmemory-policy noeviction`."
+                );
+                return;
+            }
+            Err(store::StoreError::Unavailable(why)) => {
+                tracing::warn!(error = %why, "Redis is not answering yet; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(other) => {
+                tracing::warn!(error = %other, "could not read Redis maxmemory-policy");
+                return;
+            }
+        }
+    }
+}

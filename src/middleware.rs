@@ -1,0 +1,57 @@
+//! Cross-cutting HTTP behaviour: the request deadline and the guarantee that every error
+//! response, including axum's own (unknown route, wrong method, extractor rejections), is a
+//! problem+json document.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// Abandons a request that runs past its deadline with `408 request-timeout`. Dropping the
+/// handler's future is safe: every store operation is one atomic script that Redis either ran
+/// whole or not at all.
+pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout.into_response(),
+    }
+}
+
+/// Rewrites any error response that is not already problem+json (axum's 404 fallback, 405,
+/// body-limit and other rejections) into the problem for its status, keeping its headers
+/// (such as `Allow` on a 405).
+pub async fn problem_errors(request: Request, next: Next) -> Response {
+    let route = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound(format!("no route for {route}")),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("the request body exceeds the server's limit".into())
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(String::new()),
+        s if s.is_server_error() => ApiError::Internal(format!("{route} answered {s}")),
+        _ => ApiError::Malformed(format!("the request was rejected ({status})")),
+    };
+    let (mut parts, _) = response.into_parts();
+    let (problem_parts, body) = error.into_response().into_parts();
+    parts.status = problem_parts.status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(problem_parts.headers);
+    Response::from_parts(parts, body)
+}
+
+fn is_problem(response: &Response) -> bool {
+    response.headers().get(header::CONTENT_TYPE)
+        == Some(&HeaderValue::from_static("application/problem+json"))
+}

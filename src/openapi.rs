@@ -1,0 +1,35 @@
+//! The root of the OpenAPI document: info, tags and shared components. Operations and schemas
+//! are added by `api::routes()` from the handlers' own annotations.
+
+use utoipa::OpenApi;
+
+use crate::error::Problem;
+use crate::model::FieldError;
+
+const DESCRIPTION: &str = "\
+HTTP/REST task dispatch in front of Redis. Producers submit tasks; workers in any language lease \
+them, heartbeat while they work, and ack or fail them.
+
+**Delivery is at-least-once.** A `2xx` on submit means the task is stored. A lease that runs \
+out counts as a failed attempt and the task is delivered again, so work must be safe to repeat.
+
+**Fencing.** Every worker call carries the `lease_id` it was given. If that lease is no longer \
+the task's live lease (it expired, or the task was leased again or finished), the call gets \
+`409` with problem type `lease-lost`: your work on the task was not recorded. Repeating an ack \
+or fail with the lease that already applied it returns `200` with the task as it is.
+
+**Errors** are RFC 9457 `application/problem+json` documents with a stable `type`. Besides the \
+responses listed per operation, any path can answer `404 not-found` (unknown route), \
+`405 method-not-allowed` and `408 request-timeout`.";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "taskgate", description = DESCRIPTION),
+    tags(
+        (name = "tasks", description = "Submit and read tasks (producers)"),
+        (name = "workers", description = "Lease tasks and report on them (workers)"),
+        (name = "health", description = "Probes for orchestrators and load balancers"),
+    ),
+    components(schemas(Problem, FieldError))
+)]
+pub struct ApiDoc;

@@ -85,6 +85,8 @@ pub struct Config {
 pub enum Command {
     /// Print the OpenAPI document (JSON) to stdout, e.g. to refresh `openapi/openapi.json`.
     Openapi,
+    /// Exit 0 when the server at `--listen` answers `/healthz` (for container health checks).
+    Healthcheck,
 }
 
 /// The default dispatch policy of every queue, until the per-queue policy API overrides it.

@@ -11,12 +11,14 @@
 //! - `store`: the only code that speaks to Redis; one Lua script per state change.
 //! - `reaper`: the background sweep that reclaims expired leases and purges old tasks.
 //! - `telemetry`: logging set-up.
+//! - `healthcheck`: the `taskgate healthcheck` client used by the container's HEALTHCHECK.
 //!
 //! Data flows one way: `api` → `store` → Redis. The API builds no keys; the store knows no HTTP.
 
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod middleware;
 pub mod model;
 pub mod openapi;

@@ -8,9 +8,19 @@ use tokio::net::TcpListener;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    if let Some(Command::Openapi) = config.command {
-        print!("{}", taskgate::openapi_json());
-        return Ok(());
+    match config.command {
+        Some(Command::Openapi) => {
+            print!("{}", taskgate::openapi_json());
+            return Ok(());
+        }
+        Some(Command::Healthcheck) => {
+            std::process::exit(if taskgate::healthcheck::check(config.listen) {
+                0
+            } else {
+                1
+            });
+        }
+        None => {}
     }
     config.validate().map_err(anyhow::Error::msg)?;
     taskgate::telemetry::init(&config.log_format);

@@ -21,7 +21,7 @@ use crate::model::{
     DELAY_MS_MAX, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN, Task,
     parse_rfc3339_ms,
 };
-use crate::store::{Failure, FinishOutcome, HeartbeatOutcome, NewTask, Start, SubmitOutcome};
+use crate::store::{Failure, FinishOutcome, HeartbeatOutcome, NewTask, Start};
 
 /// Latest accepted `run_at` (ms): 2286-11-20, where epoch milliseconds reach 14 digits.
 const RUN_AT_MAX_MS: i64 = 9_999_999_999_999;
@@ -180,20 +180,16 @@ pub async fn submit_task(
         max_attempts,
         lease_ms,
     };
-    match state.store.submit(&queue, task).await? {
-        SubmitOutcome::Created(task) => {
-            let location = format!("/v1/queues/{}/tasks/{}", task.queue, task.id);
-            let location = HeaderValue::try_from(location)
-                .map_err(|e| ApiError::Internal(format!("location header: {e}")))?;
-            Ok((
-                StatusCode::CREATED,
-                [(header::LOCATION, location)],
-                Json(task),
-            )
-                .into_response())
-        }
-        SubmitOutcome::IdTaken => Err(ApiError::Conflict("task id collision; submit again".into())),
-    }
+    let task = state.store.submit(&queue, task).await?;
+    let location = format!("/v1/queues/{}/tasks/{}", task.queue, task.id);
+    let location = HeaderValue::try_from(location)
+        .map_err(|e| ApiError::Internal(format!("location header: {e}")))?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(task),
+    )
+        .into_response())
 }
 
 /// Get a task
@@ -330,11 +326,14 @@ pub async fn fail_task(
 
 /// A lease id must be present and plausible; whether it is the live lease is the store's call.
 fn lease_id(checks: &mut Checks, value: Option<String>) -> String {
-    let value = checks.required("lease_id", value).unwrap_or_default();
-    if value.is_empty() || value.len() > 128 {
+    let value = checks.required("lease_id", value);
+    if value
+        .as_ref()
+        .is_some_and(|v| v.is_empty() || v.len() > 128)
+    {
         checks.fail("lease_id", "must be 1-128 characters");
     }
-    value
+    value.unwrap_or_default()
 }
 
 fn finish_response(outcome: FinishOutcome, path: &TaskPath) -> Result<Response, ApiError> {

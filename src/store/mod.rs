@@ -78,14 +78,6 @@ pub struct Failure {
     pub retry_in_ms: Option<u64>,
 }
 
-/// How a submit ended.
-#[derive(Debug)]
-pub enum SubmitOutcome {
-    Created(Task),
-    /// The new id is already taken (never expected with UUIDv7).
-    IdTaken,
-}
-
 /// How an ack or fail ended.
 #[derive(Debug)]
 pub enum FinishOutcome {
@@ -167,11 +159,7 @@ impl Store {
 
     /// Adds a task. One script call; the first submit to a queue from this process also records
     /// the queue's name for the reaper.
-    pub async fn submit(
-        &self,
-        queue: &QueueName,
-        task: NewTask,
-    ) -> Result<SubmitOutcome, StoreError> {
+    pub async fn submit(&self, queue: &QueueName, task: NewTask) -> Result<Task, StoreError> {
         self.register(queue).await?;
         let id = TaskId::new_v7().to_string();
         let (delay, run_at) = match task.start {
@@ -190,10 +178,9 @@ impl Store {
         ];
         let mut reply = self.run(&self.inner.scripts.submit, queue, args).await?;
         match reply.status.as_str() {
-            "created" => Ok(SubmitOutcome::Created(
-                TaskRecord::parse(queue, reply.next()?)?.task,
-            )),
-            "exists" => Ok(SubmitOutcome::IdTaken),
+            "created" => Ok(TaskRecord::parse(queue, reply.next()?)?.task),
+            // A UUIDv7 collision: never expected, but never allowed to overwrite a task.
+            "exists" => Err(StoreError::Redis("new task id already taken".into())),
             other => Err(unexpected(other)),
         }
     }

@@ -1,0 +1,136 @@
+//! Lease expiry: an expired lease is a failed attempt, the task is delivered again, and the old
+//! lease is fenced off. Leases here are the shortest allowed (1 s); waits poll with a deadline.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{RedisServer, TestApp, ms, queue};
+
+/// A lease that runs out makes the task leasable again as attempt 2, and the first lease's
+/// ack is then 409 `lease-lost`.
+#[tokio::test]
+async fn expired_lease_is_redelivered_as_attempt_2_and_old_ack_is_lease_lost() {
+    let app = TestApp::start().await;
+    let q = queue("expiry");
+    let task = app.submit(&q, json!({"payload": "slow"})).await;
+    let first = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
+    assert_eq!(first["attempt"], 1);
+
+    let second = app
+        .lease_when_ready(&q, json!({"lease_ms": 30000}), Duration::from_secs(10))
+        .await;
+    assert_eq!(second["task"]["id"], task["id"]);
+    assert_eq!(second["attempt"], 2);
+    assert_ne!(second["lease_id"], first["lease_id"]);
+    assert_eq!(second["task"]["attempts_expired"], 1);
+    assert_eq!(second["task"]["errors"][0]["kind"], "expired");
+    // Redelivery waited for the lease to end and then for the retry backoff (300 ms here).
+    assert!(ms(&second["task"]["run_at"]) >= ms(&first["expires_at"]) + 300);
+
+    app.worker_call(&first, "ack", json!({}))
+        .await
+        .assert_problem(409, "lease-lost");
+    let acked = app.worker_call(&second, "ack", json!({})).await;
+    assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
+}
+
+/// Expired leases are reclaimed by the background reaper even when no worker calls the queue.
+#[tokio::test]
+async fn reaper_reclaims_expired_leases_without_any_worker_call() {
+    let app = TestApp::start().await;
+    let q = queue("reaper");
+    let task = app.submit(&q, json!({"payload": 1})).await;
+    let id = task["id"].as_str().unwrap_or_default();
+    app.lease(&q, json!({"lease_ms": 1000})).await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let reclaimed = loop {
+        let now = app.task(&q, id).await;
+        if now["state"] != "leased" {
+            break now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lease never reclaimed: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(["scheduled", "ready"].contains(&reclaimed["state"].as_str().unwrap_or("")));
+    assert_eq!(reclaimed["attempts_expired"], 1);
+    assert_eq!(reclaimed["last_error"], "lease expired");
+}
+
+/// With the reaper off, an expired lease is still lost at the moment it ends: a heartbeat or
+/// ack after the deadline is 409, whether or not anything has reclaimed the task yet.
+#[tokio::test]
+async fn calls_after_the_deadline_are_lease_lost_even_before_any_sweep() {
+    let app = TestApp::start_with(RedisServer::shared(), &["--reaper-interval-ms=0"]).await;
+    let q = queue("deadline");
+    app.submit(&q, json!({"payload": 1})).await;
+    let lease = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.worker_call(&lease, "heartbeat", json!({}))
+        .await
+        .assert_problem(409, "lease-lost");
+    app.worker_call(&lease, "ack", json!({}))
+        .await
+        .assert_problem(409, "lease-lost");
+    let task = app
+        .task(&q, lease["task"]["id"].as_str().unwrap_or_default())
+        .await;
+    assert_eq!(task["attempts_expired"], 1);
+}
+
+/// Heartbeats keep a lease alive past its original deadline.
+#[tokio::test]
+async fn heartbeat_keeps_the_lease_past_its_first_deadline() {
+    let app = TestApp::start().await;
+    let q = queue("heartbeat");
+    app.submit(&q, json!({"payload": 1})).await;
+    let lease = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
+    let beat = app
+        .worker_call(&lease, "heartbeat", json!({"lease_ms": 10000}))
+        .await;
+    assert_eq!(beat.status, StatusCode::OK, "{}", beat.body);
+    // Wait until the first deadline has surely passed (by the lease's own Redis-timed length).
+    let first_length = lease["expires_in_ms"].as_u64().unwrap_or(1000);
+    tokio::time::sleep(Duration::from_millis(first_length + 300)).await;
+    let again = app.worker_call(&lease, "heartbeat", json!({})).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(
+        again.body["expires_in_ms"], 10000,
+        "the lease keeps the length the heartbeat set"
+    );
+    let acked = app.worker_call(&lease, "ack", json!({})).await;
+    assert_eq!(acked.status, StatusCode::OK);
+    assert_eq!(acked.body["attempts"], 1);
+    assert_eq!(acked.body["attempts_expired"], 0);
+}
+
+/// A lease that expires on the last attempt sends the task to `dead`.
+#[tokio::test]
+async fn expiry_on_the_last_attempt_is_dead() {
+    let app = TestApp::start().await;
+    let q = queue("expiry-dead");
+    let task = app
+        .submit(&q, json!({"payload": 1, "max_attempts": 1}))
+        .await;
+    app.lease(&q, json!({"lease_ms": 1000})).await;
+    let id = task["id"].as_str().unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = app.task(&q, id).await;
+        if now["state"] == "dead" {
+            assert_eq!(now["attempts_expired"], 1);
+            break;
+        }
+        assert_eq!(now["state"], "leased", "unexpected state: {now}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task never died: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,330 @@
+//! Test harness: real `redis-server` processes on free ports and the real app on `127.0.0.1:0`,
+//! driven over HTTP.
+//!
+//! Each `redis-server` is watched by a tiny shell loop that kills it when the test process
+//! exits, however it exits, so no Redis outlives the tests. Tests share one Redis per test
+//! binary; each app gets its own key prefix, so tests never see each other's data.
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use deadpool_redis::redis;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use taskgate::config::Config;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A `redis-server` of our own, on a free port.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl RedisServer {
+    /// Starts a new server and waits until it answers PING.
+    pub fn start() -> Self {
+        let port = free_port();
+        let child = spawn_redis(port);
+        let server = Self { port, child };
+        server.wait_ready();
+        server
+    }
+
+    /// The Redis every test in this binary may share.
+    pub fn shared() -> &'static RedisServer {
+        static SHARED: OnceLock<RedisServer> = OnceLock::new();
+        SHARED.get_or_init(RedisServer::start)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server at once, keeping nothing; its watchdog shell then exits too.
+    pub fn stop(&mut self) {
+        let _ = redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c));
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&mut self) {
+        self.child = spawn_redis(self.port);
+        self.wait_ready();
+    }
+
+    /// A plain Redis connection, for looking behind the API.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to test redis")
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pong = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if pong.is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {} did not start",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs redis-server under a watchdog shell that kills it once this test process is gone.
+fn spawn_redis(port: u16) -> Child {
+    let binary =
+        std::env::var("TASKGATE_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    let script = format!(
+        "{binary} --bind 127.0.0.1 --port {port} --save '' --appendonly no \
+         --maxmemory-policy noeviction --loglevel warning & \
+         redis=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $redis 2>/dev/null; do sleep 0.5; done; \
+         kill $redis 2>/dev/null",
+        parent = std::process::id(),
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server (is it installed?)")
+}
+
+/// A running taskgate app, stopped when dropped.
+pub struct TestApp {
+    pub base: String,
+    pub prefix: String,
+    pub config: Config,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// The app against the shared Redis, with test-friendly defaults.
+    pub async fn start() -> Self {
+        Self::start_with(RedisServer::shared(), &[]).await
+    }
+
+    /// The app against `redis`, with extra flags in `--name=value` form (e.g.
+    /// `--max-payload-bytes=10`), which replace the test defaults of the same name.
+    pub async fn start_with(redis: &RedisServer, flags: &[&str]) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let redis_url = format!("--redis-url={}", redis.url());
+        let key_prefix = format!("--key-prefix={prefix}");
+        // Short, exact retry delays keep retry tests quick and their checks exact.
+        let defaults = [
+            "--default-backoff-initial-ms=300",
+            "--default-backoff-jitter=0",
+            "--reaper-interval-ms=100",
+        ];
+        let overridden = |default: &&str| {
+            let name = default.split('=').next().unwrap_or_default();
+            flags.iter().any(|f| f.split('=').next() == Some(name))
+        };
+        let mut args = vec!["taskgate", &redis_url, &key_prefix];
+        args.extend(defaults.iter().filter(|d| !overridden(d)));
+        args.extend_from_slice(flags);
+        let config = Config::try_parse_from(args).expect("test config");
+        config.validate().expect("valid test config");
+        let state = taskgate::state_from_config(&config).expect("state");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = config.clone();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            taskgate::serve(listener, state, &served, shutdown)
+                .await
+                .expect("serve");
+        });
+        Self {
+            base,
+            prefix,
+            config,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Reply::read(request.send().await.expect("http request")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(reqwest::Method::POST, path, Some(&body)).await
+    }
+
+    /// Submits `body` and returns the new task, asserting the 201.
+    pub async fn submit(&self, queue: &str, body: Value) -> Value {
+        let reply = self.post(&format!("/v1/queues/{queue}/tasks"), body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "submit: {}", reply.body);
+        reply.body
+    }
+
+    /// Leases with `body` and returns the leases, asserting the 200.
+    pub async fn lease(&self, queue: &str, body: Value) -> Vec<Value> {
+        let reply = self.post(&format!("/v1/queues/{queue}/leases"), body).await;
+        assert_eq!(reply.status, StatusCode::OK, "lease: {}", reply.body);
+        reply.body["leases"]
+            .as_array()
+            .expect("leases array")
+            .clone()
+    }
+
+    /// Leases exactly one task, asserting there was one.
+    pub async fn lease_one(&self, queue: &str) -> Value {
+        let leases = self.lease(queue, json!({})).await;
+        assert_eq!(leases.len(), 1, "expected one lease, got {leases:?}");
+        leases[0].clone()
+    }
+
+    /// Polls lease (with the given body) until it hands out a task or `within` passes.
+    pub async fn lease_when_ready(&self, queue: &str, body: Value, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(lease) = self.lease(queue, body.clone()).await.into_iter().next() {
+                return lease;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no task became leasable in {queue} within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn task(&self, queue: &str, id: &str) -> Value {
+        let reply = self.get(&format!("/v1/queues/{queue}/tasks/{id}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "get task: {}", reply.body);
+        reply.body
+    }
+
+    /// Posts to a worker endpoint (`heartbeat`, `ack`, `fail`) of the leased task.
+    pub async fn worker_call(&self, lease: &Value, action: &str, mut body: Value) -> Reply {
+        body["lease_id"] = lease["lease_id"].clone();
+        let task = &lease["task"];
+        let path = format!(
+            "/v1/queues/{}/tasks/{}/{action}",
+            task["queue"].as_str().expect("queue"),
+            task["id"].as_str().expect("id")
+        );
+        self.post(&path, body).await
+    }
+
+    /// Every Redis key this app has written.
+    pub async fn keys(&self, redis: &RedisServer) -> Vec<String> {
+        let mut conn = redis.connection().await;
+        redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("KEYS")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// An HTTP answer, read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts this is a problem+json of `status` and `kind`, and returns its body.
+    pub fn assert_problem(&self, status: u16, kind: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.body);
+        assert_eq!(self.content_type(), "application/problem+json");
+        assert_eq!(self.body["type"], kind, "problem type; body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        &self.body
+    }
+}
+
+/// A queue name no other test uses.
+pub fn queue(name: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{name}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time the API returned.
+pub fn ms(value: &Value) -> i64 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a time, got {value}"));
+    taskgate::model::parse_rfc3339_ms(text).unwrap_or_else(|| panic!("bad time {text}"))
+}

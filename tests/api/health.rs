@@ -1,0 +1,50 @@
+//! Probes: liveness, readiness, and the `taskgate healthcheck` client the container uses.
+
+use reqwest::StatusCode;
+
+use crate::harness::TestApp;
+
+/// `/healthz` and `/readyz` answer 200 while Redis is up, and every response has a request id.
+#[tokio::test]
+async fn probes_answer_and_every_response_has_a_request_id() {
+    let app = TestApp::start().await;
+    let live = app.get("/healthz").await;
+    assert_eq!(
+        (live.status, live.body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let ready = app.get("/readyz").await;
+    assert_eq!(
+        (ready.status, ready.body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+    for reply in [live, ready, app.get("/nowhere").await] {
+        assert!(
+            reply
+                .headers
+                .get("x-request-id")
+                .is_some_and(|v| !v.is_empty())
+        );
+    }
+}
+
+/// The healthcheck client succeeds against a live server and fails where none listens.
+#[tokio::test]
+async fn healthcheck_client_tells_live_from_dead() {
+    let app = TestApp::start().await;
+    let addr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let checked = tokio::task::spawn_blocking(move || taskgate::healthcheck::check(addr));
+    assert!(checked.await.expect("join"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port");
+    assert!(
+        !tokio::task::spawn_blocking(move || taskgate::healthcheck::check(closed))
+            .await
+            .expect("join")
+    );
+}

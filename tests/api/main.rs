@@ -1,0 +1,14 @@
+//! Integration tests: the real app over real HTTP against real `redis-server` processes.
+
+mod harness;
+
+mod errors;
+mod expiry;
+mod health;
+mod lifecycle;
+mod openapi;
+mod race;
+mod retries;
+mod roundtrips;
+mod scripts;
+mod unavailable;

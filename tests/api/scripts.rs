@@ -1,0 +1,73 @@
+//! The NOSCRIPT path: after Redis forgets its scripts (restart, failover, `SCRIPT FLUSH`),
+//! every operation reloads its script and works.
+
+use std::time::Duration;
+
+use deadpool_redis::redis;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{RedisServer, TestApp, queue};
+
+async fn flush_scripts(redis: &RedisServer) {
+    let mut conn = redis.connection().await;
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .expect("SCRIPT FLUSH");
+}
+
+/// Every operation (submit, get, lease, heartbeat, fail, ack, and the reaper's sweep) works
+/// right after `SCRIPT FLUSH`.
+#[tokio::test]
+async fn every_operation_survives_script_flush() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("noscript");
+
+    flush_scripts(&redis).await;
+    let task = app.submit(&q, json!({"payload": 1})).await;
+    let id = task["id"].as_str().unwrap_or_default().to_owned();
+    flush_scripts(&redis).await;
+    assert_eq!(app.task(&q, &id).await["state"], "ready");
+    flush_scripts(&redis).await;
+    let lease = app.lease_one(&q).await;
+    flush_scripts(&redis).await;
+    assert_eq!(
+        app.worker_call(&lease, "heartbeat", json!({})).await.status,
+        StatusCode::OK
+    );
+    flush_scripts(&redis).await;
+    let failed = app
+        .worker_call(&lease, "fail", json!({"error": "x", "retry_in_ms": 0}))
+        .await;
+    assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
+    let lease = app.lease_one(&q).await;
+    flush_scripts(&redis).await;
+    let acked = app.worker_call(&lease, "ack", json!({})).await;
+    assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
+
+    // The reaper's script too: a sweep right after a flush reclaims an expired lease.
+    app.submit(&q, json!({"payload": 2})).await;
+    let expiring = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
+    let expired_id = expiring["task"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let store = taskgate::state_from_config(&app.config)
+        .expect("state")
+        .store;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.task(&q, &expired_id).await["state"] == "leased" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired lease was never reclaimed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        flush_scripts(&redis).await;
+        taskgate::reaper::sweep(&store)
+            .await
+            .expect("sweep after SCRIPT FLUSH");
+    }
+}

@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
-use crate::model::{FieldError, QueueName, TaskId};
+use crate::model::{FieldError, LEASE_MS_MAX, LEASE_MS_MIN, QueueName, TaskId};
 
 /// The `{queue}` path parameter, checked.
 pub struct QueuePath(pub QueueName);
@@ -70,6 +70,13 @@ impl<S: Send + Sync> FromRequestParts<S> for QueuePath {
         queue_param(&params)
             .map(Self)
             .map_err(|e| ApiError::Validation(vec![e]))
+    }
+}
+
+impl TaskPath {
+    /// The 404 for this task.
+    pub fn not_found(&self) -> ApiError {
+        ApiError::NotFound(format!("no task {} in queue {}", self.id, self.queue))
     }
 }
 
@@ -178,6 +185,11 @@ impl Checks {
                 None
             }
         }
+    }
+
+    /// A lease length, when given, within the bounds every lease length obeys.
+    pub fn lease_ms(&mut self, field: &str, value: Option<i64>) -> Option<u64> {
+        self.range(field, value, LEASE_MS_MIN as i64, LEASE_MS_MAX as i64)
     }
 
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {

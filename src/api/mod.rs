@@ -29,9 +29,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::submit_task))
         .routes(routes!(tasks::get_task))
         .routes(routes!(leases::lease_tasks))
-        .routes(routes!(tasks::heartbeat_task))
-        .routes(routes!(tasks::ack_task))
-        .routes(routes!(tasks::fail_task))
+        .routes(routes!(leases::heartbeat_task))
+        .routes(routes!(leases::ack_task))
+        .routes(routes!(leases::fail_task))
         .routes(routes!(health::get_health))
         .routes(routes!(health::get_readiness))
 }

@@ -134,6 +134,15 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde would also read a struct from a JSON array; every body here is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return match serde_json::from_slice::<Value>(body) {
+            Ok(_) => Err(ApiError::field("body", "must be a JSON object")),
+            Err(e) => Err(ApiError::Malformed(format!(
+                "the body is not valid JSON: {e}"
+            ))),
+        };
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let field = match err.path().to_string() {
@@ -157,6 +166,23 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// only a missing field is `None`.
 pub fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
+}
+
+/// For optional integer fields: any JSON number without a fractional part (JSON Schema's
+/// `integer`, so `5.0` is 5), with `null` read as absent.
+pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+            .map(|f| f as i64)
+    });
+    whole
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number in range")))
 }
 
 /// Collects every field problem of one request, so the client hears about all of them at once.
@@ -237,6 +263,8 @@ mod tests {
         assert!(matches!(syntax, ApiError::Malformed(_)));
         let trailing = parse_json::<Sample>(br#"{} x"#).unwrap_err();
         assert!(matches!(trailing, ApiError::Malformed(_)));
+        let array = parse_json::<Sample>(b" [null]").unwrap_err();
+        assert!(matches!(&array, ApiError::Validation(e) if e[0].field == "body"));
         let unknown = parse_json::<Sample>(br#"{"cuont": 1}"#).unwrap_err();
         assert!(matches!(&unknown, ApiError::Validation(e) if e[0].message.contains("cuont")));
     }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::{
-    ApiJson, Checks, QueueParams, QueuePath, TaskParams, TaskPath, compact_json, present,
+    ApiJson, Checks, QueueParams, QueuePath, TaskParams, TaskPath, compact_json, integer, present,
 };
 use super::responses::{BodyErrors, WorkerErrors};
 use crate::error::ApiError;
@@ -28,13 +28,20 @@ const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"worker": "mailer-1", "max_tasks": 10, "lease_ms": 60000}))]
 pub struct LeaseTasksRequest {
-    /// Your worker's name (up to 128 characters), recorded on the tasks it leases.
+    /// Your worker's name (1 to 128 printable characters), recorded on the tasks it leases.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     worker: Option<String>,
     /// Most tasks to lease (1 to 100, default 1).
     #[schema(minimum = 1, maximum = 100, default = 1)]
+    #[serde(default, deserialize_with = "integer")]
     max_tasks: Option<i64>,
     /// Lease length (1000 to 86400000 ms); default the task's own, else the queue policy's.
     #[schema(minimum = 1000, maximum = 86_400_000)]
+    #[serde(default, deserialize_with = "integer")]
     lease_ms: Option<i64>,
 }
 
@@ -95,10 +102,11 @@ pub async fn lease_tasks(
 #[schema(example = json!({"lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20", "lease_ms": 60000}))]
 pub struct HeartbeatTaskRequest {
     /// The `lease_id` from the lease.
-    #[schema(required = true)]
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 128)]
     lease_id: Option<String>,
     /// New lease length from now (1000 to 86400000 ms); default the lease's own length.
     #[schema(minimum = 1000, maximum = 86_400_000)]
+    #[serde(default, deserialize_with = "integer")]
     lease_ms: Option<i64>,
 }
 
@@ -118,7 +126,7 @@ pub struct HeartbeatResponse {
 #[schema(example = json!({"lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20", "result": {"message_id": "<abc@example.com>"}}))]
 pub struct AckTaskRequest {
     /// The `lease_id` from the lease.
-    #[schema(required = true)]
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 128)]
     lease_id: Option<String>,
     /// Any JSON value to keep with the task; at most `max_payload_bytes` as compact JSON.
     #[serde(default, deserialize_with = "present")]
@@ -132,16 +140,17 @@ pub struct AckTaskRequest {
 #[schema(example = json!({"lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20", "error": "SMTP 451: try again later", "retry": true}))]
 pub struct FailTaskRequest {
     /// The `lease_id` from the lease.
-    #[schema(required = true)]
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 128)]
     lease_id: Option<String>,
     /// What went wrong. Kept in the task's error history, cut to 4096 bytes.
-    #[schema(required = true)]
+    #[schema(required = true, nullable = false)]
     error: Option<String>,
     /// Retry while attempts remain (default true); false sends the task to `dead` at once.
     #[schema(default = true)]
     retry: Option<bool>,
     /// Retry after this many ms instead of the backoff (capped at `backoff.max_ms`).
     #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
+    #[serde(default, deserialize_with = "integer")]
     retry_in_ms: Option<i64>,
 }
 

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::{
-    ApiJson, Checks, QueueParams, QueuePath, TaskParams, TaskPath, compact_json, present,
+    ApiJson, Checks, QueueParams, QueuePath, TaskParams, TaskPath, compact_json, integer, present,
 };
 use super::responses::{BodyErrors, ReadErrors};
 use crate::error::ApiError;
@@ -36,18 +36,22 @@ pub struct SubmitTaskRequest {
     payload: Option<Value>,
     /// -1000 to 1000, default 0. Higher is leased first; FIFO among equals.
     #[schema(minimum = -1000, maximum = 1000, default = 0)]
+    #[serde(default, deserialize_with = "integer")]
     priority: Option<i64>,
     /// Wait this long (0 to 31536000000 ms) before the task is ready. Not with `run_at`.
     #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
+    #[serde(default, deserialize_with = "integer")]
     delay_ms: Option<i64>,
     /// RFC 3339 time at which the task becomes ready; a past time means now. Not with `delay_ms`.
     #[schema(example = "2026-11-25T18:00:00Z")]
     run_at: Option<String>,
     /// Attempts allowed for this task (1 to 1000); default the queue policy's.
     #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "integer")]
     max_attempts: Option<i64>,
     /// Lease length for this task (1000 to 86400000 ms) when the worker asks for none.
     #[schema(minimum = 1000, maximum = 86_400_000)]
+    #[serde(default, deserialize_with = "integer")]
     lease_ms: Option<i64>,
 }
 

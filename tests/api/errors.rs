@@ -240,3 +240,35 @@ async fn bad_input_changes_nothing_in_redis() {
         .assert_problem(422, "validation");
     assert_eq!(app.keys(redis).await, Vec::<String>::new());
 }
+
+/// Integer fields take any whole JSON number (`2.0` is 2, as JSON Schema's `integer` allows)
+/// and refuse fractions, naming the field; a body that is not an object is refused too.
+#[tokio::test]
+async fn integers_must_be_whole_numbers_and_bodies_objects() {
+    let app = TestApp::start().await;
+    let q = queue("numbers");
+    app.submit(&q, json!({"payload": 1, "priority": 2.0})).await;
+    let leases = app
+        .post(&format!("/v1/queues/{q}/leases"), json!({"max_tasks": 2.0}))
+        .await;
+    assert_eq!(
+        leases.body["leases"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        leases.body
+    );
+    let reply = app
+        .post(&format!("/v1/queues/{q}/leases"), json!({"max_tasks": 2.5}))
+        .await;
+    assert_eq!(
+        fields(reply.assert_problem(422, "validation")),
+        vec!["max_tasks"]
+    );
+    let reply = app
+        .post(&format!("/v1/queues/{q}/leases"), json!([null, null]))
+        .await;
+    assert_eq!(
+        fields(reply.assert_problem(422, "validation")),
+        vec!["body"]
+    );
+}

@@ -141,23 +141,29 @@ impl TestApp {
     pub async fn start_with(redis: &RedisServer, flags: &[&str]) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let prefix = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let redis_url = format!("--redis-url={}", redis.url());
-        let key_prefix = format!("--key-prefix={prefix}");
         // Short, exact retry delays keep retry tests quick and their checks exact.
         let defaults = [
-            "--default-backoff-initial-ms=300",
-            "--default-backoff-jitter=0",
-            "--reaper-interval-ms=100",
+            format!("--redis-url={}", redis.url()),
+            format!("--key-prefix={prefix}"),
+            "--default-backoff-initial-ms=300".to_owned(),
+            "--default-backoff-jitter=0".to_owned(),
+            "--reaper-interval-ms=100".to_owned(),
         ];
-        let overridden = |default: &&str| {
+        let overridden = |default: &String| {
             let name = default.split('=').next().unwrap_or_default();
             flags.iter().any(|f| f.split('=').next() == Some(name))
         };
-        let mut args = vec!["taskgate", &redis_url, &key_prefix];
-        args.extend(defaults.iter().filter(|d| !overridden(d)));
+        let mut args = vec!["taskgate"];
+        args.extend(
+            defaults
+                .iter()
+                .filter(|d| !overridden(d))
+                .map(String::as_str),
+        );
         args.extend_from_slice(flags);
         let config = Config::try_parse_from(args).expect("test config");
         config.validate().expect("valid test config");
+        let prefix = config.key_prefix.clone();
         let state = taskgate::state_from_config(&config).expect("state");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -8,6 +8,7 @@ mod health;
 mod lifecycle;
 mod openapi;
 mod race;
+mod retention;
 mod retries;
 mod roundtrips;
 mod scripts;

@@ -1,5 +1,6 @@
-//! Competing workers: two workers racing over the same queue never hold the same task at once,
-//! and every task is completed exactly once.
+//! Competing workers: two workers racing over the same queue, each through its own taskgate
+//! instance on the same Redis, never hold the same task at once, and every task is completed
+//! exactly once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, queue};
+use crate::harness::{RedisServer, TestApp, queue};
 
 const TASKS: usize = 500;
 
@@ -38,10 +39,13 @@ async fn work(app: Arc<TestApp>, q: String, name: &'static str) -> Vec<String> {
     }
 }
 
-/// Two workers racing for 500 tasks: no task is handed to both, and each is completed once.
+/// Two workers racing for 500 tasks through two instances: no task is handed to both, and each
+/// is completed once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_racing_never_share_a_task_and_complete_each_once() {
     let app = Arc::new(TestApp::start().await);
+    let same_data = format!("--key-prefix={}", app.prefix);
+    let other = Arc::new(TestApp::start_with(RedisServer::shared(), &[&same_data]).await);
     let q = queue("race");
     let mut submitted = HashSet::new();
     for n in 0..TASKS {
@@ -51,7 +55,7 @@ async fn two_workers_racing_never_share_a_task_and_complete_each_once() {
     assert_eq!(submitted.len(), TASKS);
 
     let a = tokio::spawn(work(app.clone(), q.clone(), "worker-a"));
-    let b = tokio::spawn(work(app.clone(), q.clone(), "worker-b"));
+    let b = tokio::spawn(work(other.clone(), q.clone(), "worker-b"));
     let (a, b) = (a.await.expect("worker a"), b.await.expect("worker b"));
     assert!(
         !a.is_empty() && !b.is_empty(),

@@ -1,0 +1,69 @@
+//! Bounded memory: finished tasks are purged after their retention time, leaving nothing of
+//! them in Redis, and due retries are promoted by the reaper without any worker call.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{RedisServer, TestApp, queue};
+
+/// Completed and dead tasks are purged after their TTL: they read 404 and the only keys left
+/// are the queue registry and the queue's running totals.
+#[tokio::test]
+async fn finished_tasks_are_purged_after_their_retention() {
+    let redis = RedisServer::shared();
+    let app = TestApp::start_with(
+        redis,
+        &[
+            "--default-completed-ttl-ms=1000",
+            "--default-dead-ttl-ms=1000",
+        ],
+    )
+    .await;
+    let q = queue("retention");
+    app.submit(&q, json!({"payload": "done"})).await;
+    app.submit(&q, json!({"payload": "doomed"})).await;
+    let done = app.lease_one(&q).await;
+    let doomed = app.lease_one(&q).await;
+    app.worker_call(&done, "ack", json!({"result": "kept a while"}))
+        .await;
+    app.worker_call(&doomed, "fail", json!({"error": "x", "retry": false}))
+        .await;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for lease in [&done, &doomed] {
+        let path = format!(
+            "/v1/queues/{q}/tasks/{}",
+            lease["task"]["id"].as_str().unwrap_or("")
+        );
+        while app.get(&path).await.status != StatusCode::NOT_FOUND {
+            assert!(Instant::now() < deadline, "{path} was never purged");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let mut keys = app.keys(redis).await;
+    keys.sort();
+    let expected = vec![
+        format!("{}:queues", app.prefix),
+        format!("{}:{{q:{q}}}:stats", app.prefix),
+    ];
+    assert_eq!(keys, expected);
+}
+
+/// A retry becomes `ready` when its backoff ends, by the reaper, with no worker calling.
+#[tokio::test]
+async fn reaper_promotes_due_retries_without_any_worker_call() {
+    let app = TestApp::start().await;
+    let q = queue("promote");
+    app.submit(&q, json!({"payload": 1})).await;
+    let lease = app.lease_one(&q).await;
+    let failed = app.worker_call(&lease, "fail", json!({"error": "x"})).await;
+    assert_eq!(failed.body["state"], "scheduled");
+    let id = lease["task"]["id"].as_str().unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.task(&q, id).await["state"] != "ready" {
+        assert!(Instant::now() < deadline, "the retry was never promoted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -3,6 +3,7 @@
 mod harness;
 
 mod errors;
+mod examples;
 mod expiry;
 mod health;
 mod lifecycle;

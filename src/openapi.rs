@@ -20,7 +20,8 @@ or fail with the lease that already applied it returns `200` with the task as it
 
 **Errors** are RFC 9457 `application/problem+json` documents with a stable `type`. Besides the \
 responses listed per operation, any path can answer `404 not-found` (unknown route), \
-`405 method-not-allowed` and `408 request-timeout`.";
+`405 method-not-allowed` and `408 request-timeout`. Every response carries an `x-request-id` \
+header (a client's own `x-request-id` is kept), to quote when reporting a problem.";
 
 #[derive(OpenApi)]
 #[openapi(

@@ -207,7 +207,11 @@ pub async fn heartbeat_task(
     tag = "workers",
     params(TaskParams),
     request_body = AckTaskRequest,
-    responses((status = 200, description = "The task is completed", body = Task), WorkerErrors)
+    responses(
+        (status = 200, description = "The task is completed", body = Task,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this repeats an ack that already applied"))),
+        WorkerErrors,
+    )
 )]
 pub async fn ack_task(
     State(state): State<AppState>,
@@ -240,7 +244,8 @@ pub async fn ack_task(
     params(TaskParams),
     request_body = FailTaskRequest,
     responses(
-        (status = 200, description = "The failure was recorded; the task is `scheduled` for a retry or `dead`", body = Task),
+        (status = 200, description = "The failure was recorded; the task is `scheduled` for a retry or `dead`", body = Task,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this repeats a fail that already applied"))),
         WorkerErrors,
     )
 )]

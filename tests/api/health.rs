@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 
 use crate::harness::TestApp;
 
-/// `/healthz` and `/readyz` answer 200 while Redis is up, and every response has a request id.
+/// `/healthz` and `/readyz` answer 200 while Redis is up, and every response has a request id
+/// (the client's own, when it sent one).
 #[tokio::test]
 async fn probes_answer_and_every_response_has_a_request_id() {
     let app = TestApp::start().await;

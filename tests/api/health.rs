@@ -49,3 +49,24 @@ async fn healthcheck_client_tells_live_from_dead() {
             .expect("join")
     );
 }
+
+/// The start-up check reads Redis's real `maxmemory-policy`, so the loud warning fires when
+/// Redis may evict tasks and stays quiet under `noeviction`.
+#[tokio::test]
+async fn store_reads_the_eviction_policy_it_warns_about() {
+    let redis = crate::harness::RedisServer::start();
+    let app = TestApp::start_with(&redis, &[]).await;
+    let store = taskgate::state_from_config(&app.config)
+        .expect("state")
+        .store;
+    assert_eq!(store.maxmemory_policy().await.expect("read"), "noeviction");
+    let mut conn = redis.connection().await;
+    let _: () = deadpool_redis::redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut conn)
+        .await
+        .expect("CONFIG SET");
+    assert_eq!(store.maxmemory_policy().await.expect("read"), "allkeys-lru");
+}

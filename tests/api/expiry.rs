@@ -18,9 +18,7 @@ async fn expired_lease_is_redelivered_as_attempt_2_and_old_ack_is_lease_lost() {
     let first = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
     assert_eq!(first["attempt"], 1);
 
-    let second = app
-        .lease_when_ready(&q, json!({"lease_ms": 30000}), Duration::from_secs(10))
-        .await;
+    let second = app.lease_when_ready(&q, json!({"lease_ms": 30000})).await;
     assert_eq!(second["task"]["id"], task["id"]);
     assert_eq!(second["attempt"], 2);
     assert_ne!(second["lease_id"], first["lease_id"]);
@@ -45,18 +43,7 @@ async fn reaper_reclaims_expired_leases_without_any_worker_call() {
     let id = task["id"].as_str().unwrap_or_default();
     app.lease(&q, json!({"lease_ms": 1000})).await;
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let reclaimed = loop {
-        let now = app.task(&q, id).await;
-        if now["state"] != "leased" {
-            break now;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "lease never reclaimed: {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let reclaimed = app.task_when(&q, id, |t| t["state"] != "leased").await;
     assert!(["scheduled", "ready"].contains(&reclaimed["state"].as_str().unwrap_or("")));
     assert_eq!(reclaimed["attempts_expired"], 1);
     assert_eq!(reclaimed["last_error"], "lease expired");
@@ -119,18 +106,14 @@ async fn expiry_on_the_last_attempt_is_dead() {
         .await;
     app.lease(&q, json!({"lease_ms": 1000})).await;
     let id = task["id"].as_str().unwrap_or_default();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = app.task(&q, id).await;
-        if now["state"] == "dead" {
-            assert_eq!(now["attempts_expired"], 1);
-            break;
-        }
-        assert_eq!(now["state"], "leased", "unexpected state: {now}");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "task never died: {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dead = app
+        .task_when(&q, id, |t| {
+            assert!(
+                ["leased", "dead"].contains(&t["state"].as_str().unwrap_or("")),
+                "{t}"
+            );
+            t["state"] == "dead"
+        })
+        .await;
+    assert_eq!(dead["attempts_expired"], 1);
 }

@@ -231,19 +231,26 @@ impl TestApp {
         leases[0].clone()
     }
 
-    /// Polls lease (with the given body) until it hands out a task or `within` passes.
-    pub async fn lease_when_ready(&self, queue: &str, body: Value, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(lease) = self.lease(queue, body.clone()).await.into_iter().next() {
-                return lease;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no task became leasable in {queue} within {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+    /// Polls lease (with the given body) until it hands out a task.
+    pub async fn lease_when_ready(&self, queue: &str, body: Value) -> Value {
+        let body = &body;
+        eventually(&format!("a leasable task in {queue}"), || async move {
+            self.lease(queue, body.clone()).await.into_iter().next()
+        })
+        .await
+    }
+
+    /// Polls the task until `done` holds for it, and returns it.
+    pub async fn task_when(&self, queue: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let done = &done;
+        eventually(
+            &format!("task {id} to reach the expected state"),
+            || async move {
+                let task = self.task(queue, id).await;
+                done(&task).then_some(task)
+            },
+        )
+        .await
     }
 
     pub async fn task(&self, queue: &str, id: &str) -> Value {
@@ -318,6 +325,23 @@ impl Reply {
         assert_eq!(self.body["status"], status);
         assert!(self.body["title"].is_string() && self.body["detail"].is_string());
         &self.body
+    }
+}
+
+/// Polls `probe` every 50 ms until it yields `Some`, failing the test after 10 s. For waits on
+/// things that happen in the background (reaper sweeps, expiries, Redis coming back).
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,12 +1,10 @@
 //! Bounded memory: finished tasks are purged after their retention time, leaving nothing of
 //! them in Redis, and due retries are promoted by the reaper without any worker call.
 
-use std::time::{Duration, Instant};
-
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{RedisServer, TestApp, queue};
+use crate::harness::{RedisServer, TestApp, eventually, queue};
 
 /// Completed and dead tasks are purged after their TTL: they read 404 and the only keys left
 /// are the queue registry and the queue's running totals.
@@ -31,16 +29,16 @@ async fn finished_tasks_are_purged_after_their_retention() {
     app.worker_call(&doomed, "fail", json!({"error": "x", "retry": false}))
         .await;
 
-    let deadline = Instant::now() + Duration::from_secs(10);
     for lease in [&done, &doomed] {
         let path = format!(
             "/v1/queues/{q}/tasks/{}",
             lease["task"]["id"].as_str().unwrap_or("")
         );
-        while app.get(&path).await.status != StatusCode::NOT_FOUND {
-            assert!(Instant::now() < deadline, "{path} was never purged");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let (app, path) = (&app, &path);
+        eventually(&format!("{path} to be purged"), || async move {
+            (app.get(path).await.status == StatusCode::NOT_FOUND).then_some(())
+        })
+        .await;
     }
     let mut keys = app.keys(redis).await;
     keys.sort();
@@ -61,9 +59,5 @@ async fn reaper_promotes_due_retries_without_any_worker_call() {
     let failed = app.worker_call(&lease, "fail", json!({"error": "x"})).await;
     assert_eq!(failed.body["state"], "scheduled");
     let id = lease["task"]["id"].as_str().unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.task(&q, id).await["state"] != "ready" {
-        assert!(Instant::now() < deadline, "the retry was never promoted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.task_when(&q, id, |t| t["state"] == "ready").await;
 }

@@ -1,8 +1,6 @@
 //! Explicit failures: retry with backoff while attempts remain, then `dead`; `retry: false`;
 //! `retry_in_ms`. The test app's backoff is exact (300 ms, x2, no jitter).
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -31,9 +29,7 @@ async fn fail_with_retry_comes_back_after_its_backoff() {
         "first backoff is initial_ms"
     );
 
-    let again = app
-        .lease_when_ready(&q, json!({"lease_ms": 5000}), Duration::from_secs(10))
-        .await;
+    let again = app.lease_when_ready(&q, json!({"lease_ms": 5000})).await;
     assert_eq!(again["attempt"], 2);
     let leased_at = ms(&again["expires_at"]) - 5000;
     assert!(

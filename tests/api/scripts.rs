@@ -1,13 +1,11 @@
 //! The NOSCRIPT path: after Redis forgets its scripts (restart, failover, `SCRIPT FLUSH`),
 //! every operation reloads its script and works.
 
-use std::time::Duration;
-
 use deadpool_redis::redis;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{RedisServer, TestApp, queue};
+use crate::harness::{RedisServer, TestApp, eventually, queue};
 
 async fn flush_scripts(redis: &RedisServer) {
     let mut conn = redis.connection().await;
@@ -58,16 +56,13 @@ async fn every_operation_survives_script_flush() {
     let store = taskgate::state_from_config(&app.config)
         .expect("state")
         .store;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.task(&q, &expired_id).await["state"] == "leased" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the expired lease was never reclaimed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        flush_scripts(&redis).await;
-        taskgate::reaper::sweep(&store)
+    let (app, q, id, redis, store) = (&app, &q, &expired_id, &redis, &store);
+    eventually("the expired lease to be reclaimed", || async move {
+        flush_scripts(redis).await;
+        taskgate::reaper::sweep(store)
             .await
             .expect("sweep after SCRIPT FLUSH");
-    }
+        (app.task(q, id).await["state"] != "leased").then_some(())
+    })
+    .await;
 }

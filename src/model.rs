@@ -24,8 +24,10 @@ pub const PRIORITY_MAX: i32 = 1_000;
 pub const MAX_TASKS_MAX: u32 = 100;
 /// Longest delay a submit or a retry may ask for: one year.
 pub const DELAY_MS_MAX: u64 = 31_536_000_000;
-/// Longest worker name recorded on a task.
+/// Longest worker name recorded on a task, in characters.
 pub const WORKER_NAME_MAX: usize = 128;
+/// Longest lease id a worker may send, in characters (the ones we issue are 32).
+pub const LEASE_ID_MAX: usize = 128;
 /// Longest error message kept per failed attempt; longer ones are cut, not refused, so a worker
 /// with a huge stack trace can still report its failure.
 pub const ERROR_MESSAGE_MAX: usize = 4_096;

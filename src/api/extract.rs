@@ -218,6 +218,13 @@ impl Checks {
         self.range(field, value, LEASE_MS_MIN as i64, LEASE_MS_MAX as i64)
     }
 
+    /// A text's length in characters, counted as JSON Schema's `minLength`/`maxLength` count.
+    pub fn length(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        if !(min..=max).contains(&value.chars().count()) {
+            self.fail(field, format!("must be {min}-{max} characters"));
+        }
+    }
+
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {
         self.0.push(FieldError::new(field, message));
     }

@@ -17,7 +17,7 @@ use super::extract::{
 };
 use super::responses::{BodyErrors, WorkerErrors};
 use crate::error::ApiError;
-use crate::model::{DELAY_MS_MAX, Lease, MAX_TASKS_MAX, Task, WORKER_NAME_MAX};
+use crate::model::{DELAY_MS_MAX, LEASE_ID_MAX, Lease, MAX_TASKS_MAX, Task, WORKER_NAME_MAX};
 use crate::store::{Failure, FinishOutcome, HeartbeatOutcome, LeaseRequest};
 
 /// Header set on a `200` that repeats an earlier, already applied call.
@@ -75,11 +75,9 @@ pub async fn lease_tasks(
 ) -> Result<Json<LeaseList>, ApiError> {
     let mut checks = Checks::default();
     if let Some(name) = &body.worker {
-        if name.is_empty()
-            || name.chars().count() > WORKER_NAME_MAX
-            || name.chars().any(char::is_control)
-        {
-            checks.fail("worker", "must be 1-128 printable characters");
+        checks.length("worker", name, 1, WORKER_NAME_MAX);
+        if name.chars().any(char::is_control) {
+            checks.fail("worker", "must not contain control characters");
         }
     }
     let max_tasks = checks
@@ -274,11 +272,8 @@ pub async fn fail_task(
 /// A lease id must be present and plausible; whether it is the live lease is the store's call.
 fn lease_id(checks: &mut Checks, value: Option<String>) -> String {
     let value = checks.required("lease_id", value);
-    if value
-        .as_ref()
-        .is_some_and(|v| v.is_empty() || v.len() > 128)
-    {
-        checks.fail("lease_id", "must be 1-128 characters");
+    if let Some(lease_id) = &value {
+        checks.length("lease_id", lease_id, 1, LEASE_ID_MAX);
     }
     value.unwrap_or_default()
 }

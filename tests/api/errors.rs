@@ -214,6 +214,28 @@ async fn validation_names_every_bad_field() {
         fields(reply.assert_problem(422, "validation")),
         vec!["lease_id", "error"]
     );
+
+    // Lengths count characters, as the schema's maxLength does: 128 two-byte characters are a
+    // well-formed (if unknown) lease id, 129 are not.
+    let ack = path.replace("/fail", "/ack");
+    let fits = app.post(&ack, json!({"lease_id": "é".repeat(128)})).await;
+    fits.assert_problem(404, "not-found");
+    let too_long = app.post(&ack, json!({"lease_id": "é".repeat(129)})).await;
+    assert_eq!(
+        fields(too_long.assert_problem(422, "validation")),
+        vec!["lease_id"]
+    );
+    let lease = format!("/v1/queues/{q}/leases");
+    let worker = app.post(&lease, json!({"worker": "w".repeat(129)})).await;
+    assert_eq!(
+        fields(worker.assert_problem(422, "validation")),
+        vec!["worker"]
+    );
+    let worker = app.post(&lease, json!({"worker": "bad\nname"})).await;
+    assert_eq!(
+        fields(worker.assert_problem(422, "validation")),
+        vec!["worker"]
+    );
 }
 
 /// None of the refused requests above writes anything to Redis.

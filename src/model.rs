@@ -26,8 +26,11 @@ pub const MAX_TASKS_MAX: u32 = 100;
 pub const DELAY_MS_MAX: u64 = 31_536_000_000;
 /// Longest worker name recorded on a task, in characters.
 pub const WORKER_NAME_MAX: usize = 128;
-/// Longest lease id a worker may send, in characters (the ones we issue are 32).
+/// Longest lease id a worker may send, in characters (the ones we issue are 32 hex digits: 128
+/// random bits).
 pub const LEASE_ID_MAX: usize = 128;
+/// Longest `request_id` a lease call may carry, in characters.
+pub const REQUEST_ID_MAX: usize = 128;
 /// Longest error message kept per failed attempt; longer ones are cut, not refused, so a worker
 /// with a huge stack trace can still report its failure.
 pub const ERROR_MESSAGE_MAX: usize = 4_096;

@@ -1,44 +1,190 @@
 //! The background sweep. Every instance runs it: each sweep of a queue is one atomic script
 //! (`store/scripts/reap.lua`), so any number of instances sweeping at once never handle a task
 //! twice. It reclaims expired leases even when no worker calls that queue again, promotes due
-//! retries and delayed tasks, and purges terminal tasks past their retention.
+//! retries and delayed tasks, purges terminal tasks past their retention, and keeps the queue
+//! registry true.
+//!
+//! Isolation: one queue's failure is logged with its name and the sweep goes on with the next.
+//! Bounds: a tick sweeps at most `QUEUES_PER_TICK` queues (taking turns through the registry)
+//! and at most `PASSES_PER_QUEUE` bounded scripts per queue, and scans a bounded slice of the
+//! keyspace, so its cost does not grow with the number of queues ever created.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use crate::store::Store;
+use futures_util::StreamExt;
 
-/// Sweeps every known queue every `every`, until the task is aborted.
+use crate::model::QueueName;
+use crate::store::{ReapReport, Store, StoreError};
+
+/// Queues swept per tick; more registered queues are swept over several ticks.
+const QUEUES_PER_TICK: usize = 200;
+/// Queues swept at once (their scripts share the pipelined connections).
+const CONCURRENT_SWEEPS: usize = 16;
+/// Bounded sweep scripts one queue may get per tick before the others' turn.
+const PASSES_PER_QUEUE: usize = 8;
+/// Ticks a full scan of the keyspace for lost registry entries should take (30 s at 500 ms).
+const HEAL_PASS_TICKS: u64 = 60;
+/// Keys scanned per tick, at least and at most.
+const HEAL_SCAN_MIN: u64 = 1_000;
+const HEAL_SCAN_MAX: u64 = 20_000;
+/// How often one queue's repeated failure is logged.
+const QUEUE_ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TickReport {
+    pub queues_swept: usize,
+    pub queues_failed: usize,
+    pub reclaimed: i64,
+    pub promoted: i64,
+    pub purged: i64,
+    /// Queues the registry scan found (registered again if they had been lost).
+    pub queues_found: usize,
+}
+
+/// The sweep's state between ticks: where the registry scan and the queue turns left off.
+pub struct Reaper {
+    store: Store,
+    scan_cursor: u64,
+    resume_after: Option<QueueName>,
+    redis_down: bool,
+    queue_errors_logged: HashMap<QueueName, Instant>,
+}
+
+/// Sweeps every `every`, until the task is aborted.
 pub async fn run(store: Store, every: Duration) {
+    let mut reaper = Reaper::new(store);
     let mut ticker = tokio::time::interval(every);
-    // After a slow sweep, wait a full interval rather than firing a burst of catch-up sweeps.
+    // After a slow tick, wait a full interval rather than firing a burst of catch-up ticks.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if let Err(err) = sweep(&store).await {
-            // Redis trouble is logged and retried next tick; the reaper never gives up.
-            tracing::warn!(error = %err, "reaper sweep failed");
-        }
+        reaper.tick().await;
     }
 }
 
-/// One pass over every queue; a queue with more work than one batch is swept again at once.
-pub async fn sweep(store: &Store) -> Result<(), crate::store::StoreError> {
-    for queue in store.queues().await? {
-        loop {
-            let report = store.reap(&queue).await?;
-            if report.reclaimed + report.promoted + report.purged > 0 {
-                tracing::debug!(
-                    queue = %queue,
-                    reclaimed = report.reclaimed,
-                    promoted = report.promoted,
-                    purged = report.purged,
-                    "reaper sweep"
-                );
-            }
-            if !report.more {
-                break;
-            }
+impl Reaper {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            scan_cursor: 0,
+            resume_after: None,
+            redis_down: false,
+            queue_errors_logged: HashMap::new(),
         }
     }
-    Ok(())
+
+    /// One tick: a slice of the registry scan, then the next turn of queues.
+    pub async fn tick(&mut self) -> TickReport {
+        let mut report = TickReport::default();
+        match self.heal_step().await {
+            Ok(found) => report.queues_found = found,
+            Err(err) => {
+                self.note_redis(Err(&err));
+                return report;
+            }
+        }
+        let queues = match self
+            .store
+            .queues_after(self.resume_after.as_ref(), QUEUES_PER_TICK)
+            .await
+        {
+            Ok(queues) => queues,
+            Err(err) => {
+                self.note_redis(Err(&err));
+                return report;
+            }
+        };
+        self.note_redis(Ok(()));
+        self.resume_after = match queues.last() {
+            Some(last) if queues.len() == QUEUES_PER_TICK => Some(last.clone()),
+            _ => None,
+        };
+        let store = &self.store;
+        let results: Vec<(QueueName, Result<ReapReport, StoreError>)> =
+            futures_util::stream::iter(queues)
+                .map(|queue| async move {
+                    let result = sweep_queue(store, &queue).await;
+                    (queue, result)
+                })
+                .buffer_unordered(CONCURRENT_SWEEPS)
+                .collect()
+                .await;
+        for (queue, result) in results {
+            match result {
+                Ok(swept) => {
+                    report.queues_swept += 1;
+                    report.reclaimed += swept.reclaimed;
+                    report.promoted += swept.promoted;
+                    report.purged += swept.purged;
+                }
+                Err(err) => {
+                    report.queues_failed += 1;
+                    self.log_queue_error(&queue, &err);
+                }
+            }
+        }
+        if report.reclaimed + report.promoted + report.purged > 0 {
+            tracing::debug!(?report, "reaper tick");
+        }
+        report
+    }
+
+    /// Scans a slice of the keyspace sized so a full pass takes about `HEAL_PASS_TICKS`.
+    async fn heal_step(&mut self) -> Result<usize, StoreError> {
+        let keys = self.store.key_count().await?;
+        let count = (keys / HEAL_PASS_TICKS).clamp(HEAL_SCAN_MIN, HEAL_SCAN_MAX);
+        let (next, found) = self
+            .store
+            .heal_registry(self.scan_cursor, count as usize)
+            .await?;
+        self.scan_cursor = next;
+        Ok(found)
+    }
+
+    /// Logs a Redis outage once when it starts and once when it ends, not every tick.
+    fn note_redis(&mut self, result: Result<(), &StoreError>) {
+        match (result, self.redis_down) {
+            (Err(err), false) => {
+                self.redis_down = true;
+                tracing::warn!(error = %err, "reaper paused: Redis is not answering");
+            }
+            (Ok(()), true) => {
+                self.redis_down = false;
+                tracing::info!("reaper resumed: Redis answers again");
+            }
+            _ => {}
+        }
+    }
+
+    /// Logs one queue's failure with its name, at most once a minute per queue.
+    fn log_queue_error(&mut self, queue: &QueueName, err: &StoreError) {
+        let now = Instant::now();
+        let logged = self.queue_errors_logged.get(queue);
+        if logged.is_some_and(|at| now.duration_since(*at) < QUEUE_ERROR_LOG_EVERY) {
+            return;
+        }
+        self.queue_errors_logged
+            .retain(|_, at| now.duration_since(*at) < QUEUE_ERROR_LOG_EVERY);
+        self.queue_errors_logged.insert(queue.clone(), now);
+        tracing::warn!(queue = %queue, error = %err, "sweeping this queue failed; going on with the others");
+    }
+}
+
+/// Sweeps one queue with up to `PASSES_PER_QUEUE` bounded scripts.
+async fn sweep_queue(store: &Store, queue: &QueueName) -> Result<ReapReport, StoreError> {
+    let mut total = ReapReport::default();
+    for _ in 0..PASSES_PER_QUEUE {
+        let pass = store.reap(queue).await?;
+        total.reclaimed += pass.reclaimed;
+        total.promoted += pass.promoted;
+        total.purged += pass.purged;
+        total.more = pass.more;
+        total.gone = pass.gone;
+        if !pass.more {
+            break;
+        }
+    }
+    Ok(total)
 }

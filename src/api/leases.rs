@@ -7,26 +7,28 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::{
-    ApiJson, Checks, QueueParams, QueuePath, TaskParams, TaskPath, compact_json, integer, present,
-};
+use super::body::{Body, Fields, RequestBody, check_size};
+use super::extract::{QueueParams, QueuePath, TaskParams, TaskPath};
 use super::responses::{BodyErrors, WorkerErrors};
 use crate::error::ApiError;
-use crate::model::{DELAY_MS_MAX, LEASE_ID_MAX, Lease, MAX_TASKS_MAX, Task, WORKER_NAME_MAX};
+use crate::model::{
+    DELAY_MS_MAX, LEASE_ID_MAX, LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, REQUEST_ID_MAX,
+    Task, WORKER_NAME_MAX,
+};
 use crate::store::{Failure, FinishOutcome, HeartbeatOutcome, LeaseRequest};
 
 /// Header set on a `200` that repeats an earlier, already applied call.
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Body of a lease call. `{}` leases one task with the policy's lease length.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"worker": "mailer-1", "max_tasks": 10, "lease_ms": 60000}))]
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[schema(example = json!({"worker": "mailer-1", "max_tasks": 10, "lease_ms": 60000, "request_id": "mailer-1-000042"}))]
 pub struct LeaseTasksRequest {
     /// Your worker's name (1 to 128 printable characters), recorded on the tasks it leases.
     #[schema(
@@ -35,14 +37,36 @@ pub struct LeaseTasksRequest {
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
     )]
     worker: Option<String>,
-    /// Most tasks to lease (1 to 100, default 1).
+    /// Most tasks to lease (1 to 100, default 1). Fewer come back when their payloads add up
+    /// to more than 4 MiB.
     #[schema(minimum = 1, maximum = 100, default = 1)]
-    #[serde(default, deserialize_with = "integer")]
     max_tasks: Option<i64>,
     /// Lease length (1000 to 86400000 ms); default the task's own, else the queue policy's.
     #[schema(minimum = 1000, maximum = 86_400_000)]
-    #[serde(default, deserialize_with = "integer")]
     lease_ms: Option<i64>,
+    /// Your id for this call (1 to 128 printable characters), to retry it safely: repeating a
+    /// lease call with the same `request_id` on the same queue, while its leases last, returns
+    /// the leases it granted that are still live and leases nothing new (with
+    /// `Idempotent-Replayed: true`). Use a fresh id for each new call.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
+    request_id: Option<String>,
+}
+
+impl RequestBody for LeaseTasksRequest {
+    type Checked = LeaseRequest;
+
+    fn read(f: &mut Fields<'_>) -> LeaseRequest {
+        LeaseRequest {
+            worker: f.text("worker", 1, WORKER_NAME_MAX),
+            max_tasks: f.int("max_tasks", 1, MAX_TASKS_MAX.into()).unwrap_or(1),
+            lease_ms: lease_ms(f),
+            request_id: f.text("request_id", 1, REQUEST_ID_MAX),
+        }
+    }
 }
 
 /// The leases granted; an empty list when nothing is ready.
@@ -56,7 +80,9 @@ pub struct LeaseList {
 /// Leases up to `max_tasks` ready tasks, highest priority first and FIFO among equals. Each
 /// lease is yours until `expires_at`: heartbeat to keep it, then ack or fail with its
 /// `lease_id`. A lease that runs out counts as a failed attempt and the task is delivered again.
-/// An empty queue is not an error: the answer is `200` with an empty list.
+/// An empty queue is not an error: the answer is `200` with an empty list. To retry a call
+/// whose answer was lost (a timeout, a dropped connection), send it again with the same
+/// `request_id`: you get its leases back instead of new ones.
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/leases",
@@ -64,48 +90,55 @@ pub struct LeaseList {
     params(QueueParams),
     request_body = LeaseTasksRequest,
     responses(
-        (status = 200, description = "The leases granted (possibly none)", body = LeaseList),
+        (status = 200, description = "The leases granted (possibly none)", body = LeaseList,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this repeats an earlier call with the same `request_id`"))),
         BodyErrors,
     )
 )]
 pub async fn lease_tasks(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
-    ApiJson(body): ApiJson<LeaseTasksRequest>,
-) -> Result<Json<LeaseList>, ApiError> {
-    let mut checks = Checks::default();
-    if let Some(name) = &body.worker {
-        checks.length("worker", name, 1, WORKER_NAME_MAX);
-        if name.chars().any(char::is_control) {
-            checks.fail("worker", "must not contain control characters");
-        }
-    }
-    let max_tasks = checks
-        .range("max_tasks", body.max_tasks, 1, MAX_TASKS_MAX.into())
-        .unwrap_or(1);
-    let lease_ms = checks.lease_ms("lease_ms", body.lease_ms);
-    checks.finish()?;
-    let request = LeaseRequest {
-        worker: body.worker,
-        max_tasks,
-        lease_ms,
-    };
-    let leases = state.store.lease(&queue, request).await?;
-    Ok(Json(LeaseList { leases }))
+    Body(request): Body<LeaseTasksRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = state.store.lease(&queue, &request).await?;
+    let list = Json(LeaseList {
+        leases: outcome.leases,
+    });
+    Ok(if outcome.replayed {
+        ([(REPLAYED, HeaderValue::from_static("true"))], list).into_response()
+    } else {
+        list.into_response()
+    })
 }
 
 /// Body of a heartbeat.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
 #[schema(example = json!({"lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20", "lease_ms": 60000}))]
 pub struct HeartbeatTaskRequest {
     /// The `lease_id` from the lease.
-    #[schema(required = true, nullable = false, min_length = 1, max_length = 128)]
-    lease_id: Option<String>,
+    #[schema(min_length = 1, max_length = 128)]
+    lease_id: String,
     /// New lease length from now (1000 to 86400000 ms); default the lease's own length.
     #[schema(minimum = 1000, maximum = 86_400_000)]
-    #[serde(default, deserialize_with = "integer")]
     lease_ms: Option<i64>,
+}
+
+/// A checked heartbeat.
+pub struct HeartbeatCall {
+    lease_id: String,
+    lease_ms: Option<u64>,
+}
+
+impl RequestBody for HeartbeatTaskRequest {
+    type Checked = HeartbeatCall;
+
+    fn read(f: &mut Fields<'_>) -> HeartbeatCall {
+        HeartbeatCall {
+            lease_id: lease_id(f),
+            lease_ms: lease_ms(f),
+        }
+    }
 }
 
 /// Answer to a heartbeat.
@@ -119,37 +152,85 @@ pub struct HeartbeatResponse {
 }
 
 /// Body of an ack.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
 #[schema(example = json!({"lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20", "result": {"message_id": "<abc@example.com>"}}))]
 pub struct AckTaskRequest {
     /// The `lease_id` from the lease.
-    #[schema(required = true, nullable = false, min_length = 1, max_length = 128)]
-    lease_id: Option<String>,
-    /// Any JSON value to keep with the task; at most `max_payload_bytes` as compact JSON.
-    #[serde(default, deserialize_with = "present")]
+    #[schema(min_length = 1, max_length = 128)]
+    lease_id: String,
+    /// Any JSON value to keep with the task, stored and returned exactly as sent; at most
+    /// `max_payload_bytes` of JSON text.
     #[schema(value_type = Option<serde_json::Value>)]
-    result: Option<Value>,
+    result: Option<serde_json::Value>,
+}
+
+/// A checked ack.
+pub struct AckCall {
+    lease_id: String,
+    result: Option<Box<RawValue>>,
+}
+
+impl RequestBody for AckTaskRequest {
+    type Checked = AckCall;
+
+    fn read(f: &mut Fields<'_>) -> AckCall {
+        AckCall {
+            lease_id: lease_id(f),
+            result: f.raw("result").map(RawValue::to_owned),
+        }
+    }
 }
 
 /// Body of a fail.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
 #[schema(example = json!({"lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20", "error": "SMTP 451: try again later", "retry": true}))]
 pub struct FailTaskRequest {
     /// The `lease_id` from the lease.
-    #[schema(required = true, nullable = false, min_length = 1, max_length = 128)]
-    lease_id: Option<String>,
+    #[schema(min_length = 1, max_length = 128)]
+    lease_id: String,
     /// What went wrong. Kept in the task's error history, cut to 4096 bytes.
-    #[schema(required = true, nullable = false)]
-    error: Option<String>,
+    error: String,
     /// Retry while attempts remain (default true); false sends the task to `dead` at once.
     #[schema(default = true)]
     retry: Option<bool>,
     /// Retry after this many ms instead of the backoff (capped at `backoff.max_ms`).
     #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
-    #[serde(default, deserialize_with = "integer")]
     retry_in_ms: Option<i64>,
+}
+
+/// A checked fail.
+pub struct FailCall {
+    lease_id: String,
+    failure: Failure,
+}
+
+impl RequestBody for FailTaskRequest {
+    type Checked = FailCall;
+
+    fn read(f: &mut Fields<'_>) -> FailCall {
+        let lease_id = lease_id(f);
+        let error = f.any_text("error");
+        FailCall {
+            lease_id,
+            failure: Failure {
+                error: f.required("error", error).unwrap_or_default(),
+                retry: f.boolean("retry").unwrap_or(true),
+                retry_in_ms: f.int("retry_in_ms", 0, DELAY_MS_MAX as i64),
+            },
+        }
+    }
+}
+
+/// A lease id must be present and plausible; whether it is the live lease is the store's call.
+fn lease_id(f: &mut Fields<'_>) -> String {
+    let value = f.text("lease_id", 1, LEASE_ID_MAX);
+    f.required("lease_id", value).unwrap_or_default()
+}
+
+fn lease_ms(f: &mut Fields<'_>) -> Option<u64> {
+    f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64)
 }
 
 /// Extend a lease
@@ -171,15 +252,11 @@ pub struct FailTaskRequest {
 pub async fn heartbeat_task(
     State(state): State<AppState>,
     path: TaskPath,
-    ApiJson(body): ApiJson<HeartbeatTaskRequest>,
+    Body(call): Body<HeartbeatTaskRequest>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
-    let mut checks = Checks::default();
-    let lease_id = lease_id(&mut checks, body.lease_id);
-    let lease_ms = checks.lease_ms("lease_ms", body.lease_ms);
-    checks.finish()?;
     match state
         .store
-        .heartbeat(&path.queue, path.id, &lease_id, lease_ms)
+        .heartbeat(&path.queue, path.id, &call.lease_id, call.lease_ms)
         .await?
     {
         HeartbeatOutcome::Extended {
@@ -196,9 +273,10 @@ pub async fn heartbeat_task(
 
 /// Complete a task
 ///
-/// Acknowledges a leased task as done, with an optional JSON `result`. Repeating the call with
-/// the same `lease_id` after it succeeded returns `200` with the task as it is (and header
-/// `Idempotent-Replayed: true`), so retrying after a lost reply is safe.
+/// Acknowledges a leased task as done, with an optional JSON `result`. Retrying is safe: a
+/// lease that completed the task can repeat its ack at any time and gets `200` with the task as
+/// it is now (and header `Idempotent-Replayed: true`); nothing changes and the first result is
+/// kept.
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/tasks/{id}/ack",
@@ -214,18 +292,14 @@ pub async fn heartbeat_task(
 pub async fn ack_task(
     State(state): State<AppState>,
     path: TaskPath,
-    ApiJson(body): ApiJson<AckTaskRequest>,
+    Body(call): Body<AckTaskRequest>,
 ) -> Result<Response, ApiError> {
-    let mut checks = Checks::default();
-    let lease_id = lease_id(&mut checks, body.lease_id);
-    checks.finish()?;
-    let result = body
-        .result
-        .map(|r| compact_json("result", &r, state.max_payload_bytes))
-        .transpose()?;
+    if let Some(result) = &call.result {
+        check_size("result", result, state.max_payload_bytes)?;
+    }
     let outcome = state
         .store
-        .ack(&path.queue, path.id, &lease_id, result)
+        .ack(&path.queue, path.id, &call.lease_id, call.result.as_deref())
         .await?;
     finish_response(outcome, &path)
 }
@@ -233,8 +307,11 @@ pub async fn ack_task(
 /// Fail a task
 ///
 /// Reports a failed attempt. With `retry` (the default) the task is tried again after its
-/// backoff, or `retry_in_ms`, while attempts remain; otherwise it goes to `dead`. Repeating the
-/// call with the same `lease_id` returns `200` with the task as it is and uses no extra attempt.
+/// backoff, or `retry_in_ms`, while attempts remain; otherwise it goes to `dead`. Retrying is
+/// safe: a lease that failed an attempt can repeat its fail, even after the task was leased
+/// again, and gets `200` with the task as it is now (and `Idempotent-Replayed: true`) without
+/// using another attempt, for as long as the task's error history (its last 10 failed
+/// attempts) remembers that lease.
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/tasks/{id}/fail",
@@ -250,32 +327,13 @@ pub async fn ack_task(
 pub async fn fail_task(
     State(state): State<AppState>,
     path: TaskPath,
-    ApiJson(body): ApiJson<FailTaskRequest>,
+    Body(call): Body<FailTaskRequest>,
 ) -> Result<Response, ApiError> {
-    let mut checks = Checks::default();
-    let lease_id = lease_id(&mut checks, body.lease_id);
-    let error = checks.required("error", body.error).unwrap_or_default();
-    let retry_in_ms = checks.range("retry_in_ms", body.retry_in_ms, 0, DELAY_MS_MAX as i64);
-    checks.finish()?;
-    let failure = Failure {
-        error,
-        retry: body.retry.unwrap_or(true),
-        retry_in_ms,
-    };
     let outcome = state
         .store
-        .fail(&path.queue, path.id, &lease_id, failure)
+        .fail(&path.queue, path.id, &call.lease_id, call.failure)
         .await?;
     finish_response(outcome, &path)
-}
-
-/// A lease id must be present and plausible; whether it is the live lease is the store's call.
-fn lease_id(checks: &mut Checks, value: Option<String>) -> String {
-    let value = checks.required("lease_id", value);
-    if let Some(lease_id) = &value {
-        checks.length("lease_id", lease_id, 1, LEASE_ID_MAX);
-    }
-    value.unwrap_or_default()
 }
 
 fn finish_response(outcome: FinishOutcome, path: &TaskPath) -> Result<Response, ApiError> {

@@ -3,6 +3,7 @@
 //! `routes()` is the single list of operations; both the served router and the OpenAPI
 //! document come from it, so they cannot drift apart.
 
+mod body;
 mod extract;
 mod health;
 mod leases;
@@ -34,4 +35,50 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(leases::fail_task))
         .routes(routes!(health::get_health))
         .routes(routes!(health::get_readiness))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::ToSchema;
+
+    use super::body::{Fields, RequestBody};
+    use super::{leases, tasks};
+
+    /// The fields `T::read` accepts, in name order.
+    fn read_fields<T: RequestBody>() -> Vec<String> {
+        let mut fields = Fields::parse(b"{}").expect("empty object");
+        T::read(&mut fields);
+        let mut names: Vec<String> = fields.asked().iter().map(|n| n.to_string()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The properties `T`'s OpenAPI schema documents, in name order.
+    fn documented_fields<T: ToSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).expect("schema as JSON");
+        let mut names: Vec<String> = schema["properties"]
+            .as_object()
+            .expect("an object schema")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn same_fields<T: RequestBody + ToSchema>() {
+        assert_eq!(read_fields::<T>(), documented_fields::<T>(), "{}", T::name());
+    }
+
+    /// A field the server reads but the document does not show (or the other way round) would
+    /// be refused as unknown, or silently missing from generated clients.
+    #[test]
+    fn every_request_body_reads_exactly_the_fields_its_schema_documents() {
+        same_fields::<tasks::SubmitTaskRequest>();
+        same_fields::<leases::LeaseTasksRequest>();
+        same_fields::<leases::HeartbeatTaskRequest>();
+        same_fields::<leases::AckTaskRequest>();
+        same_fields::<leases::FailTaskRequest>();
+    }
 }

@@ -7,52 +7,87 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::{
-    ApiJson, Checks, QueueParams, QueuePath, TaskParams, TaskPath, compact_json, integer, present,
-};
+use super::body::{Body, Fields, RequestBody, check_size};
+use super::extract::{QueueParams, QueuePath, TaskParams, TaskPath};
 use super::responses::{BodyErrors, ReadErrors};
 use crate::error::ApiError;
 use crate::model::{
-    DELAY_MS_MAX, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN, Task, parse_rfc3339_ms,
+    DELAY_MS_MAX, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN, Task,
+    parse_rfc3339_ms,
 };
-use crate::store::{NewTask, Start};
+use crate::store::{GetOutcome, NewTask, Start};
 
 /// Latest accepted `run_at` (ms): 2286-11-20, where epoch milliseconds reach 14 digits.
 const RUN_AT_MAX_MS: i64 = 9_999_999_999_999;
 
 /// Body of a submit.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"payload": {"to": "ada@example.com", "template": "welcome"}, "priority": 10, "delay_ms": 5000}))]
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[schema(example = json!({"payload": {"to": "ada@example.com", "template": "welcome"}, "priority": 10}))]
 pub struct SubmitTaskRequest {
-    /// Any JSON value (`null` included); at most the policy's `max_payload_bytes` as compact JSON.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = serde_json::Value, required = true)]
-    payload: Option<Value>,
+    /// Any JSON value (`null` included), stored and returned exactly as sent (key order, number
+    /// precision and all); at most the policy's `max_payload_bytes` of JSON text.
+    payload: serde_json::Value,
     /// -1000 to 1000, default 0. Higher is leased first; FIFO among equals.
     #[schema(minimum = -1000, maximum = 1000, default = 0)]
-    #[serde(default, deserialize_with = "integer")]
     priority: Option<i64>,
     /// Wait this long (0 to 31536000000 ms) before the task is ready. Not with `run_at`.
     #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
-    #[serde(default, deserialize_with = "integer")]
     delay_ms: Option<i64>,
     /// RFC 3339 time at which the task becomes ready; a past time means now. Not with `delay_ms`.
     #[schema(example = "2026-11-25T18:00:00Z")]
     run_at: Option<String>,
     /// Attempts allowed for this task (1 to 1000); default the queue policy's.
     #[schema(minimum = 1, maximum = 1000)]
-    #[serde(default, deserialize_with = "integer")]
     max_attempts: Option<i64>,
     /// Lease length for this task (1000 to 86400000 ms) when the worker asks for none.
     #[schema(minimum = 1000, maximum = 86_400_000)]
-    #[serde(default, deserialize_with = "integer")]
     lease_ms: Option<i64>,
+}
+
+impl RequestBody for SubmitTaskRequest {
+    type Checked = NewTask;
+
+    fn read(f: &mut Fields<'_>) -> NewTask {
+        let payload = f.raw("payload");
+        let payload = f.required("payload", payload);
+        let priority = f
+            .int("priority", PRIORITY_MIN.into(), PRIORITY_MAX.into())
+            .unwrap_or(0);
+        let delay = f.int("delay_ms", 0, DELAY_MS_MAX as i64);
+        let run_at = f.text("run_at", 1, 64);
+        let start = match (delay, run_at) {
+            (Some(_), Some(_)) => {
+                f.fail("run_at", "give delay_ms or run_at, not both");
+                Start::Now
+            }
+            (Some(ms), None) => Start::AfterMs(ms),
+            (None, Some(text)) => match parse_rfc3339_ms(&text) {
+                Some(ms) if (0..=RUN_AT_MAX_MS).contains(&ms) => Start::AtMs(ms),
+                _ => {
+                    f.fail("run_at", "must be an RFC 3339 time between 1970 and 2286");
+                    Start::Now
+                }
+            },
+            (None, None) => Start::Now,
+        };
+        NewTask {
+            payload: payload.map_or_else(null, RawValue::to_owned),
+            priority,
+            start,
+            max_attempts: f.int("max_attempts", 1, MAX_ATTEMPTS_MAX.into()),
+            lease_ms: f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64),
+        }
+    }
+}
+
+/// A JSON `null`, as a placeholder.
+fn null() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
 }
 
 /// Submit a task
@@ -74,56 +109,9 @@ pub struct SubmitTaskRequest {
 pub async fn submit_task(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
-    ApiJson(body): ApiJson<SubmitTaskRequest>,
+    Body(task): Body<SubmitTaskRequest>,
 ) -> Result<Response, ApiError> {
-    let mut checks = Checks::default();
-    let payload = checks.required("payload", body.payload);
-    let priority = checks
-        .range(
-            "priority",
-            body.priority,
-            PRIORITY_MIN.into(),
-            PRIORITY_MAX.into(),
-        )
-        .unwrap_or(0);
-    let start = match (body.delay_ms, body.run_at) {
-        (Some(_), Some(_)) => {
-            checks.fail("run_at", "give delay_ms or run_at, not both");
-            Start::Now
-        }
-        (delay @ Some(_), None) => checks
-            .range("delay_ms", delay, 0, DELAY_MS_MAX as i64)
-            .map_or(Start::Now, Start::AfterMs),
-        (None, Some(text)) => match parse_rfc3339_ms(&text) {
-            Some(ms) if (0..=RUN_AT_MAX_MS).contains(&ms) => Start::AtMs(ms),
-            _ => {
-                checks.fail("run_at", "must be an RFC 3339 time between 1970 and 2286");
-                Start::Now
-            }
-        },
-        (None, None) => Start::Now,
-    };
-    let max_attempts = checks.range(
-        "max_attempts",
-        body.max_attempts,
-        1,
-        MAX_ATTEMPTS_MAX.into(),
-    );
-    let lease_ms = checks.lease_ms("lease_ms", body.lease_ms);
-    checks.finish()?;
-    let payload = compact_json(
-        "payload",
-        &payload.unwrap_or_default(),
-        state.max_payload_bytes,
-    )?;
-
-    let task = NewTask {
-        payload,
-        priority,
-        start,
-        max_attempts,
-        lease_ms,
-    };
+    check_size("payload", &task.payload, state.max_payload_bytes)?;
     let task = state.store.submit(&queue, task).await?;
     let location = format!("/v1/queues/{}/tasks/{}", task.queue, task.id);
     let location = HeaderValue::try_from(location)
@@ -138,7 +126,8 @@ pub async fn submit_task(
 
 /// Get a task
 ///
-/// Returns the task's state, attempts, payload, result and error history.
+/// Returns the task's state, attempts, payload, result and error history, as of now by the
+/// Redis clock: a lease whose deadline has passed, or a schedule that is due, is settled first.
 #[utoipa::path(
     get,
     path = "/v1/queues/{queue}/tasks/{id}",
@@ -151,7 +140,8 @@ pub async fn get_task(
     path: TaskPath,
 ) -> Result<Json<Task>, ApiError> {
     match state.store.get(&path.queue, path.id).await? {
-        Some(task) => Ok(Json(task)),
-        None => Err(path.not_found()),
+        GetOutcome::Found(task) => Ok(Json(*task)),
+        GetOutcome::NotFound => Err(path.not_found()),
+        GetOutcome::Quarantined => Err(path.quarantined()),
     }
 }

@@ -1,40 +1,44 @@
 //! The task store: the only module that speaks to Redis.
 //!
-//! Every state change is one Lua script from `scripts/`, called once (one round trip) with all
-//! of the queue's keys in KEYS and the queue's policy in ARGV. The connection type stays behind
-//! `Store`; callers see domain types and outcomes, never Redis values or key names.
+//! Every state change is one Lua script (`scripts/`), run by one typed op (`ops/`) in one round
+//! trip, with the keys of the roles the script declares and the queue's policy in ARGV. The
+//! connection type stays behind `Store`; callers see domain types and outcomes, never Redis
+//! values or key names.
+//!
+//! - `conn`: the shared multiplexed connections and what Redis errors mean.
+//! - `keys`: key names. `script`: the scripts and their key roles. `ops`: one op per script.
+//! - `record`: task records in replies → API types. `registry`: which queues exist.
+//! - `types`: what the store takes and gives back.
 
+mod conn;
 mod keys;
-mod pool;
-mod reply;
-mod scripts;
+mod ops;
+mod record;
+mod registry;
+mod script;
 mod types;
 
-use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use deadpool::managed::{Object, PoolError};
-use deadpool_redis::redis::{self, ErrorKind, RedisError, ServerErrorKind, Value};
+use deadpool_redis::redis;
+use serde_json::value::RawValue;
 
-use crate::model::{
-    ERROR_HISTORY_MAX, ERROR_MESSAGE_MAX, Lease, QueueName, QueuePolicy, Task, TaskId, rfc3339_ms,
-};
+use crate::model::{ERROR_MESSAGE_MAX, QueueName, QueuePolicy, Task, TaskId};
+pub use conn::PoolSettings;
+use conn::{Conn, Connections};
 use keys::KeySpace;
-pub use pool::PoolSettings;
-use reply::{Reply, TaskRecord, into_int};
-use scripts::Scripts;
+use ops::{Args, Op, Reply};
 pub use types::{
-    Failure, FinishOutcome, HeartbeatOutcome, LeaseRequest, NewTask, ReapReport, Start,
+    Failure, FinishOutcome, GetOutcome, HeartbeatOutcome, LeaseOutcome, LeaseRequest, NewTask,
+    ReapReport, Start,
 };
-
-/// Most items one reaper sweep handles per kind (expired leases, due tasks, purges), so a
-/// sweep never blocks Redis for long; a full sweep is repeated at once.
-const REAP_BATCH: u32 = 1000;
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Redis is unreachable, slow, loading, out of memory or read-only: retry later.
+    /// Redis is unreachable, slow, loading, busy, out of memory or read-only: retry later.
     #[error("redis unavailable: {0}")]
     Unavailable(String),
     /// Redis answered with an error we do not expect.
@@ -45,6 +49,16 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Names the script an unexpected error came from, for the log.
+    fn in_script(self, script: &str) -> Self {
+        match self {
+            Self::Redis(why) => Self::Redis(format!("{script}.lua: {why}")),
+            other => other,
+        }
+    }
+}
+
 /// Handle to the task store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -52,13 +66,12 @@ pub struct Store {
 }
 
 struct Inner {
-    pool: pool::Pool,
+    conns: Connections,
     keys: KeySpace,
-    scripts: Scripts,
-    /// ARGV 1..9 of every script (see `scripts/prelude.lua`).
+    /// ARGV 1..8 of every script (see `scripts/prelude/base.lua`).
     policy_args: Vec<String>,
-    /// Queues this process has already written to the queue registry.
-    registered: RwLock<HashSet<QueueName>>,
+    /// When this process last wrote each queue it submitted to into the registry.
+    registered: Mutex<HashMap<QueueName, Instant>>,
 }
 
 impl Store {
@@ -78,94 +91,37 @@ impl Store {
             b.jitter.to_string(),
             policy.completed_ttl_ms.to_string(),
             policy.dead_ttl_ms.to_string(),
-            ERROR_HISTORY_MAX.to_string(),
         ];
         Ok(Self {
             inner: Arc::new(Inner {
-                pool: pool::build(settings)?,
+                conns: Connections::new(settings)?,
                 keys: KeySpace::new(key_prefix),
-                scripts: Scripts::load(),
                 policy_args,
-                registered: RwLock::new(HashSet::new()),
+                registered: Mutex::new(HashMap::new()),
             }),
         })
     }
 
-    /// Adds a task. One script call; the first submit to a queue from this process also records
-    /// the queue's name for the reaper.
+    /// Adds a task.
     pub async fn submit(&self, queue: &QueueName, task: NewTask) -> Result<Task, StoreError> {
-        self.register(queue).await?;
-        let id = TaskId::new_v7().to_string();
-        let (delay, run_at) = match task.start {
-            Start::Now => (String::new(), String::new()),
-            Start::AfterMs(ms) => (ms.to_string(), String::new()),
-            Start::AtMs(ms) => (String::new(), ms.to_string()),
-        };
-        let args = vec![
-            id,
-            task.payload,
-            task.priority.to_string(),
-            delay,
-            run_at,
-            opt(task.max_attempts),
-            opt(task.lease_ms),
-        ];
-        let mut reply = self.run(&self.inner.scripts.submit, queue, args).await?;
-        match reply.status.as_str() {
-            "created" => Ok(TaskRecord::parse(queue, reply.next()?)?.task),
-            // A UUIDv7 collision: never expected, but never allowed to overwrite a task.
-            "exists" => Err(StoreError::Redis("new task id already taken".into())),
-            other => Err(unexpected(other)),
-        }
+        let id = TaskId::new_v7();
+        let task = self.run(queue, ops::Submit { id, task }).await?;
+        self.note_queue(queue);
+        Ok(task)
     }
 
-    /// Reads a task.
-    pub async fn get(&self, queue: &QueueName, id: TaskId) -> Result<Option<Task>, StoreError> {
-        let mut reply = self
-            .run(&self.inner.scripts.get, queue, vec![id.to_string()])
-            .await?;
-        match reply.status.as_str() {
-            "ok" => Ok(Some(TaskRecord::parse(queue, reply.next()?)?.task)),
-            "not_found" => Ok(None),
-            other => Err(unexpected(other)),
-        }
+    /// Reads a task, settling what the Redis clock says is already due.
+    pub async fn get(&self, queue: &QueueName, id: TaskId) -> Result<GetOutcome, StoreError> {
+        self.run(queue, ops::Get { id }).await
     }
 
     /// Leases up to `max_tasks` ready tasks. An empty list means nothing is ready.
     pub async fn lease(
         &self,
         queue: &QueueName,
-        request: LeaseRequest,
-    ) -> Result<Vec<Lease>, StoreError> {
-        let mut args = vec![
-            request.worker.unwrap_or_default(),
-            opt(request.lease_ms),
-            request.max_tasks.to_string(),
-        ];
-        // Lease ids are made here, not in Lua: Redis's script PRNG is not meant to be
-        // unguessable, and a lease id is a fencing token.
-        args.extend((0..request.max_tasks).map(|_| uuid::Uuid::new_v4().simple().to_string()));
-        let mut reply = self.run(&self.inner.scripts.lease, queue, args).await?;
-        if reply.status != "ok" {
-            return Err(unexpected(&reply.status));
-        }
-        let now_ms = reply.now_ms;
-        reply::into_array(reply.next()?)?
-            .into_iter()
-            .map(|value| {
-                let TaskRecord { task, meta } = TaskRecord::parse(queue, value)?;
-                match (meta.lease_id, meta.leased_until) {
-                    (Some(lease_id), Some(until)) => Ok(Lease {
-                        lease_id,
-                        expires_at: rfc3339_ms(until),
-                        expires_in_ms: remaining_ms(until, now_ms),
-                        attempt: meta.attempts,
-                        task,
-                    }),
-                    _ => Err(StoreError::Corrupt("leased task without a lease".into())),
-                }
-            })
-            .collect()
+        request: &LeaseRequest,
+    ) -> Result<LeaseOutcome, StoreError> {
+        self.run(queue, ops::Lease { request }).await
     }
 
     /// Extends a live lease.
@@ -176,102 +132,56 @@ impl Store {
         lease_id: &str,
         lease_ms: Option<u64>,
     ) -> Result<HeartbeatOutcome, StoreError> {
-        let args = vec![id.to_string(), lease_id.to_owned(), opt(lease_ms)];
-        let mut reply = self.run(&self.inner.scripts.heartbeat, queue, args).await?;
-        match reply.status.as_str() {
-            "ok" => {
-                let until = into_int(reply.next()?)?;
-                Ok(HeartbeatOutcome::Extended {
-                    expires_at: rfc3339_ms(until),
-                    expires_in_ms: remaining_ms(until, reply.now_ms),
-                })
-            }
-            "lease_lost" => Ok(HeartbeatOutcome::LeaseLost),
-            "not_found" => Ok(HeartbeatOutcome::NotFound),
-            other => Err(unexpected(other)),
-        }
+        let op = ops::Heartbeat {
+            id,
+            lease_id,
+            lease_ms,
+        };
+        self.run(queue, op).await
     }
 
-    /// Completes a leased task with an optional result (compact JSON text).
+    /// Completes a leased task with an optional result (JSON text, stored as given).
     pub async fn ack(
         &self,
         queue: &QueueName,
         id: TaskId,
         lease_id: &str,
-        result: Option<String>,
+        result: Option<&RawValue>,
     ) -> Result<FinishOutcome, StoreError> {
-        let args = vec![
-            id.to_string(),
-            lease_id.to_owned(),
-            result.unwrap_or_default(),
-        ];
-        self.finish(&self.inner.scripts.ack, queue, args).await
+        let op = ops::Ack {
+            id,
+            lease_id,
+            result,
+        };
+        self.run(queue, op).await
     }
 
-    /// Records a failed attempt: retried after backoff, or dead.
+    /// Records a failed attempt: retried after backoff, or dead. The error text is cut to
+    /// `ERROR_MESSAGE_MAX` bytes.
     pub async fn fail(
         &self,
         queue: &QueueName,
         id: TaskId,
         lease_id: &str,
-        failure: Failure,
+        mut failure: Failure,
     ) -> Result<FinishOutcome, StoreError> {
-        let args = vec![
-            id.to_string(),
-            lease_id.to_owned(),
-            truncate_utf8(failure.error, ERROR_MESSAGE_MAX),
-            if failure.retry { "1" } else { "0" }.to_owned(),
-            opt(failure.retry_in_ms),
-        ];
-        self.finish(&self.inner.scripts.fail, queue, args).await
+        failure.error = truncate_utf8(failure.error, ERROR_MESSAGE_MAX);
+        let op = ops::Fail {
+            id,
+            lease_id,
+            failure: &failure,
+        };
+        self.run(queue, op).await
     }
 
-    async fn finish(
-        &self,
-        script: &redis::Script,
-        queue: &QueueName,
-        args: Vec<String>,
-    ) -> Result<FinishOutcome, StoreError> {
-        let mut reply = self.run(script, queue, args).await?;
-        match reply.status.as_str() {
-            "ok" => Ok(FinishOutcome::Done(
-                TaskRecord::parse(queue, reply.next()?)?.task,
-            )),
-            "replayed" => Ok(FinishOutcome::Replayed(
-                TaskRecord::parse(queue, reply.next()?)?.task,
-            )),
-            "lease_lost" => Ok(FinishOutcome::LeaseLost),
-            "not_found" => Ok(FinishOutcome::NotFound),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// One bounded sweep of a queue: expired leases, due tasks, expired terminal tasks.
+    /// One bounded sweep of a queue: expired leases, due tasks, expired terminal tasks. A queue
+    /// that turns out to be gone (nothing left in it) leaves the registry.
     pub async fn reap(&self, queue: &QueueName) -> Result<ReapReport, StoreError> {
-        let mut reply = self
-            .run(
-                &self.inner.scripts.reap,
-                queue,
-                vec![REAP_BATCH.to_string()],
-            )
-            .await?;
-        Ok(ReapReport {
-            reclaimed: into_int(reply.next()?)?,
-            promoted: into_int(reply.next()?)?,
-            purged: into_int(reply.next()?)?,
-            more: into_int(reply.next()?)? == 1,
-        })
-    }
-
-    /// Every queue that has ever had a task submitted.
-    pub async fn queues(&self) -> Result<Vec<QueueName>, StoreError> {
-        let registry = self.inner.keys.queue_registry();
-        let names: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(registry)).await?;
-        // A name that fails the check cannot come from taskgate; skip it rather than stop.
-        Ok(names
-            .iter()
-            .filter_map(|n| QueueName::parse(n).ok())
-            .collect())
+        let report = self.run(queue, ops::Reap).await?;
+        if report.gone {
+            self.unregister(queue).await?;
+        }
+        Ok(report)
     }
 
     /// Whether Redis answers.
@@ -290,111 +200,65 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("CONFIG GET returned nothing".into()))
     }
 
-    /// Records the queue's name once per process. Its own command, before the submit script,
-    /// so the reaper can always find a queue that holds tasks.
-    async fn register(&self, queue: &QueueName) -> Result<(), StoreError> {
-        let known = self
-            .inner
-            .registered
-            .read()
-            .is_ok_and(|set| set.contains(queue));
-        if known {
-            return Ok(());
+    /// Runs one op, then moves aside any record its reply carried that could not be read.
+    async fn run<O: Op>(&self, queue: &QueueName, op: O) -> Result<O::Outcome, StoreError> {
+        let (outcome, unreadable) = self.call(queue, op).await?;
+        if !unreadable.is_empty() {
+            let (_, _) = self
+                .call(
+                    queue,
+                    ops::Quarantine {
+                        records: &unreadable,
+                    },
+                )
+                .await?;
         }
-        let registry = self.inner.keys.queue_registry();
-        let _: i64 = self
-            .query(redis::cmd("SADD").arg(registry).arg(queue.as_str()))
-            .await?;
-        if let Ok(mut set) = self.inner.registered.write() {
-            set.insert(queue.clone());
-        }
-        Ok(())
+        Ok(outcome)
     }
 
-    /// Calls one script with the queue's keys, the policy block and `args`.
-    async fn run(
+    /// Calls one op's script with the keys of its roles, the policy block and its arguments.
+    async fn call<O: Op>(
         &self,
-        script: &redis::Script,
         queue: &QueueName,
-        args: Vec<String>,
-    ) -> Result<Reply, StoreError> {
-        let mut invocation = script.prepare_invoke();
-        for key in self.inner.keys.queue_keys(queue) {
-            invocation.key(key);
+        op: O,
+    ) -> Result<(O::Outcome, Vec<(String, String)>), StoreError> {
+        let def = op.script();
+        let mut invocation = def.script().prepare_invoke();
+        for role in def.roles {
+            invocation.key(self.inner.keys.queue_key(queue, role));
         }
         for value in &self.inner.policy_args {
             invocation.arg(value);
         }
-        invocation.arg(rand::random::<u32>()).arg("");
-        for value in args {
-            invocation.arg(value);
+        invocation.arg(rand::random::<u32>());
+        op.args(&mut Args(&mut invocation));
+        let value = self
+            .conn()
+            .await?
+            .invoke(&invocation)
+            .await
+            .map_err(|err| err.in_script(def.name))?;
+        let mut reply = Reply::parse(queue, value)?;
+        let outcome = op.outcome(&mut reply);
+        if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
+            tracing::warn!(
+                queue = %queue,
+                moved_by_script = ?reply.quarantined,
+                unreadable = ?reply.unreadable,
+                "task records could not be read and were moved to the queue's quarantine"
+            );
         }
-        let mut conn = self.connection().await?;
-        let result: Result<Value, RedisError> = invocation.invoke_async(&mut *conn).await;
-        Reply::parse(check(conn, result)?)
+        Ok((outcome?, reply.unreadable))
     }
 
     /// Sends one plain command.
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let mut conn = self.connection().await?;
-        let result = cmd.query_async(&mut *conn).await;
-        check(conn, result)
+        self.conn().await?.query(cmd).await
     }
 
-    async fn connection(&self) -> Result<pool::PooledConnection, StoreError> {
-        self.inner.pool.get().await.map_err(|e| match e {
-            PoolError::Backend(err) => classify(&err),
-            other => StoreError::Unavailable(other.to_string()),
-        })
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        self.inner.conns.get().await
     }
-}
-
-/// Maps a command's error, dropping the connection from the pool when it is no longer
-/// trustworthy (I/O error, dropped connection or timeout: a late reply could otherwise be read
-/// as the answer to the next command).
-fn check<T>(conn: pool::PooledConnection, result: Result<T, RedisError>) -> Result<T, StoreError> {
-    result.map_err(|err| {
-        if err.is_io_error() || err.is_connection_dropped() || err.is_timeout() {
-            drop(Object::take(conn));
-        }
-        classify(&err)
-    })
-}
-
-fn classify(err: &RedisError) -> StoreError {
-    let transient = err.is_io_error()
-        || err.is_timeout()
-        || err.is_connection_refusal()
-        || err.is_connection_dropped()
-        || err.code() == Some("OOM")
-        || matches!(
-            err.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::BusyLoading
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::ClusterDown
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::ReadOnly
-            )
-        );
-    if transient {
-        StoreError::Unavailable(err.to_string())
-    } else {
-        StoreError::Redis(err.to_string())
-    }
-}
-
-fn unexpected(status: &str) -> StoreError {
-    StoreError::Corrupt(format!("unexpected script status {status:?}"))
-}
-
-/// An optional number as a script argument: empty means "not given".
-fn opt<T: ToString>(value: Option<T>) -> String {
-    value.map(|v| v.to_string()).unwrap_or_default()
-}
-
-fn remaining_ms(until_ms: i64, now_ms: i64) -> u64 {
-    u64::try_from(until_ms.saturating_sub(now_ms)).unwrap_or(0)
 }
 
 /// Cuts `text` to at most `max` bytes without splitting a character.

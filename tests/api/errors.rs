@@ -207,7 +207,8 @@ async fn validation_names_every_bad_field() {
     let reply = app.post(&path, json!({"retry": "yes"})).await;
     assert_eq!(
         fields(reply.assert_problem(422, "validation")),
-        vec!["retry"]
+        vec!["lease_id", "error", "retry"],
+        "every problem of one body is named at once"
     );
     let reply = app.post(&path, json!({})).await;
     assert_eq!(

@@ -34,7 +34,8 @@ async fn expired_lease_is_redelivered_as_attempt_2_and_old_ack_is_lease_lost() {
     assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
 }
 
-/// Expired leases are reclaimed by the background reaper even when no worker calls the queue.
+/// Expired leases are reclaimed by the background reaper even when no worker calls the queue
+/// (watched in Redis, since a `GET` would settle the expiry itself).
 #[tokio::test]
 async fn reaper_reclaims_expired_leases_without_any_worker_call() {
     let app = TestApp::start().await;
@@ -43,7 +44,9 @@ async fn reaper_reclaims_expired_leases_without_any_worker_call() {
     let id = task["id"].as_str().unwrap_or_default();
     app.lease(&q, json!({"lease_ms": 1000})).await;
 
-    let reclaimed = app.task_when(&q, id, |t| t["state"] != "leased").await;
+    app.stored_meta_when(&q, id, |t| t["state"] != "leased")
+        .await;
+    let reclaimed = app.task(&q, id).await;
     assert!(["scheduled", "ready"].contains(&reclaimed["state"].as_str().unwrap_or("")));
     assert_eq!(reclaimed["attempts_expired"], 1);
     assert_eq!(reclaimed["last_error"], "lease expired");

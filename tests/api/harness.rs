@@ -7,8 +7,8 @@
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -69,6 +69,32 @@ impl RedisServer {
             .expect("connect to test redis")
     }
 
+    /// Sends one command to this Redis.
+    pub async fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        let mut conn = self.connection().await;
+        cmd.query_async(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// `CONFIG SET name value`.
+    pub async fn config_set(&self, name: &str, value: &str) {
+        let () = self.cmd(&["CONFIG", "SET", name, value]).await;
+    }
+
+    /// Redis's `used_memory`, in bytes.
+    pub async fn used_memory(&self) -> u64 {
+        let info: String = self.cmd(&["INFO", "memory"]).await;
+        info.lines()
+            .find_map(|line| line.strip_prefix("used_memory:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("used_memory in INFO")
+    }
+
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -121,6 +147,51 @@ fn spawn_redis(port: u16) -> Child {
         .expect("spawn redis-server (is it installed?)")
 }
 
+/// Everything taskgate logs while the tests run, as plain text lines, so tests can check what
+/// was (or was not) logged. Installed once per test binary, at the first app's start.
+fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("taskgate=debug"))
+            .with_ansi(false)
+            .with_writer(move || LogSink(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        logs
+    })
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = self.0.lock() {
+            logs.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The captured log lines that contain `needle`.
+pub fn log_lines(needle: &str) -> Vec<String> {
+    let logs = captured_logs()
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&logs)
+        .lines()
+        .filter(|line| line.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A running taskgate app, stopped when dropped.
 pub struct TestApp {
     pub base: String,
@@ -139,6 +210,7 @@ impl TestApp {
     /// The app against `redis`, with extra flags in `--name=value` form (e.g.
     /// `--max-payload-bytes=10`), which replace the test defaults of the same name.
     pub async fn start_with(redis: &RedisServer, flags: &[&str]) -> Self {
+        captured_logs();
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let prefix = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
         // Short, exact retry delays keep retry tests quick and their checks exact.
@@ -253,6 +325,38 @@ impl TestApp {
         .await
     }
 
+    /// The task's metadata as stored in Redis, read behind the API's back: unlike `GET`, which
+    /// settles what is due, this shows what the reaper (or nothing) has done.
+    pub async fn stored_meta(&self, queue: &str, id: &str) -> Option<Value> {
+        let mut conn = redis::Client::open(self.config.redis_url.as_str())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to test redis");
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(format!("{}:{{q:{queue}}}:meta", self.prefix))
+            .arg(id)
+            .query_async(&mut conn)
+            .await
+            .expect("HGET meta");
+        raw.map(|raw| serde_json::from_str(&raw).expect("stored meta is JSON"))
+    }
+
+    /// Polls the stored metadata (never the API) until `done` holds for it.
+    pub async fn stored_meta_when(
+        &self,
+        queue: &str,
+        id: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let done = &done;
+        eventually(
+            &format!("stored task {id} to reach the expected state"),
+            || async move { self.stored_meta(queue, id).await.filter(|meta| done(meta)) },
+        )
+        .await
+    }
+
     pub async fn task(&self, queue: &str, id: &str) -> Value {
         let reply = self.get(&format!("/v1/queues/{queue}/tasks/{id}")).await;
         assert_eq!(reply.status, StatusCode::OK, "get task: {}", reply.body);
@@ -319,7 +423,8 @@ impl Reply {
 
     /// Asserts this is a problem+json of `status` and `kind`, and returns its body.
     pub fn assert_problem(&self, status: u16, kind: &str) -> &Value {
-        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.body);
+        let shown: String = self.body.to_string().chars().take(600).collect();
+        assert_eq!(self.status.as_u16(), status, "status; body: {shown}");
         assert_eq!(self.content_type(), "application/problem+json");
         assert_eq!(self.body["type"], kind, "problem type; body: {}", self.body);
         assert_eq!(self.body["status"], status);

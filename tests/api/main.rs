@@ -6,6 +6,7 @@ mod errors;
 mod examples;
 mod expiry;
 mod health;
+mod isolation;
 mod lifecycle;
 mod openapi;
 mod race;

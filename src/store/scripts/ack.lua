@@ -1,18 +1,22 @@
 -- ack.lua: completes a leased task, storing the worker's result.
--- KEYS, ARGV 1..11: see prelude.lua.
--- arg: 1 task id, 2 lease id, 3 result JSON or '' (none)
--- Returns { 'ok', now, task } | { 'replayed', now, task } (this lease already acked it)
---       | { 'lease_lost', now } | { 'not_found', now }.
+-- Two scripts come from this file: one without a result may run when Redis is out of memory
+-- (it only shrinks state); the one with a result may not.
+-- arg: 1 task id, 2 lease id, 3 result (JSON text, stored as given) or '' (none)
+-- Returns reply('ok', task) | reply('replayed', task) (this lease already acked it)
+--       | reply('lease_lost') | reply('not_found').
 
 local id, lease_id, result = arg(1), arg(2), arg(3)
-local now = now_ms()
-local meta, reply = claim_for_finish(id, lease_id, 'ack', now)
+local meta, status, current = claim_for_finish(id, lease_id, 'ack')
 if not meta then
-  return reply
+  if status == 'replayed' then
+    return reply(status, task_reply(id, cjson.encode(current)))
+  end
+  return reply(status)
 end
-release_lease(id, meta, 'ack')
+release_lease(id, meta)
+meta.acked_by = lease_id
 if result ~= '' then
-  redis.call('HSET', K_RESULT, id, result)
+  redis.call('HSET', K.result, id, result)
 end
-finish(id, meta, 'completed', now)
-return { 'ok', now, task_reply(id, save_meta(id, meta)) }
+finish(id, meta, 'completed')
+return reply('ok', task_reply(id, save_meta(id, meta)))

@@ -1,12 +1,14 @@
--- get.lua: reads one task, all of its parts from one consistent moment. Writes nothing.
--- KEYS, ARGV 1..11: see prelude.lua.
+-- get.lua: reads one task. It first settles what the Redis clock says has already happened
+-- (an expired lease, a due schedule), so what a reader sees is what the next call will find.
 -- arg: 1 task id
--- Returns { 'ok', now, task } or { 'not_found', now }.
+-- Returns reply('ok', task) | reply('not_found') | reply('quarantined').
 
 local id = arg(1)
-local now = now_ms()
-local _, raw = load_meta(id)
-if not raw then
-  return { 'not_found', now }
+local meta, raw = load_task(id)
+if not meta then
+  return reply(raw) -- load_task's reason: 'not_found' or 'quarantined'
 end
-return { 'ok', now, task_reply(id, raw) }
+if settle(id, meta) or not raw then
+  raw = save_meta(id, meta)
+end
+return reply('ok', task_reply(id, raw))

@@ -1,13 +1,12 @@
 -- submit.lua: adds one new task to the queue, ready now or scheduled for later.
--- KEYS, ARGV 1..11: see prelude.lua.
--- arg: 1 task id, 2 payload JSON, 3 priority, 4 delay_ms or '', 5 run_at (epoch ms) or '',
---      6 max_attempts or '' (policy default), 7 lease_ms or '' (no per-task lease length)
--- Returns { 'created', now, task } or { 'exists', now } when the id is taken.
+-- arg: 1 task id, 2 payload (JSON text, stored as given), 3 priority, 4 delay_ms or '',
+--      5 run_at (epoch ms) or '', 6 max_attempts or '' (policy's), 7 lease_ms or '' (none)
+-- Returns reply('created', meta JSON) (the caller has the payload), or reply('exists') when the
+-- id is taken.
 
 local id = arg(1)
-local now = now_ms()
-if redis.call('HEXISTS', K_META, id) == 1 then
-  return { 'exists', now }
+if redis.call('HEXISTS', K.meta, id) == 1 then
+  return reply('exists')
 end
 
 local run_at = now
@@ -18,6 +17,7 @@ elseif arg(5) ~= '' then
 end
 
 local meta = {
+  v = RECORD_VERSION,
   priority = tonumber(arg(3)),
   attempts = 0,
   max_attempts = tonumber(arg(6)) or POLICY.max_attempts,
@@ -26,7 +26,7 @@ local meta = {
   created_at = now,
   lease_ms = tonumber(arg(7)),
 }
-redis.call('HSET', K_PAYLOAD, id, arg(2))
-place(id, meta, run_at, now)
-redis.call('HINCRBY', K_STATS, 'submitted', 1)
-return { 'created', now, task_reply(id, save_meta(id, meta)) }
+redis.call('HSET', K.payload, id, arg(2))
+place(id, meta, run_at)
+redis.call('HINCRBY', K.stats, 'submitted', 1)
+return reply('created', save_meta(id, meta))

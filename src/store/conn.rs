@@ -1,0 +1,191 @@
+//! Connections to Redis, and what their errors mean. The only file that knows how taskgate is
+//! connected to Redis.
+//!
+//! Concurrent requests share a few multiplexed connections: redis-rs pipelines every command
+//! sent on one connection over a single socket and matches replies in order, so a request never
+//! holds a connection for itself. deadpool only manages how many there are and replaces broken
+//! ones: `Connections::get` checks one out, clones its handle (cheap) and gives the slot back at
+//! once. Concurrency is therefore not capped by the pool size, and a slow Redis costs a request
+//! a 503 only when that request's own command passes the response timeout.
+//!
+//! Why not `deadpool_redis::Manager`: it sends `UNWATCH` + `PING` on every checkout, doubling the
+//! round trips of every operation. Here recycling is free; a connection that failed with an I/O
+//! error (or timed out again and again without a single reply) is marked broken by whoever saw
+//! the failure, and the pool replaces it at its next checkout.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use deadpool::Runtime;
+use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
+use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::redis::{
+    self, AsyncConnectionConfig, Client, ErrorKind, FromRedisValue, RedisError, ScriptInvocation,
+    ServerErrorKind, Value,
+};
+
+use super::StoreError;
+
+/// Timeouts in a row, with no reply in between, after which a connection is presumed dead (a
+/// peer that vanished without closing the socket never sends the EOF that would tell us).
+const TIMEOUTS_BEFORE_RECONNECT: u32 = 3;
+
+/// Settings of the pool and of each connection.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub url: String,
+    pub max_size: usize,
+    pub wait_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+/// A shared handle to one multiplexed connection. Cheap to clone; clones share its health.
+#[derive(Clone)]
+pub struct Conn {
+    inner: MultiplexedConnection,
+    health: Arc<Health>,
+}
+
+#[derive(Default)]
+struct Health {
+    broken: AtomicBool,
+    timeouts_in_a_row: AtomicU32,
+}
+
+impl Conn {
+    /// Runs a script (EVALSHA, loading it on NOSCRIPT).
+    pub async fn invoke(&mut self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        let result = invocation.invoke_async(&mut self.inner).await;
+        self.observe(result)
+    }
+
+    /// Sends one command.
+    pub async fn query<T: FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let result = cmd.query_async(&mut self.inner).await;
+        self.observe(result)
+    }
+
+    /// Keeps the connection's health up to date and classifies the error.
+    fn observe<T>(&self, result: Result<T, RedisError>) -> Result<T, StoreError> {
+        match &result {
+            Ok(_) => self.health.timeouts_in_a_row.store(0, Ordering::Relaxed),
+            // A timed-out command does not desynchronise a multiplexed connection (its late
+            // reply is matched to it and dropped), so one timeout is no reason to reconnect.
+            Err(err) if err.is_timeout() => {
+                let timeouts = self
+                    .health
+                    .timeouts_in_a_row
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
+                if timeouts >= TIMEOUTS_BEFORE_RECONNECT {
+                    self.health.broken.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(err) if err.is_io_error() || err.is_connection_dropped() => {
+                self.health.broken.store(true, Ordering::Relaxed);
+            }
+            // A server error is an answer: the connection works.
+            Err(_) => self.health.timeouts_in_a_row.store(0, Ordering::Relaxed),
+        }
+        result.map_err(|err| classify(&err))
+    }
+}
+
+/// Opens multiplexed connections with the configured timeouts.
+pub struct ConnectionManager {
+    client: Client,
+    config: AsyncConnectionConfig,
+}
+
+impl managed::Manager for ConnectionManager {
+    type Type = Conn;
+    type Error = RedisError;
+
+    async fn create(&self) -> Result<Conn, RedisError> {
+        let inner = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        Ok(Conn {
+            inner,
+            health: Arc::default(),
+        })
+    }
+
+    async fn recycle(&self, conn: &mut Conn, _: &Metrics) -> RecycleResult<RedisError> {
+        if conn.health.broken.load(Ordering::Relaxed) {
+            return Err(RecycleError::message("connection failed; replacing it"));
+        }
+        Ok(())
+    }
+}
+
+/// A few shared connections to one Redis.
+pub struct Connections {
+    pool: managed::Pool<ConnectionManager>,
+}
+
+impl Connections {
+    /// Builds the pool. Opens no connection yet: the first request does, so the server starts
+    /// (and answers 503) even while Redis is down.
+    pub fn new(settings: &PoolSettings) -> Result<Self, String> {
+        let client = Client::open(settings.url.as_str()).map_err(|e| format!("redis url: {e}"))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(settings.response_timeout))
+            // Many requests share one connection: let them queue up without waiting on each
+            // other for a place in the send buffer.
+            .set_pipeline_buffer_size(4096);
+        let pool = managed::Pool::builder(ConnectionManager { client, config })
+            .max_size(settings.max_size)
+            .wait_timeout(Some(settings.wait_timeout))
+            .create_timeout(Some(settings.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| format!("redis pool: {e}"))?;
+        Ok(Self { pool })
+    }
+
+    /// A handle to a working connection, shared with other requests.
+    pub async fn get(&self) -> Result<Conn, StoreError> {
+        let pooled = self.pool.get().await.map_err(|e| match e {
+            // Whatever stops a connection from opening (refused, timeout, a wrong password or
+            // database number) is Redis being unavailable to us; the text says which.
+            PoolError::Backend(err) => StoreError::Unavailable(err.to_string()),
+            other => StoreError::Unavailable(other.to_string()),
+        })?;
+        Ok(Conn::clone(&pooled))
+    }
+}
+
+/// Transient conditions (Redis down, slow, loading, busy with a script, out of memory,
+/// read-only after a failover, refusing our credentials) are `Unavailable`: 503, retry later.
+/// Anything else Redis answers is unexpected.
+fn classify(err: &RedisError) -> StoreError {
+    let transient = err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_refusal()
+        || err.is_connection_dropped()
+        || matches!(
+            err.kind(),
+            ErrorKind::AuthenticationFailed
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                )
+        )
+        || matches!(
+            err.code(),
+            Some("OOM" | "BUSY" | "MISCONF" | "NOAUTH" | "WRONGPASS" | "NOREPLICAS")
+        );
+    if transient {
+        StoreError::Unavailable(err.to_string())
+    } else {
+        StoreError::Redis(err.to_string())
+    }
+}

@@ -1,0 +1,42 @@
+//! `scripts/heartbeat.lua`: extend a live lease.
+
+use super::{Args, Op, Reply, remaining_ms};
+use crate::model::{TaskId, rfc3339_ms};
+use crate::store::StoreError;
+use crate::store::script::{HEARTBEAT, ScriptDef};
+use crate::store::types::HeartbeatOutcome;
+
+pub struct Heartbeat<'a> {
+    pub id: TaskId,
+    pub lease_id: &'a str,
+    pub lease_ms: Option<u64>,
+}
+
+impl Op for Heartbeat<'_> {
+    type Outcome = HeartbeatOutcome;
+
+    fn script(&self) -> &'static ScriptDef {
+        &HEARTBEAT
+    }
+
+    fn args(&self, a: &mut Args<'_, '_>) {
+        a.push(self.id.to_string())
+            .push(self.lease_id)
+            .opt(self.lease_ms);
+    }
+
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<HeartbeatOutcome, StoreError> {
+        Ok(match reply.status.as_str() {
+            "ok" => {
+                let until = reply.int()?;
+                HeartbeatOutcome::Extended {
+                    expires_at: rfc3339_ms(until),
+                    expires_in_ms: remaining_ms(until, reply.now_ms),
+                }
+            }
+            "lease_lost" => HeartbeatOutcome::LeaseLost,
+            "not_found" => HeartbeatOutcome::NotFound,
+            _ => return Err(reply.unexpected()),
+        })
+    }
+}

@@ -1,0 +1,58 @@
+//! `scripts/lease.lua`: lease ready tasks, or replay an earlier call with the same request id.
+
+use super::{Args, Op, Reply, remaining_ms};
+use crate::model::{Lease as GrantedLease, rfc3339_ms};
+use crate::store::StoreError;
+use crate::store::script::{LEASE, ScriptDef};
+use crate::store::types::{LeaseOutcome, LeaseRequest};
+
+pub struct Lease<'a> {
+    pub request: &'a LeaseRequest,
+}
+
+impl Op for Lease<'_> {
+    type Outcome = LeaseOutcome;
+
+    fn script(&self) -> &'static ScriptDef {
+        &LEASE
+    }
+
+    fn args(&self, a: &mut Args<'_, '_>) {
+        let request = self.request;
+        a.push(request.worker.as_deref().unwrap_or(""))
+            .opt(request.lease_ms)
+            .push(request.max_tasks)
+            .push(request.request_id.as_deref().unwrap_or(""));
+        // Lease ids are made here, not in Lua: Redis's script PRNG is not meant to be
+        // unguessable, and a lease id is a fencing token. 128 random bits each.
+        for _ in 0..request.max_tasks {
+            a.push(format!("{:032x}", rand::random::<u128>()));
+        }
+    }
+
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<LeaseOutcome, StoreError> {
+        let replayed = match reply.status.as_str() {
+            "ok" => false,
+            "replayed" => true,
+            _ => return Err(reply.unexpected()),
+        };
+        let now_ms = reply.now_ms;
+        let leases = reply
+            .tasks()?
+            .into_iter()
+            .map(
+                |record| match (record.meta.lease_id, record.meta.leased_until) {
+                    (Some(lease_id), Some(until)) => Ok(GrantedLease {
+                        lease_id,
+                        expires_at: rfc3339_ms(until),
+                        expires_in_ms: remaining_ms(until, now_ms),
+                        attempt: record.meta.attempts,
+                        task: record.task,
+                    }),
+                    _ => Err(StoreError::Corrupt("leased task without a lease".into())),
+                },
+            )
+            .collect::<Result<_, _>>()?;
+        Ok(LeaseOutcome { leases, replayed })
+    }
+}

@@ -1,0 +1,206 @@
+//! One typed operation per script. Each op owns its script's ARGV order and the only `match` on
+//! the script's status words, so `Store` methods stay one line and no argument list is built
+//! in more than one place. `op/ack.rs` <-> `scripts/ack.lua`, and so on.
+
+mod ack;
+mod fail;
+mod get;
+mod heartbeat;
+mod lease;
+mod quarantine;
+mod reap;
+mod submit;
+
+pub use ack::Ack;
+pub use fail::Fail;
+pub use get::Get;
+pub use heartbeat::Heartbeat;
+pub use lease::Lease;
+pub use quarantine::Quarantine;
+pub use reap::Reap;
+pub use submit::Submit;
+
+use deadpool_redis::redis::{ScriptInvocation, ToRedisArgs, Value};
+
+use super::StoreError;
+use super::record::{RecordParts, TaskRecord};
+use super::script::ScriptDef;
+use super::types::FinishOutcome;
+use crate::model::QueueName;
+
+/// An atomic operation: one script call with its arguments and the reading of its reply.
+pub trait Op {
+    type Outcome;
+    /// The script to run (an op may pick between flag variants of one script).
+    fn script(&self) -> &'static ScriptDef;
+    /// The script's own arguments (after the policy block every script receives).
+    fn args(&self, args: &mut Args<'_, '_>);
+    /// Reads the reply. Records that cannot be used are left in `reply.unreadable`.
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<Self::Outcome, StoreError>;
+}
+
+/// The ARGV of one script call.
+pub struct Args<'i, 's>(pub &'i mut ScriptInvocation<'s>);
+
+impl Args<'_, '_> {
+    pub fn push(&mut self, value: impl ToRedisArgs) -> &mut Self {
+        self.0.arg(value);
+        self
+    }
+
+    /// An optional value; the script reads `''` as "not given".
+    pub fn opt(&mut self, value: Option<impl ToRedisArgs>) -> &mut Self {
+        match value {
+            Some(value) => self.push(value),
+            None => self.push(""),
+        }
+    }
+
+    pub fn flag(&mut self, value: bool) -> &mut Self {
+        self.push(if value { "1" } else { "0" })
+    }
+}
+
+/// A script's answer: `{ status, now, quarantined, ... }`.
+pub struct Reply<'q> {
+    pub queue: &'q QueueName,
+    pub status: String,
+    /// The Redis time the script ran at (ms since the epoch).
+    pub now_ms: i64,
+    /// Records the script moved aside as unreadable ("<id>: <why>"), for the log.
+    pub quarantined: Vec<String>,
+    /// Records this reply carried that the server could not use: (id, why).
+    pub unreadable: Vec<(String, String)>,
+    rest: std::vec::IntoIter<Value>,
+}
+
+impl<'q> Reply<'q> {
+    pub fn parse(queue: &'q QueueName, value: Value) -> Result<Self, StoreError> {
+        let mut items = into_array(value)?.into_iter();
+        let mut next = || items.next().unwrap_or(Value::Nil);
+        let status = into_string(next())?;
+        let now_ms = into_int(next())?;
+        let quarantined = into_array(next())?
+            .into_iter()
+            .map(into_string)
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            queue,
+            status,
+            now_ms,
+            quarantined,
+            unreadable: Vec::new(),
+            rest: items.collect::<Vec<_>>().into_iter(),
+        })
+    }
+
+    /// The reply's next value, which must be there.
+    pub fn next(&mut self) -> Result<Value, StoreError> {
+        self.rest
+            .next()
+            .ok_or_else(|| corrupt("script reply is shorter than expected"))
+    }
+
+    pub fn int(&mut self) -> Result<i64, StoreError> {
+        into_int(self.next()?)
+    }
+
+    pub fn string(&mut self) -> Result<String, StoreError> {
+        into_string(self.next()?)
+    }
+
+    /// The next value, a task; `None` when its record cannot be used (noted in `unreadable`).
+    pub fn task(&mut self) -> Result<Option<TaskRecord>, StoreError> {
+        let value = self.next()?;
+        self.record(value)
+    }
+
+    /// The next value, a list of tasks, leaving out those that cannot be used.
+    pub fn tasks(&mut self) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut records = Vec::new();
+        for value in into_array(self.next()?)? {
+            records.extend(self.record(value)?);
+        }
+        Ok(records)
+    }
+
+    fn record(&mut self, value: Value) -> Result<Option<TaskRecord>, StoreError> {
+        let mut parts = into_array(value)?.into_iter();
+        let mut next = || parts.next().unwrap_or(Value::Nil);
+        let parts = RecordParts {
+            id: into_string(next())?,
+            meta: into_string(next())?,
+            payload: optional_string(next())?,
+            result: optional_string(next())?,
+            errors: optional_string(next())?,
+        };
+        let id = parts.id.clone();
+        match TaskRecord::build(self.queue, parts) {
+            Ok(record) => Ok(Some(record)),
+            Err(why) => {
+                self.unreadable.push((id, why));
+                Ok(None)
+            }
+        }
+    }
+
+    /// The next value, a task that must be readable: the call it answers has been applied, so
+    /// an unreadable record (quarantined afterwards) is an error, never a different answer.
+    pub fn readable_task(&mut self) -> Result<crate::model::Task, StoreError> {
+        self.task()?
+            .map(|record| record.task)
+            .ok_or_else(|| corrupt("the task's stored record is unreadable"))
+    }
+
+    /// An error for a status word this op's script never answers.
+    pub fn unexpected(&self) -> StoreError {
+        corrupt(format!("unexpected script status {:?}", self.status))
+    }
+
+    /// The shared ending of ack and fail.
+    pub fn finish_outcome(&mut self) -> Result<FinishOutcome, StoreError> {
+        Ok(match self.status.as_str() {
+            "ok" => FinishOutcome::Done(self.readable_task()?),
+            "replayed" => FinishOutcome::Replayed(self.readable_task()?),
+            "lease_lost" => FinishOutcome::LeaseLost,
+            "not_found" => FinishOutcome::NotFound,
+            _ => return Err(self.unexpected()),
+        })
+    }
+}
+
+pub fn into_array(value: Value) -> Result<Vec<Value>, StoreError> {
+    match value {
+        Value::Array(items) => Ok(items),
+        other => Err(corrupt(format!("expected an array, got {other:?}"))),
+    }
+}
+
+pub fn into_int(value: Value) -> Result<i64, StoreError> {
+    match value {
+        Value::Int(n) => Ok(n),
+        other => Err(corrupt(format!("expected an integer, got {other:?}"))),
+    }
+}
+
+pub fn into_string(value: Value) -> Result<String, StoreError> {
+    optional_string(value)?.ok_or_else(|| corrupt("expected a string, got nil"))
+}
+
+fn optional_string(value: Value) -> Result<Option<String>, StoreError> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::BulkString(bytes) => String::from_utf8(bytes).map(Some).map_err(corrupt),
+        Value::SimpleString(text) => Ok(Some(text)),
+        other => Err(corrupt(format!("expected a string, got {other:?}"))),
+    }
+}
+
+fn corrupt(why: impl ToString) -> StoreError {
+    StoreError::Corrupt(why.to_string())
+}
+
+/// Milliseconds from `now_ms` until `until_ms`, never negative.
+pub fn remaining_ms(until_ms: i64, now_ms: i64) -> u64 {
+    u64::try_from(until_ms.saturating_sub(now_ms)).unwrap_or(0)
+}

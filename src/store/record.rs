@@ -1,0 +1,159 @@
+//! Task records as scripts return them: `{ id, meta JSON, payload, result, error history }`
+//! (see `scripts/prelude/record.lua`, `task_reply`), turned into API types.
+//!
+//! Payloads and results are handed on as the exact JSON text stored, never re-serialized. A
+//! record whose parts are not what the scripts promise is reported as unreadable, with why,
+//! so the store can move it aside instead of failing on it again.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::model::{AttemptFailure, QueueName, Task, TaskError, TaskState, rfc3339_ms};
+
+/// The metadata a script keeps per task (`meta` hash). Fields the API never shows are skipped.
+/// The scripts normalize it before returning it, so defaults here are a second line only.
+#[derive(Debug, Deserialize)]
+pub struct TaskMeta {
+    pub state: TaskState,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub attempts: u32,
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub attempts_expired: u32,
+    #[serde(default)]
+    pub attempts_failed: u32,
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub run_at: i64,
+    pub leased_until: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub worker: Option<String>,
+    pub lease_id: Option<String>,
+}
+
+/// One line of a task's stored error history. The lease that failed the attempt is stored too
+/// (for safe replays) but never shown.
+#[derive(Debug, Deserialize)]
+struct StoredError {
+    attempt: u32,
+    at: i64,
+    kind: AttemptFailure,
+    message: String,
+}
+
+/// A task as a script returned it, with the metadata it was built from.
+pub struct TaskRecord {
+    pub task: Task,
+    pub meta: TaskMeta,
+}
+
+/// The raw parts of one task in a script's reply.
+pub struct RecordParts {
+    pub id: String,
+    pub meta: String,
+    pub payload: Option<String>,
+    pub result: Option<String>,
+    pub errors: Option<String>,
+}
+
+impl TaskRecord {
+    /// Builds the task, or says why its stored parts cannot be used.
+    pub fn build(queue: &QueueName, parts: RecordParts) -> Result<Self, String> {
+        let payload = parts.payload.ok_or("the payload is missing")?;
+        let payload =
+            RawValue::from_string(payload).map_err(|e| format!("payload is not JSON: {e}"))?;
+        let result = parts
+            .result
+            .map(RawValue::from_string)
+            .transpose()
+            .map_err(|e| format!("result is not JSON: {e}"))?;
+        Self::assemble(
+            queue,
+            parts.id,
+            &parts.meta,
+            payload,
+            result,
+            parts.errors.as_deref(),
+        )
+    }
+
+    /// Builds the task from a payload and result already known to be JSON.
+    pub fn assemble(
+        queue: &QueueName,
+        id: String,
+        meta: &str,
+        payload: Box<RawValue>,
+        result: Option<Box<RawValue>>,
+        errors: Option<&str>,
+    ) -> Result<Self, String> {
+        let meta: TaskMeta = serde_json::from_str(meta)
+            .map_err(|e| format!("metadata does not fit this version: {e}"))?;
+        let errors = parse_history(errors)?;
+        let task = Task {
+            id,
+            queue: queue.to_string(),
+            state: meta.state,
+            payload,
+            priority: meta.priority,
+            attempts: meta.attempts,
+            max_attempts: meta.max_attempts,
+            attempts_expired: meta.attempts_expired,
+            attempts_failed: meta.attempts_failed,
+            created_at: rfc3339_ms(meta.created_at),
+            run_at: rfc3339_ms(meta.run_at),
+            leased_until: meta.leased_until.map(rfc3339_ms),
+            finished_at: meta.finished_at.map(rfc3339_ms),
+            worker: meta.worker.clone(),
+            result,
+            last_error: errors.last().map(|e| e.message.clone()),
+            errors,
+        };
+        Ok(Self { task, meta })
+    }
+}
+
+/// Reads an error history: one JSON object per line (or, as written before record version 1,
+/// one JSON array).
+fn parse_history(text: Option<&str>) -> Result<Vec<TaskError>, String> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<StoredError> = if text.starts_with('[') {
+        serde_json::from_str(text).map_err(|e| e.to_string())?
+    } else {
+        text.lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("error history is not JSON lines: {e}"))?
+    };
+    Ok(entries
+        .into_iter()
+        .map(|e| TaskError {
+            attempt: e.attempt,
+            at: rfc3339_ms(e.at),
+            kind: e.kind,
+            message: e.message,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_reads_lines_and_the_older_array_form() {
+        let lines = "{\"attempt\":1,\"at\":0,\"kind\":\"expired\",\"message\":\"lease expired\"}\n\
+                     {\"attempt\":2,\"at\":5,\"kind\":\"failed\",\"message\":\"a\\nb\",\"lease\":\"x\"}";
+        let parsed = parse_history(Some(lines)).expect("lines");
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[1].message, "a\nb");
+        let array = "[{\"attempt\":1,\"at\":0,\"kind\":\"failed\",\"message\":\"m\"}]";
+        assert_eq!(parse_history(Some(array)).expect("array").len(), 1);
+        assert!(parse_history(Some("not json")).is_err());
+        assert!(parse_history(None).expect("none").is_empty());
+    }
+}

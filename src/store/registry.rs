@@ -1,0 +1,140 @@
+//! Which queues exist: the registry the reaper sweeps and the queue listing reads.
+//!
+//! The registry is a sorted set of names (all scores 0, so it reads in name order). It is
+//! bookkeeping only, never the truth: a queue exists exactly while its `stats` key does, and
+//! the registry heals itself from those keys.
+//!
+//! - Written off the hot path: after a submit, at most once per `REGISTER_REFRESH` per queue
+//!   per process, in a background command, so no request waits for it.
+//! - Healed by the reaper: each tick scans a bounded slice of the keyspace for `stats` keys and
+//!   adds their queues back, so after a `DEL`, a `FLUSHALL` or a restart without persistence
+//!   every queue that still holds anything is registered again within one scan cycle.
+//! - Shrunk by the reaper: a queue whose sweep finds nothing left in it is removed.
+
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis;
+
+use super::{Store, StoreError};
+use crate::model::QueueName;
+
+/// How often a process re-registers a queue it keeps submitting to.
+const REGISTER_REFRESH: Duration = Duration::from_secs(15);
+/// Entries the per-process "recently registered" memo may hold before old ones are dropped.
+const REGISTER_MEMO_MAX: usize = 10_000;
+
+impl Store {
+    /// Registers `queue` in the background unless this process did so recently.
+    pub(super) fn note_queue(&self, queue: &QueueName) {
+        {
+            let Ok(mut memo) = self.inner.registered.lock() else {
+                return;
+            };
+            if memo
+                .get(queue)
+                .is_some_and(|at| at.elapsed() < REGISTER_REFRESH)
+            {
+                return;
+            }
+            if memo.len() >= REGISTER_MEMO_MAX {
+                memo.retain(|_, at| at.elapsed() < REGISTER_REFRESH);
+            }
+            memo.insert(queue.clone(), Instant::now());
+        }
+        let (store, queue) = (self.clone(), queue.clone());
+        tokio::spawn(async move {
+            if let Err(err) = store.register(std::slice::from_ref(&queue)).await {
+                // The reaper's scan will find the queue anyway; try again on the next submit.
+                tracing::debug!(queue = %queue, error = %err, "could not register the queue yet");
+                if let Ok(mut memo) = store.inner.registered.lock() {
+                    memo.remove(&queue);
+                }
+            }
+        });
+    }
+
+    /// Adds queues to the registry.
+    pub async fn register(&self, queues: &[QueueName]) -> Result<(), StoreError> {
+        if queues.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.inner.keys.queue_registry());
+        for queue in queues {
+            cmd.arg(0).arg(queue.as_str());
+        }
+        let _: i64 = self.query(&cmd).await?;
+        Ok(())
+    }
+
+    /// Removes a queue from the registry.
+    pub(super) async fn unregister(&self, queue: &QueueName) -> Result<(), StoreError> {
+        let cmd = redis::cmd("ZREM")
+            .arg(self.inner.keys.queue_registry())
+            .arg(queue.as_str())
+            .clone();
+        let _: i64 = self.query(&cmd).await?;
+        if let Ok(mut memo) = self.inner.registered.lock() {
+            memo.remove(queue);
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` registered queues in name order, after `after` (from the start if `None`).
+    pub async fn queues_after(
+        &self,
+        after: Option<&QueueName>,
+        limit: usize,
+    ) -> Result<Vec<QueueName>, StoreError> {
+        let start = match after {
+            Some(name) => format!("({name}"),
+            None => "-".to_owned(),
+        };
+        let cmd = redis::cmd("ZRANGE")
+            .arg(self.inner.keys.queue_registry())
+            .arg(start)
+            .arg("+")
+            .arg("BYLEX")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .clone();
+        let names: Vec<String> = self.query(&cmd).await?;
+        // A name that fails the check cannot come from taskgate; skip it rather than stop.
+        Ok(names
+            .iter()
+            .filter_map(|n| QueueName::parse(n).ok())
+            .collect())
+    }
+
+    /// One step of the registry's self-healing: scans about `count` keys from `cursor` for
+    /// queues' `stats` keys and registers those queues. Returns the cursor to continue from
+    /// (0 when a full pass of the keyspace is complete) and how many queues it found.
+    pub async fn heal_registry(
+        &self,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, usize), StoreError> {
+        let keys = &self.inner.keys;
+        let cmd = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(keys.stats_pattern())
+            .arg("COUNT")
+            .arg(count)
+            .clone();
+        let (next, found): (u64, Vec<String>) = self.query(&cmd).await?;
+        let queues: Vec<QueueName> = found
+            .iter()
+            .filter_map(|key| keys.queue_of_stats_key(key))
+            .collect();
+        self.register(&queues).await?;
+        Ok((next, queues.len()))
+    }
+
+    /// How many keys Redis holds: sizes the registry scan so a full pass takes about as many
+    /// ticks whatever the keyspace's size.
+    pub async fn key_count(&self) -> Result<u64, StoreError> {
+        self.query(&redis::cmd("DBSIZE")).await
+    }
+}

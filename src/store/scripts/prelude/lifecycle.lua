@@ -1,0 +1,184 @@
+-- lifecycle.lua: the state transitions the scripts share: ready order, scheduling, backoff,
+-- leases and their fencing, failures, terminal states, and the bounded reclaim and promotion
+-- steps that both the reaper and lease calls run.
+
+-- Ready tasks are ordered by priority, then arrival. The score is -priority (lowest first);
+-- among equal scores Redis orders members byte by byte, so each member starts with a
+-- fixed-width arrival number: "<16 hex digits>:<id>". The arrival counter is a 64-bit Redis
+-- integer and never wraps; Lua reads it exactly up to 2^53 (285 years at a million per second).
+local function ready_member(id, meta)
+  return meta.seq .. ':' .. id
+end
+
+-- The task id of a ready-set member (members written before version 1 are bare ids).
+local function member_id(member)
+  if string.sub(member, 17, 17) == ':' then
+    return string.sub(member, 18)
+  end
+  return member
+end
+
+local function make_ready(id, meta)
+  meta.state = 'ready'
+  meta.seq = string.format('%016x', redis.call('HINCRBY', K.stats, 'seq', 1))
+  redis.call('ZADD', K.ready, -meta.priority, ready_member(id, meta))
+end
+
+-- Puts a task that nobody holds where it waits for run_at: ready at once if due, else scheduled.
+local function place(id, meta, run_at)
+  meta.run_at = run_at
+  if run_at <= now then
+    make_ready(id, meta)
+  else
+    meta.state = 'scheduled'
+    meta.seq = nil
+    redis.call('ZADD', K.scheduled, run_at, id)
+  end
+end
+
+-- Retry delay after `attempt`: initial x multiplier^(attempt-1), capped, spread by +-jitter.
+local function backoff_ms(attempt)
+  local delay = POLICY.backoff_initial_ms * POLICY.backoff_multiplier ^ (attempt - 1)
+  delay = math.min(delay, POLICY.backoff_max_ms)
+  delay = delay + delay * POLICY.backoff_jitter * (2 * math.random() - 1)
+  return math.floor(math.max(0, math.min(delay, POLICY.backoff_max_ms)))
+end
+
+-- Counts one failed attempt and records it in the task's history; `lease_id` is kept for an
+-- explicit fail so that lease can repeat its call safely. Returns the history's size in bytes.
+local function record_failure(id, meta, kind, message, lease_id)
+  if kind == 'expired' then
+    meta.attempts_expired = meta.attempts_expired + 1
+  else
+    meta.attempts_failed = meta.attempts_failed + 1
+  end
+  redis.call('HINCRBY', K.stats, 'failed', 1)
+  return append_history(id, meta, kind, message, lease_id)
+end
+
+local function release_lease(id, meta)
+  redis.call('ZREM', K.leased, id)
+  meta.lease_id = nil
+  meta.leased_until = nil
+end
+
+local TERMINAL_TTL = { completed = 'completed_ttl_ms', dead = 'dead_ttl_ms', cancelled = 'completed_ttl_ms' }
+
+-- Moves a task to a terminal state, to be purged after the state's retention time.
+local function finish(id, meta, state)
+  meta.state = state
+  meta.seq = nil
+  meta.finished_at = now
+  redis.call('ZADD', K[state], now + POLICY[TERMINAL_TTL[state]], id)
+  redis.call('HINCRBY', K.stats, state, 1)
+end
+
+-- After a failed attempt: waits and becomes ready again while attempts remain and retry is
+-- allowed, otherwise dead.
+local function retry_or_bury(id, meta, retry, delay_ms)
+  release_lease(id, meta)
+  if retry and meta.attempts < meta.max_attempts then
+    place(id, meta, now + (delay_ms or backoff_ms(meta.attempts)))
+  else
+    finish(id, meta, 'dead')
+  end
+end
+
+-- An expired lease is a failed attempt and follows the same backoff as an explicit fail, so a
+-- task that crashes its workers cannot spin. Returns the history's size in bytes.
+local function expire_lease(id, meta)
+  local bytes = record_failure(id, meta, 'expired', 'lease expired')
+  retry_or_bury(id, meta, true, nil)
+  save_meta(id, meta)
+  return bytes
+end
+
+-- The fencing check: true only when `lease_id` is the task's live lease. A lease whose deadline
+-- has passed is lost even when no reaper has reclaimed it yet; it is reclaimed here, so the
+-- answer never depends on reaper timing.
+local function holds_lease(id, meta, lease_id)
+  if meta.state ~= 'leased' or meta.lease_id ~= lease_id then
+    return false
+  end
+  if meta.leased_until <= now then
+    expire_lease(id, meta)
+    return false
+  end
+  return true
+end
+
+-- Reclaims expired leases, at most `limit` of them and about `max_bytes` of history rewritten.
+-- Returns how many, and whether more may be waiting.
+local function reclaim_expired(limit, max_bytes)
+  local ids = redis.call('ZRANGEBYSCORE', K.leased, '-inf', now, 'LIMIT', 0, limit)
+  local bytes = 0
+  for n, id in ipairs(ids) do
+    local meta = load_task(id)
+    if meta and meta.state == 'leased' and meta.leased_until <= now then
+      bytes = bytes + expire_lease(id, meta)
+    elseif meta and meta.state == 'leased' then
+      redis.call('ZADD', K.leased, meta.leased_until, id) -- index behind the record: mend it
+    elseif meta then
+      redis.call('ZREM', K.leased, id) -- a stale index entry
+    end
+    if bytes >= max_bytes then
+      return n, true
+    end
+  end
+  return #ids, #ids == limit
+end
+
+-- Makes due scheduled tasks ready, at most `limit`. Returns how many, and whether more may wait.
+local function promote_due(limit)
+  local ids = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', K.scheduled, id)
+    local meta = load_task(id)
+    if meta and meta.state == 'scheduled' then
+      make_ready(id, meta)
+      save_meta(id, meta)
+    end
+  end
+  return #ids, #ids == limit
+end
+
+-- Settles what the Redis clock says has already happened to one task: an expired lease is
+-- reclaimed, a due scheduled task becomes ready. Reads then never contradict the next call.
+local function settle(id, meta)
+  if meta.state == 'leased' and meta.leased_until <= now then
+    expire_lease(id, meta)
+    return true
+  end
+  if meta.state == 'scheduled' and meta.run_at <= now then
+    redis.call('ZREM', K.scheduled, id)
+    make_ready(id, meta)
+    save_meta(id, meta)
+    return true
+  end
+  return false
+end
+
+-- Shared opening of ack and fail: loads the task and settles not-found, fencing and replay.
+-- Returns the metadata when the caller holds the live lease; otherwise nil and a status:
+-- 'not_found', 'lease_lost', or 'replayed' (this lease already did exactly this) plus the meta.
+-- A lease that finished an attempt can repeat the same call (ack or fail) for as long as the
+-- task remembers it: an ack for good, a fail within the last ERROR_HISTORY_MAX attempts.
+local function claim_for_finish(id, lease_id, verb)
+  local meta, why = load_task(id)
+  if not meta then
+    return nil, why == 'not_found' and 'not_found' or 'lease_lost'
+  end
+  if holds_lease(id, meta, lease_id) then
+    return meta
+  end
+  local replay
+  if verb == 'ack' then
+    replay = meta.acked_by == lease_id
+  else
+    replay = history_has_failed_lease(id, lease_id)
+  end
+  if replay then
+    return nil, 'replayed', meta
+  end
+  return nil, 'lease_lost'
+end

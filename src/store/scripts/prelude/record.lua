@@ -1,0 +1,170 @@
+-- record.lua: reading and writing task records defensively.
+--
+-- A task is one field, keyed by its id, in each of the queue's hashes: `meta` (JSON metadata),
+-- `payload` and `result` (JSON text exactly as received) and `errors` (its failed attempts, one
+-- JSON object per line, newest last). Metadata is read defensively: a missing counter is 0, a
+-- missing optional field is absent, a record written before versions existed is migrated. A
+-- record that cannot be used at all (not JSON, a field of the wrong type, an unknown state) is
+-- moved to the queue's quarantine set, reported once, and never fails a call again.
+
+local STATES = {
+  scheduled = true, ready = true, leased = true, completed = true, dead = true, cancelled = true,
+}
+local NUMBER_FIELDS = {
+  'v', 'priority', 'attempts', 'max_attempts', 'attempts_expired', 'attempts_failed',
+  'created_at', 'run_at', 'leased_until', 'lease_len', 'lease_ms', 'finished_at',
+}
+local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined' }
+-- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
+local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled' }
+
+-- Brings decoded metadata to the current shape. Returns the table and whether it changed, or
+-- nil and why the record cannot be used.
+local function normalize(meta)
+  if type(meta) ~= 'table' then
+    return nil, 'metadata is not a JSON object'
+  end
+  local changed = false
+  local function check(fields, kind)
+    for _, name in ipairs(fields) do
+      local value = meta[name]
+      if value == cjson.null then
+        meta[name], changed = nil, true
+      elseif value ~= nil and type(value) ~= kind then
+        return name .. ' is not a ' .. kind
+      end
+    end
+  end
+  local wrong = check(NUMBER_FIELDS, 'number') or check(STRING_FIELDS, 'string')
+  if wrong then
+    return nil, wrong
+  end
+  if meta.quarantined then
+    return nil, meta.quarantined
+  end
+  if not STATES[meta.state] then
+    return nil, 'unknown state ' .. tostring(meta.state)
+  end
+  local p = meta.priority or 0
+  if p ~= math.floor(p) or p < -1000 or p > 1000 then
+    return nil, 'priority out of range'
+  end
+  local function default(name, value)
+    if meta[name] == nil then
+      meta[name], changed = value, true
+    end
+  end
+  default('priority', 0)
+  default('attempts', 0)
+  default('attempts_expired', 0)
+  default('attempts_failed', 0)
+  default('max_attempts', POLICY.max_attempts)
+  default('created_at', 0)
+  default('run_at', meta.created_at)
+  if meta.state == 'leased' then
+    -- A lease without a deadline cannot be trusted to be live: it counts as expired.
+    default('leased_until', 0)
+    default('lease_len', meta.lease_ms or POLICY.lease_ms)
+  end
+  if meta.state == 'completed' or meta.state == 'dead' or meta.state == 'cancelled' then
+    default('finished_at', meta.run_at)
+  end
+  if (meta.v or 0) < RECORD_VERSION then
+    meta.v, changed = RECORD_VERSION, true
+  end
+  return meta, changed
+end
+
+-- Stores a task's metadata and returns the JSON text stored.
+local function save_meta(id, meta)
+  local raw = cjson.encode(meta)
+  redis.call('HSET', K.meta, id, raw)
+  return raw
+end
+
+-- Moves a task out of every index into the quarantine set; its data stays for inspection and
+-- is removed after the queue's dead-task retention. `member` is its ready-set member, if known.
+local function quarantine(id, why, member)
+  for _, role in ipairs(ID_SETS) do
+    redis.call('ZREM', K[role], id)
+  end
+  if member then
+    redis.call('ZREM', K.ready, member)
+  end
+  if redis.call('ZADD', K.quarantine, now, id) == 1 then
+    redis.call('HINCRBY', K.stats, 'quarantined', 1)
+    table.insert(QUARANTINED, id .. ': ' .. why)
+  end
+end
+
+-- Loads a task. Returns its metadata and the stored JSON text (nil when normalizing changed
+-- it), or nil and 'not_found' or 'quarantined'. `member` is its ready-set member, if known.
+local function load_task(id, member)
+  local raw = redis.call('HGET', K.meta, id)
+  if not raw then
+    return nil, 'not_found'
+  end
+  local ok, decoded = pcall(cjson.decode, raw)
+  -- normalize answers (meta, changed) or (nil, why).
+  local meta, changed_or_why = nil, 'metadata is not valid JSON'
+  if ok then
+    meta, changed_or_why = normalize(decoded)
+  end
+  if not meta then
+    quarantine(id, changed_or_why, member)
+    return nil, 'quarantined'
+  end
+  return meta, (not changed_or_why) and raw or nil
+end
+
+-- One task as a reply: { id, meta JSON, payload, result or false, error history or false }.
+local function task_reply(id, meta_json)
+  return {
+    id,
+    meta_json,
+    redis.call('HGET', K.payload, id),
+    redis.call('HGET', K.result, id),
+    redis.call('HGET', K.errors, id),
+  }
+end
+
+-- Appends one failed attempt to the task's error history, keeping the newest
+-- ERROR_HISTORY_MAX. Plain text work, no JSON decoding, so a long history costs a copy only.
+-- Returns the bytes the history now holds.
+local function append_history(id, meta, kind, message, lease_id)
+  local entry = '{"attempt":' .. string.format('%d', meta.attempts) .. ',"at":'
+    .. string.format('%d', now) .. ',"kind":"' .. kind .. '","message":' .. cjson.encode(message)
+  if lease_id then
+    entry = entry .. ',"lease":' .. cjson.encode(lease_id)
+  end
+  entry = entry .. '}'
+  local history = redis.call('HGET', K.errors, id)
+  if history and string.sub(history, 1, 1) == '[' then
+    -- Written before version 1 as one JSON array: rewrite it as lines.
+    local ok, old = pcall(cjson.decode, history)
+    local lines = {}
+    if ok and type(old) == 'table' then
+      for _, item in ipairs(old) do
+        table.insert(lines, cjson.encode(item))
+      end
+    end
+    history = #lines > 0 and table.concat(lines, '\n') or nil
+  end
+  local text = history and (history .. '\n' .. entry) or entry
+  local count = 1
+  for _ in string.gmatch(text, '\n') do
+    count = count + 1
+  end
+  while count > ERROR_HISTORY_MAX do
+    text = string.sub(text, string.find(text, '\n', 1, true) + 1)
+    count = count - 1
+  end
+  redis.call('HSET', K.errors, id, text)
+  return #text
+end
+
+-- True when `lease_id` failed an attempt of this task that its history still remembers.
+local function history_has_failed_lease(id, lease_id)
+  local history = redis.call('HGET', K.errors, id)
+  return history and string.find(history, '"lease":' .. cjson.encode(lease_id), 1, true) ~= nil
+end

@@ -1,0 +1,25 @@
+-- quarantine.lua: moves records the server found unreadable (a payload, result or error history
+-- that is not valid JSON) out of every index into the quarantine set, so no call fails on them
+-- again. Their data stays until the queue's dead-task retention has passed.
+-- arg: pairs of (task id, why)
+-- Returns reply('ok').
+
+local i = 1
+while arg(i) do
+  local id, why = arg(i), arg(i + 1)
+  local raw = redis.call('HGET', K.meta, id)
+  if raw then
+    local ok, meta = pcall(cjson.decode, raw)
+    local member = nil
+    if ok and type(meta) == 'table' then
+      if type(meta.seq) == 'string' then
+        member = meta.seq .. ':' .. id
+      end
+      meta.quarantined = why
+      save_meta(id, meta)
+    end
+    quarantine(id, why, member)
+  end
+  i = i + 2
+end
+return reply('ok')

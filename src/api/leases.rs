@@ -37,8 +37,9 @@ pub struct LeaseTasksRequest {
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
     )]
     worker: Option<String>,
-    /// Most tasks to lease (1 to 100, default 1). Fewer come back when their payloads add up
-    /// to more than 4 MiB.
+    /// Most tasks to lease (1 to 100, default 1). Fewer come back when the tasks' data
+    /// (payloads, results, error histories) adds up to more than 1 MiB: one call never moves
+    /// more than that (plus one task) through Redis at once.
     #[schema(minimum = 1, maximum = 100, default = 1)]
     max_tasks: Option<i64>,
     /// Lease length (1000 to 86400000 ms); default the task's own, else the queue policy's.

@@ -68,7 +68,12 @@ mod tests {
     }
 
     fn same_fields<T: RequestBody + ToSchema>() {
-        assert_eq!(read_fields::<T>(), documented_fields::<T>(), "{}", T::name());
+        assert_eq!(
+            read_fields::<T>(),
+            documented_fields::<T>(),
+            "{}",
+            T::name()
+        );
     }
 
     /// A field the server reads but the document does not show (or the other way round) would

@@ -56,7 +56,8 @@ pub struct RecordParts {
     pub meta: String,
     pub payload: Option<String>,
     pub result: Option<String>,
-    pub errors: Option<String>,
+    /// Error history entries, oldest first (or one legacy text holding them all).
+    pub history: Vec<String>,
 }
 
 impl TaskRecord {
@@ -76,7 +77,7 @@ impl TaskRecord {
             &parts.meta,
             payload,
             result,
-            parts.errors.as_deref(),
+            &parts.history,
         )
     }
 
@@ -87,11 +88,11 @@ impl TaskRecord {
         meta: &str,
         payload: Box<RawValue>,
         result: Option<Box<RawValue>>,
-        errors: Option<&str>,
+        history: &[String],
     ) -> Result<Self, String> {
         let meta: TaskMeta = serde_json::from_str(meta)
             .map_err(|e| format!("metadata does not fit this version: {e}"))?;
-        let errors = parse_history(errors)?;
+        let errors = parse_history(history)?;
         let task = Task {
             id,
             queue: queue.to_string(),
@@ -115,21 +116,25 @@ impl TaskRecord {
     }
 }
 
-/// Reads an error history: one JSON object per line (or, as written before record version 1,
-/// one JSON array).
-fn parse_history(text: Option<&str>) -> Result<Vec<TaskError>, String> {
-    let Some(text) = text else {
-        return Ok(Vec::new());
-    };
-    let entries: Vec<StoredError> = if text.starts_with('[') {
-        serde_json::from_str(text).map_err(|e| e.to_string())?
-    } else {
-        text.lines()
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("error history is not JSON lines: {e}"))?
-    };
-    Ok(entries
+/// Reads an error history: one JSON object per entry. Before record version 1 the whole
+/// history was one text, a JSON array or one object per line; both are still read.
+fn parse_history(entries: &[String]) -> Result<Vec<TaskError>, String> {
+    let mut parsed: Vec<StoredError> = Vec::new();
+    for entry in entries {
+        if entry.starts_with('[') {
+            let all: Vec<StoredError> = serde_json::from_str(entry)
+                .map_err(|e| format!("error history is not JSON: {e}"))?;
+            parsed.extend(all);
+        } else {
+            for line in entry.lines() {
+                parsed.push(
+                    serde_json::from_str(line)
+                        .map_err(|e| format!("error history entry is not JSON: {e}"))?,
+                );
+            }
+        }
+    }
+    Ok(parsed
         .into_iter()
         .map(|e| TaskError {
             attempt: e.attempt,
@@ -145,15 +150,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn history_reads_lines_and_the_older_array_form() {
-        let lines = "{\"attempt\":1,\"at\":0,\"kind\":\"expired\",\"message\":\"lease expired\"}\n\
-                     {\"attempt\":2,\"at\":5,\"kind\":\"failed\",\"message\":\"a\\nb\",\"lease\":\"x\"}";
-        let parsed = parse_history(Some(lines)).expect("lines");
+    fn history_reads_entries_and_the_older_forms() {
+        let first = r#"{"attempt":1,"at":0,"kind":"expired","message":"lease expired"}"#;
+        let second = r#"{"attempt":2,"at":5,"kind":"failed","message":"a\nb","lease":"x"}"#;
+        let entries = [first.to_owned(), second.to_owned()];
+        let parsed = parse_history(&entries).expect("entries");
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[1].message, "a\nb");
-        let array = "[{\"attempt\":1,\"at\":0,\"kind\":\"failed\",\"message\":\"m\"}]";
-        assert_eq!(parse_history(Some(array)).expect("array").len(), 1);
-        assert!(parse_history(Some("not json")).is_err());
-        assert!(parse_history(None).expect("none").is_empty());
+        let lines = [format!("{first}\n{second}")];
+        assert_eq!(parse_history(&lines).expect("lines").len(), 2);
+        let array = [format!("[{first}]")];
+        assert_eq!(parse_history(&array).expect("array").len(), 1);
+        assert!(parse_history(&["not json".to_owned()]).is_err());
+        assert!(parse_history(&[]).expect("none").is_empty());
     }
 }

@@ -120,3 +120,28 @@ async fn expiry_on_the_last_attempt_is_dead() {
         .await;
     assert_eq!(dead["attempts_expired"], 1);
 }
+
+/// A read never shows what the Redis clock says is over (SPEC: reads report the effective
+/// state). With no reaper at all, a task read right after its lease deadline is no longer
+/// `leased`, and a delayed task read right after its time is `ready`: exactly what the next
+/// lease call will find.
+#[tokio::test]
+async fn reads_settle_expired_leases_and_due_schedules() {
+    let app = TestApp::start_with(RedisServer::shared(), &["--reaper-interval-ms=0"]).await;
+    let q = queue("settle");
+    let leased = app.submit(&q, json!({"payload": 1})).await;
+    let lease = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
+    let delayed = app
+        .submit(&q, json!({"payload": 2, "delay_ms": 1000}))
+        .await;
+    let until = lease["expires_in_ms"].as_u64().expect("expires_in_ms");
+    tokio::time::sleep(Duration::from_millis(until.max(1000) + 50)).await;
+
+    let read = app.task(&q, leased["id"].as_str().expect("id")).await;
+    assert_eq!(read["state"], "scheduled", "{read}");
+    assert_eq!(read["attempts_expired"], 1);
+    assert!(read.get("leased_until").is_none());
+    let read = app.task(&q, delayed["id"].as_str().expect("id")).await;
+    assert_eq!(read["state"], "ready", "{read}");
+    assert_eq!(app.lease_one(&q).await["task"]["id"], delayed["id"]);
+}

@@ -81,18 +81,42 @@ impl RedisServer {
             .unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
+    /// Keeps Redis busy with one script for `ms` milliseconds, on a thread of its own, as a long
+    /// `EVAL` in production would. Other clients wait (or, past `busy-reply-threshold`, get
+    /// `BUSY`) until it ends; join the handle to wait for the end.
+    pub fn stall(&self, ms: u64) -> std::thread::JoinHandle<()> {
+        const BUSY_LOOP: &str = "local t = redis.call('TIME') \
+            local start = t[1] * 1000000 + t[2] \
+            while true do \
+              local n = redis.call('TIME') \
+              if n[1] * 1000000 + n[2] - start > tonumber(ARGV[1]) * 1000 then return 1 end \
+            end";
+        let url = self.url();
+        std::thread::spawn(move || {
+            let mut conn = redis::Client::open(url)
+                .and_then(|c| c.get_connection())
+                .expect("connect for the stall");
+            let _: i64 = redis::cmd("EVAL")
+                .arg(BUSY_LOOP)
+                .arg(0)
+                .arg(ms)
+                .query(&mut conn)
+                .expect("the busy script");
+        })
+    }
+
     /// `CONFIG SET name value`.
     pub async fn config_set(&self, name: &str, value: &str) {
         let () = self.cmd(&["CONFIG", "SET", name, value]).await;
     }
 
-    /// Redis's `used_memory`, in bytes.
-    pub async fn used_memory(&self) -> u64 {
+    /// A field of Redis's `INFO memory`, in bytes (`used_memory`, `used_memory_dataset`, ...).
+    pub async fn memory(&self, field: &str) -> u64 {
         let info: String = self.cmd(&["INFO", "memory"]).await;
         info.lines()
-            .find_map(|line| line.strip_prefix("used_memory:"))
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
             .and_then(|n| n.trim().parse().ok())
-            .expect("used_memory in INFO")
+            .unwrap_or_else(|| panic!("{field} in INFO memory"))
     }
 
     fn wait_ready(&self) {

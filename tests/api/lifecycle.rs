@@ -266,3 +266,57 @@ async fn delayed_task_is_not_leased_early() {
     assert_eq!(past["state"], "ready", "a run_at in the past means now");
     assert_eq!(app.lease_one(&q).await["task"]["id"], past["id"]);
 }
+
+/// FIFO holds across the point where the old arrival counter wrapped (2^41) and far beyond it
+/// (2^52): equal priorities come out in submit order, retries and promotions included in the
+/// counter's advance.
+#[tokio::test]
+async fn fifo_holds_across_the_old_wrap_point() {
+    let redis = crate::harness::RedisServer::shared();
+    let app = TestApp::start().await;
+    for start in [(1_u64 << 41) - 2, (1_u64 << 52) - 2] {
+        let q = queue("wrap");
+        let stats = format!("{}:{{q:{q}}}:stats", app.prefix);
+        app.submit(&q, json!({"payload": "before"})).await;
+        let () = redis
+            .cmd(&["HSET", &stats, "seq", &start.to_string()])
+            .await;
+        for n in 0..4 {
+            app.submit(&q, json!({"payload": n})).await;
+        }
+        let order: Vec<_> = app
+            .lease(&q, json!({"max_tasks": 10}))
+            .await
+            .iter()
+            .map(|l| l["task"]["payload"].clone())
+            .collect();
+        assert_eq!(
+            order,
+            vec![json!("before"), json!(0), json!(1), json!(2), json!(3)],
+            "arrivals from {start}"
+        );
+    }
+}
+
+/// Lease ids are 128 random bits: 32 hex digits, different every time.
+#[tokio::test]
+async fn lease_ids_are_128_random_bits() {
+    let app = TestApp::start().await;
+    let q = queue("lease-ids");
+    for n in 0..50 {
+        app.submit(&q, json!({"payload": n})).await;
+    }
+    let ids: std::collections::HashSet<String> = app
+        .lease(&q, json!({"max_tasks": 50}))
+        .await
+        .iter()
+        .map(|l| l["lease_id"].as_str().expect("lease id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 50);
+    assert!(ids.iter().all(|id| {
+        id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    }));
+}

@@ -2,14 +2,17 @@
 
 mod harness;
 
+mod bounds;
 mod errors;
 mod examples;
 mod expiry;
+mod fidelity;
 mod health;
 mod isolation;
 mod lifecycle;
 mod openapi;
 mod race;
+mod replays;
 mod retention;
 mod retries;
 mod roundtrips;

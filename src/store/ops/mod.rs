@@ -132,7 +132,7 @@ impl<'q> Reply<'q> {
             meta: into_string(next())?,
             payload: optional_string(next())?,
             result: optional_string(next())?,
-            errors: optional_string(next())?,
+            history: history(next())?,
         };
         let id = parts.id.clone();
         match TaskRecord::build(self.queue, parts) {
@@ -193,6 +193,21 @@ fn optional_string(value: Value) -> Result<Option<String>, StoreError> {
         Value::BulkString(bytes) => String::from_utf8(bytes).map(Some).map_err(corrupt),
         Value::SimpleString(text) => Ok(Some(text)),
         other => Err(corrupt(format!("expected a string, got {other:?}"))),
+    }
+}
+
+/// A task's error history in a reply: its entries (missing ones are nil), or the whole history
+/// as one text as written before record version 1, or nil.
+fn history(value: Value) -> Result<Vec<String>, StoreError> {
+    match value {
+        Value::Array(entries) => Ok(entries
+            .into_iter()
+            .map(optional_string)
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect()),
+        other => Ok(optional_string(other)?.into_iter().collect()),
     }
 }
 

@@ -40,7 +40,7 @@ impl Op for Submit {
             "created" => {
                 let meta = reply.string()?;
                 let id = self.id.to_string();
-                TaskRecord::assemble(reply.queue, id, &meta, self.task.payload, None, None)
+                TaskRecord::assemble(reply.queue, id, &meta, self.task.payload, None, &[])
                     .map(|record| record.task)
                     .map_err(StoreError::Corrupt)
             }

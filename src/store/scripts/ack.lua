@@ -9,7 +9,7 @@ local id, lease_id, result = arg(1), arg(2), arg(3)
 local meta, status, current = claim_for_finish(id, lease_id, 'ack')
 if not meta then
   if status == 'replayed' then
-    return reply(status, task_reply(id, cjson.encode(current)))
+    return reply(status, (task_reply(id, current, cjson.encode(current))))
   end
   return reply(status)
 end
@@ -19,4 +19,4 @@ if result ~= '' then
   redis.call('HSET', K.result, id, result)
 end
 finish(id, meta, 'completed')
-return reply('ok', task_reply(id, save_meta(id, meta)))
+return reply('ok', (task_reply(id, meta, save_meta(id, meta))))

@@ -10,7 +10,7 @@ local id, lease_id, message, retry = arg(1), arg(2), arg(3), arg(4) == '1'
 local meta, status, current = claim_for_finish(id, lease_id, 'fail')
 if not meta then
   if status == 'replayed' then
-    return reply(status, task_reply(id, cjson.encode(current)))
+    return reply(status, (task_reply(id, current, cjson.encode(current))))
   end
   return reply(status)
 end
@@ -20,4 +20,4 @@ if delay_ms then
 end
 record_failure(id, meta, 'failed', message, lease_id)
 retry_or_bury(id, meta, retry, delay_ms)
-return reply('ok', task_reply(id, save_meta(id, meta)))
+return reply('ok', (task_reply(id, meta, save_meta(id, meta))))

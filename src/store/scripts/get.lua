@@ -11,4 +11,4 @@ end
 if settle(id, meta) or not raw then
   raw = save_meta(id, meta)
 end
-return reply('ok', task_reply(id, raw))
+return reply('ok', (task_reply(id, meta, raw)))

@@ -20,7 +20,7 @@ local function live_leases(recorded)
   for id, lease_id in string.gmatch(recorded, '(%S+) (%S+)') do
     local meta = load_task(id)
     if meta and not settle(id, meta) and meta.state == 'leased' and meta.lease_id == lease_id then
-      table.insert(tasks, task_reply(id, cjson.encode(meta)))
+      table.insert(tasks, (task_reply(id, meta, cjson.encode(meta))))
     end
   end
   return tasks
@@ -33,7 +33,7 @@ if request_id ~= '' then
   end
 end
 
-reclaim_expired(INLINE_SETTLE_MAX, RECLAIM_BYTES_MAX)
+reclaim_expired(INLINE_SETTLE_MAX)
 promote_due(INLINE_SETTLE_MAX)
 
 local leased, granted, bytes, longest = {}, {}, 0, 0
@@ -51,11 +51,11 @@ for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, max_tasks - 1)) do
     meta.leased_until = now + lease_ms
     meta.worker = worker ~= '' and worker or nil
     redis.call('ZADD', K.leased, meta.leased_until, id)
-    local task = task_reply(id, save_meta(id, meta))
+    local task, size = task_reply(id, meta, save_meta(id, meta))
     table.insert(leased, task)
     table.insert(granted, id .. ' ' .. meta.lease_id)
     longest = math.max(longest, lease_ms)
-    bytes = bytes + (task[3] and #task[3] or 0)
+    bytes = bytes + size
     if bytes >= LEASE_REPLY_BYTES_MAX then
       break
     end

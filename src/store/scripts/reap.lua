@@ -9,47 +9,56 @@
 -- Returns reply('ok', reclaimed, promoted, purged, more, gone); more = 1 when some step hit its
 -- bound, so more work is already waiting.
 
-local reclaimed, more_reclaim = reclaim_expired(RECLAIM_MAX, RECLAIM_BYTES_MAX)
-local promoted, more_promote = promote_due(PROMOTE_MAX)
-local more = more_reclaim or more_promote
+-- One budget of items for the whole sweep, spent in order of urgency.
+local budget = SWEEP_ITEMS_MAX
+local reclaimed, more = reclaim_expired(budget)
+budget = budget - reclaimed
+local promoted = 0
+if budget > 0 then
+  local more_promote
+  promoted, more_promote = promote_due(budget)
+  budget, more = budget - promoted, more or more_promote
+end
 
--- Removes a task's data from every hash; returns the bytes freed.
+-- Removes a task's data from every hash; returns the payload and result bytes freed (a
+-- history is at most ERROR_HISTORY_MAX entries of a few KiB).
 local function erase(id)
-  local bytes = 0
-  for _, role in ipairs({ 'payload', 'result', 'errors', 'meta' }) do
-    bytes = bytes + redis.call('HSTRLEN', K[role], id)
-    redis.call('HDEL', K[role], id)
-  end
+  local bytes = redis.call('HSTRLEN', K.payload, id) + redis.call('HSTRLEN', K.result, id)
+  redis.call('HDEL', K.payload, id)
+  redis.call('HDEL', K.result, id)
+  redis.call('HDEL', K.meta, id)
+  redis.call('HDEL', K.errors, unpack(history_fields(id)))
   return bytes
 end
 
 local purged, freed = 0, 0
 local function purge(role, before)
-  local ids = redis.call('ZRANGEBYSCORE', K[role], '-inf', before, 'LIMIT', 0, PURGE_MAX - purged)
+  if budget <= 0 or more then
+    return
+  end
+  local ids = redis.call('ZRANGEBYSCORE', K[role], '-inf', before, 'LIMIT', 0, budget)
   for _, id in ipairs(ids) do
     freed = freed + erase(id)
     redis.call('ZREM', K[role], id)
-    purged = purged + 1
-    if purged >= PURGE_MAX or freed >= PURGE_BYTES_MAX then
+    purged, budget = purged + 1, budget - 1
+    if budget <= 0 or freed >= PURGE_BYTES_MAX then
       more = true
       return
     end
   end
 end
 for _, role in ipairs({ 'completed', 'dead', 'cancelled' }) do
-  if not more then
-    purge(role, now)
-  end
+  purge(role, now)
 end
-if not more then
-  purge('quarantine', now - POLICY.dead_ttl_ms)
-end
+purge('quarantine', now - POLICY.dead_ttl_ms)
 
-local expired = redis.call('ZRANGEBYSCORE', K.request_expiry, '-inf', now, 'LIMIT', 0, PURGE_MAX)
-if #expired > 0 then
-  redis.call('HDEL', K.requests, unpack(expired))
-  redis.call('ZREM', K.request_expiry, unpack(expired))
-  more = more or #expired == PURGE_MAX
+if budget > 0 then
+  local expired = redis.call('ZRANGEBYSCORE', K.request_expiry, '-inf', now, 'LIMIT', 0, budget)
+  if #expired > 0 then
+    redis.call('HDEL', K.requests, unpack(expired))
+    redis.call('ZREM', K.request_expiry, unpack(expired))
+    more = more or #expired == budget
+  end
 end
 
 local gone = 0

@@ -45,7 +45,7 @@ local function backoff_ms(attempt)
 end
 
 -- Counts one failed attempt and records it in the task's history; `lease_id` is kept for an
--- explicit fail so that lease can repeat its call safely. Returns the history's size in bytes.
+-- explicit fail so that lease can repeat its call safely.
 local function record_failure(id, meta, kind, message, lease_id)
   if kind == 'expired' then
     meta.attempts_expired = meta.attempts_expired + 1
@@ -53,7 +53,7 @@ local function record_failure(id, meta, kind, message, lease_id)
     meta.attempts_failed = meta.attempts_failed + 1
   end
   redis.call('HINCRBY', K.stats, 'failed', 1)
-  return append_history(id, meta, kind, message, lease_id)
+  append_history(id, meta, kind, message, lease_id)
 end
 
 local function release_lease(id, meta)
@@ -85,12 +85,11 @@ local function retry_or_bury(id, meta, retry, delay_ms)
 end
 
 -- An expired lease is a failed attempt and follows the same backoff as an explicit fail, so a
--- task that crashes its workers cannot spin. Returns the history's size in bytes.
+-- task that crashes its workers cannot spin.
 local function expire_lease(id, meta)
-  local bytes = record_failure(id, meta, 'expired', 'lease expired')
+  record_failure(id, meta, 'expired', 'lease expired')
   retry_or_bury(id, meta, true, nil)
   save_meta(id, meta)
-  return bytes
 end
 
 -- The fencing check: true only when `lease_id` is the task's live lease. A lease whose deadline
@@ -107,22 +106,18 @@ local function holds_lease(id, meta, lease_id)
   return true
 end
 
--- Reclaims expired leases, at most `limit` of them and about `max_bytes` of history rewritten.
--- Returns how many, and whether more may be waiting.
-local function reclaim_expired(limit, max_bytes)
+-- Reclaims expired leases, at most `limit` of them (each costs the same small work, whatever
+-- the task's size). Returns how many, and whether more may be waiting.
+local function reclaim_expired(limit)
   local ids = redis.call('ZRANGEBYSCORE', K.leased, '-inf', now, 'LIMIT', 0, limit)
-  local bytes = 0
-  for n, id in ipairs(ids) do
+  for _, id in ipairs(ids) do
     local meta = load_task(id)
     if meta and meta.state == 'leased' and meta.leased_until <= now then
-      bytes = bytes + expire_lease(id, meta)
+      expire_lease(id, meta)
     elseif meta and meta.state == 'leased' then
       redis.call('ZADD', K.leased, meta.leased_until, id) -- index behind the record: mend it
     elseif meta then
       redis.call('ZREM', K.leased, id) -- a stale index entry
-    end
-    if bytes >= max_bytes then
-      return n, true
     end
   end
   return #ids, #ids == limit
@@ -175,7 +170,7 @@ local function claim_for_finish(id, lease_id, verb)
   if verb == 'ack' then
     replay = meta.acked_by == lease_id
   else
-    replay = history_has_failed_lease(id, lease_id)
+    replay = history_has_failed_lease(id, meta, lease_id)
   end
   if replay then
     return nil, 'replayed', meta

@@ -1,8 +1,8 @@
 -- record.lua: reading and writing task records defensively.
 --
--- A task is one field, keyed by its id, in each of the queue's hashes: `meta` (JSON metadata),
--- `payload` and `result` (JSON text exactly as received) and `errors` (its failed attempts, one
--- JSON object per line, newest last). Metadata is read defensively: a missing counter is 0, a
+-- A task is one field, keyed by its id, in each of the queue's hashes `meta` (JSON metadata),
+-- `payload` and `result` (JSON text exactly as received), plus up to ERROR_HISTORY_MAX fields
+-- of `errors` (see `history`). Metadata is read defensively: a missing counter is 0, a
 -- missing optional field is absent, a record written before versions existed is migrated. A
 -- record that cannot be used at all (not JSON, a field of the wrong type, an unknown state) is
 -- moved to the queue's quarantine set, reported once, and never fails a call again.
@@ -12,7 +12,7 @@ local STATES = {
 }
 local NUMBER_FIELDS = {
   'v', 'priority', 'attempts', 'max_attempts', 'attempts_expired', 'attempts_failed',
-  'created_at', 'run_at', 'leased_until', 'lease_len', 'lease_ms', 'finished_at',
+  'created_at', 'run_at', 'leased_until', 'lease_len', 'lease_ms', 'finished_at', 'hist',
 }
 local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined' }
 -- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
@@ -117,54 +117,98 @@ local function load_task(id, member)
   return meta, (not changed_or_why) and raw or nil
 end
 
--- One task as a reply: { id, meta JSON, payload, result or false, error history or false }.
-local function task_reply(id, meta_json)
-  return {
-    id,
-    meta_json,
-    redis.call('HGET', K.payload, id),
-    redis.call('HGET', K.result, id),
-    redis.call('HGET', K.errors, id),
-  }
+-- A task's error history: its failed attempts, newest last, at most ERROR_HISTORY_MAX of them.
+-- Each entry is one JSON object in its own field of the `errors` hash, "<id>#<slot>", the
+-- slots 1..ERROR_HISTORY_MAX used in turn (meta.hist counts entries ever written). So adding
+-- an entry writes only that entry, never the whole history, and erasing a task's history is
+-- always the same ERROR_HISTORY_MAX fields. (Records before version 1 kept the whole history
+-- in the field "<id>".)
+local function history_slot(id, n)
+  return id .. '#' .. string.format('%d', (n - 1) % ERROR_HISTORY_MAX + 1)
 end
 
--- Appends one failed attempt to the task's error history, keeping the newest
--- ERROR_HISTORY_MAX. Plain text work, no JSON decoding, so a long history costs a copy only.
--- Returns the bytes the history now holds.
+-- Every field a task's history may use, for erasing it.
+local function history_fields(id)
+  local fields = { id }
+  for slot = 1, ERROR_HISTORY_MAX do
+    table.insert(fields, id .. '#' .. slot)
+  end
+  return fields
+end
+
+-- The history's entries, oldest first, as stored (or the legacy text, or false).
+local function history(id, meta)
+  local written = meta.hist or 0
+  if written == 0 then
+    return redis.call('HGET', K.errors, id)
+  end
+  local fields = {}
+  for n = math.max(1, written - ERROR_HISTORY_MAX + 1), written do
+    table.insert(fields, history_slot(id, n))
+  end
+  return redis.call('HMGET', K.errors, unpack(fields))
+end
+
+-- One task as a reply: { id, meta JSON, payload, result or false, history }, and its size in
+-- bytes.
+local function task_reply(id, meta, meta_json)
+  local payload = redis.call('HGET', K.payload, id)
+  local result = redis.call('HGET', K.result, id)
+  local entries = history(id, meta)
+  local bytes = #meta_json + (payload and #payload or 0) + (result and #result or 0)
+  if type(entries) == 'table' then
+    for _, entry in ipairs(entries) do
+      bytes = bytes + (entry and #entry or 0)
+    end
+  elseif entries then
+    bytes = bytes + #entries
+  end
+  return { id, meta_json, payload, result, entries }, bytes
+end
+
+local function write_history_entry(id, meta, entry)
+  meta.hist = (meta.hist or 0) + 1
+  redis.call('HSET', K.errors, history_slot(id, meta.hist), entry)
+end
+
+-- Appends one failed attempt to the task's error history.
 local function append_history(id, meta, kind, message, lease_id)
+  if (meta.hist or 0) == 0 then
+    -- A history written before version 1 (one JSON array, or lines) moves into slots.
+    local legacy = redis.call('HGET', K.errors, id)
+    if legacy then
+      redis.call('HDEL', K.errors, id)
+      local ok, old = pcall(cjson.decode, legacy)
+      if ok and type(old) == 'table' then
+        for _, item in ipairs(old) do
+          write_history_entry(id, meta, cjson.encode(item))
+        end
+      else
+        for line in string.gmatch(legacy, '[^\n]+') do
+          write_history_entry(id, meta, line)
+        end
+      end
+    end
+  end
   local entry = '{"attempt":' .. string.format('%d', meta.attempts) .. ',"at":'
     .. string.format('%d', now) .. ',"kind":"' .. kind .. '","message":' .. cjson.encode(message)
   if lease_id then
     entry = entry .. ',"lease":' .. cjson.encode(lease_id)
   end
-  entry = entry .. '}'
-  local history = redis.call('HGET', K.errors, id)
-  if history and string.sub(history, 1, 1) == '[' then
-    -- Written before version 1 as one JSON array: rewrite it as lines.
-    local ok, old = pcall(cjson.decode, history)
-    local lines = {}
-    if ok and type(old) == 'table' then
-      for _, item in ipairs(old) do
-        table.insert(lines, cjson.encode(item))
-      end
-    end
-    history = #lines > 0 and table.concat(lines, '\n') or nil
-  end
-  local text = history and (history .. '\n' .. entry) or entry
-  local count = 1
-  for _ in string.gmatch(text, '\n') do
-    count = count + 1
-  end
-  while count > ERROR_HISTORY_MAX do
-    text = string.sub(text, string.find(text, '\n', 1, true) + 1)
-    count = count - 1
-  end
-  redis.call('HSET', K.errors, id, text)
-  return #text
+  write_history_entry(id, meta, entry .. '}')
 end
 
 -- True when `lease_id` failed an attempt of this task that its history still remembers.
-local function history_has_failed_lease(id, lease_id)
-  local history = redis.call('HGET', K.errors, id)
-  return history and string.find(history, '"lease":' .. cjson.encode(lease_id), 1, true) ~= nil
+local function history_has_failed_lease(id, meta, lease_id)
+  local entries = history(id, meta)
+  if type(entries) ~= 'table' then
+    entries = { entries }
+  end
+  local needle = '"lease":' .. cjson.encode(lease_id)
+  for _, entry in ipairs(entries) do
+    if entry and string.find(entry, needle, 1, true) then
+      return true
+    end
+  end
+  return false
 end

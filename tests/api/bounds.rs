@@ -1,0 +1,260 @@
+//! Bounded work per script (SPEC §3.14): no script holds Redis for more than a few
+//! milliseconds, whatever the data. Measured by Redis itself with `SLOWLOG`, on data built to
+//! be heavy: a thousand expiring leases whose tasks carry full error histories, and tasks with
+//! 1 MiB payloads purged together.
+
+use std::sync::Arc;
+
+use deadpool_redis::redis::Value;
+use reqwest::StatusCode;
+use serde_json::{Value as Json, json};
+
+use taskgate::reaper::{Reaper, TickReport};
+
+use crate::harness::{RedisServer, TestApp, eventually, queue};
+
+/// Longest any one script may run, in microseconds.
+const SCRIPT_BUDGET_US: i64 = 5_000;
+
+/// From now on, Redis logs every command slower than the budget.
+async fn watch_slow_commands(redis: &RedisServer) {
+    redis
+        .config_set("slowlog-log-slower-than", &SCRIPT_BUDGET_US.to_string())
+        .await;
+    redis.config_set("slowlog-max-len", "1000").await;
+    let () = redis.cmd(&["SLOWLOG", "RESET"]).await;
+}
+
+/// The script calls Redis logged as slower than the budget: (microseconds, script sha).
+async fn slow_scripts(redis: &RedisServer) -> Vec<(i64, String)> {
+    let entries: Vec<Value> = redis.cmd(&["SLOWLOG", "GET", "1000"]).await;
+    let text = |value: Option<&Value>| match value {
+        Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    };
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let Value::Array(fields) = entry else {
+                return None;
+            };
+            let Some(Value::Int(micros)) = fields.get(2) else {
+                return None;
+            };
+            let Some(Value::Array(args)) = fields.get(3) else {
+                return None;
+            };
+            text(args.first())
+                .eq_ignore_ascii_case("evalsha")
+                .then(|| (*micros, text(args.get(1))))
+        })
+        .collect()
+}
+
+/// Waits until every member of the sorted set `key` has a score (a deadline) in the past by
+/// the Redis clock.
+async fn all_due(redis: &RedisServer, key: &str, count: i64) {
+    eventually(&format!("all of {key} to be due"), || async move {
+        let time: Vec<String> = redis.cmd(&["TIME"]).await;
+        let now_ms = time[0].parse::<i64>().expect("secs") * 1000
+            + time[1].parse::<i64>().expect("micros") / 1000;
+        let due: i64 = redis
+            .cmd(&["ZCOUNT", key, "-inf", &now_ms.to_string()])
+            .await;
+        (due == count).then_some(())
+    })
+    .await;
+}
+
+/// Runs reaper ticks until one finds nothing more to do; returns the work done.
+async fn sweep_until_idle(app: &TestApp) -> TickReport {
+    let store = taskgate::state_from_config(&app.config)
+        .expect("state")
+        .store;
+    let mut reaper = Reaper::new(store);
+    let mut total = TickReport::default();
+    loop {
+        let tick = reaper.tick().await;
+        assert_eq!(tick.queues_failed, 0, "{tick:?}");
+        if tick.reclaimed + tick.promoted + tick.purged == 0 {
+            return total;
+        }
+        total.reclaimed += tick.reclaimed;
+        total.promoted += tick.promoted;
+        total.purged += tick.purged;
+    }
+}
+
+/// Leases until `count` leases are held (a call hands out at most 1 MiB of task data).
+async fn lease_all(app: &TestApp, q: &str, count: usize, body: Json) -> Vec<Json> {
+    let mut leases = Vec::new();
+    while leases.len() < count {
+        let got = app.lease(q, body.clone()).await;
+        assert!(
+            !got.is_empty(),
+            "only {} of {count} tasks leased",
+            leases.len()
+        );
+        leases.extend(got);
+    }
+    leases
+}
+
+/// 1000 leases expire together, each task carrying a full error history (10 failures of
+/// 4 KiB): the reaper reclaims them all in many bounded scripts, none over the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reclaiming_many_leases_with_long_histories_never_blocks_redis() {
+    let redis = RedisServer::start();
+    let app = Arc::new(TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await);
+    let q = queue("heavy-reclaim");
+    let mut submits = Vec::new();
+    for chunk in 0..10 {
+        let (app, q) = (app.clone(), q.clone());
+        submits.push(tokio::spawn(async move {
+            for n in 0..100 {
+                let task = json!({"payload": chunk * 100 + n, "max_attempts": 20});
+                app.submit(&q, task).await;
+            }
+        }));
+    }
+    for submit in submits {
+        submit.await.expect("submit");
+    }
+    let error = "e".repeat(4096);
+    for round in 0..10 {
+        let leases = lease_all(&app, &q, 1000, json!({"max_tasks": 100})).await;
+        let mut fails = Vec::new();
+        for lease in leases {
+            let (app, error) = (app.clone(), error.clone());
+            fails.push(tokio::spawn(async move {
+                let body = json!({"error": format!("{round} {error}"), "retry_in_ms": 0});
+                app.worker_call(&lease, "fail", body).await.status
+            }));
+        }
+        for fail in fails {
+            assert_eq!(fail.await.expect("fail"), StatusCode::OK);
+        }
+    }
+    // Long enough that no lease expires before the last is granted (a lease call reclaims
+    // expired leases itself), so they all expire together.
+    let leased = lease_all(&app, &q, 1000, json!({"max_tasks": 100, "lease_ms": 5000})).await;
+    assert_eq!(
+        leased[0]["task"]["errors"].as_array().map(Vec::len),
+        Some(10)
+    );
+
+    all_due(&redis, &format!("{}:{{q:{q}}}:leased", app.prefix), 1000).await;
+
+    watch_slow_commands(&redis).await;
+    assert_eq!(sweep_until_idle(&app).await.reclaimed, 1000);
+    let slow = slow_scripts(&redis).await;
+    assert!(
+        slow.is_empty(),
+        "scripts over {SCRIPT_BUDGET_US} µs: {slow:?}"
+    );
+}
+
+/// 2000 delayed tasks fall due together: making them ready takes several bounded scripts, none
+/// over the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promoting_many_due_tasks_never_blocks_redis() {
+    let redis = RedisServer::start();
+    let app = Arc::new(TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await);
+    let q = queue("many-due");
+    let mut producers = Vec::new();
+    for _ in 0..8 {
+        let (app, q) = (app.clone(), q.clone());
+        producers.push(tokio::spawn(async move {
+            for n in 0..250 {
+                app.submit(&q, json!({"payload": n, "delay_ms": 1000}))
+                    .await;
+            }
+        }));
+    }
+    for producer in producers {
+        producer.await.expect("producer");
+    }
+    all_due(&redis, &format!("{}:{{q:{q}}}:scheduled", app.prefix), 2000).await;
+
+    watch_slow_commands(&redis).await;
+    assert_eq!(sweep_until_idle(&app).await.promoted, 2000);
+    let slow = slow_scripts(&redis).await;
+    assert!(
+        slow.is_empty(),
+        "scripts over {SCRIPT_BUDGET_US} µs: {slow:?}"
+    );
+}
+
+/// 2000 small completed tasks reach their retention together: purging them takes several
+/// bounded scripts, none over the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purging_many_small_tasks_never_blocks_redis() {
+    let redis = RedisServer::start();
+    let app = Arc::new(
+        TestApp::start_with(
+            &redis,
+            &["--reaper-interval-ms=0", "--default-completed-ttl-ms=1000"],
+        )
+        .await,
+    );
+    let q = queue("many-purge");
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (app, q) = (app.clone(), q.clone());
+        workers.push(tokio::spawn(async move {
+            for n in 0..250 {
+                app.submit(&q, json!({"payload": n})).await;
+                let lease = app.lease_one(&q).await;
+                let done = app.worker_call(&lease, "ack", json!({"result": n})).await;
+                assert_eq!(done.status, StatusCode::OK);
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    all_due(&redis, &format!("{}:{{q:{q}}}:completed", app.prefix), 2000).await;
+
+    watch_slow_commands(&redis).await;
+    assert_eq!(sweep_until_idle(&app).await.purged, 2000);
+    let slow = slow_scripts(&redis).await;
+    assert!(
+        slow.is_empty(),
+        "scripts over {SCRIPT_BUDGET_US} µs: {slow:?}"
+    );
+}
+
+/// 40 completed tasks with 1 MiB payloads reach their retention together: purging them (40 MiB)
+/// takes several bounded scripts, none over the budget, and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purging_many_large_tasks_never_blocks_redis() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(
+        &redis,
+        &["--reaper-interval-ms=0", "--default-completed-ttl-ms=1000"],
+    )
+    .await;
+    let q = queue("heavy-purge");
+    let payload = "p".repeat(1_048_576 - 2);
+    for _ in 0..40 {
+        app.submit(&q, json!({"payload": payload})).await;
+    }
+    for lease in lease_all(&app, &q, 40, json!({"max_tasks": 10})).await {
+        let done = app.worker_call(&lease, "ack", json!({})).await;
+        assert_eq!(done.status, StatusCode::OK);
+    }
+
+    all_due(&redis, &format!("{}:{{q:{q}}}:completed", app.prefix), 40).await;
+
+    watch_slow_commands(&redis).await;
+    assert_eq!(sweep_until_idle(&app).await.purged, 40);
+    assert!(
+        app.keys(&redis).await.is_empty(),
+        "the purge left keys behind"
+    );
+    let slow = slow_scripts(&redis).await;
+    assert!(
+        slow.is_empty(),
+        "scripts over {SCRIPT_BUDGET_US} µs: {slow:?}"
+    );
+}

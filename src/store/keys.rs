@@ -9,7 +9,6 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-#[cfg_attr(not(test), allow(dead_code))] // Read by tests; the map of a queue's keys.
 pub const ROLES: [(&str, &str); 14] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
@@ -76,18 +75,17 @@ impl KeySpace {
         format!("{}:queues", self.prefix)
     }
 
-    /// A `SCAN MATCH` pattern that finds every queue's `stats` key, the key that exists exactly
-    /// as long as the queue does.
-    pub fn stats_pattern(&self) -> String {
-        format!("{}:{{q:*}}:stats", self.prefix)
+    /// A `SCAN MATCH` pattern that finds the keys of every queue: a queue exists while any of
+    /// its keys does.
+    pub fn queue_keys_pattern(&self) -> String {
+        format!("{}:{{q:*}}:*", self.prefix)
     }
 
-    /// The queue a key matched by `stats_pattern` belongs to.
-    pub fn queue_of_stats_key(&self, key: &str) -> Option<QueueName> {
-        let name = key
-            .strip_prefix(&self.prefix)?
-            .strip_prefix(":{q:")?
-            .strip_suffix("}:stats")?;
+    /// The queue a key matched by `queue_keys_pattern` belongs to.
+    pub fn queue_of_key(&self, key: &str) -> Option<QueueName> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix(":{q:")?;
+        let (name, role) = rest.split_once("}:")?;
+        ROLES.iter().any(|(r, _)| *r == role).then_some(())?;
         QueueName::parse(name).ok()
     }
 }
@@ -109,13 +107,16 @@ mod tests {
     }
 
     #[test]
-    fn stats_keys_name_their_queue() {
+    fn queue_keys_name_their_queue() {
         let keys = KeySpace::new("tg");
         let queue = QueueName::parse("a.b-c_1").expect("valid name");
-        let key = keys.queue_key(&queue, "stats");
-        assert_eq!(keys.queue_of_stats_key(&key), Some(queue));
-        assert_eq!(keys.queue_of_stats_key("tg:{q:a}:meta"), None);
-        assert_eq!(keys.queue_of_stats_key("other:{q:a}:stats"), None);
-        assert_eq!(keys.queue_of_stats_key("tg:{q:a:b}:stats"), None);
+        for (role, _) in ROLES {
+            let key = keys.queue_key(&queue, role);
+            assert_eq!(keys.queue_of_key(&key), Some(queue.clone()), "{key}");
+        }
+        assert_eq!(keys.queue_of_key("tg:{q:a}:unknown"), None);
+        assert_eq!(keys.queue_of_key("other:{q:a}:stats"), None);
+        assert_eq!(keys.queue_of_key("tg:{q:a:b}:stats"), None);
+        assert_eq!(keys.queue_of_key("tg:queues"), None);
     }
 }

@@ -1,12 +1,12 @@
 //! Which queues exist: the registry the reaper sweeps and the queue listing reads.
 //!
 //! The registry is a sorted set of names (all scores 0, so it reads in name order). It is
-//! bookkeeping only, never the truth: a queue exists exactly while its `stats` key does, and
-//! the registry heals itself from those keys.
+//! bookkeeping only, never the truth: a queue exists while any of its keys does, and the
+//! registry heals itself from those keys.
 //!
 //! - Written off the hot path: after a submit, at most once per `REGISTER_REFRESH` per queue
 //!   per process, in a background command, so no request waits for it.
-//! - Healed by the reaper: each tick scans a bounded slice of the keyspace for `stats` keys and
+//! - Healed by the reaper: each tick scans a bounded slice of the keyspace for queues' keys and
 //!   adds their queues back, so after a `DEL`, a `FLUSHALL` or a restart without persistence
 //!   every queue that still holds anything is registered again within one scan cycle.
 //! - Shrunk by the reaper: a queue whose sweep finds nothing left in it is removed.
@@ -108,7 +108,7 @@ impl Store {
     }
 
     /// One step of the registry's self-healing: scans about `count` keys from `cursor` for
-    /// queues' `stats` keys and registers those queues. Returns the cursor to continue from
+    /// queues' keys and registers those queues. Returns the cursor to continue from
     /// (0 when a full pass of the keyspace is complete) and how many queues it found.
     pub async fn heal_registry(
         &self,
@@ -119,15 +119,17 @@ impl Store {
         let cmd = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(keys.stats_pattern())
+            .arg(keys.queue_keys_pattern())
             .arg("COUNT")
             .arg(count)
             .clone();
         let (next, found): (u64, Vec<String>) = self.query(&cmd).await?;
-        let queues: Vec<QueueName> = found
+        let mut queues: Vec<QueueName> = found
             .iter()
-            .filter_map(|key| keys.queue_of_stats_key(key))
+            .filter_map(|key| keys.queue_of_key(key))
             .collect();
+        queues.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        queues.dedup();
         self.register(&queues).await?;
         Ok((next, queues.len()))
     }

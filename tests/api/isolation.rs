@@ -176,37 +176,36 @@ async fn a_record_from_an_older_version_is_read_with_defaults() {
     );
 }
 
-/// The registry is deleted, then the whole Redis is flushed: each time a lease that expires
-/// afterwards is reclaimed by the reaper, with no worker calling and no restart, because the
-/// reaper finds the queue again from its keys. (Watched in Redis: a `GET` would settle it.)
+/// The registry is deleted; then the registry and the queue's `stats` key; then the whole
+/// Redis is flushed. Each time, a lease that expires afterwards is reclaimed by the reaper with
+/// no worker calling and no restart, because the reaper finds the queue again from whatever
+/// keys it has left. (Watched in Redis: a `GET` would settle the expiry itself.)
 #[tokio::test]
 async fn the_registry_heals_after_del_and_after_flushall() {
     let redis = RedisServer::start();
     let app = TestApp::start_with(&redis, &[]).await;
     let registry = format!("{}:queues", app.prefix);
-    for wipe in [vec!["DEL", registry.as_str()], vec!["FLUSHALL"]] {
+    for wipe in ["registry", "registry and stats", "everything"] {
         let q = queue("registry");
+        if wipe == "everything" {
+            // This process remembers having registered the queue, so after the flush only the
+            // reaper's scan can bring it back.
+            app.submit(&q, json!({"payload": "before"})).await;
+            let () = redis.cmd(&["FLUSHALL"]).await;
+        }
         app.submit(&q, json!({"payload": 1})).await;
         let lease = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
         let id = lease["task"]["id"].as_str().expect("id").to_owned();
-        if wipe[0] == "FLUSHALL" {
-            // Everything is gone, the registry too; this process still remembers having
-            // registered the queue, so only the reaper's scan can bring it back.
-            let () = redis.cmd(&wipe).await;
-            app.submit(&q, json!({"payload": 2})).await;
-            let lease = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
-            let id = lease["task"]["id"].as_str().expect("id").to_owned();
-            let task = app
-                .stored_meta_when(&q, &id, |t| t["state"] != "leased")
-                .await;
-            assert_eq!(task["attempts_expired"], 1, "after FLUSHALL");
-        } else {
-            let _: i64 = redis.cmd(&wipe).await;
-            let task = app
-                .stored_meta_when(&q, &id, |t| t["state"] != "leased")
-                .await;
-            assert_eq!(task["attempts_expired"], 1, "after DEL of the registry");
+        if wipe != "everything" {
+            let _: i64 = redis.cmd(&["DEL", &registry]).await;
         }
+        if wipe == "registry and stats" {
+            let _: i64 = redis.cmd(&["DEL", &key(&app, &q, "stats")]).await;
+        }
+        let task = app
+            .stored_meta_when(&q, &id, |t| t["state"] != "leased")
+            .await;
+        assert_eq!(task["attempts_expired"], 1, "after losing the {wipe}");
         let members: Vec<String> = redis.cmd(&["ZRANGE", &registry, "0", "-1"]).await;
         assert!(members.contains(&q), "{q} is registered again: {members:?}");
     }

@@ -33,12 +33,12 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_KEY_PREFIX", default_value = "tg")]
     pub key_prefix: String,
 
-    /// Most Redis connections this instance keeps open. Each one is multiplexed, so a few serve
-    /// many concurrent requests.
-    #[arg(long, env = "TASKGATE_REDIS_POOL_SIZE", default_value_t = 8)]
+    /// Most Redis connections this instance keeps open. Each one is multiplexed: any number of
+    /// concurrent requests share it, pipelined on one socket.
+    #[arg(long, env = "TASKGATE_REDIS_POOL_SIZE", default_value_t = 4)]
     pub redis_pool_size: usize,
 
-    /// How long a request waits for a free pooled connection before it fails with 503.
+    /// How long a request waits for a Redis connection to be opened before it fails with 503.
     #[arg(long, env = "TASKGATE_REDIS_WAIT_TIMEOUT_MS", default_value_t = 1000)]
     pub redis_wait_timeout_ms: u64,
 
@@ -62,8 +62,8 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_REQUEST_TIMEOUT_MS", default_value_t = 35000)]
     pub request_timeout_ms: u64,
 
-    /// Largest task payload (and ack result) in bytes of compact JSON; also the default of the
-    /// policy's `max_payload_bytes`. Request bodies may be this plus 64 KiB of envelope.
+    /// Largest task payload (and ack result) in bytes of its JSON text as sent; also the default
+    /// of the policy's `max_payload_bytes`. Request bodies may be this plus 64 KiB of envelope.
     #[arg(long, env = "TASKGATE_MAX_PAYLOAD_BYTES", default_value_t = 1_048_576)]
     pub max_payload_bytes: usize,
 

@@ -15,8 +15,16 @@ out counts as a failed attempt and the task is delivered again, so work must be 
 
 **Fencing.** Every worker call carries the `lease_id` it was given. If that lease is no longer \
 the task's live lease (it expired, or the task was leased again or finished), the call gets \
-`409` with problem type `lease-lost`: your work on the task was not recorded. Repeating an ack \
-or fail with the lease that already applied it returns `200` with the task as it is.
+`409` with problem type `lease-lost`: your work on the task was not recorded.
+
+**Safe retries.** A lease that finished an attempt can repeat the same ack (or fail) at any \
+time, even after the task was leased again: `200` with the task as it is now and \
+`Idempotent-Replayed: true`, and nothing changes (a fail is remembered for the task's last 10 \
+failed attempts). A lease call repeated with the same `request_id` returns the leases it \
+granted that are still live and leases nothing new, so a lost reply never strands a task.
+
+**Payloads are kept byte for byte:** `payload` and `result` come back as the exact JSON text \
+sent.
 
 **Errors** are RFC 9457 `application/problem+json` documents with a stable `type`. Besides the \
 responses listed per operation, any path can answer `404 not-found` (unknown route), \

@@ -16,6 +16,10 @@ use crate::harness::{RedisServer, TestApp, eventually, queue};
 /// Longest any one script may run, in microseconds.
 const SCRIPT_BUDGET_US: i64 = 5_000;
 
+/// These tests load both cores while they build their data; one at a time, so that one test's
+/// load never lands on another's measured sweep (SLOWLOG measures wall time).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// From now on, Redis logs every command slower than the budget.
 async fn watch_slow_commands(redis: &RedisServer) {
     redis
@@ -66,8 +70,18 @@ async fn all_due(redis: &RedisServer, key: &str, count: i64) {
     .await;
 }
 
-/// Runs reaper ticks until one finds nothing more to do; returns the work done.
-async fn sweep_until_idle(app: &TestApp) -> TickReport {
+/// Once all `count` members of the queue's `role` set are due, sweeps with the reaper until it
+/// finds nothing more to do, asserting that no script of that sweep took longer than the
+/// budget. Returns the work done.
+async fn sweep_when_due(
+    redis: &RedisServer,
+    app: &TestApp,
+    q: &str,
+    role: &str,
+    count: i64,
+) -> TickReport {
+    all_due(redis, &format!("{}:{{q:{q}}}:{role}", app.prefix), count).await;
+    watch_slow_commands(redis).await;
     let store = taskgate::state_from_config(&app.config)
         .expect("state")
         .store;
@@ -77,11 +91,39 @@ async fn sweep_until_idle(app: &TestApp) -> TickReport {
         let tick = reaper.tick().await;
         assert_eq!(tick.queues_failed, 0, "{tick:?}");
         if tick.reclaimed + tick.promoted + tick.purged == 0 {
-            return total;
+            break;
         }
         total.reclaimed += tick.reclaimed;
         total.promoted += tick.promoted;
         total.purged += tick.purged;
+    }
+    let slow = slow_scripts(redis).await;
+    assert!(
+        slow.is_empty(),
+        "scripts over {SCRIPT_BUDGET_US} µs: {slow:?}"
+    );
+    total
+}
+
+/// Runs `job(app, n)` for every n in `0..count`, eight at a time.
+async fn concurrently<F, Fut>(app: &Arc<TestApp>, count: usize, job: F)
+where
+    F: Fn(Arc<TestApp>, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    const WORKERS: usize = 8;
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|worker| {
+            let (app, job) = (app.clone(), job.clone());
+            tokio::spawn(async move {
+                for n in (worker..count).step_by(WORKERS) {
+                    job(app.clone(), n).await;
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("worker");
     }
 }
 
@@ -104,36 +146,32 @@ async fn lease_all(app: &TestApp, q: &str, count: usize, body: Json) -> Vec<Json
 /// 4 KiB): the reaper reclaims them all in many bounded scripts, none over the budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reclaiming_many_leases_with_long_histories_never_blocks_redis() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
     let app = Arc::new(TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await);
     let q = queue("heavy-reclaim");
-    let mut submits = Vec::new();
-    for chunk in 0..10 {
-        let (app, q) = (app.clone(), q.clone());
-        submits.push(tokio::spawn(async move {
-            for n in 0..100 {
-                let task = json!({"payload": chunk * 100 + n, "max_attempts": 20});
-                app.submit(&q, task).await;
-            }
-        }));
-    }
-    for submit in submits {
-        submit.await.expect("submit");
-    }
+    let producer_q = q.clone();
+    concurrently(&app, 1000, move |app, n| {
+        let q = producer_q.clone();
+        async move {
+            app.submit(&q, json!({"payload": n, "max_attempts": 20}))
+                .await;
+        }
+    })
+    .await;
     let error = "e".repeat(4096);
     for round in 0..10 {
-        let leases = lease_all(&app, &q, 1000, json!({"max_tasks": 100})).await;
-        let mut fails = Vec::new();
-        for lease in leases {
-            let (app, error) = (app.clone(), error.clone());
-            fails.push(tokio::spawn(async move {
-                let body = json!({"error": format!("{round} {error}"), "retry_in_ms": 0});
-                app.worker_call(&lease, "fail", body).await.status
-            }));
-        }
-        for fail in fails {
-            assert_eq!(fail.await.expect("fail"), StatusCode::OK);
-        }
+        let leases = Arc::new(lease_all(&app, &q, 1000, json!({"max_tasks": 100})).await);
+        let message = format!("{round} {error}");
+        concurrently(&app, 1000, move |app, n| {
+            let (leases, message) = (leases.clone(), message.clone());
+            async move {
+                let body = json!({"error": message, "retry_in_ms": 0});
+                let failed = app.worker_call(&leases[n], "fail", body).await;
+                assert_eq!(failed.status, StatusCode::OK);
+            }
+        })
+        .await;
     }
     // Long enough that no lease expires before the last is granted (a lease call reclaims
     // expired leases itself), so they all expire together.
@@ -143,97 +181,63 @@ async fn reclaiming_many_leases_with_long_histories_never_blocks_redis() {
         Some(10)
     );
 
-    all_due(&redis, &format!("{}:{{q:{q}}}:leased", app.prefix), 1000).await;
-
-    watch_slow_commands(&redis).await;
-    assert_eq!(sweep_until_idle(&app).await.reclaimed, 1000);
-    let slow = slow_scripts(&redis).await;
-    assert!(
-        slow.is_empty(),
-        "scripts over {SCRIPT_BUDGET_US} µs: {slow:?}"
-    );
+    let swept = sweep_when_due(&redis, &app, &q, "leased", 1000).await;
+    assert_eq!(swept.reclaimed, 1000);
 }
 
 /// 2000 delayed tasks fall due together: making them ready takes several bounded scripts, none
 /// over the budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promoting_many_due_tasks_never_blocks_redis() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
     let app = Arc::new(TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await);
     let q = queue("many-due");
-    let mut producers = Vec::new();
-    for _ in 0..8 {
-        let (app, q) = (app.clone(), q.clone());
-        producers.push(tokio::spawn(async move {
-            for n in 0..250 {
-                app.submit(&q, json!({"payload": n, "delay_ms": 1000}))
-                    .await;
-            }
-        }));
-    }
-    for producer in producers {
-        producer.await.expect("producer");
-    }
-    all_due(&redis, &format!("{}:{{q:{q}}}:scheduled", app.prefix), 2000).await;
-
-    watch_slow_commands(&redis).await;
-    assert_eq!(sweep_until_idle(&app).await.promoted, 2000);
-    let slow = slow_scripts(&redis).await;
-    assert!(
-        slow.is_empty(),
-        "scripts over {SCRIPT_BUDGET_US} µs: {slow:?}"
-    );
+    let producer_q = q.clone();
+    concurrently(&app, 2000, move |app, n| {
+        let q = producer_q.clone();
+        async move {
+            app.submit(&q, json!({"payload": n, "delay_ms": 1000}))
+                .await;
+        }
+    })
+    .await;
+    let swept = sweep_when_due(&redis, &app, &q, "scheduled", 2000).await;
+    assert_eq!(swept.promoted, 2000);
 }
 
 /// 2000 small completed tasks reach their retention together: purging them takes several
 /// bounded scripts, none over the budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purging_many_small_tasks_never_blocks_redis() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
-    let app = Arc::new(
-        TestApp::start_with(
-            &redis,
-            &["--reaper-interval-ms=0", "--default-completed-ttl-ms=1000"],
-        )
-        .await,
-    );
+    let flags = ["--reaper-interval-ms=0", "--default-completed-ttl-ms=1000"];
+    let app = Arc::new(TestApp::start_with(&redis, &flags).await);
     let q = queue("many-purge");
-    let mut workers = Vec::new();
-    for _ in 0..8 {
-        let (app, q) = (app.clone(), q.clone());
-        workers.push(tokio::spawn(async move {
-            for n in 0..250 {
-                app.submit(&q, json!({"payload": n})).await;
-                let lease = app.lease_one(&q).await;
-                let done = app.worker_call(&lease, "ack", json!({"result": n})).await;
-                assert_eq!(done.status, StatusCode::OK);
-            }
-        }));
-    }
-    for worker in workers {
-        worker.await.expect("worker");
-    }
-    all_due(&redis, &format!("{}:{{q:{q}}}:completed", app.prefix), 2000).await;
-
-    watch_slow_commands(&redis).await;
-    assert_eq!(sweep_until_idle(&app).await.purged, 2000);
-    let slow = slow_scripts(&redis).await;
-    assert!(
-        slow.is_empty(),
-        "scripts over {SCRIPT_BUDGET_US} µs: {slow:?}"
-    );
+    let worker_q = q.clone();
+    concurrently(&app, 2000, move |app, n| {
+        let q = worker_q.clone();
+        async move {
+            app.submit(&q, json!({"payload": n})).await;
+            let lease = app.lease_one(&q).await;
+            let done = app.worker_call(&lease, "ack", json!({"result": n})).await;
+            assert_eq!(done.status, StatusCode::OK);
+        }
+    })
+    .await;
+    let swept = sweep_when_due(&redis, &app, &q, "completed", 2000).await;
+    assert_eq!(swept.purged, 2000);
 }
 
 /// 40 completed tasks with 1 MiB payloads reach their retention together: purging them (40 MiB)
 /// takes several bounded scripts, none over the budget, and leaves nothing behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purging_many_large_tasks_never_blocks_redis() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
-    let app = TestApp::start_with(
-        &redis,
-        &["--reaper-interval-ms=0", "--default-completed-ttl-ms=1000"],
-    )
-    .await;
+    let flags = ["--reaper-interval-ms=0", "--default-completed-ttl-ms=1000"];
+    let app = TestApp::start_with(&redis, &flags).await;
     let q = queue("heavy-purge");
     let payload = "p".repeat(1_048_576 - 2);
     for _ in 0..40 {
@@ -243,18 +247,10 @@ async fn purging_many_large_tasks_never_blocks_redis() {
         let done = app.worker_call(&lease, "ack", json!({})).await;
         assert_eq!(done.status, StatusCode::OK);
     }
-
-    all_due(&redis, &format!("{}:{{q:{q}}}:completed", app.prefix), 40).await;
-
-    watch_slow_commands(&redis).await;
-    assert_eq!(sweep_until_idle(&app).await.purged, 40);
+    let swept = sweep_when_due(&redis, &app, &q, "completed", 40).await;
+    assert_eq!(swept.purged, 40);
     assert!(
         app.keys(&redis).await.is_empty(),
         "the purge left keys behind"
-    );
-    let slow = slow_scripts(&redis).await;
-    assert!(
-        slow.is_empty(),
-        "scripts over {SCRIPT_BUDGET_US} µs: {slow:?}"
     );
 }

@@ -31,15 +31,7 @@ async fn payloads_and_results_round_trip_byte_for_byte() {
         .as_str()
         .expect("id")
         .to_owned();
-    let read = app
-        .client
-        .get(format!("{}/v1/queues/{q}/tasks/{id}", app.base))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let read = get_raw(&app, &q, &id).await;
     assert!(
         read.contains(&format!(r#""payload":{payload}"#)),
         "get: {read}"
@@ -68,19 +60,21 @@ async fn payloads_and_results_round_trip_byte_for_byte() {
         "ack: {}",
         acked.1
     );
-    let read = app
-        .client
-        .get(format!("{}/v1/queues/{q}/tasks/{id}", app.base))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("body");
+    let read = get_raw(&app, &q, &id).await;
     assert!(
         read.contains(&format!(r#""result":{result}"#)),
         "get after ack: {read}"
     );
+}
+
+async fn get_raw(app: &TestApp, q: &str, id: &str) -> String {
+    let response = app
+        .client
+        .get(format!("{}/v1/queues/{q}/tasks/{id}", app.base))
+        .send()
+        .await
+        .expect("get");
+    response.text().await.expect("body")
 }
 
 async fn post_raw(app: &TestApp, path: &str, body: &str) -> (StatusCode, String) {

@@ -3,10 +3,13 @@
 //!
 //! This module only parses and checks settings; it opens no connection and starts nothing.
 
-use std::net::SocketAddr;
+use std::ffi::OsString;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::error::{ContextKind, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::model::{Backoff, QueuePolicy};
 
@@ -17,9 +20,15 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "TASKGATE_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address the HTTP server listens on, as host:port (`localhost:8080`, `0.0.0.0:8080`,
+    /// `[::1]:8080`). For `healthcheck`, the address of the server to check.
+    #[arg(
+        long,
+        env = "TASKGATE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
 
     /// Redis URL (`redis://`, with optional `user:password@` for ACLs).
     #[arg(
@@ -72,9 +81,14 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_REAPER_INTERVAL_MS", default_value_t = 500)]
     pub reaper_interval_ms: u64,
 
-    /// Log format: `text` or `json`.
+    /// Log format: `text` or `json`. The level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "TASKGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+
+    /// Log one line per request (method, route, status, duration, request id) at `info`.
+    /// Turn off for very high request rates.
+    #[arg(long, env = "TASKGATE_ACCESS_LOG", default_value_t = true, action = ArgAction::Set)]
+    pub access_log: bool,
 
     #[command(flatten)]
     pub defaults: PolicyDefaults,
@@ -85,8 +99,13 @@ pub struct Config {
 pub enum Command {
     /// Print the OpenAPI document (JSON) to stdout, e.g. to refresh `openapi/openapi.json`.
     Openapi,
-    /// Exit 0 when the server at `--listen` answers `/healthz` (for container health checks).
-    Healthcheck,
+    /// Exit 0 when the server at `--listen` can serve (`/readyz` answers 200: it is up and
+    /// Redis answers), else 1. For container health checks.
+    Healthcheck {
+        /// Only check that the process is alive (`/healthz`), whatever Redis does.
+        #[arg(long)]
+        live: bool,
+    },
 }
 
 /// The default dispatch policy of every queue, until the per-queue policy API overrides it.
@@ -145,29 +164,102 @@ pub struct PolicyDefaults {
     pub default_dead_ttl_ms: u64,
 }
 
+/// Why the configuration cannot be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// `--help` or `--version` was asked for, or clap has its own say: print it and exit.
+    Clap(clap::Error),
+    /// Settings that are wrong, each naming the flag or environment variable it came from.
+    Invalid(Vec<String>),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Clap(err) => write!(f, "{}", err.to_string().trim_end()),
+            Self::Invalid(problems) => write!(f, "{}", problems.join("; ")),
+        }
+    }
+}
+
 impl Config {
-    /// Checks the settings that clap's types cannot, returning every problem at once.
-    pub fn validate(&self) -> Result<(), String> {
-        let policy = self.default_policy();
-        let mut problems = policy
+    /// Reads the command line and the `TASKGATE_*` environment, and checks every setting.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::args_os())
+    }
+
+    /// As `load`, from the given arguments (the first is the program name).
+    pub fn load_from<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Self::command()
+            .try_get_matches_from(args)
+            .map_err(name_clap_source)?;
+        let config = Self::from_arg_matches(&matches).map_err(ConfigError::Clap)?;
+        let problems = config.check();
+        if problems.is_empty() {
+            return Ok(config);
+        }
+        Err(ConfigError::Invalid(
+            problems
+                .into_iter()
+                .map(|(id, message)| format!("{}: {message}", origin(&matches, &id)))
+                .collect(),
+        ))
+    }
+
+    /// Every setting clap's types cannot check, as (argument id, problem).
+    fn check(&self) -> Vec<(String, String)> {
+        let mut problems: Vec<(String, String)> = self
+            .default_policy()
             .check()
             .into_iter()
-            .map(|e| format!("default {}: {}", e.field, e.message))
-            .collect::<Vec<_>>();
-        if self.redis_pool_size == 0 {
-            problems.push("redis_pool_size must be at least 1".into());
-        }
-        if self.max_payload_bytes == 0 {
-            problems.push("max_payload_bytes must be at least 1".into());
-        }
-        if !crate::model::is_valid_key_prefix(&self.key_prefix) {
-            problems.push("key_prefix must be 1-64 characters of A-Z a-z 0-9 . _ -".into());
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
+            .map(|e| {
+                let id = if e.field == "max_payload_bytes" {
+                    e.field
+                } else {
+                    format!("default_{}", e.field.replace('.', "_"))
+                };
+                (id, e.message)
+            })
+            .collect();
+        let mut problem = |ok: bool, id: &str, message: &str| {
+            if !ok {
+                problems.push((id.to_owned(), message.to_owned()));
+            }
+        };
+        problem(
+            self.listen_addr().is_ok(),
+            "listen",
+            "must be host:port, such as 127.0.0.1:8080 or localhost:8080",
+        );
+        problem(
+            self.redis_pool_size > 0,
+            "redis_pool_size",
+            "must be at least 1",
+        );
+        problem(
+            self.max_payload_bytes > 0,
+            "max_payload_bytes",
+            "must be at least 1",
+        );
+        problem(
+            crate::model::is_valid_key_prefix(&self.key_prefix),
+            "key_prefix",
+            "must be 1-64 characters of A-Z a-z 0-9 . _ -",
+        );
+        problems
+    }
+
+    /// The address to listen on (or to check), resolving a host name such as `localhost`.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())?
+            .next()
+            .ok_or_else(|| format!("{} resolves to no address", self.listen))
     }
 
     /// The policy every queue starts from.
@@ -200,4 +292,67 @@ impl Config {
     pub fn reaper_interval(&self) -> Option<Duration> {
         (self.reaper_interval_ms > 0).then(|| Duration::from_millis(self.reaper_interval_ms))
     }
+}
+
+/// How a problem's setting was given: `TASKGATE_X=value` when it came from the environment,
+/// else `--x value`.
+fn origin(matches: &ArgMatches, id: &str) -> String {
+    let command = Config::command();
+    let arg = command.get_arguments().find(|a| a.get_id() == id);
+    let value = matches
+        .get_raw(id)
+        .and_then(|mut values| values.next())
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match (arg, matches.value_source(id)) {
+        (Some(arg), Some(ValueSource::EnvVariable)) => {
+            let env = arg
+                .get_env()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!("{env}={value}")
+        }
+        (Some(arg), _) => format!("--{} {value}", arg.get_long().unwrap_or(id)),
+        (None, _) => id.to_owned(),
+    }
+}
+
+/// Rewrites clap's "invalid value" errors to name the environment variable the value came
+/// from, when it did not come from the command line.
+fn name_clap_source(err: clap::Error) -> ConfigError {
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return ConfigError::Clap(err);
+    }
+    let (Some(arg), Some(value)) = (
+        err.get(ContextKind::InvalidArg),
+        err.get(ContextKind::InvalidValue),
+    ) else {
+        return ConfigError::Clap(err);
+    };
+    let arg = arg.to_string();
+    let long = arg
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("--");
+    let command = Config::command();
+    let on_command_line =
+        std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
+    let env = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .filter(|env| std::env::var_os(env).is_some() && !on_command_line);
+    let why = std::error::Error::source(&err)
+        .map(|source| source.to_string())
+        .unwrap_or_else(|| "not a valid value".to_owned());
+    let setting = match env {
+        Some(env) => format!("{env}={value}"),
+        None => format!("--{long} {value}"),
+    };
+    ConfigError::Invalid(vec![format!("{setting}: {why}")])
 }

@@ -1,5 +1,6 @@
 //! API errors as RFC 9457 `application/problem+json`. This is the one place where an error
-//! becomes a status code, and where 5xx causes are logged and kept out of response bodies.
+//! becomes a status code. 5xx causes are kept out of response bodies: a `500`'s cause rides on
+//! the response for the request log, and Redis outages are logged by the store's outage log.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -162,21 +163,27 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(why) => Self::Unavailable(why),
+            StoreError::Unavailable(why) => Self::Unavailable(why.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }
 }
 
+/// The cause of a `500`, carried on the response for the request log (`middleware::observe`),
+/// never in the body.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            // Logged once, here, inside the request's span; the body stays generic.
-            tracing::error!(error = %self, "request failed");
-        }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (status, body).into_response();
+        if let Self::Internal(cause) = &self {
+            response
+                .extensions_mut()
+                .insert(InternalCause(cause.clone()));
+        }
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

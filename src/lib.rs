@@ -34,8 +34,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
-use utoipa_swagger_ui::SwaggerUi;
 
 pub use api::AppState;
 use config::Config;
@@ -43,18 +41,21 @@ use store::{PoolSettings, Store};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// HTTP limits the router enforces.
+/// How the router behaves around the handlers: its limits and its request log.
 #[derive(Debug, Clone, Copy)]
-pub struct HttpLimits {
+pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// One log line per request.
+    pub access_log: bool,
 }
 
-impl HttpLimits {
+impl HttpSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
             max_body_bytes: config.max_body_bytes(),
             request_timeout: config.request_timeout(),
+            access_log: config.access_log,
         }
     }
 }
@@ -70,18 +71,25 @@ pub fn openapi_json() -> String {
 }
 
 /// The whole HTTP application: API, OpenAPI document, Swagger UI, and the layers around them.
-pub fn app(state: AppState, limits: HttpLimits) -> Router {
+///
+/// Layers, outermost first: a request id for every request; its span and log line; the id
+/// copied to the response; every error as problem+json; the request deadline; the body limit.
+pub fn app(state: AppState, settings: HttpSettings) -> Router {
     let (api, document) = api::routes().split_for_parts();
+    let document = document.to_pretty_json().unwrap_or_default();
     api.with_state(state)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .merge(api::docs_routes(document))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
-            limits.request_timeout,
+            settings.request_timeout,
             middleware::deadline,
         ))
         .layer(axum::middleware::from_fn(middleware::problem_errors))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+        .layer(axum::middleware::from_fn_with_state(
+            settings.access_log,
+            middleware::observe,
+        ))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
@@ -116,7 +124,7 @@ pub async fn serve(
     let reaper = config
         .reaper_interval()
         .map(|every| tokio::spawn(reaper::run(store, every)));
-    let app = app(state, HttpLimits::from_config(config));
+    let app = app(state, HttpSettings::from_config(config));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
@@ -124,6 +132,16 @@ pub async fn serve(
         reaper.abort();
     }
     served
+}
+
+/// The Redis URL without its password, for logs.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Warns loudly when Redis may evict keys: an evicted lease or task is a lost task. Retries in
@@ -140,8 +158,8 @@ async fn warn_unless_noeviction(store: Store) {
                 );
                 return;
             }
-            Err(store::StoreError::Unavailable(why)) => {
-                tracing::warn!(error = %why, "Redis is not answering yet; retrying");
+            // The store's outage log has said why, once; keep trying quietly.
+            Err(store::StoreError::Unavailable(_)) => {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(other) => {

@@ -1,37 +1,73 @@
-//! The `taskgate` binary: parse configuration, set up logging, bind, serve until a signal.
+//! The `taskgate` binary: read configuration, set up logging, bind, serve until a signal.
+//! Start-up problems are one clear line on stderr and a non-zero exit, never a backtrace.
 
-use anyhow::Context;
-use clap::Parser;
-use taskgate::config::{Command, Config};
+use std::process::ExitCode;
+
+use taskgate::config::{Command, Config, ConfigError};
 use tokio::net::TcpListener;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+async fn main() -> ExitCode {
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(ConfigError::Clap(err)) => err.exit(),
+        Err(err) => return fail(&format!("invalid configuration: {err}")),
+    };
     match config.command {
         Some(Command::Openapi) => {
             print!("{}", taskgate::openapi_json());
-            return Ok(());
+            ExitCode::SUCCESS
         }
-        Some(Command::Healthcheck) => {
-            std::process::exit(if taskgate::healthcheck::check(config.listen) {
-                0
+        Some(Command::Healthcheck { live }) => {
+            let Ok(addr) = config.listen_addr() else {
+                return fail(&format!("cannot resolve {}", config.listen));
+            };
+            if taskgate::healthcheck::check(addr, live) {
+                ExitCode::SUCCESS
             } else {
-                1
-            });
+                ExitCode::FAILURE
+            }
         }
-        None => {}
+        None => serve(config).await,
     }
-    config.validate().map_err(anyhow::Error::msg)?;
+}
+
+async fn serve(config: Config) -> ExitCode {
     taskgate::telemetry::init(&config.log_format);
-    let state = taskgate::state_from_config(&config).map_err(anyhow::Error::msg)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(listen = %config.listen, redis = %redacted(&config.redis_url), "taskgate serving");
-    taskgate::serve(listener, state, &config, shutdown_signal()).await?;
+    let state = match taskgate::state_from_config(&config) {
+        Ok(state) => state,
+        Err(err) => return fail(&err),
+    };
+    let addr = match config.listen_addr() {
+        Ok(addr) => addr,
+        Err(err) => return fail(&format!("cannot resolve {}: {err}", config.listen)),
+    };
+    let listener = match TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            return fail(&format!(
+                "cannot listen on {addr}: {err} (is another taskgate or another program using \
+                 it? set TASKGATE_LISTEN)"
+            ));
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    tracing::info!(
+        listen = %bound,
+        redis = %taskgate::redacted(&config.redis_url),
+        "taskgate serving; API docs at http://{bound}/docs/"
+    );
+    if let Err(err) = taskgate::serve(listener, state, &config, shutdown_signal()).await {
+        return fail(&format!("serving stopped: {err}"));
+    }
     tracing::info!("taskgate stopped");
-    Ok(())
+    ExitCode::SUCCESS
+}
+
+/// One line on stderr, exit code 2.
+fn fail(message: &str) -> ExitCode {
+    eprintln!("taskgate: {message}");
+    ExitCode::from(2)
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -55,14 +91,4 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
-}
-
-/// The Redis URL without its password, for logs.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
 }

@@ -1,15 +1,48 @@
-//! Cross-cutting HTTP behaviour: the request deadline and the guarantee that every error
-//! response, including axum's own (unknown route, wrong method, extractor rejections), is a
-//! problem+json document.
+//! Cross-cutting HTTP behaviour: the request's span and log line, the request deadline, and
+//! the guarantee that every error response, including axum's own (unknown route, wrong method,
+//! extractor rejections), is a problem+json document.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, InternalCause};
+
+/// Runs the request in a span carrying its request id and route, so every line it logs can be
+/// found; logs the cause of a `500` once; and, when `access_log` is on, writes one line per
+/// request (method, route template, status, duration). Routes are templates
+/// (`/v1/queues/{queue}/tasks/{id}`), never raw paths with ids.
+pub async fn observe(State(access_log): State<bool>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str)
+        .to_owned();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let span = tracing::info_span!("request", %method, %route, %request_id);
+    let response = next.run(request).instrument(span.clone()).await;
+    let _inside = span.enter();
+    let status = response.status().as_u16();
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(%cause, "request failed");
+    }
+    if access_log {
+        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(target: "taskgate::access", status, duration_ms, "request");
+    }
+    response
+}
 
 /// Abandons a request that runs past its deadline with `408 request-timeout`. Dropping the
 /// handler's future is safe: every store operation is one atomic script that Redis either ran

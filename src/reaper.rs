@@ -48,7 +48,6 @@ pub struct Reaper {
     store: Store,
     scan_cursor: u64,
     resume_after: Option<QueueName>,
-    redis_down: bool,
     queue_errors_logged: HashMap<QueueName, Instant>,
 }
 
@@ -70,33 +69,25 @@ impl Reaper {
             store,
             scan_cursor: 0,
             resume_after: None,
-            redis_down: false,
             queue_errors_logged: HashMap::new(),
         }
     }
 
-    /// One tick: a slice of the registry scan, then the next turn of queues.
+    /// One tick: a slice of the registry scan, then the next turn of queues. When Redis is
+    /// unavailable the tick does nothing (the store's outage log says so, once).
     pub async fn tick(&mut self) -> TickReport {
         let mut report = TickReport::default();
-        match self.heal_step().await {
-            Ok(found) => report.queues_found = found,
-            Err(err) => {
-                self.note_redis(Err(&err));
-                return report;
-            }
-        }
-        let queues = match self
+        let Ok(found) = self.heal_step().await else {
+            return report;
+        };
+        report.queues_found = found;
+        let Ok(queues) = self
             .store
             .queues_after(self.resume_after.as_ref(), QUEUES_PER_TICK)
             .await
-        {
-            Ok(queues) => queues,
-            Err(err) => {
-                self.note_redis(Err(&err));
-                return report;
-            }
+        else {
+            return report;
         };
-        self.note_redis(Ok(()));
         self.resume_after = match queues.last() {
             Some(last) if queues.len() == QUEUES_PER_TICK => Some(last.clone()),
             _ => None,
@@ -143,23 +134,12 @@ impl Reaper {
         Ok(found)
     }
 
-    /// Logs a Redis outage once when it starts and once when it ends, not every tick.
-    fn note_redis(&mut self, result: Result<(), &StoreError>) {
-        match (result, self.redis_down) {
-            (Err(err), false) => {
-                self.redis_down = true;
-                tracing::warn!(error = %err, "reaper paused: Redis is not answering");
-            }
-            (Ok(()), true) => {
-                self.redis_down = false;
-                tracing::info!("reaper resumed: Redis answers again");
-            }
-            _ => {}
-        }
-    }
-
-    /// Logs one queue's failure with its name, at most once a minute per queue.
+    /// Logs one queue's failure with its name, at most once a minute per queue. An outage is
+    /// not one queue's failure: the store's outage log covers it.
     fn log_queue_error(&mut self, queue: &QueueName, err: &StoreError) {
+        if matches!(err, StoreError::Unavailable(_)) {
+            return;
+        }
         let now = Instant::now();
         let logged = self.queue_errors_logged.get(queue);
         if logged.is_some_and(|at| now.duration_since(*at) < QUEUE_ERROR_LOG_EVERY) {

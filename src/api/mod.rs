@@ -4,6 +4,7 @@
 //! document come from it, so they cannot drift apart.
 
 mod body;
+mod docs;
 mod extract;
 mod health;
 mod leases;
@@ -13,6 +14,8 @@ mod tasks;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+pub use docs::routes as docs_routes;
 
 use crate::store::Store;
 

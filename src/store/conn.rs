@@ -26,6 +26,7 @@ use deadpool_redis::redis::{
 };
 
 use super::StoreError;
+use super::outage::{Cause, Unavailable};
 
 /// Timeouts in a row, with no reply in between, after which a connection is presumed dead (a
 /// peer that vanished without closing the socket never sends the EOF that would tell us).
@@ -152,40 +153,53 @@ impl Connections {
     pub async fn get(&self) -> Result<Conn, StoreError> {
         let pooled = self.pool.get().await.map_err(|e| match e {
             // Whatever stops a connection from opening (refused, timeout, a wrong password or
-            // database number) is Redis being unavailable to us; the text says which.
-            PoolError::Backend(err) => StoreError::Unavailable(err.to_string()),
-            other => StoreError::Unavailable(other.to_string()),
+            // database number) is Redis being unavailable to us.
+            PoolError::Backend(err) => match classify(&err) {
+                StoreError::Redis(detail) => unavailable(Cause::Refused, detail),
+                other => other,
+            },
+            PoolError::Timeout(_) => unavailable(Cause::Timeout, "opening a connection".into()),
+            other => unavailable(Cause::Unreachable, other.to_string()),
         })?;
         Ok(Conn::clone(&pooled))
     }
 }
 
+fn unavailable(cause: Cause, detail: String) -> StoreError {
+    StoreError::Unavailable(Unavailable { cause, detail })
+}
+
 /// Transient conditions (Redis down, slow, loading, busy with a script, out of memory,
 /// read-only after a failover, refusing our credentials) are `Unavailable`: 503, retry later.
-/// Anything else Redis answers is unexpected.
+/// Anything else Redis answers is unexpected. Decided by error kinds and codes, never by text.
 fn classify(err: &RedisError) -> StoreError {
-    let transient = err.is_io_error()
-        || err.is_timeout()
-        || err.is_connection_refusal()
-        || err.is_connection_dropped()
-        || matches!(
-            err.kind(),
-            ErrorKind::AuthenticationFailed
-                | ErrorKind::Server(
-                    ServerErrorKind::BusyLoading
-                        | ServerErrorKind::TryAgain
-                        | ServerErrorKind::ClusterDown
-                        | ServerErrorKind::MasterDown
-                        | ServerErrorKind::ReadOnly
-                )
-        )
-        || matches!(
-            err.code(),
-            Some("OOM" | "BUSY" | "MISCONF" | "NOAUTH" | "WRONGPASS" | "NOREPLICAS")
-        );
-    if transient {
-        StoreError::Unavailable(err.to_string())
+    let cause = if err.is_timeout() {
+        Some(Cause::Timeout)
+    } else if err.is_io_error() || err.is_connection_refusal() || err.is_connection_dropped() {
+        Some(Cause::Unreachable)
     } else {
-        StoreError::Redis(err.to_string())
+        match (err.kind(), err.code()) {
+            (ErrorKind::AuthenticationFailed, _) | (_, Some("NOAUTH" | "WRONGPASS")) => {
+                Some(Cause::Credentials)
+            }
+            (ErrorKind::Server(ServerErrorKind::BusyLoading), _) => Some(Cause::Loading),
+            (_, Some("BUSY")) => Some(Cause::Busy),
+            (_, Some("OOM")) => Some(Cause::Full),
+            (
+                ErrorKind::Server(
+                    ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ReadOnly,
+                ),
+                _,
+            )
+            | (_, Some("MISCONF" | "NOREPLICAS")) => Some(Cause::NotWritable),
+            _ => None,
+        }
+    };
+    match cause {
+        Some(cause) => unavailable(cause, err.to_string()),
+        None => StoreError::Redis(err.to_string()),
     }
 }

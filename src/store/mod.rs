@@ -13,6 +13,7 @@
 mod conn;
 mod keys;
 mod ops;
+mod outage;
 mod record;
 mod registry;
 mod script;
@@ -30,6 +31,8 @@ pub use conn::PoolSettings;
 use conn::{Conn, Connections};
 use keys::KeySpace;
 use ops::{Args, Op, Reply};
+use outage::OutageLog;
+pub use outage::{Cause, Unavailable};
 pub use types::{
     Failure, FinishOutcome, GetOutcome, HeartbeatOutcome, LeaseOutcome, LeaseRequest, NewTask,
     ReapReport, Start,
@@ -39,8 +42,8 @@ pub use types::{
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Redis is unreachable, slow, loading, busy, out of memory or read-only: retry later.
-    #[error("redis unavailable: {0}")]
-    Unavailable(String),
+    #[error("{0}")]
+    Unavailable(Unavailable),
     /// Redis answered with an error we do not expect.
     #[error("redis error: {0}")]
     Redis(String),
@@ -72,6 +75,7 @@ struct Inner {
     policy_args: Vec<String>,
     /// When this process last wrote each queue it submitted to into the registry.
     registered: Mutex<HashMap<QueueName, Instant>>,
+    outages: OutageLog,
 }
 
 impl Store {
@@ -98,6 +102,7 @@ impl Store {
                 keys: KeySpace::new(key_prefix),
                 policy_args,
                 registered: Mutex::new(HashMap::new()),
+                outages: OutageLog::new(crate::redacted(&settings.url)),
             }),
         })
     }
@@ -232,12 +237,11 @@ impl Store {
         }
         invocation.arg(rand::random::<u32>());
         op.args(&mut Args(&mut invocation));
-        let value = self
-            .conn()
-            .await?
-            .invoke(&invocation)
-            .await
-            .map_err(|err| err.in_script(def.name))?;
+        let value = match self.conn().await {
+            Ok(mut conn) => conn.invoke(&invocation).await,
+            Err(err) => Err(err),
+        };
+        let value = self.observe(value).map_err(|err| err.in_script(def.name))?;
         let mut reply = Reply::parse(queue, value)?;
         let outcome = op.outcome(&mut reply);
         if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
@@ -253,7 +257,21 @@ impl Store {
 
     /// Sends one plain command.
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        self.conn().await?.query(cmd).await
+        let result = match self.conn().await {
+            Ok(mut conn) => conn.query(cmd).await,
+            Err(err) => Err(err),
+        };
+        self.observe(result)
+    }
+
+    /// Feeds every call's outcome to the outage log.
+    fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match &result {
+            Ok(_) => self.inner.outages.succeeded(),
+            Err(StoreError::Unavailable(why)) => self.inner.outages.failed(why),
+            Err(_) => {}
+        }
+        result
     }
 
     async fn conn(&self) -> Result<Conn, StoreError> {

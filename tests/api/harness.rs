@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use deadpool_redis::redis;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -257,8 +256,7 @@ impl TestApp {
                 .map(String::as_str),
         );
         args.extend_from_slice(flags);
-        let config = Config::try_parse_from(args).expect("test config");
-        config.validate().expect("valid test config");
+        let config = Config::load_from(args).expect("valid test config");
         let prefix = config.key_prefix.clone();
         let state = taskgate::state_from_config(&config).expect("state");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -18,7 +18,7 @@ const UNAVAILABLE_RETRY_AFTER_S: &str = "1";
 #[schema(example = json!({
     "type": "validation", "title": "Invalid request", "status": 422,
     "detail": "1 field is invalid",
-    "errors": [{"field": "max_tasks", "message": "must be between 1 and 100"}]
+    "errors": [{"field": "max_tasks", "message": "must be a whole number from 1 to 100"}]
 }))]
 pub struct Problem {
     /// Stable problem type: `validation`, `malformed-request`, `unsupported-media-type`,

@@ -6,6 +6,7 @@
 //! - `model`: the domain vocabulary (queue names, tasks, leases, states, policy, bounds).
 //! - `api`: HTTP handlers, one file per resource, and their extractors.
 //! - `error`: `ApiError` → RFC 9457 problem+json; the one place status codes are chosen.
+//! - `examples`: the OpenAPI document's example values, which agree with each other.
 //! - `middleware`: request deadline; problem+json for every error, axum's own included.
 //! - `openapi`: the root of the OpenAPI document (served at `/openapi.json`, UI at `/docs`).
 //! - `store`: the only code that speaks to Redis; one Lua script per state change.
@@ -18,6 +19,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod examples;
 pub mod healthcheck;
 pub mod middleware;
 pub mod model;

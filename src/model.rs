@@ -39,7 +39,7 @@ pub const ERROR_HISTORY_MAX: usize = 10;
 
 /// One problem with one input field, as listed in a `validation` problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"field": "max_tasks", "message": "must be between 1 and 100"}))]
+#[schema(example = json!({"field": "max_tasks", "message": "must be a whole number from 1 to 100"}))]
 pub struct FieldError {
     /// The offending field, as a JSON path into the request (`priority`, `backoff.jitter`) or a
     /// path parameter (`queue`, `id`).
@@ -148,7 +148,7 @@ pub enum AttemptFailure {
 
 /// One failed attempt in a task's error history.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({"attempt": 1, "at": "2026-11-25T13:25:01.250Z", "kind": "failed", "message": "SMTP 451: try again later"}))]
+#[schema(example = crate::examples::task_error)]
 pub struct TaskError {
     /// Which attempt (1-based) this was.
     pub attempt: u32,
@@ -161,23 +161,7 @@ pub struct TaskError {
 
 /// A task: its payload plus everything the dispatcher knows about it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11",
-    "queue": "emails",
-    "state": "completed",
-    "payload": {"to": "ada@example.com", "template": "welcome"},
-    "priority": 0,
-    "attempts": 1,
-    "max_attempts": 5,
-    "attempts_expired": 0,
-    "attempts_failed": 0,
-    "created_at": "2026-11-25T13:25:00.000Z",
-    "run_at": "2026-11-25T13:25:00.000Z",
-    "finished_at": "2026-11-25T13:25:02.512Z",
-    "worker": "mailer-1",
-    "result": {"message_id": "<abc@example.com>"},
-    "errors": []
-}))]
+#[schema(example = crate::examples::completed_task)]
 pub struct Task {
     /// Task id (UUIDv7).
     pub id: String,
@@ -223,19 +207,7 @@ pub struct Task {
 
 /// A granted lease: the right to work on `task` until `expires_at`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({
-    "lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20",
-    "expires_at": "2026-11-25T13:25:30.000Z",
-    "expires_in_ms": 30000,
-    "attempt": 1,
-    "task": {
-        "id": "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11", "queue": "emails", "state": "leased",
-        "payload": {"to": "ada@example.com"}, "priority": 0, "attempts": 1, "max_attempts": 5,
-        "attempts_expired": 0, "attempts_failed": 0,
-        "created_at": "2026-11-25T13:25:00.000Z", "run_at": "2026-11-25T13:25:00.000Z",
-        "leased_until": "2026-11-25T13:25:30.000Z", "worker": "mailer-1", "errors": []
-    }
-}))]
+#[schema(example = crate::examples::lease)]
 pub struct Lease {
     /// Fencing token: pass it to heartbeat, ack and fail. Unguessable; never shown elsewhere.
     pub lease_id: String,
@@ -251,7 +223,7 @@ pub struct Lease {
 
 /// Retry delays: `initial_ms × multiplier^(attempt-1)`, capped at `max_ms`, spread by ±`jitter`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"initial_ms": 1000, "multiplier": 2.0, "max_ms": 3600000, "jitter": 0.2}))]
+#[schema(example = crate::examples::backoff)]
 pub struct Backoff {
     pub initial_ms: u64,
     pub multiplier: f64,

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::body::{Body, Fields, RequestBody, check_size};
 use super::extract::{QueueParams, QueuePath, TaskParams, TaskPath};
-use super::responses::{BodyErrors, WorkerErrors};
+use super::responses::{AckErrors, FailErrors, HeartbeatErrors, LeaseErrors};
 use crate::error::ApiError;
 use crate::model::{
     DELAY_MS_MAX, LEASE_ID_MAX, LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, REQUEST_ID_MAX,
@@ -28,7 +28,7 @@ const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Body of a lease call. `{}` leases one task with the policy's lease length.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = json!({"worker": "mailer-1", "max_tasks": 10, "lease_ms": 60000, "request_id": "mailer-1-000042"}))]
+#[schema(example = crate::examples::lease_request)]
 pub struct LeaseTasksRequest {
     /// Your worker's name (1 to 128 printable characters), recorded on the tasks it leases.
     #[schema(
@@ -72,6 +72,7 @@ impl RequestBody for LeaseTasksRequest {
 
 /// The leases granted; an empty list when nothing is ready.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::examples::lease_list)]
 pub struct LeaseList {
     leases: Vec<Lease>,
 }
@@ -89,11 +90,11 @@ pub struct LeaseList {
     path = "/v1/queues/{queue}/leases",
     tag = "workers",
     params(QueueParams),
-    request_body = LeaseTasksRequest,
+    request_body(content = LeaseTasksRequest, example = json!(crate::examples::lease_request())),
     responses(
         (status = 200, description = "The leases granted (possibly none)", body = LeaseList,
             headers(("Idempotent-Replayed" = String, description = "`true` when this repeats an earlier call with the same `request_id`"))),
-        BodyErrors,
+        LeaseErrors,
     )
 )]
 pub async fn lease_tasks(
@@ -115,7 +116,7 @@ pub async fn lease_tasks(
 /// Body of a heartbeat.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = json!({"lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20", "lease_ms": 60000}))]
+#[schema(example = crate::examples::heartbeat_request)]
 pub struct HeartbeatTaskRequest {
     /// The `lease_id` from the lease.
     #[schema(min_length = 1, max_length = 128)]
@@ -144,7 +145,7 @@ impl RequestBody for HeartbeatTaskRequest {
 
 /// Answer to a heartbeat.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"expires_at": "2026-11-25T13:26:30.000Z", "expires_in_ms": 60000}))]
+#[schema(example = crate::examples::heartbeat_response)]
 pub struct HeartbeatResponse {
     /// New end of the lease (RFC 3339, Redis clock).
     expires_at: String,
@@ -155,7 +156,7 @@ pub struct HeartbeatResponse {
 /// Body of an ack.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = json!({"lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20", "result": {"message_id": "<abc@example.com>"}}))]
+#[schema(example = crate::examples::ack_request)]
 pub struct AckTaskRequest {
     /// The `lease_id` from the lease.
     #[schema(min_length = 1, max_length = 128)]
@@ -186,7 +187,7 @@ impl RequestBody for AckTaskRequest {
 /// Body of a fail.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = json!({"lease_id": "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20", "error": "SMTP 451: try again later", "retry": true}))]
+#[schema(example = crate::examples::fail_request)]
 pub struct FailTaskRequest {
     /// The `lease_id` from the lease.
     #[schema(min_length = 1, max_length = 128)]
@@ -244,10 +245,10 @@ fn lease_ms(f: &mut Fields<'_>) -> Option<u64> {
     path = "/v1/queues/{queue}/tasks/{id}/heartbeat",
     tag = "workers",
     params(TaskParams),
-    request_body = HeartbeatTaskRequest,
+    request_body(content = HeartbeatTaskRequest, example = json!(crate::examples::heartbeat_request())),
     responses(
         (status = 200, description = "The lease was extended", body = HeartbeatResponse),
-        WorkerErrors,
+        HeartbeatErrors,
     )
 )]
 pub async fn heartbeat_task(
@@ -283,11 +284,11 @@ pub async fn heartbeat_task(
     path = "/v1/queues/{queue}/tasks/{id}/ack",
     tag = "workers",
     params(TaskParams),
-    request_body = AckTaskRequest,
+    request_body(content = AckTaskRequest, example = json!(crate::examples::ack_request())),
     responses(
         (status = 200, description = "The task is completed", body = Task,
             headers(("Idempotent-Replayed" = String, description = "`true` when this repeats an ack that already applied"))),
-        WorkerErrors,
+        AckErrors,
     )
 )]
 pub async fn ack_task(
@@ -318,11 +319,11 @@ pub async fn ack_task(
     path = "/v1/queues/{queue}/tasks/{id}/fail",
     tag = "workers",
     params(TaskParams),
-    request_body = FailTaskRequest,
+    request_body(content = FailTaskRequest, example = json!(crate::examples::fail_request())),
     responses(
         (status = 200, description = "The failure was recorded; the task is `scheduled` for a retry or `dead`", body = Task,
             headers(("Idempotent-Replayed" = String, description = "`true` when this repeats a fail that already applied"))),
-        WorkerErrors,
+        FailErrors,
     )
 )]
 pub async fn fail_task(

@@ -39,84 +39,126 @@ fn problem_responses(errors: Vec<ApiError>) -> BTreeMap<String, RefOr<Response>>
         .collect()
 }
 
-fn invalid() -> ApiError {
-    ApiError::Validation(vec![FieldError::new(
-        "max_tasks",
-        "must be between 1 and 100",
-    )])
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError::new(field, message)])
 }
 
 fn malformed() -> ApiError {
-    ApiError::Malformed("the body is not valid JSON: EOF while parsing an object".into())
+    ApiError::Malformed(
+        "the body is not valid JSON (it ends too early at line 1, column 15)".into(),
+    )
 }
 
-fn too_large() -> ApiError {
-    ApiError::PayloadTooLarge(
-        "payload is 1048577 bytes of compact JSON; the limit is 1048576".into(),
-    )
+fn too_large(field: &str) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "{field} is 1048577 bytes of JSON; the limit is 1048576"
+    ))
 }
 
 fn unknown_task() -> ApiError {
     ApiError::NotFound("no task 019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11 in queue emails".into())
 }
 
-fn server_side() -> [ApiError; 2] {
-    [
-        ApiError::Unavailable(String::new()),
-        ApiError::Internal(String::new()),
+fn unavailable() -> ApiError {
+    ApiError::Unavailable(String::new())
+}
+
+fn internal() -> ApiError {
+    ApiError::Internal(String::new())
+}
+
+/// Declares the error responses of one operation; its `422` example names one of that
+/// operation's own fields.
+macro_rules! error_set {
+    ($(#[$doc:meta])* $name:ident: [$($error:expr),* $(,)?]) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                problem_responses(vec![$($error),*])
+            }
+        }
+    };
+}
+
+error_set!(
+    /// Errors of a submit.
+    SubmitErrors: [
+        malformed(),
+        too_large("payload"),
+        ApiError::UnsupportedMediaType,
+        invalid("priority", "must be a whole number from -1000 to 1000"),
+        unavailable(),
+        internal(),
     ]
-}
+);
 
-/// Errors of calls that send a JSON body but name no task: submit, lease.
-pub struct BodyErrors;
+error_set!(
+    /// Errors of a lease call.
+    LeaseErrors: [
+        malformed(),
+        too_large("the request body"),
+        ApiError::UnsupportedMediaType,
+        invalid("max_tasks", "must be a whole number from 1 to 100"),
+        unavailable(),
+        internal(),
+    ]
+);
 
-impl IntoResponses for BodyErrors {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut errors = vec![
-            malformed(),
-            too_large(),
-            ApiError::UnsupportedMediaType,
-            invalid(),
-        ];
-        errors.extend(server_side());
-        problem_responses(errors)
-    }
-}
+error_set!(
+    /// Errors of reading a task.
+    ReadErrors: [
+        unknown_task(),
+        invalid("id", "must be a task id (a UUID)"),
+        unavailable(),
+        internal(),
+    ]
+);
 
-/// Errors of reading a task.
-pub struct ReadErrors;
+error_set!(
+    /// Errors of a heartbeat.
+    HeartbeatErrors: [
+        malformed(),
+        unknown_task(),
+        ApiError::LeaseLost,
+        too_large("the request body"),
+        ApiError::UnsupportedMediaType,
+        invalid("lease_ms", "must be a whole number from 1000 to 86400000"),
+        unavailable(),
+        internal(),
+    ]
+);
 
-impl IntoResponses for ReadErrors {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut errors = vec![unknown_task(), invalid()];
-        errors.extend(server_side());
-        problem_responses(errors)
-    }
-}
+error_set!(
+    /// Errors of an ack.
+    AckErrors: [
+        malformed(),
+        unknown_task(),
+        ApiError::LeaseLost,
+        too_large("result"),
+        ApiError::UnsupportedMediaType,
+        invalid("lease_id", "is required"),
+        unavailable(),
+        internal(),
+    ]
+);
 
-/// Errors of a worker's call about a leased task: heartbeat, ack, fail.
-pub struct WorkerErrors;
+error_set!(
+    /// Errors of a fail.
+    FailErrors: [
+        malformed(),
+        unknown_task(),
+        ApiError::LeaseLost,
+        too_large("the request body"),
+        ApiError::UnsupportedMediaType,
+        invalid("error", "is required"),
+        unavailable(),
+        internal(),
+    ]
+);
 
-impl IntoResponses for WorkerErrors {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut errors = vec![
-            malformed(),
-            unknown_task(),
-            ApiError::LeaseLost,
-            too_large(),
-            ApiError::UnsupportedMediaType,
-            invalid(),
-        ];
-        errors.extend(server_side());
-        problem_responses(errors)
-    }
-}
-
-/// Errors of the readiness probe.
-pub struct ReadinessErrors;
-
-impl IntoResponses for ReadinessErrors {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        problem_responses(vec![ApiError::Unavailable(String::new())])
-    }
-}
+error_set!(
+    /// Errors of the readiness probe.
+    ReadinessErrors: [unavailable()]
+);

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::body::{Body, Fields, RequestBody, check_size};
 use super::extract::{QueueParams, QueuePath, TaskParams, TaskPath};
-use super::responses::{BodyErrors, ReadErrors};
+use super::responses::{ReadErrors, SubmitErrors};
 use crate::error::ApiError;
 use crate::model::{
     DELAY_MS_MAX, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN, Task,
@@ -27,7 +27,7 @@ const RUN_AT_MAX_MS: i64 = 9_999_999_999_999;
 /// Body of a submit.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = json!({"payload": {"to": "ada@example.com", "template": "welcome"}, "priority": 10}))]
+#[schema(example = crate::examples::submit_request)]
 pub struct SubmitTaskRequest {
     /// Any JSON value (`null` included), stored and returned exactly as sent (key order, number
     /// precision and all); at most the policy's `max_payload_bytes` of JSON text.
@@ -99,11 +99,14 @@ fn null() -> Box<RawValue> {
     path = "/v1/queues/{queue}/tasks",
     tag = "tasks",
     params(QueueParams),
-    request_body = SubmitTaskRequest,
+    request_body(
+        content = SubmitTaskRequest,
+        example = json!(crate::examples::submit_request())
+    ),
     responses(
         (status = 201, description = "The task was stored", body = Task,
             headers(("Location" = String, description = "Path of the new task"))),
-        BodyErrors,
+        SubmitErrors,
     )
 )]
 pub async fn submit_task(

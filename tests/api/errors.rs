@@ -295,3 +295,29 @@ async fn integers_must_be_whole_numbers_and_bodies_objects() {
         vec!["body"]
     );
 }
+
+/// One body with several problems gets one `422` naming each of them (in the order the fields
+/// are read, unknown fields last), in words for people: no parser positions.
+#[tokio::test]
+async fn every_problem_of_a_body_is_named_in_words() {
+    let app = TestApp::start().await;
+    let path = format!("/v1/queues/{}/tasks", queue("every-field"));
+    for (body, expected) in [
+        (
+            json!({"payload": 1, "priority": 5000, "lease_mss": 3, "delay_ms": -1}),
+            vec!["priority", "delay_ms", "lease_mss"],
+        ),
+        (
+            json!({"priority": 5000, "delay_ms": 1.5}),
+            vec!["payload", "priority", "delay_ms"],
+        ),
+    ] {
+        let reply = app.post(&path, body).await;
+        let problem = reply.assert_problem(422, "validation");
+        assert_eq!(fields(problem), expected);
+        for error in problem["errors"].as_array().expect("errors") {
+            let message = error["message"].as_str().unwrap_or("");
+            assert!(!message.contains("line") && !message.contains("column"), "{message}");
+        }
+    }
+}

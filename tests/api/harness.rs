@@ -23,14 +23,33 @@ use tokio::sync::oneshot;
 pub struct RedisServer {
     pub port: u16,
     child: Child,
+    /// Extra `redis-server` arguments, kept for restarts.
+    args: Vec<String>,
+    /// The `requirepass` password, if the server has one.
+    password: Option<String>,
 }
 
 impl RedisServer {
     /// Starts a new server and waits until it answers PING.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a new server with extra arguments (`--requirepass x`, `--appendonly yes`, ...).
+    pub fn start_with(args: &[&str]) -> Self {
         let port = free_port();
-        let child = spawn_redis(port);
-        let server = Self { port, child };
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let password = args
+            .iter()
+            .position(|a| a == "--requirepass")
+            .and_then(|at| args.get(at + 1).cloned());
+        let child = spawn_redis(port, &args);
+        let server = Self {
+            port,
+            child,
+            args,
+            password,
+        };
         server.wait_ready();
         server
     }
@@ -41,13 +60,22 @@ impl RedisServer {
         SHARED.get_or_init(RedisServer::start)
     }
 
+    /// The URL taskgate is given (without any password).
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The URL the tests use to look behind the API, with the password if there is one.
+    fn admin_url(&self) -> String {
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => self.url(),
+        }
+    }
+
     /// Stops the server at once, keeping nothing; its watchdog shell then exits too.
     pub fn stop(&mut self) {
-        let _ = redis::Client::open(self.url())
+        let _ = redis::Client::open(self.admin_url())
             .and_then(|c| c.get_connection())
             .and_then(|mut c| redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c));
         let _ = self.child.wait();
@@ -55,13 +83,13 @@ impl RedisServer {
 
     /// Starts the server again on the same port.
     pub fn restart(&mut self) {
-        self.child = spawn_redis(self.port);
+        self.child = spawn_redis(self.port, &self.args);
         self.wait_ready();
     }
 
     /// A plain Redis connection, for looking behind the API.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url())
+        redis::Client::open(self.admin_url())
             .expect("redis url")
             .get_multiplexed_async_connection()
             .await
@@ -90,7 +118,7 @@ impl RedisServer {
               local n = redis.call('TIME') \
               if n[1] * 1000000 + n[2] - start > tonumber(ARGV[1]) * 1000 then return 1 end \
             end";
-        let url = self.url();
+        let url = self.admin_url();
         std::thread::spawn(move || {
             let mut conn = redis::Client::open(url)
                 .and_then(|c| c.get_connection())
@@ -121,7 +149,7 @@ impl RedisServer {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let pong = redis::Client::open(self.url())
+            let pong = redis::Client::open(self.admin_url())
                 .and_then(|c| c.get_connection())
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
             if pong.is_ok() {
@@ -151,12 +179,13 @@ fn free_port() -> u16 {
 }
 
 /// Runs redis-server under a watchdog shell that kills it once this test process is gone.
-fn spawn_redis(port: u16) -> Child {
+fn spawn_redis(port: u16, args: &[String]) -> Child {
     let binary =
         std::env::var("TASKGATE_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    let extra = args.join(" ");
     let script = format!(
         "{binary} --bind 127.0.0.1 --port {port} --save '' --appendonly no \
-         --maxmemory-policy noeviction --loglevel warning & \
+         --maxmemory-policy noeviction --loglevel warning {extra} & \
          redis=$!; \
          while kill -0 {parent} 2>/dev/null && kill -0 $redis 2>/dev/null; do sleep 0.5; done; \
          kill $redis 2>/dev/null",

@@ -16,5 +16,7 @@ mod replays;
 mod retention;
 mod retries;
 mod roundtrips;
+mod schema;
 mod scripts;
+mod startup;
 mod unavailable;

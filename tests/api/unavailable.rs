@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{RedisServer, TestApp, eventually, queue};
+use crate::harness::{RedisServer, TestApp, eventually, log_lines, queue};
 
 /// Redis stops: submit, lease and readiness get 503 with Retry-After, liveness stays 200.
 /// Redis returns: the same app serves again with no restart, and data written after is kept.
@@ -207,4 +207,47 @@ async fn a_stall_under_the_response_timeout_fails_no_request() {
         "the requests did not meet the stall ({waited:?})"
     );
     assert_eq!(statuses, vec![StatusCode::OK; 30]);
+}
+
+/// A 3 s Redis outage, with requests arriving all along and the reaper ticking, is logged as
+/// it starts and as it ends: two lines, not a line per request or per tick, and no ERROR.
+#[tokio::test]
+async fn an_outage_is_logged_when_it_starts_and_when_it_ends() {
+    let mut redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=100"]).await;
+    let q = queue("outage-log");
+    app.submit(&q, json!({"payload": 1})).await;
+    let marker = format!("127.0.0.1:{}", redis.port);
+
+    redis.stop();
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let reply = app
+            .post(&format!("/v1/queues/{q}/tasks"), json!({"payload": 2}))
+            .await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        refused += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis.restart();
+    let app_ref = &app;
+    eventually("readiness to recover", || async move {
+        (app_ref.get("/readyz").await.status == StatusCode::OK).then_some(())
+    })
+    .await;
+
+    let lines = log_lines(&marker);
+    assert!(refused > 50, "only {refused} requests were tried");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("cannot connect"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("INFO") && lines[1].contains("available again"),
+        "{}",
+        lines[1]
+    );
 }

@@ -1,0 +1,94 @@
+//! The example values of the OpenAPI document, in one place, so that they agree with each other
+//! and Swagger UI's "Try it out" works in order: the submit example puts a task in `emails`,
+//! the lease example (on the same `emails` path example) leases it. Tests check every example
+//! against its schema.
+
+use serde_json::{Value, json};
+
+const TASK_ID: &str = "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11";
+const LEASE_ID: &str = "9f1c2b7e4d0a4b8f8e6c3a5d7b9e1f20";
+
+pub fn submit_request() -> Value {
+    json!({"payload": {"to": "ada@example.com", "template": "welcome"}, "priority": 10})
+}
+
+pub fn lease_request() -> Value {
+    json!({"worker": "mailer-1", "max_tasks": 10, "lease_ms": 60000})
+}
+
+pub fn heartbeat_request() -> Value {
+    json!({"lease_id": LEASE_ID, "lease_ms": 60000})
+}
+
+pub fn ack_request() -> Value {
+    json!({"lease_id": LEASE_ID, "result": {"message_id": "<abc@example.com>"}})
+}
+
+pub fn fail_request() -> Value {
+    json!({"lease_id": LEASE_ID, "error": "SMTP 451: try again later", "retry": true})
+}
+
+pub fn heartbeat_response() -> Value {
+    json!({"expires_at": "2026-11-25T13:26:30.000Z", "expires_in_ms": 60000})
+}
+
+/// A task as the submit example creates it.
+pub fn submitted_task() -> Value {
+    json!({
+        "id": TASK_ID,
+        "queue": "emails",
+        "state": "ready",
+        "payload": {"to": "ada@example.com", "template": "welcome"},
+        "priority": 10,
+        "attempts": 0,
+        "max_attempts": 5,
+        "attempts_expired": 0,
+        "attempts_failed": 0,
+        "created_at": "2026-11-25T13:25:00.000Z",
+        "run_at": "2026-11-25T13:25:00.000Z",
+        "errors": []
+    })
+}
+
+/// The same task once the lease example has leased it.
+pub fn leased_task() -> Value {
+    let mut task = submitted_task();
+    task["state"] = json!("leased");
+    task["attempts"] = json!(1);
+    task["leased_until"] = json!("2026-11-25T13:26:00.000Z");
+    task["worker"] = json!("mailer-1");
+    task
+}
+
+/// The same task once acked with the ack example's result.
+pub fn completed_task() -> Value {
+    let mut task = submitted_task();
+    task["state"] = json!("completed");
+    task["attempts"] = json!(1);
+    task["finished_at"] = json!("2026-11-25T13:25:02.512Z");
+    task["worker"] = json!("mailer-1");
+    task["result"] = json!({"message_id": "<abc@example.com>"});
+    task
+}
+
+pub fn task_error() -> Value {
+    json!({"attempt": 1, "at": "2026-11-25T13:25:01.250Z", "kind": "failed", "message": "SMTP 451: try again later"})
+}
+
+pub fn lease() -> Value {
+    json!({
+        "lease_id": LEASE_ID,
+        "expires_at": "2026-11-25T13:26:00.000Z",
+        "expires_in_ms": 60000,
+        "attempt": 1,
+        "task": leased_task()
+    })
+}
+
+pub fn lease_list() -> Value {
+    json!({"leases": [lease()]})
+}
+
+pub fn backoff() -> Value {
+    json!({"initial_ms": 1000, "multiplier": 2.0, "max_ms": 3600000, "jitter": 0.2})
+}

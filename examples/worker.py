@@ -1,81 +1,227 @@
 #!/usr/bin/env python3
-"""A complete taskgate worker in plain Python (standard library only).
+"""A complete taskgate worker in plain Python (standard library only). Copy it and put your
+work in `process()`.
 
-It leases tasks, heartbeats while it works, and acks or fails each one with its lease id.
-Usage: worker.py [--base URL] [--queue NAME] [--drain]
-  --drain  exit once the queue is empty (otherwise poll forever).
+What it does, and why:
+  * Leases only what it can work on now (`--concurrency` tasks at once), so no task it holds
+    sits waiting while its lease runs out.
+  * Heartbeats every task it holds, on a schedule taken from the server's `expires_in_ms`
+    (a third of the lease), so slow jobs keep their leases without trusting the local clock.
+  * Rides out taskgate restarts, network errors and 503s with capped, jittered backoff.
+  * Retries only calls that are safe to retry: a lease call with the same `request_id`, an ack
+    or a fail with the same `lease_id` (taskgate answers a repeat with `Idempotent-Replayed`).
+  * Drops the work on `409 lease-lost`: the task was given to someone else; retrying is pointless.
+  * Stops gracefully on SIGINT/SIGTERM: no new leases, current tasks finish and are acked (a
+    second signal fails them for a retry instead), then it exits.
+
+Demo behaviour of `process()`: it echoes the payload back as the result; a payload object with
+"sleep_ms" sleeps that long first, and one with "fail": true raises (the attempt fails).
 """
 import argparse
 import json
+import logging
+import os
+import random
+import signal
 import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
+
+log = logging.getLogger("worker")
 
 
-def call(base, path, body):
-    """POSTs JSON; returns (status, decoded body)."""
-    request = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
+class LeaseLost(Exception):
+    """The lease is gone (409 lease-lost): the work will not be recorded."""
 
 
-def heartbeat_until(stop, base, task_path, lease):
-    """Extends the lease at half its remaining time until `stop` is set or the lease is lost."""
-    wait_s = lease["expires_in_ms"] / 2000
-    while not stop.wait(wait_s):
-        status, answer = call(base, task_path + "/heartbeat", {"lease_id": lease["lease_id"]})
-        if status == 409:  # lease-lost: someone else may be running this task now
-            return
-        wait_s = answer.get("expires_in_ms", 2000) / 2000
+class Client:
+    """Calls taskgate, retrying what is safe to retry until it succeeds or `stopping` is set."""
+
+    def __init__(self, base, stopping):
+        self.base = base.rstrip("/")
+        self.stopping = stopping
+
+    def post(self, path, body):
+        """One POST; returns (status, JSON body). Network errors raise OSError."""
+        request = urllib.request.Request(
+            self.base + path,
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=35) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            try:
+                return error.code, json.load(error)
+            except ValueError:
+                return error.code, {}
+
+    def retrying(self, what, path, body, give_up=None, max_delay=10.0):
+        """POSTs until an answer that is not a network error, 408, 429 or 5xx, with backoff
+        capped at `max_delay` seconds. Returns (status, body), or None if `give_up` was set."""
+        delay = min(0.1, max_delay)
+        while True:
+            try:
+                status, answer = self.post(path, body)
+                if status not in (408, 429) and status < 500:
+                    return status, answer
+                problem = f"{status} {answer.get('type', '')}"
+            except OSError as error:
+                problem = str(getattr(error, "reason", error))
+            if give_up is not None and give_up.is_set():
+                return None
+            log.warning("%s: %s; retrying in %.1fs", what, problem, delay)
+            time.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, max_delay)
 
 
 def process(payload):
-    """Your work goes here. Raise to fail the attempt."""
+    """Your work goes here. Return the result (any JSON value); raise to fail the attempt."""
+    if isinstance(payload, dict):
+        time.sleep(payload.get("sleep_ms", 0) / 1000)
+        if payload.get("fail"):
+            raise RuntimeError("the payload asked to fail")
     return {"echo": payload}
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--base", default="http://127.0.0.1:8080")
-    parser.add_argument("--queue", default="default")
-    parser.add_argument("--drain", action="store_true")
-    args = parser.parse_args()
-    queue_path = f"/v1/queues/{args.queue}"
+class Job:
+    """One leased task: keeps its lease alive while `process` runs, then acks or fails it."""
 
-    while True:
-        status, answer = call(args.base, queue_path + "/leases", {"worker": "python-example", "max_tasks": 10})
-        if status != 200:
-            time.sleep(1)  # 503 and friends: back off and retry
-            continue
-        if not answer["leases"]:
-            if args.drain:
-                return
-            time.sleep(0.5)
-            continue
-        for lease in answer["leases"]:
-            task_path = f"{queue_path}/tasks/{lease['task']['id']}"
-            stop = threading.Event()
-            beater = threading.Thread(target=heartbeat_until, args=(stop, args.base, task_path, lease))
-            beater.start()
+    def __init__(self, client, queue_path, lease, abandon):
+        self.client = client
+        self.lease = lease
+        self.task_id = lease["task"]["id"]
+        self.path = f"{queue_path}/tasks/{self.task_id}"
+        self.abandon = abandon  # set by a second signal: fail instead of finishing
+        self.done = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self):
+        beater = threading.Thread(target=self.heartbeat, daemon=True)
+        beater.start()
+        try:
             try:
-                result = process(lease["task"]["payload"])
-                status, _ = call(args.base, task_path + "/ack", {"lease_id": lease["lease_id"], "result": result})
-            except Exception as error:  # the attempt failed: report it, taskgate retries with backoff
-                status, _ = call(args.base, task_path + "/fail", {"lease_id": lease["lease_id"], "error": repr(error)})
-            finally:
-                stop.set()
-                beater.join()
+                result = process(self.lease["task"]["payload"])
+                outcome = ("ack", {"result": result})
+            except Exception as error:  # the attempt failed: taskgate retries it with backoff
+                outcome = ("fail", {"error": f"{type(error).__name__}: {error}"})
+            if self.abandon.is_set() and outcome[0] == "ack":
+                outcome = ("fail", {"error": "worker stopped before finishing", "retry": True})
+            self.finish(*outcome)
+        except LeaseLost:
+            log.warning("task %s: lease lost; its work is not recorded", self.task_id)
+        finally:
+            self.done.set()
+            beater.join()
+
+    def heartbeat(self):
+        """Extends the lease every third of its length, as measured by the server. A failed
+        heartbeat is retried often (a tenth of the lease), so a short outage never costs it."""
+        wait_s = self.lease["expires_in_ms"] / 3000
+        while not self.done.wait(wait_s):
+            answer = self.client.retrying(
+                f"heartbeat {self.task_id}",
+                self.path + "/heartbeat",
+                {"lease_id": self.lease["lease_id"]},
+                give_up=self.done,
+                max_delay=max(0.05, wait_s * 3 / 10),
+            )
+            if answer is None:
+                return
+            status, body = answer
             if status == 409:
-                print(f"lease lost for {lease['task']['id']}: result not recorded")
+                self.lost.set()
+                log.warning("task %s: lease lost while working on it", self.task_id)
+                return
+            if status == 200:
+                wait_s = body["expires_in_ms"] / 3000
+
+    def finish(self, verb, body):
+        if self.lost.is_set():
+            raise LeaseLost()
+        body["lease_id"] = self.lease["lease_id"]
+        # Safe to repeat: a retried ack or fail with the same lease is answered as a replay.
+        status, answer = self.client.retrying(f"{verb} {self.task_id}", f"{self.path}/{verb}", body)
+        if status == 409:
+            raise LeaseLost()
+        if status != 200:
+            log.error("task %s: %s answered %s: %s", self.task_id, verb, status, answer)
+            return
+        if verb == "ack":
+            log.info("task %s: completed", self.task_id)
+        else:
+            log.info("task %s: failed (%s), now %s", self.task_id, body["error"], answer["state"])
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Lease tasks from a taskgate queue, work on them, and ack or fail each one.",
+        epilog="Example: worker.py --base http://127.0.0.1:8080 --queue emails --concurrency 4",
+    )
+    parser.add_argument("--base", default=os.environ.get("TASKGATE_URL", "http://127.0.0.1:8080"),
+                        help="taskgate's base URL (default $TASKGATE_URL or http://127.0.0.1:8080)")
+    parser.add_argument("--queue", required=True, help="the queue to work on")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="tasks worked on at once; no more are leased (default 1)")
+    parser.add_argument("--lease-ms", type=int, default=None,
+                        help="lease length to ask for (default: the task's, else the queue's)")
+    parser.add_argument("--name", default=f"python-{os.getpid()}", help="worker name shown on tasks")
+    parser.add_argument("--drain", action="store_true",
+                        help="exit once the queue has nothing ready and nothing is in progress")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    stopping, abandon = threading.Event(), threading.Event()
+
+    def on_signal(signum, _frame):
+        if stopping.is_set():
+            log.info("second signal: failing unfinished tasks so they are retried elsewhere")
+            abandon.set()
+        else:
+            log.info("signal %s: finishing current tasks, leasing no more", signum)
+            stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    client = Client(args.base, stopping)
+    queue_path = f"/v1/queues/{args.queue}"
+    running = []
+    while not stopping.is_set():
+        running = [thread for thread in running if thread.is_alive()]
+        free = args.concurrency - len(running)
+        if free == 0:
+            time.sleep(0.05)
+            continue
+        body = {"worker": args.name, "max_tasks": free, "request_id": uuid.uuid4().hex}
+        if args.lease_ms:
+            body["lease_ms"] = args.lease_ms
+        # One request_id per logical call: if its answer is lost, the retry returns the same
+        # leases instead of taking (and stranding) more tasks.
+        answer = client.retrying("lease", queue_path + "/leases", body, give_up=stopping)
+        if answer is None:
+            break
+        status, leased = answer
+        if status != 200:
+            log.error("lease answered %s: %s", status, leased)
+            time.sleep(1)
+            continue
+        for lease in leased["leases"]:
+            job = Job(client, queue_path, lease, abandon)
+            thread = threading.Thread(target=job.run)
+            thread.start()
+            running.append(thread)
+        if not leased["leases"]:
+            if args.drain and not running:
+                break
+            time.sleep(0.5)  # nothing ready; a long-poll would wait on the server instead
+    for thread in running:
+        thread.join()
+    log.info("worker stopped")
 
 
 if __name__ == "__main__":

@@ -317,7 +317,10 @@ async fn every_problem_of_a_body_is_named_in_words() {
         assert_eq!(fields(problem), expected);
         for error in problem["errors"].as_array().expect("errors") {
             let message = error["message"].as_str().unwrap_or("");
-            assert!(!message.contains("line") && !message.contains("column"), "{message}");
+            assert!(
+                !message.contains("line") && !message.contains("column"),
+                "{message}"
+            );
         }
     }
 }

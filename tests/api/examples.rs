@@ -1,37 +1,195 @@
-//! The shipped example worker (`examples/worker.py`, standard-library Python) works against
-//! the real server: polyglot workers need nothing but HTTP.
+//! The shipped example worker (`examples/worker.py`, standard-library Python) is product:
+//! users copy it. Run against the real server, it completes every task exactly once through a
+//! server restart and jobs longer than their lease, and stops gracefully on SIGTERM.
 
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::harness::{TestApp, queue};
+use crate::harness::{TestApp, eventually, queue};
 
-/// The Python example drains a queue, and every task ends `completed` with its echo result.
+const WORKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/worker.py");
+
+fn start_worker(app: &TestApp, q: &str, extra: &[&str]) -> Child {
+    Command::new("python3")
+        .arg(WORKER)
+        .args([
+            "--base",
+            &app.base,
+            "--queue",
+            q,
+            "--name",
+            "python-example",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python3 examples/worker.py")
+}
+
+async fn wait_for(worker: Child) -> (bool, String) {
+    let output = tokio::task::spawn_blocking(move || worker.wait_with_output())
+        .await
+        .expect("join")
+        .expect("worker output");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Quick tasks and slow ones (3 s of work on a 2 s lease, so only heartbeats keep them), with
+/// taskgate restarted in the middle: every task ends completed after exactly one attempt, with
+/// its echo result, and the worker never lost a lease.
 #[tokio::test]
-async fn python_example_worker_completes_every_task() {
-    let app = TestApp::start().await;
+async fn the_python_worker_rides_out_a_restart_and_keeps_slow_tasks_alive() {
+    let mut app = TestApp::start().await;
     let q = queue("python");
-    let mut ids = Vec::new();
-    for n in 0..15 {
-        let task = app.submit(&q, json!({"payload": {"n": n}})).await;
-        ids.push(task["id"].as_str().unwrap_or_default().to_owned());
+    let mut tasks: Vec<(String, Value)> = Vec::new();
+    for n in 0..6 {
+        let payload = json!({"n": n});
+        let task = app.submit(&q, json!({"payload": payload})).await;
+        tasks.push((task["id"].as_str().expect("id").to_owned(), payload));
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/worker.py");
-    let (base, queue_name) = (app.base.clone(), q.clone());
-    let status = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .args([script, "--base", &base, "--queue", &queue_name, "--drain"])
-            .status()
+    for n in 0..2 {
+        let payload = json!({"slow": n, "sleep_ms": 3000});
+        let task = app
+            .submit(&q, json!({"payload": payload, "lease_ms": 2000}))
+            .await;
+        tasks.push((task["id"].as_str().expect("id").to_owned(), payload));
+    }
+    let worker = start_worker(&app, &q, &["--concurrency", "3", "--drain"]);
+
+    let (app_ref, q_ref, slow_id) = (&app, &q, &tasks[6].0);
+    eventually("a slow task to be in progress", || async move {
+        let task = app_ref.stored_meta(q_ref, slow_id).await?;
+        (task["state"] == "leased").then_some(())
+    })
+    .await;
+    // Down longer than the heartbeat interval (a third of 2 s), so the worker must notice.
+    app.restart(Duration::from_millis(1000)).await;
+
+    let (ok, log) = wait_for(worker).await;
+    assert!(ok, "the worker failed:\n{log}");
+    assert!(!log.contains("lease lost"), "{log}");
+    assert!(
+        log.contains("retrying"),
+        "the restart was not noticed:\n{log}"
+    );
+    for (id, payload) in &tasks {
+        let task = app.task(&q, id).await;
+        assert_eq!(task["state"], "completed", "{task}");
+        assert_eq!(task["attempts"], 1, "{task}");
+        assert_eq!(task["result"], json!({"echo": payload}));
+        assert_eq!(task["worker"], "python-example");
+        assert!(log.contains(&format!("task {id}: completed")), "{log}");
+    }
+}
+
+/// SIGTERM in the middle of a slow task: the worker leases nothing more, finishes and acks the
+/// task it holds, and exits 0; the other task stays ready for someone else.
+#[tokio::test]
+async fn the_python_worker_finishes_its_task_on_sigterm() {
+    let app = TestApp::start().await;
+    let q = queue("python-stop");
+    let slow = app
+        .submit(&q, json!({"payload": {"sleep_ms": 1500}, "priority": 1}))
+        .await;
+    let other = app.submit(&q, json!({"payload": {"n": 1}})).await;
+    let worker = start_worker(&app, &q, &[]);
+    let slow_id = slow["id"].as_str().expect("id").to_owned();
+    let (app_ref, q_ref, id_ref) = (&app, &q, &slow_id);
+    eventually("the slow task to be in progress", || async move {
+        let task = app_ref.stored_meta(q_ref, id_ref).await?;
+        (task["state"] == "leased").then_some(())
+    })
+    .await;
+    let stopped = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let (ok, log) = wait_for(worker).await;
+    assert!(ok, "the worker failed:\n{log}");
+    assert_eq!(app.task(&q, &slow_id).await["state"], "completed", "{log}");
+    let other = app.task(&q, other["id"].as_str().expect("id")).await;
+    assert_eq!(other["state"], "ready", "{log}");
+    assert!(log.contains("worker stopped"), "{log}");
+}
+
+/// `--help` explains the options a user needs.
+#[test]
+fn the_python_worker_has_a_useful_help() {
+    let output = Command::new("python3")
+        .args([WORKER, "--help"])
+        .output()
+        .expect("run python3");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for option in [
+        "--base",
+        "--queue",
+        "--concurrency",
+        "--lease-ms",
+        "--drain",
+    ] {
+        assert!(help.contains(option), "{option} missing from:\n{help}");
+    }
+}
+
+/// The README's curl walk-through, extracted from README.md and run as pasted in one shell
+/// against a live server: every step succeeds and shows what the text promises.
+#[tokio::test]
+async fn the_readme_walkthrough_runs_as_pasted() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("## A task's life, with curl")
+        .nth(1)
+        .expect("the walk-through section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the walk-through's shell block");
+    let app = TestApp::start().await;
+    let base = app.base.clone();
+    let script = block.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-e", "-o", "pipefail", "-c", &script])
+            .env("TG", base)
+            .output()
     })
     .await
     .expect("join")
-    .expect("run python3 examples/worker.py");
-    assert!(status.success(), "the example worker failed: {status}");
-    for (n, id) in ids.iter().enumerate() {
-        let task = app.task(&q, id).await;
-        assert_eq!(task["state"], "completed");
-        assert_eq!(task["result"], json!({"echo": {"n": n}}));
-        assert_eq!(task["worker"], "python-example");
-    }
+    .expect("run bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(stdout.contains("HTTP/1.1 201 Created"), "{stdout}");
+    assert!(
+        stdout.contains("location: /v1/queues/emails/tasks/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#""expires_in_ms""#), "{stdout}");
+    assert!(stdout.contains(r#""state":"completed""#), "{stdout}");
+    assert!(
+        stdout.contains(r#""result":{"message_id": "<abc@example.com>"}"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#""state":"scheduled""#),
+        "the failed task is retried: {stdout}"
+    );
+    assert!(
+        stdout.ends_with('\n'),
+        "the last output does not end its line"
+    );
 }

@@ -233,9 +233,19 @@ impl std::io::Write for LogSink {
 
 /// The captured log lines that contain `needle`.
 pub fn log_lines(needle: &str) -> Vec<String> {
+    log_lines_since(0, needle)
+}
+
+/// Where the captured log is now: pass it to `log_lines_since` to see only later lines.
+pub fn log_mark() -> usize {
+    captured_logs().lock().map(|l| l.len()).unwrap_or(0)
+}
+
+/// The lines captured after `mark` that contain `needle`.
+pub fn log_lines_since(mark: usize, needle: &str) -> Vec<String> {
     let logs = captured_logs()
         .lock()
-        .map(|l| l.clone())
+        .map(|l| l.get(mark..).unwrap_or_default().to_vec())
         .unwrap_or_default();
     String::from_utf8_lossy(&logs)
         .lines()
@@ -250,7 +260,9 @@ pub struct TestApp {
     pub prefix: String,
     pub config: Config,
     pub client: reqwest::Client,
+    addr: std::net::SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestApp {
@@ -287,26 +299,52 @@ impl TestApp {
         args.extend_from_slice(flags);
         let config = Config::load_from(args).expect("valid test config");
         let prefix = config.key_prefix.clone();
-        let state = taskgate::state_from_config(&config).expect("state");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = oneshot::channel::<()>();
-        let served = config.clone();
-        tokio::spawn(async move {
-            let shutdown = async {
-                let _ = rx.await;
-            };
-            taskgate::serve(listener, state, &served, shutdown)
-                .await
-                .expect("serve");
-        });
+        let addr = listener.local_addr().expect("addr");
+        let (shutdown, served) = Self::serve(listener, &config);
         Self {
-            base,
+            base: format!("http://{addr}"),
             prefix,
             config,
             client: reqwest::Client::new(),
-            shutdown: Some(tx),
+            addr,
+            shutdown: Some(shutdown),
+            served: Some(served),
         }
+    }
+
+    fn serve(
+        listener: TcpListener,
+        config: &Config,
+    ) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        let state = taskgate::state_from_config(config).expect("state");
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = config.clone();
+        let served = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            taskgate::serve(listener, state, &config, shutdown)
+                .await
+                .expect("serve");
+        });
+        (tx, served)
+    }
+
+    /// Stops the server as SIGTERM would (in-flight requests finish), stays down for `down`,
+    /// then starts a new one, with fresh state, on the same address.
+    pub async fn restart(&mut self, down: Duration) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served.await.expect("the server stopped");
+        }
+        tokio::time::sleep(down).await;
+        let listener = TcpListener::bind(self.addr).await.expect("bind again");
+        let (shutdown, served) = Self::serve(listener, &self.config);
+        self.shutdown = Some(shutdown);
+        self.served = Some(served);
     }
 
     pub async fn request(

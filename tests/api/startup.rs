@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{RedisServer, TestApp, log_lines, queue};
+use crate::harness::{RedisServer, TestApp, log_lines, log_lines_since, log_mark, queue};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_taskgate");
 
@@ -145,6 +145,7 @@ fn a_host_name_works_and_the_health_check_finds_the_server() {
 #[tokio::test]
 async fn wrong_credentials_or_database_are_503_with_a_clear_log_line() {
     let redis = RedisServer::start_with(&["--requirepass", "right-pass-0"]);
+    let mark = log_mark();
     let wrong_password = format!("--redis-url=redis://:Wr0ngPa55@127.0.0.1:{}", redis.port);
     let no_such_db = format!(
         "--redis-url=redis://:right-pass-0@127.0.0.1:{}/99",
@@ -162,7 +163,7 @@ async fn wrong_credentials_or_database_are_503_with_a_clear_log_line() {
         )
         .await
         .assert_problem(503, "unavailable");
-        let lines = log_lines(&format!("127.0.0.1:{}", redis.port));
+        let lines = log_lines_since(mark, &format!("127.0.0.1:{}", redis.port));
         assert!(
             lines.iter().any(|l| l.contains(words)),
             "no log line says {words:?}: {lines:?}"

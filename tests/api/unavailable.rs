@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{RedisServer, TestApp, eventually, log_lines, queue};
+use crate::harness::{RedisServer, TestApp, eventually, log_lines_since, log_mark, queue};
 
 /// Redis stops: submit, lease and readiness get 503 with Retry-After, liveness stays 200.
 /// Redis returns: the same app serves again with no restart, and data written after is kept.
@@ -217,7 +217,9 @@ async fn an_outage_is_logged_when_it_starts_and_when_it_ends() {
     let app = TestApp::start_with(&redis, &["--reaper-interval-ms=100"]).await;
     let q = queue("outage-log");
     app.submit(&q, json!({"payload": 1})).await;
+    // Ports are reused over a test run: only lines logged from now on count.
     let marker = format!("127.0.0.1:{}", redis.port);
+    let mark = log_mark();
 
     redis.stop();
     let started = std::time::Instant::now();
@@ -237,7 +239,7 @@ async fn an_outage_is_logged_when_it_starts_and_when_it_ends() {
     })
     .await;
 
-    let lines = log_lines(&marker);
+    let lines = log_lines_since(mark, &marker);
     assert!(refused > 50, "only {refused} requests were tried");
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(

@@ -74,7 +74,7 @@ pub struct Config {
     /// Largest task payload (and ack result) in bytes of its JSON text as sent; also the default
     /// of the policy's `max_payload_bytes`. Request bodies may be this plus 64 KiB of envelope.
     #[arg(long, env = "TASKGATE_MAX_PAYLOAD_BYTES", default_value_t = 1_048_576)]
-    pub max_payload_bytes: usize,
+    pub max_payload_bytes: u64,
 
     /// How often each instance sweeps every queue for expired leases, due retries and expired
     /// terminal tasks. 0 turns the sweep off (for tests of other parts only).
@@ -108,7 +108,8 @@ pub enum Command {
     },
 }
 
-/// The default dispatch policy of every queue, until the per-queue policy API overrides it.
+/// The server's defaults for every queue's dispatch policy: a queue's own policy values
+/// (`/v1/queues/{queue}/policy`) win over these. Instances serving one Redis should share them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PolicyDefaults {
     /// Default lease length when neither the worker nor the task asks for one.
@@ -162,6 +163,14 @@ pub struct PolicyDefaults {
         default_value_t = 604_800_000
     )]
     pub default_dead_ttl_ms: u64,
+
+    /// How long `Idempotency-Key`s are remembered.
+    #[arg(
+        long,
+        env = "TASKGATE_DEFAULT_DEDUP_WINDOW_MS",
+        default_value_t = 86_400_000
+    )]
+    pub default_dedup_window_ms: u64,
 }
 
 /// Why the configuration cannot be used.
@@ -241,11 +250,6 @@ impl Config {
             "must be at least 1",
         );
         problem(
-            self.max_payload_bytes > 0,
-            "max_payload_bytes",
-            "must be at least 1",
-        );
-        problem(
             crate::model::is_valid_key_prefix(&self.key_prefix),
             "key_prefix",
             "must be 1-64 characters of A-Z a-z 0-9 . _ -",
@@ -275,14 +279,21 @@ impl Config {
                 jitter: d.default_backoff_jitter,
             },
             max_payload_bytes: self.max_payload_bytes,
+            rate_limit: None,
+            max_in_flight: None,
+            paused: false,
+            weight: 1,
             completed_ttl_ms: d.default_completed_ttl_ms,
             dead_ttl_ms: d.default_dead_ttl_ms,
+            dedup_window_ms: d.default_dedup_window_ms,
         }
     }
 
     /// Largest request body accepted: the payload cap plus room for the JSON envelope.
     pub fn max_body_bytes(&self) -> usize {
-        self.max_payload_bytes.saturating_add(64 * 1024)
+        usize::try_from(self.max_payload_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(64 * 1024)
     }
 
     pub fn request_timeout(&self) -> Duration {

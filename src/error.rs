@@ -23,7 +23,7 @@ const UNAVAILABLE_RETRY_AFTER_S: &str = "1";
 pub struct Problem {
     /// Stable problem type: `validation`, `malformed-request`, `unsupported-media-type`,
     /// `payload-too-large`, `not-found`, `method-not-allowed`, `conflict`, `lease-lost`,
-    /// `request-timeout`, `unavailable` or `internal`.
+    /// `precondition-failed`, `request-timeout`, `unavailable` or `internal`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Short summary of the problem type.
@@ -56,6 +56,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("lease lost")]
     LeaseLost,
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     #[error("request timed out")]
     RequestTimeout,
     #[error("store unavailable: {0}")]
@@ -79,6 +81,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::LeaseLost => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -129,6 +132,12 @@ impl ApiError {
                 "this lease is no longer the task's current lease: it expired, or the task was \
                  leased again, cancelled or finished; your work on it was not recorded"
                     .into(),
+                vec![],
+            ),
+            Self::PreconditionFailed(why) => (
+                "precondition-failed",
+                "Precondition failed",
+                why.clone(),
                 vec![],
             ),
             Self::RequestTimeout => (

@@ -92,3 +92,72 @@ pub fn lease_list() -> Value {
 pub fn backoff() -> Value {
     json!({"initial_ms": 1000, "multiplier": 2.0, "max_ms": 3600000, "jitter": 0.2})
 }
+
+pub fn policy() -> Value {
+    json!({
+        "lease_ms": 60000,
+        "max_attempts": 5,
+        "backoff": backoff(),
+        "max_payload_bytes": 1048576,
+        "rate_limit": {"per_second": 10.0, "burst": 20},
+        "max_in_flight": null,
+        "paused": false,
+        "weight": 1,
+        "completed_ttl_ms": 86400000,
+        "dead_ttl_ms": 604800000,
+        "dedup_window_ms": 86400000
+    })
+}
+
+pub fn queue_stats() -> Value {
+    json!({
+        "name": "emails",
+        "counts": {"scheduled": 2, "ready": 40, "leased": 8, "completed": 1200, "dead": 3, "cancelled": 1, "quarantined": 0},
+        "totals": {"submitted": 1254, "completed": 1200, "failed": 17, "dead": 3},
+        "oldest_ready_age_ms": 1520,
+        "policy": policy()
+    })
+}
+
+pub fn lease_across_request() -> Value {
+    json!({"queues": ["emails", "sms"], "strategy": "weighted", "worker": "notifier-1", "max_tasks": 5})
+}
+
+pub fn policy_patch() -> Value {
+    json!({"lease_ms": 60000, "rate_limit": {"per_second": 10, "burst": 20}, "backoff": {"jitter": 0.1}})
+}
+
+pub fn policy_view() -> Value {
+    json!({
+        "queue": "emails",
+        "policy": policy(),
+        "overrides": ["lease_ms", "rate_limit.per_second", "rate_limit.burst"],
+        "version": 3,
+        "updated_at": "2026-11-25T13:20:00.000Z",
+        "updated_by": null
+    })
+}
+
+pub fn queue_list() -> Value {
+    json!({"queues": [queue_stats()], "next_cursor": null})
+}
+
+pub fn dead_task() -> Value {
+    let mut task = submitted_task();
+    task["state"] = json!("dead");
+    task["attempts"] = json!(5);
+    task["attempts_failed"] = json!(5);
+    task["finished_at"] = json!("2026-11-25T14:02:11.000Z");
+    task["worker"] = json!("mailer-1");
+    task["last_error"] = json!("SMTP 550: mailbox unavailable");
+    task["errors"] = json!([{"attempt": 5, "at": "2026-11-25T14:02:11.000Z", "kind": "failed", "message": "SMTP 550: mailbox unavailable"}]);
+    task
+}
+
+pub fn dead_page() -> Value {
+    json!({"tasks": [dead_task()], "next_cursor": null})
+}
+
+pub fn redrive_request() -> Value {
+    json!({"ids": [TASK_ID]})
+}

@@ -38,7 +38,7 @@ pub async fn observe(State(access_log): State<bool>, request: Request, next: Nex
         tracing::error!(%cause, "request failed");
     }
     if access_log {
-        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         tracing::info!(target: "taskgate::access", status, duration_ms, "request");
     }
     response

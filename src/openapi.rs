@@ -37,6 +37,9 @@ header (a client's own `x-request-id` is kept), to quote when reporting a proble
     tags(
         (name = "tasks", description = "Submit and read tasks (producers)"),
         (name = "workers", description = "Lease tasks and report on them (workers)"),
+        (name = "queues", description = "List, inspect and delete queues (operators)"),
+        (name = "policy", description = "Each queue's dispatch policy (operators)"),
+        (name = "dead letters", description = "Tasks out of attempts: list, redrive, purge (operators)"),
         (name = "health", description = "Probes for orchestrators and load balancers"),
     ),
     components(schemas(Problem, FieldError))

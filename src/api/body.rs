@@ -66,11 +66,14 @@ fn is_json(headers: &HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// The top-level fields of a JSON object body, and the problems found reading them.
+/// The top-level fields of a JSON object body (or of one object inside it), and the problems
+/// found reading them.
 pub struct Fields<'a> {
     values: BTreeMap<String, &'a RawValue>,
     asked: Vec<&'static str>,
     errors: Vec<FieldError>,
+    /// For an object inside the body: its path and a dot (`backoff.`), put before field names.
+    prefix: String,
 }
 
 impl<'a> Fields<'a> {
@@ -92,7 +95,41 @@ impl<'a> Fields<'a> {
             values,
             asked: Vec::new(),
             errors: Vec::new(),
+            prefix: String::new(),
         })
+    }
+
+    /// Whether the body has this field at all (`null` included).
+    pub fn has(&mut self, name: &'static str) -> bool {
+        self.asked.push(name);
+        self.values.contains_key(name)
+    }
+
+    /// The fields of an object field, to read with their own checks; `None` when the field is
+    /// absent or `null` (or not an object, which is a problem). Give the reader back to
+    /// `nested_done` so its problems are reported with the rest.
+    pub fn nested(&mut self, name: &'static str) -> Option<Fields<'a>> {
+        let raw = self.present(name)?;
+        let values = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()).ok();
+        match values {
+            Some(values) => Some(Fields {
+                values,
+                asked: Vec::new(),
+                errors: Vec::new(),
+                prefix: format!("{}{name}.", self.prefix),
+            }),
+            None => {
+                self.fail(name, format!("must be an object, not {}", kind(raw)));
+                None
+            }
+        }
+    }
+
+    /// Takes back a nested reader: its problems, and its unknown fields, become this body's.
+    pub fn nested_done(&mut self, nested: Fields<'a>) {
+        if let Err(ApiError::Validation(errors)) = nested.finish() {
+            self.errors.extend(errors);
+        }
     }
 
     /// The field's JSON text, `null` included; `None` when absent.
@@ -102,7 +139,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The field's JSON text, absent when missing or `null`.
-    fn present(&mut self, name: &'static str) -> Option<&'a RawValue> {
+    pub fn present(&mut self, name: &'static str) -> Option<&'a RawValue> {
         self.raw(name).filter(|raw| raw.get() != "null")
     }
 
@@ -159,6 +196,34 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A list of `min..=max` strings.
+    pub fn string_list(&mut self, name: &'static str, min: usize, max: usize) -> Option<Vec<String>> {
+        let raw = self.present(name)?;
+        match serde_json::from_str::<Vec<String>>(raw.get()) {
+            Ok(list) if (min..=max).contains(&list.len()) => Some(list),
+            Ok(_) => {
+                self.fail(name, format!("must list {min} to {max} names"));
+                None
+            }
+            Err(_) => {
+                self.fail(name, format!("must be a list of strings, not {}", kind(raw)));
+                None
+            }
+        }
+    }
+
+    /// Any JSON number in `min..=max`.
+    pub fn number(&mut self, name: &'static str, min: f64, max: f64) -> Option<f64> {
+        let raw = self.present(name)?;
+        match serde_json::from_str::<f64>(raw.get()) {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.fail(name, format!("must be a number from {min} to {max}"));
+                None
+            }
+        }
+    }
+
     pub fn boolean(&mut self, name: &'static str) -> Option<bool> {
         let raw = self.present(name)?;
         match raw.get() {
@@ -180,7 +245,8 @@ impl<'a> Fields<'a> {
     }
 
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, message));
+        self.errors
+            .push(FieldError::new(format!("{}{field}", self.prefix), message));
     }
 
     /// Every problem found, unknown fields included, or `Ok`.
@@ -233,8 +299,8 @@ fn syntax_problem(e: &serde_json::Error) -> &'static str {
 }
 
 /// Refuses a payload or result whose JSON text is over `max_bytes` with 413.
-pub fn check_size(field: &str, raw: &RawValue, max_bytes: usize) -> Result<(), ApiError> {
-    let size = raw.get().len();
+pub fn check_size(field: &str, raw: &RawValue, max_bytes: u64) -> Result<(), ApiError> {
+    let size = raw.get().len() as u64;
     if size > max_bytes {
         return Err(ApiError::PayloadTooLarge(format!(
             "{field} is {size} bytes of JSON; the limit is {max_bytes}"

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use utoipa::IntoParams;
 
@@ -96,6 +96,64 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskPath {
             (queue, id) => Err(ApiError::Validation(
                 [queue.err(), id.err()].into_iter().flatten().collect(),
             )),
+        }
+    }
+}
+
+/// Most items one page of a listing holds, and how many it holds by default.
+pub const PAGE_MAX: u32 = 100;
+pub const PAGE_DEFAULT: u32 = 50;
+
+/// The `limit` and `cursor` query parameters of a listing, checked.
+pub struct Page {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+/// Query parameters of a listing (OpenAPI only).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// Most items in this page (1 to 100, default 50).
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<u32>,
+    /// Where to continue: the `next_cursor` of the previous page (opaque).
+    cursor: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Page {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::Malformed(rejection.body_text()))?;
+        let mut page = Page {
+            limit: PAGE_DEFAULT,
+            cursor: None,
+        };
+        let mut errors = Vec::new();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "limit" => match value.parse::<u32>() {
+                    Ok(n) if (1..=PAGE_MAX).contains(&n) => page.limit = n,
+                    _ => errors.push(FieldError::new(
+                        "limit",
+                        format!("must be a whole number from 1 to {PAGE_MAX}"),
+                    )),
+                },
+                "cursor" => page.cursor = Some(value),
+                other => errors.push(FieldError::new(
+                    other,
+                    "is not a query parameter of this request (known: cursor, limit)",
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(page)
+        } else {
+            Err(ApiError::Validation(errors))
         }
     }
 }

@@ -1,29 +1,25 @@
-//! Worker endpoints: lease ready tasks, then heartbeat, ack or fail each one with its lease.
-//!
-//! Every call after the lease is fenced by its `lease_id`; the store decides whether that lease
-//! is still live, and these handlers only map its answer.
+//! Leasing, for workers: from one queue, or from several at once (in order, or by weight).
+//! What a worker does with a lease (heartbeat, ack, fail) is in `work.rs`.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::body::{Body, Fields, RequestBody, check_size};
-use super::extract::{QueueParams, QueuePath, TaskParams, TaskPath};
-use super::responses::{AckErrors, FailErrors, HeartbeatErrors, LeaseErrors};
+use super::body::{Body, Fields, RequestBody};
+use super::extract::{QueueParams, QueuePath};
+use super::responses::{LeaseAcrossErrors, LeaseErrors};
+use super::{AppState, replayed};
 use crate::error::ApiError;
 use crate::model::{
-    DELAY_MS_MAX, LEASE_ID_MAX, LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, REQUEST_ID_MAX,
-    Task, WORKER_NAME_MAX,
+    LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX,
 };
-use crate::store::{Failure, FinishOutcome, HeartbeatOutcome, LeaseRequest};
+use crate::store::{LeaseOutcome, LeaseRequest, Strategy};
 
-/// Header set on a `200` that repeats an earlier, already applied call.
-const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Most queues one multi-queue lease call may name.
+pub const QUEUES_PER_LEASE_MAX: usize = 20;
 
 /// Body of a lease call. `{}` leases one task with the policy's lease length.
 #[derive(ToSchema)]
@@ -61,20 +57,50 @@ impl RequestBody for LeaseTasksRequest {
     type Checked = LeaseRequest;
 
     fn read(f: &mut Fields<'_>) -> LeaseRequest {
-        LeaseRequest {
-            worker: f.text("worker", 1, WORKER_NAME_MAX),
-            max_tasks: f.int("max_tasks", 1, MAX_TASKS_MAX.into()).unwrap_or(1),
-            lease_ms: lease_ms(f),
-            request_id: f.text("request_id", 1, REQUEST_ID_MAX),
-        }
+        read_lease_options(f)
     }
 }
 
-/// The leases granted; an empty list when nothing is ready.
+/// The options every lease call has (everything but which queues).
+fn read_lease_options(f: &mut Fields<'_>) -> LeaseRequest {
+    LeaseRequest {
+        worker: f.text("worker", 1, WORKER_NAME_MAX),
+        max_tasks: f.int("max_tasks", 1, MAX_TASKS_MAX.into()).unwrap_or(1),
+        lease_ms: f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64),
+        request_id: f.text("request_id", 1, REQUEST_ID_MAX),
+    }
+}
+
+/// The leases granted; an empty list when nothing could be leased.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = crate::examples::lease_list)]
 pub struct LeaseList {
     leases: Vec<Lease>,
+    /// When the list is empty because of a queue's `max_in_flight` or `rate_limit`: how long
+    /// to wait before asking again (also sent as `Retry-After`, in whole seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+}
+
+/// The answer to a lease call: the list, `Idempotent-Replayed` on a repeat, `Retry-After` when
+/// a limit allowed nothing.
+fn lease_response(outcome: LeaseOutcome) -> Response {
+    let retry_after_ms = outcome.retry_after_ms.filter(|_| outcome.leases.is_empty());
+    let list = Json(LeaseList {
+        leases: outcome.leases,
+        retry_after_ms,
+    });
+    if outcome.replayed {
+        return replayed(list);
+    }
+    let mut response = list.into_response();
+    if let Some(ms) = retry_after_ms {
+        let seconds = ms.div_ceil(1000).max(1);
+        if let Ok(value) = HeaderValue::try_from(seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+    response
 }
 
 /// Lease tasks
@@ -82,9 +108,11 @@ pub struct LeaseList {
 /// Leases up to `max_tasks` ready tasks, highest priority first and FIFO among equals. Each
 /// lease is yours until `expires_at`: heartbeat to keep it, then ack or fail with its
 /// `lease_id`. A lease that runs out counts as a failed attempt and the task is delivered again.
-/// An empty queue is not an error: the answer is `200` with an empty list. To retry a call
-/// whose answer was lost (a timeout, a dropped connection), send it again with the same
-/// `request_id`: you get its leases back instead of new ones.
+/// Nothing to hand out is not an error: an empty, paused or limited queue answers `200` with
+/// an empty list (with `retry_after_ms` and `Retry-After` when its `max_in_flight` or
+/// `rate_limit` is the reason). To retry a call whose answer was lost (a timeout, a dropped
+/// connection), send it again with the same `request_id`: you get its leases back instead of
+/// new ones.
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/leases",
@@ -93,7 +121,10 @@ pub struct LeaseList {
     request_body(content = LeaseTasksRequest, example = json!(crate::examples::lease_request())),
     responses(
         (status = 200, description = "The leases granted (possibly none)", body = LeaseList,
-            headers(("Idempotent-Replayed" = String, description = "`true` when this repeats an earlier call with the same `request_id`"))),
+            headers(
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats an earlier call with the same `request_id`"),
+                ("Retry-After" = u64, description = "Seconds to wait, when a limit allowed nothing")
+            )),
         LeaseErrors,
     )
 )]
@@ -103,248 +134,121 @@ pub async fn lease_tasks(
     Body(request): Body<LeaseTasksRequest>,
 ) -> Result<Response, ApiError> {
     let outcome = state.store.lease(&queue, &request).await?;
-    let list = Json(LeaseList {
-        leases: outcome.leases,
-    });
-    Ok(if outcome.replayed {
-        ([(REPLAYED, HeaderValue::from_static("true"))], list).into_response()
-    } else {
-        list.into_response()
-    })
+    Ok(lease_response(outcome))
 }
 
-/// Body of a heartbeat.
+/// Body of a lease call across several queues.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::heartbeat_request)]
-pub struct HeartbeatTaskRequest {
-    /// The `lease_id` from the lease.
-    #[schema(min_length = 1, max_length = 128)]
-    lease_id: String,
-    /// New lease length from now (1000 to 86400000 ms); default the lease's own length.
+#[schema(example = crate::examples::lease_across_request)]
+pub struct LeaseAcrossRequest {
+    /// The queues to lease from (1 to 20 names).
+    #[schema(min_items = 1, max_items = 20)]
+    queues: Vec<String>,
+    /// `strict` (default): take from the queues in the order given, the first with work
+    /// first. `weighted`: pick among the queues with work at random, in proportion to their
+    /// policy `weight`, so a light queue is never starved. Paused and limited queues are
+    /// skipped either way.
+    #[schema(default = "strict")]
+    strategy: Option<StrategyName>,
+    /// Your worker's name (1 to 128 printable characters), recorded on the tasks it leases.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
+    worker: Option<String>,
+    /// Most tasks to lease in all (1 to 100, default 1).
+    #[schema(minimum = 1, maximum = 100, default = 1)]
+    max_tasks: Option<i64>,
+    /// Lease length (1000 to 86400000 ms); default the task's own, else its queue's policy's.
     #[schema(minimum = 1000, maximum = 86_400_000)]
     lease_ms: Option<i64>,
+    /// Your id for this call, to retry it safely: a repeat returns the leases this call
+    /// granted (from whichever queues) that are still live, and leases nothing new.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
+    request_id: Option<String>,
 }
 
-/// A checked heartbeat.
-pub struct HeartbeatCall {
-    lease_id: String,
-    lease_ms: Option<u64>,
-}
-
-impl RequestBody for HeartbeatTaskRequest {
-    type Checked = HeartbeatCall;
-
-    fn read(f: &mut Fields<'_>) -> HeartbeatCall {
-        HeartbeatCall {
-            lease_id: lease_id(f),
-            lease_ms: lease_ms(f),
-        }
-    }
-}
-
-/// Answer to a heartbeat.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::examples::heartbeat_response)]
-pub struct HeartbeatResponse {
-    /// New end of the lease (RFC 3339, Redis clock).
-    expires_at: String,
-    /// Milliseconds until `expires_at`, measured by Redis.
-    expires_in_ms: u64,
-}
-
-/// Body of an ack.
+/// How a multi-queue lease picks its queues.
 #[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::ack_request)]
-pub struct AckTaskRequest {
-    /// The `lease_id` from the lease.
-    #[schema(min_length = 1, max_length = 128)]
-    lease_id: String,
-    /// Any JSON value to keep with the task, stored and returned exactly as sent; at most
-    /// `max_payload_bytes` of JSON text.
-    #[schema(value_type = Option<serde_json::Value>)]
-    result: Option<serde_json::Value>,
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document.
+pub enum StrategyName {
+    Strict,
+    Weighted,
 }
 
-/// A checked ack.
-pub struct AckCall {
-    lease_id: String,
-    result: Option<Box<RawValue>>,
+/// A checked multi-queue lease call.
+pub struct LeaseAcross {
+    queues: Vec<QueueName>,
+    strategy: Strategy,
+    options: LeaseRequest,
 }
 
-impl RequestBody for AckTaskRequest {
-    type Checked = AckCall;
+impl RequestBody for LeaseAcrossRequest {
+    type Checked = LeaseAcross;
 
-    fn read(f: &mut Fields<'_>) -> AckCall {
-        AckCall {
-            lease_id: lease_id(f),
-            result: f.raw("result").map(RawValue::to_owned),
+    fn read(f: &mut Fields<'_>) -> LeaseAcross {
+        let names = f.string_list("queues", 1, QUEUES_PER_LEASE_MAX);
+        let names = f.required("queues", names).unwrap_or_default();
+        let mut queues: Vec<QueueName> = Vec::new();
+        for (n, name) in names.iter().enumerate() {
+            match QueueName::parse(name) {
+                Ok(queue) if queues.contains(&queue) => {
+                    f.fail(&format!("queues[{n}]"), "names a queue twice");
+                }
+                Ok(queue) => queues.push(queue),
+                Err(e) => f.fail(&format!("queues[{n}]"), e.message),
+            }
+        }
+        let strategy = match f.text("strategy", 1, 16).as_deref() {
+            None | Some("strict") => Strategy::Strict,
+            Some("weighted") => Strategy::Weighted,
+            Some(_) => {
+                f.fail("strategy", "must be strict or weighted");
+                Strategy::Strict
+            }
+        };
+        LeaseAcross {
+            queues,
+            strategy,
+            options: read_lease_options(f),
         }
     }
 }
 
-/// Body of a fail.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::fail_request)]
-pub struct FailTaskRequest {
-    /// The `lease_id` from the lease.
-    #[schema(min_length = 1, max_length = 128)]
-    lease_id: String,
-    /// What went wrong. Kept in the task's error history, cut to 4096 bytes.
-    error: String,
-    /// Retry while attempts remain (default true); false sends the task to `dead` at once.
-    #[schema(default = true)]
-    retry: Option<bool>,
-    /// Retry after this many ms instead of the backoff (capped at `backoff.max_ms`).
-    #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
-    retry_in_ms: Option<i64>,
-}
-
-/// A checked fail.
-pub struct FailCall {
-    lease_id: String,
-    failure: Failure,
-}
-
-impl RequestBody for FailTaskRequest {
-    type Checked = FailCall;
-
-    fn read(f: &mut Fields<'_>) -> FailCall {
-        let lease_id = lease_id(f);
-        let error = f.any_text("error");
-        FailCall {
-            lease_id,
-            failure: Failure {
-                error: f.required("error", error).unwrap_or_default(),
-                retry: f.boolean("retry").unwrap_or(true),
-                retry_in_ms: f.int("retry_in_ms", 0, DELAY_MS_MAX as i64),
-            },
-        }
-    }
-}
-
-/// A lease id must be present and plausible; whether it is the live lease is the store's call.
-fn lease_id(f: &mut Fields<'_>) -> String {
-    let value = f.text("lease_id", 1, LEASE_ID_MAX);
-    f.required("lease_id", value).unwrap_or_default()
-}
-
-fn lease_ms(f: &mut Fields<'_>) -> Option<u64> {
-    f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64)
-}
-
-/// Extend a lease
+/// Lease tasks from several queues
 ///
-/// Keeps a leased task yours for `lease_ms` more (default: the lease's own length), counted
-/// from now. `409 lease-lost` means the lease is gone (expired, re-leased or finished): stop
-/// working on the task, your result would not be recorded.
+/// Leases up to `max_tasks` ready tasks from the listed queues, in order (`strict`) or by their
+/// policy `weight` (`weighted`). Each queue's own policy applies to what is leased from it:
+/// paused and limited queues are skipped. The answer is the same as a single-queue lease, and
+/// the same `request_id` retry rule holds.
 #[utoipa::path(
     post,
-    path = "/v1/queues/{queue}/tasks/{id}/heartbeat",
+    path = "/v1/leases",
     tag = "workers",
-    params(TaskParams),
-    request_body(content = HeartbeatTaskRequest, example = json!(crate::examples::heartbeat_request())),
+    request_body(content = LeaseAcrossRequest, example = json!(crate::examples::lease_across_request())),
     responses(
-        (status = 200, description = "The lease was extended", body = HeartbeatResponse),
-        HeartbeatErrors,
+        (status = 200, description = "The leases granted (possibly none)", body = LeaseList,
+            headers(
+                ("Idempotent-Replayed" = String, description = "`true` when this repeats an earlier call with the same `request_id`"),
+                ("Retry-After" = u64, description = "Seconds to wait, when limits allowed nothing")
+            )),
+        LeaseAcrossErrors,
     )
 )]
-pub async fn heartbeat_task(
+pub async fn lease_tasks_across_queues(
     State(state): State<AppState>,
-    path: TaskPath,
-    Body(call): Body<HeartbeatTaskRequest>,
-) -> Result<Json<HeartbeatResponse>, ApiError> {
-    match state
-        .store
-        .heartbeat(&path.queue, path.id, &call.lease_id, call.lease_ms)
-        .await?
-    {
-        HeartbeatOutcome::Extended {
-            expires_at,
-            expires_in_ms,
-        } => Ok(Json(HeartbeatResponse {
-            expires_at,
-            expires_in_ms,
-        })),
-        HeartbeatOutcome::LeaseLost => Err(ApiError::LeaseLost),
-        HeartbeatOutcome::NotFound => Err(path.not_found()),
-    }
-}
-
-/// Complete a task
-///
-/// Acknowledges a leased task as done, with an optional JSON `result`. Retrying is safe: a
-/// lease that completed the task can repeat its ack at any time and gets `200` with the task as
-/// it is now (and header `Idempotent-Replayed: true`); nothing changes and the first result is
-/// kept.
-#[utoipa::path(
-    post,
-    path = "/v1/queues/{queue}/tasks/{id}/ack",
-    tag = "workers",
-    params(TaskParams),
-    request_body(content = AckTaskRequest, example = json!(crate::examples::ack_request())),
-    responses(
-        (status = 200, description = "The task is completed", body = Task,
-            headers(("Idempotent-Replayed" = String, description = "`true` when this repeats an ack that already applied"))),
-        AckErrors,
-    )
-)]
-pub async fn ack_task(
-    State(state): State<AppState>,
-    path: TaskPath,
-    Body(call): Body<AckTaskRequest>,
-) -> Result<Response, ApiError> {
-    if let Some(result) = &call.result {
-        check_size("result", result, state.max_payload_bytes)?;
-    }
-    let outcome = state
-        .store
-        .ack(&path.queue, path.id, &call.lease_id, call.result.as_deref())
-        .await?;
-    finish_response(outcome, &path)
-}
-
-/// Fail a task
-///
-/// Reports a failed attempt. With `retry` (the default) the task is tried again after its
-/// backoff, or `retry_in_ms`, while attempts remain; otherwise it goes to `dead`. Retrying is
-/// safe: a lease that failed an attempt can repeat its fail, even after the task was leased
-/// again, and gets `200` with the task as it is now (and `Idempotent-Replayed: true`) without
-/// using another attempt, for as long as the task's error history (its last 10 failed
-/// attempts) remembers that lease.
-#[utoipa::path(
-    post,
-    path = "/v1/queues/{queue}/tasks/{id}/fail",
-    tag = "workers",
-    params(TaskParams),
-    request_body(content = FailTaskRequest, example = json!(crate::examples::fail_request())),
-    responses(
-        (status = 200, description = "The failure was recorded; the task is `scheduled` for a retry or `dead`", body = Task,
-            headers(("Idempotent-Replayed" = String, description = "`true` when this repeats a fail that already applied"))),
-        FailErrors,
-    )
-)]
-pub async fn fail_task(
-    State(state): State<AppState>,
-    path: TaskPath,
-    Body(call): Body<FailTaskRequest>,
+    Body(call): Body<LeaseAcrossRequest>,
 ) -> Result<Response, ApiError> {
     let outcome = state
         .store
-        .fail(&path.queue, path.id, &call.lease_id, call.failure)
+        .lease_across(&call.queues, call.strategy, &call.options)
         .await?;
-    finish_response(outcome, &path)
-}
-
-fn finish_response(outcome: FinishOutcome, path: &TaskPath) -> Result<Response, ApiError> {
-    match outcome {
-        FinishOutcome::Done(task) => Ok(Json(task).into_response()),
-        FinishOutcome::Replayed(task) => {
-            Ok(([(REPLAYED, HeaderValue::from_static("true"))], Json(task)).into_response())
-        }
-        FinishOutcome::LeaseLost => Err(ApiError::LeaseLost),
-        FinishOutcome::NotFound => Err(path.not_found()),
-    }
+    Ok(lease_response(outcome))
 }

@@ -8,9 +8,14 @@ mod docs;
 mod extract;
 mod health;
 mod leases;
+mod policy;
+mod queues;
 mod responses;
 mod tasks;
+mod work;
 
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,23 +24,42 @@ pub use docs::routes as docs_routes;
 
 use crate::store::Store;
 
+/// Header set on a `200` that repeats an earlier, already applied call.
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// A `200` with `body` that repeats an earlier call, marked `Idempotent-Replayed: true`.
+pub fn replayed(body: impl IntoResponse) -> Response {
+    ([(REPLAYED, HeaderValue::from_static("true"))], body).into_response()
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     /// Largest payload or result, in bytes of compact JSON.
-    pub max_payload_bytes: usize,
+    pub max_payload_bytes: u64,
 }
 
 /// Every operation of the API, with its OpenAPI description.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .routes(routes!(tasks::submit_task))
-        .routes(routes!(tasks::get_task))
+        .routes(routes!(tasks::get_task, tasks::cancel_task))
         .routes(routes!(leases::lease_tasks))
-        .routes(routes!(leases::heartbeat_task))
-        .routes(routes!(leases::ack_task))
-        .routes(routes!(leases::fail_task))
+        .routes(routes!(leases::lease_tasks_across_queues))
+        .routes(routes!(work::heartbeat_task))
+        .routes(routes!(work::ack_task))
+        .routes(routes!(work::fail_task))
+        .routes(routes!(queues::list_queues))
+        .routes(routes!(queues::get_queue, queues::delete_queue))
+        .routes(routes!(
+            policy::get_queue_policy,
+            policy::put_queue_policy,
+            policy::patch_queue_policy,
+            policy::delete_queue_policy
+        ))
+        .routes(routes!(queues::list_dead_tasks, queues::purge_dead_tasks))
+        .routes(routes!(queues::redrive_dead_tasks))
         .routes(routes!(health::get_health))
         .routes(routes!(health::get_readiness))
 }
@@ -45,7 +69,7 @@ mod tests {
     use utoipa::ToSchema;
 
     use super::body::{Fields, RequestBody};
-    use super::{leases, tasks};
+    use super::{leases, policy, queues, tasks, work};
 
     /// The fields `T::read` accepts, in name order.
     fn read_fields<T: RequestBody>() -> Vec<String> {
@@ -85,8 +109,11 @@ mod tests {
     fn every_request_body_reads_exactly_the_fields_its_schema_documents() {
         same_fields::<tasks::SubmitTaskRequest>();
         same_fields::<leases::LeaseTasksRequest>();
-        same_fields::<leases::HeartbeatTaskRequest>();
-        same_fields::<leases::AckTaskRequest>();
-        same_fields::<leases::FailTaskRequest>();
+        same_fields::<leases::LeaseAcrossRequest>();
+        same_fields::<work::HeartbeatTaskRequest>();
+        same_fields::<work::AckTaskRequest>();
+        same_fields::<work::FailTaskRequest>();
+        same_fields::<policy::PolicyRequest>();
+        same_fields::<queues::RedriveRequest>();
     }
 }

@@ -159,6 +159,109 @@ error_set!(
 );
 
 error_set!(
+    /// Errors of a cancel.
+    CancelErrors: [
+        unknown_task(),
+        ApiError::Conflict("task 019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11 is completed: there is nothing to cancel".into()),
+        invalid("id", "must be a task id (a UUID)"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of a multi-queue lease call.
+    LeaseAcrossErrors: [
+        malformed(),
+        too_large("the request body"),
+        ApiError::UnsupportedMediaType,
+        invalid("queues[1]", "must be 1-128 characters of A-Z a-z 0-9 . _ -"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of reading a policy.
+    PolicyReadErrors: [
+        invalid("queue", "must be 1-128 characters of A-Z a-z 0-9 . _ -"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of writing a policy.
+    PolicyWriteErrors: [
+        malformed(),
+        ApiError::PreconditionFailed(
+            "the policy of queue emails is at version 4, not the one in If-Match: read it again \
+             and re-apply your change"
+                .into()
+        ),
+        too_large("the request body"),
+        ApiError::UnsupportedMediaType,
+        invalid("backoff.jitter", "must be a number from 0 to 1"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of resetting a policy.
+    PolicyResetErrors: [
+        ApiError::PreconditionFailed(
+            "the policy of queue emails is at version 4, not the one in If-Match: read it again \
+             and re-apply your change"
+                .into()
+        ),
+        invalid("queue", "must be 1-128 characters of A-Z a-z 0-9 . _ -"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of reading or deleting a queue.
+    QueueErrors: [
+        ApiError::NotFound("no queue emails".into()),
+        invalid("queue", "must be 1-128 characters of A-Z a-z 0-9 . _ -"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of listing queues.
+    QueueListErrors: [
+        invalid("limit", "must be a whole number from 1 to 100"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of listing dead tasks.
+    DeadListErrors: [
+        invalid("cursor", "is not a cursor we gave"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of a redrive.
+    RedriveErrors: [
+        malformed(),
+        too_large("the request body"),
+        ApiError::UnsupportedMediaType,
+        invalid("ids[0]", "must be a task id (a UUID)"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
     /// Errors of the readiness probe.
     ReadinessErrors: [unavailable()]
 );

@@ -10,16 +10,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::body::{Body, Fields, RequestBody, check_size};
 use super::extract::{QueueParams, QueuePath, TaskParams, TaskPath};
-use super::responses::{ReadErrors, SubmitErrors};
+use super::responses::{CancelErrors, ReadErrors, SubmitErrors};
+use super::{AppState, replayed};
 use crate::error::ApiError;
 use crate::model::{
     DELAY_MS_MAX, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN, Task,
     parse_rfc3339_ms,
 };
-use crate::store::{GetOutcome, NewTask, Start};
+use crate::store::{CancelOutcome, GetOutcome, NewTask, Start, SubmitOutcome};
 
 /// Latest accepted `run_at` (ms): 2286-11-20, where epoch milliseconds reach 14 digits.
 const RUN_AT_MAX_MS: i64 = 9_999_999_999_999;
@@ -115,7 +115,16 @@ pub async fn submit_task(
     Body(task): Body<SubmitTaskRequest>,
 ) -> Result<Response, ApiError> {
     check_size("payload", &task.payload, state.max_payload_bytes)?;
-    let task = state.store.submit(&queue, task).await?;
+    let size = task.payload.get().len();
+    let task = match state.store.submit(&queue, task).await? {
+        SubmitOutcome::Created(task) => task,
+        SubmitOutcome::TooLarge { limit } => {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "payload is {size} bytes of JSON; queue {queue} accepts at most {limit} \
+                 (its policy's max_payload_bytes)"
+            )));
+        }
+    };
     let location = format!("/v1/queues/{}/tasks/{}", task.queue, task.id);
     let location = HeaderValue::try_from(location)
         .map_err(|e| ApiError::Internal(format!("location header: {e}")))?;
@@ -146,5 +155,42 @@ pub async fn get_task(
         GetOutcome::Found(task) => Ok(Json(*task)),
         GetOutcome::NotFound => Err(path.not_found()),
         GetOutcome::Quarantined => Err(path.quarantined()),
+    }
+}
+
+/// Cancel a task
+///
+/// Cancels a scheduled, ready or leased task: it will not run (again). A leased task's lease
+/// ends at once, so its worker's next heartbeat, ack or fail is `409 lease-lost`. Cancelling an
+/// already cancelled task answers `200` with it as it is (`Idempotent-Replayed: true`); a
+/// completed or dead task cannot be cancelled (`409 conflict`). Cancelled tasks are kept like
+/// completed ones, then purged.
+#[utoipa::path(
+    delete,
+    path = "/v1/queues/{queue}/tasks/{id}",
+    tag = "tasks",
+    params(TaskParams),
+    responses(
+        (status = 200, description = "The task, now cancelled", body = Task,
+            headers(("Idempotent-Replayed" = String, description = "`true` when it was already cancelled"))),
+        CancelErrors,
+    )
+)]
+pub async fn cancel_task(
+    State(state): State<AppState>,
+    path: TaskPath,
+) -> Result<Response, ApiError> {
+    match state.store.cancel(&path.queue, path.id).await? {
+        CancelOutcome::Cancelled(task) => Ok(Json(*task).into_response()),
+        CancelOutcome::AlreadyCancelled(task) => Ok(replayed(Json(*task))),
+        CancelOutcome::Finished(task) => Err(ApiError::Conflict(format!(
+            "task {} is {}: there is nothing to cancel",
+            task.id,
+            serde_json::to_value(task.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ))),
+        CancelOutcome::NotFound => Err(path.not_found()),
     }
 }

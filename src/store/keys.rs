@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 14] = [
+pub const ROLES: [(&str, &str); 16] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -21,9 +21,10 @@ pub const ROLES: [(&str, &str); 14] = [
     ),
     (
         "errors",
-        "hash: task id -> failed attempts, one JSON object per line",
+        "hash: `<task id>#<slot>` -> one failed attempt (JSON)",
     ),
     ("ready", "zset: `<arrival>:<id>` by -priority"),
+    ("ready_time", "zset: ready task ids by when they became ready (ms)"),
     (
         "scheduled",
         "zset: delayed or backing-off task ids by run_at (ms)",
@@ -38,7 +39,11 @@ pub const ROLES: [(&str, &str); 14] = [
     ),
     (
         "stats",
-        "hash: running totals and the arrival counter; exists while the queue does",
+        "hash: running totals, the arrival counter and the rate limit's token bucket",
+    ),
+    (
+        "policy",
+        "hash: the queue's own policy values, `~version`, `~updated_at`, `~updated_by`",
     ),
     (
         "requests",

@@ -5,18 +5,22 @@
 //! connection type stays behind `Store`; callers see domain types and outcomes, never Redis
 //! values or key names.
 //!
-//! - `conn`: the shared multiplexed connections and what Redis errors mean.
+//! - `tasks`, `leases`, `policy`, `queues`, `registry`: the store's operations, by resource.
+//! - `conn`: the shared multiplexed connections and what Redis errors mean; `outage`: their log.
 //! - `keys`: key names. `script`: the scripts and their key roles. `ops`: one op per script.
-//! - `record`: task records in replies → API types. `registry`: which queues exist.
-//! - `types`: what the store takes and gives back.
+//! - `record`: task records in replies → API types. `types`: what the store takes and gives.
 
 mod conn;
 mod keys;
+mod leases;
 mod ops;
 mod outage;
+mod policy;
+mod queues;
 mod record;
 mod registry;
 mod script;
+mod tasks;
 mod types;
 
 use std::collections::HashMap;
@@ -24,9 +28,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use deadpool_redis::redis;
-use serde_json::value::RawValue;
 
-use crate::model::{ERROR_MESSAGE_MAX, QueueName, QueuePolicy, Task, TaskId};
+use crate::model::{Field, QueueName, QueuePolicy};
 pub use conn::PoolSettings;
 use conn::{Conn, Connections};
 use keys::KeySpace;
@@ -34,8 +37,9 @@ use ops::{Args, Op, Reply};
 use outage::OutageLog;
 pub use outage::{Cause, Unavailable};
 pub use types::{
-    Failure, FinishOutcome, GetOutcome, HeartbeatOutcome, LeaseOutcome, LeaseRequest, NewTask,
-    ReapReport, Start,
+    CancelOutcome, DeadCursor, DeadPage, Failure, FinishOutcome, GetOutcome, HeartbeatOutcome,
+    LeaseOutcome, LeaseRequest, NewTask, PolicyMode, PolicyState, PolicyWrite,
+    PolicyWriteOutcome, ReapReport, Start, Strategy, SubmitOutcome,
 };
 
 /// Why the store could not answer.
@@ -71,7 +75,9 @@ pub struct Store {
 struct Inner {
     conns: Connections,
     keys: KeySpace,
-    /// ARGV 1..8 of every script (see `scripts/prelude/base.lua`).
+    /// The server's policy defaults, and as ARGV 1..15 of every script (in `Field::ALL` order,
+    /// '' for a limit that is not set; see `scripts/prelude/base.lua`).
+    defaults: QueuePolicy,
     policy_args: Vec<String>,
     /// When this process last wrote each queue it submitted to into the registry.
     registered: Mutex<HashMap<QueueName, Instant>>,
@@ -85,108 +91,20 @@ impl Store {
         key_prefix: &str,
         policy: &QueuePolicy,
     ) -> Result<Self, String> {
-        let b = &policy.backoff;
-        let policy_args = vec![
-            policy.lease_ms.to_string(),
-            policy.max_attempts.to_string(),
-            b.initial_ms.to_string(),
-            b.multiplier.to_string(),
-            b.max_ms.to_string(),
-            b.jitter.to_string(),
-            policy.completed_ttl_ms.to_string(),
-            policy.dead_ttl_ms.to_string(),
-        ];
+        let policy_args = Field::ALL
+            .into_iter()
+            .map(|field| policy.get(field).map(policy::format_value).unwrap_or_default())
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 conns: Connections::new(settings)?,
                 keys: KeySpace::new(key_prefix),
+                defaults: policy.clone(),
                 policy_args,
                 registered: Mutex::new(HashMap::new()),
                 outages: OutageLog::new(crate::redacted(&settings.url)),
             }),
         })
-    }
-
-    /// Adds a task.
-    pub async fn submit(&self, queue: &QueueName, task: NewTask) -> Result<Task, StoreError> {
-        let id = TaskId::new_v7();
-        let task = self.run(queue, ops::Submit { id, task }).await?;
-        self.note_queue(queue);
-        Ok(task)
-    }
-
-    /// Reads a task, settling what the Redis clock says is already due.
-    pub async fn get(&self, queue: &QueueName, id: TaskId) -> Result<GetOutcome, StoreError> {
-        self.run(queue, ops::Get { id }).await
-    }
-
-    /// Leases up to `max_tasks` ready tasks. An empty list means nothing is ready.
-    pub async fn lease(
-        &self,
-        queue: &QueueName,
-        request: &LeaseRequest,
-    ) -> Result<LeaseOutcome, StoreError> {
-        self.run(queue, ops::Lease { request }).await
-    }
-
-    /// Extends a live lease.
-    pub async fn heartbeat(
-        &self,
-        queue: &QueueName,
-        id: TaskId,
-        lease_id: &str,
-        lease_ms: Option<u64>,
-    ) -> Result<HeartbeatOutcome, StoreError> {
-        let op = ops::Heartbeat {
-            id,
-            lease_id,
-            lease_ms,
-        };
-        self.run(queue, op).await
-    }
-
-    /// Completes a leased task with an optional result (JSON text, stored as given).
-    pub async fn ack(
-        &self,
-        queue: &QueueName,
-        id: TaskId,
-        lease_id: &str,
-        result: Option<&RawValue>,
-    ) -> Result<FinishOutcome, StoreError> {
-        let op = ops::Ack {
-            id,
-            lease_id,
-            result,
-        };
-        self.run(queue, op).await
-    }
-
-    /// Records a failed attempt: retried after backoff, or dead. The error text is cut to
-    /// `ERROR_MESSAGE_MAX` bytes.
-    pub async fn fail(
-        &self,
-        queue: &QueueName,
-        id: TaskId,
-        lease_id: &str,
-        mut failure: Failure,
-    ) -> Result<FinishOutcome, StoreError> {
-        failure.error = truncate_utf8(failure.error, ERROR_MESSAGE_MAX);
-        let op = ops::Fail {
-            id,
-            lease_id,
-            failure: &failure,
-        };
-        self.run(queue, op).await
-    }
-
-    /// One bounded sweep of a queue: expired leases, due tasks, expired terminal tasks. A queue
-    /// that turns out to be gone (nothing left in it) leaves the registry.
-    pub async fn reap(&self, queue: &QueueName) -> Result<ReapReport, StoreError> {
-        let report = self.run(queue, ops::Reap).await?;
-        if report.gone {
-            self.unregister(queue).await?;
-        }
-        Ok(report)
     }
 
     /// Whether Redis answers.
@@ -276,29 +194,5 @@ impl Store {
 
     async fn conn(&self) -> Result<Conn, StoreError> {
         self.inner.conns.get().await
-    }
-}
-
-/// Cuts `text` to at most `max` bytes without splitting a character.
-fn truncate_utf8(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_keeps_whole_characters() {
-        assert_eq!(truncate_utf8("héllo".into(), 2), "h");
-        assert_eq!(truncate_utf8("héllo".into(), 3), "hé");
-        assert_eq!(truncate_utf8("short".into(), 10), "short");
     }
 }

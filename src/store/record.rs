@@ -19,7 +19,8 @@ pub struct TaskMeta {
     pub priority: i32,
     #[serde(default)]
     pub attempts: u32,
-    pub max_attempts: u32,
+    /// The task's own attempts limit, when it set one at submit.
+    pub max_attempts: Option<u32>,
     #[serde(default)]
     pub attempts_expired: u32,
     #[serde(default)]
@@ -44,6 +45,16 @@ struct StoredError {
     message: String,
 }
 
+/// A task's parts, with its payload and result already checked to be JSON.
+pub struct Parts<'a> {
+    pub id: String,
+    pub meta: &'a str,
+    pub payload: Box<RawValue>,
+    pub result: Option<Box<RawValue>>,
+    pub history: &'a [String],
+    pub policy_max_attempts: u32,
+}
+
 /// A task as a script returned it, with the metadata it was built from.
 pub struct TaskRecord {
     pub task: Task,
@@ -58,6 +69,8 @@ pub struct RecordParts {
     pub result: Option<String>,
     /// Error history entries, oldest first (or one legacy text holding them all).
     pub history: Vec<String>,
+    /// The queue's current max_attempts, for a task without its own.
+    pub policy_max_attempts: u32,
 }
 
 impl TaskRecord {
@@ -73,34 +86,31 @@ impl TaskRecord {
             .map_err(|e| format!("result is not JSON: {e}"))?;
         Self::assemble(
             queue,
-            parts.id,
-            &parts.meta,
-            payload,
-            result,
-            &parts.history,
+            Parts {
+                id: parts.id,
+                meta: &parts.meta,
+                payload,
+                result,
+                history: &parts.history,
+                policy_max_attempts: parts.policy_max_attempts,
+            },
         )
     }
 
     /// Builds the task from a payload and result already known to be JSON.
-    pub fn assemble(
-        queue: &QueueName,
-        id: String,
-        meta: &str,
-        payload: Box<RawValue>,
-        result: Option<Box<RawValue>>,
-        history: &[String],
-    ) -> Result<Self, String> {
-        let meta: TaskMeta = serde_json::from_str(meta)
+    pub fn assemble(queue: &QueueName, parts: Parts<'_>) -> Result<Self, String> {
+        let meta: TaskMeta = serde_json::from_str(parts.meta)
             .map_err(|e| format!("metadata does not fit this version: {e}"))?;
-        let errors = parse_history(history)?;
+        let errors = parse_history(parts.history)?;
+        let (payload, result) = (parts.payload, parts.result);
         let task = Task {
-            id,
+            id: parts.id,
             queue: queue.to_string(),
             state: meta.state,
             payload,
             priority: meta.priority,
             attempts: meta.attempts,
-            max_attempts: meta.max_attempts,
+            max_attempts: meta.max_attempts.unwrap_or(parts.policy_max_attempts),
             attempts_expired: meta.attempts_expired,
             attempts_failed: meta.attempts_failed,
             created_at: rfc3339_ms(meta.created_at),

@@ -45,8 +45,8 @@ impl ScriptDef {
 macro_rules! script {
     ($file:literal, $flags:literal, task_keys $(+ [$($extra:literal),* $(,)?])?) => {
         script!($file, $flags, [
-            "meta", "payload", "result", "errors", "ready", "scheduled", "leased", "completed",
-            "dead", "cancelled", "quarantine", "stats" $($(, $extra)*)?
+            "meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
+            "completed", "dead", "cancelled", "quarantine", "stats", "policy" $($(, $extra)*)?
         ])
     };
     ($file:literal, $flags:literal, [$($role:literal),* $(,)?]) => {
@@ -90,12 +90,24 @@ pub static REAP: ScriptDef = script!(
     task_keys + ["requests", "request_expiry"]
 );
 pub static QUARANTINE: ScriptDef = script!("quarantine", " flags=allow-oom", task_keys);
+/// Policy writes are small and must work (to pause a queue, say) even when Redis is full.
+pub static POLICY: ScriptDef = script!("policy", " flags=allow-oom", task_keys);
+pub static STATS: ScriptDef = script!("stats", " flags=no-writes", task_keys);
+pub static CANCEL: ScriptDef = script!("cancel", " flags=allow-oom", task_keys);
+pub static DEAD: ScriptDef = script!("dead", " flags=no-writes", task_keys);
+pub static REDRIVE: ScriptDef = script!("redrive", "", task_keys);
+pub static PURGE_DEAD: ScriptDef = script!("purge_dead", " flags=allow-oom", task_keys);
+pub static DROP: ScriptDef = script!(
+    "drop",
+    " flags=allow-oom",
+    task_keys + ["requests", "request_expiry"]
+);
 
 /// Longest error text a fail may record while Redis is out of memory.
 pub const SHORT_ERROR_BYTES: usize = 256;
 
 #[cfg(test)]
-pub(crate) const ALL: [&ScriptDef; 10] = [
+pub(crate) const ALL: [&ScriptDef; 17] = [
     &SUBMIT,
     &GET,
     &LEASE,
@@ -106,6 +118,13 @@ pub(crate) const ALL: [&ScriptDef; 10] = [
     &FAIL_WITH_LONG_ERROR,
     &REAP,
     &QUARANTINE,
+    &POLICY,
+    &STATS,
+    &CANCEL,
+    &DEAD,
+    &REDRIVE,
+    &PURGE_DEAD,
+    &DROP,
 ];
 
 #[cfg(test)]
@@ -129,6 +148,24 @@ mod tests {
             lua_limit("ERROR_HISTORY_MAX"),
             model::ERROR_HISTORY_MAX.to_string()
         );
+    }
+
+    /// The scripts read the policy defaults from ARGV in the order of `Field::ALL`.
+    #[test]
+    fn lua_policy_fields_agree_with_the_model() {
+        let base = include_str!("scripts/prelude/base.lua");
+        let list = base
+            .split("local POLICY_FIELDS = {")
+            .nth(1)
+            .and_then(|rest| rest.split('}').next())
+            .expect("POLICY_FIELDS in base.lua");
+        let lua: Vec<&str> = list
+            .split(',')
+            .map(|name| name.trim().trim_matches('\''))
+            .filter(|name| !name.is_empty())
+            .collect();
+        let rust: Vec<&str> = model::Field::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(lua, rust);
     }
 
     #[test]

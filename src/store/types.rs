@@ -3,7 +3,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::model::{Lease, Task};
+use crate::model::{Field, FieldError, Lease, QueuePolicy, Task};
 
 /// When a new task becomes ready.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +27,7 @@ pub struct NewTask {
 }
 
 /// A checked lease request.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LeaseRequest {
     pub worker: Option<String>,
     pub max_tasks: u32,
@@ -44,6 +44,14 @@ pub struct Failure {
     pub retry_in_ms: Option<u64>,
 }
 
+/// How a submit ended.
+#[derive(Debug)]
+pub enum SubmitOutcome {
+    Created(Box<Task>),
+    /// The payload is larger than the queue's `max_payload_bytes`.
+    TooLarge { limit: u64 },
+}
+
 /// How a read ended.
 #[derive(Debug)]
 pub enum GetOutcome {
@@ -54,11 +62,15 @@ pub enum GetOutcome {
 }
 
 /// The leases a lease call granted, or the live ones of an earlier call with its request id.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct LeaseOutcome {
     pub leases: Vec<Lease>,
     /// True when this repeats an earlier call with the same request id.
     pub replayed: bool,
+    /// The queue is paused: nothing was leased.
+    pub paused: bool,
+    /// The queue's `max_in_flight` or rate limit allowed nothing now: try again after this.
+    pub retry_after_ms: Option<u64>,
 }
 
 /// How an ack or fail ended.
@@ -71,6 +83,8 @@ pub enum FinishOutcome {
     /// The lease is not the task's live lease.
     LeaseLost,
     NotFound,
+    /// The result is larger than the queue's `max_payload_bytes`; nothing changed.
+    TooLarge { limit: u64 },
 }
 
 /// How a heartbeat ended.
@@ -94,4 +108,87 @@ pub struct ReapReport {
     pub more: bool,
     /// The queue has nothing left and its last key was removed: drop it from the registry.
     pub gone: bool,
+}
+
+/// How a cancel ended.
+#[derive(Debug)]
+pub enum CancelOutcome {
+    Cancelled(Box<Task>),
+    /// It was cancelled before; nothing changed.
+    AlreadyCancelled(Box<Task>),
+    /// It is completed or dead: there is nothing to cancel.
+    Finished(Box<Task>),
+    NotFound,
+}
+
+/// A queue's policy: effective values, which are its own, and its version.
+#[derive(Debug, Clone)]
+pub struct PolicyState {
+    pub effective: QueuePolicy,
+    /// The fields the queue sets itself, in `Field::ALL` order.
+    pub own: Vec<Field>,
+    /// Grows by one on every change; 0 for a queue that never had a policy of its own.
+    pub version: u64,
+    /// When it last changed (ms since the epoch, Redis clock).
+    pub updated_at: Option<i64>,
+    /// Who changed it last, when known.
+    pub updated_by: Option<String>,
+}
+
+/// How a policy write applies its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyMode {
+    /// The given values become the queue's own; every other field reverts to the default.
+    Replace,
+    /// The given values are set, those given as `None` revert to the default (JSON merge
+    /// patch), others are kept.
+    Merge,
+    /// Every field reverts to the default.
+    Reset,
+}
+
+/// A checked policy write.
+#[derive(Debug, Clone)]
+pub struct PolicyWrite {
+    pub mode: PolicyMode,
+    /// The `If-Match` version, when given.
+    pub expected_version: Option<u64>,
+    pub updated_by: Option<String>,
+    /// Values to set (`Some`) or to revert to the default (`None`).
+    pub values: Vec<(Field, Option<f64>)>,
+}
+
+/// How a policy write ended.
+#[derive(Debug)]
+pub enum PolicyWriteOutcome {
+    Written(PolicyState),
+    /// `If-Match` named another version; nothing changed.
+    Stale { version: u64 },
+    /// The merged policy breaks a rule between fields; nothing changed.
+    Invalid(FieldError),
+}
+
+/// One page of dead tasks.
+#[derive(Debug)]
+pub struct DeadPage {
+    pub tasks: Vec<Task>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<DeadCursor>,
+}
+
+/// A position in a queue's dead tasks: the purge time and id of the last task seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadCursor {
+    pub purge_at: i64,
+    pub id: String,
+}
+
+/// How the queues of a multi-queue lease are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// In the order given: the first queue with work is drained first.
+    #[default]
+    Strict,
+    /// At random, in proportion to each queue's policy `weight`.
+    Weighted,
 }

@@ -187,10 +187,12 @@ fn each_validation_example_names_a_field_of_its_operation() {
             .flatten()
             .filter_map(|p| p["name"].as_str().map(str::to_owned))
             .collect();
-        if let Some(body) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            .as_str()
-            .and_then(|r| r.strip_prefix("#/components/schemas/"))
-        {
+        let body_schema = op["requestBody"]["content"]
+            .as_object()
+            .and_then(|content| content.values().next())
+            .and_then(|media| media["schema"]["$ref"].as_str())
+            .and_then(|r| r.strip_prefix("#/components/schemas/"));
+        if let Some(body) = body_schema {
             fields.extend(
                 spec["components"]["schemas"][body]["properties"]
                     .as_object()
@@ -199,7 +201,9 @@ fn each_validation_example_names_a_field_of_its_operation() {
                     .cloned(),
             );
         }
+        // A nested field (`backoff.jitter`) or a list item (`queues[1]`) names its top field.
         let named = example["errors"][0]["field"].as_str().unwrap_or("");
+        let named = named.split(['.', '[']).next().unwrap_or("");
         assert!(
             fields.iter().any(|f| f == named),
             "{name}: 422 example names {named:?}, not one of {fields:?}"

@@ -38,6 +38,16 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<S
                     found.push(format!("{at}: {value} is not {allowed:?}"));
                 }
             }
+            "oneOf" => {
+                let options = rule.as_array().expect("oneOf options");
+                let fitting = options
+                    .iter()
+                    .filter(|option| problems(doc, option, value).is_empty())
+                    .count();
+                if fitting != 1 {
+                    found.push(format!("{at}: {value} fits {fitting} of the oneOf options, not 1"));
+                }
+            }
             "enum" => {
                 if !rule.as_array().is_some_and(|all| all.contains(value)) {
                     found.push(format!("{at}: {value} is not one of {rule}"));
@@ -79,6 +89,15 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<S
                     };
                     if !ok {
                         found.push(format!("{at}: {v} breaks {keyword} {bound}"));
+                    }
+                }
+            }
+            "minItems" | "maxItems" => {
+                if let (Some(items), Some(bound)) = (value.as_array(), rule.as_u64()) {
+                    let count = items.len() as u64;
+                    let ok = if keyword == "minItems" { count >= bound } else { count <= bound };
+                    if !ok {
+                        found.push(format!("{at}: {count} items break {keyword} {bound}"));
                     }
                 }
             }

@@ -51,12 +51,12 @@ fn a_bad_setting_names_the_environment_variable_or_flag_it_came_from() {
         (
             vec![("TASKGATE_DEFAULT_BACKOFF_JITTER", "5")],
             vec![],
-            "TASKGATE_DEFAULT_BACKOFF_JITTER=5: must be between 0 and 1",
+            "TASKGATE_DEFAULT_BACKOFF_JITTER=5: must be a number from 0 to 1",
         ),
         (
             vec![],
             vec!["--default-backoff-jitter", "5"],
-            "--default-backoff-jitter 5: must be between 0 and 1",
+            "--default-backoff-jitter 5: must be a number from 0 to 1",
         ),
         (
             vec![("TASKGATE_REDIS_POOL_SIZE", "many")],

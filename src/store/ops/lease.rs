@@ -1,5 +1,7 @@
 //! `scripts/lease.lua`: lease ready tasks, or replay an earlier call with the same request id.
 
+use deadpool_redis::redis::Value;
+
 use super::{Args, Op, Reply, remaining_ms};
 use crate::model::{Lease as GrantedLease, rfc3339_ms};
 use crate::store::StoreError;
@@ -31,11 +33,10 @@ impl Op for Lease<'_> {
     }
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<LeaseOutcome, StoreError> {
-        let replayed = match reply.status.as_str() {
-            "ok" => false,
-            "replayed" => true,
-            _ => return Err(reply.unexpected()),
-        };
+        let status = reply.status.clone();
+        if !matches!(status.as_str(), "ok" | "replayed" | "paused" | "limited") {
+            return Err(reply.unexpected());
+        }
         let now_ms = reply.now_ms;
         let leases = reply
             .tasks()?
@@ -53,6 +54,15 @@ impl Op for Lease<'_> {
                 },
             )
             .collect::<Result<_, _>>()?;
-        Ok(LeaseOutcome { leases, replayed })
+        let retry_after_ms = match reply.next()? {
+            Value::Int(ms) => u64::try_from(ms).ok(),
+            _ => None,
+        };
+        Ok(LeaseOutcome {
+            leases,
+            replayed: status == "replayed",
+            paused: status == "paused",
+            retry_after_ms,
+        })
     }
 }

@@ -3,21 +3,31 @@
 //! in more than one place. `op/ack.rs` <-> `scripts/ack.lua`, and so on.
 
 mod ack;
+mod cancel;
+mod dead;
+mod drop;
 mod fail;
 mod get;
 mod heartbeat;
 mod lease;
+mod policy;
 mod quarantine;
 mod reap;
+mod stats;
 mod submit;
 
 pub use ack::Ack;
+pub use cancel::Cancel;
+pub use dead::{ListDead, PurgeDead, Redrive};
+pub use drop::Drop;
 pub use fail::Fail;
 pub use get::Get;
 pub use heartbeat::Heartbeat;
 pub use lease::Lease;
+pub use policy::WritePolicy;
 pub use quarantine::Quarantine;
 pub use reap::Reap;
+pub use stats::Stats;
 pub use submit::Submit;
 
 use deadpool_redis::redis::{ScriptInvocation, ToRedisArgs, Value};
@@ -105,6 +115,16 @@ impl<'q> Reply<'q> {
         into_int(self.next()?)
     }
 
+    pub fn u64(&mut self) -> Result<u64, StoreError> {
+        let n = self.int()?;
+        u64::try_from(n).map_err(|_| corrupt(format!("expected a count, got {n}")))
+    }
+
+    pub fn u32(&mut self) -> Result<u32, StoreError> {
+        let n = self.int()?;
+        u32::try_from(n).map_err(|_| corrupt(format!("expected a small count, got {n}")))
+    }
+
     pub fn string(&mut self) -> Result<String, StoreError> {
         into_string(self.next()?)
     }
@@ -133,6 +153,7 @@ impl<'q> Reply<'q> {
             payload: optional_string(next())?,
             result: optional_string(next())?,
             history: history(next())?,
+            policy_max_attempts: u32::try_from(into_int(next())?).unwrap_or(u32::MAX),
         };
         let id = parts.id.clone();
         match TaskRecord::build(self.queue, parts) {
@@ -164,6 +185,9 @@ impl<'q> Reply<'q> {
             "replayed" => FinishOutcome::Replayed(self.readable_task()?),
             "lease_lost" => FinishOutcome::LeaseLost,
             "not_found" => FinishOutcome::NotFound,
+            "too_large" => FinishOutcome::TooLarge {
+                limit: self.u64()?,
+            },
             _ => return Err(self.unexpected()),
         })
     }

@@ -1,11 +1,11 @@
 //! `scripts/submit.lua`: add one task.
 
 use super::{Args, Op, Reply};
-use crate::model::{Task, TaskId};
+use crate::model::TaskId;
 use crate::store::StoreError;
-use crate::store::record::TaskRecord;
+use crate::store::record::{Parts, TaskRecord};
 use crate::store::script::{SUBMIT, ScriptDef};
-use crate::store::types::{NewTask, Start};
+use crate::store::types::{NewTask, Start, SubmitOutcome};
 
 pub struct Submit {
     pub id: TaskId,
@@ -13,7 +13,7 @@ pub struct Submit {
 }
 
 impl Op for Submit {
-    type Outcome = Task;
+    type Outcome = SubmitOutcome;
 
     fn script(&self) -> &'static ScriptDef {
         &SUBMIT
@@ -34,16 +34,26 @@ impl Op for Submit {
             .opt(self.task.lease_ms);
     }
 
-    fn outcome(self, reply: &mut Reply<'_>) -> Result<Task, StoreError> {
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<SubmitOutcome, StoreError> {
         match reply.status.as_str() {
             // The script answers with the new metadata only: the payload is the one we sent.
             "created" => {
                 let meta = reply.string()?;
-                let id = self.id.to_string();
-                TaskRecord::assemble(reply.queue, id, &meta, self.task.payload, None, &[])
-                    .map(|record| record.task)
+                let parts = Parts {
+                    id: self.id.to_string(),
+                    meta: &meta,
+                    payload: self.task.payload,
+                    result: None,
+                    history: &[],
+                    policy_max_attempts: reply.u32()?,
+                };
+                TaskRecord::assemble(reply.queue, parts)
+                    .map(|record| SubmitOutcome::Created(Box::new(record.task)))
                     .map_err(StoreError::Corrupt)
             }
+            "too_large" => Ok(SubmitOutcome::TooLarge {
+                limit: reply.u64()?,
+            }),
             // A UUIDv7 collision: never expected, but never allowed to overwrite a task.
             "exists" => Err(StoreError::Redis("new task id already taken".into())),
             _ => Err(reply.unexpected()),

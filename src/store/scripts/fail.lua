@@ -16,7 +16,7 @@ if not meta then
 end
 local delay_ms = tonumber(arg(5))
 if delay_ms then
-  delay_ms = math.min(delay_ms, POLICY.backoff_max_ms)
+  delay_ms = math.min(delay_ms, POLICY['backoff.max_ms'])
 end
 record_failure(id, meta, 'failed', message, lease_id)
 retry_or_bury(id, meta, retry, delay_ms)

@@ -9,8 +9,10 @@
 --
 -- arg: 1 worker name or '', 2 lease_ms or '' (task's, else policy's), 3 max_tasks,
 --      4 request_id or '', 5.. one fresh lease id per task that may be handed out
--- Returns reply('ok', { task, ... }) or reply('replayed', { task, ... }); each task's meta
--- carries its lease_id and leased_until.
+-- Returns reply(status, { task, ... }, retry_after_ms or false), status one of 'ok',
+-- 'replayed' (the leases of an earlier call with this request_id), 'paused' (the queue is
+-- paused) or 'limited' (its max_in_flight or rate limit allows nothing now: retry after
+-- retry_after_ms). Each task's meta carries its lease_id and leased_until.
 
 local worker, requested_ms, max_tasks, request_id = arg(1), tonumber(arg(2)), tonumber(arg(3)), arg(4)
 
@@ -29,17 +31,49 @@ end
 if request_id ~= '' then
   local recorded = redis.call('HGET', K.requests, request_id)
   if recorded then
-    return reply('replayed', live_leases(recorded))
+    return reply('replayed', live_leases(recorded), false)
   end
 end
 
 reclaim_expired(INLINE_SETTLE_MAX)
 promote_due(INLINE_SETTLE_MAX)
 
+-- The queue's limits, in this same atomic step, so no number of instances and workers racing
+-- can exceed them.
+if POLICY.paused == 1 then
+  return reply('paused', {}, false)
+end
+local wanted = max_tasks
+local cap = POLICY.max_in_flight
+if cap then
+  local in_flight = redis.call('ZCARD', K.leased)
+  if in_flight >= cap then
+    -- A slot frees when a lease ends: by the first deadline at the latest.
+    local first = redis.call('ZRANGE', K.leased, 0, 0, 'WITHSCORES')
+    local until_first = first[2] and (tonumber(first[2]) - now) or 1000
+    return reply('limited', {}, math.max(1, math.min(1000, until_first)))
+  end
+  wanted = math.min(wanted, cap - in_flight)
+end
+-- Rate limit: a token bucket in the queue's stats, refilled by the Redis clock and shared by
+-- every instance; each lease granted takes one token.
+local rate, tokens = POLICY['rate_limit.per_second'], nil
+if rate then
+  local burst = POLICY['rate_limit.burst'] or math.max(1, math.ceil(rate))
+  local bucket = redis.call('HMGET', K.stats, 'rate_tokens', 'rate_at')
+  local last = tonumber(bucket[2]) or now
+  tokens = math.min(burst, (tonumber(bucket[1]) or burst) + math.max(0, now - last) * rate / 1000)
+  if tokens < 1 then
+    return reply('limited', {}, math.ceil((1 - tokens) * 1000 / rate))
+  end
+  wanted = math.min(wanted, math.floor(tokens))
+end
+
 local leased, granted, bytes, longest = {}, {}, 0, 0
-for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, max_tasks - 1)) do
+for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, wanted - 1)) do
   redis.call('ZREM', K.ready, member)
   local id = member_id(member)
+  redis.call('ZREM', K.ready_time, id)
   local meta = load_task(id, member)
   if meta and meta.state == 'ready' then
     local lease_ms = requested_ms or meta.lease_ms or POLICY.lease_ms
@@ -62,8 +96,11 @@ for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, max_tasks - 1)) do
   end
 end
 
+if tokens then
+  redis.call('HSET', K.stats, 'rate_tokens', tostring(tokens - #leased), 'rate_at', now)
+end
 if request_id ~= '' and #granted > 0 then
   redis.call('HSET', K.requests, request_id, table.concat(granted, ' '))
   redis.call('ZADD', K.request_expiry, now + longest, request_id)
 end
-return reply('ok', leased)
+return reply('ok', leased, false)

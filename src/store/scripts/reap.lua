@@ -3,8 +3,8 @@
 -- retention) and forgets expired lease request ids, each bounded by count and bytes. Every
 -- instance runs it; it is atomic, so concurrent sweeps never double-handle a task.
 -- A queue left with nothing at all (no tasks in any state, nothing quarantined, no remembered
--- requests) has its last key, `stats`, deleted, and the sweep answers gone = 1 so the caller
--- drops the queue from the registry.
+-- requests, no policy values of its own) has its last keys, `stats` and `policy`, deleted,
+-- and the sweep answers gone = 1 so the caller drops the queue from the registry.
 -- arg: none
 -- Returns reply('ok', reclaimed, promoted, purged, more, gone); more = 1 when some step hit its
 -- bound, so more work is already waiting.
@@ -18,17 +18,6 @@ if budget > 0 then
   local more_promote
   promoted, more_promote = promote_due(budget)
   budget, more = budget - promoted, more or more_promote
-end
-
--- Removes a task's data from every hash; returns the payload and result bytes freed (a
--- history is at most ERROR_HISTORY_MAX entries of a few KiB).
-local function erase(id)
-  local bytes = redis.call('HSTRLEN', K.payload, id) + redis.call('HSTRLEN', K.result, id)
-  redis.call('HDEL', K.payload, id)
-  redis.call('HDEL', K.result, id)
-  redis.call('HDEL', K.meta, id)
-  redis.call('HDEL', K.errors, unpack(history_fields(id)))
-  return bytes
 end
 
 local purged, freed = 0, 0
@@ -62,13 +51,14 @@ if budget > 0 then
 end
 
 local gone = 0
-if not more and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) == 0 then
+local idle = not more and POLICY_OWN == 0
+if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) == 0 then
   local empty = true
   for _, role in ipairs({ 'ready', 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'quarantine' }) do
     empty = empty and redis.call('ZCARD', K[role]) == 0
   end
   if empty then
-    redis.call('DEL', K.stats)
+    redis.call('DEL', K.stats, K.policy)
     gone = 1
   end
 end

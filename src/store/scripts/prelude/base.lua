@@ -4,9 +4,9 @@
 -- KEYS: the roles the script declared, in that order; `K.<role>` names each key. Using a role
 -- the script did not declare is an error, so a script can never touch a key it was not passed.
 -- Every key carries the queue's hash tag, so each script runs in one Redis Cluster slot.
--- ARGV 1..8: the queue's dispatch policy: lease_ms, max_attempts, backoff_initial_ms,
---   backoff_multiplier, backoff_max_ms, backoff_jitter, completed_ttl_ms, dead_ttl_ms;
---   ARGV 9: a random seed for jitter. A script's own arguments follow: arg(1) is ARGV[10].
+-- ARGV 1..15: the server's default for each policy field, in POLICY_FIELDS order ('' = not
+--   set); ARGV 16: a random seed for jitter. A script's own arguments follow: arg(1) is
+--   ARGV[17].
 -- Replies: { status, now, quarantined, ... } where `quarantined` lists the records this call
 -- moved aside ("<id>: <why>"), so the server can log them.
 
@@ -19,20 +19,40 @@ for i, role in ipairs(KEY_ROLES) do
   rawset(K, role, KEYS[i])
 end
 
-local POLICY = {
-  lease_ms = tonumber(ARGV[1]),
-  max_attempts = tonumber(ARGV[2]),
-  backoff_initial_ms = tonumber(ARGV[3]),
-  backoff_multiplier = tonumber(ARGV[4]),
-  backoff_max_ms = tonumber(ARGV[5]),
-  backoff_jitter = tonumber(ARGV[6]),
-  completed_ttl_ms = tonumber(ARGV[7]),
-  dead_ttl_ms = tonumber(ARGV[8]),
+-- The policy fields, in the order their defaults come in ARGV (model::Field::ALL; a unit test
+-- checks the two agree). Booleans are 1 and 0.
+local POLICY_FIELDS = {
+  'lease_ms', 'max_attempts', 'backoff.initial_ms', 'backoff.multiplier', 'backoff.max_ms',
+  'backoff.jitter', 'max_payload_bytes', 'rate_limit.per_second', 'rate_limit.burst',
+  'max_in_flight', 'paused', 'weight', 'completed_ttl_ms', 'dead_ttl_ms', 'dedup_window_ms',
 }
-math.randomseed(tonumber(ARGV[9]))
+local IS_POLICY_FIELD = {}
+for _, name in ipairs(POLICY_FIELDS) do
+  IS_POLICY_FIELD[name] = true
+end
 
+-- The effective policy: the server's defaults with the queue's own values (its `policy`
+-- hash) on top, read in this same atomic step, so a change applies to the very next call on
+-- every instance. A stored value that is not a number (a hand-edited hash) is ignored.
+local POLICY, POLICY_OWN = {}, 0
+for i, name in ipairs(POLICY_FIELDS) do
+  POLICY[name] = tonumber(ARGV[i])
+end
+if rawget(K, 'policy') then
+  local own = redis.call('HGETALL', K.policy)
+  for i = 1, #own, 2 do
+    local value = tonumber(own[i + 1])
+    if IS_POLICY_FIELD[own[i]] and value then
+      POLICY[own[i]] = value
+      POLICY_OWN = POLICY_OWN + 1
+    end
+  end
+end
+math.randomseed(tonumber(ARGV[#POLICY_FIELDS + 1]))
+
+local ARG_BASE = #POLICY_FIELDS + 1
 local function arg(i)
-  return ARGV[9 + i]
+  return ARGV[ARG_BASE + i]
 end
 
 -- Milliseconds since the epoch by the Redis clock, the one clock all instances share.

@@ -22,6 +22,19 @@ local function make_ready(id, meta)
   meta.state = 'ready'
   meta.seq = string.format('%016x', redis.call('HINCRBY', K.stats, 'seq', 1))
   redis.call('ZADD', K.ready, -meta.priority, ready_member(id, meta))
+  redis.call('ZADD', K.ready_time, now, id)
+end
+
+-- Takes a ready task out of the ready order (to lease or cancel it).
+local function unready(id, meta)
+  redis.call('ZREM', K.ready, ready_member(id, meta))
+  redis.call('ZREM', K.ready_time, id)
+  meta.seq = nil
+end
+
+-- Attempts a task may have: its own, set at submit, else the queue's current policy.
+local function max_attempts(meta)
+  return meta.max_attempts or POLICY.max_attempts
 end
 
 -- Puts a task that nobody holds where it waits for run_at: ready at once if due, else scheduled.
@@ -38,10 +51,11 @@ end
 
 -- Retry delay after `attempt`: initial x multiplier^(attempt-1), capped, spread by +-jitter.
 local function backoff_ms(attempt)
-  local delay = POLICY.backoff_initial_ms * POLICY.backoff_multiplier ^ (attempt - 1)
-  delay = math.min(delay, POLICY.backoff_max_ms)
-  delay = delay + delay * POLICY.backoff_jitter * (2 * math.random() - 1)
-  return math.floor(math.max(0, math.min(delay, POLICY.backoff_max_ms)))
+  local max_ms = POLICY['backoff.max_ms']
+  local delay = POLICY['backoff.initial_ms'] * POLICY['backoff.multiplier'] ^ (attempt - 1)
+  delay = math.min(delay, max_ms)
+  delay = delay + delay * POLICY['backoff.jitter'] * (2 * math.random() - 1)
+  return math.floor(math.max(0, math.min(delay, max_ms)))
 end
 
 -- Counts one failed attempt and records it in the task's history; `lease_id` is kept for an
@@ -77,7 +91,7 @@ end
 -- allowed, otherwise dead.
 local function retry_or_bury(id, meta, retry, delay_ms)
   release_lease(id, meta)
-  if retry and meta.attempts < meta.max_attempts then
+  if retry and meta.attempts < max_attempts(meta) then
     place(id, meta, now + (delay_ms or backoff_ms(meta.attempts)))
   else
     finish(id, meta, 'dead')

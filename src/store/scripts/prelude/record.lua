@@ -16,7 +16,7 @@ local NUMBER_FIELDS = {
 }
 local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined' }
 -- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
-local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled' }
+local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time' }
 
 -- Brings decoded metadata to the current shape. Returns the table and whether it changed, or
 -- nil and why the record cannot be used.
@@ -58,7 +58,6 @@ local function normalize(meta)
   default('attempts', 0)
   default('attempts_expired', 0)
   default('attempts_failed', 0)
-  default('max_attempts', POLICY.max_attempts)
   default('created_at', 0)
   default('run_at', meta.created_at)
   if meta.state == 'leased' then
@@ -149,8 +148,8 @@ local function history(id, meta)
   return redis.call('HMGET', K.errors, unpack(fields))
 end
 
--- One task as a reply: { id, meta JSON, payload, result or false, history }, and its size in
--- bytes.
+-- One task as a reply: { id, meta JSON, payload, result or false, history, the queue's
+-- max_attempts (for a task without its own) }, and its size in bytes.
 local function task_reply(id, meta, meta_json)
   local payload = redis.call('HGET', K.payload, id)
   local result = redis.call('HGET', K.result, id)
@@ -163,7 +162,7 @@ local function task_reply(id, meta, meta_json)
   elseif entries then
     bytes = bytes + #entries
   end
-  return { id, meta_json, payload, result, entries }, bytes
+  return { id, meta_json, payload, result, entries, POLICY.max_attempts }, bytes
 end
 
 local function write_history_entry(id, meta, entry)
@@ -196,6 +195,17 @@ local function append_history(id, meta, kind, message, lease_id)
     entry = entry .. ',"lease":' .. cjson.encode(lease_id)
   end
   write_history_entry(id, meta, entry .. '}')
+end
+
+-- Removes a task's data from every hash; returns the payload and result bytes freed (a
+-- history is at most ERROR_HISTORY_MAX entries of a few KiB).
+local function erase(id)
+  local bytes = redis.call('HSTRLEN', K.payload, id) + redis.call('HSTRLEN', K.result, id)
+  redis.call('HDEL', K.payload, id)
+  redis.call('HDEL', K.result, id)
+  redis.call('HDEL', K.meta, id)
+  redis.call('HDEL', K.errors, unpack(history_fields(id)))
+  return bytes
 end
 
 -- True when `lease_id` failed an attempt of this task that its history still remembers.

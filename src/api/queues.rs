@@ -1,0 +1,245 @@
+//! Queues as wholes, for operators: list them, read one's counts and totals, delete one, and
+//! handle its dead letters (list, redrive, purge). Everything reads counters and set sizes or
+//! works in bounded batches; nothing scans every task.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::body::{Body, Fields, RequestBody};
+use super::extract::{Page, PageParams, QueueParams, QueuePath};
+use super::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
+use crate::error::ApiError;
+use crate::model::{QueueName, QueueStats, Task, TaskId};
+use crate::store::DeadCursor;
+
+/// Most task ids one redrive call may list.
+const REDRIVE_IDS_MAX: usize = 1000;
+
+/// One page of queues.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::examples::queue_list)]
+pub struct QueueList {
+    /// The queues of this page, in name order.
+    pub queues: Vec<QueueStats>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// List queues
+///
+/// Every queue that holds anything or has a policy of its own, in name order, with its counts
+/// per state, totals and policy, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/queues",
+    tag = "queues",
+    params(PageParams),
+    responses((status = 200, description = "One page of queues", body = QueueList), QueueListErrors)
+)]
+pub async fn list_queues(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Json<QueueList>, ApiError> {
+    let after = page
+        .cursor
+        .as_deref()
+        .map(|cursor| {
+            QueueName::parse(cursor).map_err(|_| ApiError::field("cursor", "is not a cursor we gave"))
+        })
+        .transpose()?;
+    let names = state
+        .store
+        .queues_after(after.as_ref(), page.limit as usize)
+        .await?;
+    let full = names.len() == page.limit as usize;
+    let stats = futures_util::future::try_join_all(names.iter().map(|q| state.store.stats(q))).await?;
+    // A queue that went away between the listing and its stats is left out.
+    let queues: Vec<QueueStats> = stats.into_iter().flatten().collect();
+    Ok(Json(QueueList {
+        next_cursor: full.then(|| names.last().map(ToString::to_string)).flatten(),
+        queues,
+    }))
+}
+
+/// Get a queue
+///
+/// Counts per state, totals (submitted, completed, failed, dead), how long the oldest ready
+/// task has waited, and the effective policy. A queue that never existed is `404`.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{queue}",
+    tag = "queues",
+    params(QueueParams),
+    responses((status = 200, description = "The queue", body = QueueStats), QueueErrors)
+)]
+pub async fn get_queue(
+    State(state): State<AppState>,
+    QueuePath(queue): QueuePath,
+) -> Result<Json<QueueStats>, ApiError> {
+    match state.store.stats(&queue).await? {
+        Some(stats) => Ok(Json(stats)),
+        None => Err(no_queue(&queue)),
+    }
+}
+
+/// Delete a queue
+///
+/// Deletes the queue: every task in every state, its counters and its policy. Workers still
+/// holding its leases get `404` for their tasks from then on. Redis frees large queues in the
+/// background, so this answers at once whatever the queue holds.
+#[utoipa::path(
+    delete,
+    path = "/v1/queues/{queue}",
+    tag = "queues",
+    params(QueueParams),
+    responses((status = 204, description = "The queue is gone"), QueueErrors)
+)]
+pub async fn delete_queue(
+    State(state): State<AppState>,
+    QueuePath(queue): QueuePath,
+) -> Result<StatusCode, ApiError> {
+    if state.store.drop_queue(&queue).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_queue(&queue))
+    }
+}
+
+fn no_queue(queue: &QueueName) -> ApiError {
+    ApiError::NotFound(format!("no queue {queue}"))
+}
+
+/// One page of dead tasks.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::examples::dead_page)]
+pub struct DeadTaskList {
+    /// Dead tasks, oldest first, each with its error history (`last_error`, `errors`).
+    pub tasks: Vec<Task>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// List dead tasks
+///
+/// The queue's dead tasks (out of attempts, or failed with `retry: false`), oldest first, each
+/// with its last error and error history, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{queue}/dead",
+    tag = "dead letters",
+    params(QueueParams, PageParams),
+    responses((status = 200, description = "One page of dead tasks", body = DeadTaskList), DeadListErrors)
+)]
+pub async fn list_dead_tasks(
+    State(state): State<AppState>,
+    QueuePath(queue): QueuePath,
+    page: Page,
+) -> Result<Json<DeadTaskList>, ApiError> {
+    let after = page.cursor.as_deref().map(parse_cursor).transpose()?;
+    let found = state
+        .store
+        .dead_tasks(&queue, page.limit, after.as_ref())
+        .await?;
+    Ok(Json(DeadTaskList {
+        tasks: found.tasks,
+        next_cursor: found.next.map(|c| format!("{}_{}", c.purge_at, c.id)),
+    }))
+}
+
+fn parse_cursor(cursor: &str) -> Result<DeadCursor, ApiError> {
+    let parsed = cursor.split_once('_').and_then(|(at, id)| {
+        let purge_at = at.parse().ok()?;
+        TaskId::parse(id).ok()?;
+        Some(DeadCursor {
+            purge_at,
+            id: id.to_owned(),
+        })
+    });
+    parsed.ok_or_else(|| ApiError::field("cursor", "is not a cursor we gave"))
+}
+
+/// Body of a redrive: which dead tasks. `{}` redrives them all.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[schema(example = crate::examples::redrive_request)]
+pub struct RedriveRequest {
+    /// The dead tasks to redrive (up to 1000 ids); leave out to redrive every dead task.
+    #[schema(max_items = 1000)]
+    ids: Option<Vec<String>>,
+}
+
+impl RequestBody for RedriveRequest {
+    type Checked = Option<Vec<TaskId>>;
+
+    fn read(f: &mut Fields<'_>) -> Option<Vec<TaskId>> {
+        let raw = f.string_list("ids", 1, REDRIVE_IDS_MAX)?;
+        let mut ids = Vec::new();
+        for (n, id) in raw.iter().enumerate() {
+            match TaskId::parse(id) {
+                Ok(id) => ids.push(id),
+                Err(e) => f.fail(&format!("ids[{n}]"), e.message),
+            }
+        }
+        Some(ids)
+    }
+}
+
+/// How many tasks a dead-letter action moved.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"redriven": 3}))]
+pub struct Redriven {
+    /// Dead tasks now ready again (listed ids that were not dead are not counted).
+    pub redriven: u64,
+}
+
+/// How many dead tasks were deleted.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"purged": 12}))]
+pub struct Purged {
+    pub purged: u64,
+}
+
+/// Redrive dead tasks
+///
+/// Moves the listed dead tasks (or, with no `ids`, every task dead when the call began) back to
+/// `ready`, attempts reset to 0; their error history is kept. Large dead sets move in bounded
+/// batches.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{queue}/dead:redrive",
+    tag = "dead letters",
+    params(QueueParams),
+    request_body(content = RedriveRequest, example = json!(crate::examples::redrive_request())),
+    responses((status = 200, description = "How many tasks are ready again", body = Redriven), RedriveErrors)
+)]
+pub async fn redrive_dead_tasks(
+    State(state): State<AppState>,
+    QueuePath(queue): QueuePath,
+    Body(ids): Body<RedriveRequest>,
+) -> Result<Json<Redriven>, ApiError> {
+    let redriven = state.store.redrive(&queue, ids.as_deref()).await?;
+    Ok(Json(Redriven { redriven }))
+}
+
+/// Purge dead tasks
+///
+/// Deletes every dead task of the queue, in bounded batches.
+#[utoipa::path(
+    delete,
+    path = "/v1/queues/{queue}/dead",
+    tag = "dead letters",
+    params(QueueParams),
+    responses((status = 200, description = "How many dead tasks were deleted", body = Purged), QueueErrors)
+)]
+pub async fn purge_dead_tasks(
+    State(state): State<AppState>,
+    QueuePath(queue): QueuePath,
+) -> Result<Response, ApiError> {
+    let purged = state.store.purge_dead(&queue).await?;
+    Ok(Json(Purged { purged }).into_response())
+}

@@ -1,0 +1,169 @@
+//! The domain vocabulary: queue names, task ids, tasks, leases, task states and the dispatch
+//! policy, with their bounds. Plain types with serde and OpenAPI schemas.
+//!
+//! Nothing here knows about HTTP or Redis; both the API and the store speak in these types.
+//! `task` holds tasks and leases, `policy` the dispatch policy, `queue` a queue's stats;
+//! names, ids, bounds and times are here.
+
+mod policy;
+mod queue;
+mod task;
+
+pub use policy::*;
+pub use queue::*;
+pub use task::*;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::macros::format_description;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Lease lengths accepted anywhere (policy, task override, lease request, heartbeat).
+pub const LEASE_MS_MIN: u64 = 1_000;
+pub const LEASE_MS_MAX: u64 = 86_400_000;
+/// Attempts a task may be given.
+pub const MAX_ATTEMPTS_MAX: u32 = 1_000;
+/// Task priorities; higher is leased first.
+pub const PRIORITY_MIN: i32 = -1_000;
+pub const PRIORITY_MAX: i32 = 1_000;
+/// Most tasks one lease call may hand out.
+pub const MAX_TASKS_MAX: u32 = 100;
+/// Longest delay a submit or a retry may ask for: one year.
+pub const DELAY_MS_MAX: u64 = 31_536_000_000;
+/// Longest worker name recorded on a task, in characters.
+pub const WORKER_NAME_MAX: usize = 128;
+/// Longest lease id a worker may send, in characters (the ones we issue are 32 hex digits: 128
+/// random bits).
+pub const LEASE_ID_MAX: usize = 128;
+/// Longest `request_id` a lease call may carry, in characters.
+pub const REQUEST_ID_MAX: usize = 128;
+/// Longest error message kept per failed attempt; longer ones are cut, not refused, so a worker
+/// with a huge stack trace can still report its failure.
+pub const ERROR_MESSAGE_MAX: usize = 4_096;
+/// Failed attempts remembered per task, newest last.
+pub const ERROR_HISTORY_MAX: usize = 10;
+
+/// One problem with one input field, as listed in a `validation` problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"field": "max_tasks", "message": "must be a whole number from 1 to 100"}))]
+pub struct FieldError {
+    /// The offending field, as a JSON path into the request (`priority`, `backoff.jitter`) or a
+    /// path parameter (`queue`, `id`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A checked queue name: `^[A-Za-z0-9._-]{1,128}$`, so it can never break out of its Redis
+/// hash tag (no braces, colons or spaces).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueueName(String);
+
+impl QueueName {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 128
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(FieldError::new(
+                "queue",
+                "must be 1-128 characters of A-Z a-z 0-9 . _ -",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for QueueName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// True when `prefix` is safe as the first segment of every Redis key.
+pub fn is_valid_key_prefix(prefix: &str) -> bool {
+    QueueName::parse(prefix).is_ok() && prefix.len() <= 64
+}
+
+/// A task id: a UUID in its canonical lowercase hyphenated form (new ones are UUIDv7, so they
+/// sort by creation time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskId(Uuid);
+
+impl TaskId {
+    pub fn new_v7() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        Uuid::try_parse(raw)
+            .map(Self)
+            .map_err(|_| FieldError::new("id", "must be a task id (a UUID)"))
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// Formats milliseconds since the Unix epoch as RFC 3339 UTC with millisecond precision.
+pub fn rfc3339_ms(epoch_ms: i64) -> String {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "invalid-time".to_owned())
+}
+
+/// Parses an RFC 3339 timestamp into milliseconds since the Unix epoch.
+pub fn parse_rfc3339_ms(raw: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_follow_the_spec_pattern() {
+        for good in ["emails", "a", "A.b_c-9", &"x".repeat(128)] {
+            assert!(QueueName::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a{b}", "a:b", "a b", "é", &"x".repeat(129)] {
+            assert!(QueueName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_round_trip_through_rfc3339() {
+        let ms = 1_764_077_100_123;
+        let text = rfc3339_ms(ms);
+        assert_eq!(text, "2025-11-25T13:25:00.123Z");
+        assert_eq!(parse_rfc3339_ms(&text), Some(ms));
+        assert_eq!(parse_rfc3339_ms("2025-11-25T14:25:00.123+01:00"), Some(ms));
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
+    }
+}

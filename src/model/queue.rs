@@ -1,0 +1,47 @@
+//! A queue as the API shows it: how many tasks it holds in each state, its running totals,
+//! and its effective policy.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::QueuePolicy;
+
+/// How many tasks are in each state now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StateCounts {
+    pub scheduled: u64,
+    pub ready: u64,
+    pub leased: u64,
+    pub completed: u64,
+    pub dead: u64,
+    pub cancelled: u64,
+    /// Records that could not be read and were moved aside (see the README).
+    pub quarantined: u64,
+}
+
+/// Running totals since the queue was created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Totals {
+    /// Tasks submitted.
+    pub submitted: u64,
+    /// Tasks acknowledged.
+    pub completed: u64,
+    /// Failed attempts, expiries included.
+    pub failed: u64,
+    /// Tasks that ran out of attempts (or failed with `retry: false`).
+    pub dead: u64,
+}
+
+/// A queue: counts per state, totals, the age of its oldest ready task and its policy.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = crate::examples::queue_stats)]
+pub struct QueueStats {
+    pub name: String,
+    pub counts: StateCounts,
+    pub totals: Totals,
+    /// How long the oldest ready task has waited, in ms (by the Redis clock); `null` when
+    /// nothing is ready.
+    pub oldest_ready_age_ms: Option<u64>,
+    /// The queue's effective policy.
+    pub policy: QueuePolicy,
+}

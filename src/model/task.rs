@@ -1,0 +1,109 @@
+//! Tasks and leases as the API shows them, and the states a task goes through.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+/// Where a task is in its life. `completed`, `dead` and `cancelled` are terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Waiting for its `run_at` (a delayed submit, or a retry in backoff).
+    Scheduled,
+    /// Waiting for a worker.
+    Ready,
+    /// Held by a worker under a live lease.
+    Leased,
+    /// Acknowledged by a worker.
+    Completed,
+    /// Out of attempts, or failed with `retry: false`.
+    Dead,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+/// Why one attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptFailure {
+    /// The worker called `fail`.
+    Failed,
+    /// The lease ran out before the worker acked, failed or heartbeated.
+    Expired,
+}
+
+/// One failed attempt in a task's error history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = crate::examples::task_error)]
+pub struct TaskError {
+    /// Which attempt (1-based) this was.
+    pub attempt: u32,
+    /// When the attempt ended (RFC 3339, Redis clock).
+    pub at: String,
+    pub kind: AttemptFailure,
+    /// The worker's error text (cut to 4096 bytes), or `lease expired`.
+    pub message: String,
+}
+
+/// A task: its payload plus everything the dispatcher knows about it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = crate::examples::completed_task)]
+pub struct Task {
+    /// Task id (UUIDv7).
+    pub id: String,
+    /// Queue the task belongs to.
+    pub queue: String,
+    pub state: TaskState,
+    /// The JSON value the producer submitted, unchanged.
+    #[schema(value_type = serde_json::Value)]
+    pub payload: Box<RawValue>,
+    /// Higher is leased first; FIFO among equals.
+    pub priority: i32,
+    /// Leases granted so far (an attempt is one lease).
+    pub attempts: u32,
+    /// Attempts allowed before the task is dead.
+    pub max_attempts: u32,
+    /// Attempts that ended because the lease expired.
+    pub attempts_expired: u32,
+    /// Attempts that ended with an explicit `fail`.
+    pub attempts_failed: u32,
+    /// When the task was submitted (RFC 3339, Redis clock).
+    pub created_at: String,
+    /// When the task becomes (or became) ready to lease.
+    pub run_at: String,
+    /// While leased: when the current lease runs out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leased_until: Option<String>,
+    /// When the task reached a terminal state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Name the last worker to lease the task gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// What the worker passed to `ack`, unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub result: Option<Box<RawValue>>,
+    /// Message of the newest failed attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Failed attempts, oldest first, at most the last 10.
+    pub errors: Vec<TaskError>,
+}
+
+/// A granted lease: the right to work on `task` until `expires_at`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = crate::examples::lease)]
+pub struct Lease {
+    /// Fencing token: pass it to heartbeat, ack and fail. Unguessable; never shown elsewhere.
+    pub lease_id: String,
+    /// When the lease runs out unless extended (RFC 3339, Redis clock).
+    pub expires_at: String,
+    /// Milliseconds until `expires_at`, measured by Redis: schedule heartbeats from this rather
+    /// than from your own clock.
+    pub expires_in_ms: u64,
+    /// Which attempt this lease is (1 on first delivery).
+    pub attempt: u32,
+    pub task: Task,
+}
+

@@ -1,0 +1,72 @@
+//! `scripts/stats.lua`: a queue's counts, totals, oldest ready age and policy.
+
+use super::{Args, Op, Reply, into_array, into_int, into_string};
+use crate::model::{QueuePolicy, QueueStats, StateCounts, Totals};
+use crate::store::StoreError;
+use crate::store::policy::parse_policy_hash;
+use crate::store::script::{STATS, ScriptDef};
+
+pub struct Stats<'a> {
+    pub defaults: &'a QueuePolicy,
+}
+
+impl Op for Stats<'_> {
+    type Outcome = Option<QueueStats>;
+
+    fn script(&self) -> &'static ScriptDef {
+        &STATS
+    }
+
+    fn args(&self, _: &mut Args<'_, '_>) {}
+
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<Option<QueueStats>, StoreError> {
+        match reply.status.as_str() {
+            "ok" => {}
+            "not_found" => return Ok(None),
+            _ => return Err(reply.unexpected()),
+        }
+        let numbers = |value| -> Result<Vec<u64>, StoreError> {
+            into_array(value)?
+                .into_iter()
+                .map(|n| into_int(n).map(|n| u64::try_from(n).unwrap_or(0)))
+                .collect()
+        };
+        let c = numbers(reply.next()?)?;
+        let t = numbers(reply.next()?)?;
+        let (Some(&[ready, scheduled, leased, completed, dead, cancelled, quarantined]), Some(&[submitted, done, failed, died])) =
+            (c.get(..7), t.get(..4))
+        else {
+            return Err(StoreError::Corrupt("short stats reply".into()));
+        };
+        let oldest_ready_age_ms = match reply.next()? {
+            deadpool_redis::redis::Value::Int(since) => {
+                Some(u64::try_from(reply.now_ms - since).unwrap_or(0))
+            }
+            _ => None,
+        };
+        let hash = into_array(reply.next()?)?
+            .into_iter()
+            .map(into_string)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(QueueStats {
+            name: reply.queue.to_string(),
+            counts: StateCounts {
+                scheduled,
+                ready,
+                leased,
+                completed,
+                dead,
+                cancelled,
+                quarantined,
+            },
+            totals: Totals {
+                submitted,
+                completed: done,
+                failed,
+                dead: died,
+            },
+            oldest_ready_age_ms,
+            policy: parse_policy_hash(self.defaults, &hash).effective,
+        }))
+    }
+}

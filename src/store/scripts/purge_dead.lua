@@ -1,0 +1,16 @@
+-- purge_dead.lua: deletes the queue's oldest dead tasks, at most SWEEP_ITEMS_MAX per call (and
+-- PURGE_BYTES_MAX freed); the server repeats until none are left.
+-- arg: 1 how many at most
+-- Returns reply('ok', purged, remaining).
+
+local ids = redis.call('ZRANGE', K.dead, 0, math.min(tonumber(arg(1)), SWEEP_ITEMS_MAX) - 1)
+local purged, freed = 0, 0
+for _, id in ipairs(ids) do
+  freed = freed + erase(id)
+  redis.call('ZREM', K.dead, id)
+  purged = purged + 1
+  if freed >= PURGE_BYTES_MAX then
+    break
+  end
+end
+return reply('ok', purged, redis.call('ZCARD', K.dead))

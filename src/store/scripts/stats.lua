@@ -1,0 +1,22 @@
+-- stats.lua: a queue's counts per state, totals, the age of its oldest ready task and its own
+-- policy values, from set sizes and counters only (never a scan of its tasks). Writes nothing.
+-- arg: none
+-- Returns reply('ok', { ready, scheduled, leased, completed, dead, cancelled, quarantined },
+--   { submitted, completed, failed, dead }, oldest ready since (ms) or false, policy hash)
+-- or reply('not_found') for a queue with no trace in Redis.
+
+local counts = {}
+for _, role in ipairs({ 'ready', 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'quarantine' }) do
+  table.insert(counts, redis.call('ZCARD', K[role]))
+end
+local exists = redis.call('EXISTS', K.stats, K.policy) > 0
+if not exists then
+  return reply('not_found')
+end
+local totals = redis.call('HMGET', K.stats, 'submitted', 'completed', 'failed', 'dead')
+for n = 1, #totals do
+  totals[n] = tonumber(totals[n]) or 0
+end
+local oldest = redis.call('ZRANGE', K.ready_time, 0, 0, 'WITHSCORES')
+return reply('ok', counts, totals, oldest[2] and tonumber(oldest[2]) or false,
+  redis.call('HGETALL', K.policy))

@@ -197,7 +197,12 @@ impl<'a> Fields<'a> {
     }
 
     /// A list of `min..=max` strings.
-    pub fn string_list(&mut self, name: &'static str, min: usize, max: usize) -> Option<Vec<String>> {
+    pub fn string_list(
+        &mut self,
+        name: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Option<Vec<String>> {
         let raw = self.present(name)?;
         match serde_json::from_str::<Vec<String>>(raw.get()) {
             Ok(list) if (min..=max).contains(&list.len()) => Some(list),
@@ -206,7 +211,10 @@ impl<'a> Fields<'a> {
                 None
             }
             Err(_) => {
-                self.fail(name, format!("must be a list of strings, not {}", kind(raw)));
+                self.fail(
+                    name,
+                    format!("must be a list of strings, not {}", kind(raw)),
+                );
                 None
             }
         }

@@ -360,3 +360,32 @@ pub async fn delete_queue_policy(
 ) -> Result<Response, ApiError> {
     write(&state, &queue, &headers, PolicyMode::Reset, Vec::new()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The document's `minimum`/`maximum` of every policy field are `Field::bounds`, the one
+    /// source of them: the document cannot promise what the server refuses, or the reverse.
+    #[test]
+    fn the_documented_bounds_are_the_enforced_ones() {
+        let doc = serde_json::to_value(crate::openapi()).expect("document");
+        let schemas = &doc["components"]["schemas"];
+        for field in Field::ALL.into_iter().filter(|f| f.kind() != Kind::Boolean) {
+            let (object, leaf) = match field.name().split_once('.') {
+                Some(("backoff", leaf)) => ("BackoffRequest", leaf),
+                Some(("rate_limit", leaf)) => ("RateLimitRequest", leaf),
+                _ => ("PolicyRequest", field.name()),
+            };
+            let property = &schemas[object]["properties"][leaf];
+            let documented = |key: &str| {
+                property[key]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{}: no {key} in {property}", field.name()))
+            };
+            let (min, max) = field.bounds();
+            assert_eq!(documented("minimum"), min, "{} minimum", field.name());
+            assert_eq!(documented("maximum"), max, "{} maximum", field.name());
+        }
+    }
+}

@@ -49,7 +49,8 @@ pub async fn list_queues(
         .cursor
         .as_deref()
         .map(|cursor| {
-            QueueName::parse(cursor).map_err(|_| ApiError::field("cursor", "is not a cursor we gave"))
+            QueueName::parse(cursor)
+                .map_err(|_| ApiError::field("cursor", "is not a cursor we gave"))
         })
         .transpose()?;
     let names = state
@@ -57,11 +58,14 @@ pub async fn list_queues(
         .queues_after(after.as_ref(), page.limit as usize)
         .await?;
     let full = names.len() == page.limit as usize;
-    let stats = futures_util::future::try_join_all(names.iter().map(|q| state.store.stats(q))).await?;
+    let stats =
+        futures_util::future::try_join_all(names.iter().map(|q| state.store.stats(q))).await?;
     // A queue that went away between the listing and its stats is left out.
     let queues: Vec<QueueStats> = stats.into_iter().flatten().collect();
     Ok(Json(QueueList {
-        next_cursor: full.then(|| names.last().map(ToString::to_string)).flatten(),
+        next_cursor: full
+            .then(|| names.last().map(ToString::to_string))
+            .flatten(),
         queues,
     }))
 }

@@ -106,4 +106,3 @@ pub struct Lease {
     pub attempt: u32,
     pub task: Task,
 }
-

@@ -24,7 +24,10 @@ pub const ROLES: [(&str, &str); 16] = [
         "hash: `<task id>#<slot>` -> one failed attempt (JSON)",
     ),
     ("ready", "zset: `<arrival>:<id>` by -priority"),
-    ("ready_time", "zset: ready task ids by when they became ready (ms)"),
+    (
+        "ready_time",
+        "zset: ready task ids by when they became ready (ms)",
+    ),
     (
         "scheduled",
         "zset: delayed or backing-off task ids by run_at (ms)",

@@ -80,8 +80,9 @@ impl Store {
 
     /// The queues that might have work now (not paused, something ready), with their weights.
     async fn weights(&self, queues: &[QueueName]) -> Result<Vec<(QueueName, u32)>, StoreError> {
-        let views = futures_util::future::try_join_all(queues.iter().map(|q| self.dispatch_view(q)))
-            .await?;
+        let views =
+            futures_util::future::try_join_all(queues.iter().map(|q| self.dispatch_view(q)))
+                .await?;
         Ok(queues
             .iter()
             .zip(views)
@@ -181,7 +182,9 @@ mod tests {
     fn weighted_picks_follow_the_weights() {
         let q = |n: &str| QueueName::parse(n).expect("name");
         let candidates = [(q("heavy"), 3), (q("light"), 1)];
-        let heavy = (0..4000).filter(|_| weighted_pick(&candidates) == 0).count();
+        let heavy = (0..4000)
+            .filter(|_| weighted_pick(&candidates) == 0)
+            .count();
         assert!((2700..=3300).contains(&heavy), "{heavy} of 4000");
     }
 }

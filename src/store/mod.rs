@@ -38,8 +38,8 @@ use outage::OutageLog;
 pub use outage::{Cause, Unavailable};
 pub use types::{
     CancelOutcome, DeadCursor, DeadPage, Failure, FinishOutcome, GetOutcome, HeartbeatOutcome,
-    LeaseOutcome, LeaseRequest, NewTask, PolicyMode, PolicyState, PolicyWrite,
-    PolicyWriteOutcome, ReapReport, Start, Strategy, SubmitOutcome,
+    LeaseOutcome, LeaseRequest, NewTask, PolicyMode, PolicyState, PolicyWrite, PolicyWriteOutcome,
+    ReapReport, Start, Strategy, SubmitOutcome,
 };
 
 /// Why the store could not answer.
@@ -93,7 +93,12 @@ impl Store {
     ) -> Result<Self, String> {
         let policy_args = Field::ALL
             .into_iter()
-            .map(|field| policy.get(field).map(policy::format_value).unwrap_or_default())
+            .map(|field| {
+                policy
+                    .get(field)
+                    .map(policy::format_value)
+                    .unwrap_or_default()
+            })
             .collect();
         Ok(Self {
             inner: Arc::new(Inner {

@@ -39,12 +39,25 @@ impl Store {
 
     /// Moves dead tasks back to ready (attempts reset): the listed ones, or all of them. In
     /// bounded batches; "all" means those dead when the call began. Returns how many.
-    pub async fn redrive(&self, queue: &QueueName, ids: Option<&[TaskId]>) -> Result<u64, StoreError> {
+    pub async fn redrive(
+        &self,
+        queue: &QueueName,
+        ids: Option<&[TaskId]>,
+    ) -> Result<u64, StoreError> {
         let mut redriven = 0;
         match ids {
             Some(ids) => {
                 for batch in ids.chunks(BATCH as usize) {
-                    redriven += self.run(queue, ops::Redrive { ids: batch, oldest: 0 }).await?.0;
+                    redriven += self
+                        .run(
+                            queue,
+                            ops::Redrive {
+                                ids: batch,
+                                oldest: 0,
+                            },
+                        )
+                        .await?
+                        .0;
                 }
             }
             None => {

@@ -24,11 +24,7 @@ impl Store {
     }
 
     /// Cancels a scheduled, ready or leased task; a leased task's lease ends at once.
-    pub async fn cancel(
-        &self,
-        queue: &QueueName,
-        id: TaskId,
-    ) -> Result<CancelOutcome, StoreError> {
+    pub async fn cancel(&self, queue: &QueueName, id: TaskId) -> Result<CancelOutcome, StoreError> {
         self.run(queue, ops::Cancel { id }).await
     }
 }

@@ -49,7 +49,9 @@ pub struct Failure {
 pub enum SubmitOutcome {
     Created(Box<Task>),
     /// The payload is larger than the queue's `max_payload_bytes`.
-    TooLarge { limit: u64 },
+    TooLarge {
+        limit: u64,
+    },
 }
 
 /// How a read ended.
@@ -84,7 +86,9 @@ pub enum FinishOutcome {
     LeaseLost,
     NotFound,
     /// The result is larger than the queue's `max_payload_bytes`; nothing changed.
-    TooLarge { limit: u64 },
+    TooLarge {
+        limit: u64,
+    },
 }
 
 /// How a heartbeat ended.
@@ -163,7 +167,9 @@ pub struct PolicyWrite {
 pub enum PolicyWriteOutcome {
     Written(PolicyState),
     /// `If-Match` named another version; nothing changed.
-    Stale { version: u64 },
+    Stale {
+        version: u64,
+    },
     /// The merged policy breaks a rule between fields; nothing changed.
     Invalid(FieldError),
 }

@@ -140,21 +140,19 @@ fn the_python_worker_has_a_useful_help() {
     }
 }
 
-/// The README's curl walk-through, extracted from README.md and run as pasted in one shell
-/// against a live server: every step succeeds and shows what the text promises.
-#[tokio::test]
-async fn the_readme_walkthrough_runs_as_pasted() {
+/// Runs the first shell block after `heading` in README.md, as pasted, in one bash against
+/// `app`; returns its output, asserting it succeeded and wrote nothing on stderr.
+async fn run_readme_block(app: &TestApp, heading: &str) -> String {
     let readme = include_str!("../../README.md");
     let section = readme
-        .split("## A task's life, with curl")
+        .split(heading)
         .nth(1)
-        .expect("the walk-through section");
+        .unwrap_or_else(|| panic!("no section {heading}"));
     let block = section
         .split("```sh\n")
         .nth(1)
         .and_then(|rest| rest.split("\n```").next())
-        .expect("the walk-through's shell block");
-    let app = TestApp::start().await;
+        .expect("the section's shell block");
     let base = app.base.clone();
     let script = block.to_owned();
     let output = tokio::task::spawn_blocking(move || {
@@ -166,13 +164,22 @@ async fn the_readme_walkthrough_runs_as_pasted() {
     .await
     .expect("join")
     .expect("run bash");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stderr.is_empty(), "{stderr}");
+    stdout
+}
+
+/// The README's curl walk-through, extracted from README.md and run as pasted in one shell
+/// against a live server: every step succeeds and shows what the text promises.
+#[tokio::test]
+async fn the_readme_walkthrough_runs_as_pasted() {
+    let app = TestApp::start().await;
+    let stdout = run_readme_block(&app, "## A task's life, with curl").await;
     assert!(stdout.contains("HTTP/1.1 201 Created"), "{stdout}");
     assert!(
         stdout.contains("location: /v1/queues/emails/tasks/"),
@@ -192,4 +199,24 @@ async fn the_readme_walkthrough_runs_as_pasted() {
         stdout.ends_with('\n'),
         "the last output does not end its line"
     );
+}
+
+/// The README's policy examples run as pasted: every knob is accepted, and the `If-Match`
+/// write at the end applies.
+#[tokio::test]
+async fn the_readme_policy_examples_run_as_pasted() {
+    let app = TestApp::start().await;
+    let stdout = run_readme_block(&app, "## Policy: how each queue dispatches").await;
+    assert!(
+        !stdout.contains(r#""type":"#),
+        "a call was refused: {stdout}"
+    );
+    let policy = app.get("/v1/queues/emails/policy").await.body;
+    assert_eq!(
+        policy["overrides"],
+        serde_json::json!(["lease_ms"]),
+        "{policy}"
+    );
+    assert_eq!(policy["policy"]["lease_ms"], 45000);
+    assert_eq!(policy["version"], 9, "seven patches, a reset and the put");
 }

@@ -368,6 +368,45 @@ impl TestApp {
         self.request(reqwest::Method::POST, path, Some(&body)).await
     }
 
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// A request with extra headers (such as `If-Match`).
+    pub async fn request_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Reply::read(request.send().await.expect("http request")).await
+    }
+
+    /// PATCHes the queue's policy with `body`, asserting the 200, and returns the policy view.
+    pub async fn patch_policy(&self, queue: &str, body: Value) -> Value {
+        let path = format!("/v1/queues/{queue}/policy");
+        let reply = self
+            .request(reqwest::Method::PATCH, &path, Some(&body))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "patch policy: {}", reply.body);
+        reply.body
+    }
+
+    /// The queue's stats, asserting the 200.
+    pub async fn queue_stats(&self, queue: &str) -> Value {
+        let reply = self.get(&format!("/v1/queues/{queue}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "queue stats: {}", reply.body);
+        reply.body
+    }
+
     /// Submits `body` and returns the new task, asserting the 201.
     pub async fn submit(&self, queue: &str, body: Value) -> Value {
         let reply = self.post(&format!("/v1/queues/{queue}/tasks"), body).await;

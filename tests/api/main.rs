@@ -11,6 +11,8 @@ mod health;
 mod isolation;
 mod lifecycle;
 mod openapi;
+mod policy;
+mod queues;
 mod race;
 mod replays;
 mod retention;

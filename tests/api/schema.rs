@@ -45,7 +45,9 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<S
                     .filter(|option| problems(doc, option, value).is_empty())
                     .count();
                 if fitting != 1 {
-                    found.push(format!("{at}: {value} fits {fitting} of the oneOf options, not 1"));
+                    found.push(format!(
+                        "{at}: {value} fits {fitting} of the oneOf options, not 1"
+                    ));
                 }
             }
             "enum" => {
@@ -95,7 +97,11 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<S
             "minItems" | "maxItems" => {
                 if let (Some(items), Some(bound)) = (value.as_array(), rule.as_u64()) {
                     let count = items.len() as u64;
-                    let ok = if keyword == "minItems" { count >= bound } else { count <= bound };
+                    let ok = if keyword == "minItems" {
+                        count >= bound
+                    } else {
+                        count <= bound
+                    };
                     if !ok {
                         found.push(format!("{at}: {count} items break {keyword} {bound}"));
                     }

@@ -102,4 +102,3 @@ impl Op for PurgeDead {
         Ok((reply.u64()?, reply.u64()?))
     }
 }
-

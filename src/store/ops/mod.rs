@@ -185,9 +185,7 @@ impl<'q> Reply<'q> {
             "replayed" => FinishOutcome::Replayed(self.readable_task()?),
             "lease_lost" => FinishOutcome::LeaseLost,
             "not_found" => FinishOutcome::NotFound,
-            "too_large" => FinishOutcome::TooLarge {
-                limit: self.u64()?,
-            },
+            "too_large" => FinishOutcome::TooLarge { limit: self.u64()? },
             _ => return Err(self.unexpected()),
         })
     }

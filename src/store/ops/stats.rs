@@ -33,8 +33,20 @@ impl Op for Stats<'_> {
         };
         let c = numbers(reply.next()?)?;
         let t = numbers(reply.next()?)?;
-        let (Some(&[ready, scheduled, leased, completed, dead, cancelled, quarantined]), Some(&[submitted, done, failed, died])) =
-            (c.get(..7), t.get(..4))
+        let (
+            Some(
+                &[
+                    ready,
+                    scheduled,
+                    leased,
+                    completed,
+                    dead,
+                    cancelled,
+                    quarantined,
+                ],
+            ),
+            Some(&[submitted, done, failed, died]),
+        ) = (c.get(..7), t.get(..4))
         else {
             return Err(StoreError::Corrupt("short stats reply".into()));
         };

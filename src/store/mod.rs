@@ -160,11 +160,14 @@ impl Store {
         }
         invocation.arg(rand::random::<u32>());
         op.args(&mut Args(&mut invocation));
+        let started = Instant::now();
         let value = match self.conn().await {
             Ok(mut conn) => conn.invoke(&invocation).await,
             Err(err) => Err(err),
         };
-        let value = self.observe(value).map_err(|err| err.in_script(def.name))?;
+        let value = self
+            .observe(started, value)
+            .map_err(|err| err.in_script(def.name))?;
         let mut reply = Reply::parse(queue, value)?;
         let outcome = op.outcome(&mut reply);
         if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
@@ -180,17 +183,18 @@ impl Store {
 
     /// Sends one plain command.
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let started = Instant::now();
         let result = match self.conn().await {
             Ok(mut conn) => conn.query(cmd).await,
             Err(err) => Err(err),
         };
-        self.observe(result)
+        self.observe(started, result)
     }
 
     /// Feeds every call's outcome to the outage log.
-    fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    fn observe<T>(&self, started: Instant, result: Result<T, StoreError>) -> Result<T, StoreError> {
         match &result {
-            Ok(_) => self.inner.outages.succeeded(),
+            Ok(_) => self.inner.outages.succeeded(started),
             Err(StoreError::Unavailable(why)) => self.inner.outages.failed(why),
             Err(_) => {}
         }

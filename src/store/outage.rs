@@ -135,8 +135,10 @@ impl OutageLog {
         }
     }
 
-    /// A call succeeded: ends an outage, if there was one.
-    pub fn succeeded(&self) {
+    /// A call that began at `started` succeeded: ends an outage that began before it, if
+    /// there is one. (A call that began before the outage may finish after its first failure
+    /// was logged; its success says nothing about Redis now.)
+    pub fn succeeded(&self, started: Instant) {
         // The common case (no outage) costs one atomic load.
         if !self.down.load(Ordering::Acquire) {
             return;
@@ -144,6 +146,12 @@ impl OutageLog {
         let Ok(mut current) = self.current.lock() else {
             return;
         };
+        if current
+            .as_ref()
+            .is_some_and(|outage| started < outage.since)
+        {
+            return;
+        }
         if let Some(outage) = current.take() {
             self.down.store(false, Ordering::Release);
             tracing::info!(

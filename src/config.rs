@@ -85,6 +85,11 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 
+    /// Web origins allowed to call the API from a browser (CORS), comma-separated, such as
+    /// `https://app.example.com`; `*` allows any. None by default.
+    #[arg(long, env = "TASKGATE_CORS_ORIGINS", value_delimiter = ',', num_args = 0..)]
+    pub cors_origins: Vec<String>,
+
     /// Log one line per request (method, route, status, duration, request id) at `info`.
     /// Turn off for very high request rates.
     #[arg(long, env = "TASKGATE_ACCESS_LOG", default_value_t = true, action = ArgAction::Set)]
@@ -248,6 +253,13 @@ impl Config {
             self.redis_pool_size > 0,
             "redis_pool_size",
             "must be at least 1",
+        );
+        problem(
+            self.cors_origins.iter().all(|o| {
+                o == "*" || axum::http::HeaderValue::from_str(o.trim_end_matches('/')).is_ok()
+            }),
+            "cors_origins",
+            "must be origins such as https://app.example.com, or *",
         );
         problem(
             crate::model::is_valid_key_prefix(&self.key_prefix),

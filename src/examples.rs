@@ -161,3 +161,21 @@ pub fn dead_page() -> Value {
 pub fn redrive_request() -> Value {
     json!({"ids": [TASK_ID]})
 }
+
+pub fn batch_request() -> Value {
+    json!({"tasks": [
+        {"payload": {"to": "ada@example.com"}, "idempotency_key": "signup-1041"},
+        {"payload": {"to": "bob@example.com"}, "priority": 5, "idempotency_key": "signup-1042"}
+    ]})
+}
+
+pub fn batch_response() -> Value {
+    json!({"results": [
+        {"index": 0, "status": 201, "task": submitted_task()},
+        {"index": 1, "status": 422, "error": {
+            "type": "validation", "title": "Invalid request", "status": 422,
+            "detail": "1 field is invalid",
+            "errors": [{"field": "priority", "message": "must be a whole number from -1000 to 1000"}]
+        }}
+    ]})
+}

@@ -44,12 +44,14 @@ use store::{PoolSettings, Store};
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// How the router behaves around the handlers: its limits and its request log.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     /// One log line per request.
     pub access_log: bool,
+    /// Web origins allowed to call from a browser (`*` for any); none means no CORS at all.
+    pub cors_origins: Vec<String>,
 }
 
 impl HttpSettings {
@@ -58,6 +60,7 @@ impl HttpSettings {
             max_body_bytes: config.max_body_bytes(),
             request_timeout: config.request_timeout(),
             access_log: config.access_log,
+            cors_origins: config.cors_origins.clone(),
         }
     }
 }
@@ -74,11 +77,13 @@ pub fn openapi_json() -> String {
 
 /// The whole HTTP application: API, OpenAPI document, Swagger UI, and the layers around them.
 ///
-/// Layers, outermost first: a request id for every request; its span and log line; the id
-/// copied to the response; every error as problem+json; the request deadline; the body limit.
+/// Layers, outermost first: a request id for every request; CORS for the configured web
+/// origins; the request's span and log line; the id copied to the response; every error as
+/// problem+json; the request deadline; the body limit.
 pub fn app(state: AppState, settings: HttpSettings) -> Router {
     let (api, document) = api::routes().split_for_parts();
     let document = document.to_pretty_json().unwrap_or_default();
+    let cors = middleware::cors(&settings.cors_origins);
     api.with_state(state)
         .merge(api::docs_routes(document))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
@@ -92,6 +97,7 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
             settings.access_log,
             middleware::observe,
         ))
+        .layer(cors)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
@@ -108,6 +114,7 @@ pub fn state_from_config(config: &Config) -> Result<AppState, String> {
     Ok(AppState {
         store,
         max_payload_bytes: config.max_payload_bytes,
+        shutdown: tokio_util::sync::CancellationToken::new(),
     })
 }
 
@@ -122,6 +129,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let stopping = state.shutdown.clone();
+    // Long-polls and event streams end at once when shutdown begins, so the graceful shutdown
+    // that waits for in-flight requests does not wait for them.
+    let shutdown = async move {
+        shutdown.await;
+        stopping.cancel();
+    };
     tokio::spawn(warn_unless_noeviction(store.clone()));
     let reaper = config
         .reaper_interval()

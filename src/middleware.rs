@@ -88,3 +88,48 @@ fn is_problem(response: &Response) -> bool {
     response.headers().get(header::CONTENT_TYPE)
         == Some(&HeaderValue::from_static("application/problem+json"))
 }
+
+/// CORS for web pages on the configured origins (`*` for any): preflights are answered, and
+/// the headers a page needs are allowed and exposed. With no origins, a layer that adds nothing.
+pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    let header = HeaderName::from_static;
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::IF_MATCH,
+            header("idempotency-key"),
+            header("x-request-id"),
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::ETAG,
+            header::RETRY_AFTER,
+            header("idempotent-replayed"),
+            header("x-request-id"),
+        ])
+        .max_age(Duration::from_secs(600))
+}

@@ -126,34 +126,97 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let mut query = QueryArgs::read(parts, state, &["limit", "cursor"]).await?;
+        let limit = query.int("limit", 1, PAGE_MAX).unwrap_or(PAGE_DEFAULT);
+        let cursor = query.take("cursor");
+        query.finish()?;
+        Ok(Page { limit, cursor })
+    }
+}
+
+/// Longest a result wait may be asked to wait, in ms.
+pub const RESULT_WAIT_MS_MAX: u32 = 60_000;
+
+/// The `wait_ms` query parameter of a task read, checked.
+pub struct ResultWait(pub std::time::Duration);
+
+/// Query parameters of a task read (OpenAPI only).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ResultWaitParams {
+    /// Wait up to this long (0 to 60000 ms) for the task to be finished (completed, dead or
+    /// cancelled); the answer comes as soon as it is, or at the end of the wait with the task
+    /// as it is then.
+    #[param(minimum = 0, maximum = 60000, default = 0)]
+    wait_ms: Option<u32>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ResultWait {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let mut query = QueryArgs::read(parts, state, &["wait_ms"]).await?;
+        let wait = query.int("wait_ms", 0, RESULT_WAIT_MS_MAX).unwrap_or(0);
+        query.finish()?;
+        Ok(ResultWait(std::time::Duration::from_millis(wait.into())))
+    }
+}
+
+/// A request's query parameters, read one by one; unknown ones and bad values are problems.
+struct QueryArgs {
+    pairs: Vec<(String, String)>,
+    known: &'static [&'static str],
+    errors: Vec<FieldError>,
+}
+
+impl QueryArgs {
+    async fn read<S: Send + Sync>(
+        parts: &mut Parts,
+        state: &S,
+        known: &'static [&'static str],
+    ) -> Result<Self, ApiError> {
         let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| ApiError::Malformed(rejection.body_text()))?;
-        let mut page = Page {
-            limit: PAGE_DEFAULT,
-            cursor: None,
-        };
-        let mut errors = Vec::new();
-        for (name, value) in pairs {
-            match name.as_str() {
-                "limit" => match value.parse::<u32>() {
-                    Ok(n) if (1..=PAGE_MAX).contains(&n) => page.limit = n,
-                    _ => errors.push(FieldError::new(
-                        "limit",
-                        format!("must be a whole number from 1 to {PAGE_MAX}"),
-                    )),
-                },
-                "cursor" => page.cursor = Some(value),
-                other => errors.push(FieldError::new(
-                    other,
-                    "is not a query parameter of this request (known: cursor, limit)",
-                )),
+        Ok(Self {
+            pairs,
+            known,
+            errors: Vec::new(),
+        })
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        let at = self.pairs.iter().position(|(n, _)| n == name)?;
+        Some(self.pairs.remove(at).1)
+    }
+
+    fn int(&mut self, name: &str, min: u32, max: u32) -> Option<u32> {
+        let value = self.take(name)?;
+        match value.parse::<u32>() {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.errors.push(FieldError::new(
+                    name,
+                    format!("must be a whole number from {min} to {max}"),
+                ));
+                None
             }
         }
-        if errors.is_empty() {
-            Ok(page)
+    }
+
+    fn finish(mut self) -> Result<(), ApiError> {
+        let known = self.known.join(", ");
+        for (name, _) in self.pairs {
+            self.errors.push(FieldError::new(
+                name,
+                format!("is not a query parameter of this request (known: {known})"),
+            ));
+        }
+        if self.errors.is_empty() {
+            Ok(())
         } else {
-            Err(ApiError::Validation(errors))
+            Err(ApiError::Validation(self.errors))
         }
     }
 }

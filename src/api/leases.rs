@@ -1,6 +1,8 @@
 //! Leasing, for workers: from one queue, or from several at once (in order, or by weight).
 //! What a worker does with a lease (heartbeat, ack, fail) is in `work.rs`.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -20,6 +22,14 @@ use crate::store::{LeaseOutcome, LeaseRequest, Strategy};
 
 /// Most queues one multi-queue lease call may name.
 pub const QUEUES_PER_LEASE_MAX: usize = 20;
+/// Longest a lease call may be asked to wait for work, in ms.
+pub const LEASE_WAIT_MS_MAX: u32 = 30_000;
+
+/// A checked lease call: what to lease, and how long to wait for it.
+pub struct LeaseCall {
+    request: LeaseRequest,
+    wait: Duration,
+}
 
 /// Body of a lease call. `{}` leases one task with the policy's lease length.
 #[derive(ToSchema)]
@@ -51,23 +61,31 @@ pub struct LeaseTasksRequest {
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
     )]
     request_id: Option<String>,
+    /// Wait up to this long (0 to 30000 ms) for something to lease: the answer comes as soon as
+    /// a task is ready (submitted on any instance, retried, promoted...), or at the end of the
+    /// wait with an empty list. Waiting holds no Redis connection.
+    #[schema(minimum = 0, maximum = 30000, default = 0)]
+    wait_ms: Option<i64>,
 }
 
 impl RequestBody for LeaseTasksRequest {
-    type Checked = LeaseRequest;
+    type Checked = LeaseCall;
 
-    fn read(f: &mut Fields<'_>) -> LeaseRequest {
+    fn read(f: &mut Fields<'_>) -> LeaseCall {
         read_lease_options(f)
     }
 }
 
 /// The options every lease call has (everything but which queues).
-fn read_lease_options(f: &mut Fields<'_>) -> LeaseRequest {
-    LeaseRequest {
-        worker: f.text("worker", 1, WORKER_NAME_MAX),
-        max_tasks: f.int("max_tasks", 1, MAX_TASKS_MAX.into()).unwrap_or(1),
-        lease_ms: f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64),
-        request_id: f.text("request_id", 1, REQUEST_ID_MAX),
+fn read_lease_options(f: &mut Fields<'_>) -> LeaseCall {
+    LeaseCall {
+        request: LeaseRequest {
+            worker: f.text("worker", 1, WORKER_NAME_MAX),
+            max_tasks: f.int("max_tasks", 1, MAX_TASKS_MAX.into()).unwrap_or(1),
+            lease_ms: f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64),
+            request_id: f.text("request_id", 1, REQUEST_ID_MAX),
+        },
+        wait: Duration::from_millis(f.int("wait_ms", 0, LEASE_WAIT_MS_MAX.into()).unwrap_or(0)),
     }
 }
 
@@ -105,8 +123,8 @@ fn lease_response(outcome: LeaseOutcome) -> Response {
 
 /// Lease tasks
 ///
-/// Leases up to `max_tasks` ready tasks, highest priority first and FIFO among equals. Each
-/// lease is yours until `expires_at`: heartbeat to keep it, then ack or fail with its
+/// Leases up to `max_tasks` ready tasks, highest priority first and FIFO among equals; with
+/// `wait_ms`, waits for work first (long polling). Each lease is yours until `expires_at`: heartbeat to keep it, then ack or fail with its
 /// `lease_id`. A lease that runs out counts as a failed attempt and the task is delivered again.
 /// Nothing to hand out is not an error: an empty, paused or limited queue answers `200` with
 /// an empty list (with `retry_after_ms` and `Retry-After` when its `max_in_flight` or
@@ -131,9 +149,12 @@ fn lease_response(outcome: LeaseOutcome) -> Response {
 pub async fn lease_tasks(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
-    Body(request): Body<LeaseTasksRequest>,
+    Body(call): Body<LeaseTasksRequest>,
 ) -> Result<Response, ApiError> {
-    let outcome = state.store.lease(&queue, &request).await?;
+    let outcome = state
+        .store
+        .lease_waiting(&queue, &call.request, call.wait, &state.shutdown)
+        .await?;
     Ok(lease_response(outcome))
 }
 
@@ -172,6 +193,9 @@ pub struct LeaseAcrossRequest {
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
     )]
     request_id: Option<String>,
+    /// Wait up to this long (0 to 30000 ms) for something to lease from any of the queues.
+    #[schema(minimum = 0, maximum = 30000, default = 0)]
+    wait_ms: Option<i64>,
 }
 
 /// How a multi-queue lease picks its queues.
@@ -187,7 +211,7 @@ pub enum StrategyName {
 pub struct LeaseAcross {
     queues: Vec<QueueName>,
     strategy: Strategy,
-    options: LeaseRequest,
+    options: LeaseCall,
 }
 
 impl RequestBody for LeaseAcrossRequest {
@@ -248,7 +272,13 @@ pub async fn lease_tasks_across_queues(
 ) -> Result<Response, ApiError> {
     let outcome = state
         .store
-        .lease_across(&call.queues, call.strategy, &call.options)
+        .lease_across_waiting(
+            &call.queues,
+            Some(call.strategy),
+            &call.options.request,
+            call.options.wait,
+            &state.shutdown,
+        )
         .await?;
     Ok(lease_response(outcome))
 }

@@ -5,12 +5,14 @@
 
 mod body;
 mod docs;
+mod events;
 mod extract;
 mod health;
 mod leases;
 mod policy;
 mod queues;
 mod responses;
+mod submit;
 mod tasks;
 mod work;
 
@@ -21,6 +23,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use docs::routes as docs_routes;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::store::Store;
 
@@ -36,15 +40,19 @@ pub fn replayed(body: impl IntoResponse) -> Response {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    /// Largest payload or result, in bytes of compact JSON.
+    /// Largest payload or result, in bytes of JSON text.
     pub max_payload_bytes: u64,
+    /// Cancelled when the server begins to shut down: long-polls and event streams end at once.
+    pub shutdown: CancellationToken,
 }
 
 /// Every operation of the API, with its OpenAPI description.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
-        .routes(routes!(tasks::submit_task))
+        .routes(routes!(submit::submit_task))
+        .routes(routes!(submit::submit_tasks))
         .routes(routes!(tasks::get_task, tasks::cancel_task))
+        .routes(routes!(events::get_task_events))
         .routes(routes!(leases::lease_tasks))
         .routes(routes!(leases::lease_tasks_across_queues))
         .routes(routes!(work::heartbeat_task))
@@ -69,7 +77,7 @@ mod tests {
     use utoipa::ToSchema;
 
     use super::body::{Fields, RequestBody};
-    use super::{leases, policy, queues, tasks, work};
+    use super::{leases, policy, queues, submit, work};
 
     /// The fields `T::read` accepts, in name order.
     fn read_fields<T: RequestBody>() -> Vec<String> {
@@ -107,7 +115,9 @@ mod tests {
     /// be refused as unknown, or silently missing from generated clients.
     #[test]
     fn every_request_body_reads_exactly_the_fields_its_schema_documents() {
-        same_fields::<tasks::SubmitTaskRequest>();
+        same_fields::<submit::SubmitTaskRequest>();
+        same_fields::<submit::BatchTaskRequest>();
+        same_fields::<submit::BatchSubmitRequest>();
         same_fields::<leases::LeaseTasksRequest>();
         same_fields::<leases::LeaseAcrossRequest>();
         same_fields::<work::HeartbeatTaskRequest>();

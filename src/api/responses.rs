@@ -95,6 +95,18 @@ error_set!(
 );
 
 error_set!(
+    /// Errors of a batch submit as a whole (each task's own problems are in the answer).
+    BatchErrors: [
+        malformed(),
+        too_large("the request body"),
+        ApiError::UnsupportedMediaType,
+        invalid("tasks", "must list 1 to 1000 tasks"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
     /// Errors of a lease call.
     LeaseErrors: [
         malformed(),

@@ -22,6 +22,20 @@ pub enum TaskState {
     Cancelled,
 }
 
+impl TaskState {
+    /// The state's name, as the API spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Scheduled => "scheduled",
+            TaskState::Ready => "ready",
+            TaskState::Leased => "leased",
+            TaskState::Completed => "completed",
+            TaskState::Dead => "dead",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Why one attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

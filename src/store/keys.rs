@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 16] = [
+pub const ROLES: [(&str, &str); 19] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -51,6 +51,18 @@ pub const ROLES: [(&str, &str); 16] = [
     (
         "requests",
         "hash: lease request id -> the leases it granted",
+    ),
+    (
+        "idempotency",
+        "hash: Idempotency-Key -> `<task id> <fingerprint of the request>`",
+    ),
+    (
+        "idempotency_expiry",
+        "zset: Idempotency-Keys by when their dedup window ends (ms)",
+    ),
+    (
+        "events",
+        "pub/sub channel, not a key: what each call changed (tasks ready, leases ended)",
     ),
     (
         "request_expiry",

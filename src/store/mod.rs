@@ -6,6 +6,7 @@
 //! values or key names.
 //!
 //! - `tasks`, `leases`, `policy`, `queues`, `registry`: the store's operations, by resource.
+//! - `notify`: the pub/sub fan-out that wakes waiters; `wait`: long-polls and result waits.
 //! - `conn`: the shared multiplexed connections and what Redis errors mean; `outage`: their log.
 //! - `keys`: key names. `script`: the scripts and their key roles. `ops`: one op per script.
 //! - `record`: task records in replies → API types. `types`: what the store takes and gives.
@@ -13,6 +14,7 @@
 mod conn;
 mod keys;
 mod leases;
+mod notify;
 mod ops;
 mod outage;
 mod policy;
@@ -22,6 +24,7 @@ mod registry;
 mod script;
 mod tasks;
 mod types;
+mod wait;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,14 +36,19 @@ use crate::model::{Field, QueueName, QueuePolicy};
 pub use conn::PoolSettings;
 use conn::{Conn, Connections};
 use keys::KeySpace;
+pub use notify::Listener;
+use notify::Notifier;
 use ops::{Args, Op, Reply};
 use outage::OutageLog;
 pub use outage::{Cause, Unavailable};
 pub use types::{
     CancelOutcome, DeadCursor, DeadPage, Failure, FinishOutcome, GetOutcome, HeartbeatOutcome,
-    LeaseOutcome, LeaseRequest, NewTask, PolicyMode, PolicyState, PolicyWrite, PolicyWriteOutcome,
-    ReapReport, Start, Strategy, SubmitOutcome,
+    Idempotency, LeaseOutcome, LeaseRequest, NewTask, PolicyMode, PolicyState, PolicyWrite,
+    PolicyWriteOutcome, ReapReport, Start, Strategy, SubmitOutcome,
 };
+
+/// Most tasks one batch-submit script adds; a larger batch is several scripts, pipelined.
+pub const BATCH_ITEMS_MAX: usize = 100;
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +90,7 @@ struct Inner {
     /// When this process last wrote each queue it submitted to into the registry.
     registered: Mutex<HashMap<QueueName, Instant>>,
     outages: OutageLog,
+    notifier: Notifier,
 }
 
 impl Store {
@@ -108,6 +117,7 @@ impl Store {
                 policy_args,
                 registered: Mutex::new(HashMap::new()),
                 outages: OutageLog::new(crate::redacted(&settings.url)),
+                notifier: Notifier::start(&settings.url)?,
             }),
         })
     }

@@ -1,8 +1,8 @@
 //! The Lua scripts, one per atomic operation, compiled into the binary.
 //!
 //! Each script is put together at compile time (never at run time) from: a shebang with its
-//! flags, `local KEY_ROLES = {...}` naming the key roles it is passed, the prelude files, and
-//! its own file. So a script is one self-contained EVALSHA, and the roles a `ScriptDef` declares
+//! flags, `local KEY_ROLES = {...}` naming the key roles it is passed, the prelude files (plus,
+//! for some, one more prelude piece of their own), and its own file. So a script is one self-contained EVALSHA, and the roles a `ScriptDef` declares
 //! here are exactly the keys the script can reach (`K.<role>` in Lua; any other role is an
 //! error). `redis::Script` sends EVALSHA and, when Redis answers NOSCRIPT (after a restart,
 //! failover or SCRIPT FLUSH), loads the script and retries once.
@@ -43,13 +43,14 @@ impl ScriptDef {
 }
 
 macro_rules! script {
-    ($file:literal, $flags:literal, task_keys $(+ [$($extra:literal),* $(,)?])?) => {
+    ($file:literal, $flags:literal, task_keys $(+ [$($extra:literal),* $(,)?])? $(, with $more:literal)?) => {
         script!($file, $flags, [
             "meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
-            "completed", "dead", "cancelled", "quarantine", "stats", "policy" $($(, $extra)*)?
-        ])
+            "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events"
+            $($(, $extra)*)?
+        ] $(, with $more)?)
     };
-    ($file:literal, $flags:literal, [$($role:literal),* $(,)?]) => {
+    ($file:literal, $flags:literal, [$($role:literal),* $(,)?] $(, with $more:literal)?) => {
         ScriptDef::new(
             $file,
             &[$($role),*],
@@ -60,6 +61,7 @@ macro_rules! script {
                 include_str!("scripts/prelude/base.lua"), "\n",
                 include_str!("scripts/prelude/record.lua"), "\n",
                 include_str!("scripts/prelude/lifecycle.lua"), "\n",
+                $(include_str!(concat!("scripts/prelude/", $more, ".lua")), "\n",)?
                 include_str!(concat!("scripts/", $file, ".lua")),
             ),
         )
@@ -67,7 +69,18 @@ macro_rules! script {
 }
 
 /// Adds data: refused whole when Redis is out of memory.
-pub static SUBMIT: ScriptDef = script!("submit", "", task_keys);
+pub static SUBMIT: ScriptDef = script!(
+    "submit",
+    "",
+    task_keys + ["idempotency", "idempotency_expiry"],
+    with "submit_one"
+);
+pub static SUBMIT_BATCH: ScriptDef = script!(
+    "submit_batch",
+    "",
+    task_keys + ["idempotency", "idempotency_expiry"],
+    with "submit_one"
+);
 /// Settles what is already due, so a read is never stale; writes only to shrink or move.
 pub static GET: ScriptDef = script!("get", " flags=allow-oom", task_keys);
 pub static LEASE: ScriptDef = script!(
@@ -87,7 +100,13 @@ pub static FAIL_WITH_LONG_ERROR: ScriptDef = script!("fail", "", task_keys);
 pub static REAP: ScriptDef = script!(
     "reap",
     " flags=allow-oom",
-    task_keys + ["requests", "request_expiry"]
+    task_keys
+        + [
+            "requests",
+            "request_expiry",
+            "idempotency",
+            "idempotency_expiry"
+        ]
 );
 pub static QUARANTINE: ScriptDef = script!("quarantine", " flags=allow-oom", task_keys);
 /// Policy writes are small and must work (to pause a queue, say) even when Redis is full.
@@ -100,15 +119,22 @@ pub static PURGE_DEAD: ScriptDef = script!("purge_dead", " flags=allow-oom", tas
 pub static DROP: ScriptDef = script!(
     "drop",
     " flags=allow-oom",
-    task_keys + ["requests", "request_expiry"]
+    task_keys
+        + [
+            "requests",
+            "request_expiry",
+            "idempotency",
+            "idempotency_expiry"
+        ]
 );
 
 /// Longest error text a fail may record while Redis is out of memory.
 pub const SHORT_ERROR_BYTES: usize = 256;
 
 #[cfg(test)]
-pub(crate) const ALL: [&ScriptDef; 17] = [
+pub(crate) const ALL: [&ScriptDef; 18] = [
     &SUBMIT,
+    &SUBMIT_BATCH,
     &GET,
     &LEASE,
     &HEARTBEAT,
@@ -147,6 +173,10 @@ mod tests {
         assert_eq!(
             lua_limit("ERROR_HISTORY_MAX"),
             model::ERROR_HISTORY_MAX.to_string()
+        );
+        assert_eq!(
+            lua_limit("BATCH_ITEMS_MAX"),
+            super::super::BATCH_ITEMS_MAX.to_string()
         );
     }
 

@@ -1,6 +1,8 @@
 //! Tasks, for producers: submit, read and cancel.
 
-use super::{CancelOutcome, GetOutcome, NewTask, Store, StoreError, SubmitOutcome, ops};
+use super::{
+    BATCH_ITEMS_MAX, CancelOutcome, GetOutcome, NewTask, Store, StoreError, SubmitOutcome, ops,
+};
 use crate::model::{QueueName, TaskId};
 
 impl Store {
@@ -16,6 +18,39 @@ impl Store {
             self.note_queue(queue);
         }
         Ok(outcome)
+    }
+
+    /// Adds many tasks, each on its own terms; outcomes in the same order. Scripts of
+    /// `BATCH_ITEMS_MAX` tasks each, sent together on the shared connections (one pipeline, one
+    /// round trip's wait).
+    pub async fn submit_batch(
+        &self,
+        queue: &QueueName,
+        tasks: Vec<NewTask>,
+    ) -> Result<Vec<SubmitOutcome>, StoreError> {
+        let mut chunks: Vec<Vec<(TaskId, NewTask)>> = Vec::new();
+        for task in tasks {
+            match chunks.last_mut() {
+                Some(chunk) if chunk.len() < BATCH_ITEMS_MAX => {
+                    chunk.push((TaskId::new_v7(), task))
+                }
+                _ => chunks.push(vec![(TaskId::new_v7(), task)]),
+            }
+        }
+        let outcomes = futures_util::future::try_join_all(
+            chunks
+                .into_iter()
+                .map(|tasks| self.run(queue, ops::SubmitBatch { tasks })),
+        )
+        .await?;
+        let outcomes: Vec<SubmitOutcome> = outcomes.into_iter().flatten().collect();
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, SubmitOutcome::Created(_)))
+        {
+            self.note_queue(queue);
+        }
+        Ok(outcomes)
     }
 
     /// Reads a task, settling what the Redis clock says is already due.

@@ -24,6 +24,16 @@ pub struct NewTask {
     pub start: Start,
     pub max_attempts: Option<u32>,
     pub lease_ms: Option<u64>,
+    /// The producer's `Idempotency-Key`, with a fingerprint of its request: a repeat with the
+    /// same key and fingerprint within the queue's dedup window gets the first task back.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An idempotency key and the fingerprint (SHA-256, hex) of the request that carried it.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: String,
 }
 
 /// A checked lease request.
@@ -48,9 +58,19 @@ pub struct Failure {
 #[derive(Debug)]
 pub enum SubmitOutcome {
     Created(Box<Task>),
+    /// A repeat of an earlier submit with the same idempotency key: its task, as it is now.
+    Replayed(Box<Task>),
     /// The payload is larger than the queue's `max_payload_bytes`.
     TooLarge {
         limit: u64,
+    },
+    /// The idempotency key was used, within its window, for a request with another body.
+    KeyReused {
+        first: String,
+    },
+    /// The idempotency key is still remembered, but its task has since been removed.
+    KeyGone {
+        first: String,
     },
 }
 

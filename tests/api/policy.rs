@@ -447,3 +447,35 @@ async fn multi_queue_leasing_by_weight_and_in_order() {
         .collect();
     assert_eq!(queues, [json!(third)], "the paused queue was skipped");
 }
+
+/// A policy reset to the defaults keeps its version through the reaper's sweeps (an empty queue
+/// is otherwise forgotten), so an ETag read after the reset still applies: versions never go
+/// back.
+#[tokio::test]
+async fn a_reset_policy_keeps_its_version_through_sweeps() {
+    let app = TestApp::start_with(RedisServer::shared(), &["--reaper-interval-ms=0"]).await;
+    let q = queue("policy-kept");
+    let path = format!("/v1/queues/{q}/policy");
+    app.patch_policy(&q, json!({"weight": 2})).await;
+    let reset = app.delete(&path).await;
+    assert_eq!(reset.body["version"], 2);
+    let store = taskgate::state_from_config(&app.config)
+        .expect("state")
+        .store;
+    let mut reaper = taskgate::reaper::Reaper::new(store);
+    for _ in 0..3 {
+        reaper.tick().await;
+    }
+    let read = app.get(&path).await;
+    assert_eq!(read.headers["etag"], "\"2\"");
+    let put = app
+        .request_with(
+            Method::PUT,
+            &path,
+            Some(&json!({"weight": 3})),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    assert_eq!(put.body["version"], 3);
+}

@@ -28,7 +28,7 @@ pub use policy::WritePolicy;
 pub use quarantine::Quarantine;
 pub use reap::Reap;
 pub use stats::Stats;
-pub use submit::Submit;
+pub use submit::{Submit, SubmitBatch};
 
 use deadpool_redis::redis::{ScriptInvocation, ToRedisArgs, Value};
 
@@ -144,7 +144,8 @@ impl<'q> Reply<'q> {
         Ok(records)
     }
 
-    fn record(&mut self, value: Value) -> Result<Option<TaskRecord>, StoreError> {
+    /// One task value of the reply; `None` when its record cannot be used (noted).
+    pub fn record(&mut self, value: Value) -> Result<Option<TaskRecord>, StoreError> {
         let mut parts = into_array(value)?.into_iter();
         let mut next = || parts.next().unwrap_or(Value::Nil);
         let parts = RecordParts {

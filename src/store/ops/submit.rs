@@ -1,10 +1,13 @@
-//! `scripts/submit.lua`: add one task.
+//! `scripts/submit.lua` (one task) and `scripts/submit_batch.lua` (many, each on its own
+//! terms); both run `submit_one` in `scripts/prelude/lifecycle.lua`.
 
-use super::{Args, Op, Reply};
+use deadpool_redis::redis::Value;
+
+use super::{Args, Op, Reply, into_array, into_string};
 use crate::model::TaskId;
 use crate::store::StoreError;
 use crate::store::record::{Parts, TaskRecord};
-use crate::store::script::{SUBMIT, ScriptDef};
+use crate::store::script::{SUBMIT, SUBMIT_BATCH, ScriptDef};
 use crate::store::types::{NewTask, Start, SubmitOutcome};
 
 pub struct Submit {
@@ -20,43 +23,128 @@ impl Op for Submit {
     }
 
     fn args(&self, a: &mut Args<'_, '_>) {
-        let (delay, run_at) = match self.task.start {
-            Start::Now => (None, None),
-            Start::AfterMs(ms) => (Some(ms), None),
-            Start::AtMs(ms) => (None, Some(ms)),
-        };
-        a.push(self.id.to_string())
-            .push(self.task.payload.get())
-            .push(self.task.priority)
-            .opt(delay)
-            .opt(run_at)
-            .opt(self.task.max_attempts)
-            .opt(self.task.lease_ms);
+        push_task(a, self.id, &self.task);
     }
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<SubmitOutcome, StoreError> {
-        match reply.status.as_str() {
-            // The script answers with the new metadata only: the payload is the one we sent.
-            "created" => {
-                let meta = reply.string()?;
-                let parts = Parts {
-                    id: self.id.to_string(),
-                    meta: &meta,
-                    payload: self.task.payload,
-                    result: None,
-                    history: &[],
-                    policy_max_attempts: reply.u32()?,
-                };
-                TaskRecord::assemble(reply.queue, parts)
-                    .map(|record| SubmitOutcome::Created(Box::new(record.task)))
-                    .map_err(StoreError::Corrupt)
-            }
-            "too_large" => Ok(SubmitOutcome::TooLarge {
-                limit: reply.u64()?,
-            }),
-            // A UUIDv7 collision: never expected, but never allowed to overwrite a task.
-            "exists" => Err(StoreError::Redis("new task id already taken".into())),
-            _ => Err(reply.unexpected()),
+        let status = reply.status.clone();
+        let value = reply.next()?;
+        let policy_max_attempts = reply.u32()?;
+        read_outcome(
+            reply,
+            &status,
+            value,
+            self.id,
+            self.task,
+            policy_max_attempts,
+        )
+    }
+}
+
+/// Up to `BATCH_ITEMS_MAX` tasks in one script.
+pub struct SubmitBatch {
+    pub tasks: Vec<(TaskId, NewTask)>,
+}
+
+impl Op for SubmitBatch {
+    type Outcome = Vec<SubmitOutcome>;
+
+    fn script(&self) -> &'static ScriptDef {
+        &SUBMIT_BATCH
+    }
+
+    fn args(&self, a: &mut Args<'_, '_>) {
+        for (id, task) in &self.tasks {
+            push_task(a, *id, task);
         }
     }
+
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<Vec<SubmitOutcome>, StoreError> {
+        if reply.status != "ok" {
+            return Err(reply.unexpected());
+        }
+        let results = into_array(reply.next()?)?;
+        let policy_max_attempts = reply.u32()?;
+        if results.len() != self.tasks.len() {
+            return Err(StoreError::Corrupt("batch reply of another length".into()));
+        }
+        results
+            .into_iter()
+            .zip(self.tasks)
+            .map(|(result, (id, task))| {
+                let mut parts = into_array(result)?.into_iter();
+                let status = into_string(parts.next().unwrap_or(Value::Nil))?;
+                let value = parts.next().unwrap_or(Value::Nil);
+                read_outcome(reply, &status, value, id, task, policy_max_attempts)
+            })
+            .collect()
+    }
+}
+
+/// The 9 arguments of one task (see `submit.lua`).
+fn push_task(a: &mut Args<'_, '_>, id: TaskId, task: &NewTask) {
+    let (delay, run_at) = match task.start {
+        Start::Now => (None, None),
+        Start::AfterMs(ms) => (Some(ms), None),
+        Start::AtMs(ms) => (None, Some(ms)),
+    };
+    let (key, fingerprint) = match &task.idempotency {
+        Some(i) => (i.key.as_str(), i.fingerprint.as_str()),
+        None => ("", ""),
+    };
+    a.push(id.to_string())
+        .push(task.payload.get())
+        .push(task.priority)
+        .opt(delay)
+        .opt(run_at)
+        .opt(task.max_attempts)
+        .opt(task.lease_ms)
+        .push(key)
+        .push(fingerprint);
+}
+
+fn read_outcome(
+    reply: &mut Reply<'_>,
+    status: &str,
+    value: Value,
+    id: TaskId,
+    task: NewTask,
+    policy_max_attempts: u32,
+) -> Result<SubmitOutcome, StoreError> {
+    Ok(match status {
+        // The script answers with the new metadata only: the payload is the one we sent.
+        "created" => {
+            let meta = into_string(value)?;
+            let parts = Parts {
+                id: id.to_string(),
+                meta: &meta,
+                payload: task.payload,
+                result: None,
+                history: &[],
+                policy_max_attempts,
+            };
+            let record = TaskRecord::assemble(reply.queue, parts).map_err(StoreError::Corrupt)?;
+            SubmitOutcome::Created(Box::new(record.task))
+        }
+        "replayed" => match reply.record(value)? {
+            Some(record) => SubmitOutcome::Replayed(Box::new(record.task)),
+            None => return Err(StoreError::Corrupt("the first task is unreadable".into())),
+        },
+        "too_large" => SubmitOutcome::TooLarge {
+            limit: u64::try_from(super::into_int(value)?).unwrap_or(0),
+        },
+        "key_reused" => SubmitOutcome::KeyReused {
+            first: into_string(value)?,
+        },
+        "key_gone" => SubmitOutcome::KeyGone {
+            first: into_string(value)?,
+        },
+        // A UUIDv7 collision: never expected, but never allowed to overwrite a task.
+        "exists" => return Err(StoreError::Redis("new task id already taken".into())),
+        _ => return Err(unexpected(status)),
+    })
+}
+
+fn unexpected(status: &str) -> StoreError {
+    StoreError::Corrupt(format!("unexpected submit status {status:?}"))
 }

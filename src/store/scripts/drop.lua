@@ -5,7 +5,9 @@
 -- Returns reply('ok', keys deleted).
 
 local deleted = 0
-for _, key in ipairs(KEYS) do
-  deleted = deleted + redis.call('UNLINK', key)
+for role, key in pairs(K) do
+  if role ~= 'events' then
+    deleted = deleted + redis.call('UNLINK', key)
+  end
 end
 return reply('ok', deleted)

@@ -15,6 +15,7 @@
 -- retry_after_ms). Each task's meta carries its lease_id and leased_until.
 
 local worker, requested_ms, max_tasks, request_id = arg(1), tonumber(arg(2)), tonumber(arg(3)), arg(4)
+-- max_tasks 0 only looks up request_id (a multi-queue lease's retry checks each queue first).
 
 -- The live leases recorded for a request: "<id> <lease id> <id> <lease id> ...".
 local function live_leases(recorded)
@@ -33,6 +34,9 @@ if request_id ~= '' then
   if recorded then
     return reply('replayed', live_leases(recorded), false)
   end
+end
+if max_tasks == 0 then
+  return reply('ok', {}, false)
 end
 
 reclaim_expired(INLINE_SETTLE_MAX)
@@ -85,6 +89,7 @@ for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, wanted - 1)) do
     meta.leased_until = now + lease_ms
     meta.worker = worker ~= '' and worker or nil
     redis.call('ZADD', K.leased, meta.leased_until, id)
+    table.insert(EVENTS.tasks, id)
     local task, size = task_reply(id, meta, save_meta(id, meta))
     table.insert(leased, task)
     table.insert(granted, id .. ' ' .. meta.lease_id)

@@ -3,8 +3,9 @@
 -- retention) and forgets expired lease request ids, each bounded by count and bytes. Every
 -- instance runs it; it is atomic, so concurrent sweeps never double-handle a task.
 -- A queue left with nothing at all (no tasks in any state, nothing quarantined, no remembered
--- requests, no policy values of its own) has its last keys, `stats` and `policy`, deleted,
--- and the sweep answers gone = 1 so the caller drops the queue from the registry.
+-- requests or idempotency keys, no policy ever set) has its last key, `stats`, deleted, and
+-- the sweep answers gone = 1 so the caller drops the queue from the registry. A queue whose
+-- policy was ever set keeps it (and its version, which ETags rely on) until it is deleted.
 -- arg: none
 -- Returns reply('ok', reclaimed, promoted, purged, more, gone); more = 1 when some step hit its
 -- bound, so more work is already waiting.
@@ -41,24 +42,32 @@ for _, role in ipairs({ 'completed', 'dead', 'cancelled' }) do
 end
 purge('quarantine', now - POLICY.dead_ttl_ms)
 
-if budget > 0 then
-  local expired = redis.call('ZRANGEBYSCORE', K.request_expiry, '-inf', now, 'LIMIT', 0, budget)
+-- Forgets lease request ids and idempotency keys whose time is over.
+local function forget(hash, expiry)
+  if budget <= 0 then
+    return
+  end
+  local expired = redis.call('ZRANGEBYSCORE', K[expiry], '-inf', now, 'LIMIT', 0, budget)
   if #expired > 0 then
-    redis.call('HDEL', K.requests, unpack(expired))
-    redis.call('ZREM', K.request_expiry, unpack(expired))
-    more = more or #expired == budget
+    redis.call('HDEL', K[hash], unpack(expired))
+    redis.call('ZREM', K[expiry], unpack(expired))
+    budget = budget - #expired
+    more = more or budget <= 0
   end
 end
+forget('requests', 'request_expiry')
+forget('idempotency', 'idempotency_expiry')
 
 local gone = 0
-local idle = not more and POLICY_OWN == 0
-if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) == 0 then
+local idle = not more and redis.call('EXISTS', K.policy) == 0
+if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) == 0
+    and redis.call('HLEN', K.idempotency) == 0 then
   local empty = true
   for _, role in ipairs({ 'ready', 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'quarantine' }) do
     empty = empty and redis.call('ZCARD', K[role]) == 0
   end
   if empty then
-    redis.call('DEL', K.stats, K.policy)
+    redis.call('DEL', K.stats)
     gone = 1
   end
 end

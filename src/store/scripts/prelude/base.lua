@@ -34,7 +34,7 @@ end
 -- The effective policy: the server's defaults with the queue's own values (its `policy`
 -- hash) on top, read in this same atomic step, so a change applies to the very next call on
 -- every instance. A stored value that is not a number (a hand-edited hash) is ignored.
-local POLICY, POLICY_OWN = {}, 0
+local POLICY = {}
 for i, name in ipairs(POLICY_FIELDS) do
   POLICY[name] = tonumber(ARGV[i])
 end
@@ -44,7 +44,6 @@ if rawget(K, 'policy') then
     local value = tonumber(own[i + 1])
     if IS_POLICY_FIELD[own[i]] and value then
       POLICY[own[i]] = value
-      POLICY_OWN = POLICY_OWN + 1
     end
   end
 end
@@ -64,6 +63,25 @@ local now = now_ms()
 
 local QUARANTINED = {}
 
+-- What this call changed, published at its end as one message on the queue's `events` channel
+-- (when the script declares it), so instances wake their waiting workers and watchers at once:
+-- "r <n>" n tasks became ready, "s" a lease ended or limits changed (a waiter held back by
+-- max_in_flight or a pause may try again), "t <id>" a task changed state.
+local EVENTS = { ready = 0, slot = false, tasks = {} }
+
 local function reply(status, ...)
+  if rawget(K, 'events') and (EVENTS.ready > 0 or EVENTS.slot or #EVENTS.tasks > 0) then
+    local message = {}
+    if EVENTS.ready > 0 then
+      table.insert(message, 'r ' .. EVENTS.ready)
+    end
+    if EVENTS.slot then
+      table.insert(message, 's')
+    end
+    for _, id in ipairs(EVENTS.tasks) do
+      table.insert(message, 't ' .. id)
+    end
+    redis.call('PUBLISH', K.events, table.concat(message, ' '))
+  end
   return { status, now, QUARANTINED, ... }
 end

@@ -23,6 +23,8 @@ local function make_ready(id, meta)
   meta.seq = string.format('%016x', redis.call('HINCRBY', K.stats, 'seq', 1))
   redis.call('ZADD', K.ready, -meta.priority, ready_member(id, meta))
   redis.call('ZADD', K.ready_time, now, id)
+  EVENTS.ready = EVENTS.ready + 1
+  table.insert(EVENTS.tasks, id)
 end
 
 -- Takes a ready task out of the ready order (to lease or cancel it).
@@ -46,6 +48,7 @@ local function place(id, meta, run_at)
     meta.state = 'scheduled'
     meta.seq = nil
     redis.call('ZADD', K.scheduled, run_at, id)
+    table.insert(EVENTS.tasks, id)
   end
 end
 
@@ -74,6 +77,7 @@ local function release_lease(id, meta)
   redis.call('ZREM', K.leased, id)
   meta.lease_id = nil
   meta.leased_until = nil
+  EVENTS.slot = true
 end
 
 local TERMINAL_TTL = { completed = 'completed_ttl_ms', dead = 'dead_ttl_ms', cancelled = 'completed_ttl_ms' }
@@ -85,6 +89,7 @@ local function finish(id, meta, state)
   meta.finished_at = now
   redis.call('ZADD', K[state], now + POLICY[TERMINAL_TTL[state]], id)
   redis.call('HINCRBY', K.stats, state, 1)
+  table.insert(EVENTS.tasks, id)
 end
 
 -- After a failed attempt: waits and becomes ready again while attempts remain and retry is

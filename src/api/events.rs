@@ -1,0 +1,117 @@
+//! A task's life as Server-Sent Events, for web pages: `new EventSource(url)` follows a task to
+//! its result. One event per state change, named after it, with the task as JSON; the stream
+//! ends when the task is finished.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use tokio_util::sync::CancellationToken;
+
+use super::AppState;
+use super::extract::{TaskParams, TaskPath};
+use super::responses::ReadErrors;
+use crate::error::ApiError;
+use crate::model::{QueueName, Task, TaskId, TaskState};
+use crate::store::{GetOutcome, Listener, Store};
+
+/// Longest the stream trusts notifications alone before reading the task again itself.
+const RECHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// Follow a task's events
+///
+/// A `text/event-stream` (Server-Sent Events) of the task's life: first its current state, then
+/// one event per change, then the stream ends once the task is finished. Each event is named
+/// after what happened — `scheduled`, `ready`, `leased`, `retrying` (a failed attempt that will
+/// be tried again), `completed`, `dead` or `cancelled` — and carries the task as JSON.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{queue}/tasks/{id}/events",
+    tag = "tasks",
+    params(TaskParams),
+    responses(
+        (status = 200, description = "The task's events, until it is finished", content_type = "text/event-stream", body = String,
+            example = json!("event: leased\ndata: {\"id\":\"019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11\",\"state\":\"leased\",...}\n\nevent: completed\ndata: {\"id\":\"019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11\",\"state\":\"completed\",...}\n\n")),
+        ReadErrors,
+    )
+)]
+pub async fn get_task_events(
+    State(state): State<AppState>,
+    path: TaskPath,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Listen before the first read, so no change after it can pass unseen.
+    let listener = state.store.listen_task(&path.queue, path.id).await;
+    let first = match state.store.get(&path.queue, path.id).await? {
+        GetOutcome::Found(task) => *task,
+        GetOutcome::NotFound => return Err(path.not_found()),
+        GetOutcome::Quarantined => return Err(path.quarantined()),
+    };
+    let watch = Watch {
+        store: state.store.clone(),
+        queue: path.queue,
+        id: path.id,
+        listener,
+        shutdown: state.shutdown.clone(),
+        next: Some(first),
+        last: None,
+        done: false,
+    };
+    let events = futures_util::stream::unfold(watch, |mut watch| async move {
+        let event = watch.next_event().await?;
+        Some((Ok(event), watch))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// One stream's state: what it last sent, and how to hear of the next change.
+struct Watch {
+    store: Store,
+    queue: QueueName,
+    id: TaskId,
+    listener: Listener,
+    shutdown: CancellationToken,
+    /// A read not yet sent.
+    next: Option<Task>,
+    /// The (state, attempts) last sent, to send each change once.
+    last: Option<(TaskState, u32)>,
+    done: bool,
+}
+
+impl Watch {
+    /// The next event, or `None` when the stream is over (finished, gone, shutting down).
+    async fn next_event(&mut self) -> Option<Event> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if let Some(task) = self.next.take() {
+                let seen = (task.state, task.attempts);
+                if self.last != Some(seen) {
+                    self.last = Some(seen);
+                    self.done = task.state.is_terminal();
+                    let data = serde_json::to_string(&task).ok()?;
+                    return Some(Event::default().event(event_name(&task)).data(data));
+                }
+            }
+            tokio::select! {
+                () = self.listener.notified() => {}
+                () = tokio::time::sleep(RECHECK_EVERY) => {}
+                () = self.shutdown.cancelled() => return None,
+            }
+            match self.store.get(&self.queue, self.id).await {
+                Ok(GetOutcome::Found(task)) => self.next = Some(*task),
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// What happened, as the event's name.
+fn event_name(task: &Task) -> &'static str {
+    match task.state {
+        TaskState::Scheduled | TaskState::Ready if task.attempts > 0 => "retrying",
+        state => state.name(),
+    }
+}

@@ -1,0 +1,394 @@
+//! Submitting tasks, for producers: one at a time or up to 1000 in one call, each safe to
+//! repeat with an idempotency key.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::body::{Body, Fields, RequestBody};
+use super::extract::{QueueParams, QueuePath};
+use super::responses::{BatchErrors, SubmitErrors};
+use super::{AppState, replayed};
+use crate::error::{ApiError, Problem};
+use crate::model::{
+    DELAY_MS_MAX, FieldError, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX,
+    PRIORITY_MIN, QueueName, Task, parse_rfc3339_ms,
+};
+use crate::store::{Idempotency, NewTask, Start, SubmitOutcome};
+
+/// Latest accepted `run_at` (ms): 2286-11-20, where epoch milliseconds reach 14 digits.
+const RUN_AT_MAX_MS: i64 = 9_999_999_999_999;
+/// Longest idempotency key, in characters.
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+/// Most tasks one batch submit may carry.
+pub const BATCH_MAX: usize = 1000;
+/// The header a producer names a submit with, to repeat it safely.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Body of a submit.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[schema(example = crate::examples::submit_request)]
+pub struct SubmitTaskRequest {
+    /// Any JSON value (`null` included), stored and returned exactly as sent (key order, number
+    /// precision and all); at most the policy's `max_payload_bytes` of JSON text.
+    payload: serde_json::Value,
+    /// -1000 to 1000, default 0. Higher is leased first; FIFO among equals.
+    #[schema(minimum = -1000, maximum = 1000, default = 0)]
+    priority: Option<i64>,
+    /// Wait this long (0 to 31536000000 ms) before the task is ready. Not with `run_at`.
+    #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
+    delay_ms: Option<i64>,
+    /// RFC 3339 time at which the task becomes ready; a past time means now. Not with `delay_ms`.
+    #[schema(example = "2026-11-25T18:00:00Z")]
+    run_at: Option<String>,
+    /// Attempts allowed for this task (1 to 1000); default the queue policy's at each failure.
+    #[schema(minimum = 1, maximum = 1000)]
+    max_attempts: Option<i64>,
+    /// Lease length for this task (1000 to 86400000 ms) when the worker asks for none.
+    #[schema(minimum = 1000, maximum = 86_400_000)]
+    lease_ms: Option<i64>,
+}
+
+impl RequestBody for SubmitTaskRequest {
+    type Checked = NewTask;
+
+    fn read(f: &mut Fields<'_>) -> NewTask {
+        read_task(f)
+    }
+}
+
+/// Reads the fields of one task to submit (a submit's body, or one item of a batch).
+fn read_task(f: &mut Fields<'_>) -> NewTask {
+    let payload = f.raw("payload");
+    let payload = f.required("payload", payload);
+    let priority = f
+        .int("priority", PRIORITY_MIN.into(), PRIORITY_MAX.into())
+        .unwrap_or(0);
+    let delay = f.int("delay_ms", 0, DELAY_MS_MAX as i64);
+    let run_at = f.text("run_at", 1, 64);
+    let start = match (delay, run_at) {
+        (Some(_), Some(_)) => {
+            f.fail("run_at", "give delay_ms or run_at, not both");
+            Start::Now
+        }
+        (Some(ms), None) => Start::AfterMs(ms),
+        (None, Some(text)) => match parse_rfc3339_ms(&text) {
+            Some(ms) if (0..=RUN_AT_MAX_MS).contains(&ms) => Start::AtMs(ms),
+            _ => {
+                f.fail("run_at", "must be an RFC 3339 time between 1970 and 2286");
+                Start::Now
+            }
+        },
+        (None, None) => Start::Now,
+    };
+    NewTask {
+        payload: payload.map_or_else(|| RawValue::NULL.to_owned(), RawValue::to_owned),
+        priority,
+        start,
+        max_attempts: f.int("max_attempts", 1, MAX_ATTEMPTS_MAX.into()),
+        lease_ms: f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64),
+        idempotency: None,
+    }
+}
+
+/// A key's problem, if it is not 1 to 255 printable ASCII characters.
+fn key_problem(key: &str) -> Option<String> {
+    let printable = key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    (key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX || !printable)
+        .then(|| format!("must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters"))
+}
+
+/// Attaches an idempotency key to a task, with a fingerprint of everything the task asks for,
+/// so a repeat is recognized and the same key on a different request is not.
+fn with_key(mut task: NewTask, key: String) -> NewTask {
+    let mut digest = Sha256::new();
+    digest.update(task.payload.get());
+    digest.update(format!(
+        "\0{}\0{:?}\0{:?}\0{:?}",
+        task.priority, task.start, task.max_attempts, task.lease_ms
+    ));
+    let fingerprint = digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    task.idempotency = Some(Idempotency { key, fingerprint });
+    task
+}
+
+/// What a submit's outcome means over HTTP: the task and whether it is new, or the problem.
+fn submitted(
+    queue: &QueueName,
+    size: usize,
+    outcome: SubmitOutcome,
+) -> Result<(Task, bool), ApiError> {
+    match outcome {
+        SubmitOutcome::Created(task) => Ok((*task, true)),
+        SubmitOutcome::Replayed(task) => Ok((*task, false)),
+        SubmitOutcome::TooLarge { limit } => Err(ApiError::PayloadTooLarge(format!(
+            "payload is {size} bytes of JSON; queue {queue} accepts at most {limit} (its \
+             policy's max_payload_bytes)"
+        ))),
+        SubmitOutcome::KeyReused { first } => Err(ApiError::field(
+            "Idempotency-Key",
+            format!(
+                "was used within the queue's dedup window for a different request (task \
+                 {first}); use a new key for a new task"
+            ),
+        )),
+        SubmitOutcome::KeyGone { first } => Err(ApiError::Conflict(format!(
+            "this Idempotency-Key was used for task {first}, which has since been removed; \
+             the key still prevents a second task until its dedup window ends"
+        ))),
+    }
+}
+
+/// Submit a task
+///
+/// Adds a task to the queue. It is ready at once, or at `run_at` / after `delay_ms`. The `201`
+/// means the task is stored in Redis: it will not be lost. With an `Idempotency-Key`, a repeat
+/// within the queue's `dedup_window_ms` creates nothing and answers `200` with the first task
+/// (`Idempotent-Replayed: true`), so a producer can retry after a timeout or a `5xx` without
+/// making duplicates; the same key with a different body is `422`.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{queue}/tasks",
+    tag = "tasks",
+    params(
+        QueueParams,
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "Your name for this submit (1 to 255 printable characters): a repeat within the queue's dedup window returns the first task")
+    ),
+    request_body(
+        content = SubmitTaskRequest,
+        example = json!(crate::examples::submit_request())
+    ),
+    responses(
+        (status = 201, description = "The task was stored", body = Task,
+            headers(("Location" = String, description = "Path of the new task"))),
+        (status = 200, description = "A repeat of an earlier submit with the same Idempotency-Key: the first task, as it is now", body = Task,
+            headers(
+                ("Location" = String, description = "Path of the task"),
+                ("Idempotent-Replayed" = String, description = "`true`")
+            )),
+        SubmitErrors,
+    )
+)]
+pub async fn submit_task(
+    State(state): State<AppState>,
+    QueuePath(queue): QueuePath,
+    headers: HeaderMap,
+    Body(task): Body<SubmitTaskRequest>,
+) -> Result<Response, ApiError> {
+    super::body::check_size("payload", &task.payload, state.max_payload_bytes)?;
+    let task = match headers.get(IDEMPOTENCY_KEY) {
+        None => task,
+        Some(value) => {
+            let key = value.to_str().unwrap_or("\u{7f}").to_owned();
+            if let Some(problem) = key_problem(&key) {
+                return Err(ApiError::field("Idempotency-Key", problem));
+            }
+            with_key(task, key)
+        }
+    };
+    let size = task.payload.get().len();
+    let (task, created) = submitted(&queue, size, state.store.submit(&queue, task).await?)?;
+    let location = format!("/v1/queues/{}/tasks/{}", task.queue, task.id);
+    let location = HeaderValue::try_from(location)
+        .map_err(|e| ApiError::Internal(format!("location header: {e}")))?;
+    let reply = ([(header::LOCATION, location)], Json(task));
+    Ok(if created {
+        (StatusCode::CREATED, reply).into_response()
+    } else {
+        replayed(reply)
+    })
+}
+
+/// One task of a batch submit: a submit's body, plus its own idempotency key.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+pub struct BatchTaskRequest {
+    /// Any JSON value, stored and returned exactly as sent.
+    payload: serde_json::Value,
+    /// -1000 to 1000, default 0.
+    #[schema(minimum = -1000, maximum = 1000, default = 0)]
+    priority: Option<i64>,
+    /// Wait this long (0 to 31536000000 ms) before the task is ready. Not with `run_at`.
+    #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
+    delay_ms: Option<i64>,
+    /// RFC 3339 time at which the task becomes ready. Not with `delay_ms`.
+    run_at: Option<String>,
+    /// Attempts allowed for this task (1 to 1000).
+    #[schema(minimum = 1, maximum = 1000)]
+    max_attempts: Option<i64>,
+    /// Lease length for this task (1000 to 86400000 ms).
+    #[schema(minimum = 1000, maximum = 86_400_000)]
+    lease_ms: Option<i64>,
+    /// This task's own idempotency key (1 to 255 printable characters), as the
+    /// `Idempotency-Key` header of a single submit.
+    #[schema(min_length = 1, max_length = 255)]
+    idempotency_key: Option<String>,
+}
+
+/// Body of a batch submit.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[schema(example = crate::examples::batch_request)]
+pub struct BatchSubmitRequest {
+    /// The tasks (1 to 1000), each submitted on its own terms.
+    #[schema(min_items = 1, max_items = 1000)]
+    tasks: Vec<BatchTaskRequest>,
+}
+
+/// The checked items of a batch: each a task to submit, or its problems.
+pub type BatchItems = Vec<Result<NewTask, Vec<FieldError>>>;
+
+impl RequestBody for BatchTaskRequest {
+    type Checked = NewTask;
+
+    fn read(f: &mut Fields<'_>) -> NewTask {
+        let task = read_task(f);
+        match f.any_text("idempotency_key") {
+            Some(key) => match key_problem(&key) {
+                Some(problem) => {
+                    f.fail("idempotency_key", problem);
+                    task
+                }
+                None => with_key(task, key),
+            },
+            None => task,
+        }
+    }
+}
+
+impl RequestBody for BatchSubmitRequest {
+    type Checked = BatchItems;
+
+    fn read(f: &mut Fields<'_>) -> BatchItems {
+        let Some(raw) = f.present("tasks") else {
+            f.required::<()>("tasks", None);
+            return Vec::new();
+        };
+        let items = match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+            Ok(items) if (1..=BATCH_MAX).contains(&items.len()) => items,
+            Ok(_) => {
+                f.fail("tasks", format!("must list 1 to {BATCH_MAX} tasks"));
+                return Vec::new();
+            }
+            Err(_) => {
+                f.fail("tasks", "must be a list of tasks");
+                return Vec::new();
+            }
+        };
+        items
+            .into_iter()
+            .map(|item| {
+                let mut fields = Fields::parse(item.get().as_bytes()).map_err(problems)?;
+                let task = BatchTaskRequest::read(&mut fields);
+                fields.finish().map_err(problems)?;
+                Ok(task)
+            })
+            .collect()
+    }
+}
+
+fn problems(error: ApiError) -> Vec<FieldError> {
+    match error {
+        ApiError::Validation(errors) => errors,
+        other => vec![FieldError::new("", other.problem().detail)],
+    }
+}
+
+/// One task's outcome in a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    /// The task's position in the request (from 0).
+    pub index: usize,
+    /// As a single submit would answer: 201 created, 200 replayed, or a 4xx.
+    pub status: u16,
+    /// The task, when it was created or replayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
+    /// The problem, when it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
+}
+
+/// A batch submit's outcomes, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::examples::batch_response)]
+pub struct BatchSubmitResponse {
+    pub results: Vec<BatchResult>,
+}
+
+/// Submit tasks in a batch
+///
+/// Submits up to 1000 tasks in one call, each on its own terms: one bad task does not stop the
+/// others. The answer lists every task's outcome in request order (`201`, `200` for a replayed
+/// `idempotency_key`, or a `4xx` with its problem). The valid tasks are written together, in
+/// bounded scripts sent at once. More than 1000 tasks, or a body over the server's limit,
+/// fails the whole call and writes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{queue}/tasks:batch",
+    tag = "tasks",
+    params(QueueParams),
+    request_body(content = BatchSubmitRequest, example = json!(crate::examples::batch_request())),
+    responses(
+        (status = 200, description = "Every task's outcome, in request order", body = BatchSubmitResponse),
+        BatchErrors,
+    )
+)]
+pub async fn submit_tasks(
+    State(state): State<AppState>,
+    QueuePath(queue): QueuePath,
+    Body(items): Body<BatchSubmitRequest>,
+) -> Result<Json<BatchSubmitResponse>, ApiError> {
+    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
+    let mut valid = Vec::new();
+    let mut sizes = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let checked = item.map_err(ApiError::Validation).and_then(|task| {
+            super::body::check_size("payload", &task.payload, state.max_payload_bytes)?;
+            Ok(task)
+        });
+        match checked {
+            Ok(task) => {
+                sizes.push((index, task.payload.get().len()));
+                valid.push(task);
+                results.push(None);
+            }
+            Err(problem) => results.push(Some(refused(index, &problem))),
+        }
+    }
+    let outcomes = state.store.submit_batch(&queue, valid).await?;
+    for ((index, size), outcome) in sizes.into_iter().zip(outcomes) {
+        results[index] = Some(match submitted(&queue, size, outcome) {
+            Ok((task, created)) => BatchResult {
+                index,
+                status: if created { 201 } else { 200 },
+                task: Some(task),
+                error: None,
+            },
+            Err(problem) => refused(index, &problem),
+        });
+    }
+    Ok(Json(BatchSubmitResponse {
+        results: results.into_iter().flatten().collect(),
+    }))
+}
+
+fn refused(index: usize, problem: &ApiError) -> BatchResult {
+    BatchResult {
+        index,
+        status: problem.status().as_u16(),
+        task: None,
+        error: Some(problem.problem()),
+    }
+}

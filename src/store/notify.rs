@@ -1,0 +1,306 @@
+//! Waking waiters at once: long-polling workers, result waiters and task event streams.
+//!
+//! Every script publishes what it changed on its queue's `events` channel (see `reply` in
+//! `scripts/prelude/base.lua`): `r <n>` n tasks became ready, `s` a lease ended or limits
+//! changed, `t <id>` a task changed state. Each instance keeps ONE pub/sub connection,
+//! subscribed only to the channels of queues that have waiters here, and fans messages out in
+//! process: a waiting request holds no Redis connection at all.
+//!
+//! - Lease waiters are woken first come, first served, and only as many as tasks became ready
+//!   (one for a freed slot), so a submit never sends a herd of workers to Redis for nothing.
+//! - Watchers of a task are all woken when it changes.
+//! - A message can be lost (a reconnect, a subscription not yet confirmed): waiters also
+//!   re-check on a timer, so a lost message costs latency, never a stuck worker. After a
+//!   reconnect every waiter is woken to check.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_redis::redis::Client;
+use futures_util::StreamExt;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+/// How long a new listener waits for its channel's subscription to be confirmed before it
+/// relies on its timer instead.
+const SUBSCRIBE_WAIT: Duration = Duration::from_millis(500);
+/// Pause between attempts to (re)open the pub/sub connection.
+const RECONNECT_EVERY: Duration = Duration::from_millis(500);
+
+/// The instance's pub/sub fan-out. Cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    commands: mpsc::UnboundedSender<Command>,
+    channels: Mutex<HashMap<String, Listeners>>,
+    next_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct Listeners {
+    /// Lease waiters, first come first served.
+    lease: VecDeque<(u64, Arc<Notify>)>,
+    /// Watchers per task id.
+    tasks: HashMap<String, Vec<(u64, Arc<Notify>)>>,
+}
+
+impl Listeners {
+    fn is_empty(&self) -> bool {
+        self.lease.is_empty() && self.tasks.is_empty()
+    }
+}
+
+enum Command {
+    Subscribe(String, oneshot::Sender<()>),
+    Unsubscribe(String),
+}
+
+/// What a listener waits for.
+enum Interest {
+    Ready,
+    Task(String),
+}
+
+/// One waiter's place. Dropping it (a request ends, a client goes away) removes it.
+pub struct Listener {
+    inner: Arc<Inner>,
+    channel: String,
+    interest: Interest,
+    id: u64,
+    notify: Arc<Notify>,
+}
+
+impl Listener {
+    /// Resolves when this listener is woken (a wake that came before the call counts).
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let Ok(mut channels) = self.inner.channels.lock() else {
+            return;
+        };
+        let Some(listeners) = channels.get_mut(&self.channel) else {
+            return;
+        };
+        match &self.interest {
+            Interest::Ready => listeners.lease.retain(|(id, _)| *id != self.id),
+            Interest::Task(task) => {
+                if let Some(watchers) = listeners.tasks.get_mut(task) {
+                    watchers.retain(|(id, _)| *id != self.id);
+                    if watchers.is_empty() {
+                        listeners.tasks.remove(task);
+                    }
+                }
+            }
+        }
+        if listeners.is_empty() {
+            channels.remove(&self.channel);
+            let _ = self
+                .inner
+                .commands
+                .send(Command::Unsubscribe(self.channel.clone()));
+        }
+    }
+}
+
+impl Notifier {
+    /// Starts the instance's pub/sub connection (opened lazily, reopened when lost).
+    pub fn start(url: &str) -> Result<Self, String> {
+        let client = Client::open(url).map_err(|e| format!("redis url: {e}"))?;
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            commands,
+            channels: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+        });
+        tokio::spawn(run(client, Arc::downgrade(&inner), receiver));
+        Ok(Self { inner })
+    }
+
+    /// A place among the lease waiters of `channel`.
+    pub async fn listen_ready(&self, channel: String) -> Listener {
+        self.listen(channel, Interest::Ready).await
+    }
+
+    /// A place among the watchers of task `id` on `channel`.
+    pub async fn listen_task(&self, channel: String, id: String) -> Listener {
+        self.listen(channel, Interest::Task(id)).await
+    }
+
+    async fn listen(&self, channel: String, interest: Interest) -> Listener {
+        let notify = Arc::new(Notify::new());
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut confirmed = None;
+        if let Ok(mut channels) = self.inner.channels.lock() {
+            let listeners = channels.entry(channel.clone()).or_insert_with(|| {
+                let (ack, done) = oneshot::channel();
+                let _ = self
+                    .inner
+                    .commands
+                    .send(Command::Subscribe(channel.clone(), ack));
+                confirmed = Some(done);
+                Listeners::default()
+            });
+            match &interest {
+                Interest::Ready => listeners.lease.push_back((id, notify.clone())),
+                Interest::Task(task) => listeners
+                    .tasks
+                    .entry(task.clone())
+                    .or_default()
+                    .push((id, notify.clone())),
+            }
+        }
+        if let Some(done) = confirmed {
+            // Until the subscription is confirmed a message could pass unseen: wait a little
+            // for it, and rely on the re-check timer if Redis is slow.
+            let _ = tokio::time::timeout(SUBSCRIBE_WAIT, done).await;
+        }
+        Listener {
+            inner: self.inner.clone(),
+            channel,
+            interest,
+            id,
+            notify,
+        }
+    }
+}
+
+impl Inner {
+    /// Wakes the listeners a message concerns.
+    fn dispatch(&self, channel: &str, message: &str) {
+        let Ok(mut channels) = self.channels.lock() else {
+            return;
+        };
+        let Some(listeners) = channels.get_mut(channel) else {
+            return;
+        };
+        let mut tokens = message.split(' ');
+        while let Some(token) = tokens.next() {
+            match token {
+                "r" => {
+                    let ready: usize = tokens.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                    for _ in 0..ready {
+                        let Some((_, waiter)) = listeners.lease.pop_front() else {
+                            break;
+                        };
+                        waiter.notify_one();
+                    }
+                }
+                "s" => {
+                    if let Some((_, waiter)) = listeners.lease.pop_front() {
+                        waiter.notify_one();
+                    }
+                }
+                "t" => {
+                    let task = tokens.next().unwrap_or("");
+                    for (_, watcher) in listeners.tasks.get(task).into_iter().flatten() {
+                        watcher.notify_one();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Wakes everyone (after a reconnect, what they wait for may already have happened).
+    fn wake_all(&self) {
+        let Ok(channels) = self.channels.lock() else {
+            return;
+        };
+        for listeners in channels.values() {
+            for (_, waiter) in &listeners.lease {
+                waiter.notify_one();
+            }
+            for (_, watcher) in listeners.tasks.values().flatten() {
+                watcher.notify_one();
+            }
+        }
+    }
+
+    fn wanted(&self) -> Vec<String> {
+        self.channels
+            .lock()
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn has_listeners(&self, channel: &str) -> bool {
+        self.channels
+            .lock()
+            .map(|c| c.contains_key(channel))
+            .unwrap_or(false)
+    }
+}
+
+/// The pub/sub connection's life: connect, subscribe to every wanted channel, then serve
+/// subscribe commands and dispatch messages until the connection is lost; then again. Ends
+/// when the notifier is dropped.
+async fn run(
+    client: Client,
+    inner: std::sync::Weak<Inner>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    loop {
+        let Some(live) = inner.upgrade() else { return };
+        let connection = match client.get_async_pubsub().await {
+            Ok(connection) => connection,
+            Err(_) => {
+                drop(live);
+                tokio::time::sleep(RECONNECT_EVERY).await;
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = connection.split();
+        let wanted = live.wanted();
+        if !wanted.is_empty() && sink.subscribe(&wanted).await.is_err() {
+            continue;
+        }
+        live.wake_all();
+        drop(live);
+        loop {
+            let command = tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => command,
+                    None => return,
+                },
+                message = stream.next() => {
+                    let Some(message) = message else { break };
+                    let channel = message.get_channel_name().to_owned();
+                    let payload: String = message.get_payload().unwrap_or_default();
+                    if let Some(live) = inner.upgrade() {
+                        live.dispatch(&channel, &payload);
+                    }
+                    continue;
+                }
+            };
+            let result = match &command {
+                Command::Subscribe(channel, _) => sink.subscribe(channel).await,
+                Command::Unsubscribe(channel) => {
+                    let still_wanted = inner.upgrade().is_some_and(|i| i.has_listeners(channel));
+                    if still_wanted {
+                        Ok(())
+                    } else {
+                        sink.unsubscribe(channel).await
+                    }
+                }
+            };
+            match (result, command) {
+                (Ok(()), Command::Subscribe(_, ack)) => {
+                    let _ = ack.send(());
+                }
+                (Ok(()), Command::Unsubscribe(_)) => {}
+                // The connection failed: reconnect; a subscription still wanted is renewed
+                // from the listeners, and its waiter is woken then.
+                (Err(_), _) => break,
+            }
+        }
+        tokio::time::sleep(RECONNECT_EVERY).await;
+    }
+}

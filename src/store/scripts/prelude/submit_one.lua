@@ -1,0 +1,56 @@
+-- submit_one.lua: the one way a task is added, shared by submit.lua and submit_batch.lua
+-- (which alone declare the idempotency keys it uses).
+
+-- Adds one task, unless its payload is over the queue's cap. With an idempotency key, a repeat
+-- within the queue's dedup window gets the first task back instead (the key is checked and
+-- recorded in this same atomic step, so concurrent submits with one key create one task).
+-- Returns a reply list: { 'created', meta JSON } | { 'replayed', task } | { 'too_large', cap }
+-- | { 'key_reused', first task id } (the same key with another body)
+-- | { 'key_gone', first task id } (its task has already been removed) | { 'exists' }.
+local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts, lease_ms, key, fingerprint)
+  if key ~= '' then
+    local known = redis.call('HGET', K.idempotency, key)
+    local expires = tonumber(redis.call('ZSCORE', K.idempotency_expiry, key))
+    if known and expires and expires > now then
+      local first_id, first_print = string.match(known, '^(%S+) (%S+)$')
+      if first_print ~= fingerprint then
+        return { 'key_reused', first_id or '' }
+      end
+      local meta, raw = load_task(first_id)
+      if not meta then
+        return { 'key_gone', first_id }
+      end
+      return { 'replayed', (task_reply(first_id, meta, raw or cjson.encode(meta))) }
+    end
+  end
+  if #payload > POLICY.max_payload_bytes then
+    return { 'too_large', POLICY.max_payload_bytes }
+  end
+  if redis.call('HEXISTS', K.meta, id) == 1 then
+    return { 'exists' }
+  end
+  local start = now
+  if delay_ms ~= '' then
+    start = now + tonumber(delay_ms)
+  elseif run_at ~= '' then
+    start = tonumber(run_at)
+  end
+  local meta = {
+    v = RECORD_VERSION,
+    priority = tonumber(priority),
+    attempts = 0,
+    max_attempts = tonumber(max_attempts),
+    attempts_expired = 0,
+    attempts_failed = 0,
+    created_at = now,
+    lease_ms = tonumber(lease_ms),
+  }
+  redis.call('HSET', K.payload, id, payload)
+  place(id, meta, start)
+  redis.call('HINCRBY', K.stats, 'submitted', 1)
+  if key ~= '' then
+    redis.call('HSET', K.idempotency, key, id .. ' ' .. fingerprint)
+    redis.call('ZADD', K.idempotency_expiry, now + POLICY.dedup_window_ms, key)
+  end
+  return { 'created', save_meta(id, meta) }
+end

@@ -167,8 +167,8 @@ pub struct LeaseAcrossRequest {
     #[schema(min_items = 1, max_items = 20)]
     queues: Vec<String>,
     /// `strict` (default): take from the queues in the order given, the first with work
-    /// first. `weighted`: pick among the queues with work at random, in proportion to their
-    /// policy `weight`, so a light queue is never starved. Paused and limited queues are
+    /// first. `weighted`: take turns among the queues with work, in proportion to their policy
+    /// `weight` (smooth weighted round-robin), so a light queue is never starved. Paused and limited queues are
     /// skipped either way.
     #[schema(default = "strict")]
     strategy: Option<StrategyName>,

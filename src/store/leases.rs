@@ -1,5 +1,8 @@
 //! Leases, for workers: lease (from one queue or several), heartbeat, ack and fail.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde_json::value::RawValue;
 
 use super::{
@@ -20,8 +23,9 @@ impl Store {
     }
 
     /// Leases up to `max_tasks` from several queues, one script per queue (so each runs in
-    /// its queue's Cluster slot). `Strict` takes from the queues in order; `Weighted` picks at
-    /// random in proportion to each queue's `weight`, so a light queue still gets its share.
+    /// its queue's Cluster slot). `Strict` takes from the queues in order; `Weighted` takes
+    /// turns in proportion to each queue's `weight` (see `Turns`), so a light queue still gets
+    /// its share.
     /// Paused and limited queues are skipped. With a `request_id`, a repeat of the call returns
     /// the leases it granted (from whichever queues) and leases nothing new.
     pub async fn lease_across(
@@ -54,7 +58,7 @@ impl Store {
         while total.leases.len() < request.max_tasks as usize && !candidates.is_empty() {
             let at = match strategy {
                 Strategy::Strict => 0,
-                Strategy::Weighted => weighted_pick(&candidates),
+                Strategy::Weighted => self.inner.turns.pick(queues, &candidates),
             };
             let (queue, _) = candidates.remove(at);
             let wanted = request.max_tasks - total.leases.len() as u32;
@@ -142,17 +146,49 @@ impl Store {
     }
 }
 
-/// Picks an index with probability proportional to its weight.
-fn weighted_pick(candidates: &[(QueueName, u32)]) -> usize {
-    let total: u64 = candidates.iter().map(|(_, w)| u64::from(*w)).sum();
-    let mut ticket = rand::random_range(0..total.max(1));
-    for (at, (_, weight)) in candidates.iter().enumerate() {
-        if ticket < u64::from(*weight) {
-            return at;
+/// Whose turn it is in weighted multi-queue leasing, per list of queues asked for: smooth
+/// weighted round-robin (as nginx balances upstreams), so over any stretch of calls each queue
+/// gets its weight's share almost exactly and the lightest still gets its turns; a new list
+/// starts at a random point, so instances do not move in step.
+#[derive(Default)]
+pub struct Turns {
+    credit: Mutex<HashMap<Vec<QueueName>, HashMap<QueueName, i64>>>,
+}
+
+/// Lists of queues remembered; beyond, the memory starts over (fairness resumes at once).
+const TURNS_REMEMBERED: usize = 1000;
+
+impl Turns {
+    /// The index in `candidates` (queues with work, and their weights) to lease from next.
+    fn pick(&self, asked: &[QueueName], candidates: &[(QueueName, u32)]) -> usize {
+        let Ok(mut all) = self.credit.lock() else {
+            return 0;
+        };
+        if all.len() >= TURNS_REMEMBERED && !all.contains_key(asked) {
+            all.clear();
         }
-        ticket -= u64::from(*weight);
+        let total: i64 = candidates.iter().map(|(_, w)| i64::from(*w)).sum();
+        let credit = all.entry(asked.to_vec()).or_insert_with(|| {
+            candidates
+                .iter()
+                .map(|(q, _)| (q.clone(), rand::random_range(0..total.max(1))))
+                .collect()
+        });
+        let mut best = 0;
+        let mut best_credit = i64::MIN;
+        for (at, (queue, weight)) in candidates.iter().enumerate() {
+            let c = credit.entry(queue.clone()).or_insert(0);
+            *c += i64::from(*weight);
+            if *c > best_credit {
+                best_credit = *c;
+                best = at;
+            }
+        }
+        if let Some(c) = credit.get_mut(&candidates[best].0) {
+            *c -= total;
+        }
+        best
     }
-    0
 }
 
 /// Cuts `text` to at most `max` bytes without splitting a character.
@@ -179,12 +215,15 @@ mod tests {
     }
 
     #[test]
-    fn weighted_picks_follow_the_weights() {
+    fn weighted_turns_follow_the_weights_closely() {
         let q = |n: &str| QueueName::parse(n).expect("name");
+        let asked = [q("heavy"), q("light"), q("idle")];
         let candidates = [(q("heavy"), 3), (q("light"), 1)];
-        let heavy = (0..4000)
-            .filter(|_| weighted_pick(&candidates) == 0)
-            .count();
-        assert!((2700..=3300).contains(&heavy), "{heavy} of 4000");
+        let turns = Turns::default();
+        let picks: Vec<usize> = (0..400).map(|_| turns.pick(&asked, &candidates)).collect();
+        let heavy = picks.iter().filter(|p| **p == 0).count();
+        assert!((298..=302).contains(&heavy), "{heavy} of 400");
+        // The light queue never waits more than a round for its turn.
+        assert!(picks.windows(5).all(|w| w.contains(&1)), "{picks:?}");
     }
 }

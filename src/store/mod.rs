@@ -91,6 +91,8 @@ struct Inner {
     registered: Mutex<HashMap<QueueName, Instant>>,
     outages: OutageLog,
     notifier: Notifier,
+    /// Whose turn it is in weighted multi-queue leasing.
+    turns: leases::Turns,
 }
 
 impl Store {
@@ -118,6 +120,7 @@ impl Store {
                 registered: Mutex::new(HashMap::new()),
                 outages: OutageLog::new(crate::redacted(&settings.url)),
                 notifier: Notifier::start(&settings.url)?,
+                turns: leases::Turns::default(),
             }),
         })
     }

@@ -12,6 +12,7 @@ mod isolation;
 mod lifecycle;
 mod openapi;
 mod policy;
+mod producers;
 mod queues;
 mod race;
 mod replays;

@@ -5,12 +5,14 @@
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::access::{Access, KeyRing};
 use crate::model::{Backoff, QueuePolicy};
 
 /// taskgate: HTTP/REST task dispatch in front of Redis.
@@ -30,13 +32,55 @@ pub struct Config {
     )]
     pub listen: String,
 
-    /// Redis URL (`redis://`, with optional `user:password@` for ACLs).
+    /// Redis URL: `redis://host:port/db`, `rediss://` for TLS, `unix:///path/redis.sock`, each
+    /// with optional `user:password@` for ACLs. When not set: the Redis answering at
+    /// `--local-redis-probe` if there is one, else a `redis-server` child started in
+    /// `--data-dir`.
+    #[arg(long, env = "TASKGATE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// PEM file of the certificate authority that signed the Redis server's certificate, for
+    /// `rediss://` URLs; by default the system's trusted roots.
+    #[arg(long, env = "TASKGATE_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
+    /// Where to look for a running Redis when `--redis-url` is not set.
     #[arg(
         long,
-        env = "TASKGATE_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
+        env = "TASKGATE_LOCAL_REDIS_PROBE",
+        default_value = "127.0.0.1:6379"
     )]
-    pub redis_url: String,
+    pub local_redis_probe: String,
+
+    /// Folder of the local `redis-server` child (its data, AOF and socket), used when
+    /// `--redis-url` is not set and no Redis answers at `--local-redis-probe`.
+    #[arg(long, env = "TASKGATE_DATA_DIR", default_value = "taskgate-data")]
+    pub data_dir: PathBuf,
+
+    /// The `redis-server` program started for a local Redis.
+    #[arg(long, env = "TASKGATE_REDIS_SERVER", default_value = "redis-server")]
+    pub redis_server: String,
+
+    /// API keys, as JSON: `[{"name": "web", "role": "producer", "queues": ["billing."],
+    /// "key": "..."}, {"name": "ops", "role": "admin", "key_sha256": "<hex>"}]`. Roles:
+    /// producer, worker, admin; `queues` (prefixes) omitted = every queue. With no keys at all
+    /// the API is open, which is allowed only on a loopback address.
+    #[arg(long, env = "TASKGATE_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+
+    /// File of API keys: the JSON of `--api-keys`, or TOML with one `[[keys]]` table per key.
+    #[arg(long, env = "TASKGATE_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+
+    /// Serve without API keys on a non-loopback address: anyone who can reach the port can
+    /// submit, lease and delete. Only for networks where every client is trusted.
+    #[arg(long, env = "TASKGATE_INSECURE_NO_AUTH", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_no_auth: bool,
+
+    /// Who may read `/metrics`: `admin` (an admin key, when keys are configured) or `open`
+    /// (anyone, for a Prometheus without credentials).
+    #[arg(long, env = "TASKGATE_METRICS_ACCESS", default_value = "admin", value_parser = ["admin", "open"])]
+    pub metrics_access: String,
 
     /// Prefix of every Redis key taskgate writes, so several deployments can share one Redis.
     #[arg(long, env = "TASKGATE_KEY_PREFIX", default_value = "tg")]
@@ -71,6 +115,25 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_REQUEST_TIMEOUT_MS", default_value_t = 35000)]
     pub request_timeout_ms: u64,
 
+    /// Largest total size of a request's headers, in bytes; larger → 431.
+    #[arg(long, env = "TASKGATE_MAX_HEADER_BYTES", default_value_t = 16_384)]
+    pub max_header_bytes: usize,
+
+    /// Most API requests handled at once (waiting ones aside); more are refused at once with
+    /// 503 and `Retry-After`, so an overload gives fast refusals instead of a queue of timeouts.
+    #[arg(long, env = "TASKGATE_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
+
+    /// Most requests waiting at once (long-poll leases, result waits, event streams), counted
+    /// apart so they never crowd out short calls; more are refused with 503.
+    #[arg(long, env = "TASKGATE_MAX_WAITING_REQUESTS", default_value_t = 10_000)]
+    pub max_waiting_requests: usize,
+
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before the server
+    /// exits anyway.
+    #[arg(long, env = "TASKGATE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub shutdown_timeout_ms: u64,
+
     /// Largest task payload (and ack result) in bytes of its JSON text as sent; also the default
     /// of the policy's `max_payload_bytes`. Request bodies may be this plus 64 KiB of envelope.
     #[arg(long, env = "TASKGATE_MAX_PAYLOAD_BYTES", default_value_t = 1_048_576)]
@@ -97,6 +160,10 @@ pub struct Config {
 
     #[command(flatten)]
     pub defaults: PolicyDefaults,
+
+    /// The keys read from `--api-keys` or `--api-keys-file`.
+    #[arg(skip)]
+    pub keys: KeyRing,
 }
 
 /// Commands other than serving.
@@ -211,8 +278,13 @@ impl Config {
         let matches = Self::command()
             .try_get_matches_from(args)
             .map_err(name_clap_source)?;
-        let config = Self::from_arg_matches(&matches).map_err(ConfigError::Clap)?;
-        let problems = config.check();
+        let mut config = Self::from_arg_matches(&matches).map_err(ConfigError::Clap)?;
+        let mut problems = Vec::new();
+        match config.read_keys() {
+            Ok(keys) => config.keys = keys,
+            Err(problem) => problems.push(problem),
+        }
+        problems.extend(config.check());
         if problems.is_empty() {
             return Ok(config);
         }
@@ -262,11 +334,61 @@ impl Config {
             "must be origins such as https://app.example.com, or *",
         );
         problem(
+            self.serves_safely(),
+            "listen",
+            "is not a loopback address and no API keys are configured: anyone who can reach \
+             it could submit, lease and delete. Configure keys (TASKGATE_API_KEYS or \
+             TASKGATE_API_KEYS_FILE), listen on 127.0.0.1, or start with --insecure-no-auth \
+             (TASKGATE_INSECURE_NO_AUTH=true) on a network where every client is trusted",
+        );
+        problem(
+            self.max_concurrent_requests > 0 && self.max_waiting_requests > 0,
+            "max_concurrent_requests",
+            "must be at least 1 (as must TASKGATE_MAX_WAITING_REQUESTS)",
+        );
+        problem(
+            self.max_header_bytes >= 1024,
+            "max_header_bytes",
+            "must be at least 1024",
+        );
+        problem(
             crate::model::is_valid_key_prefix(&self.key_prefix),
             "key_prefix",
             "must be 1-64 characters of A-Z a-z 0-9 . _ -",
         );
         problems
+    }
+
+    /// The keys of `--api-keys` or `--api-keys-file` (not both), as (argument id, problem).
+    fn read_keys(&self) -> Result<KeyRing, (String, String)> {
+        match (&self.api_keys, &self.api_keys_file) {
+            (None, None) => Ok(KeyRing::default()),
+            (Some(_), Some(_)) => Err((
+                "api_keys".into(),
+                "give keys in TASKGATE_API_KEYS or in TASKGATE_API_KEYS_FILE, not both".into(),
+            )),
+            (Some(text), None) => KeyRing::parse(text).map_err(|e| ("api_keys".into(), e)),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read it: {e}"))
+                .and_then(|text| KeyRing::parse(&text))
+                .map_err(|e| ("api_keys_file".into(), e)),
+        }
+    }
+
+    /// Whether serving as configured is safe: with keys, on loopback, or knowingly open.
+    fn serves_safely(&self) -> bool {
+        !self.keys.is_empty()
+            || self.insecure_no_auth
+            || self.command.is_some()
+            || self.listen_addr().is_ok_and(|a| a.ip().is_loopback())
+    }
+
+    /// Who may call what.
+    pub fn access(&self) -> Access {
+        Access {
+            keys: self.keys.clone(),
+            metrics_open: self.metrics_access == "open",
+        }
     }
 
     /// The address to listen on (or to check), resolving a host name such as `localhost`.
@@ -312,6 +434,10 @@ impl Config {
         Duration::from_millis(self.request_timeout_ms)
     }
 
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
     pub fn reaper_interval(&self) -> Option<Duration> {
         (self.reaper_interval_ms > 0).then(|| Duration::from_millis(self.reaper_interval_ms))
     }
@@ -327,6 +453,16 @@ fn origin(matches: &ArgMatches, id: &str) -> String {
         .and_then(|mut values| values.next())
         .map(|v| v.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // A secret's value (keys, a URL with a password) is never repeated back.
+    if arg.is_some_and(|a| a.is_hide_env_values_set()) {
+        return match (arg, matches.value_source(id)) {
+            (Some(arg), Some(ValueSource::EnvVariable)) => arg
+                .get_env()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            _ => format!("--{}", id.replace('_', "-")),
+        };
+    }
     match (arg, matches.value_source(id)) {
         (Some(arg), Some(ValueSource::EnvVariable)) => {
             let env = arg

@@ -22,8 +22,9 @@ const UNAVAILABLE_RETRY_AFTER_S: &str = "1";
 }))]
 pub struct Problem {
     /// Stable problem type: `validation`, `malformed-request`, `unsupported-media-type`,
-    /// `payload-too-large`, `not-found`, `method-not-allowed`, `conflict`, `lease-lost`,
-    /// `precondition-failed`, `request-timeout`, `unavailable` or `internal`.
+    /// `payload-too-large`, `unauthorized`, `forbidden`, `not-found`, `method-not-allowed`,
+    /// `conflict`, `lease-lost`, `precondition-failed`, `request-timeout`, `headers-too-large`,
+    /// `unavailable` or `internal`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Short summary of the problem type.
@@ -48,6 +49,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -60,8 +65,13 @@ pub enum ApiError {
     PreconditionFailed(String),
     #[error("request timed out")]
     RequestTimeout,
+    #[error("request headers too large: {0}")]
+    HeadersTooLarge(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The server is at its concurrency limit and refuses more work for now.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -78,12 +88,15 @@ impl ApiError {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::LeaseLost => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::Unavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,6 +131,8 @@ impl ApiError {
                 why.clone(),
                 vec![],
             ),
+            Self::Unauthorized(why) => ("unauthorized", "Unauthorized", why.clone(), vec![]),
+            Self::Forbidden(why) => ("forbidden", "Forbidden", why.clone(), vec![]),
             Self::NotFound(what) => ("not-found", "Not found", what.clone(), vec![]),
             Self::MethodNotAllowed => (
                 "method-not-allowed",
@@ -146,6 +161,13 @@ impl ApiError {
                 "the request took too long and was abandoned".into(),
                 vec![],
             ),
+            Self::HeadersTooLarge(why) => (
+                "headers-too-large",
+                "Request headers too large",
+                why.clone(),
+                vec![],
+            ),
+            Self::Overloaded(why) => ("unavailable", "Service unavailable", why.clone(), vec![]),
             Self::Unavailable(_) => (
                 "unavailable",
                 "Service unavailable",
@@ -198,10 +220,16 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if matches!(self, Self::Unavailable(_)) {
+        if matches!(self, Self::Unavailable(_) | Self::Overloaded(_)) {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(UNAVAILABLE_RETRY_AFTER_S),
+            );
+        }
+        if matches!(self, Self::Unauthorized(_)) {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"taskgate\""),
             );
         }
         response

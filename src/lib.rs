@@ -3,6 +3,9 @@
 //! # Layout
 //!
 //! - `config`: every setting, as a flag and a `TASKGATE_*` environment variable.
+//! - `access`: API keys, roles and queue scopes (`api/auth.rs` applies them to requests).
+//! - `load`: load shedding; `metrics`: every Prometheus metric.
+//! - `local_redis`: the `redis-server` child started when no Redis is configured.
 //! - `model`: the domain vocabulary (queue names, tasks, leases, states, policy, bounds).
 //! - `api`: HTTP handlers, one file per resource, and their extractors.
 //! - `error`: `ApiError` → RFC 9457 problem+json; the one place status codes are chosen.
@@ -16,11 +19,15 @@
 //!
 //! Data flows one way: `api` → `store` → Redis. The API builds no keys; the store knows no HTTP.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod error;
 pub mod examples;
 pub mod healthcheck;
+pub mod load;
+pub mod local_redis;
+pub mod metrics;
 pub mod middleware;
 pub mod model;
 pub mod openapi;
@@ -28,7 +35,7 @@ pub mod reaper;
 pub mod store;
 pub mod telemetry;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
 use axum::Router;
@@ -52,6 +59,10 @@ pub struct HttpSettings {
     pub access_log: bool,
     /// Web origins allowed to call from a browser (`*` for any); none means no CORS at all.
     pub cors_origins: Vec<String>,
+    pub max_header_bytes: usize,
+    /// Requests at once, short and waiting (see `load`).
+    pub max_concurrent_requests: usize,
+    pub max_waiting_requests: usize,
 }
 
 impl HttpSettings {
@@ -61,13 +72,16 @@ impl HttpSettings {
             request_timeout: config.request_timeout(),
             access_log: config.access_log,
             cors_origins: config.cors_origins.clone(),
+            max_header_bytes: config.max_header_bytes,
+            max_concurrent_requests: config.max_concurrent_requests,
+            max_waiting_requests: config.max_waiting_requests,
         }
     }
 }
 
 /// The OpenAPI document, exactly as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api::routes().split_for_parts().1
+    api::router().1
 }
 
 /// The OpenAPI document as the pretty JSON committed in `openapi/openapi.json`.
@@ -78,18 +92,28 @@ pub fn openapi_json() -> String {
 /// The whole HTTP application: API, OpenAPI document, Swagger UI, and the layers around them.
 ///
 /// Layers, outermost first: a request id for every request; CORS for the configured web
-/// origins; the request's span and log line; the id copied to the response; every error as
-/// problem+json; the request deadline; the body limit.
+/// origins; the request's span, log line and metrics; the id copied to the response; every
+/// error as problem+json; the header limit; load shedding; the request deadline; the body
+/// limit. Authentication is not a layer: it is the `Caller` extractor each handler takes.
 pub fn app(state: AppState, settings: HttpSettings) -> Router {
-    let (api, document) = api::routes().split_for_parts();
+    let (api, document) = api::router();
     let document = document.to_pretty_json().unwrap_or_default();
     let cors = middleware::cors(&settings.cors_origins);
+    let load = load::Load::new(
+        settings.max_concurrent_requests,
+        settings.max_waiting_requests,
+    );
     api.with_state(state)
         .merge(api::docs_routes(document))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             settings.request_timeout,
             middleware::deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(load, load::shed))
+        .layer(axum::middleware::from_fn_with_state(
+            settings.max_header_bytes,
+            middleware::header_limit,
         ))
         .layer(axum::middleware::from_fn(middleware::problem_errors))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -104,7 +128,11 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
 /// Builds the store and handler state from configuration. Connects to nothing yet.
 pub fn state_from_config(config: &Config) -> Result<AppState, String> {
     let pool = PoolSettings {
-        url: config.redis_url.clone(),
+        url: config
+            .redis_url
+            .clone()
+            .ok_or("no Redis URL: set TASKGATE_REDIS_URL")?,
+        ca_file: config.redis_ca_file.clone(),
         max_size: config.redis_pool_size,
         wait_timeout: Duration::from_millis(config.redis_wait_timeout_ms),
         connect_timeout: Duration::from_millis(config.redis_connect_timeout_ms),
@@ -115,37 +143,55 @@ pub fn state_from_config(config: &Config) -> Result<AppState, String> {
         store,
         max_payload_bytes: config.max_payload_bytes,
         shutdown: tokio_util::sync::CancellationToken::new(),
+        access: std::sync::Arc::new(config.access()),
     })
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, with the reaper running beside it.
 ///
-/// Shutdown order: stop accepting, let in-flight requests finish, then stop the reaper. The
-/// reaper may be stopped mid-sweep safely: each sweep step is one atomic script.
+/// Shutdown order: stop accepting; end long-polls and event streams at once (they answer
+/// empty); give in-flight requests up to `--shutdown-timeout-ms` to finish; stop the reaper
+/// (between two scripts or mid-sweep: each sweep step is one atomic script, so either is safe).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    metrics::install();
     let store = state.store.clone();
     let stopping = state.shutdown.clone();
-    // Long-polls and event streams end at once when shutdown begins, so the graceful shutdown
-    // that waits for in-flight requests does not wait for them.
-    let shutdown = async move {
-        shutdown.await;
-        stopping.cancel();
+    let begin_shutdown = {
+        let stopping = stopping.clone();
+        async move {
+            shutdown.await;
+            stopping.cancel();
+        }
     };
-    tokio::spawn(warn_unless_noeviction(store.clone()));
+    tokio::spawn(warn_unless_noeviction(store.clone(), stopping.clone()));
     let reaper = config
         .reaper_interval()
-        .map(|every| tokio::spawn(reaper::run(store, every)));
+        .map(|every| tokio::spawn(reaper::run(store, every, stopping.clone())));
     let app = app(state, HttpSettings::from_config(config));
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let server = axum::serve(listener, app).with_graceful_shutdown(begin_shutdown);
+    let grace = config.shutdown_timeout();
+    let out_of_time = async {
+        stopping.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    let served = tokio::select! {
+        served = server.into_future() => served,
+        () = out_of_time => {
+            tracing::warn!(
+                shutdown_timeout_ms = grace.as_millis() as u64,
+                "in-flight requests did not finish within the shutdown timeout; stopping anyway"
+            );
+            Ok(())
+        }
+    };
+    stopping.cancel();
     if let Some(reaper) = reaper {
-        reaper.abort();
+        let _ = reaper.await;
     }
     served
 }
@@ -162,7 +208,7 @@ pub fn redacted(url: &str) -> String {
 
 /// Warns loudly when Redis may evict keys: an evicted lease or task is a lost task. Retries in
 /// the background until Redis answers, so a Redis that is down at start-up delays nothing.
-async fn warn_unless_noeviction(store: Store) {
+async fn warn_unless_noeviction(store: Store, stopping: tokio_util::sync::CancellationToken) {
     loop {
         match store.maxmemory_policy().await {
             Ok(policy) if policy == "noeviction" => return,
@@ -176,7 +222,10 @@ async fn warn_unless_noeviction(store: Store) {
             }
             // The store's outage log has said why, once; keep trying quietly.
             Err(store::StoreError::Unavailable(_)) => {
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    () = stopping.cancelled() => return,
+                }
             }
             Err(other) => {
                 tracing::warn!(error = %other, "could not read Redis maxmemory-policy");

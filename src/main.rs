@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use taskgate::config::{Command, Config, ConfigError};
+use taskgate::local_redis::Redis;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -32,9 +33,20 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> ExitCode {
+async fn serve(mut config: Config) -> ExitCode {
     taskgate::telemetry::init(&config.log_format);
-    let state = match taskgate::state_from_config(&config) {
+    let redis = match Redis::resolve(&config).await {
+        Ok(redis) => redis,
+        Err(err) => return fail(&err),
+    };
+    config.redis_url = Some(redis.url.clone());
+    let code = serve_with(&config).await;
+    redis.stop().await;
+    code
+}
+
+async fn serve_with(config: &Config) -> ExitCode {
+    let state = match taskgate::state_from_config(config) {
         Ok(state) => state,
         Err(err) => return fail(&err),
     };
@@ -52,12 +64,24 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     let bound = listener.local_addr().unwrap_or(addr);
+    if config.keys.is_empty() {
+        if config.insecure_no_auth && !bound.ip().is_loopback() {
+            tracing::warn!(
+                listen = %bound,
+                "running WITHOUT API KEYS on a non-loopback address (--insecure-no-auth): \
+                 anyone who can reach {bound} can submit, lease and delete tasks"
+            );
+        } else {
+            tracing::info!("no API keys configured: the API is open to local callers");
+        }
+    }
     tracing::info!(
         listen = %bound,
-        redis = %taskgate::redacted(&config.redis_url),
+        redis = %taskgate::redacted(config.redis_url.as_deref().unwrap_or_default()),
+        keys = config.keys.len(),
         "taskgate serving; API docs at http://{bound}/docs/"
     );
-    if let Err(err) = taskgate::serve(listener, state, &config, shutdown_signal()).await {
+    if let Err(err) = taskgate::serve(listener, state, config, shutdown_signal()).await {
         return fail(&format!("serving stopped: {err}"));
     }
     tracing::info!("taskgate stopped");

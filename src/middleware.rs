@@ -1,4 +1,5 @@
-//! Cross-cutting HTTP behaviour: the request's span and log line, the request deadline, and
+//! Cross-cutting HTTP behaviour: the request's span, log line and metrics, the header limit,
+//! the request deadline, and
 //! the guarantee that every error response, including axum's own (unknown route, wrong method,
 //! extractor rejections), is a problem+json document.
 
@@ -30,10 +31,18 @@ pub async fn observe(State(access_log): State<bool>, request: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let span = tracing::info_span!("request", %method, %route, %request_id);
+    // `key` is filled in by the `Caller` extractor: the key's name, never the key.
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        %route,
+        %request_id,
+        key = tracing::field::Empty
+    );
     let response = next.run(request).instrument(span.clone()).await;
     let _inside = span.enter();
     let status = response.status().as_u16();
+    crate::metrics::request(method.as_str(), &route, status, started.elapsed());
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         tracing::error!(%cause, "request failed");
     }
@@ -52,6 +61,24 @@ pub async fn deadline(State(limit): State<Duration>, request: Request, next: Nex
         Ok(response) => response,
         Err(_) => ApiError::RequestTimeout.into_response(),
     }
+}
+
+/// Refuses a request whose headers, all together, are larger than `limit` bytes, with
+/// `431 headers-too-large`. (Headers past hyper's own, much larger, buffer are refused by
+/// hyper before any of this runs.)
+pub async fn header_limit(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > limit {
+        return ApiError::HeadersTooLarge(format!(
+            "the request's headers are {size} bytes; the limit is {limit}"
+        ))
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Rewrites any error response that is not already problem+json (axum's 404 fallback, 405,
@@ -73,6 +100,9 @@ pub async fn problem_errors(request: Request, next: Next) -> Response {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
         StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
         StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(String::new()),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ApiError::HeadersTooLarge("the request's headers are too large".into())
+        }
         s if s.is_server_error() => ApiError::Internal(format!("{route} answered {s}")),
         _ => ApiError::Malformed(format!("the request was rejected ({status})")),
     };

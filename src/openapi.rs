@@ -1,7 +1,8 @@
 //! The root of the OpenAPI document: info, tags and shared components. Operations and schemas
 //! are added by `api::routes()` from the handlers' own annotations.
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
 use crate::model::FieldError;
@@ -26,6 +27,17 @@ granted that are still live and leases nothing new, so a lost reply never strand
 **Payloads are kept byte for byte:** `payload` and `result` come back as the exact JSON text \
 sent.
 
+**Authentication.** Unless the server runs without keys (allowed on loopback only), send an \
+API key as `Authorization: Bearer <key>` (Swagger UI: the Authorize button). A key has a role \
+(`producer`: submit, read, cancel; `worker`: lease, heartbeat, ack, fail, read; `admin`: \
+everything) and may be limited to queue-name prefixes. Each operation names the roles it \
+accepts. No key or an unknown key gets `401 unauthorized`; a key without the right gets \
+`403 forbidden`; both before anything else is done.
+
+**Limits.** Request bodies, headers (`431 headers-too-large`) and time (`408`) are bounded. At \
+its concurrency limit the server refuses new requests at once with `503 unavailable` and \
+`Retry-After` rather than queueing them.
+
 **Errors** are RFC 9457 `application/problem+json` documents with a stable `type`. Besides the \
 responses listed per operation, any path can answer `404 not-found` (unknown route), \
 `405 method-not-allowed` and `408 request-timeout`. Every response carries an `x-request-id` \
@@ -40,8 +52,29 @@ header (a client's own `x-request-id` is kept), to quote when reporting a proble
         (name = "queues", description = "List, inspect and delete queues (operators)"),
         (name = "policy", description = "Each queue's dispatch policy (operators)"),
         (name = "dead letters", description = "Tasks out of attempts: list, redrive, purge (operators)"),
-        (name = "health", description = "Probes for orchestrators and load balancers"),
+        (name = "health", description = "Probes for orchestrators and load balancers, and metrics"),
     ),
-    components(schemas(Problem, FieldError))
+    components(schemas(Problem, FieldError)),
+    modifiers(&BearerKeys)
 )]
 pub struct ApiDoc;
+
+/// The bearer security scheme that operations name with their roles.
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "An API key from the server's configuration (`TASKGATE_API_KEYS` or \
+                 `TASKGATE_API_KEYS_FILE`). The names in each operation's requirement are the \
+                 key roles it accepts.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(crate::api::auth::SCHEME, SecurityScheme::Http(scheme));
+    }
+}

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
 
+use crate::metrics;
 use crate::model::QueueName;
 use crate::store::{ReapReport, Store, StoreError};
 
@@ -51,15 +53,22 @@ pub struct Reaper {
     queue_errors_logged: HashMap<QueueName, Instant>,
 }
 
-/// Sweeps every `every`, until the task is aborted.
-pub async fn run(store: Store, every: Duration) {
+/// Sweeps every `every`, until `stop` is cancelled. A tick in progress is dropped between two
+/// scripts or mid-script-call: each script is atomic, so Redis either ran it whole or not at all.
+pub async fn run(store: Store, every: Duration, stop: CancellationToken) {
     let mut reaper = Reaper::new(store);
     let mut ticker = tokio::time::interval(every);
     // After a slow tick, wait a full interval rather than firing a burst of catch-up ticks.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        reaper.tick().await;
+    let ticks = async {
+        loop {
+            ticker.tick().await;
+            reaper.tick().await;
+        }
+    };
+    tokio::select! {
+        () = ticks => {}
+        () = stop.cancelled() => {}
     }
 }
 
@@ -76,6 +85,13 @@ impl Reaper {
     /// One tick: a slice of the registry scan, then the next turn of queues. When Redis is
     /// unavailable the tick does nothing (the store's outage log says so, once).
     pub async fn tick(&mut self) -> TickReport {
+        let started = Instant::now();
+        let report = self.sweep().await;
+        metrics::reaper_sweep(started.elapsed());
+        report
+    }
+
+    async fn sweep(&mut self) -> TickReport {
         let mut report = TickReport::default();
         let Ok(found) = self.heal_step().await else {
             return report;
@@ -105,12 +121,14 @@ impl Reaper {
         for (queue, result) in results {
             match result {
                 Ok(swept) => {
+                    record(&queue, &swept);
                     report.queues_swept += 1;
                     report.reclaimed += swept.reclaimed;
                     report.promoted += swept.promoted;
                     report.purged += swept.purged;
                 }
                 Err(err) => {
+                    metrics::reaper_failure();
                     report.queues_failed += 1;
                     self.log_queue_error(&queue, &err);
                 }
@@ -152,6 +170,15 @@ impl Reaper {
     }
 }
 
+/// The sweep's metrics: what it changed, and the queue's depth per state as it left it.
+fn record(queue: &QueueName, swept: &ReapReport) {
+    metrics::transition(queue.as_str(), "expired", swept.reclaimed.max(0) as u64);
+    metrics::transition(queue.as_str(), "purged", swept.purged.max(0) as u64);
+    for (state, count) in swept.counts.by_state() {
+        metrics::queue_tasks(queue.as_str(), state, count);
+    }
+}
+
 /// Sweeps one queue with up to `PASSES_PER_QUEUE` bounded scripts.
 async fn sweep_queue(store: &Store, queue: &QueueName) -> Result<ReapReport, StoreError> {
     let mut total = ReapReport::default();
@@ -162,6 +189,7 @@ async fn sweep_queue(store: &Store, queue: &QueueName) -> Result<ReapReport, Sto
         total.purged += pass.purged;
         total.more = pass.more;
         total.gone = pass.gone;
+        total.counts = pass.counts;
         if !pass.more {
             break;
         }

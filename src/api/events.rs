@@ -11,9 +11,11 @@ use futures_util::Stream;
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
+use super::auth::Caller;
 use super::extract::{TaskParams, TaskPath};
 use super::responses::ReadErrors;
 use crate::error::ApiError;
+use crate::load::{Slot, Waiting};
 use crate::model::{QueueName, Task, TaskId, TaskState};
 use crate::store::{GetOutcome, Listener, Store};
 
@@ -29,6 +31,7 @@ const RECHECK_EVERY: Duration = Duration::from_secs(2);
 #[utoipa::path(
     get,
     path = "/v1/queues/{queue}/tasks/{id}/events",
+    security(("bearer" = ["producer", "admin"])),
     tag = "tasks",
     params(TaskParams),
     responses(
@@ -38,9 +41,12 @@ const RECHECK_EVERY: Duration = Duration::from_secs(2);
     )
 )]
 pub async fn get_task_events(
+    _caller: Caller,
     State(state): State<AppState>,
     path: TaskPath,
+    slot: Slot,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let waiting = slot.wait()?;
     // Listen before the first read, so no change after it can pass unseen.
     let listener = state.store.listen_task(&path.queue, path.id).await;
     let first = match state.store.get(&path.queue, path.id).await? {
@@ -57,6 +63,7 @@ pub async fn get_task_events(
         next: Some(first),
         last: None,
         done: false,
+        _waiting: waiting,
     };
     let events = futures_util::stream::unfold(watch, |mut watch| async move {
         let event = watch.next_event().await?;
@@ -72,6 +79,8 @@ struct Watch {
     id: TaskId,
     listener: Listener,
     shutdown: CancellationToken,
+    /// The stream's waiting slot, given back when the stream ends.
+    _waiting: Waiting,
     /// A read not yet sent.
     next: Option<Task>,
     /// The (state, attempts) last sent, to send each change once.

@@ -24,6 +24,7 @@ pub struct HealthStatus {
 #[utoipa::path(
     get,
     path = "/healthz",
+    security(()),
     tag = "health",
     responses((status = 200, description = "The process is alive", body = HealthStatus))
 )]
@@ -37,6 +38,7 @@ pub async fn get_health() -> Json<HealthStatus> {
 #[utoipa::path(
     get,
     path = "/readyz",
+    security(()),
     tag = "health",
     responses((status = 200, description = "Redis answers", body = HealthStatus), ReadinessErrors)
 )]

@@ -1,7 +1,7 @@
 //! Leasing, for workers: from one queue, or from several at once (in order, or by weight).
 //! What a worker does with a lease (heartbeat, ack, fail) is in `work.rs`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -13,8 +13,10 @@ use utoipa::ToSchema;
 use super::body::{Body, Fields, RequestBody};
 use super::extract::{QueueParams, QueuePath};
 use super::responses::{LeaseAcrossErrors, LeaseErrors};
+use super::auth::Caller;
 use super::{AppState, replayed};
 use crate::error::ApiError;
+use crate::load::Slot;
 use crate::model::{
     LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX,
 };
@@ -102,7 +104,9 @@ pub struct LeaseList {
 
 /// The answer to a lease call: the list, `Idempotent-Replayed` on a repeat, `Retry-After` when
 /// a limit allowed nothing.
-fn lease_response(outcome: LeaseOutcome) -> Response {
+/// The answer to a lease call that began at `started`, with its wait recorded in the metrics.
+fn lease_response(started: Instant, outcome: LeaseOutcome) -> Response {
+    crate::metrics::lease_wait(!outcome.leases.is_empty(), started.elapsed());
     let retry_after_ms = outcome.retry_after_ms.filter(|_| outcome.leases.is_empty());
     let list = Json(LeaseList {
         leases: outcome.leases,
@@ -134,6 +138,7 @@ fn lease_response(outcome: LeaseOutcome) -> Response {
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/leases",
+    security(("bearer" = ["worker", "admin"])),
     tag = "workers",
     params(QueueParams),
     request_body(content = LeaseTasksRequest, example = json!(crate::examples::lease_request())),
@@ -147,15 +152,19 @@ fn lease_response(outcome: LeaseOutcome) -> Response {
     )
 )]
 pub async fn lease_tasks(
+    _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
+    slot: Slot,
     Body(call): Body<LeaseTasksRequest>,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let _waiting = slot.wait_for(call.wait)?;
     let outcome = state
         .store
         .lease_waiting(&queue, &call.request, call.wait, &state.shutdown)
         .await?;
-    Ok(lease_response(outcome))
+    Ok(lease_response(started, outcome))
 }
 
 /// Body of a lease call across several queues.
@@ -255,6 +264,7 @@ impl RequestBody for LeaseAcrossRequest {
 #[utoipa::path(
     post,
     path = "/v1/leases",
+    security(("bearer" = ["worker", "admin"])),
     tag = "workers",
     request_body(content = LeaseAcrossRequest, example = json!(crate::examples::lease_across_request())),
     responses(
@@ -267,9 +277,16 @@ impl RequestBody for LeaseAcrossRequest {
     )
 )]
 pub async fn lease_tasks_across_queues(
+    caller: Caller,
     State(state): State<AppState>,
+    slot: Slot,
     Body(call): Body<LeaseAcrossRequest>,
 ) -> Result<Response, ApiError> {
+    for queue in &call.queues {
+        caller.check_queue(queue)?;
+    }
+    let started = Instant::now();
+    let _waiting = slot.wait_for(call.options.wait)?;
     let outcome = state
         .store
         .lease_across_waiting(
@@ -280,5 +297,5 @@ pub async fn lease_tasks_across_queues(
             &state.shutdown,
         )
         .await?;
-    Ok(lease_response(outcome))
+    Ok(lease_response(started, outcome))
 }

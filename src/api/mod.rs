@@ -3,12 +3,14 @@
 //! `routes()` is the single list of operations; both the served router and the OpenAPI
 //! document come from it, so they cannot drift apart.
 
+pub mod auth;
 mod body;
 mod docs;
 mod events;
 mod extract;
 mod health;
 mod leases;
+mod metrics;
 mod policy;
 mod queues;
 mod responses;
@@ -18,7 +20,10 @@ mod work;
 
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -26,6 +31,8 @@ pub use docs::routes as docs_routes;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::access::Access;
+use crate::error::ApiError;
 use crate::store::Store;
 
 /// Header set on a `200` that repeats an earlier, already applied call.
@@ -44,6 +51,8 @@ pub struct AppState {
     pub max_payload_bytes: u64,
     /// Cancelled when the server begins to shut down: long-polls and event streams end at once.
     pub shutdown: CancellationToken,
+    /// The API keys, and who may read `/metrics`.
+    pub access: Arc<Access>,
 }
 
 /// Every operation of the API, with its OpenAPI description.
@@ -70,6 +79,98 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(queues::redrive_dead_tasks))
         .routes(routes!(health::get_health))
         .routes(routes!(health::get_readiness))
+        .routes(routes!(metrics::get_metrics))
+}
+
+/// The served router and its OpenAPI document, completed with what every operation shares.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = routes().split_for_parts();
+    complete(&mut document);
+    (router, document)
+}
+
+/// Adds to every operation the answers any request can get (`408`, `431`), and to those that
+/// need a key, `401`, `403` and a line naming the roles allowed.
+fn complete(document: &mut utoipa::openapi::OpenApi) {
+    let always = responses::problems(vec![
+        ApiError::RequestTimeout,
+        ApiError::HeadersTooLarge(
+            "the request's headers are 20480 bytes; the limit is 16384".into(),
+        ),
+    ]);
+    let keyed = responses::problems(vec![
+        ApiError::Unauthorized(
+            "this operation needs an API key, sent as `Authorization: Bearer <key>`".into(),
+        ),
+        ApiError::Forbidden(
+            "the key \"web\" may use queues starting with billing., not queue emails".into(),
+        ),
+    ]);
+    for item in document.paths.paths.values_mut() {
+        for operation in operations(item) {
+            let roles = required_roles(operation);
+            let extra = always
+                .iter()
+                .chain(keyed.iter().filter(|_| !roles.is_empty()));
+            for (status, response) in extra {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.clone())
+                    .or_insert_with(|| response.clone());
+            }
+            if !roles.is_empty() {
+                let note = format!(
+                    "**Who may call:** a key with role {}{}.",
+                    roles.join(" or "),
+                    if operation_has_queue(operation) {
+                        ", limited to this queue's name if the key is limited to queue prefixes"
+                    } else {
+                        ""
+                    }
+                );
+                let description = operation.description.take().unwrap_or_default();
+                operation.description = Some(if description.is_empty() {
+                    note
+                } else {
+                    format!("{description}\n\n{note}")
+                });
+            }
+        }
+    }
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// The roles the operation's bearer requirement lists (none for an open operation).
+fn required_roles(operation: &Operation) -> Vec<String> {
+    let security = serde_json::to_value(&operation.security).unwrap_or_default();
+    security
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r[auth::SCHEME].as_array())
+        .flatten()
+        .filter_map(|r| r.as_str().map(|r| format!("`{r}`")))
+        .collect()
+}
+
+fn operation_has_queue(operation: &Operation) -> bool {
+    operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "queue"))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::auth::Caller;
 use super::body::{Body, Fields, RequestBody};
 use super::extract::{QueueParams, QueuePath};
 use super::responses::{PolicyReadErrors, PolicyResetErrors, PolicyWriteErrors};
@@ -223,6 +224,7 @@ fn policy_response(queue: &str, state: PolicyState) -> Response {
 }
 
 async fn write(
+    caller: &Caller,
     state: &AppState,
     queue: &crate::model::QueueName,
     headers: &HeaderMap,
@@ -243,7 +245,7 @@ async fn write(
     let write = PolicyWrite {
         mode,
         expected_version: if_match(headers),
-        updated_by: None,
+        updated_by: caller.name().map(str::to_owned),
         values,
     };
     match state.store.write_policy(queue, &write).await? {
@@ -269,6 +271,7 @@ async fn write(
 #[utoipa::path(
     get,
     path = "/v1/queues/{queue}/policy",
+    security(("bearer" = ["producer", "worker", "admin"])),
     tag = "policy",
     params(QueueParams),
     responses(
@@ -278,6 +281,7 @@ async fn write(
     )
 )]
 pub async fn get_queue_policy(
+    _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
 ) -> Result<Response, ApiError> {
@@ -293,6 +297,7 @@ pub async fn get_queue_policy(
 #[utoipa::path(
     put,
     path = "/v1/queues/{queue}/policy",
+    security(("bearer" = ["admin"])),
     tag = "policy",
     params(QueueParams, ("If-Match" = Option<String>, Header, description = "Apply only at this version (an ETag from a read)")),
     request_body(content = PolicyRequest, example = json!(crate::examples::policy_patch())),
@@ -303,12 +308,13 @@ pub async fn get_queue_policy(
     )
 )]
 pub async fn put_queue_policy(
+    caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
     Body(values): Body<PolicyRequest>,
 ) -> Result<Response, ApiError> {
-    write(&state, &queue, &headers, PolicyMode::Replace, values).await
+    write(&caller, &state, &queue, &headers, PolicyMode::Replace, values).await
 }
 
 /// Change some of a queue's policy
@@ -320,6 +326,7 @@ pub async fn put_queue_policy(
 #[utoipa::path(
     patch,
     path = "/v1/queues/{queue}/policy",
+    security(("bearer" = ["admin"])),
     tag = "policy",
     params(QueueParams, ("If-Match" = Option<String>, Header, description = "Apply only at this version (an ETag from a read)")),
     request_body(content = PolicyRequest, content_type = "application/merge-patch+json", example = json!(crate::examples::policy_patch())),
@@ -330,12 +337,13 @@ pub async fn put_queue_policy(
     )
 )]
 pub async fn patch_queue_policy(
+    caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
     Body(values): Body<PolicyRequest>,
 ) -> Result<Response, ApiError> {
-    write(&state, &queue, &headers, PolicyMode::Merge, values).await
+    write(&caller, &state, &queue, &headers, PolicyMode::Merge, values).await
 }
 
 /// Reset a queue's policy
@@ -345,6 +353,7 @@ pub async fn patch_queue_policy(
 #[utoipa::path(
     delete,
     path = "/v1/queues/{queue}/policy",
+    security(("bearer" = ["admin"])),
     tag = "policy",
     params(QueueParams, ("If-Match" = Option<String>, Header, description = "Apply only at this version (an ETag from a read)")),
     responses(
@@ -354,11 +363,12 @@ pub async fn patch_queue_policy(
     )
 )]
 pub async fn delete_queue_policy(
+    caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    write(&state, &queue, &headers, PolicyMode::Reset, Vec::new()).await
+    write(&caller, &state, &queue, &headers, PolicyMode::Reset, Vec::new()).await
 }
 
 #[cfg(test)]

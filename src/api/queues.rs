@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::auth::Caller;
 use super::body::{Body, Fields, RequestBody};
 use super::extract::{Page, PageParams, QueueParams, QueuePath};
 use super::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
@@ -37,11 +38,13 @@ pub struct QueueList {
 #[utoipa::path(
     get,
     path = "/v1/queues",
+    security(("bearer" = ["producer", "worker", "admin"])),
     tag = "queues",
     params(PageParams),
     responses((status = 200, description = "One page of queues", body = QueueList), QueueListErrors)
 )]
 pub async fn list_queues(
+    caller: Caller,
     State(state): State<AppState>,
     page: Page,
 ) -> Result<Json<QueueList>, ApiError> {
@@ -58,8 +61,9 @@ pub async fn list_queues(
         .queues_after(after.as_ref(), page.limit as usize)
         .await?;
     let full = names.len() == page.limit as usize;
-    let stats =
-        futures_util::future::try_join_all(names.iter().map(|q| state.store.stats(q))).await?;
+    // A key limited to some queues sees only those; its pages may hold fewer than `limit`.
+    let visible = names.iter().filter(|q| caller.sees(q.as_str()));
+    let stats = futures_util::future::try_join_all(visible.map(|q| state.store.stats(q))).await?;
     // A queue that went away between the listing and its stats is left out.
     let queues: Vec<QueueStats> = stats.into_iter().flatten().collect();
     Ok(Json(QueueList {
@@ -77,11 +81,13 @@ pub async fn list_queues(
 #[utoipa::path(
     get,
     path = "/v1/queues/{queue}",
+    security(("bearer" = ["producer", "worker", "admin"])),
     tag = "queues",
     params(QueueParams),
     responses((status = 200, description = "The queue", body = QueueStats), QueueErrors)
 )]
 pub async fn get_queue(
+    _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
 ) -> Result<Json<QueueStats>, ApiError> {
@@ -99,11 +105,13 @@ pub async fn get_queue(
 #[utoipa::path(
     delete,
     path = "/v1/queues/{queue}",
+    security(("bearer" = ["admin"])),
     tag = "queues",
     params(QueueParams),
     responses((status = 204, description = "The queue is gone"), QueueErrors)
 )]
 pub async fn delete_queue(
+    _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
 ) -> Result<StatusCode, ApiError> {
@@ -135,11 +143,13 @@ pub struct DeadTaskList {
 #[utoipa::path(
     get,
     path = "/v1/queues/{queue}/dead",
+    security(("bearer" = ["admin"])),
     tag = "dead letters",
     params(QueueParams, PageParams),
     responses((status = 200, description = "One page of dead tasks", body = DeadTaskList), DeadListErrors)
 )]
 pub async fn list_dead_tasks(
+    _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     page: Page,
@@ -216,12 +226,14 @@ pub struct Purged {
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/dead:redrive",
+    security(("bearer" = ["admin"])),
     tag = "dead letters",
     params(QueueParams),
     request_body(content = RedriveRequest, example = json!(crate::examples::redrive_request())),
     responses((status = 200, description = "How many tasks are ready again", body = Redriven), RedriveErrors)
 )]
 pub async fn redrive_dead_tasks(
+    _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     Body(ids): Body<RedriveRequest>,
@@ -236,11 +248,13 @@ pub async fn redrive_dead_tasks(
 #[utoipa::path(
     delete,
     path = "/v1/queues/{queue}/dead",
+    security(("bearer" = ["admin"])),
     tag = "dead letters",
     params(QueueParams),
     responses((status = 200, description = "How many dead tasks were deleted", body = Purged), QueueErrors)
 )]
 pub async fn purge_dead_tasks(
+    _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
 ) -> Result<Response, ApiError> {

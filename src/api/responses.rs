@@ -11,7 +11,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Type};
 use crate::error::ApiError;
 use crate::model::FieldError;
 
-fn problem_responses(errors: Vec<ApiError>) -> BTreeMap<String, RefOr<Response>> {
+/// One documented response per error, keyed by status.
+pub fn problems(errors: Vec<ApiError>) -> BTreeMap<String, RefOr<Response>> {
     errors
         .into_iter()
         .map(|error| {
@@ -23,15 +24,22 @@ fn problem_responses(errors: Vec<ApiError>) -> BTreeMap<String, RefOr<Response>>
             let mut response = ResponseBuilder::new()
                 .description(format!("`{}`: {}", problem.kind, problem.title))
                 .content("application/problem+json", content);
+            let header = |kind, description: &str| {
+                HeaderBuilder::new()
+                    .schema(Some(utoipa::openapi::schema::Object::with_type(kind)))
+                    .description(Some(description))
+                    .build()
+            };
             if matches!(error, ApiError::Unavailable(_)) {
                 response = response.header(
                     "Retry-After",
-                    HeaderBuilder::new()
-                        .schema(Some(utoipa::openapi::schema::Object::with_type(
-                            Type::Integer,
-                        )))
-                        .description(Some("Seconds to wait before retrying"))
-                        .build(),
+                    header(Type::Integer, "Seconds to wait before retrying"),
+                );
+            }
+            if matches!(error, ApiError::Unauthorized(_)) {
+                response = response.header(
+                    "WWW-Authenticate",
+                    header(Type::String, "`Bearer realm=\"taskgate\"`"),
                 );
             }
             (problem.status.to_string(), response.build().into())
@@ -76,7 +84,7 @@ macro_rules! error_set {
 
         impl IntoResponses for $name {
             fn responses() -> BTreeMap<String, RefOr<Response>> {
-                problem_responses(vec![$($error),*])
+                problems(vec![$($error),*])
             }
         }
     };

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::body::{Body, Fields, RequestBody};
 use super::extract::{QueueParams, QueuePath};
 use super::responses::{BatchErrors, SubmitErrors};
+use super::auth::Caller;
 use super::{AppState, replayed};
 use crate::error::{ApiError, Problem};
 use crate::model::{
@@ -159,6 +160,7 @@ fn submitted(
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/tasks",
+    security(("bearer" = ["producer", "admin"])),
     tag = "tasks",
     params(
         QueueParams,
@@ -181,6 +183,7 @@ fn submitted(
     )
 )]
 pub async fn submit_task(
+    _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
@@ -337,6 +340,7 @@ pub struct BatchSubmitResponse {
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/tasks:batch",
+    security(("bearer" = ["producer", "admin"])),
     tag = "tasks",
     params(QueueParams),
     request_body(content = BatchSubmitRequest, example = json!(crate::examples::batch_request())),
@@ -346,6 +350,7 @@ pub struct BatchSubmitResponse {
     )
 )]
 pub async fn submit_tasks(
+    _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     Body(items): Body<BatchSubmitRequest>,

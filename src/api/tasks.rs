@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::extract::{ResultWait, ResultWaitParams, TaskParams, TaskPath};
 use super::responses::{CancelErrors, ReadErrors};
+use super::auth::Caller;
 use super::{AppState, replayed};
 use crate::error::ApiError;
+use crate::load::Slot;
 use crate::model::Task;
 use crate::store::{CancelOutcome, GetOutcome};
 
@@ -24,15 +26,19 @@ use crate::store::{CancelOutcome, GetOutcome};
 #[utoipa::path(
     get,
     path = "/v1/queues/{queue}/tasks/{id}",
+    security(("bearer" = ["producer", "worker", "admin"])),
     tag = "tasks",
     params(TaskParams, ResultWaitParams),
     responses((status = 200, description = "The task", body = Task), ReadErrors)
 )]
 pub async fn get_task(
+    _caller: Caller,
     State(state): State<AppState>,
     path: TaskPath,
     ResultWait(wait): ResultWait,
+    slot: Slot,
 ) -> Result<Json<Task>, ApiError> {
+    let _waiting = slot.wait_for(wait)?;
     let outcome = state
         .store
         .get_waiting(&path.queue, path.id, wait, &state.shutdown)
@@ -54,6 +60,7 @@ pub async fn get_task(
 #[utoipa::path(
     delete,
     path = "/v1/queues/{queue}/tasks/{id}",
+    security(("bearer" = ["producer", "admin"])),
     tag = "tasks",
     params(TaskParams),
     responses(
@@ -63,6 +70,7 @@ pub async fn get_task(
     )
 )]
 pub async fn cancel_task(
+    _caller: Caller,
     State(state): State<AppState>,
     path: TaskPath,
 ) -> Result<Response, ApiError> {

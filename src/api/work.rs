@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::body::{Body, Fields, RequestBody, check_size};
 use super::extract::{TaskParams, TaskPath};
 use super::responses::{AckErrors, FailErrors, HeartbeatErrors};
+use super::auth::Caller;
 use super::{AppState, replayed};
 use crate::error::ApiError;
 use crate::model::{DELAY_MS_MAX, LEASE_ID_MAX, LEASE_MS_MAX, LEASE_MS_MIN, Task};
@@ -147,6 +148,7 @@ fn lease_ms(f: &mut Fields<'_>) -> Option<u64> {
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/tasks/{id}/heartbeat",
+    security(("bearer" = ["worker", "admin"])),
     tag = "workers",
     params(TaskParams),
     request_body(content = HeartbeatTaskRequest, example = json!(crate::examples::heartbeat_request())),
@@ -156,6 +158,7 @@ fn lease_ms(f: &mut Fields<'_>) -> Option<u64> {
     )
 )]
 pub async fn heartbeat_task(
+    _caller: Caller,
     State(state): State<AppState>,
     path: TaskPath,
     Body(call): Body<HeartbeatTaskRequest>,
@@ -186,6 +189,7 @@ pub async fn heartbeat_task(
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/tasks/{id}/ack",
+    security(("bearer" = ["worker", "admin"])),
     tag = "workers",
     params(TaskParams),
     request_body(content = AckTaskRequest, example = json!(crate::examples::ack_request())),
@@ -196,6 +200,7 @@ pub async fn heartbeat_task(
     )
 )]
 pub async fn ack_task(
+    _caller: Caller,
     State(state): State<AppState>,
     path: TaskPath,
     Body(call): Body<AckTaskRequest>,
@@ -221,6 +226,7 @@ pub async fn ack_task(
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/tasks/{id}/fail",
+    security(("bearer" = ["worker", "admin"])),
     tag = "workers",
     params(TaskParams),
     request_body(content = FailTaskRequest, example = json!(crate::examples::fail_request())),
@@ -231,6 +237,7 @@ pub async fn ack_task(
     )
 )]
 pub async fn fail_task(
+    _caller: Caller,
     State(state): State<AppState>,
     path: TaskPath,
     Body(call): Body<FailTaskRequest>,

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::QueuePolicy;
 
 /// How many tasks are in each state now.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct StateCounts {
     pub scheduled: u64,
     pub ready: u64,
@@ -17,6 +17,21 @@ pub struct StateCounts {
     pub cancelled: u64,
     /// Records that could not be read and were moved aside (see the README).
     pub quarantined: u64,
+}
+
+impl StateCounts {
+    /// Each state's name and count, as metrics label them.
+    pub fn by_state(&self) -> [(&'static str, u64); 7] {
+        [
+            ("scheduled", self.scheduled),
+            ("ready", self.ready),
+            ("leased", self.leased),
+            ("completed", self.completed),
+            ("dead", self.dead),
+            ("cancelled", self.cancelled),
+            ("quarantined", self.quarantined),
+        ]
+    }
 }
 
 /// Running totals since the queue was created.

@@ -36,6 +36,8 @@ const TIMEOUTS_BEFORE_RECONNECT: u32 = 3;
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub url: String,
+    /// PEM certificate authority for `rediss://`; `None` for the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
     pub max_size: usize,
     pub wait_timeout: Duration,
     pub connect_timeout: Duration,
@@ -132,7 +134,7 @@ impl Connections {
     /// Builds the pool. Opens no connection yet: the first request does, so the server starts
     /// (and answers 503) even while Redis is down.
     pub fn new(settings: &PoolSettings) -> Result<Self, String> {
-        let client = Client::open(settings.url.as_str()).map_err(|e| format!("redis url: {e}"))?;
+        let client = client(settings)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.response_timeout))
@@ -149,6 +151,11 @@ impl Connections {
         Ok(Self { pool })
     }
 
+    /// Connections open now.
+    pub fn size(&self) -> usize {
+        self.pool.status().size
+    }
+
     /// A handle to a working connection, shared with other requests.
     pub async fn get(&self) -> Result<Conn, StoreError> {
         let pooled = self.pool.get().await.map_err(|e| match e {
@@ -162,6 +169,46 @@ impl Connections {
             other => unavailable(Cause::Unreachable, other.to_string()),
         })?;
         Ok(Conn::clone(&pooled))
+    }
+}
+
+/// A client for the configured URL: plain, Unix socket, or TLS (`rediss://`) with the system's
+/// trusted roots or the configured CA. Errors never include the URL: it may hold a password.
+pub fn client(settings: &PoolSettings) -> Result<Client, String> {
+    // rustls needs a process-wide crypto provider; we build with `ring` only (no C toolchain
+    // needed). Installing twice is harmless: the first one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = settings.url.as_str();
+    let invalid = |e: RedisError| {
+        format!(
+            "TASKGATE_REDIS_URL is not a usable Redis URL ({}): {}",
+            crate::redacted(url),
+            e.detail().unwrap_or("check its form")
+        )
+    };
+    match &settings.ca_file {
+        None => Client::open(url).map_err(invalid),
+        Some(path) => {
+            if !url.starts_with("rediss://") {
+                return Err("TASKGATE_REDIS_CA_FILE is set, but TASKGATE_REDIS_URL is not a \
+                            rediss:// (TLS) URL"
+                    .into());
+            }
+            let pem = std::fs::read(path).map_err(|e| {
+                format!("TASKGATE_REDIS_CA_FILE {}: cannot read it: {e}", path.display())
+            })?;
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            };
+            Client::build_with_tls(url, certificates).map_err(|e| {
+                format!(
+                    "TASKGATE_REDIS_CA_FILE {}: not a usable PEM certificate ({})",
+                    path.display(),
+                    e.detail().unwrap_or("unreadable")
+                )
+            })
+        }
     }
 }
 

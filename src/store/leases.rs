@@ -9,7 +9,8 @@ use super::{
     Failure, FinishOutcome, HeartbeatOutcome, LeaseOutcome, LeaseRequest, Store, StoreError,
     Strategy, ops,
 };
-use crate::model::{ERROR_MESSAGE_MAX, QueueName, TaskId};
+use crate::metrics;
+use crate::model::{ERROR_MESSAGE_MAX, QueueName, TaskId, TaskState};
 
 impl Store {
     /// Leases up to `max_tasks` ready tasks, within the queue's limits. An empty list means
@@ -19,7 +20,11 @@ impl Store {
         queue: &QueueName,
         request: &LeaseRequest,
     ) -> Result<LeaseOutcome, StoreError> {
-        self.run(queue, ops::Lease { request }).await
+        let outcome = self.run(queue, ops::Lease { request }).await?;
+        if !outcome.replayed {
+            metrics::transition(queue.as_str(), "leased", outcome.leases.len() as u64);
+        }
+        Ok(outcome)
     }
 
     /// Leases up to `max_tasks` from several queues, one script per queue (so each runs in
@@ -124,7 +129,11 @@ impl Store {
             lease_id,
             result,
         };
-        self.run(queue, op).await
+        let outcome = self.run(queue, op).await?;
+        if let FinishOutcome::Done(_) = &outcome {
+            metrics::transition(queue.as_str(), "completed", 1);
+        }
+        Ok(outcome)
     }
 
     /// Records a failed attempt: retried after backoff, or dead. The error text is cut to
@@ -142,7 +151,15 @@ impl Store {
             lease_id,
             failure: &failure,
         };
-        self.run(queue, op).await
+        let outcome = self.run(queue, op).await?;
+        if let FinishOutcome::Done(task) = &outcome {
+            let transition = match task.state {
+                TaskState::Dead => "dead",
+                _ => "retried",
+            };
+            metrics::transition(queue.as_str(), transition, 1);
+        }
+        Ok(outcome)
     }
 }
 

@@ -27,11 +27,13 @@ mod types;
 mod wait;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use deadpool_redis::redis;
 
+use crate::metrics;
 use crate::model::{Field, QueueName, QueuePolicy};
 pub use conn::PoolSettings;
 use conn::{Conn, Connections};
@@ -93,6 +95,7 @@ struct Inner {
     notifier: Notifier,
     /// Whose turn it is in weighted multi-queue leasing.
     turns: leases::Turns,
+    in_flight: InFlight,
 }
 
 impl Store {
@@ -119,8 +122,9 @@ impl Store {
                 policy_args,
                 registered: Mutex::new(HashMap::new()),
                 outages: OutageLog::new(crate::redacted(&settings.url)),
-                notifier: Notifier::start(&settings.url)?,
+                notifier: Notifier::start(conn::client(settings)?)?,
                 turns: leases::Turns::default(),
+                in_flight: InFlight::default(),
             }),
         })
     }
@@ -175,11 +179,14 @@ impl Store {
         op.args(&mut Args(&mut invocation));
         let started = Instant::now();
         let value = match self.conn().await {
-            Ok(mut conn) => conn.invoke(&invocation).await,
+            Ok(mut conn) => {
+                let _busy = self.inner.in_flight.enter();
+                conn.invoke(&invocation).await
+            }
             Err(err) => Err(err),
         };
         let value = self
-            .observe(started, value)
+            .observe(def.name, started, value)
             .map_err(|err| err.in_script(def.name))?;
         let mut reply = Reply::parse(queue, value)?;
         let outcome = op.outcome(&mut reply);
@@ -198,23 +205,87 @@ impl Store {
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         let started = Instant::now();
         let result = match self.conn().await {
-            Ok(mut conn) => conn.query(cmd).await,
+            Ok(mut conn) => {
+                let _busy = self.inner.in_flight.enter();
+                conn.query(cmd).await
+            }
             Err(err) => Err(err),
         };
-        self.observe(started, result)
+        self.observe(command_name(cmd), started, result)
     }
 
-    /// Feeds every call's outcome to the outage log.
-    fn observe<T>(&self, started: Instant, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        match &result {
-            Ok(_) => self.inner.outages.succeeded(started),
-            Err(StoreError::Unavailable(why)) => self.inner.outages.failed(why),
-            Err(_) => {}
-        }
+    /// Feeds every call's outcome to the outage log and the metrics.
+    fn observe<T>(
+        &self,
+        op: &'static str,
+        started: Instant,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let error = match &result {
+            Ok(_) => {
+                self.inner.outages.succeeded(started);
+                None
+            }
+            Err(StoreError::Unavailable(why)) => {
+                self.inner.outages.failed(why);
+                Some("unavailable")
+            }
+            Err(StoreError::Redis(_)) => Some("error"),
+            Err(StoreError::Corrupt(_)) => Some("corrupt"),
+        };
+        metrics::redis_call(op, started.elapsed(), error);
         result
     }
 
     async fn conn(&self) -> Result<Conn, StoreError> {
-        self.inner.conns.get().await
+        let started = Instant::now();
+        let conn = self.inner.conns.get().await;
+        metrics::pool_wait(started.elapsed());
+        conn
+    }
+
+    /// Refreshes the pool gauges (connections open, calls in flight): cheap, done per scrape.
+    pub fn report_pool(&self) {
+        metrics::pool(self.inner.conns.size(), self.inner.in_flight.now());
+    }
+}
+
+/// The command's name as a metrics label (one of a known few, so labels stay bounded).
+fn command_name(cmd: &redis::Cmd) -> &'static str {
+    const KNOWN: [&str; 10] = [
+        "PING", "CONFIG", "HGETALL", "HMGET", "ZCARD", "ZADD", "ZREM", "ZRANGE", "SCAN", "DBSIZE",
+    ];
+    let name = match cmd.args_iter().next() {
+        Some(redis::Arg::Simple(name)) => name,
+        _ => return "command",
+    };
+    KNOWN
+        .into_iter()
+        .find(|known| known.as_bytes().eq_ignore_ascii_case(name))
+        .unwrap_or("command")
+}
+
+/// Redis calls in flight, for the pool's "in use" gauge: the connections are shared, so what
+/// is in use is calls, not connections.
+#[derive(Default)]
+struct InFlight(AtomicI64);
+
+/// One call in flight; counted down when dropped, however the call ends.
+struct Busy<'a>(&'a AtomicI64);
+
+impl InFlight {
+    fn enter(&self) -> Busy<'_> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Busy(&self.0)
+    }
+
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -112,8 +112,7 @@ impl Drop for Listener {
 
 impl Notifier {
     /// Starts the instance's pub/sub connection (opened lazily, reopened when lost).
-    pub fn start(url: &str) -> Result<Self, String> {
-        let client = Client::open(url).map_err(|e| format!("redis url: {e}"))?;
+    pub fn start(client: Client) -> Result<Self, String> {
         let (commands, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             commands,

@@ -2,6 +2,7 @@
 //! many tasks run as repeated bounded scripts.
 
 use super::{DeadCursor, DeadPage, ReapReport, Store, StoreError, ops};
+use crate::metrics;
 use crate::model::{QueueName, QueueStats, TaskId};
 
 /// Tasks one redrive or purge script handles (the scripts cap it further by their budget).
@@ -76,6 +77,7 @@ impl Store {
                 }
             }
         }
+        metrics::transition(queue.as_str(), "redriven", redriven);
         Ok(redriven)
     }
 
@@ -86,6 +88,7 @@ impl Store {
             let (done, left) = self.run(queue, ops::PurgeDead { most: BATCH }).await?;
             purged += done;
             if done == 0 || left == 0 {
+                metrics::transition(queue.as_str(), "purged", purged);
                 return Ok(purged);
             }
         }

@@ -3,6 +3,7 @@
 use super::{
     BATCH_ITEMS_MAX, CancelOutcome, GetOutcome, NewTask, Store, StoreError, SubmitOutcome, ops,
 };
+use crate::metrics;
 use crate::model::{QueueName, TaskId};
 
 impl Store {
@@ -15,6 +16,7 @@ impl Store {
         let id = TaskId::new_v7();
         let outcome = self.run(queue, ops::Submit { id, task }).await?;
         if matches!(outcome, SubmitOutcome::Created(_)) {
+            metrics::transition(queue.as_str(), "submitted", 1);
             self.note_queue(queue);
         }
         Ok(outcome)
@@ -44,10 +46,12 @@ impl Store {
         )
         .await?;
         let outcomes: Vec<SubmitOutcome> = outcomes.into_iter().flatten().collect();
-        if outcomes
+        let created = outcomes
             .iter()
-            .any(|o| matches!(o, SubmitOutcome::Created(_)))
-        {
+            .filter(|o| matches!(o, SubmitOutcome::Created(_)))
+            .count();
+        if created > 0 {
+            metrics::transition(queue.as_str(), "submitted", created as u64);
             self.note_queue(queue);
         }
         Ok(outcomes)
@@ -60,6 +64,10 @@ impl Store {
 
     /// Cancels a scheduled, ready or leased task; a leased task's lease ends at once.
     pub async fn cancel(&self, queue: &QueueName, id: TaskId) -> Result<CancelOutcome, StoreError> {
-        self.run(queue, ops::Cancel { id }).await
+        let outcome = self.run(queue, ops::Cancel { id }).await?;
+        if matches!(outcome, CancelOutcome::Cancelled(_)) {
+            metrics::transition(queue.as_str(), "cancelled", 1);
+        }
+        Ok(outcome)
     }
 }

@@ -132,6 +132,8 @@ pub struct ReapReport {
     pub more: bool,
     /// The queue has nothing left and its last key was removed: drop it from the registry.
     pub gone: bool,
+    /// The queue's tasks per state after the sweep.
+    pub counts: crate::model::StateCounts,
 }
 
 /// How a cancel ended.

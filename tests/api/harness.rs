@@ -456,7 +456,7 @@ impl TestApp {
     /// The task's metadata as stored in Redis, read behind the API's back: unlike `GET`, which
     /// settles what is due, this shows what the reaper (or nothing) has done.
     pub async fn stored_meta(&self, queue: &str, id: &str) -> Option<Value> {
-        let mut conn = redis::Client::open(self.config.redis_url.as_str())
+        let mut conn = redis::Client::open(self.config.redis_url.as_deref().expect("a test app has a Redis URL"))
             .expect("redis url")
             .get_multiplexed_async_connection()
             .await

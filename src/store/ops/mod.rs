@@ -36,7 +36,7 @@ use super::StoreError;
 use super::record::{RecordParts, TaskRecord};
 use super::script::ScriptDef;
 use super::types::FinishOutcome;
-use crate::model::QueueName;
+use crate::model::{QueueName, StateCounts};
 
 /// An atomic operation: one script call with its arguments and the reading of its reply.
 pub trait Op {
@@ -127,6 +127,32 @@ impl<'q> Reply<'q> {
 
     pub fn string(&mut self) -> Result<String, StoreError> {
         into_string(self.next()?)
+    }
+
+    /// The next value, an array of counts.
+    pub fn u64s(&mut self) -> Result<Vec<u64>, StoreError> {
+        into_array(self.next()?)?
+            .into_iter()
+            .map(|n| into_int(n).map(|n| u64::try_from(n).unwrap_or(0)))
+            .collect()
+    }
+
+    /// The next value, the queue's tasks per state (`state_counts` in `prelude/base.lua`).
+    pub fn counts(&mut self) -> Result<StateCounts, StoreError> {
+        let Some(&[ready, scheduled, leased, completed, dead, cancelled, quarantined]) =
+            self.u64s()?.get(..7)
+        else {
+            return Err(corrupt("short list of state counts"));
+        };
+        Ok(StateCounts {
+            scheduled,
+            ready,
+            leased,
+            completed,
+            dead,
+            cancelled,
+            quarantined,
+        })
     }
 
     /// The next value, a task; `None` when its record cannot be used (noted in `unreadable`).

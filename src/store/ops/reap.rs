@@ -26,6 +26,7 @@ impl Op for Reap {
             purged: reply.int()?,
             more: reply.int()? == 1,
             gone: reply.int()? == 1,
+            counts: reply.counts()?,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! `scripts/stats.lua`: a queue's counts, totals, oldest ready age and policy.
 
-use super::{Args, Op, Reply, into_array, into_int, into_string};
-use crate::model::{QueuePolicy, QueueStats, StateCounts, Totals};
+use super::{Args, Op, Reply, into_array, into_string};
+use crate::model::{QueuePolicy, QueueStats, Totals};
 use crate::store::StoreError;
 use crate::store::policy::parse_policy_hash;
 use crate::store::script::{STATS, ScriptDef};
@@ -25,29 +25,9 @@ impl Op for Stats<'_> {
             "not_found" => return Ok(None),
             _ => return Err(reply.unexpected()),
         }
-        let numbers = |value| -> Result<Vec<u64>, StoreError> {
-            into_array(value)?
-                .into_iter()
-                .map(|n| into_int(n).map(|n| u64::try_from(n).unwrap_or(0)))
-                .collect()
-        };
-        let c = numbers(reply.next()?)?;
-        let t = numbers(reply.next()?)?;
-        let (
-            Some(
-                &[
-                    ready,
-                    scheduled,
-                    leased,
-                    completed,
-                    dead,
-                    cancelled,
-                    quarantined,
-                ],
-            ),
-            Some(&[submitted, done, failed, died]),
-        ) = (c.get(..7), t.get(..4))
-        else {
+        let counts = reply.counts()?;
+        let t = reply.u64s()?;
+        let Some(&[submitted, done, failed, died]) = t.get(..4) else {
             return Err(StoreError::Corrupt("short stats reply".into()));
         };
         let oldest_ready_age_ms = match reply.next()? {
@@ -62,15 +42,7 @@ impl Op for Stats<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(QueueStats {
             name: reply.queue.to_string(),
-            counts: StateCounts {
-                scheduled,
-                ready,
-                leased,
-                completed,
-                dead,
-                cancelled,
-                quarantined,
-            },
+            counts,
             totals: Totals {
                 submitted,
                 completed: done,

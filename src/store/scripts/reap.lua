@@ -7,8 +7,9 @@
 -- the sweep answers gone = 1 so the caller drops the queue from the registry. A queue whose
 -- policy was ever set keeps it (and its version, which ETags rely on) until it is deleted.
 -- arg: none
--- Returns reply('ok', reclaimed, promoted, purged, more, gone); more = 1 when some step hit its
--- bound, so more work is already waiting.
+-- Returns reply('ok', reclaimed, promoted, purged, more, gone, counts); more = 1 when some step
+-- hit its bound, so more work is already waiting; counts are the queue's tasks per state after
+-- the sweep (see `state_counts`), sampled here so that metrics cost no extra round trip.
 
 -- One budget of items for the whole sweep, spent in order of urgency.
 local budget = SWEEP_ITEMS_MAX
@@ -59,16 +60,17 @@ forget('requests', 'request_expiry')
 forget('idempotency', 'idempotency_expiry')
 
 local gone = 0
+local counts = state_counts()
 local idle = not more and redis.call('EXISTS', K.policy) == 0
 if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) == 0
     and redis.call('HLEN', K.idempotency) == 0 then
   local empty = true
-  for _, role in ipairs({ 'ready', 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'quarantine' }) do
-    empty = empty and redis.call('ZCARD', K[role]) == 0
+  for _, n in ipairs(counts) do
+    empty = empty and n == 0
   end
   if empty then
     redis.call('DEL', K.stats)
     gone = 1
   end
 end
-return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone)
+return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone, counts)

@@ -5,10 +5,7 @@
 --   { submitted, completed, failed, dead }, oldest ready since (ms) or false, policy hash)
 -- or reply('not_found') for a queue with no trace in Redis.
 
-local counts = {}
-for _, role in ipairs({ 'ready', 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'quarantine' }) do
-  table.insert(counts, redis.call('ZCARD', K[role]))
-end
+local counts = state_counts()
 local exists = redis.call('EXISTS', K.stats, K.policy) > 0
 if not exists then
   return reply('not_found')

@@ -63,6 +63,16 @@ local now = now_ms()
 
 local QUARANTINED = {}
 
+-- The number of tasks in each state (ZCARDs, so O(1) each), in the order the store reads them
+-- (`Reply::counts`). Only for scripts that declare every state role.
+local function state_counts()
+  local counts = {}
+  for _, role in ipairs({ 'ready', 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'quarantine' }) do
+    table.insert(counts, redis.call('ZCARD', K[role]))
+  end
+  return counts
+end
+
 -- What this call changed, published at its end as one message on the queue's `events` channel
 -- (when the script declares it), so instances wake their waiting workers and watchers at once:
 -- "r <n>" n tasks became ready, "s" a lease ended or limits changed (a waiter held back by

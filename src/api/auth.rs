@@ -1,0 +1,241 @@
+//! Who is calling, and may they: the `Caller` extractor that every protected handler takes
+//! first, so that `401` and `403` are answered before the body is read or Redis is asked.
+//!
+//! Which roles an operation needs is declared once, in its OpenAPI `security` requirement
+//! (`security(("bearer" = ["worker", "admin"]))`, or `security(())` for an open one). The rules
+//! enforced here are read from that same document, so the document cannot promise what the
+//! server refuses, and an operation that declares nothing is admin-only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use serde_json::Value;
+use utoipa::openapi::OpenApi;
+
+use super::AppState;
+use crate::access::{ApiKey, Role};
+use crate::error::ApiError;
+use crate::model::QueueName;
+
+/// The name of the security scheme in the OpenAPI document.
+pub const SCHEME: &str = "bearer";
+
+/// The route whose access is configurable (`--metrics-access`).
+pub const METRICS_ROUTE: &str = "/metrics";
+
+/// What one operation requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// Anyone, key or not.
+    Open,
+    /// A key with one of these roles.
+    Roles(Vec<Role>),
+}
+
+/// Every operation's rule, by (method, route template).
+#[derive(Debug, Default)]
+pub struct Rules(HashMap<(Method, String), Rule>);
+
+impl Rules {
+    /// Reads each operation's `security` requirement. `[{}]` (no scheme) is open; the bearer
+    /// scheme's list names the roles; no requirement at all means admin only.
+    pub fn from_document(document: &OpenApi) -> Self {
+        let document = serde_json::to_value(document).unwrap_or_default();
+        let mut rules = HashMap::new();
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                    continue;
+                };
+                rules.insert((method, path.clone()), rule_of(operation));
+            }
+        }
+        Self(rules)
+    }
+
+    pub fn get(&self, method: &Method, route: &str) -> Rule {
+        self.0
+            .get(&(method.clone(), route.to_owned()))
+            .cloned()
+            .unwrap_or(Rule::Roles(vec![Role::Admin]))
+    }
+
+    /// Every (method, route) with its rule, sorted.
+    pub fn all(&self) -> Vec<(Method, String, Rule)> {
+        let mut all: Vec<_> = self
+            .0
+            .iter()
+            .map(|((m, r), rule)| (m.clone(), r.clone(), rule.clone()))
+            .collect();
+        all.sort_by(|a, b| (&a.1, a.0.as_str()).cmp(&(&b.1, b.0.as_str())));
+        all
+    }
+}
+
+fn rule_of(operation: &Value) -> Rule {
+    let Some(requirements) = operation["security"].as_array() else {
+        return Rule::Roles(vec![Role::Admin]);
+    };
+    if requirements
+        .iter()
+        .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+    {
+        return Rule::Open;
+    }
+    let roles: Vec<Role> = requirements
+        .iter()
+        .filter_map(|r| r[SCHEME].as_array())
+        .flatten()
+        .filter_map(|role| role.as_str().and_then(Role::parse))
+        .collect();
+    if roles.is_empty() {
+        Rule::Roles(vec![Role::Admin])
+    } else {
+        Rule::Roles(roles)
+    }
+}
+
+/// The rules of the served document.
+pub static RULES: LazyLock<Rules> = LazyLock::new(|| Rules::from_document(&crate::openapi()));
+
+/// Who is calling: a checked key, or nobody in particular when the operation is open or the
+/// server runs without keys.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    key: Option<Arc<ApiKey>>,
+}
+
+impl Caller {
+    /// The key's name, for logs and `updated_by`; `None` without a key.
+    pub fn name(&self) -> Option<&str> {
+        self.key.as_ref().map(|k| k.name.as_str())
+    }
+
+    /// Whether the caller may use `queue`.
+    pub fn sees(&self, queue: &str) -> bool {
+        self.key.as_ref().is_none_or(|k| k.allows(queue))
+    }
+
+    /// `403` unless the caller may use `queue`.
+    pub fn check_queue(&self, queue: &QueueName) -> Result<(), ApiError> {
+        match &self.key {
+            Some(key) if !key.allows(queue.as_str()) => Err(out_of_scope(key, queue.as_str())),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default();
+        let anyone = Self { key: None };
+        let roles = match RULES.get(&parts.method, &route) {
+            Rule::Open => return Ok(anyone),
+            _ if route == METRICS_ROUTE && state.access.metrics_open => return Ok(anyone),
+            _ if state.access.keys.is_empty() => return Ok(anyone),
+            Rule::Roles(roles) => roles,
+        };
+        let key = bearer_key(parts)
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "this operation needs an API key, sent as `Authorization: Bearer <key>`"
+                        .into(),
+                )
+            })
+            .and_then(|presented| {
+                state.access.keys.identify(presented).ok_or_else(|| {
+                    ApiError::Unauthorized("the API key is not one this server knows".into())
+                })
+            })?;
+        tracing::Span::current().record("key", key.name.as_str());
+        if !roles.contains(&key.role) && key.role != Role::Admin {
+            let needed: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+            return Err(ApiError::Forbidden(format!(
+                "the key {:?} has role {}; this operation needs {}",
+                key.name,
+                key.role,
+                needed.join(" or ")
+            )));
+        }
+        if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {
+            if let Some((_, queue)) = params.iter().find(|(name, _)| *name == "queue") {
+                if !key.allows(queue) {
+                    return Err(out_of_scope(&key, queue));
+                }
+            }
+        }
+        Ok(Self { key: Some(key) })
+    }
+}
+
+fn out_of_scope(key: &ApiKey, queue: &str) -> ApiError {
+    ApiError::Forbidden(format!(
+        "the key {:?} may use {}, not queue {queue}",
+        key.name,
+        key.scope()
+    ))
+}
+
+/// The key of an `Authorization: Bearer <key>` header (the scheme in any case).
+fn bearer_key(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.trim().split_once(' ')?;
+    let key = key.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every operation says who may call it: a forgotten declaration would silently make an
+    /// operation admin-only (safe, but surely not what was meant).
+    #[test]
+    fn every_operation_declares_its_roles() {
+        let document = serde_json::to_value(crate::openapi()).expect("document");
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                assert!(
+                    operation["security"].is_array(),
+                    "{method} {path} declares no security requirement"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_rules_follow_the_spec_table() {
+        use Role::*;
+        let rule = |method: Method, route: &str| RULES.get(&method, route);
+        assert_eq!(rule(Method::GET, "/healthz"), Rule::Open);
+        assert_eq!(
+            rule(Method::POST, "/v1/queues/{queue}/tasks"),
+            Rule::Roles(vec![Producer, Admin])
+        );
+        assert_eq!(
+            rule(Method::POST, "/v1/leases"),
+            Rule::Roles(vec![Worker, Admin])
+        );
+        assert_eq!(
+            rule(Method::GET, "/v1/queues/{queue}/tasks/{id}"),
+            Rule::Roles(vec![Producer, Worker, Admin])
+        );
+        assert_eq!(
+            rule(Method::DELETE, "/v1/queues/{queue}"),
+            Rule::Roles(vec![Admin])
+        );
+        assert_eq!(
+            rule(Method::GET, "/no/such/route"),
+            Rule::Roles(vec![Admin])
+        );
+    }
+}

@@ -135,7 +135,11 @@ impl KeyRing {
                 format!("key {} {name:?}: {why}", index + 1)
             })?;
             if keys.iter().any(|k| k.name == key.name) {
-                return Err(format!("key {}: the name {:?} is used twice", index + 1, key.name));
+                return Err(format!(
+                    "key {}: the name {:?} is used twice",
+                    index + 1,
+                    key.name
+                ));
             }
             if keys.iter().any(|k| k.digest == key.digest) {
                 return Err(format!(
@@ -315,7 +319,9 @@ mod tests {
                 "key 1 \"a\": role must be",
             ),
             (
-                format!(r#"[{{"name": "a", "role": "admin", "key": "{secret}", "key_sha256": "{secret}"}}]"#),
+                format!(
+                    r#"[{{"name": "a", "role": "admin", "key": "{secret}", "key_sha256": "{secret}"}}]"#
+                ),
                 "not both",
             ),
             (
@@ -326,24 +332,40 @@ mod tests {
                 format!(r#"[{{"name": "a", "role": "admin", "kee": "{secret}"}}]"#),
                 "unknown field \"kee\"",
             ),
-            (r#"[{"name": "a", "role": "admin", "key": "short"}]"#.to_owned(), "at least 16"),
+            (
+                r#"[{"name": "a", "role": "admin", "key": "short"}]"#.to_owned(),
+                "at least 16",
+            ),
             (
                 format!(r#"[{{"name": "a", "role": "admin", "key": "{secret}", "queues": []}}]"#),
                 "non-empty list",
             ),
             (
-                format!(r#"[{{"name": "a", "role": "admin", "key": "{secret}"}}, {{"name": "a", "role": "worker", "key": "{secret}x"}}]"#),
+                format!(
+                    r#"[{{"name": "a", "role": "admin", "key": "{secret}"}}, {{"name": "a", "role": "worker", "key": "{secret}x"}}]"#
+                ),
                 "used twice",
             ),
             (
-                format!(r#"[{{"name": "a", "role": "admin", "key": "{secret}"}}, {{"name": "b", "role": "worker", "key": "{secret}"}}]"#),
+                format!(
+                    r#"[{{"name": "a", "role": "admin", "key": "{secret}"}}, {{"name": "b", "role": "worker", "key": "{secret}"}}]"#
+                ),
                 "configured twice",
             ),
-            (format!(r#"[{{"name": "a", "key": {secret:?}"#), "not valid JSON nor TOML"),
-            (format!("[[keys]]\nname = \"a\"\nkey = \"{secret}"), "not valid JSON nor TOML"),
+            (
+                format!(r#"[{{"name": "a", "key": {secret:?}"#),
+                "not valid JSON nor TOML",
+            ),
+            (
+                format!("[[keys]]\nname = \"a\"\nkey = \"{secret}"),
+                "not valid JSON nor TOML",
+            ),
         ] {
             let err = KeyRing::parse(&text).expect_err(&text);
-            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
             assert!(!err.contains("sekrit"), "{err:?} quotes the key");
         }
     }

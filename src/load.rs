@@ -7,6 +7,7 @@
 //! first, so any number of waiting requests, up to their own limit, never crowd out short
 //! calls. A request that finds its class full is refused at once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -68,6 +69,9 @@ impl Drop for Held {
 pub struct Slot {
     load: Option<Arc<Load>>,
     short: Arc<Mutex<Option<Held>>>,
+    /// Milliseconds of waiting the request was granted: its deadline moves out by as much, so a
+    /// 60 s result wait is not cut short by a 35 s request timeout.
+    granted_wait_ms: Arc<AtomicU64>,
 }
 
 /// A waiting slot: hold it for as long as the request waits (for an event stream, as long as
@@ -105,7 +109,15 @@ impl Slot {
         if wait.is_zero() {
             return Ok(None);
         }
-        self.wait().map(Some)
+        let waiting = self.wait()?;
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        self.granted_wait_ms.fetch_add(ms, Ordering::Relaxed);
+        Ok(Some(waiting))
+    }
+
+    /// How much waiting this request has been granted so far (see `middleware::deadline`).
+    pub fn granted_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.granted_wait_ms.load(Ordering::Relaxed))
     }
 }
 
@@ -136,6 +148,7 @@ pub async fn shed(State(load): State<Arc<Load>>, mut request: Request, next: Nex
     let slot = Slot {
         load: Some(load.clone()),
         short: Arc::new(Mutex::new(Some(held))),
+        granted_wait_ms: Arc::default(),
     };
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;

@@ -9,8 +9,8 @@
 //! never outlives taskgate. A second taskgate started with the same data directory finds the
 //! socket answering and shares that Redis (which stops when the first taskgate stops).
 
-use std::io::{Read, Write};
 use std::fs::OpenOptions;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -42,8 +42,11 @@ struct LocalRedis {
 }
 
 /// The watchdog: runs redis-server, stops it when stdin closes, and exits when Redis exits.
-const WATCHDOG: &str = r#""$@" & redis=$!
-(cat >/dev/null; kill -TERM $redis 2>/dev/null) &
+/// (A background job's stdin is /dev/null in a non-interactive shell, so the pipe is passed to
+/// it as fd 3.)
+const WATCHDOG: &str = r#"exec 3<&0
+"$@" & redis=$!
+(cat <&3 >/dev/null; kill -TERM $redis 2>/dev/null) &
 wait $redis"#;
 
 impl Redis {
@@ -172,6 +175,9 @@ impl LocalRedis {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group: a Ctrl-C meant for taskgate must not stop Redis while
+            // taskgate still finishes its in-flight requests; the pipe stops it afterwards.
+            .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start {program}: {e}"))?;
         let pipe = watchdog.stdin.take();
@@ -265,7 +271,10 @@ async fn answers_tcp(addr: &str) -> bool {
         let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
         ping(&mut stream).await
     };
-    matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Some(())))
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, probe).await,
+        Ok(Some(()))
+    )
 }
 
 async fn answers_unix(socket: &Path) -> bool {
@@ -273,7 +282,10 @@ async fn answers_unix(socket: &Path) -> bool {
         let mut stream = tokio::net::UnixStream::connect(socket).await.ok()?;
         ping(&mut stream).await
     };
-    matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Some(())))
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, probe).await,
+        Ok(Some(()))
+    )
 }
 
 async fn ping<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(

@@ -109,18 +109,37 @@ pub fn render() -> String {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(HTTP_REQUESTS, "Requests answered, by method, route and status");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "Requests answered, by method, route and status"
+    );
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "Time to answer a request");
-    describe_counter!(HTTP_SHED, "Requests refused at once at the concurrency limit");
+    describe_counter!(
+        HTTP_SHED,
+        "Requests refused at once at the concurrency limit"
+    );
     describe_gauge!(HTTP_IN_FLIGHT, "Requests being handled now");
-    describe_counter!(TASK_TRANSITIONS, "Task state changes, by queue and transition");
+    describe_counter!(
+        TASK_TRANSITIONS,
+        "Task state changes, by queue and transition"
+    );
     describe_histogram!(LEASE_WAIT, Unit::Seconds, "How long lease calls waited");
-    describe_gauge!(QUEUE_TASKS, "Tasks per queue and state, as last sampled by the reaper");
+    describe_gauge!(
+        QUEUE_TASKS,
+        "Tasks per queue and state, as last sampled by the reaper"
+    );
     describe_histogram!(REDIS_DURATION, Unit::Seconds, "Time of one Redis call");
-    describe_counter!(REDIS_ERRORS, "Redis calls that failed, by op and kind");
+    describe_counter!(REDIS_ERRORS, "Redis calls that failed, by kind");
     describe_gauge!(POOL_CONNECTIONS, "Redis connections open");
-    describe_gauge!(POOL_IN_USE, "Redis calls in flight on the shared connections");
-    describe_histogram!(POOL_WAIT, Unit::Seconds, "Time waiting for a pooled Redis connection");
+    describe_gauge!(
+        POOL_IN_USE,
+        "Redis calls in flight on the shared connections"
+    );
+    describe_histogram!(
+        POOL_WAIT,
+        Unit::Seconds,
+        "Time waiting for a pooled Redis connection"
+    );
     describe_histogram!(REAPER_SWEEP, Unit::Seconds, "Time of one reaper tick");
     describe_counter!(REAPER_FAILURES, "Queue sweeps that failed");
 }

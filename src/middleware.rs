@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::error::{ApiError, InternalCause};
+use crate::load::Slot;
 
 /// Runs the request in a span carrying its request id and route, so every line it logs can be
 /// found; logs the cause of a `500` once; and, when `access_log` is on, writes one line per
@@ -53,13 +54,31 @@ pub async fn observe(State(access_log): State<bool>, request: Request, next: Nex
     response
 }
 
-/// Abandons a request that runs past its deadline with `408 request-timeout`. Dropping the
+/// Abandons a request that runs past its deadline with `408 request-timeout`. The deadline is
+/// `limit` of work plus whatever waiting the request was granted (`Slot::wait_for`: a long-poll's
+/// or a result wait's own `wait_ms`), so a wait the API allows is never cut short. Dropping the
 /// handler's future is safe: every store operation is one atomic script that Redis either ran
 /// whole or not at all.
 pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::RequestTimeout.into_response(),
+    let slot = request
+        .extensions()
+        .get::<Slot>()
+        .cloned()
+        .unwrap_or_default();
+    let started = tokio::time::Instant::now();
+    let work = next.run(request);
+    tokio::pin!(work);
+    loop {
+        let granted = slot.granted_wait();
+        tokio::select! {
+            response = &mut work => return response,
+            () = tokio::time::sleep_until(started + limit + granted) => {
+                // Granted more waiting meanwhile: the deadline moved; sleep again.
+                if slot.granted_wait() == granted {
+                    return ApiError::RequestTimeout.into_response();
+                }
+            }
+        }
     }
 }
 

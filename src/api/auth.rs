@@ -147,8 +147,7 @@ impl FromRequestParts<AppState> for Caller {
         let key = bearer_key(parts)
             .ok_or_else(|| {
                 ApiError::Unauthorized(
-                    "this operation needs an API key, sent as `Authorization: Bearer <key>`"
-                        .into(),
+                    "this operation needs an API key, sent as `Authorization: Bearer <key>`".into(),
                 )
             })
             .and_then(|presented| {

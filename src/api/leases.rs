@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::body::{Body, Fields, RequestBody};
 use super::extract::{QueueParams, QueuePath};
 use super::responses::{LeaseAcrossErrors, LeaseErrors};
-use super::auth::Caller;
 use super::{AppState, replayed};
 use crate::error::ApiError;
 use crate::load::Slot;

@@ -26,7 +26,10 @@ use super::auth::Caller;
 pub async fn get_metrics(_caller: Caller, State(state): State<AppState>) -> Response {
     state.store.report_pool();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         crate::metrics::render(),
     )
         .into_response()

@@ -314,7 +314,15 @@ pub async fn put_queue_policy(
     headers: HeaderMap,
     Body(values): Body<PolicyRequest>,
 ) -> Result<Response, ApiError> {
-    write(&caller, &state, &queue, &headers, PolicyMode::Replace, values).await
+    write(
+        &caller,
+        &state,
+        &queue,
+        &headers,
+        PolicyMode::Replace,
+        values,
+    )
+    .await
 }
 
 /// Change some of a queue's policy
@@ -368,7 +376,15 @@ pub async fn delete_queue_policy(
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    write(&caller, &state, &queue, &headers, PolicyMode::Reset, Vec::new()).await
+    write(
+        &caller,
+        &state,
+        &queue,
+        &headers,
+        PolicyMode::Reset,
+        Vec::new(),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::body::{Body, Fields, RequestBody};
 use super::extract::{QueueParams, QueuePath};
 use super::responses::{BatchErrors, SubmitErrors};
-use super::auth::Caller;
 use super::{AppState, replayed};
 use crate::error::{ApiError, Problem};
 use crate::model::{

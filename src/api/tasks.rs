@@ -8,9 +8,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
+use super::auth::Caller;
 use super::extract::{ResultWait, ResultWaitParams, TaskParams, TaskPath};
 use super::responses::{CancelErrors, ReadErrors};
-use super::auth::Caller;
 use super::{AppState, replayed};
 use crate::error::ApiError;
 use crate::load::Slot;

@@ -9,10 +9,10 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::body::{Body, Fields, RequestBody, check_size};
 use super::extract::{TaskParams, TaskPath};
 use super::responses::{AckErrors, FailErrors, HeartbeatErrors};
-use super::auth::Caller;
 use super::{AppState, replayed};
 use crate::error::ApiError;
 use crate::model::{DELAY_MS_MAX, LEASE_ID_MAX, LEASE_MS_MAX, LEASE_MS_MIN, Task};

@@ -190,12 +190,17 @@ pub fn client(settings: &PoolSettings) -> Result<Client, String> {
         None => Client::open(url).map_err(invalid),
         Some(path) => {
             if !url.starts_with("rediss://") {
-                return Err("TASKGATE_REDIS_CA_FILE is set, but TASKGATE_REDIS_URL is not a \
+                return Err(
+                    "TASKGATE_REDIS_CA_FILE is set, but TASKGATE_REDIS_URL is not a \
                             rediss:// (TLS) URL"
-                    .into());
+                        .into(),
+                );
             }
             let pem = std::fs::read(path).map_err(|e| {
-                format!("TASKGATE_REDIS_CA_FILE {}: cannot read it: {e}", path.display())
+                format!(
+                    "TASKGATE_REDIS_CA_FILE {}: cannot read it: {e}",
+                    path.display()
+                )
             })?;
             let certificates = redis::TlsCertificates {
                 client_tls: None,

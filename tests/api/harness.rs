@@ -27,6 +27,8 @@ pub struct RedisServer {
     args: Vec<String>,
     /// The `requirepass` password, if the server has one.
     password: Option<String>,
+    /// For a TLS-only server: the CA that signed its certificate (PEM).
+    tls_ca: Option<Vec<u8>>,
 }
 
 impl RedisServer {
@@ -39,16 +41,38 @@ impl RedisServer {
     pub fn start_with(args: &[&str]) -> Self {
         let port = free_port();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let password = args
-            .iter()
-            .position(|a| a == "--requirepass")
-            .and_then(|at| args.get(at + 1).cloned());
+        let password = password_in(&args);
         let child = spawn_redis(port, &args);
         let server = Self {
             port,
             child,
             args,
             password,
+            tls_ca: None,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Starts a server that speaks only TLS, with the certificate and key in `dir`
+    /// (`server.pem`, `server.key`, signed by `ca.pem`), plus extra arguments.
+    pub fn start_tls(dir: &TempDir, extra: &[&str]) -> Self {
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "--port 0".into(),
+            format!("--tls-port {port}"),
+            format!("--tls-cert-file {}", dir.join("server.pem").display()),
+            format!("--tls-key-file {}", dir.join("server.key").display()),
+            format!("--tls-ca-cert-file {}", dir.join("ca.pem").display()),
+            "--tls-auth-clients no".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let server = Self {
+            port,
+            child: spawn_redis(port, &args),
+            password: password_in(&args),
+            args,
+            tls_ca: Some(std::fs::read(dir.join("ca.pem")).expect("ca.pem")),
         };
         server.wait_ready();
         server
@@ -62,22 +86,63 @@ impl RedisServer {
 
     /// The URL taskgate is given (without any password).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls_ca {
+            Some(_) => format!("rediss://localhost:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     /// The URL the tests use to look behind the API, with the password if there is one.
     fn admin_url(&self) -> String {
         match &self.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            Some(password) => self.url().replacen("://", &format!("://:{password}@"), 1),
             None => self.url(),
+        }
+    }
+
+    /// A client for looking behind the API (over TLS, trusting the test CA, if need be).
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        match &self.tls_ca {
+            None => redis::Client::open(self.admin_url()),
+            Some(ca) => redis::Client::build_with_tls(
+                self.admin_url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone()),
+                },
+            ),
         }
     }
 
     /// Stops the server at once, keeping nothing; its watchdog shell then exits too.
     pub fn stop(&mut self) {
-        let _ = redis::Client::open(self.admin_url())
+        let _ = self
+            .client()
             .and_then(|c| c.get_connection())
             .and_then(|mut c| redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c));
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server with SIGKILL, as a crash or the OOM killer would: no shutdown, no
+    /// final save. What it had written to its AOF is all that is left.
+    pub fn kill(&mut self) {
+        let pid = {
+            let info: String = self
+                .client()
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c))
+                .expect("INFO server");
+            info.lines()
+                .find_map(|l| l.strip_prefix("process_id:"))
+                .expect("process_id")
+                .trim()
+                .to_owned()
+        };
+        let killed = Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success(), "kill -KILL {pid}");
         let _ = self.child.wait();
     }
 
@@ -89,7 +154,7 @@ impl RedisServer {
 
     /// A plain Redis connection, for looking behind the API.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.admin_url())
+        self.client()
             .expect("redis url")
             .get_multiplexed_async_connection()
             .await
@@ -118,9 +183,9 @@ impl RedisServer {
               local n = redis.call('TIME') \
               if n[1] * 1000000 + n[2] - start > tonumber(ARGV[1]) * 1000 then return 1 end \
             end";
-        let url = self.admin_url();
+        let client = self.client();
         std::thread::spawn(move || {
-            let mut conn = redis::Client::open(url)
+            let mut conn = client
                 .and_then(|c| c.get_connection())
                 .expect("connect for the stall");
             let _: i64 = redis::cmd("EVAL")
@@ -149,7 +214,8 @@ impl RedisServer {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let pong = redis::Client::open(self.admin_url())
+            let pong = self
+                .client()
                 .and_then(|c| c.get_connection())
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
             if pong.is_ok() {
@@ -171,6 +237,12 @@ impl Drop for RedisServer {
     }
 }
 
+/// The `--requirepass` password among redis-server arguments.
+fn password_in(args: &[String]) -> Option<String> {
+    let at = args.iter().position(|a| a == "--requirepass")?;
+    args.get(at + 1).cloned()
+}
+
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -186,7 +258,7 @@ fn spawn_redis(port: u16, args: &[String]) -> Child {
     let script = format!(
         "{binary} --bind 127.0.0.1 --port {port} --save '' --appendonly no \
          --maxmemory-policy noeviction --loglevel warning {extra} & \
-         redis=$!; \
+         redis=$!; trap 'kill $redis 2>/dev/null; exit 0' TERM; \
          while kill -0 {parent} 2>/dev/null && kill -0 $redis 2>/dev/null; do sleep 0.5; done; \
          kill $redis 2>/dev/null",
         parent = std::process::id(),
@@ -456,11 +528,16 @@ impl TestApp {
     /// The task's metadata as stored in Redis, read behind the API's back: unlike `GET`, which
     /// settles what is due, this shows what the reaper (or nothing) has done.
     pub async fn stored_meta(&self, queue: &str, id: &str) -> Option<Value> {
-        let mut conn = redis::Client::open(self.config.redis_url.as_deref().expect("a test app has a Redis URL"))
-            .expect("redis url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to test redis");
+        let mut conn = redis::Client::open(
+            self.config
+                .redis_url
+                .as_deref()
+                .expect("a test app has a Redis URL"),
+        )
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to test redis");
         let raw: Option<String> = redis::cmd("HGET")
             .arg(format!("{}:{{q:{queue}}}:meta", self.prefix))
             .arg(id)
@@ -575,6 +652,37 @@ where
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "tg-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        Self(path)
+    }
+
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn display(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -139,8 +139,17 @@ impl<'q> Reply<'q> {
 
     /// The next value, the queue's tasks per state (`state_counts` in `prelude/base.lua`).
     pub fn counts(&mut self) -> Result<StateCounts, StoreError> {
-        let Some(&[ready, scheduled, leased, completed, dead, cancelled, quarantined]) =
-            self.u64s()?.get(..7)
+        let Some(
+            &[
+                ready,
+                scheduled,
+                leased,
+                completed,
+                dead,
+                cancelled,
+                quarantined,
+            ],
+        ) = self.u64s()?.get(..7)
         else {
             return Err(corrupt("short list of state counts"));
         };

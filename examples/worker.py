@@ -13,6 +13,8 @@ What it does, and why:
   * Drops the work on `409 lease-lost`: the task was given to someone else; retrying is pointless.
   * Stops gracefully on SIGINT/SIGTERM: no new leases, current tasks finish and are acked (a
     second signal fails them for a retry instead), then it exits.
+  * Sends its API key (`--key` or $TASKGATE_KEY, a key with the `worker` role) on every call,
+    and stops at once if the server refuses it (401/403 will not fix themselves).
 
 Demo behaviour of `process()`: it echoes the payload back as the result; a payload object with
 "sleep_ms" sleeps that long first, and one with "fail": true raises (the attempt fails).
@@ -39,16 +41,19 @@ class LeaseLost(Exception):
 class Client:
     """Calls taskgate, retrying what is safe to retry until it succeeds or `stopping` is set."""
 
-    def __init__(self, base, stopping):
+    def __init__(self, base, stopping, key=None):
         self.base = base.rstrip("/")
         self.stopping = stopping
+        self.headers = {"content-type": "application/json"}
+        if key:
+            self.headers["authorization"] = f"Bearer {key}"
 
     def post(self, path, body):
         """One POST; returns (status, JSON body). Network errors raise OSError."""
         request = urllib.request.Request(
             self.base + path,
             data=json.dumps(body).encode(),
-            headers={"content-type": "application/json"},
+            headers=self.headers,
             method="POST",
         )
         try:
@@ -164,6 +169,9 @@ def main():
     )
     parser.add_argument("--base", default=os.environ.get("TASKGATE_URL", "http://127.0.0.1:8080"),
                         help="taskgate's base URL (default $TASKGATE_URL or http://127.0.0.1:8080)")
+    parser.add_argument("--key", default=os.environ.get("TASKGATE_KEY"),
+                        help="API key with the worker role (default $TASKGATE_KEY; none if the "
+                             "server runs without keys)")
     parser.add_argument("--queue", required=True, help="the queue to work on")
     parser.add_argument("--concurrency", type=int, default=1,
                         help="tasks worked on at once; no more are leased (default 1)")
@@ -188,7 +196,7 @@ def main():
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    client = Client(args.base, stopping)
+    client = Client(args.base, stopping, args.key)
     queue_path = f"/v1/queues/{args.queue}"
     running = []
     while not stopping.is_set():
@@ -206,6 +214,10 @@ def main():
         if answer is None:
             break
         status, leased = answer
+        if status in (401, 403):
+            log.error("taskgate refused this worker (%s %s): %s", status, leased.get("type"),
+                      leased.get("detail"))
+            raise SystemExit(2)
         if status != 200:
             log.error("lease answered %s: %s", status, leased)
             time.sleep(1)

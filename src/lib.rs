@@ -4,7 +4,7 @@
 //!
 //! - `config`: every setting, as a flag and a `TASKGATE_*` environment variable.
 //! - `access`: API keys, roles and queue scopes (`api/auth.rs` applies them to requests).
-//! - `load`: load shedding; `metrics`: every Prometheus metric.
+//! - `limits`: header size, load shedding and deadlines; `metrics`: every Prometheus metric.
 //! - `local_redis`: the `redis-server` child started when no Redis is configured.
 //! - `model`: the domain vocabulary (queue names, tasks, leases, states, policy, bounds).
 //! - `api`: HTTP handlers, one file per resource, and their extractors.
@@ -25,7 +25,7 @@ pub mod config;
 pub mod error;
 pub mod examples;
 pub mod healthcheck;
-pub mod load;
+pub mod limits;
 pub mod local_redis;
 pub mod metrics;
 pub mod middleware;
@@ -93,28 +93,22 @@ pub fn openapi_json() -> String {
 ///
 /// Layers, outermost first: a request id for every request; CORS for the configured web
 /// origins; the request's span, log line and metrics; the id copied to the response; every
-/// error as problem+json; the header limit; load shedding; the request deadline; the body
+/// error as problem+json; the request's limits (headers, load shedding, deadline); the body
 /// limit. Authentication is not a layer: it is the `Caller` extractor each handler takes.
 pub fn app(state: AppState, settings: HttpSettings) -> Router {
     let (api, document) = api::router();
     let document = document.to_pretty_json().unwrap_or_default();
     let cors = middleware::cors(&settings.cors_origins);
-    let load = load::Load::new(
+    let limits = limits::Limits::new(
+        settings.max_header_bytes,
+        settings.request_timeout,
         settings.max_concurrent_requests,
         settings.max_waiting_requests,
     );
     api.with_state(state)
         .merge(api::docs_routes(document))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            settings.request_timeout,
-            middleware::deadline,
-        ))
-        .layer(axum::middleware::from_fn_with_state(load, load::shed))
-        .layer(axum::middleware::from_fn_with_state(
-            settings.max_header_bytes,
-            middleware::header_limit,
-        ))
+        .layer(axum::middleware::from_fn_with_state(limits, limits::admit))
         .layer(axum::middleware::from_fn(middleware::problem_errors))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(axum::middleware::from_fn_with_state(
@@ -169,6 +163,7 @@ pub async fn serve(
         }
     };
     tokio::spawn(warn_unless_noeviction(store.clone(), stopping.clone()));
+    tokio::spawn(metrics::upkeep(Duration::from_secs(5), stopping.clone()));
     let reaper = config
         .reaper_interval()
         .map(|every| tokio::spawn(reaper::run(store, every, stopping.clone())));

@@ -5,11 +5,17 @@
 //! Labels carry route templates and queue names, never task ids, so the number of series grows
 //! with the API and with the queues, not with traffic.
 
-use std::sync::OnceLock;
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use axum::http::Method;
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::model::StateCounts;
 
 /// Requests answered, by `method`, `route` (template) and `status`.
 pub const HTTP_REQUESTS: &str = "taskgate_http_requests_total";
@@ -144,40 +150,142 @@ fn describe() {
     describe_counter!(REAPER_FAILURES, "Queue sweeps that failed");
 }
 
-pub fn request(method: &str, route: &str, status: u16, took: Duration) {
-    let (method, route) = (method.to_owned(), route.to_owned());
-    counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
-        .increment(1);
-    histogram!(HTTP_DURATION, "method" => method, "route" => route).record(took.as_secs_f64());
+/// Handles of labelled series, found again by borrowed labels: once a series exists, recording
+/// to it allocates and formats nothing. (The `metrics` macros build, allocate and hash a
+/// labelled key on every call, which showed in the hot path's profile.)
+struct Handles<K, H>(LazyLock<RwLock<HashMap<K, H>>>);
+
+impl<K: Hash + Eq, H: Clone> Handles<K, H> {
+    const fn new() -> Self {
+        Self(LazyLock::new(|| RwLock::new(HashMap::new())))
+    }
+
+    fn get<Q>(&self, key: &Q, make: impl FnOnce() -> (K, H)) -> H
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(found) = self.0.read().ok().and_then(|map| map.get(key).cloned()) {
+            return found;
+        }
+        // Series are made against our recorder, never a no-op one.
+        install();
+        let (key, handles) = make();
+        match self.0.write() {
+            Ok(mut map) => map.entry(key).or_insert(handles).clone(),
+            Err(_) => handles,
+        }
+    }
 }
 
-pub fn shed(class: &'static str) {
-    counter!(HTTP_SHED, "class" => class).increment(1);
+/// One route's series: the counters by (method, status) and the histogram by method.
+type RouteSeries = Vec<(Method, u16, Counter, Histogram)>;
+
+/// One queue's transition counters.
+type QueueTransitions = Vec<(&'static str, Counter)>;
+
+static HTTP: Handles<String, Arc<RwLock<RouteSeries>>> = Handles::new();
+static TRANSITIONS: Handles<String, Arc<RwLock<QueueTransitions>>> = Handles::new();
+static DEPTHS: Handles<String, Arc<Vec<Gauge>>> = Handles::new();
+static REDIS: Handles<&'static str, Histogram> = Handles::new();
+static UNLABELLED: Handles<&'static str, Histogram> = Handles::new();
+static CLASSES: Handles<&'static str, (Gauge, Counter)> = Handles::new();
+
+pub fn request(method: &Method, route: &str, status: u16, took: Duration) {
+    let series = HTTP.get(route, || (route.to_owned(), Arc::default()));
+    let known = series.read().ok().and_then(|s| {
+        s.iter()
+            .find(|(m, code, _, _)| m == method && *code == status)
+            .map(|(_, _, requests, duration)| (requests.clone(), duration.clone()))
+    });
+    let (requests, duration) = known.unwrap_or_else(|| {
+        let labels = [("method", method.to_string()), ("route", route.to_owned())];
+        let requests = counter!(
+            HTTP_REQUESTS,
+            &[
+                labels[0].clone(),
+                labels[1].clone(),
+                ("status", status.to_string())
+            ]
+        );
+        let duration = histogram!(HTTP_DURATION, &labels);
+        if let Ok(mut s) = series.write() {
+            s.push((method.clone(), status, requests.clone(), duration.clone()));
+        }
+        (requests, duration)
+    });
+    requests.increment(1);
+    duration.record(took.as_secs_f64());
 }
 
-pub fn in_flight(class: &'static str, change: f64) {
-    gauge!(HTTP_IN_FLIGHT, "class" => class).increment(change);
+fn class(class: &'static str) -> (Gauge, Counter) {
+    CLASSES.get(class, || {
+        let handles = (
+            gauge!(HTTP_IN_FLIGHT, "class" => class),
+            counter!(HTTP_SHED, "class" => class),
+        );
+        (class, handles)
+    })
+}
+
+pub fn shed(class_name: &'static str) {
+    class(class_name).1.increment(1);
+}
+
+pub fn in_flight(class_name: &'static str, change: f64) {
+    class(class_name).0.increment(change);
 }
 
 /// `n` tasks of `queue` went through `transition`.
 pub fn transition(queue: &str, transition: &'static str, n: u64) {
-    if n > 0 {
-        counter!(TASK_TRANSITIONS, "queue" => queue.to_owned(), "transition" => transition)
-            .increment(n);
+    if n == 0 {
+        return;
     }
+    let series = TRANSITIONS.get(queue, || (queue.to_owned(), Arc::default()));
+    let known = series.read().ok().and_then(|s| {
+        s.iter()
+            .find(|(t, _)| *t == transition)
+            .map(|(_, c)| c.clone())
+    });
+    let counter = known.unwrap_or_else(|| {
+        let counter =
+            counter!(TASK_TRANSITIONS, "queue" => queue.to_owned(), "transition" => transition);
+        if let Ok(mut s) = series.write() {
+            s.push((transition, counter.clone()));
+        }
+        counter
+    });
+    counter.increment(n);
 }
 
 pub fn lease_wait(leased: bool, waited: Duration) {
     let outcome = if leased { "leased" } else { "empty" };
-    histogram!(LEASE_WAIT, "outcome" => outcome).record(waited.as_secs_f64());
+    UNLABELLED
+        .get(outcome, || {
+            (outcome, histogram!(LEASE_WAIT, "outcome" => outcome))
+        })
+        .record(waited.as_secs_f64());
 }
 
-pub fn queue_tasks(queue: &str, state: &'static str, count: u64) {
-    gauge!(QUEUE_TASKS, "queue" => queue.to_owned(), "state" => state).set(count as f64);
+/// The queue's tasks per state, as a sweep saw them.
+pub fn queue_depths(queue: &str, counts: &StateCounts) {
+    let states = counts.by_state();
+    let gauges = DEPTHS.get(queue, || {
+        let gauges = states
+            .iter()
+            .map(|(state, _)| gauge!(QUEUE_TASKS, "queue" => queue.to_owned(), "state" => *state))
+            .collect();
+        (queue.to_owned(), Arc::new(gauges))
+    });
+    for (gauge, (_, count)) in gauges.iter().zip(states) {
+        gauge.set(count as f64);
+    }
 }
 
 pub fn redis_call(op: &'static str, took: Duration, error: Option<&'static str>) {
-    histogram!(REDIS_DURATION, "op" => op).record(took.as_secs_f64());
+    REDIS
+        .get(op, || (op, histogram!(REDIS_DURATION, "op" => op)))
+        .record(took.as_secs_f64());
     if let Some(kind) = error {
         counter!(REDIS_ERRORS, "kind" => kind).increment(1);
     }
@@ -189,7 +297,9 @@ pub fn pool(connections: usize, in_use: i64) {
 }
 
 pub fn pool_wait(took: Duration) {
-    histogram!(POOL_WAIT).record(took.as_secs_f64());
+    UNLABELLED
+        .get(POOL_WAIT, || (POOL_WAIT, histogram!(POOL_WAIT)))
+        .record(took.as_secs_f64());
 }
 
 pub fn reaper_sweep(took: Duration) {
@@ -198,4 +308,16 @@ pub fn reaper_sweep(took: Duration) {
 
 pub fn reaper_failure() {
     counter!(REAPER_FAILURES).increment(1);
+}
+
+/// Moves recorded histogram samples into their buckets. The exporter buffers every sample until
+/// this runs, so it must run on a schedule, not only when someone scrapes.
+pub async fn upkeep(every: Duration, stop: tokio_util::sync::CancellationToken) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => handle().run_upkeep(),
+            () = stop.cancelled() => return,
+        }
+    }
 }

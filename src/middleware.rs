@@ -1,5 +1,4 @@
-//! Cross-cutting HTTP behaviour: the request's span, log line and metrics, the header limit,
-//! the request deadline, and
+//! Cross-cutting HTTP behaviour: the request's span, log line and metrics, CORS, and
 //! the guarantee that every error response, including axum's own (unknown route, wrong method,
 //! extractor rejections), is a problem+json document.
 
@@ -12,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::error::{ApiError, InternalCause};
-use crate::load::Slot;
 
 /// Runs the request in a span carrying its request id and route, so every line it logs can be
 /// found; logs the cause of a `500` once; and, when `access_log` is on, writes one line per
@@ -43,7 +41,7 @@ pub async fn observe(State(access_log): State<bool>, request: Request, next: Nex
     let response = next.run(request).instrument(span.clone()).await;
     let _inside = span.enter();
     let status = response.status().as_u16();
-    crate::metrics::request(method.as_str(), &route, status, started.elapsed());
+    crate::metrics::request(&method, &route, status, started.elapsed());
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         tracing::error!(%cause, "request failed");
     }
@@ -52,52 +50,6 @@ pub async fn observe(State(access_log): State<bool>, request: Request, next: Nex
         tracing::info!(target: "taskgate::access", status, duration_ms, "request");
     }
     response
-}
-
-/// Abandons a request that runs past its deadline with `408 request-timeout`. The deadline is
-/// `limit` of work plus whatever waiting the request was granted (`Slot::wait_for`: a long-poll's
-/// or a result wait's own `wait_ms`), so a wait the API allows is never cut short. Dropping the
-/// handler's future is safe: every store operation is one atomic script that Redis either ran
-/// whole or not at all.
-pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    let slot = request
-        .extensions()
-        .get::<Slot>()
-        .cloned()
-        .unwrap_or_default();
-    let started = tokio::time::Instant::now();
-    let work = next.run(request);
-    tokio::pin!(work);
-    loop {
-        let granted = slot.granted_wait();
-        tokio::select! {
-            response = &mut work => return response,
-            () = tokio::time::sleep_until(started + limit + granted) => {
-                // Granted more waiting meanwhile: the deadline moved; sleep again.
-                if slot.granted_wait() == granted {
-                    return ApiError::RequestTimeout.into_response();
-                }
-            }
-        }
-    }
-}
-
-/// Refuses a request whose headers, all together, are larger than `limit` bytes, with
-/// `431 headers-too-large`. (Headers past hyper's own, much larger, buffer are refused by
-/// hyper before any of this runs.)
-pub async fn header_limit(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    let size: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    if size > limit {
-        return ApiError::HeadersTooLarge(format!(
-            "the request's headers are {size} bytes; the limit is {limit}"
-        ))
-        .into_response();
-    }
-    next.run(request).await
 }
 
 /// Rewrites any error response that is not already problem+json (axum's 404 fallback, 405,

@@ -174,9 +174,7 @@ impl Reaper {
 fn record(queue: &QueueName, swept: &ReapReport) {
     metrics::transition(queue.as_str(), "expired", swept.reclaimed.max(0) as u64);
     metrics::transition(queue.as_str(), "purged", swept.purged.max(0) as u64);
-    for (state, count) in swept.counts.by_state() {
-        metrics::queue_tasks(queue.as_str(), state, count);
-    }
+    metrics::queue_depths(queue.as_str(), &swept.counts);
 }
 
 /// Sweeps one queue with up to `PASSES_PER_QUEUE` bounded scripts.

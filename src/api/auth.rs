@@ -31,53 +31,47 @@ pub const METRICS_ROUTE: &str = "/metrics";
 pub enum Rule {
     /// Anyone, key or not.
     Open,
-    /// A key with one of these roles.
+    /// A key with one of these roles (an admin key always; none listed: admins only).
     Roles(Vec<Role>),
 }
 
-/// Every operation's rule, by (method, route template).
+/// Every operation's rule, by route template and method.
 #[derive(Debug, Default)]
-pub struct Rules(HashMap<(Method, String), Rule>);
+pub struct Rules(HashMap<String, Vec<(Method, Rule)>>);
 
 impl Rules {
     /// Reads each operation's `security` requirement. `[{}]` (no scheme) is open; the bearer
     /// scheme's list names the roles; no requirement at all means admin only.
     pub fn from_document(document: &OpenApi) -> Self {
         let document = serde_json::to_value(document).unwrap_or_default();
-        let mut rules = HashMap::new();
+        let mut rules: HashMap<String, Vec<(Method, Rule)>> = HashMap::new();
         for (path, item) in document["paths"].as_object().into_iter().flatten() {
             for (method, operation) in item.as_object().into_iter().flatten() {
                 let Ok(method) = method.to_uppercase().parse::<Method>() else {
                     continue;
                 };
-                rules.insert((method, path.clone()), rule_of(operation));
+                rules
+                    .entry(path.clone())
+                    .or_default()
+                    .push((method, rule_of(operation)));
             }
         }
         Self(rules)
     }
 
-    pub fn get(&self, method: &Method, route: &str) -> Rule {
+    /// The rule of (method, route); admin only for anything the document does not list.
+    pub fn get(&self, method: &Method, route: &str) -> &Rule {
+        static ADMIN_ONLY: Rule = Rule::Roles(Vec::new());
         self.0
-            .get(&(method.clone(), route.to_owned()))
-            .cloned()
-            .unwrap_or(Rule::Roles(vec![Role::Admin]))
-    }
-
-    /// Every (method, route) with its rule, sorted.
-    pub fn all(&self) -> Vec<(Method, String, Rule)> {
-        let mut all: Vec<_> = self
-            .0
-            .iter()
-            .map(|((m, r), rule)| (m.clone(), r.clone(), rule.clone()))
-            .collect();
-        all.sort_by(|a, b| (&a.1, a.0.as_str()).cmp(&(&b.1, b.0.as_str())));
-        all
+            .get(route)
+            .and_then(|methods| methods.iter().find(|(m, _)| m == method))
+            .map_or(&ADMIN_ONLY, |(_, rule)| rule)
     }
 }
 
 fn rule_of(operation: &Value) -> Rule {
     let Some(requirements) = operation["security"].as_array() else {
-        return Rule::Roles(vec![Role::Admin]);
+        return Rule::Roles(Vec::new());
     };
     if requirements
         .iter()
@@ -91,11 +85,7 @@ fn rule_of(operation: &Value) -> Rule {
         .flatten()
         .filter_map(|role| role.as_str().and_then(Role::parse))
         .collect();
-    if roles.is_empty() {
-        Rule::Roles(vec![Role::Admin])
-    } else {
-        Rule::Roles(roles)
-    }
+    Rule::Roles(roles)
 }
 
 /// The rules of the served document.
@@ -135,10 +125,9 @@ impl FromRequestParts<AppState> for Caller {
         let route = parts
             .extensions
             .get::<MatchedPath>()
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_default();
+            .map_or("", MatchedPath::as_str);
         let anyone = Self { key: None };
-        let roles = match RULES.get(&parts.method, &route) {
+        let roles = match RULES.get(&parts.method, route) {
             Rule::Open => return Ok(anyone),
             _ if route == METRICS_ROUTE && state.access.metrics_open => return Ok(anyone),
             _ if state.access.keys.is_empty() => return Ok(anyone),
@@ -156,8 +145,14 @@ impl FromRequestParts<AppState> for Caller {
                 })
             })?;
         tracing::Span::current().record("key", key.name.as_str());
+        // An admin may do everything; an empty list (an operation the document does not list)
+        // is for admins only.
         if !roles.contains(&key.role) && key.role != Role::Admin {
-            let needed: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+            let needed: Vec<&str> = roles
+                .iter()
+                .map(|r| r.name())
+                .chain(roles.is_empty().then_some("admin"))
+                .collect();
             return Err(ApiError::Forbidden(format!(
                 "the key {:?} has role {}; this operation needs {}",
                 key.name,
@@ -214,7 +209,7 @@ mod tests {
     #[test]
     fn the_rules_follow_the_spec_table() {
         use Role::*;
-        let rule = |method: Method, route: &str| RULES.get(&method, route);
+        let rule = |method: Method, route: &str| RULES.get(&method, route).clone();
         assert_eq!(rule(Method::GET, "/healthz"), Rule::Open);
         assert_eq!(
             rule(Method::POST, "/v1/queues/{queue}/tasks"),
@@ -232,9 +227,6 @@ mod tests {
             rule(Method::DELETE, "/v1/queues/{queue}"),
             Rule::Roles(vec![Admin])
         );
-        assert_eq!(
-            rule(Method::GET, "/no/such/route"),
-            Rule::Roles(vec![Admin])
-        );
+        assert_eq!(rule(Method::GET, "/no/such/route"), Rule::Roles(vec![]));
     }
 }

@@ -15,7 +15,7 @@ use super::auth::Caller;
 use super::extract::{TaskParams, TaskPath};
 use super::responses::ReadErrors;
 use crate::error::ApiError;
-use crate::load::{Slot, Waiting};
+use crate::limits::{Slot, Waiting};
 use crate::model::{QueueName, Task, TaskId, TaskState};
 use crate::store::{GetOutcome, Listener, Store};
 

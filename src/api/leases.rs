@@ -16,7 +16,7 @@ use super::extract::{QueueParams, QueuePath};
 use super::responses::{LeaseAcrossErrors, LeaseErrors};
 use super::{AppState, replayed};
 use crate::error::ApiError;
-use crate::load::Slot;
+use crate::limits::Slot;
 use crate::model::{
     LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX,
 };

@@ -13,7 +13,7 @@ use super::extract::{ResultWait, ResultWaitParams, TaskParams, TaskPath};
 use super::responses::{CancelErrors, ReadErrors};
 use super::{AppState, replayed};
 use crate::error::ApiError;
-use crate::load::Slot;
+use crate::limits::Slot;
 use crate::model::Task;
 use crate::store::{CancelOutcome, GetOutcome};
 

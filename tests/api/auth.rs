@@ -432,3 +432,24 @@ fn an_open_server_on_a_network_address_needs_the_explicit_flag() {
         "{help}"
     );
 }
+
+/// The demo keys that `compose.yaml` mounts are a valid key file, and the compose file wires
+/// them, AOF and `noeviction` as the README says.
+#[test]
+fn the_compose_files_configure_keys_aof_and_noeviction() {
+    let keys = taskgate::access::KeyRing::parse(include_str!("../../compose-keys.toml"))
+        .expect("compose-keys.toml is a valid key file");
+    assert_eq!(keys.len(), 3);
+    assert!(keys.identify("demo-admin-key-change-me-0001").is_some());
+    let compose = include_str!("../../compose.yaml");
+    for needed in [
+        "file: ./compose-keys.toml",
+        "TASKGATE_API_KEYS_FILE: /run/secrets/taskgate-keys",
+        "--appendonly",
+        "noeviction",
+        "127.0.0.1:8081:8080",
+        "127.0.0.1:8082:8080",
+    ] {
+        assert!(compose.contains(needed), "compose.yaml lacks {needed:?}");
+    }
+}

@@ -220,3 +220,50 @@ async fn the_readme_policy_examples_run_as_pasted() {
     assert_eq!(policy["policy"]["lease_ms"], 45000);
     assert_eq!(policy["version"], 9, "seven patches, a reset and the put");
 }
+
+/// Against a server with keys, the worker sends its key (`--key`) and drains the queue; with a
+/// key the server does not know it stops at once with exit code 2 and says why.
+#[tokio::test]
+async fn the_python_worker_sends_its_key_and_stops_on_a_refused_one() {
+    use crate::auth::{PRODUCER_KEY, WORKER_KEY, keyed_app};
+    let app = keyed_app(crate::harness::RedisServer::shared(), &[]).await;
+    let q = queue("python-keyed");
+    let path = format!("/v1/queues/{q}/tasks");
+    let auth = format!("Bearer {PRODUCER_KEY}");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let body = json!({"payload": {"n": n}});
+        let reply = app
+            .request_with(
+                reqwest::Method::POST,
+                &path,
+                Some(&body),
+                &[("authorization", &auth)],
+            )
+            .await;
+        assert_eq!(reply.status, reqwest::StatusCode::CREATED);
+        ids.push(reply.body["id"].as_str().expect("id").to_owned());
+    }
+    let worker = start_worker(&app, &q, &["--drain", "--key", WORKER_KEY]);
+    let (ok, log) = wait_for(worker).await;
+    assert!(ok, "{log}");
+    for id in &ids {
+        let reply = app
+            .request_with(
+                reqwest::Method::GET,
+                &format!("{path}/{id}"),
+                None,
+                &[("authorization", &auth)],
+            )
+            .await;
+        assert_eq!(reply.body["state"], "completed", "{}", reply.body);
+    }
+    let refused = start_worker(&app, &q, &["--drain", "--key", "not-a-key-of-this-server"]);
+    let output = tokio::task::spawn_blocking(move || refused.wait_with_output())
+        .await
+        .expect("join")
+        .expect("output");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{log}");
+    assert!(log.contains("401") && log.contains("unauthorized"), "{log}");
+}

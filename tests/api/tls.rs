@@ -103,6 +103,10 @@ async fn a_tls_redis_with_an_acl_user_serves_a_whole_lifecycle() {
     let certs = TempDir::new("tls");
     make_certificates(&certs);
     let redis = RedisServer::start_tls(&certs, &["--requirepass", "admin-only-9"]);
+    // A user limited to taskgate's keys and channels, without dangerous commands: the ACL the
+    // README recommends.
+    let prefix = format!("tls{}", std::process::id());
+    let (keys, channels) = (format!("~{prefix}:*"), format!("&{prefix}:*"));
     let () = redis
         .cmd(&[
             "ACL",
@@ -110,9 +114,11 @@ async fn a_tls_redis_with_an_acl_user_serves_a_whole_lifecycle() {
             "taskgate",
             "on",
             ">tls-user-pass-7",
-            "~*",
-            "&*",
+            &keys,
+            &channels,
             "+@all",
+            "-@dangerous",
+            "+config|get",
         ])
         .await;
     let url = format!(
@@ -120,7 +126,8 @@ async fn a_tls_redis_with_an_acl_user_serves_a_whole_lifecycle() {
         redis.port
     );
     let ca = format!("--redis-ca-file={}", certs.join("ca.pem").display());
-    let app = TestApp::start_with(&redis, &[&url, &ca]).await;
+    let prefix_flag = format!("--key-prefix={prefix}");
+    let app = TestApp::start_with(&redis, &[&url, &ca, &prefix_flag]).await;
 
     let q = queue("tls");
     let task = app.submit(&q, json!({"payload": {"over": "tls"}})).await;

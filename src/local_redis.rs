@@ -267,21 +267,18 @@ fn data_dir(dir: &Path) -> Result<PathBuf, String> {
 /// Whether a Redis answers PING at `addr` (any reply in the Redis protocol counts: a server
 /// that wants a password is still a Redis).
 async fn answers_tcp(addr: &str) -> bool {
-    let probe = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        ping(&mut stream).await
-    };
-    matches!(
-        tokio::time::timeout(PROBE_TIMEOUT, probe).await,
-        Ok(Some(()))
-    )
+    answers(tokio::net::TcpStream::connect(addr)).await
 }
 
 async fn answers_unix(socket: &Path) -> bool {
-    let probe = async {
-        let mut stream = tokio::net::UnixStream::connect(socket).await.ok()?;
-        ping(&mut stream).await
-    };
+    answers(tokio::net::UnixStream::connect(socket)).await
+}
+
+/// Whether what `connect` reaches answers PING, within `PROBE_TIMEOUT`.
+async fn answers<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    connect: impl std::future::Future<Output = std::io::Result<S>>,
+) -> bool {
+    let probe = async { ping(&mut connect.await.ok()?).await };
     matches!(
         tokio::time::timeout(PROBE_TIMEOUT, probe).await,
         Ok(Some(()))

@@ -2,8 +2,6 @@
 //! cannot skip the matrix), queue scopes, `401`/`403` before Redis is asked, `updated_by`, the
 //! refusal to serve open on a network address, and no secret in any log line.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -55,6 +53,19 @@ async fn call(
     let auth = key.map(|k| format!("Bearer {k}"));
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
     app.request_with(method, path, body, &headers).await
+}
+
+/// Submits `payload` to `queue` with `key`.
+async fn submit_as(app: &TestApp, queue: &str, key: &str) -> Reply {
+    let body = json!({"payload": 1});
+    call(
+        app,
+        Method::POST,
+        &format!("/v1/queues/{queue}/tasks"),
+        Some(&body),
+        Some(key),
+    )
+    .await
 }
 
 /// The example body of an operation, as the document gives it, made quick (no waiting).
@@ -150,35 +161,14 @@ async fn a_prefix_scoped_key_is_refused_outside_its_queues() {
     let app = keyed_app(RedisServer::shared(), &[]).await;
     let (mine, other) = (queue("billing.inv"), queue("emails"));
     for q in [&mine, &other] {
-        let path = format!("/v1/queues/{q}/tasks");
-        let reply = call(
-            &app,
-            Method::POST,
-            &path,
-            Some(&json!({"payload": 1})),
-            Some(ADMIN_KEY),
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::CREATED);
+        assert_eq!(
+            submit_as(&app, q, ADMIN_KEY).await.status,
+            StatusCode::CREATED
+        );
     }
-    let submit = |q: &str| format!("/v1/queues/{q}/tasks");
-    let reply = call(
-        &app,
-        Method::POST,
-        &submit(&mine),
-        Some(&json!({"payload": 2})),
-        Some(BILLING_KEY),
-    )
-    .await;
+    let reply = submit_as(&app, &mine, BILLING_KEY).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let refused = call(
-        &app,
-        Method::POST,
-        &submit(&other),
-        Some(&json!({"payload": 2})),
-        Some(BILLING_KEY),
-    )
-    .await;
+    let refused = submit_as(&app, &other, BILLING_KEY).await;
     let detail = refused.assert_problem(403, "forbidden")["detail"]
         .as_str()
         .expect("detail")
@@ -220,24 +210,23 @@ async fn a_prefix_scoped_key_is_refused_outside_its_queues() {
             .any(|q| q["name"] == other.as_str())
     );
 
-    let across = |queues: Vec<&str>| json!({"queues": queues, "max_tasks": 5});
-    let refused = call(
-        &app,
-        Method::POST,
-        "/v1/leases",
-        Some(&across(vec![&mine, &other])),
-        Some(BILLING_WORKER_KEY),
-    )
-    .await;
+    let app = &app;
+    let lease_across = |queues: Vec<&str>| {
+        let body = json!({"queues": queues, "max_tasks": 5});
+        async move {
+            call(
+                app,
+                Method::POST,
+                "/v1/leases",
+                Some(&body),
+                Some(BILLING_WORKER_KEY),
+            )
+            .await
+        }
+    };
+    let refused = lease_across(vec![&mine, &other]).await;
     refused.assert_problem(403, "forbidden");
-    let leased = call(
-        &app,
-        Method::POST,
-        "/v1/leases",
-        Some(&across(vec![&mine])),
-        Some(BILLING_WORKER_KEY),
-    )
-    .await;
+    let leased = lease_across(vec![&mine]).await;
     assert_eq!(leased.status, StatusCode::OK);
     assert_eq!(
         leased.body["leases"].as_array().expect("leases").len(),
@@ -245,7 +234,7 @@ async fn a_prefix_scoped_key_is_refused_outside_its_queues() {
         "both billing tasks, nothing else"
     );
     let single = call(
-        &app,
+        app,
         Method::POST,
         &format!("/v1/queues/{other}/leases"),
         Some(&json!({})),
@@ -255,7 +244,7 @@ async fn a_prefix_scoped_key_is_refused_outside_its_queues() {
     single.assert_problem(403, "forbidden");
     // Nothing was leased from the other queue by the refused calls.
     let stats = call(
-        &app,
+        app,
         Method::GET,
         &format!("/v1/queues/{other}"),
         None,
@@ -324,14 +313,7 @@ async fn no_key_hash_or_password_is_ever_logged() {
         BILLING_WORKER_KEY,
         UNKNOWN_KEY,
     ] {
-        call(
-            &app,
-            Method::POST,
-            &format!("/v1/queues/{q}/tasks"),
-            Some(&json!({"payload": 1})),
-            Some(key),
-        )
-        .await;
+        submit_as(&app, &q, key).await;
         call(&app, Method::GET, "/v1/queues", None, Some(key)).await;
     }
     let redis = RedisServer::start_with(&["--requirepass", "s3cret-redis-pass"]);
@@ -343,7 +325,7 @@ async fn no_key_hash_or_password_is_ever_logged() {
     call(&locked, Method::GET, "/readyz", None, None)
         .await
         .assert_problem(503, "unavailable");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The outage log line about the refused password is written before that 503 is sent.
     let secrets = [
         PRODUCER_KEY,
         WORKER_KEY,

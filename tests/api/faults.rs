@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::Value as RedisValue;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -86,33 +85,10 @@ async fn redis_killed_and_restarted_from_its_aof_loses_nothing_acknowledged() {
 
     // Long-polls resumed too: a waiter is woken by a submit (its subscription is back).
     let other = queue("aof-wake");
-    let waiting = {
-        let (client, url) = (
-            app.client.clone(),
-            format!("{}/v1/queues/{other}/leases", app.base),
-        );
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .json(&json!({"wait_ms": 10000}))
-                .send()
-                .await
-        })
-    };
-    let channel = format!("{}:{{q:{other}}}:events", app.prefix);
-    eventually("the waiter's subscription", || async {
-        let counts: Vec<RedisValue> = redis.cmd(&["PUBSUB", "NUMSUB", &channel]).await;
-        matches!(counts.get(1), Some(RedisValue::Int(n)) if *n >= 1).then_some(())
-    })
-    .await;
+    let waiting = app.long_poll(&other);
+    app.subscribed(&redis, &other).await;
     let task = app.submit(&other, json!({"payload": "after"})).await;
-    let woken: Value = waiting
-        .await
-        .expect("join")
-        .expect("answer")
-        .json()
-        .await
-        .expect("json");
+    let woken = waiting.await.expect("join");
     assert_eq!(woken["leases"][0]["task"]["id"], task["id"], "{woken}");
     // And a whole lifecycle works on the same process.
     let lease = app.lease_when_ready(&q, json!({})).await;

@@ -580,6 +580,35 @@ impl TestApp {
         self.post(&path, body).await
     }
 
+    /// A long-poll lease on `queue` (`wait_ms` 10 s), running in the background; its answer's
+    /// body when it ends.
+    pub fn long_poll(&self, queue: &str) -> tokio::task::JoinHandle<Value> {
+        let (client, url) = (
+            self.client.clone(),
+            format!("{}/v1/queues/{queue}/leases", self.base),
+        );
+        tokio::spawn(async move {
+            let answer = client
+                .post(url)
+                .json(&json!({"wait_ms": 10000}))
+                .send()
+                .await
+                .expect("the long-poll answered");
+            answer.json().await.expect("a JSON body")
+        })
+    }
+
+    /// Waits until this app listens for `queue`'s events in `redis` (a waiter of it is
+    /// registered and its subscription is live), so a change now will wake it.
+    pub async fn subscribed(&self, redis: &RedisServer, queue: &str) {
+        let channel = format!("{}:{{q:{queue}}}:events", self.prefix);
+        eventually(&format!("a subscription to {channel}"), || async {
+            let counts: Vec<redis::Value> = redis.cmd(&["PUBSUB", "NUMSUB", &channel]).await;
+            matches!(counts.get(1), Some(redis::Value::Int(n)) if *n >= 1).then_some(())
+        })
+        .await;
+    }
+
     /// Every Redis key this app has written.
     pub async fn keys(&self, redis: &RedisServer) -> Vec<String> {
         let mut conn = redis.connection().await;

@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use deadpool_redis::redis::Value as RedisValue;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -24,27 +23,34 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A new P-256 key, in `openssl req` arguments.
+const NEW_EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
+/// `openssl req` with a new key and `rest`.
+fn request(dir: &Path, rest: &[&str]) {
+    let args: Vec<&str> = ["req"]
+        .iter()
+        .chain(&NEW_EC_KEY)
+        .chain(rest)
+        .copied()
+        .collect();
+    openssl(dir, &args);
+}
+
 /// A CA (`<name>.pem`, `<name>.key`) that exists only for this test.
 fn make_ca(dir: &Path, name: &str) {
     let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
-    openssl(
+    let subject = format!("/CN=taskgate test {name}");
+    request(
         dir,
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=taskgate test {name}"),
+            "-x509", "-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subject,
         ],
     );
 }
@@ -59,15 +65,9 @@ fn make_certificates(dir: &TempDir) {
         "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
     )
     .expect("write san.ext");
-    openssl(
+    request(
         &dir.0,
         &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
             "-keyout",
             "server.key",
             "-out",
@@ -140,30 +140,12 @@ async fn a_tls_redis_with_an_acl_user_serves_a_whole_lifecycle() {
         (done["state"].clone(), done["result"].clone()),
         (json!("completed"), json!(42))
     );
-    // Waiters are woken over TLS too: the notifier's connection uses the same client.
-    let waiting = {
-        let (client, url) = (
-            app.client.clone(),
-            format!("{}/v1/queues/{q}/leases", app.base),
-        );
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .json(&json!({"wait_ms": 10000}))
-                .send()
-                .await
-        })
-    };
-    // The waiter's subscription exists once the notifier is connected, over TLS.
-    let channel = format!("{}:{{q:{q}}}:events", app.prefix);
-    eventually("the notifier to subscribe over TLS", || async {
-        let counts: Vec<RedisValue> = redis.cmd(&["PUBSUB", "NUMSUB", &channel]).await;
-        matches!(counts.get(1), Some(RedisValue::Int(n)) if *n >= 1).then_some(())
-    })
-    .await;
+    // Waiters are woken over TLS too: the notifier's connection uses the same client, and its
+    // subscription is live once `subscribed` sees it.
+    let waiting = app.long_poll(&q);
+    app.subscribed(&redis, &q).await;
     app.submit(&q, json!({"payload": 2})).await;
-    let woken = waiting.await.expect("join").expect("answer");
-    let body: serde_json::Value = woken.json().await.expect("json");
+    let body = waiting.await.expect("join");
     assert_eq!(body["leases"].as_array().map(Vec::len), Some(1), "{body}");
 }
 

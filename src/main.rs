@@ -3,6 +3,12 @@
 
 use std::process::ExitCode;
 
+/// mimalloc rather than the system allocator: a request allocates and frees many small
+/// buffers, and glibc's malloc showed as the largest single cost in the server's profile
+/// (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use taskgate::config::{Command, Config, ConfigError};
 use taskgate::local_redis::Redis;
 use tokio::net::TcpListener;

@@ -10,6 +10,10 @@
 --       | reply('invalid', field, message) (nothing changed).
 
 local mode, expected, updated_by = arg(1), arg(2), arg(3)
+local IS_POLICY_FIELD = {}
+for _, name in ipairs(POLICY_FIELDS) do
+  IS_POLICY_FIELD[name] = true
+end
 local stored = redis.call('HGETALL', K.policy)
 local own, version = {}, 0
 for i = 1, #stored, 2 do

@@ -1,8 +1,8 @@
 -- base.lua: the frame every taskgate script runs in. scripts are put together at compile time
 -- (store/script.rs) as: shebang, `local KEY_ROLES = {...}`, the prelude files, the script's body.
 --
--- KEYS: the roles the script declared, in that order; `K.<role>` names each key. Using a role
--- the script did not declare is an error, so a script can never touch a key it was not passed.
+-- KEYS: the roles the script declared, in that order; `K.<role>` names each key. A script uses
+-- only the roles it declared (a unit test checks), so it never touches a key it was not passed.
 -- Every key carries the queue's hash tag, so each script runs in one Redis Cluster slot.
 -- ARGV 1..15: the server's default for each policy field, in POLICY_FIELDS order ('' = not
 --   set); ARGV 16: a random seed for jitter. A script's own arguments follow: arg(1) is
@@ -10,13 +10,11 @@
 -- Replies: { status, now, quarantined, ... } where `quarantined` lists the records this call
 -- moved aside ("<id>: <why>"), so the server can log them.
 
-local K = setmetatable({}, {
-  __index = function(_, role)
-    error('taskgate: key role ' .. tostring(role) .. ' was not declared by this script')
-  end,
-})
+-- A plain table, built once per call: the cheapest way to name keys. That a script uses only
+-- roles it declared is checked by a unit test (store::script::tests), not at run time.
+local K = {}
 for i, role in ipairs(KEY_ROLES) do
-  rawset(K, role, KEYS[i])
+  K[role] = KEYS[i]
 end
 
 -- The policy fields, in the order their defaults come in ARGV (model::Field::ALL; a unit test
@@ -26,32 +24,38 @@ local POLICY_FIELDS = {
   'backoff.jitter', 'max_payload_bytes', 'rate_limit.per_second', 'rate_limit.burst',
   'max_in_flight', 'paused', 'weight', 'completed_ttl_ms', 'dead_ttl_ms', 'dedup_window_ms',
 }
-local IS_POLICY_FIELD = {}
-for _, name in ipairs(POLICY_FIELDS) do
-  IS_POLICY_FIELD[name] = true
-end
 
 -- The effective policy: the server's defaults with the queue's own values (its `policy`
 -- hash) on top, read in this same atomic step, so a change applies to the very next call on
--- every instance. A stored value that is not a number (a hand-edited hash) is ignored.
+-- every instance. A stored value that is not a number (a hand-edited hash) is ignored; so are
+-- the hash's bookkeeping fields (`~version`, ...), and any other name is never read.
 local POLICY = {}
-for i, name in ipairs(POLICY_FIELDS) do
-  POLICY[name] = tonumber(ARGV[i])
+for i = 1, #POLICY_FIELDS do
+  POLICY[POLICY_FIELDS[i]] = tonumber(ARGV[i])
 end
-if rawget(K, 'policy') then
+if K.policy then
   local own = redis.call('HGETALL', K.policy)
   for i = 1, #own, 2 do
     local value = tonumber(own[i + 1])
-    if IS_POLICY_FIELD[own[i]] and value then
+    if value and string.byte(own[i]) ~= 126 then -- '~'
       POLICY[own[i]] = value
     end
   end
 end
-math.randomseed(tonumber(ARGV[#POLICY_FIELDS + 1]))
 
 local ARG_BASE = #POLICY_FIELDS + 1
 local function arg(i)
   return ARGV[ARG_BASE + i]
+end
+
+-- Seeds Lua's random numbers from the server's seed, once, when a script first needs one.
+local seeded = false
+local function random()
+  if not seeded then
+    math.randomseed(tonumber(ARGV[#POLICY_FIELDS + 1]))
+    seeded = true
+  end
+  return math.random()
 end
 
 -- Milliseconds since the epoch by the Redis clock, the one clock all instances share.
@@ -80,7 +84,7 @@ end
 local EVENTS = { ready = 0, slot = false, tasks = {} }
 
 local function reply(status, ...)
-  if rawget(K, 'events') and (EVENTS.ready > 0 or EVENTS.slot or #EVENTS.tasks > 0) then
+  if K.events and (EVENTS.ready > 0 or EVENTS.slot or #EVENTS.tasks > 0) then
     local message = {}
     if EVENTS.ready > 0 then
       table.insert(message, 'r ' .. EVENTS.ready)

@@ -57,7 +57,7 @@ local function backoff_ms(attempt)
   local max_ms = POLICY['backoff.max_ms']
   local delay = POLICY['backoff.initial_ms'] * POLICY['backoff.multiplier'] ^ (attempt - 1)
   delay = math.min(delay, max_ms)
-  delay = delay + delay * POLICY['backoff.jitter'] * (2 * math.random() - 1)
+  delay = delay + delay * POLICY['backoff.jitter'] * (2 * random() - 1)
   return math.floor(math.max(0, math.min(delay, max_ms)))
 end
 

@@ -18,55 +18,64 @@ local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quara
 -- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
 local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time' }
 
+-- The first of `fields` in `meta` that is not of `kind` (JSON nulls are dropped on the way),
+-- and whether a null was dropped. A plain function, not a closure made per call: this runs for
+-- every task a script reads.
+local function wrong_field(meta, fields, kind)
+  local dropped = false
+  for i = 1, #fields do
+    local name = fields[i]
+    local value = meta[name]
+    if value == cjson.null then
+      meta[name], dropped = nil, true
+    elseif value ~= nil and type(value) ~= kind then
+      return name .. ' is not a ' .. kind, dropped
+    end
+  end
+  return nil, dropped
+end
+
 -- Brings decoded metadata to the current shape. Returns the table and whether it changed, or
 -- nil and why the record cannot be used.
 local function normalize(meta)
   if type(meta) ~= 'table' then
     return nil, 'metadata is not a JSON object'
   end
-  local changed = false
-  local function check(fields, kind)
-    for _, name in ipairs(fields) do
-      local value = meta[name]
-      if value == cjson.null then
-        meta[name], changed = nil, true
-      elseif value ~= nil and type(value) ~= kind then
-        return name .. ' is not a ' .. kind
-      end
-    end
-  end
-  local wrong = check(NUMBER_FIELDS, 'number') or check(STRING_FIELDS, 'string')
+  local wrong, dropped_number = wrong_field(meta, NUMBER_FIELDS, 'number')
   if wrong then
     return nil, wrong
   end
+  local wrong_string, dropped_string = wrong_field(meta, STRING_FIELDS, 'string')
+  if wrong_string then
+    return nil, wrong_string
+  end
+  local changed = dropped_number or dropped_string
   if meta.quarantined then
     return nil, meta.quarantined
   end
-  if not STATES[meta.state] then
-    return nil, 'unknown state ' .. tostring(meta.state)
+  local state = meta.state
+  if not STATES[state] then
+    return nil, 'unknown state ' .. tostring(state)
   end
-  local p = meta.priority or 0
+  local p = meta.priority
+  if p == nil then
+    meta.priority, p, changed = 0, 0, true
+  end
   if p ~= math.floor(p) or p < -1000 or p > 1000 then
     return nil, 'priority out of range'
   end
-  local function default(name, value)
-    if meta[name] == nil then
-      meta[name], changed = value, true
-    end
-  end
-  default('priority', 0)
-  default('attempts', 0)
-  default('attempts_expired', 0)
-  default('attempts_failed', 0)
-  default('created_at', 0)
-  default('run_at', meta.created_at)
-  if meta.state == 'leased' then
+  -- Counters a record may lack: an older version's, or a hand-written one's.
+  if meta.attempts == nil then meta.attempts, changed = 0, true end
+  if meta.attempts_expired == nil then meta.attempts_expired, changed = 0, true end
+  if meta.attempts_failed == nil then meta.attempts_failed, changed = 0, true end
+  if meta.created_at == nil then meta.created_at, changed = 0, true end
+  if meta.run_at == nil then meta.run_at, changed = meta.created_at, true end
+  if state == 'leased' then
     -- A lease without a deadline cannot be trusted to be live: it counts as expired.
-    default('leased_until', 0)
-    default('lease_len', meta.lease_ms or POLICY.lease_ms)
-  end
-  if meta.state == 'completed' or meta.state == 'dead' or meta.state == 'cancelled' then
-    default('finished_at', meta.run_at)
+    if meta.leased_until == nil then meta.leased_until, changed = 0, true end
+    if meta.lease_len == nil then meta.lease_len, changed = meta.lease_ms or POLICY.lease_ms, true end
+  elseif state == 'completed' or state == 'dead' or state == 'cancelled' then
+    if meta.finished_at == nil then meta.finished_at, changed = meta.run_at, true end
   end
   if (meta.v or 0) < RECORD_VERSION then
     meta.v, changed = RECORD_VERSION, true

@@ -179,3 +179,20 @@ pub fn batch_response() -> Value {
         }}
     ]})
 }
+
+pub fn ack_batch_request() -> Value {
+    json!({"acks": [
+        {"id": TASK_ID, "lease_id": LEASE_ID, "result": {"message_id": "<abc@example.com>"}},
+        {"id": "019ab5e2-7a10-7c3a-9d2e-2b8f1c0e4a12", "lease_id": "3c8e1a2f9b7d4e6a8c0b2d4f6e8a1c3e"}
+    ]})
+}
+
+pub fn ack_batch_response() -> Value {
+    json!({"results": [
+        {"index": 0, "status": 200, "task": completed_task()},
+        {"index": 1, "status": 409, "error": {
+            "type": "lease-lost", "title": "Lease lost", "status": 409,
+            "detail": "this lease is no longer the task's current lease: it expired, or the task was leased again, cancelled or finished; your work on it was not recorded"
+        }}
+    ]})
+}

@@ -308,7 +308,7 @@ async fn consume(
 mod direct {
     use super::*;
     use taskgate::model::{QueueName, TaskId};
-    use taskgate::store::{LeaseRequest, NewTask, Start, Store};
+    use taskgate::store::{AckItem, LeaseRequest, NewTask, Start, Store};
 
     fn store(redis_url: &str) -> Store {
         let config = taskgate::config::Config::load_from([
@@ -318,6 +318,18 @@ mod direct {
         ])
         .expect("config");
         taskgate::state_from_config(&config).expect("store").store
+    }
+
+    fn new_task(n: usize, bytes: usize) -> NewTask {
+        NewTask {
+            payload: serde_json::value::RawValue::from_string(payload(n, bytes).to_string())
+                .expect("json"),
+            priority: 0,
+            start: Start::Now,
+            max_attempts: None,
+            lease_ms: None,
+            idempotency: None,
+        }
     }
 
     /// Runs the workload; returns full cycles per second.
@@ -330,19 +342,22 @@ mod direct {
             .into_iter()
             .map(|range| {
                 let (store, queue) = (store.clone(), queue.clone());
-                let bytes = options.payload_bytes;
+                let (bytes, batch) = (options.payload_bytes, options.submit_batch);
                 async move {
-                    for n in range {
-                        let text = payload(n, bytes).to_string();
-                        let task = NewTask {
-                            payload: serde_json::value::RawValue::from_string(text).expect("json"),
-                            priority: 0,
-                            start: Start::Now,
-                            max_attempts: None,
-                            lease_ms: None,
-                            idempotency: None,
-                        };
-                        store.submit(&queue, task).await.expect("submit");
+                    let numbers: Vec<usize> = range.collect();
+                    for chunk in numbers.chunks(batch) {
+                        if batch == 1 {
+                            store
+                                .submit(&queue, new_task(chunk[0], bytes))
+                                .await
+                                .expect("submit");
+                        } else {
+                            let tasks = chunk.iter().map(|n| new_task(*n, bytes)).collect();
+                            store
+                                .submit_batch(&queue, tasks)
+                                .await
+                                .expect("submit batch");
+                        }
                     }
                 }
             });
@@ -354,23 +369,50 @@ mod direct {
                 lease_ms: None,
                 request_id: None,
             };
+            let ack_batch = options.ack_batch;
             async move {
                 while !tally.finished() {
                     let leased = store.lease(&queue, &request).await.expect("lease");
                     if leased.leases.is_empty() {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    for lease in leased.leases {
-                        let n = serde_json::from_str::<Value>(lease.task.payload.get())
-                            .expect("payload")["n"]
-                            .as_u64()
-                            .expect("n") as usize;
-                        let id = TaskId::parse(&lease.task.id).expect("id");
-                        store
-                            .ack(&queue, id, &lease.lease_id, None)
-                            .await
-                            .expect("ack");
-                        tally.record(n);
+                    let items: Vec<(usize, AckItem)> = leased
+                        .leases
+                        .into_iter()
+                        .map(|lease| {
+                            let payload: Value =
+                                serde_json::from_str(lease.task.payload.get()).expect("payload");
+                            let item = AckItem {
+                                id: TaskId::parse(&lease.task.id).expect("id"),
+                                lease_id: lease.lease_id,
+                                result: None,
+                            };
+                            (payload["n"].as_u64().expect("n") as usize, item)
+                        })
+                        .collect();
+                    for chunk in items.chunks(ack_batch) {
+                        if ack_batch == 1 {
+                            let (n, item) = &chunk[0];
+                            store
+                                .ack(&queue, item.id, &item.lease_id, None)
+                                .await
+                                .expect("ack");
+                            tally.record(*n);
+                        } else {
+                            let acks: Vec<AckItem> = chunk
+                                .iter()
+                                .map(|(_, i)| AckItem {
+                                    id: i.id,
+                                    lease_id: i.lease_id.clone(),
+                                    result: None,
+                                })
+                                .collect();
+                            let outcomes = store.ack_batch(&queue, &acks).await.expect("acks");
+                            assert_eq!(outcomes.len(), chunk.len());
+                            for (n, _) in chunk {
+                                tally.record(*n);
+                            }
+                        }
                     }
                 }
             }

@@ -3,7 +3,9 @@
 //! `routes()` is the single list of operations; both the served router and the OpenAPI
 //! document come from it, so they cannot drift apart.
 
+mod acks;
 pub mod auth;
+mod batch;
 mod body;
 mod docs;
 mod events;
@@ -67,6 +69,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(work::heartbeat_task))
         .routes(routes!(work::ack_task))
         .routes(routes!(work::fail_task))
+        .routes(routes!(acks::ack_tasks))
         .routes(routes!(queues::list_queues))
         .routes(routes!(queues::get_queue, queues::delete_queue))
         .routes(routes!(
@@ -178,7 +181,7 @@ mod tests {
     use utoipa::ToSchema;
 
     use super::body::{Fields, RequestBody};
-    use super::{leases, policy, queues, submit, work};
+    use super::{acks, leases, policy, queues, submit, work};
 
     /// The fields `T::read` accepts, in name order.
     fn read_fields<T: RequestBody>() -> Vec<String> {
@@ -224,6 +227,8 @@ mod tests {
         same_fields::<work::HeartbeatTaskRequest>();
         same_fields::<work::AckTaskRequest>();
         same_fields::<work::FailTaskRequest>();
+        same_fields::<acks::AckBatchRequest>();
+        same_fields::<acks::AckItemRequest>();
         same_fields::<policy::PolicyRequest>();
         same_fields::<queues::RedriveRequest>();
     }

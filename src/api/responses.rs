@@ -285,3 +285,15 @@ error_set!(
     /// Errors of the readiness probe.
     ReadinessErrors: [unavailable()]
 );
+
+error_set!(
+    /// Errors of a batch ack as a whole (each ack's own problems are in the answer).
+    AckBatchErrors: [
+        malformed(),
+        too_large("the request body"),
+        ApiError::UnsupportedMediaType,
+        invalid("acks", "must list 1 to 1000 acks"),
+        unavailable(),
+        internal(),
+    ]
+);

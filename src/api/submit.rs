@@ -11,14 +11,15 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
+use super::batch::{BatchResult, Items, read_items};
 use super::body::{Body, Fields, RequestBody};
 use super::extract::{QueueParams, QueuePath};
 use super::responses::{BatchErrors, SubmitErrors};
 use super::{AppState, replayed};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::model::{
-    DELAY_MS_MAX, FieldError, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX,
-    PRIORITY_MIN, QueueName, Task, parse_rfc3339_ms,
+    DELAY_MS_MAX, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN,
+    QueueName, Task, parse_rfc3339_ms,
 };
 use crate::store::{Idempotency, NewTask, Start, SubmitOutcome};
 
@@ -26,8 +27,6 @@ use crate::store::{Idempotency, NewTask, Start, SubmitOutcome};
 const RUN_AT_MAX_MS: i64 = 9_999_999_999_999;
 /// Longest idempotency key, in characters.
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
-/// Most tasks one batch submit may carry.
-pub const BATCH_MAX: usize = 1000;
 /// The header a producer names a submit with, to repeat it safely.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -250,7 +249,7 @@ pub struct BatchSubmitRequest {
 }
 
 /// The checked items of a batch: each a task to submit, or its problems.
-pub type BatchItems = Vec<Result<NewTask, Vec<FieldError>>>;
+pub type BatchItems = Items<NewTask>;
 
 impl RequestBody for BatchTaskRequest {
     type Checked = NewTask;
@@ -274,53 +273,8 @@ impl RequestBody for BatchSubmitRequest {
     type Checked = BatchItems;
 
     fn read(f: &mut Fields<'_>) -> BatchItems {
-        let Some(raw) = f.present("tasks") else {
-            f.required::<()>("tasks", None);
-            return Vec::new();
-        };
-        let items = match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
-            Ok(items) if (1..=BATCH_MAX).contains(&items.len()) => items,
-            Ok(_) => {
-                f.fail("tasks", format!("must list 1 to {BATCH_MAX} tasks"));
-                return Vec::new();
-            }
-            Err(_) => {
-                f.fail("tasks", "must be a list of tasks");
-                return Vec::new();
-            }
-        };
-        items
-            .into_iter()
-            .map(|item| {
-                let mut fields = Fields::parse(item.get().as_bytes()).map_err(problems)?;
-                let task = BatchTaskRequest::read(&mut fields);
-                fields.finish().map_err(problems)?;
-                Ok(task)
-            })
-            .collect()
+        read_items::<BatchTaskRequest>(f, "tasks", "tasks")
     }
-}
-
-fn problems(error: ApiError) -> Vec<FieldError> {
-    match error {
-        ApiError::Validation(errors) => errors,
-        other => vec![FieldError::new("", other.problem().detail)],
-    }
-}
-
-/// One task's outcome in a batch.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchResult {
-    /// The task's position in the request (from 0).
-    pub index: usize,
-    /// As a single submit would answer: 201 created, 200 replayed, or a 4xx.
-    pub status: u16,
-    /// The task, when it was created or replayed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task: Option<Task>,
-    /// The problem, when it was refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Problem>,
 }
 
 /// A batch submit's outcomes, in request order.
@@ -369,31 +323,18 @@ pub async fn submit_tasks(
                 valid.push(task);
                 results.push(None);
             }
-            Err(problem) => results.push(Some(refused(index, &problem))),
+            Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
         }
     }
     let outcomes = state.store.submit_batch(&queue, valid).await?;
     for ((index, size), outcome) in sizes.into_iter().zip(outcomes) {
         results[index] = Some(match submitted(&queue, size, outcome) {
-            Ok((task, created)) => BatchResult {
-                index,
-                status: if created { 201 } else { 200 },
-                task: Some(task),
-                error: None,
-            },
-            Err(problem) => refused(index, &problem),
+            Ok((task, true)) => BatchResult::done(index, 201, task, false),
+            Ok((task, false)) => BatchResult::done(index, 200, task, true),
+            Err(problem) => BatchResult::refused(index, &problem),
         });
     }
     Ok(Json(BatchSubmitResponse {
         results: results.into_iter().flatten().collect(),
     }))
-}
-
-fn refused(index: usize, problem: &ApiError) -> BatchResult {
-    BatchResult {
-        index,
-        status: problem.status().as_u16(),
-        task: None,
-        error: Some(problem.problem()),
-    }
 }

@@ -131,7 +131,7 @@ impl RequestBody for FailTaskRequest {
 }
 
 /// A lease id must be present and plausible; whether it is the live lease is the store's call.
-fn lease_id(f: &mut Fields<'_>) -> String {
+pub(super) fn lease_id(f: &mut Fields<'_>) -> String {
     let value = f.text("lease_id", 1, LEASE_ID_MAX);
     f.required("lease_id", value).unwrap_or_default()
 }
@@ -250,9 +250,17 @@ pub async fn fail_task(
 }
 
 fn finish_response(outcome: FinishOutcome, path: &TaskPath) -> Result<Response, ApiError> {
+    match finished(outcome, path)? {
+        (task, false) => Ok(Json(task).into_response()),
+        (task, true) => Ok(replayed(Json(task))),
+    }
+}
+
+/// What an ack or fail came to: the task and whether the call was a replay, or the problem.
+pub(super) fn finished(outcome: FinishOutcome, path: &TaskPath) -> Result<(Task, bool), ApiError> {
     match outcome {
-        FinishOutcome::Done(task) => Ok(Json(task).into_response()),
-        FinishOutcome::Replayed(task) => Ok(replayed(Json(task))),
+        FinishOutcome::Done(task) => Ok((task, false)),
+        FinishOutcome::Replayed(task) => Ok((task, true)),
         FinishOutcome::LeaseLost => Err(ApiError::LeaseLost),
         FinishOutcome::NotFound => Err(path.not_found()),
         FinishOutcome::TooLarge { limit } => Err(ApiError::PayloadTooLarge(format!(

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use serde_json::value::RawValue;
 
 use super::{
-    Failure, FinishOutcome, HeartbeatOutcome, LeaseOutcome, LeaseRequest, Store, StoreError,
-    Strategy, ops,
+    AckItem, BATCH_ITEMS_MAX, Failure, FinishOutcome, HeartbeatOutcome, LeaseOutcome, LeaseRequest,
+    Store, StoreError, Strategy, ops,
 };
 use crate::metrics;
 use crate::model::{ERROR_MESSAGE_MAX, QueueName, TaskId, TaskState};
@@ -134,6 +134,29 @@ impl Store {
             metrics::transition(queue.as_str(), "completed", 1);
         }
         Ok(outcome)
+    }
+
+    /// Completes many leased tasks, each on its own terms; outcomes in the same order. Scripts of
+    /// `BATCH_ITEMS_MAX` acks each, sent together on the shared connections (one round trip's
+    /// wait).
+    pub async fn ack_batch(
+        &self,
+        queue: &QueueName,
+        items: &[AckItem],
+    ) -> Result<Vec<FinishOutcome>, StoreError> {
+        let outcomes = futures_util::future::try_join_all(
+            items
+                .chunks(BATCH_ITEMS_MAX)
+                .map(|items| self.run(queue, ops::AckBatch { items })),
+        )
+        .await?;
+        let outcomes: Vec<FinishOutcome> = outcomes.into_iter().flatten().collect();
+        let completed = outcomes
+            .iter()
+            .filter(|o| matches!(o, FinishOutcome::Done(_)))
+            .count();
+        metrics::transition(queue.as_str(), "completed", completed as u64);
+        Ok(outcomes)
     }
 
     /// Records a failed attempt: retried after backoff, or dead. The error text is cut to

@@ -44,9 +44,9 @@ use ops::{Args, Op, Reply};
 use outage::OutageLog;
 pub use outage::{Cause, Unavailable};
 pub use types::{
-    CancelOutcome, DeadCursor, DeadPage, Failure, FinishOutcome, GetOutcome, HeartbeatOutcome,
-    Idempotency, LeaseOutcome, LeaseRequest, NewTask, PolicyMode, PolicyState, PolicyWrite,
-    PolicyWriteOutcome, ReapReport, Start, Strategy, SubmitOutcome,
+    AckItem, CancelOutcome, DeadCursor, DeadPage, Failure, FinishOutcome, GetOutcome,
+    HeartbeatOutcome, Idempotency, LeaseOutcome, LeaseRequest, NewTask, PolicyMode, PolicyState,
+    PolicyWrite, PolicyWriteOutcome, ReapReport, Start, Strategy, SubmitOutcome,
 };
 
 /// Most tasks one batch-submit script adds; a larger batch is several scripts, pipelined.

@@ -90,9 +90,14 @@ pub static LEASE: ScriptDef = script!(
 );
 pub static HEARTBEAT: ScriptDef = script!("heartbeat", " flags=allow-oom", task_keys);
 /// An ack without a result only shrinks state.
-pub static ACK: ScriptDef = script!("ack", " flags=allow-oom", task_keys);
+pub static ACK: ScriptDef = script!("ack", " flags=allow-oom", task_keys, with "ack_one");
 /// An ack that stores a result adds data.
-pub static ACK_WITH_RESULT: ScriptDef = script!("ack", "", task_keys);
+pub static ACK_WITH_RESULT: ScriptDef = script!("ack", "", task_keys, with "ack_one");
+/// Many acks at once; with no results among them, it only shrinks state.
+pub static ACK_BATCH: ScriptDef =
+    script!("ack_batch", " flags=allow-oom", task_keys, with "ack_one");
+/// Many acks at once, some of them storing results.
+pub static ACK_BATCH_WITH_RESULTS: ScriptDef = script!("ack_batch", "", task_keys, with "ack_one");
 /// A fail with an error text of at most `SHORT_ERROR_BYTES`.
 pub static FAIL: ScriptDef = script!("fail", " flags=allow-oom", task_keys);
 /// A fail with a longer error text adds data.
@@ -132,7 +137,7 @@ pub static DROP: ScriptDef = script!(
 pub const SHORT_ERROR_BYTES: usize = 256;
 
 #[cfg(test)]
-pub(crate) const ALL: [&ScriptDef; 18] = [
+pub(crate) const ALL: [&ScriptDef; 20] = [
     &SUBMIT,
     &SUBMIT_BATCH,
     &GET,
@@ -140,6 +145,8 @@ pub(crate) const ALL: [&ScriptDef; 18] = [
     &HEARTBEAT,
     &ACK,
     &ACK_WITH_RESULT,
+    &ACK_BATCH,
+    &ACK_BATCH_WITH_RESULTS,
     &FAIL,
     &FAIL_WITH_LONG_ERROR,
     &REAP,

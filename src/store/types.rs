@@ -3,7 +3,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::model::{Field, FieldError, Lease, QueuePolicy, Task};
+use crate::model::{Field, FieldError, Lease, QueuePolicy, Task, TaskId};
 
 /// When a new task becomes ready.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +44,14 @@ pub struct LeaseRequest {
     pub lease_ms: Option<u64>,
     /// The client's id for this call: repeating it returns the same leases (SPEC §3.12).
     pub request_id: Option<String>,
+}
+
+/// One ack of a batch: the task, the lease it is fenced by, and its result, if any.
+#[derive(Debug)]
+pub struct AckItem {
+    pub id: TaskId,
+    pub lease_id: String,
+    pub result: Option<Box<RawValue>>,
 }
 
 /// A checked fail.

@@ -3,6 +3,7 @@
 mod harness;
 mod process;
 
+mod acks;
 mod auth;
 mod bounds;
 mod errors;

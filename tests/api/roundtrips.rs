@@ -61,6 +61,20 @@ async fn commands_until_marker(
     }
 }
 
+/// The commands clients sent to `redis` while `during` ran (the commands scripts run inside
+/// Redis excepted), lowercased.
+pub async fn commands_during<F, Fut>(redis: &RedisServer, during: F) -> Vec<String>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let lines = monitor(redis);
+    let mut conn = redis.connection().await;
+    commands_until_marker(&lines, &mut conn, "before").await;
+    during().await;
+    commands_until_marker(&lines, &mut conn, "after").await
+}
+
 /// Each of submit, lease and ack costs one Redis round trip: one EVALSHA and nothing else.
 #[tokio::test]
 async fn submit_lease_and_ack_are_one_redis_command_each() {

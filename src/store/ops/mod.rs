@@ -16,7 +16,7 @@ mod reap;
 mod stats;
 mod submit;
 
-pub use ack::Ack;
+pub use ack::{Ack, AckBatch};
 pub use cancel::Cancel;
 pub use dead::{ListDead, PurgeDead, Redrive};
 pub use drop::Drop;
@@ -216,13 +216,27 @@ impl<'q> Reply<'q> {
 
     /// The shared ending of ack and fail.
     pub fn finish_outcome(&mut self) -> Result<FinishOutcome, StoreError> {
-        Ok(match self.status.as_str() {
-            "ok" => FinishOutcome::Done(self.readable_task()?),
-            "replayed" => FinishOutcome::Replayed(self.readable_task()?),
+        let status = self.status.clone();
+        let value = self.rest.next().unwrap_or(Value::Nil);
+        self.finish_item(&status, value)
+    }
+
+    /// One ack's or fail's answer: its status word and the value that came with it.
+    pub fn finish_item(&mut self, status: &str, value: Value) -> Result<FinishOutcome, StoreError> {
+        let mut task = |value| -> Result<crate::model::Task, StoreError> {
+            self.record(value)?
+                .map(|record| record.task)
+                .ok_or_else(|| corrupt("the task's stored record is unreadable"))
+        };
+        Ok(match status {
+            "ok" => FinishOutcome::Done(task(value)?),
+            "replayed" => FinishOutcome::Replayed(task(value)?),
             "lease_lost" => FinishOutcome::LeaseLost,
             "not_found" => FinishOutcome::NotFound,
-            "too_large" => FinishOutcome::TooLarge { limit: self.u64()? },
-            _ => return Err(self.unexpected()),
+            "too_large" => FinishOutcome::TooLarge {
+                limit: u64::try_from(into_int(value)?).unwrap_or(0),
+            },
+            other => return Err(corrupt(format!("unexpected script status {other:?}"))),
         })
     }
 }

@@ -6,21 +6,5 @@
 --       | reply('lease_lost') | reply('not_found')
 --       | reply('too_large', the queue's max_payload_bytes) (nothing changed).
 
-local id, lease_id, result = arg(1), arg(2), arg(3)
-if #result > POLICY.max_payload_bytes then
-  return reply('too_large', POLICY.max_payload_bytes)
-end
-local meta, status, current = claim_for_finish(id, lease_id, 'ack')
-if not meta then
-  if status == 'replayed' then
-    return reply(status, (task_reply(id, current, cjson.encode(current))))
-  end
-  return reply(status)
-end
-release_lease(id, meta)
-meta.acked_by = lease_id
-if result ~= '' then
-  redis.call('HSET', K.result, id, result)
-end
-finish(id, meta, 'completed')
-return reply('ok', (task_reply(id, meta, save_meta(id, meta))))
+local outcome = ack_one(arg(1), arg(2), arg(3))
+return reply(outcome[1], outcome[2])

@@ -1,0 +1,141 @@
+//! Batch acknowledgement: many leased tasks completed in one call, each fenced by its own
+//! `lease_id` and answered on its own, as the single ack would answer it.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::auth::Caller;
+use super::batch::{BatchResult, Items, read_items};
+use super::body::{Body, Fields, RequestBody, check_size};
+use super::extract::{QueueParams, QueuePath, TaskPath};
+use super::responses::AckBatchErrors;
+use super::work::{finished, lease_id};
+use crate::error::ApiError;
+use crate::model::TaskId;
+use crate::store::AckItem;
+
+/// One ack of a batch.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+pub struct AckItemRequest {
+    /// The task's id.
+    #[schema(format = Uuid)]
+    id: String,
+    /// The `lease_id` from its lease.
+    #[schema(min_length = 1, max_length = 128)]
+    lease_id: String,
+    /// Any JSON value to keep with the task, as for a single ack.
+    #[schema(value_type = Option<serde_json::Value>)]
+    result: Option<serde_json::Value>,
+}
+
+impl RequestBody for AckItemRequest {
+    type Checked = AckItem;
+
+    fn read(f: &mut Fields<'_>) -> AckItem {
+        let id = f.any_text("id");
+        let id = match f.required("id", id).map(|id| TaskId::parse(&id)) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(problem)) => {
+                f.fail("id", problem.message);
+                None
+            }
+            None => None,
+        };
+        AckItem {
+            // A placeholder only when `f` holds a problem, so the item is refused anyway.
+            id: id.unwrap_or_else(TaskId::new_v7),
+            lease_id: lease_id(f),
+            result: f.raw("result").map(serde_json::value::RawValue::to_owned),
+        }
+    }
+}
+
+/// Body of a batch ack.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[schema(example = crate::examples::ack_batch_request)]
+pub struct AckBatchRequest {
+    /// The acks (1 to 1000), each applied on its own terms.
+    #[schema(min_items = 1, max_items = 1000)]
+    acks: Vec<AckItemRequest>,
+}
+
+impl RequestBody for AckBatchRequest {
+    type Checked = Items<AckItem>;
+
+    fn read(f: &mut Fields<'_>) -> Items<AckItem> {
+        read_items::<AckItemRequest>(f, "acks", "acks")
+    }
+}
+
+/// A batch ack's outcomes, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::examples::ack_batch_response)]
+pub struct AckBatchResponse {
+    pub results: Vec<BatchResult>,
+}
+
+/// Complete tasks in a batch
+///
+/// Acknowledges up to 1000 leased tasks of this queue in one call, each fenced by its own
+/// `lease_id` and answered on its own, in request order, as the single ack would: `200` with
+/// the task (with `"replayed": true` when that lease had already acked it), `409 lease-lost`,
+/// `404`, `413` for a result over the limit, or `422` for an item that is not an ack. One bad
+/// item stops nothing else. The valid acks go to Redis together, in bounded scripts sent at
+/// once. More than 1000 acks, or a body over the server's limit, fails the whole call and
+/// changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{queue}/acks",
+    security(("bearer" = ["worker", "admin"])),
+    tag = "workers",
+    params(QueueParams),
+    request_body(content = AckBatchRequest, example = json!(crate::examples::ack_batch_request())),
+    responses(
+        (status = 200, description = "Every ack's outcome, in request order", body = AckBatchResponse),
+        AckBatchErrors,
+    )
+)]
+pub async fn ack_tasks(
+    _caller: Caller,
+    State(state): State<AppState>,
+    QueuePath(queue): QueuePath,
+    Body(items): Body<AckBatchRequest>,
+) -> Result<Json<AckBatchResponse>, ApiError> {
+    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
+    let (mut valid, mut positions) = (Vec::new(), Vec::new());
+    for (index, item) in items.into_iter().enumerate() {
+        let checked = item.map_err(ApiError::Validation).and_then(|ack| {
+            if let Some(result) = &ack.result {
+                check_size("result", result, state.max_payload_bytes)?;
+            }
+            Ok(ack)
+        });
+        match checked {
+            Ok(ack) => {
+                positions.push((index, ack.id));
+                valid.push(ack);
+                results.push(None);
+            }
+            Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
+        }
+    }
+    let outcomes = state.store.ack_batch(&queue, &valid).await?;
+    for ((index, id), outcome) in positions.into_iter().zip(outcomes) {
+        let path = TaskPath {
+            queue: queue.clone(),
+            id,
+        };
+        results[index] = Some(match finished(outcome, &path) {
+            Ok((task, replayed)) => BatchResult::done(index, 200, task, replayed),
+            Err(problem) => BatchResult::refused(index, &problem),
+        });
+    }
+    Ok(Json(AckBatchResponse {
+        results: results.into_iter().flatten().collect(),
+    }))
+}

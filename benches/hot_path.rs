@@ -7,6 +7,12 @@
 #[path = "../tests/api/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "../tests/api/redis_cluster.rs"]
+#[allow(dead_code)]
+mod redis_cluster;
+
+/// The harness's switch: single-node Redis here.
+const CLUSTER: bool = false;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

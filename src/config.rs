@@ -129,6 +129,16 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_MAX_WAITING_REQUESTS", default_value_t = 10_000)]
     pub max_waiting_requests: usize,
 
+    /// Replicas a submit or ack sent with `Taskgate-Durability: replicated` must reach (Redis
+    /// `WAIT`) before it is answered with a 2xx.
+    #[arg(long, env = "TASKGATE_DURABLE_REPLICAS", default_value_t = 1)]
+    pub durable_replicas: u32,
+
+    /// How long such a write waits for its replicas before it is answered with 503 (at most
+    /// the Redis response timeout less 100 ms: the wait is one Redis command).
+    #[arg(long, env = "TASKGATE_REPLICA_WAIT_MS", default_value_t = 1000)]
+    pub replica_wait_ms: u64,
+
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before the server
     /// exits anyway.
     #[arg(long, env = "TASKGATE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
@@ -347,6 +357,11 @@ impl Config {
             "must be at least 1 (as must TASKGATE_MAX_WAITING_REQUESTS)",
         );
         problem(
+            self.durable_replicas >= 1,
+            "durable_replicas",
+            "must be at least 1",
+        );
+        problem(
             self.max_header_bytes >= 1024,
             "max_header_bytes",
             "must be at least 1024",
@@ -432,6 +447,12 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// How long a replicated write waits for its replicas (see `replica_wait_ms`).
+    pub fn replica_wait(&self) -> Duration {
+        let ceiling = self.redis_response_timeout_ms.saturating_sub(100).max(1);
+        Duration::from_millis(self.replica_wait_ms.min(ceiling))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -69,6 +69,9 @@ pub enum ApiError {
     HeadersTooLarge(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A replicated write reached the primary but not enough replicas in time.
+    #[error("not replicated: {0}")]
+    NotReplicated(String),
     /// The server is at its concurrency limit and refuses more work for now.
     #[error("overloaded: {0}")]
     Overloaded(String),
@@ -96,7 +99,9 @@ impl ApiError {
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::Unavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded(_) | Self::NotReplicated(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -167,7 +172,9 @@ impl ApiError {
                 why.clone(),
                 vec![],
             ),
-            Self::Overloaded(why) => ("unavailable", "Service unavailable", why.clone(), vec![]),
+            Self::Overloaded(why) | Self::NotReplicated(why) => {
+                ("unavailable", "Service unavailable", why.clone(), vec![])
+            }
             Self::Unavailable(_) => (
                 "unavailable",
                 "Service unavailable",
@@ -220,7 +227,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if matches!(self, Self::Unavailable(_) | Self::Overloaded(_)) {
+        if matches!(
+            self,
+            Self::Unavailable(_) | Self::Overloaded(_) | Self::NotReplicated(_)
+        ) {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(UNAVAILABLE_RETRY_AFTER_S),

@@ -138,6 +138,10 @@ pub fn state_from_config(config: &Config) -> Result<AppState, String> {
         max_payload_bytes: config.max_payload_bytes,
         shutdown: tokio_util::sync::CancellationToken::new(),
         access: std::sync::Arc::new(config.access()),
+        replication: store::Replication {
+            replicas: config.durable_replicas,
+            timeout: config.replica_wait(),
+        },
     })
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
@@ -218,5 +219,63 @@ impl QueryArgs {
         } else {
             Err(ApiError::Validation(self.errors))
         }
+    }
+}
+
+/// The header that asks for replicated durability.
+pub const DURABILITY: &str = "taskgate-durability";
+/// The header that says how many replicas confirmed a replicated write.
+pub const REPLICAS: &str = "taskgate-replicas";
+
+/// `Taskgate-Durability: replicated`: answer only once the change is on the configured number
+/// of replicas (Redis `WAIT`). Absent: answer once the primary has it.
+pub struct Durability(pub Option<crate::store::Replication>);
+
+impl FromRequestParts<super::AppState> for Durability {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &super::AppState,
+    ) -> Result<Self, ApiError> {
+        match parts
+            .headers
+            .get(DURABILITY)
+            .map(|v| v.to_str().unwrap_or(""))
+        {
+            None => Ok(Self(None)),
+            Some(value) if value.eq_ignore_ascii_case("replicated") => {
+                Ok(Self(Some(state.replication)))
+            }
+            Some(_) => Err(ApiError::field(
+                "Taskgate-Durability",
+                "must be `replicated` (or leave the header out)",
+            )),
+        }
+    }
+}
+
+impl Durability {
+    /// Whether `confirmed` replicas are enough: `Ok` with the header to answer with, or the
+    /// `503` that says the change is on the primary only.
+    pub fn check(&self, confirmed: u32, what: &str) -> Result<HeaderMap, ApiError> {
+        let mut headers = HeaderMap::new();
+        let Some(replication) = self.0 else {
+            return Ok(headers);
+        };
+        if confirmed < replication.replicas {
+            return Err(ApiError::NotReplicated(format!(
+                "{what} is stored on the primary, but {confirmed} of the {} replicas asked for \
+                 confirmed it within {} ms: a failover now could lose it. Retrying is safe \
+                 (with the same Idempotency-Key for a submit; an ack is replayed).",
+                replication.replicas,
+                replication.timeout.as_millis()
+            )));
+        }
+        headers.insert(
+            HeaderName::from_static(REPLICAS),
+            HeaderValue::from(confirmed),
+        );
+        Ok(headers)
     }
 }

@@ -55,6 +55,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The API keys, and who may read `/metrics`.
     pub access: Arc<Access>,
+    /// What `Taskgate-Durability: replicated` waits for.
+    pub replication: crate::store::Replication,
 }
 
 /// Every operation of the API, with its OpenAPI description.

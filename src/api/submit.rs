@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::batch::{BatchResult, Items, read_items};
 use super::body::{Body, Fields, RequestBody};
-use super::extract::{QueueParams, QueuePath};
+use super::extract::{Durability, QueueParams, QueuePath};
 use super::responses::{BatchErrors, SubmitErrors};
 use super::{AppState, replayed};
 use crate::error::ApiError;
@@ -164,7 +164,9 @@ fn submitted(
     params(
         QueueParams,
         ("Idempotency-Key" = Option<String>, Header,
-            description = "Your name for this submit (1 to 255 printable characters): a repeat within the queue's dedup window returns the first task")
+            description = "Your name for this submit (1 to 255 printable characters): a repeat within the queue's dedup window returns the first task"),
+        ("Taskgate-Durability" = Option<String>, Header,
+            description = "`replicated`: answer only once the task is also on the configured number of Redis replicas (`WAIT`); `503` if they do not confirm in time")
     ),
     request_body(
         content = SubmitTaskRequest,
@@ -172,7 +174,10 @@ fn submitted(
     ),
     responses(
         (status = 201, description = "The task was stored", body = Task,
-            headers(("Location" = String, description = "Path of the new task"))),
+            headers(
+                ("Location" = String, description = "Path of the new task"),
+                ("Taskgate-Replicas" = u32, description = "With `Taskgate-Durability: replicated`: how many replicas confirmed")
+            )),
         (status = 200, description = "A repeat of an earlier submit with the same Idempotency-Key: the first task, as it is now", body = Task,
             headers(
                 ("Location" = String, description = "Path of the task"),
@@ -186,6 +191,7 @@ pub async fn submit_task(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
+    durability: Durability,
     Body(task): Body<SubmitTaskRequest>,
 ) -> Result<Response, ApiError> {
     super::body::check_size("payload", &task.payload, state.max_payload_bytes)?;
@@ -200,11 +206,16 @@ pub async fn submit_task(
         }
     };
     let size = task.payload.get().len();
-    let (task, created) = submitted(&queue, size, state.store.submit(&queue, task).await?)?;
+    let (outcome, confirmed) = state
+        .store
+        .submit_replicated(&queue, task, durability.0)
+        .await?;
+    let (task, created) = submitted(&queue, size, outcome)?;
+    let replicas = durability.check(confirmed, &format!("task {}", task.id))?;
     let location = format!("/v1/queues/{}/tasks/{}", task.queue, task.id);
     let location = HeaderValue::try_from(location)
         .map_err(|e| ApiError::Internal(format!("location header: {e}")))?;
-    let reply = ([(header::LOCATION, location)], Json(task));
+    let reply = ([(header::LOCATION, location)], replicas, Json(task));
     Ok(if created {
         (StatusCode::CREATED, reply).into_response()
     } else {

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{Body, Fields, RequestBody, check_size};
-use super::extract::{TaskParams, TaskPath};
+use super::extract::{Durability, TaskParams, TaskPath};
 use super::responses::{AckErrors, FailErrors, HeartbeatErrors};
 use super::{AppState, replayed};
 use crate::error::ApiError;
@@ -191,7 +191,9 @@ pub async fn heartbeat_task(
     path = "/v1/queues/{queue}/tasks/{id}/ack",
     security(("bearer" = ["worker", "admin"])),
     tag = "workers",
-    params(TaskParams),
+    params(TaskParams,
+        ("Taskgate-Durability" = Option<String>, Header,
+            description = "`replicated`: answer only once the completion is also on the configured number of Redis replicas (`WAIT`); `503` if they do not confirm in time")),
     request_body(content = AckTaskRequest, example = json!(crate::examples::ack_request())),
     responses(
         (status = 200, description = "The task is completed", body = Task,
@@ -203,16 +205,26 @@ pub async fn ack_task(
     _caller: Caller,
     State(state): State<AppState>,
     path: TaskPath,
+    durability: Durability,
     Body(call): Body<AckTaskRequest>,
 ) -> Result<Response, ApiError> {
     if let Some(result) = &call.result {
         check_size("result", result, state.max_payload_bytes)?;
     }
-    let outcome = state
+    let (outcome, confirmed) = state
         .store
-        .ack(&path.queue, path.id, &call.lease_id, call.result.as_deref())
+        .ack_replicated(
+            &path.queue,
+            path.id,
+            &call.lease_id,
+            call.result.as_deref(),
+            durability.0,
+        )
         .await?;
-    finish_response(outcome, &path)
+    let replicas = durability.check(confirmed, &format!("the ack of task {}", path.id))?;
+    let mut response = finish_response(outcome, &path)?;
+    response.headers_mut().extend(replicas);
+    Ok(response)
 }
 
 /// Fail a task

@@ -1,5 +1,5 @@
-//! Connections to Redis, and what their errors mean. The only file that knows how taskgate is
-//! connected to Redis.
+//! Connections to Redis, and what their errors mean. With `endpoint.rs` (one node, a cluster,
+//! or Sentinel), the only code that knows how taskgate is connected to Redis.
 //!
 //! Concurrent requests share a few multiplexed connections: redis-rs pipelines every command
 //! sent on one connection over a single socket and matches replies in order, so a request never
@@ -19,13 +19,13 @@ use std::time::Duration;
 
 use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
-use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Client, ErrorKind, FromRedisValue, RedisError, ScriptInvocation,
+    self, AsyncConnectionConfig, ErrorKind, FromRedisValue, RedisError, ScriptInvocation,
     ServerErrorKind, Value,
 };
 
 use super::StoreError;
+use super::endpoint::{Endpoint, Link};
 use super::outage::{Cause, Unavailable};
 
 /// Timeouts in a row, with no reply in between, after which a connection is presumed dead (a
@@ -44,10 +44,18 @@ pub struct PoolSettings {
     pub response_timeout: Duration,
 }
 
-/// A shared handle to one multiplexed connection. Cheap to clone; clones share its health.
+/// How many replicas must have a write before it is answered, and how long to wait for them.
+#[derive(Debug, Clone, Copy)]
+pub struct Replication {
+    pub replicas: u32,
+    pub timeout: Duration,
+}
+
+/// A shared handle to one multiplexed connection (to a node, or to a whole cluster). Cheap to
+/// clone; clones share its health.
 #[derive(Clone)]
 pub struct Conn {
-    inner: MultiplexedConnection,
+    link: Link,
     health: Arc<Health>,
 }
 
@@ -58,15 +66,74 @@ struct Health {
 }
 
 impl Conn {
-    /// Runs a script (EVALSHA, loading it on NOSCRIPT).
+    /// Runs a script (EVALSHA, loading it on NOSCRIPT; in a cluster, in its keys' slot).
     pub async fn invoke(&mut self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        let result = invocation.invoke_async(&mut self.inner).await;
+        let result = match &mut self.link {
+            Link::Node(conn) => invocation.invoke_async(conn).await,
+            Link::Cluster(conn) => invocation.invoke_async(conn).await,
+        };
         self.observe(result)
     }
 
-    /// Sends one command.
+    /// Sends one command (in a cluster, where redis-rs routes it).
     pub async fn query<T: FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let result = cmd.query_async(&mut self.inner).await;
+        let result = match &mut self.link {
+            Link::Node(conn) => cmd.query_async(conn).await,
+            Link::Cluster(conn) => cmd.query_async(conn).await,
+        };
+        self.observe(result)
+    }
+
+    /// `WAIT`: until `replication.replicas` replicas have every write sent on this connection so
+    /// far (the last being this request's script), or the timeout; how many did. In a cluster,
+    /// to the master of `slot_key`'s slot, on the same node connection the script used.
+    /// Other requests sharing the connection wait behind it: the price of opting in.
+    pub async fn wait_replicas(
+        &mut self,
+        replication: Replication,
+        slot_key: &str,
+    ) -> Result<u32, StoreError> {
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(replication.replicas)
+            .arg(u64::try_from(replication.timeout.as_millis()).unwrap_or(u64::MAX));
+        let result: Result<i64, RedisError> = match &mut self.link {
+            Link::Node(conn) => cmd.query_async(conn).await,
+            Link::Cluster(conn) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::new(super::endpoint::slot(slot_key), SlotAddr::Master);
+                conn.route_command(
+                    cmd,
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                )
+                .await
+                .and_then(|value| i64::from_redis_value(value).map_err(Into::into))
+            }
+        };
+        self.observe(result)
+            .map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+    }
+
+    /// Sends one command to the cluster node at `host:port` (for per-node commands such as
+    /// `SCAN`); to the one node when not a cluster.
+    pub async fn query_node<T: FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+        host: &str,
+        port: u16,
+    ) -> Result<T, StoreError> {
+        let result = match &mut self.link {
+            Link::Node(conn) => cmd.query_async(conn).await,
+            Link::Cluster(conn) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.to_owned(),
+                    port,
+                });
+                conn.route_command(cmd.clone(), route)
+                    .await
+                    .and_then(|value| T::from_redis_value(value).map_err(Into::into))
+            }
+        };
         self.observe(result)
     }
 
@@ -86,7 +153,13 @@ impl Conn {
                     self.health.broken.store(true, Ordering::Relaxed);
                 }
             }
-            Err(err) if err.is_io_error() || err.is_connection_dropped() => {
+            // READONLY: this node is a replica now (a failover happened): connect again, to
+            // whichever node is the master now.
+            Err(err)
+                if err.is_io_error()
+                    || err.is_connection_dropped()
+                    || err.code() == Some("READONLY") =>
+            {
                 self.health.broken.store(true, Ordering::Relaxed);
             }
             // A server error is an answer: the connection works.
@@ -98,7 +171,7 @@ impl Conn {
 
 /// Opens multiplexed connections with the configured timeouts.
 pub struct ConnectionManager {
-    client: Client,
+    endpoint: Arc<Endpoint>,
     config: AsyncConnectionConfig,
 }
 
@@ -107,12 +180,8 @@ impl managed::Manager for ConnectionManager {
     type Error = RedisError;
 
     async fn create(&self) -> Result<Conn, RedisError> {
-        let inner = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await?;
         Ok(Conn {
-            inner,
+            link: self.endpoint.connect(&self.config).await?,
             health: Arc::default(),
         })
     }
@@ -133,15 +202,14 @@ pub struct Connections {
 impl Connections {
     /// Builds the pool. Opens no connection yet: the first request does, so the server starts
     /// (and answers 503) even while Redis is down.
-    pub fn new(settings: &PoolSettings) -> Result<Self, String> {
-        let client = client(settings)?;
+    pub fn new(settings: &PoolSettings, endpoint: Arc<Endpoint>) -> Result<Self, String> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.response_timeout))
             // Many requests share one connection: let them queue up without waiting on each
             // other for a place in the send buffer.
             .set_pipeline_buffer_size(4096);
-        let pool = managed::Pool::builder(ConnectionManager { client, config })
+        let pool = managed::Pool::builder(ConnectionManager { endpoint, config })
             .max_size(settings.max_size)
             .wait_timeout(Some(settings.wait_timeout))
             .create_timeout(Some(settings.connect_timeout))
@@ -169,51 +237,6 @@ impl Connections {
             other => unavailable(Cause::Unreachable, other.to_string()),
         })?;
         Ok(Conn::clone(&pooled))
-    }
-}
-
-/// A client for the configured URL: plain, Unix socket, or TLS (`rediss://`) with the system's
-/// trusted roots or the configured CA. Errors never include the URL: it may hold a password.
-pub fn client(settings: &PoolSettings) -> Result<Client, String> {
-    // rustls needs a process-wide crypto provider; we build with `ring` only (no C toolchain
-    // needed). Installing twice is harmless: the first one stays.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let url = settings.url.as_str();
-    let invalid = |e: RedisError| {
-        format!(
-            "TASKGATE_REDIS_URL is not a usable Redis URL ({}): {}",
-            crate::redacted(url),
-            e.detail().unwrap_or("check its form")
-        )
-    };
-    match &settings.ca_file {
-        None => Client::open(url).map_err(invalid),
-        Some(path) => {
-            if !url.starts_with("rediss://") {
-                return Err(
-                    "TASKGATE_REDIS_CA_FILE is set, but TASKGATE_REDIS_URL is not a \
-                            rediss:// (TLS) URL"
-                        .into(),
-                );
-            }
-            let pem = std::fs::read(path).map_err(|e| {
-                format!(
-                    "TASKGATE_REDIS_CA_FILE {}: cannot read it: {e}",
-                    path.display()
-                )
-            })?;
-            let certificates = redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem),
-            };
-            Client::build_with_tls(url, certificates).map_err(|e| {
-                format!(
-                    "TASKGATE_REDIS_CA_FILE {}: not a usable PEM certificate ({})",
-                    path.display(),
-                    e.detail().unwrap_or("unreadable")
-                )
-            })
-        }
     }
 }
 

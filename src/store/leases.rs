@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{
     AckItem, BATCH_ITEMS_MAX, Failure, FinishOutcome, HeartbeatOutcome, LeaseOutcome, LeaseRequest,
-    Store, StoreError, Strategy, ops,
+    Replication, Store, StoreError, Strategy, ops,
 };
 use crate::metrics;
 use crate::model::{ERROR_MESSAGE_MAX, QueueName, TaskId, TaskState};
@@ -124,16 +124,32 @@ impl Store {
         lease_id: &str,
         result: Option<&RawValue>,
     ) -> Result<FinishOutcome, StoreError> {
+        Ok(self
+            .ack_replicated(queue, id, lease_id, result, None)
+            .await?
+            .0)
+    }
+
+    /// As `ack`; with `replication`, then waits for that many replicas to have it. Returns how
+    /// many confirmed.
+    pub async fn ack_replicated(
+        &self,
+        queue: &QueueName,
+        id: TaskId,
+        lease_id: &str,
+        result: Option<&RawValue>,
+        replication: Option<Replication>,
+    ) -> Result<(FinishOutcome, u32), StoreError> {
         let op = ops::Ack {
             id,
             lease_id,
             result,
         };
-        let outcome = self.run(queue, op).await?;
+        let (outcome, confirmed) = self.run_replicated(queue, op, replication).await?;
         if let FinishOutcome::Done(_) = &outcome {
             metrics::transition(queue.as_str(), "completed", 1);
         }
-        Ok(outcome)
+        Ok((outcome, confirmed))
     }
 
     /// Completes many leased tasks, each on its own terms; outcomes in the same order. Scripts of

@@ -12,6 +12,7 @@
 //! - `record`: task records in replies → API types. `types`: what the store takes and gives.
 
 mod conn;
+mod endpoint;
 mod keys;
 mod leases;
 mod notify;
@@ -35,8 +36,9 @@ use deadpool_redis::redis;
 
 use crate::metrics;
 use crate::model::{Field, QueueName, QueuePolicy};
-pub use conn::PoolSettings;
 use conn::{Conn, Connections};
+pub use conn::{PoolSettings, Replication};
+use endpoint::Endpoint;
 use keys::KeySpace;
 pub use notify::Listener;
 use notify::Notifier;
@@ -96,6 +98,9 @@ struct Inner {
     /// Whose turn it is in weighted multi-queue leasing.
     turns: leases::Turns,
     in_flight: InFlight,
+    endpoint: Arc<Endpoint>,
+    /// Where the registry's scan of a cluster's primaries is.
+    cluster_scan: Mutex<registry::ClusterScan>,
 }
 
 impl Store {
@@ -114,15 +119,18 @@ impl Store {
                     .unwrap_or_default()
             })
             .collect();
+        let endpoint = Arc::new(Endpoint::new(settings)?);
         Ok(Self {
             inner: Arc::new(Inner {
-                conns: Connections::new(settings)?,
+                conns: Connections::new(settings, endpoint.clone())?,
                 keys: KeySpace::new(key_prefix),
                 defaults: policy.clone(),
                 policy_args,
                 registered: Mutex::new(HashMap::new()),
                 outages: OutageLog::new(crate::redacted(&settings.url)),
-                notifier: Notifier::start(conn::client(settings)?)?,
+                notifier: Notifier::start(endpoint.clone())?,
+                endpoint,
+                cluster_scan: Mutex::default(),
                 turns: leases::Turns::default(),
                 in_flight: InFlight::default(),
             }),
@@ -147,26 +155,35 @@ impl Store {
 
     /// Runs one op, then moves aside any record its reply carried that could not be read.
     async fn run<O: Op>(&self, queue: &QueueName, op: O) -> Result<O::Outcome, StoreError> {
-        let (outcome, unreadable) = self.call(queue, op).await?;
-        if !unreadable.is_empty() {
-            let (_, _) = self
-                .call(
-                    queue,
-                    ops::Quarantine {
-                        records: &unreadable,
-                    },
-                )
-                .await?;
-        }
-        Ok(outcome)
+        Ok(self.run_replicated(queue, op, None).await?.0)
     }
 
-    /// Calls one op's script with the keys of its roles, the policy block and its arguments.
+    /// As `run`; with `replication`, then waits (`WAIT`, on the connection the script ran on)
+    /// until that many replicas have the change, or the wait ends. Returns how many confirmed.
+    async fn run_replicated<O: Op>(
+        &self,
+        queue: &QueueName,
+        op: O,
+        replication: Option<Replication>,
+    ) -> Result<(O::Outcome, u32), StoreError> {
+        let (outcome, unreadable, confirmed) = self.call(queue, op, replication).await?;
+        if !unreadable.is_empty() {
+            let records = ops::Quarantine {
+                records: &unreadable,
+            };
+            self.call(queue, records, None).await?;
+        }
+        Ok((outcome, confirmed))
+    }
+
+    /// Calls one op's script with the keys of its roles, the policy block and its arguments,
+    /// then the replication wait, if asked for.
     async fn call<O: Op>(
         &self,
         queue: &QueueName,
         op: O,
-    ) -> Result<(O::Outcome, Vec<(String, String)>), StoreError> {
+        replication: Option<Replication>,
+    ) -> Result<(O::Outcome, Vec<(String, String)>, u32), StoreError> {
         let def = op.script();
         let mut invocation = def.script().prepare_invoke();
         for role in def.roles {
@@ -178,12 +195,13 @@ impl Store {
         invocation.arg(rand::random::<u32>());
         op.args(&mut Args(&mut invocation));
         let started = Instant::now();
-        let value = match self.conn().await {
-            Ok(mut conn) => {
-                let _busy = self.inner.in_flight.enter();
-                conn.invoke(&invocation).await
-            }
-            Err(err) => Err(err),
+        let mut conn = match self.conn().await {
+            Ok(conn) => conn,
+            Err(err) => return self.observe(def.name, started, Err(err)),
+        };
+        let value = {
+            let _busy = self.inner.in_flight.enter();
+            conn.invoke(&invocation).await
         };
         let value = self
             .observe(def.name, started, value)
@@ -198,7 +216,17 @@ impl Store {
                 "task records could not be read and were moved to the queue's quarantine"
             );
         }
-        Ok((outcome?, reply.unreadable))
+        let outcome = outcome?;
+        let confirmed = match replication {
+            Some(replication) => {
+                let started = Instant::now();
+                let slot_key = self.inner.keys.queue_key(queue, "meta");
+                let result = conn.wait_replicas(replication, &slot_key).await;
+                self.observe("WAIT", started, result)?
+            }
+            None => 0,
+        };
+        Ok((outcome, reply.unreadable, confirmed))
     }
 
     /// Sends one plain command.
@@ -209,6 +237,21 @@ impl Store {
                 let _busy = self.inner.in_flight.enter();
                 conn.query(cmd).await
             }
+            Err(err) => Err(err),
+        };
+        self.observe(command_name(cmd), started, result)
+    }
+
+    /// Sends one command to one node of a cluster (or to the one node).
+    async fn query_node<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        host: &str,
+        port: u16,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = match self.conn().await {
+            Ok(mut conn) => conn.query_node(cmd, host, port).await,
             Err(err) => Err(err),
         };
         self.observe(command_name(cmd), started, result)
@@ -252,8 +295,9 @@ impl Store {
 
 /// The command's name as a metrics label (one of a known few, so labels stay bounded).
 fn command_name(cmd: &redis::Cmd) -> &'static str {
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 12] = [
         "PING", "CONFIG", "HGETALL", "HMGET", "ZCARD", "ZADD", "ZREM", "ZRANGE", "SCAN", "DBSIZE",
+        "CLUSTER", "WAIT",
     ];
     let name = match cmd.args_iter().next() {
         Some(redis::Arg::Simple(name)) => name,

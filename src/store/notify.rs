@@ -18,9 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_redis::redis::Client;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::endpoint::Endpoint;
 
 /// How long a new listener waits for its channel's subscription to be confirmed before it
 /// relies on its timer instead.
@@ -112,14 +113,14 @@ impl Drop for Listener {
 
 impl Notifier {
     /// Starts the instance's pub/sub connection (opened lazily, reopened when lost).
-    pub fn start(client: Client) -> Result<Self, String> {
+    pub fn start(endpoint: Arc<Endpoint>) -> Result<Self, String> {
         let (commands, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             commands,
             channels: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
         });
-        tokio::spawn(run(client, Arc::downgrade(&inner), receiver));
+        tokio::spawn(run(endpoint, Arc::downgrade(&inner), receiver));
         Ok(Self { inner })
     }
 
@@ -242,16 +243,19 @@ impl Inner {
 /// subscribe commands and dispatch messages until the connection is lost; then again. Ends
 /// when the notifier is dropped.
 async fn run(
-    client: Client,
+    endpoint: Arc<Endpoint>,
     inner: std::sync::Weak<Inner>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
+    // Which node to try (a cluster has several; each failure moves on to the next).
+    let mut attempt = 0;
     loop {
         let Some(live) = inner.upgrade() else { return };
-        let connection = match client.get_async_pubsub().await {
+        let connection = match endpoint.pubsub(attempt).await {
             Ok(connection) => connection,
             Err(_) => {
                 drop(live);
+                attempt += 1;
                 tokio::time::sleep(RECONNECT_EVERY).await;
                 continue;
             }
@@ -300,6 +304,7 @@ async fn run(
                 (Err(_), _) => break,
             }
         }
+        attempt += 1;
         tokio::time::sleep(RECONNECT_EVERY).await;
     }
 }

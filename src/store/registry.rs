@@ -109,21 +109,25 @@ impl Store {
 
     /// One step of the registry's self-healing: scans about `count` keys from `cursor` for
     /// queues' keys and registers those queues. Returns the cursor to continue from
-    /// (0 when a full pass of the keyspace is complete) and how many queues it found.
+    /// (0 when a full pass of the keyspace is complete) and how many queues it found. In a
+    /// cluster each primary's keyspace is scanned in turn (see `ClusterScan`).
     pub async fn heal_registry(
         &self,
         cursor: u64,
         count: usize,
     ) -> Result<(u64, usize), StoreError> {
         let keys = &self.inner.keys;
-        let cmd = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(keys.queue_keys_pattern())
-            .arg("COUNT")
-            .arg(count)
-            .clone();
-        let (next, found): (u64, Vec<String>) = self.query(&cmd).await?;
+        let mut scan = redis::cmd("SCAN");
+        let (next, found): (u64, Vec<String>) = if self.inner.endpoint.is_cluster() {
+            self.scan_cluster(&mut scan, count).await?
+        } else {
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(keys.queue_keys_pattern())
+                .arg("COUNT")
+                .arg(count);
+            self.query(&scan).await?
+        };
         let mut queues: Vec<QueueName> = found
             .iter()
             .filter_map(|key| keys.queue_of_key(key))
@@ -134,9 +138,88 @@ impl Store {
         Ok((next, queues.len()))
     }
 
+    /// One `SCAN` step in a cluster: on the primary whose turn it is, from where its own scan
+    /// left off. The list of primaries is read afresh at the start of every pass, so a
+    /// failover or a reshard is followed. Answers 0 as the cursor when the pass is complete.
+    async fn scan_cluster(
+        &self,
+        scan: &mut redis::Cmd,
+        count: usize,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        let (node, cursor) = {
+            let state = self.inner.cluster_scan.lock().map_err(|_| poisoned())?;
+            (state.nodes.get(state.at).cloned(), state.cursor)
+        };
+        let Some((host, port)) = node else {
+            let nodes = self.primaries().await?;
+            let mut state = self.inner.cluster_scan.lock().map_err(|_| poisoned())?;
+            *state = ClusterScan {
+                nodes,
+                at: 0,
+                cursor: 0,
+            };
+            return Ok((u64::from(!state.nodes.is_empty()), Vec::new()));
+        };
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(self.inner.keys.queue_keys_pattern())
+            .arg("COUNT")
+            .arg(count);
+        let result: Result<(u64, Vec<String>), StoreError> =
+            self.query_node(scan, &host, port).await;
+        let mut state = self.inner.cluster_scan.lock().map_err(|_| poisoned())?;
+        let (next, found) = match result {
+            Ok(answer) => answer,
+            // The node may be gone (a failover): start the pass again from a fresh list.
+            Err(err) => {
+                state.nodes.clear();
+                return Err(err);
+            }
+        };
+        state.cursor = next;
+        if next == 0 {
+            state.at += 1;
+            if state.at >= state.nodes.len() {
+                state.nodes.clear();
+                return Ok((0, found));
+            }
+        }
+        Ok((1, found))
+    }
+
+    /// The cluster's primaries that are not failing, as (host, port), from `CLUSTER NODES`.
+    async fn primaries(&self) -> Result<Vec<(String, u16)>, StoreError> {
+        let nodes: String = self.query(redis::cmd("CLUSTER").arg("NODES")).await?;
+        Ok(nodes
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let flags = *fields.get(2)?;
+                if !flags.contains("master") || flags.contains("fail") {
+                    return None;
+                }
+                let address = fields.get(1)?.split('@').next()?;
+                let (host, port) = address.rsplit_once(':')?;
+                Some((host.to_owned(), port.parse().ok()?))
+            })
+            .collect())
+    }
+
     /// How many keys Redis holds: sizes the registry scan so a full pass takes about as many
     /// ticks whatever the keyspace's size.
     pub async fn key_count(&self) -> Result<u64, StoreError> {
         self.query(&redis::cmd("DBSIZE")).await
     }
+}
+
+/// Where the registry's scan of a cluster is: which primary, and that primary's cursor.
+#[derive(Debug, Default)]
+pub(super) struct ClusterScan {
+    nodes: Vec<(String, u16)>,
+    at: usize,
+    cursor: u64,
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Redis("the cluster scan's state is poisoned".into())
 }

@@ -1,7 +1,8 @@
 //! Tasks, for producers: submit, read and cancel.
 
 use super::{
-    BATCH_ITEMS_MAX, CancelOutcome, GetOutcome, NewTask, Store, StoreError, SubmitOutcome, ops,
+    BATCH_ITEMS_MAX, CancelOutcome, GetOutcome, NewTask, Replication, Store, StoreError,
+    SubmitOutcome, ops,
 };
 use crate::metrics;
 use crate::model::{QueueName, TaskId};
@@ -13,13 +14,26 @@ impl Store {
         queue: &QueueName,
         task: NewTask,
     ) -> Result<SubmitOutcome, StoreError> {
+        Ok(self.submit_replicated(queue, task, None).await?.0)
+    }
+
+    /// As `submit`; with `replication`, then waits for that many replicas to have it. Returns
+    /// how many confirmed.
+    pub async fn submit_replicated(
+        &self,
+        queue: &QueueName,
+        task: NewTask,
+        replication: Option<Replication>,
+    ) -> Result<(SubmitOutcome, u32), StoreError> {
         let id = TaskId::new_v7();
-        let outcome = self.run(queue, ops::Submit { id, task }).await?;
+        let (outcome, confirmed) = self
+            .run_replicated(queue, ops::Submit { id, task }, replication)
+            .await?;
         if matches!(outcome, SubmitOutcome::Created(_)) {
             metrics::transition(queue.as_str(), "submitted", 1);
             self.note_queue(queue);
         }
-        Ok(outcome)
+        Ok((outcome, confirmed))
     }
 
     /// Adds many tasks, each on its own terms; outcomes in the same order. Scripts of

@@ -19,10 +19,14 @@ use taskgate::config::Config;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// A `redis-server` of our own, on a free port.
+/// A `redis-server` of our own, on a free port; or, in the cluster suite (`crate::CLUSTER`),
+/// the shared one is a whole Redis Cluster.
 pub struct RedisServer {
     pub port: u16,
     child: Child,
+    /// When this stands for a cluster: the cluster (and `child` is its first node's watchdog
+    /// stand-in, never used).
+    cluster: Option<crate::redis_cluster::RedisCluster>,
     /// Extra `redis-server` arguments, kept for restarts.
     args: Vec<String>,
     /// The `requirepass` password, if the server has one.
@@ -46,6 +50,7 @@ impl RedisServer {
         let server = Self {
             port,
             child,
+            cluster: None,
             args,
             password,
             tls_ca: None,
@@ -70,6 +75,7 @@ impl RedisServer {
         let server = Self {
             port,
             child: spawn_redis(port, &args),
+            cluster: None,
             password: password_in(&args),
             args,
             tls_ca: Some(std::fs::read(dir.join("ca.pem")).expect("ca.pem")),
@@ -78,14 +84,48 @@ impl RedisServer {
         server
     }
 
-    /// The Redis every test in this binary may share.
+    /// The Redis every test in this binary may share: a Redis Cluster in the cluster suite.
     pub fn shared() -> &'static RedisServer {
         static SHARED: OnceLock<RedisServer> = OnceLock::new();
-        SHARED.get_or_init(RedisServer::start)
+        SHARED.get_or_init(|| {
+            if crate::CLUSTER {
+                Self::start_cluster()
+            } else {
+                Self::start()
+            }
+        })
+    }
+
+    /// A Redis Cluster (three masters, three replicas) standing in for one server.
+    pub fn start_cluster() -> Self {
+        let cluster = crate::redis_cluster::RedisCluster::start();
+        Self {
+            port: cluster.ports[0],
+            // An idle stand-in, so that the single-node fields have a value.
+            child: Command::new("true").spawn().expect("spawn true"),
+            cluster: Some(cluster),
+            args: Vec::new(),
+            password: None,
+            tls_ca: None,
+        }
+    }
+
+    /// The cluster this stands for (panics when it is a single server).
+    #[allow(dead_code)] // Used by `tests/cluster` only.
+    pub fn cluster(&self) -> &crate::redis_cluster::RedisCluster {
+        self.cluster.as_ref().expect("a cluster")
+    }
+
+    #[allow(dead_code)] // Used by `tests/cluster` only.
+    pub fn cluster_mut(&mut self) -> &mut crate::redis_cluster::RedisCluster {
+        self.cluster.as_mut().expect("a cluster")
     }
 
     /// The URL taskgate is given (without any password).
     pub fn url(&self) -> String {
+        if let Some(cluster) = &self.cluster {
+            return cluster.url();
+        }
         match self.tls_ca {
             Some(_) => format!("rediss://localhost:{}", self.port),
             None => format!("redis://127.0.0.1:{}", self.port),
@@ -114,12 +154,26 @@ impl RedisServer {
         }
     }
 
-    /// Stops the server at once, keeping nothing; its watchdog shell then exits too.
+    /// Stops the server at once, keeping nothing; its watchdog shell then exits too. Should
+    /// Redis not take the SHUTDOWN (it may not be answering), the watchdog is told to kill it.
     pub fn stop(&mut self) {
+        if self.cluster.take().is_some() {
+            return;
+        }
         let _ = self
             .client()
             .and_then(|c| c.get_connection())
             .and_then(|mut c| redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 
@@ -161,16 +215,17 @@ impl RedisServer {
             .expect("connect to test redis")
     }
 
-    /// Sends one command to this Redis.
-    pub async fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+    /// Sends one command to this Redis (in a cluster, to the node its key names).
+    pub async fn cmd<T: redis::FromRedisValue + Send + 'static>(&self, args: &[&str]) -> T {
         let mut cmd = redis::cmd(args[0]);
         for arg in &args[1..] {
             cmd.arg(*arg);
         }
-        let mut conn = self.connection().await;
-        cmd.query_async(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        let result = match &self.cluster {
+            Some(cluster) => cluster.query(cmd).await,
+            None => cmd.query_async(&mut self.connection().await).await,
+        };
+        result.unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
     /// Keeps Redis busy with one script for `ms` milliseconds, on a thread of its own, as a long
@@ -251,7 +306,7 @@ fn free_port() -> u16 {
 }
 
 /// Runs redis-server under a watchdog shell that kills it once this test process is gone.
-fn spawn_redis(port: u16, args: &[String]) -> Child {
+pub fn spawn_redis(port: u16, args: &[String]) -> Child {
     let binary =
         std::env::var("TASKGATE_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
     let extra = args.join(" ");
@@ -528,22 +583,27 @@ impl TestApp {
     /// The task's metadata as stored in Redis, read behind the API's back: unlike `GET`, which
     /// settles what is due, this shows what the reaper (or nothing) has done.
     pub async fn stored_meta(&self, queue: &str, id: &str) -> Option<Value> {
-        let mut conn = redis::Client::open(
-            self.config
-                .redis_url
-                .as_deref()
-                .expect("a test app has a Redis URL"),
-        )
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to test redis");
-        let raw: Option<String> = redis::cmd("HGET")
-            .arg(format!("{}:{{q:{queue}}}:meta", self.prefix))
-            .arg(id)
-            .query_async(&mut conn)
-            .await
-            .expect("HGET meta");
+        let key = format!("{}:{{q:{queue}}}:meta", self.prefix);
+        let url = self
+            .config
+            .redis_url
+            .as_deref()
+            .expect("a test app has a Redis URL");
+        let raw: Option<String> = if url.starts_with("redis+cluster://") {
+            RedisServer::shared().cmd(&["HGET", &key, id]).await
+        } else {
+            let mut conn = redis::Client::open(url)
+                .expect("redis url")
+                .get_multiplexed_async_connection()
+                .await
+                .expect("connect to test redis");
+            redis::cmd("HGET")
+                .arg(&key)
+                .arg(id)
+                .query_async(&mut conn)
+                .await
+                .expect("HGET meta")
+        };
         raw.map(|raw| serde_json::from_str(&raw).expect("stored meta is JSON"))
     }
 

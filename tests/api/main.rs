@@ -1,7 +1,14 @@
 //! Integration tests: the real app over real HTTP against real `redis-server` processes.
 
+/// This binary runs against single `redis-server`s; `tests/cluster` runs part of the suite
+/// against a Redis Cluster.
+pub const CLUSTER: bool = false;
+
 mod harness;
 mod process;
+// The cluster's handling (kill a master, move a slot) serves `tests/cluster`.
+#[allow(dead_code)]
+mod redis_cluster;
 
 mod acks;
 mod auth;

@@ -1,0 +1,34 @@
+//! The cluster-marked part of the integration suite: the same tests as `tests/api` for the
+//! lifecycle, policy, multi-queue leasing, long polls, batch calls, retries and replays, run
+//! against a real Redis Cluster (three masters, three replicas, started by the harness), plus
+//! what only a cluster has: a master killed under load, and a queue's slot moved to another
+//! master.
+
+/// The harness's switch: `RedisServer::shared()` is a Redis Cluster in this binary.
+pub const CLUSTER: bool = true;
+
+// The harness serves the whole suite; this binary uses part of it.
+#[path = "../api/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+#[path = "../api/redis_cluster.rs"]
+mod redis_cluster;
+
+#[path = "../api/acks.rs"]
+mod acks;
+#[path = "../api/lifecycle.rs"]
+mod lifecycle;
+#[path = "../api/policy.rs"]
+mod policy;
+#[path = "../api/producers.rs"]
+mod producers;
+#[path = "../api/queues.rs"]
+mod queues;
+#[path = "../api/replays.rs"]
+mod replays;
+#[path = "../api/retries.rs"]
+mod retries;
+#[path = "../api/roundtrips.rs"]
+mod roundtrips;
+
+mod topology;

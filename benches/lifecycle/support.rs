@@ -29,6 +29,8 @@ pub struct Options {
     pub wait_ms: u64,
     pub payload_bytes: usize,
     pub access_log: bool,
+    /// Submits and acks with `Taskgate-Durability: replicated`, against a Redis with a replica.
+    pub durable: bool,
     pub direct: bool,
     pub seconds: u64,
     pub base: Option<String>,
@@ -48,6 +50,7 @@ impl Options {
             wait_ms: 0,
             payload_bytes: 100,
             access_log: false,
+            durable: false,
             direct: true,
             seconds: 300,
             base: None,
@@ -69,6 +72,7 @@ impl Options {
                 "--seconds" => options.seconds = number(value()) as u64,
                 "--base" => options.base = Some(value()),
                 "--access-log" => options.access_log = true,
+                "--durable" => options.durable = true,
                 "--no-direct" => options.direct = false,
                 "--scenario" => {
                     options.scenario = match value().as_str() {
@@ -87,7 +91,7 @@ impl Options {
     pub fn describe(&self) -> String {
         format!(
             "lifecycle: {} tasks of {} B, {} producers, {} workers, {} mode; submit batch {}, \
-             lease max_tasks {}, ack batch {}, wait_ms {}; access log {}",
+             lease max_tasks {}, ack batch {}, wait_ms {}; access log {}{}",
             self.tasks,
             self.payload_bytes,
             self.producers,
@@ -98,6 +102,11 @@ impl Options {
             self.ack_batch,
             self.wait_ms,
             if self.access_log { "on" } else { "off" },
+            if self.durable {
+                "; replicated durability (one replica)"
+            } else {
+                ""
+            },
         )
     }
 }
@@ -127,6 +136,7 @@ pub struct Processes {
     pub base: String,
     redis_port: u16,
     redis: Option<Child>,
+    replica: Option<Child>,
     server: Option<Child>,
 }
 
@@ -137,6 +147,7 @@ impl Processes {
                 base: base.trim_end_matches('/').to_owned(),
                 redis_port: 0,
                 redis: None,
+                replica: None,
                 server: None,
             };
         }
@@ -154,8 +165,12 @@ impl Processes {
             .stdout(Stdio::null())
             .spawn()
             .expect("start redis-server");
+        let replica = options.durable.then(|| start_replica(redis_port));
         let port = free_port();
-        let server = Command::new(env!("CARGO_BIN_EXE_taskgate"))
+        // TASKGATE_BENCH_SERVER runs another build (for A/B comparisons); default this one's.
+        let binary = std::env::var("TASKGATE_BENCH_SERVER")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_taskgate").to_owned());
+        let server = Command::new(binary)
             .env("TASKGATE_LISTEN", format!("127.0.0.1:{port}"))
             .env(
                 "TASKGATE_REDIS_URL",
@@ -171,6 +186,7 @@ impl Processes {
             base: format!("http://127.0.0.1:{port}"),
             redis_port,
             redis: Some(redis),
+            replica,
             server: Some(server),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -204,10 +220,50 @@ impl Processes {
 
 impl Drop for Processes {
     fn drop(&mut self) {
-        for child in [&mut self.server, &mut self.redis].into_iter().flatten() {
+        for child in [&mut self.server, &mut self.replica, &mut self.redis]
+            .into_iter()
+            .flatten()
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A replica of the Redis on `master`, in sync with it.
+// The child is returned to `Processes`, whose `Drop` kills and waits for it.
+#[allow(clippy::zombie_processes)]
+fn start_replica(master: u16) -> Child {
+    let port = free_port();
+    let mut replica = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--replicaof", "127.0.0.1", &master.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the replica");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "INFO", "replication"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        if info.contains("master_link_status:up") {
+            return replica;
+        }
+        if Instant::now() >= deadline {
+            let _ = replica.kill();
+            let _ = replica.wait();
+            panic!("the replica did not sync");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

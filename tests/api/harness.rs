@@ -307,12 +307,23 @@ fn free_port() -> u16 {
 
 /// Runs redis-server under a watchdog shell that kills it once this test process is gone.
 pub fn spawn_redis(port: u16, args: &[String]) -> Child {
-    let binary =
-        std::env::var("TASKGATE_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
     let extra = args.join(" ");
+    spawn_watched(&format!(
+        "{} --bind 127.0.0.1 --port {port} --save '' --appendonly no \
+         --maxmemory-policy noeviction --loglevel warning {extra}",
+        redis_server_binary()
+    ))
+}
+
+/// The `redis-server` the tests run (`TASKGATE_TEST_REDIS_SERVER`, else the one on `PATH`).
+pub fn redis_server_binary() -> String {
+    std::env::var("TASKGATE_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// Runs `command` (a Redis process) under the watchdog shell.
+pub fn spawn_watched(command: &str) -> Child {
     let script = format!(
-        "{binary} --bind 127.0.0.1 --port {port} --save '' --appendonly no \
-         --maxmemory-policy noeviction --loglevel warning {extra} & \
+        "{command} & \
          redis=$!; trap 'kill $redis 2>/dev/null; exit 0' TERM; \
          while kill -0 {parent} 2>/dev/null && kill -0 $redis 2>/dev/null; do sleep 0.5; done; \
          kill $redis 2>/dev/null",

@@ -16,6 +16,8 @@ mod redis_cluster;
 
 #[path = "../api/acks.rs"]
 mod acks;
+#[path = "../api/instances.rs"]
+mod instances;
 #[path = "../api/lifecycle.rs"]
 mod lifecycle;
 #[path = "../api/policy.rs"]

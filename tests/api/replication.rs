@@ -1,0 +1,269 @@
+//! Replicas: opt-in replicated durability (`Taskgate-Durability: replicated`, answered only
+//! once a replica has the change), and Redis Sentinel, whose failover the same taskgate process
+//! follows under load with no restart.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::harness::{
+    RedisServer, Reply, TempDir, TestApp, eventually, queue, redis_server_binary, spawn_watched,
+};
+
+const REPLICATED: (&str, &str) = ("taskgate-durability", "replicated");
+
+/// A replica of `master`, in sync with it.
+async fn replica_of(master: &RedisServer) -> RedisServer {
+    let port = master.port.to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    let replica_ref = &replica;
+    eventually("the replica to sync", || async move {
+        let info: String = replica_ref.cmd(&["INFO", "replication"]).await;
+        info.contains("master_link_status:up").then_some(())
+    })
+    .await;
+    replica
+}
+
+async fn submit_replicated(app: &TestApp, q: &str, body: serde_json::Value) -> Reply {
+    let path = format!("/v1/queues/{q}/tasks");
+    app.request_with(Method::POST, &path, Some(&body), &[REPLICATED])
+        .await
+}
+
+/// With a replica, a replicated submit and ack are answered once it has them, and say how many
+/// replicas confirmed; without one, the answer is a `503` that says the change is on the
+/// primary only (and a retry with the same key replays it). A wrong value is a `422`.
+#[tokio::test]
+async fn replicated_writes_wait_for_a_replica_or_say_they_did_not_get_one() {
+    let master = RedisServer::start();
+    let _replica = replica_of(&master).await;
+    let app = TestApp::start_with(&master, &[]).await;
+    let q = queue("replicated");
+    let created = submit_replicated(&app, &q, json!({"payload": 1})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.headers["taskgate-replicas"], "1");
+    let lease = app.lease_one(&q).await;
+    let path = format!(
+        "/v1/queues/{q}/tasks/{}/ack",
+        lease["task"]["id"].as_str().expect("id")
+    );
+    let body = json!({"lease_id": lease["lease_id"]});
+    let acked = app
+        .request_with(Method::POST, &path, Some(&body), &[REPLICATED])
+        .await;
+    assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
+    assert_eq!(acked.headers["taskgate-replicas"], "1");
+
+    let alone = RedisServer::start();
+    let app = TestApp::start_with(&alone, &["--replica-wait-ms=200"]).await;
+    let started = Instant::now();
+    let path = format!("/v1/queues/{q}/tasks");
+    let body = json!({"payload": 2});
+    let keyed = [REPLICATED, ("idempotency-key", "only-on-the-primary")];
+    let refused = app
+        .request_with(Method::POST, &path, Some(&body), &keyed)
+        .await;
+    let detail = refused.assert_problem(503, "unavailable")["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
+    assert!(detail.contains("0 of the 1 replicas"), "{detail}");
+    assert!(started.elapsed() >= Duration::from_millis(200), "it waited");
+    let again = app
+        .request_with(Method::POST, &path, Some(&body), &keyed)
+        .await;
+    again.assert_problem(503, "unavailable");
+    assert_eq!(
+        app.queue_stats(&q).await["totals"]["submitted"],
+        1,
+        "one task, not two"
+    );
+    app.request_with(
+        Method::POST,
+        &path,
+        Some(&body),
+        &[("taskgate-durability", "maybe")],
+    )
+    .await
+    .assert_problem(422, "validation");
+}
+
+/// Three sentinels watching a master and its replica, on free ports.
+struct Sentinels {
+    ports: Vec<u16>,
+    _children: Vec<std::process::Child>,
+    _dir: TempDir,
+}
+
+impl Sentinels {
+    fn start(master: &RedisServer) -> Self {
+        let dir = TempDir::new("sentinel");
+        let ports: Vec<u16> = (0..3)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .expect("a free port")
+            })
+            .collect();
+        let children = ports
+            .iter()
+            .map(|port| {
+                let conf = dir.join(&format!("sentinel-{port}.conf"));
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "port {port}\nbind 127.0.0.1\ndir {}\n\
+                         sentinel monitor main 127.0.0.1 {} 2\n\
+                         sentinel down-after-milliseconds main 1000\n\
+                         sentinel failover-timeout main 5000\n",
+                        dir.display(),
+                        master.port
+                    ),
+                )
+                .expect("sentinel.conf");
+                spawn_watched(&format!(
+                    "{} {} --sentinel",
+                    redis_server_binary(),
+                    conf.display()
+                ))
+            })
+            .collect();
+        Self {
+            ports,
+            _children: children,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+sentinel://{}/main", hosts.join(","))
+    }
+
+    /// Waits until every sentinel knows the replica and the other sentinels.
+    async fn wait_ready(&self) {
+        for port in &self.ports {
+            let url = format!("redis://127.0.0.1:{port}");
+            eventually("a sentinel to see the replica and its peers", || async {
+                let client = deadpool_redis::redis::Client::open(url.as_str()).ok()?;
+                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                let master: Vec<String> = deadpool_redis::redis::cmd("SENTINEL")
+                    .arg("MASTER")
+                    .arg("main")
+                    .query_async(&mut conn)
+                    .await
+                    .ok()?;
+                let field = |name: &str| {
+                    master
+                        .iter()
+                        .position(|f| f == name)
+                        .and_then(|at| master.get(at + 1))
+                        .and_then(|v| v.parse::<u32>().ok())
+                };
+                (field("num-slaves")? >= 1 && field("num-other-sentinels")? >= 2).then_some(())
+            })
+            .await;
+        }
+    }
+}
+
+/// The master is killed while producers submit: calls answer 503 (never 500) until the
+/// sentinels promote the replica, then the same process serves again. Every task submitted
+/// with replicated durability survives.
+#[tokio::test]
+async fn a_sentinel_failover_is_followed_by_the_same_process() {
+    let mut master = RedisServer::start();
+    let _replica = replica_of(&master).await;
+    let sentinels = Sentinels::start(&master);
+    sentinels.wait_ready().await;
+    let url = format!("--redis-url={}", sentinels.url());
+    let app = Arc::new(
+        TestApp::start_with(
+            &master,
+            &[
+                &url,
+                "--redis-response-timeout-ms=500",
+                "--redis-connect-timeout-ms=500",
+                "--replica-wait-ms=300",
+            ],
+        )
+        .await,
+    );
+    let q = queue("sentinel");
+    let mut durable = Vec::new();
+    for n in 0..20 {
+        let reply = submit_replicated(&app, &q, json!({"payload": n})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        durable.push(reply.body["id"].as_str().expect("id").to_owned());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let load = {
+        let (app, q, stop, statuses) = (app.clone(), q.clone(), stop.clone(), statuses.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let reply = app
+                    .post(&format!("/v1/queues/{q}/tasks"), json!({"payload": n}))
+                    .await;
+                statuses.lock().await.push(reply.status.as_u16());
+                if reply.status != StatusCode::CREATED {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    master.kill();
+    let killed = Instant::now();
+    loop {
+        let reply = app
+            .post(
+                &format!("/v1/queues/{q}/tasks"),
+                json!({"payload": "probe"}),
+            )
+            .await;
+        if reply.status == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.body
+        );
+        assert!(
+            killed.elapsed() < Duration::from_secs(40),
+            "never served again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "sentinel: served again {:?} after the kill",
+        killed.elapsed()
+    );
+    stop.store(true, Ordering::Relaxed);
+    load.await.expect("load");
+    let statuses = statuses.lock().await;
+    assert!(!statuses.contains(&500), "a 500 during the failover");
+    for id in &durable {
+        let reply = app.get(&format!("/v1/queues/{q}/tasks/{id}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "replicated task {id} lost");
+    }
+    let lease = app.lease_one(&q).await;
+    assert_eq!(
+        app.worker_call(&lease, "ack", json!({})).await.status,
+        StatusCode::OK
+    );
+}

@@ -4,7 +4,7 @@ work in `process()`.
 
 What it does, and why:
   * Leases only what it can work on now (`--concurrency` tasks at once), so no task it holds
-    sits waiting while its lease runs out.
+    sits waiting while its lease runs out; it long-polls (2 s), so it never busy-polls.
   * Heartbeats every task it holds, on a schedule taken from the server's `expires_in_ms`
     (a third of the lease), so slow jobs keep their leases without trusting the local clock.
   * Rides out taskgate restarts, network errors and 503s with capped, jittered backoff.
@@ -205,7 +205,9 @@ def main():
         if free == 0:
             time.sleep(0.05)
             continue
-        body = {"worker": args.name, "max_tasks": free, "request_id": uuid.uuid4().hex}
+        # A 2 s long poll: no busy polling, and a stop request is noticed within 2 s.
+        body = {"worker": args.name, "max_tasks": free, "request_id": uuid.uuid4().hex,
+                "wait_ms": 0 if args.drain else 2000}
         if args.lease_ms:
             body["lease_ms"] = args.lease_ms
         # One request_id per logical call: if its answer is lost, the retry returns the same
@@ -227,10 +229,10 @@ def main():
             thread = threading.Thread(target=job.run)
             thread.start()
             running.append(thread)
-        if not leased["leases"]:
-            if args.drain and not running:
+        if not leased["leases"] and args.drain:
+            if not running:
                 break
-            time.sleep(0.5)  # nothing ready; a long-poll would wait on the server instead
+            time.sleep(0.5)  # nothing ready, but tasks in progress may fail and come back
     for thread in running:
         thread.join()
     log.info("worker stopped")

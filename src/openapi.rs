@@ -46,6 +46,9 @@ header (a client's own `x-request-id` is kept), to quote when reporting a proble
 #[derive(OpenApi)]
 #[openapi(
     info(title = "taskgate", description = DESCRIPTION),
+    // Relative, so Swagger UI and generated clients call the server that served the document;
+    // a client generated from the committed file takes its base URL as a parameter.
+    servers((url = "/", description = "the taskgate that serves this document")),
     tags(
         (name = "tasks", description = "Submit and read tasks (producers)"),
         (name = "workers", description = "Lease tasks and report on them (workers)"),

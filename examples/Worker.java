@@ -1,0 +1,343 @@
+// A taskgate worker in Java 17 with only the JDK (java.net.http). Run it as a single file:
+//
+//   java examples/Worker.java --base http://127.0.0.1:8080 --queue emails --concurrency 4
+//
+// Copy it and put your work in `work()`. What it does, and why:
+// * Leases only what it can work on now (--concurrency tasks at once), with a 2 s long poll.
+// * Heartbeats each task every third of its lease, timed by the server's `expires_in_ms`.
+// * Retries only calls that are safe to repeat (a lease with the same request_id, an ack or a
+//   fail with the same lease_id), on network errors, 408, 429 and 5xx, with capped backoff.
+// * On 409 lease-lost it drops the work: the task belongs to someone else now.
+// * SIGINT/SIGTERM: it leases no more, finishes and acks the tasks it holds, then exits 0.
+// * Sends its API key (--key or $TASKGATE_KEY); exits 2 at once if the server refuses it.
+//
+// The JDK has no JSON library, so a small reader and writer for JSON values is at the end.
+// Demo `work()`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, one
+// with "fail": true throws (the attempt fails and taskgate retries it).
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+public class Worker {
+    /** Your work goes here: return the result (any JSON value), or throw to fail the attempt. */
+    static Object work(Object payload) throws Exception {
+        if (payload instanceof Map<?, ?> map) {
+            if (map.get("sleep_ms") instanceof Number ms) Thread.sleep(ms.longValue());
+            if (Boolean.TRUE.equals(map.get("fail"))) throw new Exception("the payload asked to fail");
+        }
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("echo", payload);
+        return result;
+    }
+
+    record Answer(int status, Object body) {
+        Object get(String field) { return body instanceof Map<?, ?> m ? m.get(field) : null; }
+    }
+
+    static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    static String base;
+    static String key;
+    static volatile boolean stopping;
+
+    static void log(String line) { System.err.println(Instant.now() + " " + line); }
+
+    /** One POST. Network errors throw. */
+    static Answer post(String path, Map<String, Object> body) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path))
+                .timeout(Duration.ofSeconds(35))
+                .header("content-type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(Json.write(body)));
+        if (key != null && !key.isEmpty()) request.header("authorization", "Bearer " + key);
+        HttpResponse<String> response = HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        String text = response.body();
+        return new Answer(response.statusCode(), text.isEmpty() ? Map.of() : Json.read(text));
+    }
+
+    /** POSTs until an answer that is not a network error, 408, 429 or 5xx; null if giveUp. */
+    static Answer retrying(String what, String path, Map<String, Object> body, BooleanSupplier giveUp, long maxDelayMs)
+            throws InterruptedException {
+        long delay = Math.min(100, maxDelayMs);
+        while (true) {
+            String problem;
+            try {
+                Answer answer = post(path, body);
+                if (answer.status() != 408 && answer.status() != 429 && answer.status() < 500) return answer;
+                problem = answer.status() + " " + answer.get("type");
+            } catch (InterruptedException e) {
+                throw e;
+            } catch (Exception e) {
+                problem = e.toString();
+            }
+            if (giveUp.getAsBoolean()) return null;
+            log(what + ": " + problem + "; retrying in " + delay + " ms");
+            Thread.sleep((long) (delay * ThreadLocalRandom.current().nextDouble(0.8, 1.2)));
+            delay = Math.min(delay * 2, maxDelayMs);
+        }
+    }
+
+    /** Works on one leased task, heartbeating meanwhile, then acks or fails it. */
+    static void handle(String queuePath, Map<?, ?> lease) throws InterruptedException {
+        Map<?, ?> task = (Map<?, ?>) lease.get("task");
+        String id = (String) task.get("id");
+        String leaseId = (String) lease.get("lease_id");
+        String path = queuePath + "/tasks/" + id;
+        CountDownLatch done = new CountDownLatch(1);
+        boolean[] lost = {false};
+        Thread beater = new Thread(() -> {
+            long every = ((Number) lease.get("expires_in_ms")).longValue() / 3;
+            try {
+                while (!done.await(every, TimeUnit.MILLISECONDS)) {
+                    Answer answer = retrying("heartbeat " + id, path + "/heartbeat", Map.of("lease_id", leaseId),
+                            () -> done.getCount() == 0, Math.max(50, every * 3 / 10));
+                    if (answer == null) return;
+                    if (answer.status() == 409) {
+                        lost[0] = true;
+                        log("task " + id + ": lease lost while working on it");
+                        return;
+                    }
+                    if (answer.status() == 200) every = ((Number) answer.get("expires_in_ms")).longValue() / 3;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        beater.start();
+        String verb;
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("lease_id", leaseId);
+        try {
+            body.put("result", work(task.get("payload")));
+            verb = "ack";
+        } catch (Exception e) {
+            body.put("error", e.toString());
+            verb = "fail";
+        }
+        done.countDown();
+        beater.join();
+        if (lost[0]) {
+            log("task " + id + ": lease lost; its work is not recorded");
+            return;
+        }
+        Answer answer = retrying(verb + " " + id, path + "/" + verb, body, () -> false, 10_000);
+        if (answer.status() == 409) log("task " + id + ": lease lost; its work is not recorded");
+        else if (answer.status() != 200) log("task " + id + ": " + verb + " answered " + answer.status() + " " + Json.write(answer.body()));
+        else if (verb.equals("ack")) log("task " + id + ": completed");
+        else log("task " + id + ": failed (" + body.get("error") + "), now " + answer.get("state"));
+    }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> opts = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < args.length; i += 2) opts.put(args[i], args[i + 1]);
+        if (!opts.containsKey("--queue")) {
+            System.out.println("usage: java Worker.java --queue NAME [--base URL] [--key KEY] [--name NAME] [--concurrency N]");
+            System.exit(2);
+        }
+        base = opts.getOrDefault("--base", System.getenv().getOrDefault("TASKGATE_URL", "http://127.0.0.1:8080"))
+                .replaceAll("/+$", "");
+        key = opts.getOrDefault("--key", System.getenv("TASKGATE_KEY"));
+        String name = opts.getOrDefault("--name", "java-" + ProcessHandle.current().pid());
+        int concurrency = Integer.parseInt(opts.getOrDefault("--concurrency", "1"));
+        String queuePath = "/v1/queues/" + opts.get("--queue");
+
+        // SIGINT/SIGTERM: stop leasing and let the work finish. (A shutdown hook would run only
+        // as the JVM exits, with status 143; sun.misc.Signal, in every JDK, lets main end
+        // normally with 0.)
+        for (String signal : new String[] {"INT", "TERM"}) {
+            sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> {
+                log("SIG" + signal + ": finishing current tasks, leasing no more");
+                stopping = true;
+            });
+        }
+
+        Semaphore free = new Semaphore(concurrency);
+        ExecutorService pool = Executors.newFixedThreadPool(concurrency);
+        int exitCode = 0;
+        while (!stopping) {
+            free.acquire();
+            int slots = 1 + free.drainPermits();
+            Map<String, Object> request = new LinkedHashMap<>();
+            request.put("worker", name);
+            request.put("max_tasks", slots);
+            // A fresh request_id per call: a retry of this call returns the leases it granted.
+            request.put("request_id", UUID.randomUUID().toString());
+            request.put("wait_ms", 2000);
+            Answer answer = retrying("lease", queuePath + "/leases", request, () -> stopping, 10_000);
+            List<?> leases = answer != null && answer.status() == 200 ? (List<?>) answer.get("leases") : List.of();
+            free.release(slots - leases.size());
+            if (answer == null) break;
+            if (answer.status() == 401 || answer.status() == 403) {
+                log("taskgate refused this worker (" + answer.status() + " " + answer.get("type") + "): " + answer.get("detail"));
+                exitCode = 2;
+                break;
+            }
+            if (answer.status() != 200) {
+                log("lease answered " + answer.status() + " " + Json.write(answer.body()));
+                Thread.sleep(1000);
+                continue;
+            }
+            for (Object lease : leases) {
+                pool.submit(() -> {
+                    try {
+                        handle(queuePath, (Map<?, ?>) lease);
+                    } catch (Exception e) {
+                        log("task: " + e);
+                    } finally {
+                        free.release();
+                    }
+                    return null;
+                });
+            }
+        }
+        pool.shutdown();
+        pool.awaitTermination(1, TimeUnit.DAYS);
+        log("worker stopped");
+        if (exitCode != 0) System.exit(exitCode);
+    }
+
+    /** A small JSON reader and writer: objects are LinkedHashMaps, arrays Lists, numbers Long or Double. */
+    static final class Json {
+        private final String text;
+        private int at;
+
+        private Json(String text) { this.text = text; }
+
+        static Object read(String text) {
+            Json json = new Json(text);
+            Object value = json.value();
+            json.space();
+            if (json.at != text.length()) throw new IllegalArgumentException("trailing text at " + json.at);
+            return value;
+        }
+
+        static String write(Object value) {
+            StringBuilder out = new StringBuilder();
+            write(value, out);
+            return out.toString();
+        }
+
+        private static void write(Object value, StringBuilder out) {
+            if (value == null) out.append("null");
+            else if (value instanceof String s) quote(s, out);
+            else if (value instanceof Number || value instanceof Boolean) out.append(value);
+            else if (value instanceof Map<?, ?> map) {
+                out.append('{');
+                String comma = "";
+                for (Map.Entry<?, ?> entry : map.entrySet()) {
+                    out.append(comma);
+                    quote(String.valueOf(entry.getKey()), out);
+                    out.append(':');
+                    write(entry.getValue(), out);
+                    comma = ",";
+                }
+                out.append('}');
+            } else if (value instanceof List<?> list) {
+                out.append('[');
+                for (int i = 0; i < list.size(); i++) {
+                    if (i > 0) out.append(',');
+                    write(list.get(i), out);
+                }
+                out.append(']');
+            } else quote(value.toString(), out);
+        }
+
+        private static void quote(String s, StringBuilder out) {
+            out.append('"');
+            for (char c : s.toCharArray()) {
+                if (c == '"' || c == '\\') out.append('\\').append(c);
+                else if (c < 0x20) out.append(String.format("\\u%04x", (int) c));
+                else out.append(c);
+            }
+            out.append('"');
+        }
+
+        private void space() { while (at < text.length() && Character.isWhitespace(text.charAt(at))) at++; }
+
+        private Object value() {
+            space();
+            char c = text.charAt(at);
+            if (c == '{') return object();
+            if (c == '[') return array();
+            if (c == '"') return string();
+            if (text.startsWith("true", at)) { at += 4; return true; }
+            if (text.startsWith("false", at)) { at += 5; return false; }
+            if (text.startsWith("null", at)) { at += 4; return null; }
+            return number();
+        }
+
+        private Map<String, Object> object() {
+            Map<String, Object> map = new LinkedHashMap<>();
+            at++;
+            space();
+            if (text.charAt(at) == '}') { at++; return map; }
+            while (true) {
+                space();
+                String name = string();
+                space();
+                expect(':');
+                map.put(name, value());
+                space();
+                if (text.charAt(at++) == '}') return map;
+            }
+        }
+
+        private List<Object> array() {
+            List<Object> list = new ArrayList<>();
+            at++;
+            space();
+            if (text.charAt(at) == ']') { at++; return list; }
+            while (true) {
+                list.add(value());
+                space();
+                if (text.charAt(at++) == ']') return list;
+            }
+        }
+
+        private String string() {
+            expect('"');
+            StringBuilder out = new StringBuilder();
+            while (true) {
+                char c = text.charAt(at++);
+                if (c == '"') return out.toString();
+                if (c != '\\') { out.append(c); continue; }
+                char e = text.charAt(at++);
+                switch (e) {
+                    case 'n' -> out.append('\n');
+                    case 't' -> out.append('\t');
+                    case 'r' -> out.append('\r');
+                    case 'b' -> out.append('\b');
+                    case 'f' -> out.append('\f');
+                    case 'u' -> { out.append((char) Integer.parseInt(text.substring(at, at + 4), 16)); at += 4; }
+                    default -> out.append(e);
+                }
+            }
+        }
+
+        private Number number() {
+            int start = at;
+            while (at < text.length() && "+-0123456789.eE".indexOf(text.charAt(at)) >= 0) at++;
+            String n = text.substring(start, at);
+            if (n.isEmpty()) throw new IllegalArgumentException("unexpected character at " + start);
+            return n.contains(".") || n.contains("e") || n.contains("E") ? (Number) Double.parseDouble(n) : (Number) Long.parseLong(n);
+        }
+
+        private void expect(char c) {
+            if (text.charAt(at++) != c) throw new IllegalArgumentException("expected " + c + " at " + (at - 1));
+        }
+    }
+}

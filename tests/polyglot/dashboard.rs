@@ -1,0 +1,1 @@
+//! The dashboard at `/ui`, in headless Chromium. (Filled in below.)

@@ -1,0 +1,213 @@
+//! The example workers (`examples/`) in Python, Node.js, Java and POSIX shell, each run as a
+//! user would run it, against a keyed server with one mixed workload: quick tasks, failing
+//! ones (retried, then dead), a slow one that only heartbeats keep alive, one cancelled while
+//! it is worked on (`409 lease-lost`: the worker must drop it and go on), and finally SIGTERM
+//! in the middle of a task (the worker finishes it, acks it and exits 0). Every outcome is
+//! checked through the API.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::queue;
+use crate::support::{Api, WORKER_KEY, at_root, keyed_app, require};
+
+/// Long enough for the slowest worker (the JVM compiles `Worker.java` at start).
+const WITHIN: Duration = Duration::from_secs(60);
+
+fn spawn(mut command: Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"))
+}
+
+/// The usual flags of the Python, Node and Java workers.
+fn flagged(program: &str, script: &str, api: &Api, queue: &str, name: &str) -> Command {
+    let mut command = Command::new(program);
+    command.arg(at_root(script)).args([
+        "--base",
+        api.base(),
+        "--queue",
+        queue,
+        "--name",
+        name,
+        "--key",
+        WORKER_KEY,
+        "--concurrency",
+        "2",
+    ]);
+    command
+}
+
+#[tokio::test]
+async fn the_python_worker_runs_the_mixed_workload() {
+    require("python3", "apt-get install python3");
+    mixed_workload("python", |api, q, name| {
+        flagged("python3", "examples/worker.py", api, q, name)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_node_worker_runs_the_mixed_workload() {
+    require("node", "apt-get install nodejs");
+    mixed_workload("node", |api, q, name| {
+        flagged("node", "examples/worker.mjs", api, q, name)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_java_worker_runs_the_mixed_workload() {
+    require("java", "apt-get install openjdk-17-jdk-headless");
+    mixed_workload("java", |api, q, name| {
+        flagged("java", "examples/Worker.java", api, q, name)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_shell_worker_runs_the_mixed_workload() {
+    require("jq", "apt-get install jq");
+    require("curl", "apt-get install curl");
+    mixed_workload("shell", |api, q, name| {
+        let mut command = Command::new("sh");
+        command
+            .arg(at_root("examples/worker.sh"))
+            .args([q, name])
+            .env("TASKGATE_URL", api.base())
+            .env("TASKGATE_KEY", WORKER_KEY);
+        command
+    })
+    .await;
+}
+
+async fn mixed_workload(language: &str, worker: impl Fn(&Api, &str, &str) -> Command) {
+    let api = keyed_app().await;
+    let q = queue(language);
+    let name = format!("{language}-example");
+    // Two attempts, retried 100 ms after a failure: failing tasks go dead quickly.
+    let policy = json!({"max_attempts": 2, "backoff": {"initial_ms": 100, "multiplier": 1.0, "jitter": 0.0}});
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            &format!("/v1/queues/{q}/policy"),
+            Some(&policy),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Leased first (highest priority), then cancelled while the worker is on it.
+    let doomed = api
+        .submit(
+            &q,
+            json!({"payload": {"sleep_ms": 2000}, "priority": 10, "lease_ms": 1000}),
+        )
+        .await;
+    let mut quick = Vec::new();
+    for n in 0..4 {
+        let payload = json!({"n": n, "text": format!("héllo {n}")});
+        quick.push((api.submit(&q, json!({"payload": payload})).await, payload));
+    }
+    let mut failing = Vec::new();
+    for n in 0..2 {
+        failing.push(
+            api.submit(&q, json!({"payload": {"fail": true, "n": n}}))
+                .await,
+        );
+    }
+    // 2.5 s of work on a 1 s lease: only heartbeats keep it.
+    let slow = api
+        .submit(&q, json!({"payload": {"sleep_ms": 2500}, "lease_ms": 1000}))
+        .await;
+
+    let mut child = spawn(worker(&api, &q, &name));
+    api.task_when(&q, &doomed, WITHIN, |t| t["state"] == "leased")
+        .await;
+    let (status, body) = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/queues/{q}/tasks/{doomed}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    for (id, payload) in &quick {
+        let task = api
+            .task_when(&q, id, WITHIN, |t| t["state"] == "completed")
+            .await;
+        assert_eq!(task["result"], json!({"echo": payload}), "{task}");
+        assert_eq!(task["attempts"], 1, "{task}");
+        assert_eq!(task["worker"], name.as_str(), "{task}");
+    }
+    for id in &failing {
+        let task = api
+            .task_when(&q, id, WITHIN, |t| t["state"] == "dead")
+            .await;
+        assert_eq!(task["attempts"], 2, "{task}");
+        let errors = task["errors"].as_array().expect("errors");
+        assert_eq!(errors.len(), 2, "{task}");
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.to_string().contains("asked to fail")),
+            "{task}"
+        );
+    }
+    let task = api
+        .task_when(&q, &slow, WITHIN, |t| t["state"] == "completed")
+        .await;
+    assert_eq!(task["attempts"], 1, "heartbeats kept the lease: {task}");
+    assert_eq!(api.task(&q, &doomed).await["state"], "cancelled");
+
+    // SIGTERM in the middle of a task: it is finished and acked, then the worker exits 0.
+    let last = api
+        .submit(&q, json!({"payload": {"sleep_ms": 1500, "last": true}}))
+        .await;
+    api.task_when(&q, &last, WITHIN, |t| t["state"] == "leased")
+        .await;
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(signalled.success());
+    let exited = tokio::time::timeout(
+        WITHIN,
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait().expect("wait");
+            let mut log = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                use std::io::Read;
+                let _ = stderr.read_to_string(&mut log);
+            }
+            (status, log)
+        }),
+    )
+    .await;
+    let (status, log) = exited
+        .unwrap_or_else(|_| panic!("the {language} worker did not stop on SIGTERM"))
+        .expect("join");
+    assert!(status.success(), "{language} worker: {status}\n{log}");
+    let task = api.task(&q, &last).await;
+    assert_eq!(task["state"], "completed", "{task}\n{log}");
+    assert_eq!(
+        task["result"],
+        json!({"echo": {"sleep_ms": 1500, "last": true}})
+    );
+    assert!(
+        log.contains("lease lost"),
+        "the cancel was not noticed:\n{log}"
+    );
+    assert!(log.contains("worker stopped"), "{log}");
+    let stats: Value = api
+        .call(Method::GET, &format!("/v1/queues/{q}"), None)
+        .await
+        .1;
+    assert_eq!(stats["counts"]["leased"], 0, "{stats}");
+}

@@ -20,6 +20,7 @@ RUN mkdir -p src benches \
  && rm -rf src benches
 COPY src src
 COPY benches benches
+COPY dashboard dashboard
 # The placeholder crate was built a moment ago; touching makes cargo rebuild it from the source.
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked \

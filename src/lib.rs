@@ -107,6 +107,7 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
     );
     api.with_state(state)
         .merge(api::docs_routes(document))
+        .merge(api::dashboard_routes())
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(limits, limits::admit))
         .layer(axum::middleware::from_fn(middleware::problem_errors))

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
-use crate::model::{FieldError, QueueName, TaskId};
+use crate::model::{FieldError, QueueName, TaskId, TaskState};
 
 /// The `{queue}` path parameter, checked.
 pub struct QueuePath(pub QueueName);
@@ -123,15 +123,65 @@ pub struct PageParams {
     cursor: Option<String>,
 }
 
+impl Page {
+    fn take(query: &mut QueryArgs) -> Page {
+        let limit = query.int("limit", 1, PAGE_MAX).unwrap_or(PAGE_DEFAULT);
+        let cursor = query.take("cursor");
+        Page { limit, cursor }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Page {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let mut query = QueryArgs::read(parts, state, &["limit", "cursor"]).await?;
-        let limit = query.int("limit", 1, PAGE_MAX).unwrap_or(PAGE_DEFAULT);
-        let cursor = query.take("cursor");
+        let page = Page::take(&mut query);
         query.finish()?;
-        Ok(Page { limit, cursor })
+        Ok(page)
+    }
+}
+
+/// The query of a task listing: which state, and the page.
+pub struct StatePage {
+    pub state: TaskState,
+    pub page: Page,
+}
+
+/// Query parameters of a task listing (OpenAPI only).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct StatePageParams {
+    /// The state whose tasks to list.
+    state: TaskState,
+    /// Most items in this page (1 to 100, default 50).
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<u32>,
+    /// Where to continue: the `next_cursor` of the previous page (opaque).
+    cursor: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for StatePage {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let mut query = QueryArgs::read(parts, state, &["state", "limit", "cursor"]).await?;
+        let named = query.take("state");
+        let page = Page::take(&mut query);
+        let task_state = named.as_deref().and_then(TaskState::parse);
+        if task_state.is_none() {
+            let names: Vec<&str> = TaskState::ALL.iter().map(|s| s.name()).collect();
+            query.errors.push(FieldError::new(
+                "state",
+                format!("must be one of {}", names.join(", ")),
+            ));
+        }
+        query.finish()?;
+        Ok(StatePage {
+            state: task_state.unwrap_or(TaskState::Ready),
+            page,
+        })
     }
 }
 

@@ -7,11 +7,13 @@ mod acks;
 pub mod auth;
 mod batch;
 mod body;
+mod dashboard;
 mod docs;
 mod events;
 mod extract;
 mod health;
 mod leases;
+mod lists;
 mod metrics;
 mod policy;
 mod queues;
@@ -29,6 +31,7 @@ use utoipa::openapi::path::Operation;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use dashboard::routes as dashboard_routes;
 pub use docs::routes as docs_routes;
 
 use tokio_util::sync::CancellationToken;
@@ -62,7 +65,7 @@ pub struct AppState {
 /// Every operation of the API, with its OpenAPI description.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
-        .routes(routes!(submit::submit_task))
+        .routes(routes!(submit::submit_task, lists::list_tasks))
         .routes(routes!(submit::submit_tasks))
         .routes(routes!(tasks::get_task, tasks::cancel_task))
         .routes(routes!(events::get_task_events))

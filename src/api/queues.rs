@@ -13,10 +13,10 @@ use super::AppState;
 use super::auth::Caller;
 use super::body::{Body, Fields, RequestBody};
 use super::extract::{Page, PageParams, QueueParams, QueuePath};
+use super::lists::TaskList;
 use super::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
 use crate::error::ApiError;
-use crate::model::{QueueName, QueueStats, Task, TaskId};
-use crate::store::DeadCursor;
+use crate::model::{QueueName, QueueStats, TaskId, TaskState};
 
 /// Most task ids one redrive call may list.
 const REDRIVE_IDS_MAX: usize = 1000;
@@ -126,16 +126,6 @@ fn no_queue(queue: &QueueName) -> ApiError {
     ApiError::NotFound(format!("no queue {queue}"))
 }
 
-/// One page of dead tasks.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::examples::dead_page)]
-pub struct DeadTaskList {
-    /// Dead tasks, oldest first, each with its error history (`last_error`, `errors`).
-    pub tasks: Vec<Task>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
 /// List dead tasks
 ///
 /// The queue's dead tasks (out of attempts, or failed with `retry: false`), oldest first, each
@@ -146,35 +136,15 @@ pub struct DeadTaskList {
     security(("bearer" = ["admin"])),
     tag = "dead letters",
     params(QueueParams, PageParams),
-    responses((status = 200, description = "One page of dead tasks", body = DeadTaskList), DeadListErrors)
+    responses((status = 200, description = "One page of dead tasks", body = TaskList), DeadListErrors)
 )]
 pub async fn list_dead_tasks(
     _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     page: Page,
-) -> Result<Json<DeadTaskList>, ApiError> {
-    let after = page.cursor.as_deref().map(parse_cursor).transpose()?;
-    let found = state
-        .store
-        .dead_tasks(&queue, page.limit, after.as_ref())
-        .await?;
-    Ok(Json(DeadTaskList {
-        tasks: found.tasks,
-        next_cursor: found.next.map(|c| format!("{}_{}", c.purge_at, c.id)),
-    }))
-}
-
-fn parse_cursor(cursor: &str) -> Result<DeadCursor, ApiError> {
-    let parsed = cursor.split_once('_').and_then(|(at, id)| {
-        let purge_at = at.parse().ok()?;
-        TaskId::parse(id).ok()?;
-        Some(DeadCursor {
-            purge_at,
-            id: id.to_owned(),
-        })
-    });
-    parsed.ok_or_else(|| ApiError::field("cursor", "is not a cursor we gave"))
+) -> Result<Json<TaskList>, ApiError> {
+    super::lists::page(&state, &queue, TaskState::Dead, page.limit, page.cursor).await
 }
 
 /// Body of a redrive: which dead tasks. `{}` redrives them all.

@@ -270,6 +270,15 @@ error_set!(
 );
 
 error_set!(
+    /// Errors of listing a state's tasks.
+    TaskListErrors: [
+        invalid("state", "must be one of ready, scheduled, leased, completed, dead, cancelled"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
     /// Errors of a redrive.
     RedriveErrors: [
         malformed(),

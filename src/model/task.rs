@@ -23,6 +23,20 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    pub const ALL: [TaskState; 6] = [
+        TaskState::Ready,
+        TaskState::Scheduled,
+        TaskState::Leased,
+        TaskState::Completed,
+        TaskState::Dead,
+        TaskState::Cancelled,
+    ];
+
+    /// The state named `name`, as the API spells it.
+    pub fn parse(name: &str) -> Option<TaskState> {
+        Self::ALL.into_iter().find(|state| state.name() == name)
+    }
+
     /// The state's name, as the API spells it.
     pub fn name(self) -> &'static str {
         match self {

@@ -46,9 +46,9 @@ use ops::{Args, Op, Reply};
 use outage::OutageLog;
 pub use outage::{Cause, Unavailable};
 pub use types::{
-    AckItem, CancelOutcome, DeadCursor, DeadPage, Failure, FinishOutcome, GetOutcome,
-    HeartbeatOutcome, Idempotency, LeaseOutcome, LeaseRequest, NewTask, PolicyMode, PolicyState,
-    PolicyWrite, PolicyWriteOutcome, ReapReport, Start, Strategy, SubmitOutcome,
+    AckItem, CancelOutcome, Failure, FinishOutcome, GetOutcome, HeartbeatOutcome, Idempotency,
+    LeaseOutcome, LeaseRequest, NewTask, PageCursor, PolicyMode, PolicyState, PolicyWrite,
+    PolicyWriteOutcome, ReapReport, Start, Strategy, SubmitOutcome, TaskPage,
 };
 
 /// Most tasks one batch-submit script adds; a larger batch is several scripts, pipelined.

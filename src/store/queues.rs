@@ -1,9 +1,9 @@
 //! Queues as wholes: their stats, the reaper's sweep, dead letters, and deletion. Operations on
 //! many tasks run as repeated bounded scripts.
 
-use super::{DeadCursor, DeadPage, ReapReport, Store, StoreError, ops};
+use super::{PageCursor, ReapReport, Store, StoreError, TaskPage, ops};
 use crate::metrics;
-use crate::model::{QueueName, QueueStats, TaskId};
+use crate::model::{QueueName, QueueStats, TaskId, TaskState};
 
 /// Tasks one redrive or purge script handles (the scripts cap it further by their budget).
 const BATCH: u32 = 100;
@@ -28,14 +28,23 @@ impl Store {
         Ok(report)
     }
 
-    /// A page of the queue's dead tasks, oldest first.
-    pub async fn dead_tasks(
+    /// A page of the queue's tasks in `state`, in that state's order (see `scripts/list.lua`).
+    pub async fn tasks_in(
         &self,
         queue: &QueueName,
+        state: TaskState,
         limit: u32,
-        after: Option<&DeadCursor>,
-    ) -> Result<DeadPage, StoreError> {
-        self.run(queue, ops::ListDead { limit, after }).await
+        after: Option<&PageCursor>,
+    ) -> Result<TaskPage, StoreError> {
+        self.run(
+            queue,
+            ops::ListTasks {
+                state,
+                limit,
+                after,
+            },
+        )
+        .await
     }
 
     /// Moves dead tasks back to ready (attempts reset): the listed ones, or all of them. In

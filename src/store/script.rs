@@ -118,7 +118,8 @@ pub static QUARANTINE: ScriptDef = script!("quarantine", " flags=allow-oom", tas
 pub static POLICY: ScriptDef = script!("policy", " flags=allow-oom", task_keys);
 pub static STATS: ScriptDef = script!("stats", " flags=no-writes", task_keys);
 pub static CANCEL: ScriptDef = script!("cancel", " flags=allow-oom", task_keys);
-pub static DEAD: ScriptDef = script!("dead", " flags=no-writes", task_keys);
+/// A page of one state's tasks.
+pub static LIST: ScriptDef = script!("list", " flags=no-writes", task_keys);
 pub static REDRIVE: ScriptDef = script!("redrive", "", task_keys);
 pub static PURGE_DEAD: ScriptDef = script!("purge_dead", " flags=allow-oom", task_keys);
 pub static DROP: ScriptDef = script!(
@@ -154,7 +155,7 @@ pub(crate) const ALL: [&ScriptDef; 20] = [
     &POLICY,
     &STATS,
     &CANCEL,
-    &DEAD,
+    &LIST,
     &REDRIVE,
     &PURGE_DEAD,
     &DROP,

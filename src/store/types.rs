@@ -204,19 +204,20 @@ pub enum PolicyWriteOutcome {
     Invalid(FieldError),
 }
 
-/// One page of dead tasks.
+/// One page of a queue's tasks in one state.
 #[derive(Debug)]
-pub struct DeadPage {
+pub struct TaskPage {
     pub tasks: Vec<Task>,
     /// Where the next page starts, when there is one.
-    pub next: Option<DeadCursor>,
+    pub next: Option<PageCursor>,
 }
 
-/// A position in a queue's dead tasks: the purge time and id of the last task seen.
+/// A position in one state's set: the score and member of the last task seen (the member is
+/// the task id, or for ready tasks `<arrival>:<id>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadCursor {
-    pub purge_at: i64,
-    pub id: String,
+pub struct PageCursor {
+    pub score: i64,
+    pub member: String,
 }
 
 /// How the queues of a multi-queue lease are tried.

@@ -23,6 +23,7 @@ mod instances;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod lists;
 mod local_redis;
 mod metrics;
 mod openapi;

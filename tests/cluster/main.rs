@@ -20,6 +20,8 @@ mod acks;
 mod instances;
 #[path = "../api/lifecycle.rs"]
 mod lifecycle;
+#[path = "../api/lists.rs"]
+mod lists;
 #[path = "../api/policy.rs"]
 mod policy;
 #[path = "../api/producers.rs"]

@@ -1,0 +1,81 @@
+// The dashboard's only way to the server: the public HTTP API, with the API key the user
+// entered (kept in this browser's localStorage), and problem+json errors turned into messages.
+const KEY = "taskgate.apiKey";
+export function apiKey() {
+    return localStorage.getItem(KEY) ?? "";
+}
+export function setApiKey(key) {
+    if (key)
+        localStorage.setItem(KEY, key);
+    else
+        localStorage.removeItem(KEY);
+}
+/** An answer that was not 2xx: its status and problem document. */
+export class Problem extends Error {
+    status;
+    body;
+    constructor(status, body) {
+        const fields = (body.errors ?? []).map((e) => `${e.field} ${e.message}`).join("; ");
+        const hint = status === 401 ? " — enter an API key above" : "";
+        super(`${status} ${body.title ?? body.type ?? ""}${body.detail ? `: ${body.detail}` : ""}${fields ? ` (${fields})` : ""}${hint}`);
+        this.status = status;
+        this.body = body;
+    }
+}
+function headers(extra = {}) {
+    const all = { accept: "application/json", ...extra };
+    const key = apiKey();
+    if (key)
+        all.authorization = `Bearer ${key}`;
+    return all;
+}
+/** One API call. Throws `Problem` for an answer that is not 2xx. */
+export async function call(method, path, body, extra = {}) {
+    const init = { method, headers: headers(extra) };
+    if (body !== undefined) {
+        init.body = JSON.stringify(body);
+        init.headers["content-type"] = "application/json";
+    }
+    const response = await fetch(path, init);
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!response.ok)
+        throw new Problem(response.status, data ?? {});
+    return { data: data, headers: response.headers };
+}
+export const q = (queue) => `/v1/queues/${encodeURIComponent(queue)}`;
+/**
+ * Follows a task's Server-Sent Events (`GET …/events`). EventSource cannot send an
+ * Authorization header, so this reads the stream with fetch. Calls `onEvent` per event until
+ * the stream ends or `signal` aborts.
+ */
+export async function followEvents(path, onEvent, signal) {
+    const response = await fetch(path, { headers: headers({ accept: "text/event-stream" }), signal });
+    if (!response.ok || !response.body) {
+        const text = await response.text();
+        throw new Problem(response.status, text ? JSON.parse(text) : {});
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+        const { value, done } = await reader.read();
+        if (done)
+            return;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            let name = "message";
+            const data = [];
+            for (const line of block.split("\n")) {
+                if (line.startsWith("event:"))
+                    name = line.slice(6).trim();
+                else if (line.startsWith("data:"))
+                    data.push(line.slice(5).trimStart());
+            }
+            if (data.length)
+                onEvent(name, JSON.parse(data.join("\n")));
+        }
+    }
+}

@@ -1,0 +1,40 @@
+// Building the page: one helper to make elements, and small pieces every view uses.
+/** Makes an element: `h("a", { href: "#/" }, "Queues")`. `on<event>` attributes are listeners. */
+export function h(tag, attrs = {}, ...children) {
+    const element = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs)) {
+        if (value === undefined || value === false)
+            continue;
+        if (typeof value === "function")
+            element.addEventListener(name.slice(2), value);
+        else if (value === true)
+            element.setAttribute(name, "");
+        else
+            element.setAttribute(name, String(value));
+    }
+    for (const child of children) {
+        if (child === null || child === undefined || child === false)
+            continue;
+        element.append(child instanceof Node ? child : String(child));
+    }
+    return element;
+}
+/** A state name as a coloured badge. */
+export function badge(state) {
+    return h("span", { class: `badge ${state}`, "data-state": state }, state);
+}
+/** JSON, pretty-printed, in a <pre>. */
+export function json(value, testid) {
+    return h("pre", { class: "json", "data-testid": testid }, JSON.stringify(value, null, 2));
+}
+/** A one-line message under a form or a button: an error (red) or a confirmation. */
+export function note(text, kind = "ok") {
+    return h("p", { class: `note ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
+}
+/** A time as the API gives it, shorter: "2026-11-26 16:40:01". */
+export function when(time) {
+    return typeof time === "string" ? time.replace("T", " ").replace(/\.\d+Z$/, "") : "";
+}
+export function link(href, text) {
+    return h("a", { href }, text);
+}

@@ -1,0 +1,60 @@
+// A task's page: its state, payload, result and error history, kept live by following the
+// task's event stream until it is finished; and a cancel button while it can be cancelled.
+import { call, followEvents, q } from "./api.js";
+import { badge, h, json, link, note, when } from "./dom.js";
+function render(task, cancel) {
+    const fields = [
+        ["attempts", `${task.attempts} of ${task.max_attempts}`],
+        ["priority", task.priority],
+        ["created", when(task.created_at)],
+        ["runs at", when(task.run_at)],
+        ["leased until", when(task.leased_until)],
+        ["finished", when(task.finished_at)],
+        ["worker", task.worker ?? ""],
+    ];
+    const open = task.state === "ready" || task.state === "scheduled" || task.state === "leased";
+    return [
+        h("p", {}, h("span", { "data-testid": "task-state" }, badge(task.state)), open ? h("button", { class: "danger", onclick: cancel }, "Cancel task") : null),
+        h("table", { class: "fields" }, h("tbody", {}, ...fields.map(([name, value]) => h("tr", {}, h("th", {}, name), h("td", {}, String(value)))))),
+        h("h3", {}, "Payload"),
+        json(task.payload, "payload"),
+        task.result !== undefined && task.result !== null ? h("div", {}, h("h3", {}, "Result"), json(task.result, "result")) : null,
+        task.errors.length
+            ? h("div", {}, h("h3", {}, "Errors"), h("table", { "data-testid": "errors" }, h("thead", {}, h("tr", {}, h("th", {}, "attempt"), h("th", {}, "at"), h("th", {}, "kind"), h("th", {}, "message"))), h("tbody", {}, ...task.errors.map((e) => h("tr", {}, h("td", { class: "num" }, e.attempt), h("td", {}, when(e.at)), h("td", {}, e.kind), h("td", { class: "error" }, e.message))))))
+            : null,
+    ].filter((node) => node !== null);
+}
+export function taskPage(root, queue, id, signal) {
+    const path = `${q(queue)}/tasks/${encodeURIComponent(id)}`;
+    const view = h("div", {}, note("Loading…"));
+    const events = h("ol", { class: "events", "data-testid": "events" });
+    const live = h("p", { class: "hint", "data-testid": "live" }, "");
+    const show = (task) => view.replaceChildren(...render(task, cancel));
+    const out = h("div", {});
+    const cancel = async () => {
+        try {
+            const { data } = await call("DELETE", path);
+            show(data);
+        }
+        catch (error) {
+            out.replaceChildren(note(String(error.message), "error"));
+        }
+    };
+    root.replaceChildren(h("p", { class: "crumbs" }, link("#/", "Queues"), " / ", link(`#/queues/${encodeURIComponent(queue)}`, queue), " / ", id), h("h2", {}, "Task ", h("code", {}, id)), view, out, h("h3", {}, "Live events"), live, events);
+    // The stream starts with the task as it is now, then one event per change, and ends when the
+    // task is finished.
+    live.textContent = "following…";
+    followEvents(`${path}/events`, (name, data) => {
+        show(data);
+        events.append(h("li", {}, h("code", {}, new Date().toISOString().slice(11, 23)), " ", badge(name)));
+    }, signal)
+        .then(() => (live.textContent = "the task is finished; the stream has ended"))
+        .catch((error) => {
+        if (signal.aborted)
+            return;
+        live.textContent = "";
+        out.replaceChildren(note(error.message, "error"));
+        // Without the stream (a key without the producer role, say), read it once.
+        call("GET", path).then(({ data }) => show(data), () => { });
+    });
+}

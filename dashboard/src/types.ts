@@ -1,0 +1,55 @@
+// The shapes of the API answers the dashboard reads (see /openapi.json for the full contract).
+
+export const STATES = ["ready", "scheduled", "leased", "completed", "dead", "cancelled"] as const;
+export type State = (typeof STATES)[number];
+
+export interface TaskError {
+  attempt: number;
+  at: string;
+  kind: string;
+  message: string;
+}
+
+export interface Task {
+  id: string;
+  queue: string;
+  state: State;
+  payload: unknown;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  created_at: string;
+  run_at: string;
+  leased_until?: string | null;
+  finished_at?: string | null;
+  worker?: string | null;
+  result?: unknown;
+  last_error?: string | null;
+  errors: TaskError[];
+}
+
+export interface QueueStats {
+  name: string;
+  counts: Record<State | "quarantined", number>;
+  totals: { submitted: number; completed: number; failed: number; dead: number };
+  oldest_ready_age_ms: number | null;
+  policy: Record<string, unknown> & { paused: boolean };
+}
+
+export interface QueueList {
+  queues: QueueStats[];
+  next_cursor: string | null;
+}
+
+export interface TaskList {
+  tasks: Task[];
+  next_cursor: string | null;
+}
+
+export interface PolicyView {
+  queue: string;
+  policy: Record<string, unknown>;
+  overrides: string[];
+  version: number;
+  updated_at: string | null;
+}

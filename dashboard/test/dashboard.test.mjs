@@ -1,0 +1,170 @@
+// The dashboard in a real headless Chromium (Debian's, driven by playwright-core), against a
+// running taskgate: load it, see a queue appear after a submit, pause and resume it, edit its
+// policy (If-Match, and the 412 when someone else changed it first), redrive a dead task,
+// submit from the form and follow that task to `completed` over its event stream. Takes a
+// screenshot of each page, and checks that every API call the dashboard made is an operation
+// of the OpenAPI document. Run by tests/polyglot/dashboard.rs with TASKGATE_URL,
+// TASKGATE_ADMIN_KEY, TASKGATE_WORKER_KEY, TASKGATE_QUEUE and SCREENSHOT_DIR set.
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const base = process.env.TASKGATE_URL;
+const adminKey = process.env.TASKGATE_ADMIN_KEY;
+const workerKey = process.env.TASKGATE_WORKER_KEY;
+const queue = process.env.TASKGATE_QUEUE;
+const shots = process.env.SCREENSHOT_DIR;
+mkdirSync(shots, { recursive: true });
+
+/** The API, called from the test (as a producer, worker or operator elsewhere would). */
+async function api(method, path, body, key = adminKey) {
+  const response = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+const qpath = `/v1/queues/${queue}`;
+
+function check(what, ok, detail = "") {
+  if (!ok) throw new Error(`${what} ${detail}`);
+  console.log(`ok: ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const failures = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(10_000);
+  page.on("dialog", (dialog) => dialog.accept());
+  page.on("pageerror", (error) => failures.push(`page error: ${error.message}`));
+  // The browser logs every non-2xx answer as a console error; those the test expects (the 401
+  // before a key is entered, the 412 of a stale save) are shown on the page instead. Anything
+  // else logged as an error, and any 5xx, fails the test.
+  page.on("console", (message) => {
+    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+      failures.push(`console error: ${message.text()}`);
+    }
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 500) failures.push(`${response.status()} from ${response.url()}`);
+  });
+  // Every request the page makes to the server, as "METHOD /path".
+  const calls = [];
+  page.on("request", (request) => {
+    const url = new URL(request.url());
+    if (url.origin === new URL(base).origin) calls.push([request.method(), url.pathname]);
+  });
+
+  // Load it, enter the key.
+  await page.goto(`${base}/ui/`);
+  await page.getByText("enter an API key").waitFor();
+  await page.fill('[data-testid="api-key"]', adminKey);
+  await page.click('form.key button');
+
+  // A queue appears after a submit.
+  const first = await api("POST", `${qpath}/tasks`, { payload: { n: 1 } });
+  await page.locator(`tr[data-queue="${queue}"]`).waitFor();
+  await page.locator(`tr[data-queue="${queue}"] [data-count="ready"]`, { hasText: "1" }).waitFor();
+  await page.screenshot({ path: `${shots}/1-queues.png`, fullPage: true });
+  check("the queue appears after a submit", true);
+
+  // Pause, then resume.
+  await page.click(`tr[data-queue="${queue}"] a`);
+  await page.click('[data-testid="pause"]');
+  await page.locator('[data-testid="paused"]').waitFor();
+  check("pause", (await api("GET", `${qpath}/policy`)).policy.paused === true);
+  const leasedWhilePaused = await api("POST", `${qpath}/leases`, { max_tasks: 1 }, workerKey);
+  check("a paused queue leases nothing", leasedWhilePaused.leases.length === 0);
+  await page.click('[data-testid="resume"]');
+  await page.locator('[data-testid="pause"]').waitFor();
+  check("resume", (await api("GET", `${qpath}/policy`)).policy.paused === false);
+
+  // Policy: save with If-Match; then a change by someone else meanwhile is a 412, shown.
+  const editor = page.locator('[data-testid="policy-editor"]');
+  await editor.fill(JSON.stringify({ lease_ms: 45000, max_attempts: 3 }));
+  await page.click('[data-testid="policy-save"]');
+  await page.getByText("Saved.").waitFor();
+  const saved = await api("GET", `${qpath}/policy`);
+  check("policy saved", saved.policy.lease_ms === 45000 && saved.policy.max_attempts === 3, JSON.stringify(saved));
+  await api("PATCH", `${qpath}/policy`, { weight: 2 });
+  await editor.fill(JSON.stringify({ lease_ms: 50000 }));
+  await page.click('[data-testid="policy-save"]');
+  await page.getByText("Someone changed this policy meanwhile").waitFor();
+  const kept = await api("GET", `${qpath}/policy`);
+  check("a stale save changes nothing", kept.policy.lease_ms === 45000 && kept.policy.weight === 2, JSON.stringify(kept));
+  await page.screenshot({ path: `${shots}/2-queue.png`, fullPage: true });
+
+  // A dead task, redriven from the dead list.
+  const leased = await api("POST", `${qpath}/leases`, { max_tasks: 1 }, workerKey);
+  const lease = leased.leases[0];
+  check("leased the first task", lease?.task.id === first.id);
+  await api("POST", `${qpath}/tasks/${first.id}/fail`, { lease_id: lease.lease_id, error: "smtp said no", retry: false }, workerKey);
+  await page.click('[data-tab="dead"]');
+  await page.locator(`tr[data-task="${first.id}"]`).waitFor();
+  await page.screenshot({ path: `${shots}/3-dead.png`, fullPage: true });
+  await page.click('[data-testid="redrive-all"]');
+  await page.getByText("Redriven: 1.").waitFor();
+  check("redrive", (await api("GET", `${qpath}/tasks/${first.id}`)).state === "ready");
+  await page.click('[data-tab="ready"]');
+  await page.locator(`tr[data-task="${first.id}"]`).waitFor();
+
+  // Submit from the form, follow the task to completed.
+  await page.fill('[data-testid="submit-form"] textarea', '{"to": "ada@example.com"}');
+  await page.fill('[data-testid="submit-form"] input[name="priority"]', "5");
+  await page.click('[data-testid="submit-form"] button[type="submit"]');
+  const created = page.locator('[data-testid="submit-form"] .note.ok a');
+  await created.waitFor();
+  const id = await created.textContent();
+  await created.click();
+  await page.locator('[data-testid="task-state"]', { hasText: "ready" }).waitFor();
+  check("the task page shows the payload", (await page.textContent('[data-testid="payload"]')).includes("ada@example.com"));
+  const work = await api("POST", `${qpath}/leases`, { max_tasks: 1 }, workerKey);
+  check("the submitted task is leased first (priority 5)", work.leases[0]?.task.id === id);
+  await page.locator('[data-testid="task-state"]', { hasText: "leased" }).waitFor();
+  await api("POST", `${qpath}/tasks/${id}/ack`, { lease_id: work.leases[0].lease_id, result: { sent: true } }, workerKey);
+  await page.locator('[data-testid="task-state"]', { hasText: "completed" }).waitFor();
+  await page.locator('[data-testid="result"]', { hasText: "sent" }).waitFor();
+  await page.getByText("the stream has ended").waitFor();
+  await page.screenshot({ path: `${shots}/4-task.png`, fullPage: true });
+  check("followed the task to completed", true);
+
+  // Every call the dashboard made is a documented operation.
+  const document = await api("GET", "/openapi.json");
+  const operations = Object.entries(document.paths).flatMap(([template, item]) =>
+    Object.keys(item).map((method) => [method.toUpperCase(), new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}$`), template]),
+  );
+  const seen = new Map();
+  for (const [method, path] of calls) {
+    if (path.startsWith("/ui")) continue; // the dashboard's own files
+    const operation = operations.find(([m, pattern]) => m === method && pattern.test(path));
+    if (!operation) failures.push(`undocumented call: ${method} ${path}`);
+    else seen.set(`${method} ${operation[2]}`, (seen.get(`${method} ${operation[2]}`) ?? 0) + 1);
+  }
+  console.log("the dashboard's API calls, all documented operations:");
+  for (const [operation, count] of [...seen].sort()) console.log(`  ${operation} ×${count}`);
+  check("the dashboard made API calls", seen.size >= 8, `${seen.size}`);
+} catch (error) {
+  // What the page showed when it went wrong.
+  const [page] = browser.contexts().flatMap((context) => context.pages());
+  if (page) {
+    await page.screenshot({ path: `${shots}/failure.png`, fullPage: true }).catch(() => {});
+    const notes = await page.locator(".note").allTextContents().catch(() => []);
+    failures.push(`${error.message}\nnotes on the page: ${JSON.stringify(notes)}`);
+  } else failures.push(error.message);
+} finally {
+  await browser.close();
+}
+if (failures.length) {
+  console.error(failures.join("\n"));
+  process.exit(1);
+}
+console.log("dashboard: all checks passed");

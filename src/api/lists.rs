@@ -1,0 +1,98 @@
+//! Task listings: a page of a queue's tasks in one state (`GET /v1/queues/{queue}/tasks`), and
+//! the page and cursor shapes the dead-letter listing shares.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::auth::Caller;
+use super::extract::{QueueParams, QueuePath, StatePage, StatePageParams};
+use super::responses::TaskListErrors;
+use crate::error::ApiError;
+use crate::model::{QueueName, Task, TaskId, TaskState};
+use crate::store::PageCursor;
+
+/// One page of tasks.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = crate::examples::dead_page)]
+pub struct TaskList {
+    /// The tasks of this page, in their state's order.
+    pub tasks: Vec<Task>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// List a queue's tasks in one state
+///
+/// A page of the queue's tasks in `state`, in that state's own order: `ready` in lease order
+/// (highest priority first, then oldest), `scheduled` by when they become ready, `leased` by
+/// lease deadline, and `completed`, `dead` and `cancelled` by when they will be purged (oldest
+/// first). A listing reads; it does not settle leases that just ran out (the reaper does, within
+/// its interval), so a `leased` page may hold a task whose lease ended a moment ago. Pages
+/// follow each other through `next_cursor`, also while tasks come and go.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{queue}/tasks",
+    security(("bearer" = ["producer", "worker", "admin"])),
+    tag = "tasks",
+    params(QueueParams, StatePageParams),
+    responses((status = 200, description = "One page of tasks", body = TaskList), TaskListErrors)
+)]
+pub async fn list_tasks(
+    _caller: Caller,
+    State(state): State<AppState>,
+    QueuePath(queue): QueuePath,
+    query: StatePage,
+) -> Result<Json<TaskList>, ApiError> {
+    page(
+        &state,
+        &queue,
+        query.state,
+        query.page.limit,
+        query.page.cursor,
+    )
+    .await
+}
+
+/// A page of `queue`'s tasks in `task_state`, after `cursor` (a `next_cursor` we gave).
+pub async fn page(
+    state: &AppState,
+    queue: &QueueName,
+    task_state: TaskState,
+    limit: u32,
+    cursor: Option<String>,
+) -> Result<Json<TaskList>, ApiError> {
+    let after = cursor.as_deref().map(parse_cursor).transpose()?;
+    let found = state
+        .store
+        .tasks_in(queue, task_state, limit, after.as_ref())
+        .await?;
+    Ok(Json(TaskList {
+        tasks: found.tasks,
+        next_cursor: found.next.map(|c| format!("{}_{}", c.score, c.member)),
+    }))
+}
+
+/// `<score>_<member>`, where the member is a task id or, in the ready order, `<16 hex>:<id>`.
+fn parse_cursor(cursor: &str) -> Result<PageCursor, ApiError> {
+    let parsed = cursor.split_once('_').and_then(|(score, member)| {
+        let score = score.parse().ok()?;
+        let id = match member.split_once(':') {
+            Some((arrival, id))
+                if arrival.len() == 16 && arrival.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                id
+            }
+            Some(_) => return None,
+            None => member,
+        };
+        TaskId::parse(id).ok()?;
+        Some(PageCursor {
+            score,
+            member: member.to_owned(),
+        })
+    });
+    parsed.ok_or_else(|| ApiError::field("cursor", "is not a cursor we gave"))
+}

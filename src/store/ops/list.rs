@@ -1,0 +1,53 @@
+//! `scripts/list.lua`: a page of a queue's tasks in one state, in that state's order.
+
+use deadpool_redis::redis::Value;
+
+use super::{Args, Op, Reply, into_string};
+use crate::model::TaskState;
+use crate::store::StoreError;
+use crate::store::script::{LIST, ScriptDef};
+use crate::store::types::{PageCursor, TaskPage};
+
+pub struct ListTasks<'a> {
+    pub state: TaskState,
+    pub limit: u32,
+    pub after: Option<&'a PageCursor>,
+}
+
+impl Op for ListTasks<'_> {
+    type Outcome = TaskPage;
+
+    fn script(&self) -> &'static ScriptDef {
+        &LIST
+    }
+
+    fn args(&self, a: &mut Args<'_, '_>) {
+        // Each state's set has the state's name as its key role.
+        a.push(self.state.name())
+            .push(self.limit)
+            .opt(self.after.map(|c| c.score))
+            .push(self.after.map_or("", |c| c.member.as_str()));
+    }
+
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<TaskPage, StoreError> {
+        if reply.status != "ok" {
+            return Err(reply.unexpected());
+        }
+        let tasks = reply.tasks()?.into_iter().map(|r| r.task).collect();
+        let next = match reply.next()? {
+            Value::Array(last) => {
+                let mut last = last.into_iter();
+                let score = into_string(last.next().unwrap_or(Value::Nil))?;
+                let member = into_string(last.next().unwrap_or(Value::Nil))?;
+                Some(PageCursor {
+                    score: score
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt("page cursor score".into()))?,
+                    member,
+                })
+            }
+            _ => None,
+        };
+        Ok(TaskPage { tasks, next })
+    }
+}

@@ -528,6 +528,32 @@ impl TestApp {
         Reply::read(request.send().await.expect("http request")).await
     }
 
+    /// After Redis lost its primary: submits a probe to `queue` every 100 ms until one is
+    /// created, asserting every other answer is a `503` (never a `500`) and that it comes back
+    /// within `within`. Returns how long that took.
+    pub async fn served_again(&self, queue: &str, within: Duration) -> Duration {
+        let since = Instant::now();
+        loop {
+            let reply = self
+                .post(
+                    &format!("/v1/queues/{queue}/tasks"),
+                    json!({"payload": "probe"}),
+                )
+                .await;
+            if reply.status == StatusCode::CREATED {
+                return since.elapsed();
+            }
+            assert_eq!(
+                reply.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{}",
+                reply.body
+            );
+            assert!(since.elapsed() < within, "{queue} was never served again");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// PATCHes the queue's policy with `body`, asserting the 200, and returns the policy view.
     pub async fn patch_policy(&self, queue: &str, body: Value) -> Value {
         let path = format!("/v1/queues/{queue}/policy");

@@ -226,33 +226,8 @@ async fn a_sentinel_failover_is_followed_by_the_same_process() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     master.kill();
-    let killed = Instant::now();
-    loop {
-        let reply = app
-            .post(
-                &format!("/v1/queues/{q}/tasks"),
-                json!({"payload": "probe"}),
-            )
-            .await;
-        if reply.status == StatusCode::CREATED {
-            break;
-        }
-        assert_eq!(
-            reply.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
-            reply.body
-        );
-        assert!(
-            killed.elapsed() < Duration::from_secs(40),
-            "never served again"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    println!(
-        "sentinel: served again {:?} after the kill",
-        killed.elapsed()
-    );
+    let took = app.served_again(&q, Duration::from_secs(40)).await;
+    println!("sentinel: served again {took:?} after the kill");
     stop.store(true, Ordering::Relaxed);
     load.await.expect("load");
     let statuses = statuses.lock().await;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -104,31 +104,8 @@ async fn a_killed_master_is_replaced_and_the_same_process_serves_again() {
     let key = format!("{}:{{q:{q}}}:meta", app.prefix);
     let master = redis.cluster().master_of(&key);
     redis.cluster_mut().kill(master);
-    let killed = Instant::now();
-    let deadline = killed + Duration::from_secs(30);
-    loop {
-        let reply = app
-            .post(
-                &format!("/v1/queues/{q}/tasks"),
-                json!({"payload": "probe"}),
-            )
-            .await;
-        if reply.status == StatusCode::CREATED {
-            break;
-        }
-        assert_eq!(
-            reply.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
-            reply.body
-        );
-        assert!(Instant::now() < deadline, "the queue never came back");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    println!(
-        "failover: the queue served again {:?} after the kill",
-        killed.elapsed()
-    );
+    let took = app.served_again(&q, Duration::from_secs(30)).await;
+    println!("failover: the queue served again {took:?} after the kill");
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     running.await.expect("load");

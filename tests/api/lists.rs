@@ -99,3 +99,21 @@ async fn a_bad_state_limit_or_cursor_is_a_problem_naming_it() {
         );
     }
 }
+
+/// A record the scripts cannot read (another version's, or corrupted) is left out of a
+/// listing instead of failing it; the rest of the page is served.
+#[tokio::test]
+async fn an_unreadable_record_is_left_out_of_a_listing() {
+    let app = TestApp::start().await;
+    let q = queue("list-corrupt");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let task = app.submit(&q, json!({"payload": {"n": n}})).await;
+        ids.push(task["id"].as_str().expect("id").to_owned());
+    }
+    let meta = format!("{}:{{q:{q}}}:meta", app.prefix);
+    let _: i64 = crate::harness::RedisServer::shared()
+        .cmd(&["HSET", &meta, &ids[1], "{not json"])
+        .await;
+    assert_eq!(all_pages(&app, &q, "ready", 50).await, vec![0, 2]);
+}

@@ -1,7 +1,8 @@
 //! Polyglot by proof: what users in other languages and in browsers run, run here against a
 //! real taskgate and a real `redis-server` started by the harness. The example workers in
-//! Python, Node.js, Java and POSIX shell on a mixed workload; clients generated from the
-//! committed OpenAPI document, in Python and TypeScript; the dashboard in headless Chromium.
+//! Python, Node.js, Java and POSIX shell on a mixed workload; the example producers through a
+//! Redis outage; clients generated from the committed OpenAPI document, in Python and
+//! TypeScript; the dashboard in headless Chromium.
 //!
 //! The tools come from `.ci/run`: `node_modules/` (`npm ci`), `openapi-python-client`, `java`,
 //! `jq`, `curl` and Debian's `chromium`. A missing one fails its test with the command that
@@ -19,5 +20,6 @@ mod redis_cluster;
 
 mod clients;
 mod dashboard;
+mod producers;
 mod support;
 mod workers;

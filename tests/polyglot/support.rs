@@ -22,13 +22,17 @@ pub fn at_root(relative: &str) -> PathBuf {
     root().join(relative)
 }
 
-/// A taskgate that requires keys: an admin key for the tests, a worker key for the workers.
-pub async fn keyed_app() -> Api {
-    let keys = format!(
+/// The `--api-keys` flag: an admin key for the tests, a worker key for the workers.
+pub fn keys_flag() -> String {
+    format!(
         r#"--api-keys=[{{"name":"ops","role":"admin","key":"{ADMIN_KEY}"}},{{"name":"workers","role":"worker","key":"{WORKER_KEY}"}}]"#
-    );
+    )
+}
+
+/// A taskgate on the shared Redis that requires keys (`keys_flag`).
+pub async fn keyed_app() -> Api {
     Api {
-        app: TestApp::start_with(RedisServer::shared(), &[&keys]).await,
+        app: TestApp::start_with(RedisServer::shared(), &[&keys_flag()]).await,
     }
 }
 

@@ -177,11 +177,11 @@ impl<S: Send + Sync> FromRequestParts<S> for StatePage {
                 format!("must be one of {}", names.join(", ")),
             ));
         }
+        // Every problem of the query is reported together, so `finish` runs before the state is
+        // required; without a state it has already returned the 422.
         query.finish()?;
-        Ok(StatePage {
-            state: task_state.unwrap_or(TaskState::Ready),
-            page,
-        })
+        let state = task_state.ok_or_else(|| ApiError::field("state", "is required"))?;
+        Ok(StatePage { state, page })
     }
 }
 

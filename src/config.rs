@@ -139,6 +139,11 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_REPLICA_WAIT_MS", default_value_t = 1000)]
     pub replica_wait_ms: u64,
 
+    /// Threads that serve requests; 0 means one per CPU core. On a small machine that also
+    /// runs Redis, 1 is faster: no wake-ups across threads (see BENCHMARKS.md).
+    #[arg(long, env = "TASKGATE_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish before the server
     /// exits anyway.
     #[arg(long, env = "TASKGATE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
@@ -335,6 +340,11 @@ impl Config {
             self.redis_pool_size > 0,
             "redis_pool_size",
             "must be at least 1",
+        );
+        problem(
+            self.worker_threads <= 1024,
+            "worker_threads",
+            "must be from 0 (one per core) to 1024",
         );
         problem(
             self.cors_origins.iter().all(|o| {

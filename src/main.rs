@@ -13,13 +13,23 @@ use taskgate::config::{Command, Config, ConfigError};
 use taskgate::local_redis::Redis;
 use tokio::net::TcpListener;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let config = match Config::load() {
         Ok(config) => config,
         Err(ConfigError::Clap(err)) => err.exit(),
         Err(err) => return fail(&format!("invalid configuration: {err}")),
     };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.worker_threads > 0 {
+        runtime.worker_threads(config.worker_threads);
+    }
+    match runtime.enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(config)),
+        Err(err) => fail(&format!("cannot start the runtime: {err}")),
+    }
+}
+
+async fn run(config: Config) -> ExitCode {
     match config.command {
         Some(Command::Openapi) => {
             print!("{}", taskgate::openapi_json());

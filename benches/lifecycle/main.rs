@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::{Cpu, Latencies, Options, Processes, Scenario};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let options = Options::parse();
     let deadline = Duration::from_secs(options.seconds);

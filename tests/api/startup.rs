@@ -63,6 +63,11 @@ fn a_bad_setting_names_the_environment_variable_or_flag_it_came_from() {
             vec![],
             "TASKGATE_REDIS_POOL_SIZE=many",
         ),
+        (
+            vec![("TASKGATE_WORKER_THREADS", "5000")],
+            vec![],
+            "TASKGATE_WORKER_THREADS=5000: must be from 0 (one per core) to 1024",
+        ),
     ];
     for (env, args, expected) in cases {
         let mut env = env;
@@ -98,6 +103,8 @@ fn a_host_name_works_and_the_health_check_finds_the_server() {
         .env("TASKGATE_LISTEN", &listen)
         .env("TASKGATE_REDIS_URL", &redis)
         .env("TASKGATE_REAPER_INTERVAL_MS", "0")
+        // One request thread, as BENCHMARKS.md recommends for a small machine, serves too.
+        .env("TASKGATE_WORKER_THREADS", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,9 +1,9 @@
 // The dashboard in a real headless Chromium (Debian's, driven by playwright-core), against a
 // running taskgate: load it, see a queue appear after a submit, pause and resume it, edit its
-// policy (If-Match, and the 412 when someone else changed it first), redrive a dead task,
-// submit from the form and follow that task to `completed` over its event stream. Takes a
-// screenshot of each page, and checks that every API call the dashboard made is an operation
-// of the OpenAPI document. Run by tests/polyglot/dashboard.rs with TASKGATE_URL,
+// policy (If-Match, and the 412 when someone else changed it first), redrive a dead task and
+// purge one, submit from the form and follow that task to `completed` over its event stream.
+// Takes a screenshot of each page, and checks that every API call the dashboard made is an
+// operation of the OpenAPI document. Run by tests/polyglot/dashboard.rs with TASKGATE_URL,
 // TASKGATE_ADMIN_KEY, TASKGATE_WORKER_KEY, TASKGATE_QUEUE and SCREENSHOT_DIR set.
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
@@ -116,6 +116,17 @@ try {
   check("redrive", (await api("GET", `${qpath}/tasks/${first.id}`)).state === "ready");
   await page.click('[data-tab="ready"]');
   await page.locator(`tr[data-task="${first.id}"]`).waitFor();
+
+  // Dead again, then purged (the confirmation dialog is accepted).
+  const again = (await api("POST", `${qpath}/leases`, { max_tasks: 1 }, workerKey)).leases[0];
+  check("leased the redriven task", again?.task.id === first.id);
+  await api("POST", `${qpath}/tasks/${first.id}/fail`, { lease_id: again.lease_id, error: "still no", retry: false }, workerKey);
+  await page.click('[data-tab="dead"]');
+  await page.locator(`tr[data-task="${first.id}"]`).waitFor();
+  await page.click('[data-testid="purge-all"]');
+  await page.getByText("Purged: 1.").waitFor();
+  const gone = await fetch(`${base}${qpath}/tasks/${first.id}`, { headers: { authorization: `Bearer ${adminKey}` } });
+  check("purge", gone.status === 404, `${gone.status}`);
 
   // Submit from the form, follow the task to completed.
   await page.fill('[data-testid="submit-form"] textarea', '{"to": "ada@example.com"}');

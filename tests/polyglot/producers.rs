@@ -114,39 +114,54 @@ async fn rides_out_an_outage(language: &str, producer: impl Fn(&str) -> Command)
 
 const PAYLOAD: &str = r#"{"to": "ada@example.com", "n": 7}"#;
 
+/// `program script args…`, with `{queue}` in the args replaced by the test's queue.
+fn example(
+    program: &'static str,
+    script: &'static str,
+    args: &'static [&'static str],
+) -> impl Fn(&str) -> Command {
+    move |q| {
+        let mut command = Command::new(program);
+        command
+            .arg(at_root(script))
+            .args(args.iter().map(|a| if *a == "{queue}" { q } else { a }));
+        command
+    }
+}
+
 #[tokio::test]
 async fn the_python_producer_retries_through_an_outage_and_waits_for_the_result() {
     require("python3", "apt-get install python3");
-    rides_out_an_outage("python-producer", |q| {
-        let mut command = Command::new("python3");
-        command.arg(at_root("examples/producer.py")).args([
-            "--queue",
-            q,
-            "--payload",
-            PAYLOAD,
-            "--wait",
-            "30000",
-        ]);
-        command
-    })
+    let args = &[
+        "--queue",
+        "{queue}",
+        "--payload",
+        PAYLOAD,
+        "--wait",
+        "30000",
+    ];
+    rides_out_an_outage(
+        "python-producer",
+        example("python3", "examples/producer.py", args),
+    )
     .await;
 }
 
 #[tokio::test]
 async fn the_node_producer_retries_through_an_outage_and_waits_for_the_result() {
     require("node", "apt-get install nodejs");
-    rides_out_an_outage("node-producer", |q| {
-        let mut command = Command::new("node");
-        command.arg(at_root("examples/producer.mjs")).args([
-            "--queue",
-            q,
-            "--payload",
-            PAYLOAD,
-            "--wait",
-            "30000",
-        ]);
-        command
-    })
+    let args = &[
+        "--queue",
+        "{queue}",
+        "--payload",
+        PAYLOAD,
+        "--wait",
+        "30000",
+    ];
+    rides_out_an_outage(
+        "node-producer",
+        example("node", "examples/producer.mjs", args),
+    )
     .await;
 }
 
@@ -154,12 +169,10 @@ async fn the_node_producer_retries_through_an_outage_and_waits_for_the_result() 
 async fn the_shell_producer_retries_through_an_outage_and_waits_for_the_result() {
     require("curl", "apt-get install curl");
     require("jq", "apt-get install jq");
-    rides_out_an_outage("shell-producer", |q| {
-        let mut command = Command::new("sh");
-        command
-            .arg(at_root("examples/producer.sh"))
-            .args([q, PAYLOAD, "30000"]);
-        command
-    })
+    let args = &["{queue}", PAYLOAD, "30000"];
+    rides_out_an_outage(
+        "shell-producer",
+        example("sh", "examples/producer.sh", args),
+    )
     .await;
 }

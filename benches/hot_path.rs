@@ -10,6 +10,9 @@ mod harness;
 #[path = "../tests/api/redis_cluster.rs"]
 #[allow(dead_code)]
 mod redis_cluster;
+#[path = "../tests/api/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
 
 /// The harness's switch: single-node Redis here.
 const CLUSTER: bool = false;

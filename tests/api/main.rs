@@ -6,6 +6,7 @@ pub const CLUSTER: bool = false;
 
 mod harness;
 mod process;
+mod redis_server;
 // The cluster's handling (kill a master, move a slot) serves `tests/cluster`.
 #[allow(dead_code)]
 mod redis_cluster;

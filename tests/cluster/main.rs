@@ -13,6 +13,9 @@ pub const CLUSTER: bool = true;
 mod harness;
 #[path = "../api/redis_cluster.rs"]
 mod redis_cluster;
+#[path = "../api/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
 
 #[path = "../api/acks.rs"]
 mod acks;

@@ -17,6 +17,9 @@ mod harness;
 #[path = "../api/redis_cluster.rs"]
 #[allow(dead_code)]
 mod redis_cluster;
+#[path = "../api/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
 
 mod clients;
 mod dashboard;

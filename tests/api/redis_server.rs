@@ -1,0 +1,331 @@
+//! Real `redis-server` processes for the tests: one on a free port (plain, TLS, or with extra
+//! arguments), or a whole Redis Cluster, each watched by a tiny shell loop that kills it when
+//! the test process exits, however it exits, so no Redis outlives the tests. Stop, kill,
+//! restart, stall and look behind the API with plain Redis commands.
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis;
+
+use crate::harness::TempDir;
+
+/// A `redis-server` of our own, on a free port; or, in the cluster suite (`crate::CLUSTER`),
+/// the shared one is a whole Redis Cluster.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    /// When this stands for a cluster: the cluster (and `child` is its first node's watchdog
+    /// stand-in, never used).
+    cluster: Option<crate::redis_cluster::RedisCluster>,
+    /// Extra `redis-server` arguments, kept for restarts.
+    args: Vec<String>,
+    /// The `requirepass` password, if the server has one.
+    password: Option<String>,
+    /// For a TLS-only server: the CA that signed its certificate (PEM).
+    tls_ca: Option<Vec<u8>>,
+}
+
+impl RedisServer {
+    /// Starts a new server and waits until it answers PING.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a new server with extra arguments (`--requirepass x`, `--appendonly yes`, ...).
+    pub fn start_with(args: &[&str]) -> Self {
+        let port = free_port();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let password = password_in(&args);
+        let child = spawn_redis(port, &args);
+        let server = Self {
+            port,
+            child,
+            cluster: None,
+            args,
+            password,
+            tls_ca: None,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Starts a server that speaks only TLS, with the certificate and key in `dir`
+    /// (`server.pem`, `server.key`, signed by `ca.pem`), plus extra arguments.
+    pub fn start_tls(dir: &TempDir, extra: &[&str]) -> Self {
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "--port 0".into(),
+            format!("--tls-port {port}"),
+            format!("--tls-cert-file {}", dir.join("server.pem").display()),
+            format!("--tls-key-file {}", dir.join("server.key").display()),
+            format!("--tls-ca-cert-file {}", dir.join("ca.pem").display()),
+            "--tls-auth-clients no".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let server = Self {
+            port,
+            child: spawn_redis(port, &args),
+            cluster: None,
+            password: password_in(&args),
+            args,
+            tls_ca: Some(std::fs::read(dir.join("ca.pem")).expect("ca.pem")),
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// The Redis every test in this binary may share: a Redis Cluster in the cluster suite.
+    pub fn shared() -> &'static RedisServer {
+        static SHARED: OnceLock<RedisServer> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            if crate::CLUSTER {
+                Self::start_cluster()
+            } else {
+                Self::start()
+            }
+        })
+    }
+
+    /// A Redis Cluster (three masters, three replicas) standing in for one server.
+    pub fn start_cluster() -> Self {
+        let cluster = crate::redis_cluster::RedisCluster::start();
+        Self {
+            port: cluster.ports[0],
+            // An idle stand-in, so that the single-node fields have a value.
+            child: Command::new("true").spawn().expect("spawn true"),
+            cluster: Some(cluster),
+            args: Vec::new(),
+            password: None,
+            tls_ca: None,
+        }
+    }
+
+    /// The cluster this stands for (panics when it is a single server).
+    #[allow(dead_code)] // Used by `tests/cluster` only.
+    pub fn cluster(&self) -> &crate::redis_cluster::RedisCluster {
+        self.cluster.as_ref().expect("a cluster")
+    }
+
+    #[allow(dead_code)] // Used by `tests/cluster` only.
+    pub fn cluster_mut(&mut self) -> &mut crate::redis_cluster::RedisCluster {
+        self.cluster.as_mut().expect("a cluster")
+    }
+
+    /// The URL taskgate is given (without any password).
+    pub fn url(&self) -> String {
+        if let Some(cluster) = &self.cluster {
+            return cluster.url();
+        }
+        match self.tls_ca {
+            Some(_) => format!("rediss://localhost:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The URL the tests use to look behind the API, with the password if there is one.
+    fn admin_url(&self) -> String {
+        match &self.password {
+            Some(password) => self.url().replacen("://", &format!("://:{password}@"), 1),
+            None => self.url(),
+        }
+    }
+
+    /// A client for looking behind the API (over TLS, trusting the test CA, if need be).
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        match &self.tls_ca {
+            None => redis::Client::open(self.admin_url()),
+            Some(ca) => redis::Client::build_with_tls(
+                self.admin_url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone()),
+                },
+            ),
+        }
+    }
+
+    /// Stops the server at once, keeping nothing; its watchdog shell then exits too. Should
+    /// Redis not take the SHUTDOWN (it may not be answering), the watchdog is told to kill it.
+    pub fn stop(&mut self) {
+        if self.cluster.take().is_some() {
+            return;
+        }
+        let _ = self
+            .client()
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server with SIGKILL, as a crash or the OOM killer would: no shutdown, no
+    /// final save. What it had written to its AOF is all that is left.
+    pub fn kill(&mut self) {
+        let pid = {
+            let info: String = self
+                .client()
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c))
+                .expect("INFO server");
+            info.lines()
+                .find_map(|l| l.strip_prefix("process_id:"))
+                .expect("process_id")
+                .trim()
+                .to_owned()
+        };
+        let killed = Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success(), "kill -KILL {pid}");
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&mut self) {
+        self.child = spawn_redis(self.port, &self.args);
+        self.wait_ready();
+    }
+
+    /// A plain Redis connection, for looking behind the API.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        self.client()
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to test redis")
+    }
+
+    /// Sends one command to this Redis (in a cluster, to the node its key names).
+    pub async fn cmd<T: redis::FromRedisValue + Send + 'static>(&self, args: &[&str]) -> T {
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        let result = match &self.cluster {
+            Some(cluster) => cluster.query(cmd).await,
+            None => cmd.query_async(&mut self.connection().await).await,
+        };
+        result.unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// Keeps Redis busy with one script for `ms` milliseconds, on a thread of its own, as a long
+    /// `EVAL` in production would. Other clients wait (or, past `busy-reply-threshold`, get
+    /// `BUSY`) until it ends; join the handle to wait for the end.
+    pub fn stall(&self, ms: u64) -> std::thread::JoinHandle<()> {
+        const BUSY_LOOP: &str = "local t = redis.call('TIME') \
+            local start = t[1] * 1000000 + t[2] \
+            while true do \
+              local n = redis.call('TIME') \
+              if n[1] * 1000000 + n[2] - start > tonumber(ARGV[1]) * 1000 then return 1 end \
+            end";
+        let client = self.client();
+        std::thread::spawn(move || {
+            let mut conn = client
+                .and_then(|c| c.get_connection())
+                .expect("connect for the stall");
+            let _: i64 = redis::cmd("EVAL")
+                .arg(BUSY_LOOP)
+                .arg(0)
+                .arg(ms)
+                .query(&mut conn)
+                .expect("the busy script");
+        })
+    }
+
+    /// `CONFIG SET name value`.
+    pub async fn config_set(&self, name: &str, value: &str) {
+        let () = self.cmd(&["CONFIG", "SET", name, value]).await;
+    }
+
+    /// A field of Redis's `INFO memory`, in bytes (`used_memory`, `used_memory_dataset`, ...).
+    pub async fn memory(&self, field: &str) -> u64 {
+        let info: String = self.cmd(&["INFO", "memory"]).await;
+        info.lines()
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{field} in INFO memory"))
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pong = self
+                .client()
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if pong.is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {} did not start",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The `--requirepass` password among redis-server arguments.
+fn password_in(args: &[String]) -> Option<String> {
+    let at = args.iter().position(|a| a == "--requirepass")?;
+    args.get(at + 1).cloned()
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs redis-server under a watchdog shell that kills it once this test process is gone.
+pub fn spawn_redis(port: u16, args: &[String]) -> Child {
+    let extra = args.join(" ");
+    spawn_watched(&format!(
+        "{} --bind 127.0.0.1 --port {port} --save '' --appendonly no \
+         --maxmemory-policy noeviction --loglevel warning {extra}",
+        redis_server_binary()
+    ))
+}
+
+/// The `redis-server` the tests run (`TASKGATE_TEST_REDIS_SERVER`, else the one on `PATH`).
+pub fn redis_server_binary() -> String {
+    std::env::var("TASKGATE_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// Runs `command` (a Redis process) under the watchdog shell.
+pub fn spawn_watched(command: &str) -> Child {
+    let script = format!(
+        "{command} & \
+         redis=$!; trap 'kill $redis 2>/dev/null; exit 0' TERM; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $redis 2>/dev/null; do sleep 0.5; done; \
+         kill $redis 2>/dev/null",
+        parent = std::process::id(),
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server (is it installed?)")
+}

@@ -171,10 +171,9 @@ impl<S: Send + Sync> FromRequestParts<S> for StatePage {
         let page = Page::take(&mut query);
         let task_state = named.as_deref().and_then(TaskState::parse);
         if task_state.is_none() {
-            let names: Vec<&str> = TaskState::ALL.iter().map(|s| s.name()).collect();
             query.errors.push(FieldError::new(
                 "state",
-                format!("must be one of {}", names.join(", ")),
+                format!("must be one of {}", TaskState::names()),
             ));
         }
         // Every problem of the query is reported together, so `finish` runs before the state is

@@ -272,7 +272,7 @@ error_set!(
 error_set!(
     /// Errors of listing a state's tasks.
     TaskListErrors: [
-        invalid("state", "must be one of ready, scheduled, leased, completed, dead, cancelled"),
+        invalid("state", &format!("must be one of {}", crate::model::TaskState::names())),
         unavailable(),
         internal(),
     ]

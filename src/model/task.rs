@@ -32,6 +32,11 @@ impl TaskState {
         TaskState::Cancelled,
     ];
 
+    /// Every state's name, comma-separated, for messages.
+    pub fn names() -> String {
+        Self::ALL.map(TaskState::name).join(", ")
+    }
+
     /// The state named `name`, as the API spells it.
     pub fn parse(name: &str) -> Option<TaskState> {
         Self::ALL.into_iter().find(|state| state.name() == name)

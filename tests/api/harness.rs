@@ -15,6 +15,9 @@ use taskgate::config::Config;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+/// The header that asks for replicated durability.
+pub const REPLICATED: (&str, &str) = ("taskgate-durability", "replicated");
+
 #[allow(unused_imports)] // not every binary that includes the harness uses them all
 pub use crate::redis_server::{RedisServer, redis_server_binary, spawn_redis, spawn_watched};
 
@@ -233,6 +236,13 @@ impl TestApp {
             assert!(since.elapsed() < within, "{queue} was never served again");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Submits `body` to `queue` with `Taskgate-Durability: replicated`; the reply as it came.
+    pub async fn submit_replicated(&self, queue: &str, body: Value) -> Reply {
+        let path = format!("/v1/queues/{queue}/tasks");
+        self.request_with(reqwest::Method::POST, &path, Some(&body), &[REPLICATED])
+            .await
     }
 
     /// PATCHes the queue's policy with `body`, asserting the 200, and returns the policy view.

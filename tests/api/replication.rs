@@ -11,10 +11,9 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::harness::{
-    RedisServer, Reply, TempDir, TestApp, eventually, queue, redis_server_binary, spawn_watched,
+    REPLICATED, RedisServer, TempDir, TestApp, eventually, queue, redis_server_binary,
+    spawn_watched,
 };
-
-const REPLICATED: (&str, &str) = ("taskgate-durability", "replicated");
 
 /// A replica of `master`, in sync with it.
 async fn replica_of(master: &RedisServer) -> RedisServer {
@@ -29,12 +28,6 @@ async fn replica_of(master: &RedisServer) -> RedisServer {
     replica
 }
 
-async fn submit_replicated(app: &TestApp, q: &str, body: serde_json::Value) -> Reply {
-    let path = format!("/v1/queues/{q}/tasks");
-    app.request_with(Method::POST, &path, Some(&body), &[REPLICATED])
-        .await
-}
-
 /// With a replica, a replicated submit and ack are answered once it has them, and say how many
 /// replicas confirmed; without one, the answer is a `503` that says the change is on the
 /// primary only (and a retry with the same key replays it). A wrong value is a `422`.
@@ -44,7 +37,7 @@ async fn replicated_writes_wait_for_a_replica_or_say_they_did_not_get_one() {
     let _replica = replica_of(&master).await;
     let app = TestApp::start_with(&master, &[]).await;
     let q = queue("replicated");
-    let created = submit_replicated(&app, &q, json!({"payload": 1})).await;
+    let created = app.submit_replicated(&q, json!({"payload": 1})).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.headers["taskgate-replicas"], "1");
     let lease = app.lease_one(&q).await;
@@ -202,7 +195,7 @@ async fn a_sentinel_failover_is_followed_by_the_same_process() {
     let q = queue("sentinel");
     let mut durable = Vec::new();
     for n in 0..20 {
-        let reply = submit_replicated(&app, &q, json!({"payload": n})).await;
+        let reply = app.submit_replicated(&q, json!({"payload": n})).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         durable.push(reply.body["id"].as_str().expect("id").to_owned());
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -58,15 +58,7 @@ fn load(
 }
 
 async fn durable_submit(app: &TestApp, q: &str, n: usize) -> String {
-    let path = format!("/v1/queues/{q}/tasks");
-    let reply = app
-        .request_with(
-            Method::POST,
-            &path,
-            Some(&json!({"payload": n})),
-            &[("taskgate-durability", "replicated")],
-        )
-        .await;
+    let reply = app.submit_replicated(q, json!({"payload": n})).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let replicas = reply.headers["taskgate-replicas"].to_str().expect("ascii");
     assert!(replicas.parse::<u32>().expect("a count") >= 1);

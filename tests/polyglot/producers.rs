@@ -113,6 +113,15 @@ async fn rides_out_an_outage(language: &str, producer: impl Fn(&str) -> Command)
 }
 
 const PAYLOAD: &str = r#"{"to": "ada@example.com", "n": 7}"#;
+/// The flags of the Python and Node producers.
+const FLAGS: &[&str] = &[
+    "--queue",
+    "{queue}",
+    "--payload",
+    PAYLOAD,
+    "--wait",
+    "30000",
+];
 
 /// `program script args…`, with `{queue}` in the args replaced by the test's queue.
 fn example(
@@ -132,17 +141,9 @@ fn example(
 #[tokio::test]
 async fn the_python_producer_retries_through_an_outage_and_waits_for_the_result() {
     require("python3", "apt-get install python3");
-    let args = &[
-        "--queue",
-        "{queue}",
-        "--payload",
-        PAYLOAD,
-        "--wait",
-        "30000",
-    ];
     rides_out_an_outage(
         "python-producer",
-        example("python3", "examples/producer.py", args),
+        example("python3", "examples/producer.py", FLAGS),
     )
     .await;
 }
@@ -150,17 +151,9 @@ async fn the_python_producer_retries_through_an_outage_and_waits_for_the_result(
 #[tokio::test]
 async fn the_node_producer_retries_through_an_outage_and_waits_for_the_result() {
     require("node", "apt-get install nodejs");
-    let args = &[
-        "--queue",
-        "{queue}",
-        "--payload",
-        PAYLOAD,
-        "--wait",
-        "30000",
-    ];
     rides_out_an_outage(
         "node-producer",
-        example("node", "examples/producer.mjs", args),
+        example("node", "examples/producer.mjs", FLAGS),
     )
     .await;
 }

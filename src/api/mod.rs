@@ -16,6 +16,7 @@ mod leases;
 mod lists;
 mod metrics;
 mod policy;
+mod policy_body;
 mod queues;
 mod responses;
 mod submit;
@@ -186,7 +187,7 @@ mod tests {
     use utoipa::ToSchema;
 
     use super::body::{Fields, RequestBody};
-    use super::{acks, leases, policy, queues, submit, work};
+    use super::{acks, leases, policy_body, queues, submit, work};
 
     /// The fields `T::read` accepts, in name order.
     fn read_fields<T: RequestBody>() -> Vec<String> {
@@ -234,7 +235,7 @@ mod tests {
         same_fields::<work::FailTaskRequest>();
         same_fields::<acks::AckBatchRequest>();
         same_fields::<acks::AckItemRequest>();
-        same_fields::<policy::PolicyRequest>();
+        same_fields::<policy_body::PolicyRequest>();
         same_fields::<queues::RedriveRequest>();
     }
 }

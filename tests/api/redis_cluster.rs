@@ -132,25 +132,42 @@ impl RedisCluster {
             .expect("join")
     }
 
-    /// Waits until every live node says the cluster is ok and agrees on the slots' masters.
+    /// Waits until every live node says the cluster is ok, and every live node is either a
+    /// master serving slots or a replica in sync with its master (so WAIT can count it). Right
+    /// after `--cluster create`, a node meant as a replica still says `role:master` until it
+    /// is told whom to follow: counting the masters that serve slots tells it apart.
     pub fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            // Ok, and every replica in sync with its master (so WAIT can count it).
-            let ok = self.live_ports().iter().all(|port| {
-                let state = node_command(*port, &["CLUSTER", "INFO"])
-                    .is_some_and(|info| info.contains("cluster_state:ok"));
-                let replication = node_command(*port, &["INFO", "replication"]).unwrap_or_default();
-                state
-                    && (replication.contains("role:master")
-                        || replication.contains("master_link_status:up"))
+            let live = self.live_ports();
+            let all_ok = live.iter().all(|port| {
+                node_command(*port, &["CLUSTER", "INFO"])
+                    .is_some_and(|info| info.contains("cluster_state:ok"))
             });
-            if ok {
+            let replicas_in_sync = live
+                .iter()
+                .filter(|port| {
+                    node_command(**port, &["INFO", "replication"])
+                        .is_some_and(|info| info.contains("master_link_status:up"))
+                })
+                .count();
+            if all_ok && self.masters_serving_slots() + replicas_in_sync == live.len() {
                 return;
             }
             assert!(Instant::now() < deadline, "the cluster never became ok");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// How many masters, not failed, serve slots (CLUSTER NODES lists a master's slot ranges
+    /// from its ninth field on).
+    fn masters_serving_slots(&self) -> usize {
+        let nodes = node_command(self.live_ports()[0], &["CLUSTER", "NODES"]).unwrap_or_default();
+        nodes
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 8 && f[2].contains("master") && !f[2].contains("fail"))
+            .count()
     }
 
     fn live_ports(&self) -> Vec<u16> {

@@ -133,9 +133,10 @@ impl RedisCluster {
     }
 
     /// Waits until every live node says the cluster is ok, and every live node is either a
-    /// master serving slots or a replica in sync with its master (so WAIT can count it). Right
-    /// after `--cluster create`, a node meant as a replica still says `role:master` until it
-    /// is told whom to follow: counting the masters that serve slots tells it apart.
+    /// master serving slots or a replica in sync with its master, as both of them see it (so
+    /// WAIT can count it). Right after `--cluster create`, a node meant as a replica still
+    /// says `role:master` until it is told whom to follow: counting the masters that serve
+    /// slots tells it apart.
     pub fn wait_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -144,14 +145,24 @@ impl RedisCluster {
                 node_command(*port, &["CLUSTER", "INFO"])
                     .is_some_and(|info| info.contains("cluster_state:ok"))
             });
-            let replicas_in_sync = live
+            let replication: Vec<String> = live
                 .iter()
-                .filter(|port| {
-                    node_command(**port, &["INFO", "replication"])
-                        .is_some_and(|info| info.contains("master_link_status:up"))
-                })
+                .filter_map(|port| node_command(*port, &["INFO", "replication"]))
+                .collect();
+            let replicas_in_sync = replication
+                .iter()
+                .filter(|info| info.contains("master_link_status:up"))
                 .count();
-            if all_ok && self.masters_serving_slots() + replicas_in_sync == live.len() {
+            // The master's side too: WAIT counts only the replicas the master sees online.
+            let online_at_masters = replication
+                .iter()
+                .flat_map(|info| info.lines())
+                .filter(|line| line.starts_with("slave") && line.contains("state=online"))
+                .count();
+            if all_ok
+                && self.masters_serving_slots() + replicas_in_sync == live.len()
+                && online_at_masters == replicas_in_sync
+            {
                 return;
             }
             assert!(Instant::now() < deadline, "the cluster never became ok");

@@ -185,9 +185,11 @@ async fn a_sentinel_failover_is_followed_by_the_same_process() {
             &master,
             &[
                 &url,
-                "--redis-response-timeout-ms=500",
+                "--redis-response-timeout-ms=2000",
                 "--redis-connect-timeout-ms=500",
-                "--replica-wait-ms=300",
+                // A bound, not a delay: WAIT answers as soon as the replica has the write. It
+                // is generous because CI shares two cores among several clusters.
+                "--replica-wait-ms=1500",
             ],
         )
         .await,

@@ -77,9 +77,11 @@ async fn a_killed_master_is_replaced_and_the_same_process_serves_again() {
         TestApp::start_with(
             &redis,
             &[
-                "--redis-response-timeout-ms=500",
+                "--redis-response-timeout-ms=2000",
                 "--redis-connect-timeout-ms=500",
-                "--replica-wait-ms=300",
+                // A bound, not a delay: WAIT answers as soon as the replica has the write. It
+                // is generous because CI shares two cores among several clusters.
+                "--replica-wait-ms=1500",
             ],
         )
         .await,

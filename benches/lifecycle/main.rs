@@ -378,7 +378,7 @@ mod direct {
                         } else {
                             let tasks = chunk.iter().map(|n| new_task(*n, bytes)).collect();
                             store
-                                .submit_batch(&queue, tasks)
+                                .submit_batch(&queue, tasks, None)
                                 .await
                                 .expect("submit batch");
                         }
@@ -431,7 +431,8 @@ mod direct {
                                     result: None,
                                 })
                                 .collect();
-                            let outcomes = store.ack_batch(&queue, &acks).await.expect("acks");
+                            let (outcomes, _) =
+                                store.ack_batch(&queue, &acks, None).await.expect("acks");
                             assert_eq!(outcomes.len(), chunk.len());
                             for (n, _) in chunk {
                                 tally.record(*n);

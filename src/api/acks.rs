@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -10,7 +11,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::batch::{BatchResult, Items, read_items};
 use super::body::{Body, Fields, RequestBody, check_size};
-use super::extract::{QueueParams, QueuePath, TaskPath};
+use super::extract::{Durability, QueueParams, QueuePath, TaskPath};
 use super::responses::AckBatchErrors;
 use super::work::{finished, lease_id};
 use crate::error::ApiError;
@@ -87,16 +88,24 @@ pub struct AckBatchResponse {
 /// `404`, `413` for a result over the limit, or `422` for an item that is not an ack. One bad
 /// item stops nothing else. The valid acks go to Redis together, in bounded scripts sent at
 /// once. More than 1000 acks, or a body over the server's limit, fails the whole call and
-/// changes nothing.
+/// changes nothing. With `Taskgate-Durability: replicated`, a `503` means the acks are on the
+/// primary only: repeat the call (each ack is replayed).
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/acks",
     security(("bearer" = ["worker", "admin"])),
     tag = "workers",
-    params(QueueParams),
+    params(
+        QueueParams,
+        ("Taskgate-Durability" = Option<String>, Header,
+            description = "`replicated`: answer only once every ack is also on the configured number of Redis replicas (`WAIT`); `503` if they do not confirm in time")
+    ),
     request_body(content = AckBatchRequest, example = json!(crate::examples::ack_batch_request())),
     responses(
-        (status = 200, description = "Every ack's outcome, in request order", body = AckBatchResponse),
+        (status = 200, description = "Every ack's outcome, in request order", body = AckBatchResponse,
+            headers(
+                ("Taskgate-Replicas" = u32, description = "With `Taskgate-Durability: replicated`: how many replicas confirmed")
+            )),
         AckBatchErrors,
     )
 )]
@@ -104,8 +113,9 @@ pub async fn ack_tasks(
     _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
+    durability: Durability,
     Body(items): Body<AckBatchRequest>,
-) -> Result<Json<AckBatchResponse>, ApiError> {
+) -> Result<(HeaderMap, Json<AckBatchResponse>), ApiError> {
     let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
     let (mut valid, mut positions) = (Vec::new(), Vec::new());
     for (index, item) in items.into_iter().enumerate() {
@@ -124,7 +134,8 @@ pub async fn ack_tasks(
             Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
         }
     }
-    let outcomes = state.store.ack_batch(&queue, &valid).await?;
+    let (outcomes, confirmed) = state.store.ack_batch(&queue, &valid, durability.0).await?;
+    let replicas = durability.check(confirmed, "every ack of this batch")?;
     for ((index, id), outcome) in positions.into_iter().zip(outcomes) {
         let path = TaskPath {
             queue: queue.clone(),
@@ -135,7 +146,6 @@ pub async fn ack_tasks(
             Err(problem) => BatchResult::refused(index, &problem),
         });
     }
-    Ok(Json(AckBatchResponse {
-        results: results.into_iter().flatten().collect(),
-    }))
+    let results = results.into_iter().flatten().collect();
+    Ok((replicas, Json(AckBatchResponse { results })))
 }

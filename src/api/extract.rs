@@ -316,7 +316,8 @@ impl Durability {
             return Err(ApiError::NotReplicated(format!(
                 "{what} is stored on the primary, but {confirmed} of the {} replicas asked for \
                  confirmed it within {} ms: a failover now could lose it. Retrying is safe \
-                 (with the same Idempotency-Key for a submit; an ack is replayed).",
+                 (with the same Idempotency-Key for a submit, or each task's idempotency_key \
+                 in a batch; an ack is replayed).",
                 replication.replicas,
                 replication.timeout.as_millis()
             )));

@@ -301,16 +301,25 @@ pub struct BatchSubmitResponse {
 /// others. The answer lists every task's outcome in request order (`201`, `200` for a replayed
 /// `idempotency_key`, or a `4xx` with its problem). The valid tasks are written together, in
 /// bounded scripts sent at once. More than 1000 tasks, or a body over the server's limit,
-/// fails the whole call and writes nothing.
+/// fails the whole call and writes nothing. With `Taskgate-Durability: replicated`, a `503`
+/// means the tasks are stored on the primary only: repeat the call with the same
+/// `idempotency_key`s and get the same tasks back.
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/tasks:batch",
     security(("bearer" = ["producer", "admin"])),
     tag = "tasks",
-    params(QueueParams),
+    params(
+        QueueParams,
+        ("Taskgate-Durability" = Option<String>, Header,
+            description = "`replicated`: answer only once every task the batch stored is also on the configured number of Redis replicas (`WAIT`); `503` if they do not confirm in time")
+    ),
     request_body(content = BatchSubmitRequest, example = json!(crate::examples::batch_request())),
     responses(
-        (status = 200, description = "Every task's outcome, in request order", body = BatchSubmitResponse),
+        (status = 200, description = "Every task's outcome, in request order", body = BatchSubmitResponse,
+            headers(
+                ("Taskgate-Replicas" = u32, description = "With `Taskgate-Durability: replicated`: how many replicas confirmed")
+            )),
         BatchErrors,
     )
 )]
@@ -318,8 +327,9 @@ pub async fn submit_tasks(
     _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
+    durability: Durability,
     Body(items): Body<BatchSubmitRequest>,
-) -> Result<Json<BatchSubmitResponse>, ApiError> {
+) -> Result<(HeaderMap, Json<BatchSubmitResponse>), ApiError> {
     let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
     let mut valid = Vec::new();
     let mut sizes = Vec::new();
@@ -337,7 +347,11 @@ pub async fn submit_tasks(
             Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
         }
     }
-    let outcomes = state.store.submit_batch(&queue, valid).await?;
+    let (outcomes, confirmed) = state
+        .store
+        .submit_batch(&queue, valid, durability.0)
+        .await?;
+    let replicas = durability.check(confirmed, "every task of this batch")?;
     for ((index, size), outcome) in sizes.into_iter().zip(outcomes) {
         results[index] = Some(match submitted(&queue, size, outcome) {
             Ok((task, true)) => BatchResult::done(index, 201, task, false),
@@ -345,7 +359,6 @@ pub async fn submit_tasks(
             Err(problem) => BatchResult::refused(index, &problem),
         });
     }
-    Ok(Json(BatchSubmitResponse {
-        results: results.into_iter().flatten().collect(),
-    }))
+    let results = results.into_iter().flatten().collect();
+    Ok((replicas, Json(BatchSubmitResponse { results })))
 }

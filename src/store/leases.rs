@@ -154,25 +154,25 @@ impl Store {
 
     /// Completes many leased tasks, each on its own terms; outcomes in the same order. Scripts of
     /// `BATCH_ITEMS_MAX` acks each, sent together on the shared connections (one round trip's
-    /// wait).
+    /// wait). With `replication`, each script then waits for its replicas; also returns the
+    /// fewest replicas that confirmed any of them.
     pub async fn ack_batch(
         &self,
         queue: &QueueName,
         items: &[AckItem],
-    ) -> Result<Vec<FinishOutcome>, StoreError> {
-        let outcomes = futures_util::future::try_join_all(
-            items
-                .chunks(BATCH_ITEMS_MAX)
-                .map(|items| self.run(queue, ops::AckBatch { items })),
-        )
-        .await?;
+        replication: Option<Replication>,
+    ) -> Result<(Vec<FinishOutcome>, u32), StoreError> {
+        let ops = items
+            .chunks(BATCH_ITEMS_MAX)
+            .map(|items| ops::AckBatch { items });
+        let (outcomes, confirmed) = self.run_chunks(queue, ops, replication).await?;
         let outcomes: Vec<FinishOutcome> = outcomes.into_iter().flatten().collect();
         let completed = outcomes
             .iter()
             .filter(|o| matches!(o, FinishOutcome::Done(_)))
             .count();
         metrics::transition(queue.as_str(), "completed", completed as u64);
-        Ok(outcomes)
+        Ok((outcomes, confirmed))
     }
 
     /// Records a failed attempt: retried after backoff, or dead. The error text is cut to

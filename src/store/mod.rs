@@ -176,6 +176,30 @@ impl Store {
         Ok((outcome, confirmed))
     }
 
+    /// Runs the scripts of one batch (`chunks`, each an op) together on the shared connections;
+    /// with `replication`, each then waits for its replicas. Returns the chunks' outcomes in
+    /// order and the fewest replicas any chunk got: with no chunk, nothing needed confirming,
+    /// so the count asked for.
+    async fn run_chunks<O: Op>(
+        &self,
+        queue: &QueueName,
+        chunks: impl IntoIterator<Item = O>,
+        replication: Option<Replication>,
+    ) -> Result<(Vec<O::Outcome>, u32), StoreError> {
+        let ran = futures_util::future::try_join_all(
+            chunks
+                .into_iter()
+                .map(|op| self.run_replicated(queue, op, replication)),
+        )
+        .await?;
+        let asked = replication.map_or(0, |r| r.replicas);
+        let confirmed = ran.iter().map(|(_, n)| *n).min().unwrap_or(asked);
+        Ok((
+            ran.into_iter().map(|(outcome, _)| outcome).collect(),
+            confirmed,
+        ))
+    }
+
     /// Calls one op's script with the keys of its roles, the policy block and its arguments,
     /// then the replication wait, if asked for.
     async fn call<O: Op>(

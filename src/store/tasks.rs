@@ -38,12 +38,14 @@ impl Store {
 
     /// Adds many tasks, each on its own terms; outcomes in the same order. Scripts of
     /// `BATCH_ITEMS_MAX` tasks each, sent together on the shared connections (one pipeline, one
-    /// round trip's wait).
+    /// round trip's wait). With `replication`, each script then waits for its replicas; also
+    /// returns the fewest replicas that confirmed any of them.
     pub async fn submit_batch(
         &self,
         queue: &QueueName,
         tasks: Vec<NewTask>,
-    ) -> Result<Vec<SubmitOutcome>, StoreError> {
+        replication: Option<Replication>,
+    ) -> Result<(Vec<SubmitOutcome>, u32), StoreError> {
         let mut chunks: Vec<Vec<(TaskId, NewTask)>> = Vec::new();
         for task in tasks {
             match chunks.last_mut() {
@@ -53,12 +55,8 @@ impl Store {
                 _ => chunks.push(vec![(TaskId::new_v7(), task)]),
             }
         }
-        let outcomes = futures_util::future::try_join_all(
-            chunks
-                .into_iter()
-                .map(|tasks| self.run(queue, ops::SubmitBatch { tasks })),
-        )
-        .await?;
+        let ops = chunks.into_iter().map(|tasks| ops::SubmitBatch { tasks });
+        let (outcomes, confirmed) = self.run_chunks(queue, ops, replication).await?;
         let outcomes: Vec<SubmitOutcome> = outcomes.into_iter().flatten().collect();
         let created = outcomes
             .iter()
@@ -68,7 +66,7 @@ impl Store {
             metrics::transition(queue.as_str(), "submitted", created as u64);
             self.note_queue(queue);
         }
-        Ok(outcomes)
+        Ok((outcomes, confirmed))
     }
 
     /// Reads a task, settling what the Redis clock says is already due.

@@ -86,6 +86,99 @@ async fn replicated_writes_wait_for_a_replica_or_say_they_did_not_get_one() {
     .assert_problem(422, "validation");
 }
 
+/// Batch submits and batch acks wait for the replica too, and say how many confirmed; without
+/// one, the whole call is a `503`, and repeating it stores nothing twice: each task's
+/// `idempotency_key` gives the same tasks back, each ack is replayed. A batch that wrote
+/// nothing (every item refused) has nothing to wait for.
+#[tokio::test]
+async fn replicated_batches_wait_for_a_replica_or_say_they_did_not_get_one() {
+    let submit_batch = |q: &str| format!("/v1/queues/{q}/tasks:batch");
+    let ack_batch = |q: &str| format!("/v1/queues/{q}/acks");
+    let acks_of = |leases: &[serde_json::Value]| {
+        let acks: Vec<_> = leases
+            .iter()
+            .map(|l| json!({"id": l["task"]["id"], "lease_id": l["lease_id"]}))
+            .collect();
+        json!({ "acks": acks })
+    };
+    let tasks = json!({"tasks": [
+        {"payload": 1, "idempotency_key": "first"},
+        {"payload": 2, "idempotency_key": "second"},
+    ]});
+
+    let master = RedisServer::start();
+    let _replica = replica_of(&master).await;
+    let app = TestApp::start_with(&master, &[]).await;
+    let q = queue("replicated-batch");
+    let created = app
+        .request_with(Method::POST, &submit_batch(&q), Some(&tasks), &[REPLICATED])
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(created.headers["taskgate-replicas"], "1");
+    assert_eq!(created.body["results"][1]["status"], 201);
+    let leases = app.lease(&q, json!({"max_tasks": 2})).await;
+    let acked = app
+        .request_with(
+            Method::POST,
+            &ack_batch(&q),
+            Some(&acks_of(&leases)),
+            &[REPLICATED],
+        )
+        .await;
+    assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
+    assert_eq!(acked.headers["taskgate-replicas"], "1");
+    assert_eq!(acked.body["results"][1]["status"], 200);
+
+    let alone = RedisServer::start();
+    let app = TestApp::start_with(&alone, &["--replica-wait-ms=200"]).await;
+    for _ in 0..2 {
+        let refused = app
+            .request_with(Method::POST, &submit_batch(&q), Some(&tasks), &[REPLICATED])
+            .await;
+        let detail = refused.assert_problem(503, "unavailable")["detail"]
+            .as_str()
+            .expect("detail")
+            .to_owned();
+        assert!(detail.contains("0 of the 1 replicas"), "{detail}");
+        assert!(detail.contains("idempotency_key"), "{detail}");
+    }
+    let stats = app.queue_stats(&q).await;
+    assert_eq!(stats["totals"]["submitted"], 2, "two tasks, not four");
+    let leases = app.lease(&q, json!({"max_tasks": 2})).await;
+    assert_eq!(leases.len(), 2);
+    app.request_with(
+        Method::POST,
+        &ack_batch(&q),
+        Some(&acks_of(&leases)),
+        &[REPLICATED],
+    )
+    .await
+    .assert_problem(503, "unavailable");
+    let replayed = app.post(&ack_batch(&q), acks_of(&leases)).await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    for result in replayed.body["results"].as_array().expect("results") {
+        assert_eq!(result["status"], 200, "{result}");
+        assert_eq!(result["replayed"], true, "the first ack stood: {result}");
+    }
+
+    let nothing = json!({"tasks": [{"payload": 3, "priority": 5000}]});
+    let refused_items = app
+        .request_with(
+            Method::POST,
+            &submit_batch(&q),
+            Some(&nothing),
+            &[REPLICATED],
+        )
+        .await;
+    assert_eq!(
+        refused_items.status,
+        StatusCode::OK,
+        "{}",
+        refused_items.body
+    );
+    assert_eq!(refused_items.body["results"][0]["status"], 422);
+}
+
 /// Three sentinels watching a master and its replica, on free ports.
 struct Sentinels {
     ports: Vec<u16>,

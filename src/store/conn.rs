@@ -6,7 +6,9 @@
 //! holds a connection for itself. deadpool only manages how many there are and replaces broken
 //! ones: `Connections::get` checks one out, clones its handle (cheap) and gives the slot back at
 //! once. Concurrency is therefore not capped by the pool size, and a slow Redis costs a request
-//! a 503 only when that request's own command passes the response timeout.
+//! a 503 only when that request's own command passes the response timeout. The one exception
+//! is a replicated write, whose `WAIT` would block a shared connection: it holds a connection
+//! of a second pool alone (`Connections::get_exclusive`).
 //!
 //! Why not `deadpool_redis::Manager`: it sends `UNWATCH` + `PING` on every checkout, doubling the
 //! round trips of every operation. Here recycling is free; a connection that failed with an I/O
@@ -226,19 +228,40 @@ impl Connections {
 
     /// A handle to a working connection, shared with other requests.
     pub async fn get(&self) -> Result<Conn, StoreError> {
-        let pooled = self.pool.get().await.map_err(|e| match e {
+        let pooled = self.checkout().await?;
+        Ok(Conn::clone(&pooled))
+    }
+
+    /// A working connection for this caller alone, for as long as it keeps the `Held`.
+    pub async fn get_exclusive(&self) -> Result<(Conn, Held), StoreError> {
+        let pooled = self.checkout().await?;
+        Ok((Conn::clone(&pooled), Held(pooled)))
+    }
+
+    async fn checkout(&self) -> Result<managed::Object<ConnectionManager>, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
             // Whatever stops a connection from opening (refused, timeout, a wrong password or
             // database number) is Redis being unavailable to us.
             PoolError::Backend(err) => match classify(&err) {
                 StoreError::Redis(detail) => unavailable(Cause::Refused, detail),
                 other => other,
             },
+            // Only the exclusive pool can run out of free connections: shared ones are
+            // given back at once.
+            PoolError::Timeout(managed::TimeoutType::Wait) => {
+                unavailable(Cause::Timeout, "waiting for a free connection".into())
+            }
             PoolError::Timeout(_) => unavailable(Cause::Timeout, "opening a connection".into()),
             other => unavailable(Cause::Unreachable, other.to_string()),
-        })?;
-        Ok(Conn::clone(&pooled))
+        })
     }
 }
+
+/// Keeps a connection out of its pool, for one request alone, until dropped. For replicated
+/// writes: `WAIT` blocks the connection it is sent on until the replicas confirm (up to the
+/// replica wait), and on a shared connection every other request's command would queue
+/// behind it. On a connection of its own, too, `WAIT` waits for this request's write only.
+pub struct Held(#[allow(dead_code)] managed::Object<ConnectionManager>);
 
 fn unavailable(cause: Cause, detail: String) -> StoreError {
     StoreError::Unavailable(Unavailable { cause, detail })

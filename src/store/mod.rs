@@ -84,8 +84,14 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// Connections held alone by replicated writes, for each shared connection (see
+/// `conn::Exclusive`): enough that waits for a slow replica rarely queue for one.
+const EXCLUSIVE_PER_SHARED: usize = 8;
+
 struct Inner {
     conns: Connections,
+    /// For replicated writes only; opened when the first one comes.
+    exclusive: Connections,
     keys: KeySpace,
     /// The server's policy defaults, and as ARGV 1..15 of every script (in `Field::ALL` order,
     /// '' for a limit that is not set; see `scripts/prelude/base.lua`).
@@ -123,6 +129,13 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 conns: Connections::new(settings, endpoint.clone())?,
+                exclusive: Connections::new(
+                    &PoolSettings {
+                        max_size: settings.max_size * EXCLUSIVE_PER_SHARED,
+                        ..settings.clone()
+                    },
+                    endpoint.clone(),
+                )?,
                 keys: KeySpace::new(key_prefix),
                 defaults: policy.clone(),
                 policy_args,
@@ -219,8 +232,15 @@ impl Store {
         invocation.arg(rand::random::<u32>());
         op.args(&mut Args(&mut invocation));
         let started = Instant::now();
-        let mut conn = match self.conn().await {
-            Ok(conn) => conn,
+        // A replicated write runs on a connection of its own, whose WAIT holds up nobody.
+        let checkout = match replication {
+            None => self.conn().await.map(|conn| (conn, None)),
+            Some(_) => {
+                (self.inner.exclusive.get_exclusive().await).map(|(conn, held)| (conn, Some(held)))
+            }
+        };
+        let (mut conn, _held) = match checkout {
+            Ok(checked_out) => checked_out,
             Err(err) => return self.observe(def.name, started, Err(err)),
         };
         let value = {
@@ -313,7 +333,8 @@ impl Store {
 
     /// Refreshes the pool gauges (connections open, calls in flight): cheap, done per scrape.
     pub fn report_pool(&self) {
-        metrics::pool(self.inner.conns.size(), self.inner.in_flight.now());
+        let open = self.inner.conns.size() + self.inner.exclusive.size();
+        metrics::pool(open, self.inner.in_flight.now());
     }
 }
 

@@ -179,6 +179,41 @@ async fn replicated_batches_wait_for_a_replica_or_say_they_did_not_get_one() {
     assert_eq!(refused_items.body["results"][0]["status"], 422);
 }
 
+/// A replicated write waiting for its replica holds no connection other requests use: while
+/// one waits (here for a replica that does not exist), other calls, even on a pool of one
+/// connection, are answered before it is.
+#[tokio::test]
+async fn a_write_waiting_for_replicas_does_not_hold_up_other_requests() {
+    let alone = RedisServer::start();
+    let app = Arc::new(
+        TestApp::start_with(&alone, &["--redis-pool-size=1", "--replica-wait-ms=1900"]).await,
+    );
+    let q = queue("waits-alone");
+    app.submit(&q, json!({"payload": "before"})).await;
+    let waiting = {
+        let (app, q) = (app.clone(), q.clone());
+        tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": 1})).await })
+    };
+    let alone_ref = &alone;
+    eventually("the replicated submit to wait in WAIT", || async move {
+        let clients: String = alone_ref.cmd(&["INFO", "clients"]).await;
+        clients.contains("blocked_clients:1").then_some(())
+    })
+    .await;
+    for _ in 0..3 {
+        assert!(app.queue_stats(&q).await["counts"]["ready"].is_u64());
+        app.submit(&q, json!({"payload": "meanwhile"})).await;
+    }
+    assert!(
+        !waiting.is_finished(),
+        "the other calls were answered only after the wait ended"
+    );
+    waiting
+        .await
+        .expect("join")
+        .assert_problem(503, "unavailable");
+}
+
 /// Three sentinels watching a master and its replica, on free ports.
 struct Sentinels {
     ports: Vec<u16>,

@@ -202,6 +202,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(why) => Self::Unavailable(why.to_string()),
+            StoreError::Overloaded(why) => Self::Overloaded(why),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -93,7 +93,7 @@ fn handle() -> &'static PrometheusHandle {
             counter!(HTTP_SHED, "class" => class).absolute(0);
             gauge!(HTTP_IN_FLIGHT, "class" => class).set(0.0);
         }
-        for kind in ["unavailable", "error", "corrupt"] {
+        for kind in ["unavailable", "error", "corrupt", "overloaded"] {
             counter!(REDIS_ERRORS, "kind" => kind).absolute(0);
         }
         counter!(REAPER_FAILURES).absolute(0);

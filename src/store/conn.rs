@@ -228,32 +228,39 @@ impl Connections {
 
     /// A handle to a working connection, shared with other requests.
     pub async fn get(&self) -> Result<Conn, StoreError> {
-        let pooled = self.checkout().await?;
+        let pooled = self.pool.get().await.map_err(checkout_error)?;
         Ok(Conn::clone(&pooled))
     }
 
-    /// A working connection for this caller alone, for as long as it keeps the `Held`.
+    /// A working connection for this caller alone, for as long as it keeps the `Held`. When
+    /// every connection of the pool is open and held (each by a write waiting for replicas),
+    /// the wait for one ends in `Overloaded`: Redis itself is fine.
     pub async fn get_exclusive(&self) -> Result<(Conn, Held), StoreError> {
-        let pooled = self.checkout().await?;
-        Ok((Conn::clone(&pooled), Held(pooled)))
-    }
-
-    async fn checkout(&self) -> Result<managed::Object<ConnectionManager>, StoreError> {
-        self.pool.get().await.map_err(|e| match e {
-            // Whatever stops a connection from opening (refused, timeout, a wrong password or
-            // database number) is Redis being unavailable to us.
-            PoolError::Backend(err) => match classify(&err) {
-                StoreError::Redis(detail) => unavailable(Cause::Refused, detail),
-                other => other,
-            },
-            // Only the exclusive pool can run out of free connections: shared ones are
-            // given back at once.
-            PoolError::Timeout(managed::TimeoutType::Wait) => {
-                unavailable(Cause::Timeout, "waiting for a free connection".into())
+        match self.pool.get().await {
+            Ok(pooled) => Ok((Conn::clone(&pooled), Held(pooled))),
+            Err(PoolError::Timeout(managed::TimeoutType::Wait))
+                if self.pool.status().size >= self.pool.status().max_size =>
+            {
+                Err(StoreError::Overloaded(format!(
+                    "all {} connections for replicated writes are waiting for replicas",
+                    self.pool.status().max_size
+                )))
             }
-            PoolError::Timeout(_) => unavailable(Cause::Timeout, "opening a connection".into()),
-            other => unavailable(Cause::Unreachable, other.to_string()),
-        })
+            Err(err) => Err(checkout_error(err)),
+        }
+    }
+}
+
+/// What a failed checkout means. Whatever stops a connection from opening (refused, timeout, a
+/// wrong password or database number) is Redis being unavailable to us.
+fn checkout_error(err: PoolError<RedisError>) -> StoreError {
+    match err {
+        PoolError::Backend(err) => match classify(&err) {
+            StoreError::Redis(detail) => unavailable(Cause::Refused, detail),
+            other => other,
+        },
+        PoolError::Timeout(_) => unavailable(Cause::Timeout, "opening a connection".into()),
+        other => unavailable(Cause::Unreachable, other.to_string()),
     }
 }
 

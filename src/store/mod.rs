@@ -66,6 +66,9 @@ pub enum StoreError {
     /// Redis answered, but not in the shape the scripts promise.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// This process is at a limit of its own (Redis is fine): retry later.
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 impl StoreError {
@@ -319,6 +322,7 @@ impl Store {
             }
             Err(StoreError::Redis(_)) => Some("error"),
             Err(StoreError::Corrupt(_)) => Some("corrupt"),
+            Err(StoreError::Overloaded(_)) => Some("overloaded"),
         };
         metrics::redis_call(op, started.elapsed(), error);
         result

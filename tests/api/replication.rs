@@ -181,37 +181,67 @@ async fn replicated_batches_wait_for_a_replica_or_say_they_did_not_get_one() {
 
 /// A replicated write waiting for its replica holds no connection other requests use: while
 /// one waits (here for a replica that does not exist), other calls, even on a pool of one
-/// connection, are answered before it is.
+/// connection, are answered before it is. Such writes hold at most 8 connections per pooled
+/// one: a ninth waiting at once is a `503` after the pool's wait, and plain calls still work.
 #[tokio::test]
 async fn a_write_waiting_for_replicas_does_not_hold_up_other_requests() {
     let alone = RedisServer::start();
-    let app = Arc::new(
-        TestApp::start_with(&alone, &["--redis-pool-size=1", "--replica-wait-ms=1900"]).await,
-    );
+    let flags = [
+        "--redis-pool-size=1",
+        "--replica-wait-ms=1900",
+        "--redis-wait-timeout-ms=300",
+    ];
+    let app = Arc::new(TestApp::start_with(&alone, &flags).await);
     let q = queue("waits-alone");
     app.submit(&q, json!({"payload": "before"})).await;
-    let waiting = {
+    let replicated = |n: usize| {
         let (app, q) = (app.clone(), q.clone());
-        tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": 1})).await })
+        tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": n})).await })
     };
-    let alone_ref = &alone;
-    eventually("the replicated submit to wait in WAIT", || async move {
-        let clients: String = alone_ref.cmd(&["INFO", "clients"]).await;
-        clients.contains("blocked_clients:1").then_some(())
-    })
-    .await;
+    let blocked = |n: usize| {
+        let alone = &alone;
+        eventually("replicated submits to wait in WAIT", move || async move {
+            let clients: String = alone.cmd(&["INFO", "clients"]).await;
+            clients
+                .contains(&format!("blocked_clients:{n}\r"))
+                .then_some(())
+        })
+    };
+    let first = replicated(0);
+    blocked(1).await;
     for _ in 0..3 {
         assert!(app.queue_stats(&q).await["counts"]["ready"].is_u64());
         app.submit(&q, json!({"payload": "meanwhile"})).await;
     }
     assert!(
-        !waiting.is_finished(),
+        !first.is_finished(),
         "the other calls were answered only after the wait ended"
     );
-    waiting
-        .await
-        .expect("join")
-        .assert_problem(503, "unavailable");
+
+    let others: Vec<_> = (1..8).map(replicated).collect();
+    blocked(8).await;
+    let ninth = app.submit_replicated(&q, json!({"payload": 9})).await;
+    let detail = ninth.assert_problem(503, "unavailable")["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
+    assert!(detail.contains("all 8 connections"), "{detail}");
+    assert!(
+        !first.is_finished(),
+        "the ninth was refused before the wait ended"
+    );
+    let clients: String = alone.cmd(&["INFO", "clients"]).await;
+    assert!(
+        clients.contains("blocked_clients:8\r"),
+        "the ninth never reached Redis: {clients}"
+    );
+    assert!(app.queue_stats(&q).await["counts"]["ready"].is_u64());
+    for waiting in std::iter::once(first).chain(others) {
+        waiting
+            .await
+            .expect("join")
+            .assert_problem(503, "unavailable");
+    }
 }
 
 /// Three sentinels watching a master and its replica, on free ports.

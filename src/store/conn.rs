@@ -88,8 +88,8 @@ impl Conn {
 
     /// `WAIT`: until `replication.replicas` replicas have every write sent on this connection so
     /// far (the last being this request's script), or the timeout; how many did. In a cluster,
-    /// to the master of `slot_key`'s slot, on the same node connection the script used.
-    /// Other requests sharing the connection wait behind it: the price of opting in.
+    /// to the master of `slot_key`'s slot, on the same node connection the script used. It
+    /// blocks the connection meanwhile, hence a connection of its own (`Held`).
     pub async fn wait_replicas(
         &mut self,
         replication: Replication,
@@ -238,13 +238,16 @@ impl Connections {
     pub async fn get_exclusive(&self) -> Result<(Conn, Held), StoreError> {
         match self.pool.get().await {
             Ok(pooled) => Ok((Conn::clone(&pooled), Held(pooled))),
-            Err(PoolError::Timeout(managed::TimeoutType::Wait))
-                if self.pool.status().size >= self.pool.status().max_size =>
-            {
-                Err(StoreError::Overloaded(format!(
-                    "all {} connections for replicated writes are waiting for replicas",
-                    self.pool.status().max_size
-                )))
+            Err(err @ PoolError::Timeout(managed::TimeoutType::Wait)) => {
+                let status = self.pool.status();
+                Err(if status.size >= status.max_size {
+                    StoreError::Overloaded(format!(
+                        "all {} connections for replicated writes are waiting for replicas",
+                        status.max_size
+                    ))
+                } else {
+                    checkout_error(err)
+                })
             }
             Err(err) => Err(checkout_error(err)),
         }

@@ -88,7 +88,7 @@ pub struct Store {
 }
 
 /// Connections held alone by replicated writes, for each shared connection (see
-/// `conn::Exclusive`): enough that waits for a slow replica rarely queue for one.
+/// `conn::Held`): enough that waits for a slow replica rarely queue for one.
 const EXCLUSIVE_PER_SHARED: usize = 8;
 
 struct Inner {
@@ -192,8 +192,8 @@ impl Store {
         Ok((outcome, confirmed))
     }
 
-    /// Runs the scripts of one batch (`chunks`, each an op) together on the shared connections;
-    /// with `replication`, each then waits for its replicas. Returns the chunks' outcomes in
+    /// Runs the scripts of one batch (`chunks`, each an op) together; with `replication`, each
+    /// then waits for its replicas (each on a connection of its own, as `call` does). Returns the chunks' outcomes in
     /// order and the fewest replicas any chunk got: with no chunk, nothing needed confirming,
     /// so the count asked for.
     async fn run_chunks<O: Op>(

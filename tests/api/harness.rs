@@ -18,6 +18,15 @@ use tokio::sync::oneshot;
 /// The header that asks for replicated durability.
 pub const REPLICATED: (&str, &str) = ("taskgate-durability", "replicated");
 
+/// Flags of the failover tests: a dead Redis is noticed fast, and a replicated write may wait
+/// 1.5 s for its replica. That is a bound, not a delay (`WAIT` answers as soon as the replica
+/// has the write), generous because CI shares two cores among several Redis processes.
+pub const FAILOVER_FLAGS: [&str; 3] = [
+    "--redis-response-timeout-ms=2000",
+    "--redis-connect-timeout-ms=500",
+    "--replica-wait-ms=1500",
+];
+
 #[allow(unused_imports)] // not every binary that includes the harness uses them all
 pub use crate::redis_server::{RedisServer, redis_server_binary, spawn_redis, spawn_watched};
 

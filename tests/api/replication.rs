@@ -11,8 +11,8 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::harness::{
-    REPLICATED, RedisServer, TempDir, TestApp, eventually, queue, redis_server_binary,
-    spawn_watched,
+    FAILOVER_FLAGS, REPLICATED, RedisServer, TempDir, TestApp, eventually, queue,
+    redis_server_binary, spawn_watched,
 };
 
 /// A replica of `master`, in sync with it.
@@ -338,20 +338,10 @@ async fn a_sentinel_failover_is_followed_by_the_same_process() {
     let sentinels = Sentinels::start(&master);
     sentinels.wait_ready().await;
     let url = format!("--redis-url={}", sentinels.url());
-    let app = Arc::new(
-        TestApp::start_with(
-            &master,
-            &[
-                &url,
-                "--redis-response-timeout-ms=2000",
-                "--redis-connect-timeout-ms=500",
-                // A bound, not a delay: WAIT answers as soon as the replica has the write. It
-                // is generous because CI shares two cores among several clusters.
-                "--replica-wait-ms=1500",
-            ],
-        )
-        .await,
-    );
+    let flags: Vec<&str> = std::iter::once(url.as_str())
+        .chain(FAILOVER_FLAGS)
+        .collect();
+    let app = Arc::new(TestApp::start_with(&master, &flags).await);
     let q = queue("sentinel");
     let mut durable = Vec::new();
     for n in 0..20 {

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::harness::{RedisServer, TestApp, eventually, queue};
+use crate::harness::{FAILOVER_FLAGS, RedisServer, TestApp, eventually, queue};
 
 /// Statuses and created task ids seen by a background load.
 #[derive(Default)]
@@ -73,19 +73,7 @@ async fn durable_submit(app: &TestApp, q: &str, n: usize) -> String {
 #[tokio::test]
 async fn a_killed_master_is_replaced_and_the_same_process_serves_again() {
     let mut redis = RedisServer::start_cluster();
-    let app = Arc::new(
-        TestApp::start_with(
-            &redis,
-            &[
-                "--redis-response-timeout-ms=2000",
-                "--redis-connect-timeout-ms=500",
-                // A bound, not a delay: WAIT answers as soon as the replica has the write. It
-                // is generous because CI shares two cores among several clusters.
-                "--replica-wait-ms=1500",
-            ],
-        )
-        .await,
-    );
+    let app = Arc::new(TestApp::start_with(&redis, &FAILOVER_FLAGS).await);
     let q = queue("failover");
     let mut durable = Vec::new();
     for n in 0..20 {

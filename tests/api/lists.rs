@@ -117,3 +117,180 @@ async fn an_unreadable_record_is_left_out_of_a_listing() {
         .await;
     assert_eq!(all_pages(&app, &q, "ready", 50).await, vec![0, 2]);
 }
+
+/// Tasks per state in the paging test, and how many of them are held back to be added while
+/// paging.
+const SAME_SCORE_TASKS: usize = 1000;
+const ADDED_WHILE_PAGING: usize = 100;
+/// The score they all share: 2200-01-01 in ms (a run time, lease deadline or purge time).
+const SAME_SCORE_AT: &str = "7258118400000";
+
+/// Fills `q` with `n` tasks in `state` (each state reached the way the API reaches it).
+async fn fill(app: &TestApp, q: &str, state: &str, n: usize) {
+    let long_lease = json!({"max_tasks": 100, "lease_ms": 3_600_000});
+    for chunk in 0..n.div_ceil(100) {
+        let tasks: Vec<Value> = (0..100.min(n - chunk * 100))
+            .map(|i| match state {
+                "scheduled" => json!({"payload": i, "run_at": "2200-01-01T00:00:00Z"}),
+                "dead" => json!({"payload": i, "max_attempts": 1}),
+                _ => json!({"payload": i}),
+            })
+            .collect();
+        let reply = app
+            .post(
+                &format!("/v1/queues/{q}/tasks:batch"),
+                json!({"tasks": tasks}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if matches!(state, "leased" | "completed" | "dead") {
+            let lease = match state {
+                "dead" => json!({"max_tasks": 100, "lease_ms": 1000}),
+                _ => long_lease.clone(),
+            };
+            let leases = app.lease(q, lease).await;
+            assert_eq!(leases.len(), tasks.len());
+            if state == "completed" {
+                let acks: Vec<Value> = leases
+                    .iter()
+                    .map(|l| json!({"id": l["task"]["id"], "lease_id": l["lease_id"]}))
+                    .collect();
+                let reply = app
+                    .post(&format!("/v1/queues/{q}/acks"), json!({"acks": acks}))
+                    .await;
+                assert_eq!(reply.status, 200, "{}", reply.body);
+            }
+        }
+    }
+    if state == "cancelled" {
+        let ready = crate::harness::RedisServer::shared()
+            .cmd::<Vec<String>>(&[
+                "ZRANGE",
+                &format!("{}:{{q:{q}}}:ready", app.prefix),
+                "0",
+                "-1",
+            ])
+            .await;
+        for chunk in ready.chunks(100) {
+            let cancels = chunk.iter().map(|member| async move {
+                let id = member.split_once(':').map_or(member.as_str(), |(_, id)| id);
+                app.delete(&format!("/v1/queues/{q}/tasks/{id}")).await
+            });
+            for reply in futures_util::future::join_all(cancels).await {
+                assert_eq!(reply.status, 200, "{}", reply.body);
+            }
+        }
+    }
+    // Expired leases of single-attempt tasks go dead by the reaper's sweep.
+    let counted = |stats: &Value| stats["counts"][state].as_u64() == Some(n as u64);
+    crate::harness::eventually(&format!("{n} {state} tasks"), || async {
+        counted(&app.queue_stats(q).await).then_some(())
+    })
+    .await;
+}
+
+/// Paging through 1,000 tasks that share one score, in every state that has a listing, with
+/// members removed and added between pages: no task is listed twice, none that stayed is
+/// missed, none removed before the page reached it appears, and what is added after the cursor's
+/// position is listed while what is added before it is not. (The listing used to resume by
+/// score alone and stopped after `limit + 100` tasks of one score.)
+#[tokio::test]
+async fn a_thousand_tasks_of_one_score_page_through_in_every_state_while_tasks_come_and_go() {
+    let app = TestApp::start().await;
+    let redis = crate::harness::RedisServer::shared();
+    for state in [
+        "ready",
+        "scheduled",
+        "leased",
+        "completed",
+        "dead",
+        "cancelled",
+    ] {
+        let q = queue(&format!("list-same-{state}"));
+        fill(&app, &q, state, SAME_SCORE_TASKS + ADDED_WHILE_PAGING).await;
+        let key = format!("{}:{{q:{q}}}:{state}", app.prefix);
+        // One score for every member, as many tasks finished in one script would have: a time
+        // far ahead, so no sweep promotes, reclaims or purges them meanwhile.
+        const SAME_SCORE: &str = "for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do \
+            redis.call('ZADD', KEYS[1], 'XX', ARGV[1], m) end return 1";
+        let _: i64 = redis
+            .cmd(&["EVAL", SAME_SCORE, "1", &key, SAME_SCORE_AT])
+            .await;
+        let members: Vec<String> = redis.cmd(&["ZRANGE", &key, "0", "-1"]).await;
+        // Held back now, added two at a time while paging.
+        let (mut held, mut present) = (Vec::new(), Vec::new());
+        for (n, member) in members.into_iter().enumerate() {
+            if n % 11 == 5 {
+                held.push(member)
+            } else {
+                present.push(member)
+            }
+        }
+        let _: i64 = redis
+            .cmd(&[&["ZREM", key.as_str()][..], &str_refs(&held)].concat())
+            .await;
+        let id_of = |member: &str| member.rsplit(':').next().unwrap_or(member).to_owned();
+        let (mut listed, mut removed, mut behind) = (Vec::new(), Vec::new(), Vec::new());
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/queues/{q}/tasks?state={state}&limit=50");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let reply = app.get(&path).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            for task in reply.body["tasks"].as_array().expect("tasks") {
+                listed.push(task["id"].as_str().expect("a task id").to_owned());
+            }
+            let Some(next) = reply.body["next_cursor"].as_str() else {
+                break;
+            };
+            cursor = Some(next.to_owned());
+            // The cursor's own member leaves, and so does the next one the paging would reach.
+            let at = next.split_once('_').expect("score_member").1.to_owned();
+            let ahead = present.iter().find(|m| m.as_str() > at.as_str()).cloned();
+            for gone in [Some(at.clone()), ahead.clone()].into_iter().flatten() {
+                let _: i64 = redis.cmd(&["ZREM", &key, &gone]).await;
+                present.retain(|m| *m != gone);
+            }
+            removed.extend(ahead.map(|m| id_of(&m)));
+            // Two come (back): one ahead of the cursor's position must be listed, one behind it
+            // must not be.
+            for added in held.drain(..held.len().min(2)) {
+                let _: i64 = redis.cmd(&["ZADD", &key, SAME_SCORE_AT, &added]).await;
+                if added > at {
+                    present.push(added);
+                } else {
+                    behind.push(id_of(&added));
+                }
+            }
+            present.sort();
+        }
+        let unique: std::collections::HashSet<&String> = listed.iter().collect();
+        assert_eq!(
+            unique.len(),
+            listed.len(),
+            "{state}: a task was listed twice"
+        );
+        assert!(
+            listed.len() > SAME_SCORE_TASKS - ADDED_WHILE_PAGING,
+            "{state}: {}",
+            listed.len()
+        );
+        for member in &present {
+            let id = id_of(member);
+            assert!(unique.contains(&id), "{state}: {member} was never listed");
+        }
+        for id in removed.iter().chain(&behind) {
+            assert!(
+                !unique.contains(id),
+                "{state}: {id} was listed though the page had passed it or it had gone"
+            );
+        }
+    }
+}
+
+/// `&str`s of a list of `String`s, for a command's arguments.
+fn str_refs(items: &[String]) -> Vec<&str> {
+    items.iter().map(String::as_str).collect()
+}

@@ -3,35 +3,70 @@
 -- completed, dead and cancelled by when they will be purged. Writes nothing.
 -- arg: 1 the state (its set's role: ready, scheduled, leased, completed, dead, cancelled),
 -- 2 limit, 3 after: the score of the previous page's last member or '', 4 that member
--- Returns reply('ok', { task, ... }, { score, member } of the last task or false when this is
--- the last page). A page also stops at LEASE_REPLY_BYTES_MAX of task data.
+-- Returns reply('ok', { task, ... }, { score, member } of the last member looked at, or false
+-- when this is the last page). A page also stops at LEASE_REPLY_BYTES_MAX of task data.
+--
+-- A cursor is a position in the set's order, (score, member), not a score alone: many members
+-- share a score (ready tasks of one priority, tasks scheduled for one instant, tasks finished
+-- in one script), and Redis orders those byte by byte by member.
 
 local set, limit, after_score, after_member = K[arg(1)], tonumber(arg(2)), arg(3), arg(4)
-local min = after_score ~= '' and after_score or '-inf'
--- Members with one score are ordered byte by byte; skipping those up to the last member seen
--- resumes exactly where the previous page ended.
-local members = redis.call('ZRANGEBYSCORE', set, min, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 100)
-local tasks, bytes, last, more = {}, 0, nil, false
-for n = 1, #members, 2 do
-  local member, score = members[n], members[n + 1]
-  local seen = after_score ~= '' and tonumber(score) == tonumber(after_score) and member <= after_member
-  if not seen then
-    if #tasks >= limit or bytes >= LEASE_REPLY_BYTES_MAX then
-      more = true
-      break
-    end
-    local id = member_id(member)
-    local raw = redis.call('HGET', K.meta, id)
-    local ok, meta = pcall(cjson.decode, raw or '')
-    if ok and type(meta) == 'table' then
-      local task, size = task_reply(id, meta, raw)
-      table.insert(tasks, task)
-      bytes = bytes + size
-      last = { score, member }
+
+-- True when member `a` sorts before `b` in Redis's order for equal scores (memcmp). Lua's own
+-- `<` on strings follows the server's collation locale, so bytes are compared one by one.
+local function sorts_before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
     end
   end
+  return #a < #b
 end
-if #members >= 2 * (limit + 100) then
-  more = true
+
+-- The rank of the first member after the cursor's position.
+local function start_rank()
+  if after_score == '' then
+    return 0
+  end
+  local rank = redis.call('ZRANK', set, after_member)
+  if rank and tonumber(redis.call('ZSCORE', set, after_member)) == tonumber(after_score) then
+    return rank + 1
+  end
+  -- The cursor's member has left the set (leased, finished, purged) or moved: the position is
+  -- still well defined. Members of a lower score come before it; among those of its score,
+  -- the ones that sort before its member do too (a binary search over ranks, O(log n) reads).
+  local lo = redis.call('ZCOUNT', set, '-inf', '(' .. after_score)
+  local hi = redis.call('ZCOUNT', set, '-inf', after_score)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if sorts_before(redis.call('ZRANGE', set, mid, mid)[1], after_member) then
+      lo = mid + 1
+    else
+      hi = mid
+    end
+  end
+  return lo
 end
+
+local start = start_rank()
+-- One member more than the page holds, to know whether another page follows.
+local members = redis.call('ZRANGE', set, start, start + limit, 'WITHSCORES')
+local tasks, bytes, looked, last = {}, 0, 0, nil
+for n = 1, #members, 2 do
+  if looked >= limit or bytes >= LEASE_REPLY_BYTES_MAX then
+    break
+  end
+  local member, score = members[n], members[n + 1]
+  looked, last = looked + 1, { score, member }
+  local id = member_id(member)
+  local raw = redis.call('HGET', K.meta, id)
+  local ok, meta = pcall(cjson.decode, raw or '')
+  if ok and type(meta) == 'table' then
+    local task, size = task_reply(id, meta, raw)
+    table.insert(tasks, task)
+    bytes = bytes + size
+  end
+end
+local more = looked < #members / 2
 return reply('ok', tasks, more and last or false)

@@ -248,3 +248,32 @@ async fn a_tick_sweeps_a_bounded_number_of_queues_in_turns() {
     assert_eq!(second.queues_swept, 60, "{second:?}");
     assert_eq!(first.queues_failed + second.queues_failed, 0);
 }
+
+/// A ready task written before record version 1 has no arrival number (`seq`) and a bare id as
+/// its ready-set member. Cancelling it used to raise a Lua error (a 500); now it is cancelled
+/// and leaves the ready order.
+#[tokio::test]
+async fn a_ready_record_from_an_older_version_can_be_cancelled() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("old-ready");
+    let id = "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a12";
+    let () = redis
+        .cmd(&[
+            "HSET",
+            &key(&app, &q, "meta"),
+            id,
+            r#"{"state":"ready","priority":0}"#,
+        ])
+        .await;
+    let () = redis
+        .cmd(&["HSET", &key(&app, &q, "payload"), id, r#"{"old":true}"#])
+        .await;
+    let _: i64 = redis.cmd(&["ZADD", &key(&app, &q, "ready"), "0", id]).await;
+    let reply = app.delete(&format!("/v1/queues/{q}/tasks/{id}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["state"], "cancelled");
+    let left: i64 = redis.cmd(&["ZCARD", &key(&app, &q, "ready")]).await;
+    assert_eq!(left, 0, "the bare-id member is still in the ready order");
+    assert!(app.lease(&q, json!({})).await.is_empty());
+}

@@ -10,7 +10,9 @@ while arg(i) do
   local raw = redis.call('HGET', K.meta, id)
   if raw then
     local ok, meta = pcall(cjson.decode, raw)
-    local member = nil
+    -- Its ready-set member, should it be ready: `<seq>:<id>`, or the bare id of a record
+    -- written before version 1 (removing a member that is not there is harmless).
+    local member = id
     if ok and type(meta) == 'table' then
       if type(meta.seq) == 'string' then
         member = meta.seq .. ':' .. id

@@ -6,7 +6,11 @@
 -- among equal scores Redis orders members byte by byte, so each member starts with a
 -- fixed-width arrival number: "<16 hex digits>:<id>". The arrival counter is a 64-bit Redis
 -- integer and never wraps; Lua reads it exactly up to 2^53 (285 years at a million per second).
+-- A ready task written before version 1 has no `seq`: its member is its bare id.
 local function ready_member(id, meta)
+  if meta.seq == nil then
+    return id
+  end
   return meta.seq .. ':' .. id
 end
 

@@ -28,8 +28,9 @@ impl Store {
             .await
     }
 
-    /// Leases like `lease_across` (or, without a strategy, from the one queue given), waiting
-    /// up to `wait` for something to lease from any of the queues.
+    /// Leases like `lease_across` (or, without a strategy, from the one queue given: `Strict`
+    /// over the list if there are several), waiting up to `wait` for something to lease from
+    /// any of the queues. An empty list leases nothing.
     pub async fn lease_across_waiting(
         &self,
         queues: &[QueueName],
@@ -47,9 +48,13 @@ impl Store {
                     listeners.push(self.inner.notifier.listen_ready(channel).await);
                 }
             }
-            let outcome = match strategy {
-                Some(strategy) => self.lease_across(queues, strategy, request).await?,
-                None => self.lease(&queues[0], request).await?,
+            let outcome = match (strategy, queues) {
+                (None, [queue]) => self.lease(queue, request).await?,
+                // No queue at all leases nothing (`lease_across` tries none).
+                (strategy, _) => {
+                    let strategy = strategy.unwrap_or_default();
+                    self.lease_across(queues, strategy, request).await?
+                }
             };
             if !outcome.leases.is_empty() || outcome.replayed {
                 return Ok(outcome);
@@ -131,5 +136,44 @@ impl TaskState {
             self,
             TaskState::Completed | TaskState::Dead | TaskState::Cancelled
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PoolSettings;
+
+    /// A store that never connects: nothing below needs Redis.
+    fn offline_store() -> Store {
+        let settings = PoolSettings {
+            url: "redis://127.0.0.1:1".into(),
+            ca_file: None,
+            max_size: 1,
+            wait_timeout: Duration::from_millis(10),
+            connect_timeout: Duration::from_millis(10),
+            response_timeout: Duration::from_millis(10),
+        };
+        let defaults = <crate::config::Config as clap::Parser>::parse_from(["taskgate"]);
+        Store::new(&settings, "tg", &defaults.default_policy())
+            .expect("a store for an offline Redis")
+    }
+
+    /// An empty list of queues is a call that leases nothing, not an index out of bounds.
+    #[tokio::test]
+    async fn a_lease_from_no_queue_leases_nothing() {
+        let store = offline_store();
+        let request = LeaseRequest {
+            max_tasks: 1,
+            ..LeaseRequest::default()
+        };
+        let stop = CancellationToken::new();
+        for strategy in [None, Some(Strategy::Strict)] {
+            let outcome = store
+                .lease_across_waiting(&[], strategy, &request, Duration::ZERO, &stop)
+                .await
+                .expect("no Redis call is needed");
+            assert!(outcome.leases.is_empty());
+        }
     }
 }

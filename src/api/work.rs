@@ -221,8 +221,10 @@ pub async fn ack_task(
             durability.0,
         )
         .await?;
-    let replicas = durability.check(confirmed, &format!("the ack of task {}", path.id))?;
+    // The outcome first: a lost lease, an unknown task or a result too large changed nothing,
+    // so there is nothing whose replication could be in doubt.
     let mut response = finish_response(outcome, &path)?;
+    let replicas = durability.check(confirmed, &format!("the ack of task {}", path.id))?;
     response.headers_mut().extend(replicas);
     Ok(response)
 }

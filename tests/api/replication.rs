@@ -86,6 +86,38 @@ async fn replicated_writes_wait_for_a_replica_or_say_they_did_not_get_one() {
     .assert_problem(422, "validation");
 }
 
+/// An ack that changes nothing (a lost lease, an unknown task, a result over the queue's cap)
+/// is answered for what it is, replicated durability or not: with no replica to confirm, it is
+/// its own `409`, `404` or `413`, never a `503` claiming the ack is stored on the primary.
+#[tokio::test]
+async fn a_replicated_ack_that_changes_nothing_answers_its_own_outcome() {
+    let alone = RedisServer::start();
+    let app = TestApp::start_with(&alone, &["--replica-wait-ms=200"]).await;
+    let q = queue("replicated-outcome");
+    app.patch_policy(&q, json!({"max_payload_bytes": 8})).await;
+    app.submit(&q, json!({"payload": 1})).await;
+    let lease = app.lease_one(&q).await;
+    let id = lease["task"]["id"].as_str().expect("a task id");
+    let ack = |task: &str| format!("/v1/queues/{q}/tasks/{task}/ack");
+    let stale = json!({"lease_id": "0123456789abcdef0123456789abcdef"});
+    app.request_with(Method::POST, &ack(id), Some(&stale), &[REPLICATED])
+        .await
+        .assert_problem(409, "lease-lost");
+    let unknown = "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11";
+    app.request_with(Method::POST, &ack(unknown), Some(&stale), &[REPLICATED])
+        .await
+        .assert_problem(404, "not-found");
+    let large = json!({"lease_id": lease["lease_id"], "result": "far more than eight bytes"});
+    app.request_with(Method::POST, &ack(id), Some(&large), &[REPLICATED])
+        .await
+        .assert_problem(413, "payload-too-large");
+    // The real ack does need its replica, and says it did not get one.
+    let real = json!({"lease_id": lease["lease_id"]});
+    app.request_with(Method::POST, &ack(id), Some(&real), &[REPLICATED])
+        .await
+        .assert_problem(503, "unavailable");
+}
+
 /// Batch submits and batch acks wait for the replica too, and say how many confirmed; without
 /// one, the whole call is a `503`, and repeating it stores nothing twice: each task's
 /// `idempotency_key` gives the same tasks back, each ack is replayed. A batch that wrote

@@ -4,7 +4,8 @@
 //! retries and delayed tasks, purges terminal tasks past their retention, and keeps the queue
 //! registry true.
 //!
-//! Isolation: one queue's failure is logged with its name and the sweep goes on with the next.
+//! Isolation: one queue's failure is logged with its name and the sweep goes on with the next;
+//! so does a failed part of the tick (the registry's scan, its reading), logged with what failed.
 //! Bounds: a tick sweeps at most `QUEUES_PER_TICK` queues (taking turns through the registry)
 //! and at most `PASSES_PER_QUEUE` bounded scripts per queue, and scans a bounded slice of the
 //! keyspace, so its cost does not grow with the number of queues ever created.
@@ -30,8 +31,8 @@ const HEAL_PASS_TICKS: u64 = 60;
 /// Keys scanned per tick, at least and at most.
 const HEAL_SCAN_MIN: u64 = 1_000;
 const HEAL_SCAN_MAX: u64 = 20_000;
-/// How often one queue's repeated failure is logged.
-const QUEUE_ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
+/// How often one queue's repeated failure, or one part of the tick's, is logged.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -49,8 +50,34 @@ pub struct TickReport {
 pub struct Reaper {
     store: Store,
     scan_cursor: u64,
+    /// How many keys Redis held when last counted (sizes each slice of the registry scan).
+    key_count: u64,
     resume_after: Option<QueueName>,
+    /// The queues of the last turn that could be read from the registry: swept again when
+    /// the registry cannot be read, so its trouble does not stop every queue's sweep.
+    last_turn: Vec<QueueName>,
     queue_errors_logged: HashMap<QueueName, Instant>,
+    step_errors_logged: HashMap<Step, Instant>,
+}
+
+/// The parts of a tick that can fail on their own, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Step {
+    CountKeys,
+    ScanKeys,
+    Register,
+    ReadRegistry,
+}
+
+impl Step {
+    fn words(self) -> &'static str {
+        match self {
+            Self::CountKeys => "counting Redis's keys (DBSIZE) to size the registry scan",
+            Self::ScanKeys => "scanning the keyspace for queues (SCAN) to heal the registry",
+            Self::Register => "adding the queues found by the scan to the registry",
+            Self::ReadRegistry => "reading the queue registry for this tick's queues",
+        }
+    }
 }
 
 /// Sweeps every `every`, until `stop` is cancelled. A tick in progress is dropped between two
@@ -77,13 +104,18 @@ impl Reaper {
         Self {
             store,
             scan_cursor: 0,
+            key_count: 0,
             resume_after: None,
+            last_turn: Vec::new(),
             queue_errors_logged: HashMap::new(),
+            step_errors_logged: HashMap::new(),
         }
     }
 
-    /// One tick: a slice of the registry scan, then the next turn of queues. When Redis is
-    /// unavailable the tick does nothing (the store's outage log says so, once).
+    /// One tick: a slice of the registry scan, then the next turn of queues. Each part fails on
+    /// its own, logged (at most once a minute per part) with what failed, and the rest of the
+    /// tick goes on: a Cluster primary that cannot answer `DBSIZE` or `SCAN`, or the one that
+    /// holds the registry, stops no other queue's sweep.
     pub async fn tick(&mut self) -> TickReport {
         let started = Instant::now();
         let report = self.sweep().await;
@@ -93,21 +125,9 @@ impl Reaper {
 
     async fn sweep(&mut self) -> TickReport {
         let mut report = TickReport::default();
-        let Ok(found) = self.heal_step().await else {
-            return report;
-        };
-        report.queues_found = found;
-        let Ok(queues) = self
-            .store
-            .queues_after(self.resume_after.as_ref(), QUEUES_PER_TICK)
-            .await
-        else {
-            return report;
-        };
-        self.resume_after = match queues.last() {
-            Some(last) if queues.len() == QUEUES_PER_TICK => Some(last.clone()),
-            _ => None,
-        };
+        let found = self.heal_step().await;
+        report.queues_found = found.len();
+        let queues = self.turn(found).await;
         let store = &self.store;
         let results: Vec<(QueueName, Result<ReapReport, StoreError>)> =
             futures_util::stream::iter(queues)
@@ -140,34 +160,100 @@ impl Reaper {
         report
     }
 
-    /// Scans a slice of the keyspace sized so a full pass takes about `HEAL_PASS_TICKS`.
-    async fn heal_step(&mut self) -> Result<usize, StoreError> {
-        let keys = self.store.key_count().await?;
-        let count = (keys / HEAL_PASS_TICKS).clamp(HEAL_SCAN_MIN, HEAL_SCAN_MAX);
-        let (next, found) = self
+    /// The queues to sweep this tick: the next turn of the registry. When the registry cannot
+    /// be read, the last turn that could be, with the queues the scan found this tick.
+    async fn turn(&mut self, found: Vec<QueueName>) -> Vec<QueueName> {
+        match self
             .store
-            .heal_registry(self.scan_cursor, count as usize)
-            .await?;
-        self.scan_cursor = next;
-        Ok(found)
+            .queues_after(self.resume_after.as_ref(), QUEUES_PER_TICK)
+            .await
+        {
+            Ok(queues) => {
+                self.resume_after = match queues.last() {
+                    Some(last) if queues.len() == QUEUES_PER_TICK => Some(last.clone()),
+                    _ => None,
+                };
+                self.last_turn.clone_from(&queues);
+                queues
+            }
+            Err(err) => {
+                self.log_step_error(Step::ReadRegistry, &err);
+                let mut queues = self.last_turn.clone();
+                for queue in found {
+                    if queues.len() < QUEUES_PER_TICK && !queues.contains(&queue) {
+                        queues.push(queue);
+                    }
+                }
+                queues
+            }
+        }
+    }
+
+    /// Scans a slice of the keyspace, sized so a full pass takes about `HEAL_PASS_TICKS`, and
+    /// registers the queues it finds. Returns them (empty when the scan failed).
+    async fn heal_step(&mut self) -> Vec<QueueName> {
+        match self.store.key_count().await {
+            Ok(keys) => self.key_count = keys,
+            // The last count (or the smallest slice) does: it only sizes the scan.
+            Err(err) => self.log_step_error(Step::CountKeys, &err),
+        }
+        let count = (self.key_count / HEAL_PASS_TICKS).clamp(HEAL_SCAN_MIN, HEAL_SCAN_MAX);
+        let found = match self
+            .store
+            .scan_for_queues(self.scan_cursor, count as usize)
+            .await
+        {
+            Ok((next, found)) => {
+                self.scan_cursor = next;
+                found
+            }
+            Err(err) => {
+                self.log_step_error(Step::ScanKeys, &err);
+                return Vec::new();
+            }
+        };
+        if let Err(err) = self.store.register(&found).await {
+            self.log_step_error(Step::Register, &err);
+        }
+        found
+    }
+
+    /// Logs a failed part of the tick with what it was, at most once a minute per part.
+    fn log_step_error(&mut self, step: Step, err: &StoreError) {
+        if !first_in_a_while(&mut self.step_errors_logged, step) {
+            return;
+        }
+        tracing::warn!(
+            failed = step.words(),
+            error = %err,
+            "a part of the reaper's sweep failed; the rest of the sweep goes on"
+        );
     }
 
     /// Logs one queue's failure with its name, at most once a minute per queue. An outage is
     /// not one queue's failure: the store's outage log covers it.
     fn log_queue_error(&mut self, queue: &QueueName, err: &StoreError) {
-        if matches!(err, StoreError::Unavailable(_)) {
+        if matches!(err, StoreError::Unavailable(_))
+            || !first_in_a_while(&mut self.queue_errors_logged, queue.clone())
+        {
             return;
         }
-        let now = Instant::now();
-        let logged = self.queue_errors_logged.get(queue);
-        if logged.is_some_and(|at| now.duration_since(*at) < QUEUE_ERROR_LOG_EVERY) {
-            return;
-        }
-        self.queue_errors_logged
-            .retain(|_, at| now.duration_since(*at) < QUEUE_ERROR_LOG_EVERY);
-        self.queue_errors_logged.insert(queue.clone(), now);
         tracing::warn!(queue = %queue, error = %err, "sweeping this queue failed; going on with the others");
     }
+}
+
+/// Whether `what` may be logged now (not logged within `ERROR_LOG_EVERY`); if so, notes it.
+fn first_in_a_while<K: Eq + std::hash::Hash>(logged: &mut HashMap<K, Instant>, what: K) -> bool {
+    let now = Instant::now();
+    if logged
+        .get(&what)
+        .is_some_and(|at| now.duration_since(*at) < ERROR_LOG_EVERY)
+    {
+        return false;
+    }
+    logged.retain(|_, at| now.duration_since(*at) < ERROR_LOG_EVERY);
+    logged.insert(what, now);
+    true
 }
 
 /// The sweep's metrics: what it changed, and the queue's depth per state as it left it.

@@ -6,9 +6,10 @@
 //!
 //! - Written off the hot path: after a submit, at most once per `REGISTER_REFRESH` per queue
 //!   per process, in a background command, so no request waits for it.
-//! - Healed by the reaper: each tick scans a bounded slice of the keyspace for queues' keys and
-//!   adds their queues back, so after a `DEL`, a `FLUSHALL` or a restart without persistence
-//!   every queue that still holds anything is registered again within one scan cycle.
+//! - Healed by the reaper: each tick scans a bounded slice of the keyspace for queues' keys
+//!   (`scan_for_queues`) and adds their queues back, so after a `DEL`, a `FLUSHALL` or a
+//!   restart without persistence every queue that still holds anything is registered again
+//!   within one scan cycle.
 //! - Shrunk by the reaper: a queue whose sweep finds nothing left in it is removed.
 
 use std::time::{Duration, Instant};
@@ -108,14 +109,14 @@ impl Store {
     }
 
     /// One step of the registry's self-healing: scans about `count` keys from `cursor` for
-    /// queues' keys and registers those queues. Returns the cursor to continue from
-    /// (0 when a full pass of the keyspace is complete) and how many queues it found. In a
-    /// cluster each primary's keyspace is scanned in turn (see `ClusterScan`).
-    pub async fn heal_registry(
+    /// queues' keys. Returns the cursor to continue from (0 when a full pass of the keyspace is
+    /// complete) and the queues found, for the caller to register. In a cluster each primary's
+    /// keyspace is scanned in turn (see `ClusterScan`).
+    pub async fn scan_for_queues(
         &self,
         cursor: u64,
         count: usize,
-    ) -> Result<(u64, usize), StoreError> {
+    ) -> Result<(u64, Vec<QueueName>), StoreError> {
         let keys = &self.inner.keys;
         let mut scan = redis::cmd("SCAN");
         let (next, found): (u64, Vec<String>) = if self.inner.endpoint.is_cluster() {
@@ -134,8 +135,7 @@ impl Store {
             .collect();
         queues.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         queues.dedup();
-        self.register(&queues).await?;
-        Ok((next, queues.len()))
+        Ok((next, queues))
     }
 
     /// One `SCAN` step in a cluster: on the primary whose turn it is, from where its own scan

@@ -41,5 +41,6 @@ mod schema;
 mod scripts;
 mod shutdown;
 mod startup;
+mod sweep;
 mod tls;
 mod unavailable;

@@ -26,8 +26,10 @@ use super::endpoint::Endpoint;
 /// How long a new listener waits for its channel's subscription to be confirmed before it
 /// relies on its timer instead.
 const SUBSCRIBE_WAIT: Duration = Duration::from_millis(500);
-/// Pause between attempts to (re)open the pub/sub connection.
-const RECONNECT_EVERY: Duration = Duration::from_millis(500);
+/// Pause before the first attempt to reopen the pub/sub connection after a failure; it doubles
+/// with each failure in a row (a refused subscription included), up to `RECONNECT_MAX`.
+const RECONNECT_FIRST: Duration = Duration::from_millis(500);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
 
 /// The instance's pub/sub fan-out. Cheap to clone.
 #[derive(Clone)]
@@ -240,31 +242,36 @@ impl Inner {
 }
 
 /// The pub/sub connection's life: connect, subscribe to every wanted channel, then serve
-/// subscribe commands and dispatch messages until the connection is lost; then again. Ends
-/// when the notifier is dropped.
+/// subscribe commands and dispatch messages until the connection is lost; then again, after a
+/// pause that grows with each failure in a row (a refused `SUBSCRIBE` counts: an ACL without
+/// channel rights, a node that drops us), so trouble never turns into a storm of connections.
+/// Ends when the notifier is dropped.
 async fn run(
     endpoint: Arc<Endpoint>,
     inner: std::sync::Weak<Inner>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
-    // Which node to try (a cluster has several; each failure moves on to the next).
-    let mut attempt = 0;
+    // Failures in a row; also picks the cluster node to try (each failure moves to the next).
+    let mut failures: u32 = 0;
     loop {
+        if failures > 0 {
+            tokio::time::sleep(reconnect_pause(failures)).await;
+        }
         let Some(live) = inner.upgrade() else { return };
-        let connection = match endpoint.pubsub(attempt).await {
+        let connection = match endpoint.pubsub(failures as usize).await {
             Ok(connection) => connection,
             Err(_) => {
-                drop(live);
-                attempt += 1;
-                tokio::time::sleep(RECONNECT_EVERY).await;
+                failures = failures.saturating_add(1);
                 continue;
             }
         };
         let (mut sink, mut stream) = connection.split();
         let wanted = live.wanted();
         if !wanted.is_empty() && sink.subscribe(&wanted).await.is_err() {
+            failures = failures.saturating_add(1);
             continue;
         }
+        failures = 0;
         live.wake_all();
         drop(live);
         loop {
@@ -304,7 +311,29 @@ async fn run(
                 (Err(_), _) => break,
             }
         }
-        attempt += 1;
-        tokio::time::sleep(RECONNECT_EVERY).await;
+        failures = failures.saturating_add(1);
+    }
+}
+
+/// The pause before the next attempt after `failures` failures in a row.
+fn reconnect_pause(failures: u32) -> Duration {
+    let doubled = RECONNECT_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    doubled.min(RECONNECT_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_pauses_double_up_to_a_cap() {
+        let pauses: Vec<u64> = (1..=9)
+            .map(|n| reconnect_pause(n).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            pauses,
+            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
+        assert_eq!(reconnect_pause(u32::MAX), RECONNECT_MAX);
     }
 }

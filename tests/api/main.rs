@@ -44,3 +44,4 @@ mod startup;
 mod sweep;
 mod tls;
 mod unavailable;
+mod waiting;

@@ -9,6 +9,8 @@
 //! - Lease waiters are woken first come, first served, and only as many as tasks became ready
 //!   (one for a freed slot), so a submit never sends a herd of workers to Redis for nothing.
 //! - Watchers of a task are all woken when it changes.
+//! - Lease calls waiting with a `request_id` are woken when another call leases under the same
+//!   id (a client that retried while its first call still waited): they answer its leases.
 //! - A message can be lost (a reconnect, a subscription not yet confirmed): waiters also
 //!   re-check on a timer, so a lost message costs latency, never a stuck worker. After a
 //!   reconnect every waiter is woken to check.
@@ -46,7 +48,7 @@ struct Inner {
 #[derive(Default)]
 struct Listeners {
     /// Lease waiters, first come first served.
-    lease: VecDeque<(u64, Arc<Notify>)>,
+    lease: VecDeque<LeaseWaiter>,
     /// Watchers per task id.
     tasks: HashMap<String, Vec<(u64, Arc<Notify>)>>,
 }
@@ -57,6 +59,14 @@ impl Listeners {
     }
 }
 
+/// A waiting lease call: its place, its wake-up, and its `request_id` (hex, as the scripts
+/// publish it), if it has one.
+struct LeaseWaiter {
+    id: u64,
+    notify: Arc<Notify>,
+    request: Option<String>,
+}
+
 enum Command {
     Subscribe(String, oneshot::Sender<()>),
     Unsubscribe(String),
@@ -64,7 +74,8 @@ enum Command {
 
 /// What a listener waits for.
 enum Interest {
-    Ready,
+    /// Work to lease; or leases recorded under this (hex) request id by another call.
+    Ready(Option<String>),
     Task(String),
 }
 
@@ -93,7 +104,7 @@ impl Drop for Listener {
             return;
         };
         match &self.interest {
-            Interest::Ready => listeners.lease.retain(|(id, _)| *id != self.id),
+            Interest::Ready(_) => listeners.lease.retain(|w| w.id != self.id),
             Interest::Task(task) => {
                 if let Some(watchers) = listeners.tasks.get_mut(task) {
                     watchers.retain(|(id, _)| *id != self.id);
@@ -126,9 +137,10 @@ impl Notifier {
         Ok(Self { inner })
     }
 
-    /// A place among the lease waiters of `channel`.
-    pub async fn listen_ready(&self, channel: String) -> Listener {
-        self.listen(channel, Interest::Ready).await
+    /// A place among the lease waiters of `channel`, for a call with `request_id`, if any.
+    pub async fn listen_ready(&self, channel: String, request_id: Option<&str>) -> Listener {
+        let request = request_id.map(|id| id.bytes().map(|b| format!("{b:02x}")).collect());
+        self.listen(channel, Interest::Ready(request)).await
     }
 
     /// A place among the watchers of task `id` on `channel`.
@@ -151,7 +163,11 @@ impl Notifier {
                 Listeners::default()
             });
             match &interest {
-                Interest::Ready => listeners.lease.push_back((id, notify.clone())),
+                Interest::Ready(request) => listeners.lease.push_back(LeaseWaiter {
+                    id,
+                    notify: notify.clone(),
+                    request: request.clone(),
+                }),
                 Interest::Task(task) => listeners
                     .tasks
                     .entry(task.clone())
@@ -189,16 +205,27 @@ impl Inner {
                 "r" => {
                     let ready: usize = tokens.next().and_then(|n| n.parse().ok()).unwrap_or(1);
                     for _ in 0..ready {
-                        let Some((_, waiter)) = listeners.lease.pop_front() else {
+                        let Some(waiter) = listeners.lease.pop_front() else {
                             break;
                         };
-                        waiter.notify_one();
+                        waiter.notify.notify_one();
                     }
                 }
                 "s" => {
-                    if let Some((_, waiter)) = listeners.lease.pop_front() {
-                        waiter.notify_one();
+                    if let Some(waiter) = listeners.lease.pop_front() {
+                        waiter.notify.notify_one();
                     }
+                }
+                "q" => {
+                    // Every call waiting with this request id: they answer the recorded leases.
+                    let request = tokens.next().unwrap_or("");
+                    listeners.lease.retain(|waiter| {
+                        let same = waiter.request.as_deref() == Some(request);
+                        if same {
+                            waiter.notify.notify_one();
+                        }
+                        !same
+                    });
                 }
                 "t" => {
                     let task = tokens.next().unwrap_or("");
@@ -217,8 +244,8 @@ impl Inner {
             return;
         };
         for listeners in channels.values() {
-            for (_, waiter) in &listeners.lease {
-                waiter.notify_one();
+            for waiter in &listeners.lease {
+                waiter.notify.notify_one();
             }
             for (_, watcher) in listeners.tasks.values().flatten() {
                 watcher.notify_one();

@@ -45,7 +45,9 @@ impl Store {
             if !wait.is_zero() {
                 for queue in queues {
                     let channel = self.inner.keys.queue_key(queue, "events");
-                    listeners.push(self.inner.notifier.listen_ready(channel).await);
+                    let request_id = request.request_id.as_deref();
+                    let listener = self.inner.notifier.listen_ready(channel, request_id).await;
+                    listeners.push(listener);
                 }
             }
             let outcome = match (strategy, queues) {

@@ -5,7 +5,11 @@
 -- Retry-safe leasing: a call with a request_id remembers which leases it granted until the
 -- longest of them would expire. Repeating the call with the same request_id returns those of
 -- its leases that are still live and leases nothing new, so a reply lost on the way back
--- strands no task and burns no attempt.
+-- strands no task and burns no attempt. The record is written only by a call that found none
+-- (the check and the write are this one atomic step), so it is never replaced; and writing it
+-- publishes the request id, so calls with the same id that are waiting at that moment (a
+-- client that retried while its first long poll was still waiting) answer the same leases at
+-- once instead of at their next re-check.
 --
 -- arg: 1 worker name or '', 2 lease_ms or '' (task's, else policy's), 3 max_tasks,
 --      4 request_id or '', 5.. one fresh lease id per task that may be handed out
@@ -107,5 +111,6 @@ end
 if request_id ~= '' and #granted > 0 then
   redis.call('HSET', K.requests, request_id, table.concat(granted, ' '))
   redis.call('ZADD', K.request_expiry, now + longest, request_id)
+  EVENTS.request = request_id
 end
 return reply('ok', leased, false)

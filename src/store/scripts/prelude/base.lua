@@ -80,11 +80,13 @@ end
 -- What this call changed, published at its end as one message on the queue's `events` channel
 -- (when the script declares it), so instances wake their waiting workers and watchers at once:
 -- "r <n>" n tasks became ready, "s" a lease ended or limits changed (a waiter held back by
--- max_in_flight or a pause may try again), "t <id>" a task changed state.
-local EVENTS = { ready = 0, slot = false, tasks = {} }
+-- max_in_flight or a pause may try again), "t <id>" a task changed state, "q <hex>" a lease
+-- call recorded leases under this request id (hex-encoded: ids may hold spaces), so other
+-- calls waiting with the same id answer them at once.
+local EVENTS = { ready = 0, slot = false, tasks = {}, request = nil }
 
 local function reply(status, ...)
-  if K.events and (EVENTS.ready > 0 or EVENTS.slot or #EVENTS.tasks > 0) then
+  if K.events and (EVENTS.ready > 0 or EVENTS.slot or #EVENTS.tasks > 0 or EVENTS.request) then
     local message = {}
     if EVENTS.ready > 0 then
       table.insert(message, 'r ' .. EVENTS.ready)
@@ -94,6 +96,12 @@ local function reply(status, ...)
     end
     for _, id in ipairs(EVENTS.tasks) do
       table.insert(message, 't ' .. id)
+    end
+    if EVENTS.request then
+      local hex = string.gsub(EVENTS.request, '.', function(c)
+        return string.format('%02x', string.byte(c))
+      end)
+      table.insert(message, 'q ' .. hex)
     end
     redis.call('PUBLISH', K.events, table.concat(message, ' '))
   end

@@ -12,7 +12,9 @@
 //! that shrink or keep state are `allow-oom`: leasing, heartbeats, an ack without a result, a
 //! fail with a short error, the reaper and reads. An ack with a result and a fail with a long
 //! error come from the same Lua files without the flag, so a full Redis refuses them (503)
-//! instead of growing past `maxmemory`.
+//! instead of growing past `maxmemory`. Leasing adds a little on purpose (the lease's fields on
+//! each task, and a `request_id`'s record, ~80 bytes a task, gone when the leases end): refusing
+//! it would strand the very work whose acks free memory (README, "When Redis misbehaves").
 
 use std::sync::OnceLock;
 

@@ -141,6 +141,44 @@ async fn out_of_memory_refuses_what_adds_data_but_lets_work_drain() {
     app.submit(&q, json!({"payload": "room again"})).await;
 }
 
+/// A full Redis still leases, `request_id` and all, so work drains: a lease adds only its own
+/// few fields to each task it hands out and, with a `request_id`, one short record, given back
+/// when the leases end. 100 tasks leased at once grow the data by well under 300 bytes each.
+#[tokio::test]
+async fn a_full_redis_still_leases_with_a_request_id_and_grows_by_little() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("oom-lease");
+    let tasks: Vec<_> = (0..100).map(|n| json!({"payload": n})).collect();
+    let reply = app
+        .post(
+            &format!("/v1/queues/{q}/tasks:batch"),
+            json!({"tasks": tasks}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    // The lease script is loaded into Redis's script cache first, so only data is measured.
+    assert!(app.lease(&queue("oom-empty"), json!({})).await.is_empty());
+    redis.config_set("maxmemory", "1").await;
+    let data_before = redis.memory("used_memory_dataset").await;
+    let body = json!({"max_tasks": 100, "request_id": "while-full", "worker": "w-1"});
+    let leases = app.lease(&q, body.clone()).await;
+    assert_eq!(leases.len(), 100);
+    let again = app.post(&format!("/v1/queues/{q}/leases"), body).await;
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body["leases"].as_array().map(Vec::len), Some(100));
+    let redis_ref = &redis;
+    eventually("Redis's dataset to settle", || async move {
+        let grown = redis_ref
+            .memory("used_memory_dataset")
+            .await
+            .saturating_sub(data_before);
+        (grown < 100 * 300).then_some(())
+    })
+    .await;
+    redis.config_set("maxmemory", "0").await;
+}
+
 /// Redis busy with a long script past its `busy-reply-threshold` answers `BUSY`: that is
 /// Redis being unavailable, so requests and readiness get 503 `unavailable` (never 500), and
 /// everything works again once the script ends.

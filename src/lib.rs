@@ -143,6 +143,7 @@ pub fn state_from_config(config: &Config) -> Result<AppState, String> {
             replicas: config.durable_replicas,
             timeout: config.replica_wait(),
         },
+        event_stream_max: config.event_stream_max(),
     })
 }
 

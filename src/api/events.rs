@@ -1,9 +1,15 @@
 //! A task's life as Server-Sent Events, for web pages: `new EventSource(url)` follows a task to
 //! its result. One event per state change, named after it, with the task as JSON; the stream
-//! ends when the task is finished.
+//! ends when the task is finished, or after `--event-stream-max-ms` with a `reconnect` event
+//! (`EventSource` then connects again by itself and gets the current state first).
+//!
+//! A stream reads the task when it is told of a change and, lest a notification was lost, on a
+//! timer; those re-reads write nothing (`Store::peek`), so an idle stream never writes.
 
 use std::convert::Infallible;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -27,7 +33,10 @@ const RECHECK_EVERY: Duration = Duration::from_secs(2);
 /// A `text/event-stream` (Server-Sent Events) of the task's life: first its current state, then
 /// one event per change, then the stream ends once the task is finished. Each event is named
 /// after what happened — `scheduled`, `ready`, `leased`, `retrying` (a failed attempt that will
-/// be tried again), `completed`, `dead` or `cancelled` — and carries the task as JSON.
+/// be tried again), `completed`, `dead` or `cancelled` — and carries the task as JSON. A stream
+/// lives at most the server's `TASKGATE_EVENT_STREAM_MAX_MS` (default 10 minutes): it then ends
+/// with a `reconnect` event (`data: {"reason": ...}`, with an SSE `retry` of 1000 ms), and an
+/// `EventSource` connects again by itself, getting the task's current state first.
 #[utoipa::path(
     get,
     path = "/v1/queues/{queue}/tasks/{id}/events",
@@ -63,6 +72,7 @@ pub async fn get_task_events(
         next: Some(first),
         last: None,
         done: false,
+        ends_at: Instant::now() + state.event_stream_max,
         _waiting: waiting,
     };
     let events = futures_util::stream::unfold(watch, |mut watch| async move {
@@ -86,6 +96,8 @@ struct Watch {
     /// The (state, attempts) last sent, to send each change once.
     last: Option<(TaskState, u32)>,
     done: bool,
+    /// When the stream ends with a `reconnect` event, if the task is not finished by then.
+    ends_at: Instant,
 }
 
 impl Watch {
@@ -107,14 +119,26 @@ impl Watch {
             tokio::select! {
                 () = self.listener.notified() => {}
                 () = tokio::time::sleep(RECHECK_EVERY) => {}
+                () = tokio::time::sleep_until(self.ends_at) => {
+                    self.done = true;
+                    return Some(reconnect());
+                }
                 () = self.shutdown.cancelled() => return None,
             }
-            match self.store.get(&self.queue, self.id).await {
+            match self.store.peek(&self.queue, self.id).await {
                 Ok(GetOutcome::Found(task)) => self.next = Some(*task),
                 _ => return None,
             }
         }
     }
+}
+
+/// The last event of a stream that reached its lifetime: the client should connect again.
+fn reconnect() -> Event {
+    Event::default()
+        .event("reconnect")
+        .retry(Duration::from_millis(1000))
+        .data(r#"{"reason":"this stream reached the server's longest stream time; connect again to follow the task (EventSource does so by itself)"}"#)
 }
 
 /// What happened, as the event's name.

@@ -61,6 +61,8 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// What `Taskgate-Durability: replicated` waits for.
     pub replication: crate::store::Replication,
+    /// Longest a task's event stream stays open before it asks the client to reconnect.
+    pub event_stream_max: std::time::Duration,
 }
 
 /// Every operation of the API, with its OpenAPI description.

@@ -118,6 +118,11 @@ impl Config {
             "must be at least 1 (as must TASKGATE_MAX_WAITING_REQUESTS)",
         );
         problem(
+            self.event_stream_max_ms >= 1000,
+            "event_stream_max_ms",
+            "must be at least 1000",
+        );
+        problem(
             self.durable_replicas >= 1,
             "durable_replicas",
             "must be at least 1",

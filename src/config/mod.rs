@@ -131,6 +131,13 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_MAX_WAITING_REQUESTS", default_value_t = 10_000)]
     pub max_waiting_requests: usize,
 
+    /// Longest a task's event stream stays open, in ms; it then ends with a `reconnect` event,
+    /// and `EventSource` connects again by itself (it gets the task's current state first). So
+    /// a stream on a task scheduled far ahead does not hold a connection and a waiting slot for
+    /// as long.
+    #[arg(long, env = "TASKGATE_EVENT_STREAM_MAX_MS", default_value_t = 600_000)]
+    pub event_stream_max_ms: u64,
+
     /// Replicas a submit or ack sent with `Taskgate-Durability: replicated` must reach (Redis
     /// `WAIT`) before it is answered with a 2xx.
     #[arg(long, env = "TASKGATE_DURABLE_REPLICAS", default_value_t = 1)]
@@ -308,6 +315,11 @@ impl Config {
         usize::try_from(self.max_payload_bytes)
             .unwrap_or(usize::MAX)
             .saturating_add(64 * 1024)
+    }
+
+    /// Longest a task's event stream stays open.
+    pub fn event_stream_max(&self) -> Duration {
+        Duration::from_millis(self.event_stream_max_ms)
     }
 
     pub fn request_timeout(&self) -> Duration {

@@ -85,6 +85,8 @@ pub static SUBMIT_BATCH: ScriptDef = script!(
 );
 /// Settles what is already due, so a read is never stale; writes only to shrink or move.
 pub static GET: ScriptDef = script!("get", " flags=allow-oom", task_keys);
+/// Reads a task as stored, settling nothing (event streams' periodic re-reads).
+pub static PEEK: ScriptDef = script!("peek", " flags=no-writes", task_keys);
 pub static LEASE: ScriptDef = script!(
     "lease",
     " flags=allow-oom",
@@ -140,10 +142,11 @@ pub static DROP: ScriptDef = script!(
 pub const SHORT_ERROR_BYTES: usize = 256;
 
 #[cfg(test)]
-pub(crate) const ALL: [&ScriptDef; 20] = [
+pub(crate) const ALL: [&ScriptDef; 21] = [
     &SUBMIT,
     &SUBMIT_BATCH,
     &GET,
+    &PEEK,
     &LEASE,
     &HEARTBEAT,
     &ACK,

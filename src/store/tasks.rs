@@ -71,7 +71,12 @@ impl Store {
 
     /// Reads a task, settling what the Redis clock says is already due.
     pub async fn get(&self, queue: &QueueName, id: TaskId) -> Result<GetOutcome, StoreError> {
-        self.run(queue, ops::Get { id }).await
+        self.run(queue, ops::Get { id, settle: true }).await
+    }
+
+    /// Reads a task as stored, writing nothing (what is due is left to the reaper).
+    pub async fn peek(&self, queue: &QueueName, id: TaskId) -> Result<GetOutcome, StoreError> {
+        self.run(queue, ops::Get { id, settle: false }).await
     }
 
     /// Cancels a scheduled, ready or leased task; a leased task's lease ends at once.

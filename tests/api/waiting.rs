@@ -119,3 +119,72 @@ async fn calls_waiting_with_one_request_id_answer_the_same_lease_at_once() {
     let now = app.task(&q, task["id"].as_str().expect("id")).await;
     assert_eq!(now["attempts"], 1, "one attempt was used");
 }
+
+/// The Redis clock, in ms since the epoch.
+async fn redis_now_ms(redis: &RedisServer) -> i64 {
+    let time: Vec<String> = redis.cmd(&["TIME"]).await;
+    let (secs, micros): (i64, i64) = (time[0].parse().expect("s"), time[1].parse().expect("us"));
+    secs * 1000 + micros / 1000
+}
+
+/// A stream on a task that will not finish soon ends at the server's longest stream time with
+/// a `reconnect` event (and an SSE `retry`), which `EventSource` answers by connecting again. A
+/// stream used to live as long as its task, a year for a task scheduled a year out.
+#[tokio::test]
+async fn an_event_stream_ends_with_a_reconnect_event_at_its_lifetime() {
+    let app = TestApp::start_with(RedisServer::shared(), &["--event-stream-max-ms=1000"]).await;
+    let q = queue("stream-life");
+    let task = app
+        .submit(&q, json!({"payload": 1, "delay_ms": 31_536_000_000_i64}))
+        .await;
+    let url = format!(
+        "{}/v1/queues/{q}/tasks/{}/events",
+        app.base,
+        task["id"].as_str().expect("id")
+    );
+    let started = Instant::now();
+    let events = app.client.get(url).send().await.expect("the stream");
+    let text = tokio::time::timeout(Duration::from_secs(10), events.text())
+        .await
+        .expect("the stream ended")
+        .expect("its body");
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(names, ["scheduled", "reconnect"], "{text}");
+    assert!(text.lines().any(|l| l == "retry: 1000"), "{text}");
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+}
+
+/// A stream's periodic re-reads write nothing: with no sweep and no other call, a lease that
+/// runs out under a watching stream stays as stored (the sweep settles it, and the stream then
+/// hears of it). They used to settle the expiry themselves, so every idle stream could write.
+#[tokio::test]
+async fn an_event_streams_rereads_write_nothing() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("stream-reads");
+    app.submit(&q, json!({"payload": 1})).await;
+    let lease = &app.lease(&q, json!({"lease_ms": 1000})).await[0];
+    let id = lease["task"]["id"].as_str().expect("id").to_owned();
+    let url = format!("{}/v1/queues/{q}/tasks/{id}/events", app.base);
+    let events = app.client.get(url).send().await.expect("the stream");
+    let until = crate::harness::ms(&lease["expires_at"]);
+    crate::harness::eventually("the lease to run out", || async {
+        (redis_now_ms(&redis).await > until).then_some(())
+    })
+    .await;
+    // Two re-reads after the deadline (scripts: nothing else runs one).
+    let before = script_calls(&redis).await;
+    crate::harness::eventually("two re-reads by the stream", || async {
+        (script_calls(&redis).await >= before + 2).then_some(())
+    })
+    .await;
+    let stored = app.stored_meta(&q, &id).await.expect("the task");
+    assert_eq!(
+        stored["state"], "leased",
+        "a re-read settled the expiry: {stored}"
+    );
+    drop(events);
+}

@@ -1,20 +1,23 @@
-//! `scripts/get.lua`: read one task, settling what is already due.
+//! `scripts/get.lua`: read one task, settling what is already due; `scripts/peek.lua`: read it
+//! as stored, writing nothing.
 
 use super::{Args, Op, Reply};
 use crate::model::TaskId;
 use crate::store::StoreError;
-use crate::store::script::{GET, ScriptDef};
+use crate::store::script::{GET, PEEK, ScriptDef};
 use crate::store::types::GetOutcome;
 
 pub struct Get {
     pub id: TaskId,
+    /// Settle what is due first (`get.lua`), or read the record as stored (`peek.lua`).
+    pub settle: bool,
 }
 
 impl Op for Get {
     type Outcome = GetOutcome;
 
     fn script(&self) -> &'static ScriptDef {
-        &GET
+        if self.settle { &GET } else { &PEEK }
     }
 
     fn args(&self, a: &mut Args<'_, '_>) {

@@ -120,7 +120,9 @@ async fn a_batch_of_acks_is_sent_to_redis_at_once() {
         .await;
     assert_eq!(submitted.status, StatusCode::OK);
     let mut leases = Vec::new();
+    let deadline = crate::harness::Deadline::after(std::time::Duration::from_secs(30));
     while leases.len() < 250 {
+        deadline.check("250 leases");
         leases.extend(app.lease(&q, json!({"max_tasks": 100})).await);
     }
     // Warm the script cache: the first ack batch may load its script.

@@ -481,6 +481,21 @@ where
     }
 }
 
+/// A time limit for a loop that waits for a count (tasks done, leases held): `check` fails the
+/// test once it has passed, so a bug fails the test instead of hanging it.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    pub fn after(limit: Duration) -> Self {
+        Self(Instant::now() + limit)
+    }
+
+    pub fn check(&self, what: &str) {
+        assert!(Instant::now() < self.0, "timed out waiting for {what}");
+    }
+}
+
 /// A directory of its own under the system's temporary directory, removed when dropped.
 pub struct TempDir(pub std::path::PathBuf);
 

@@ -50,8 +50,10 @@ async fn three_instances_complete_every_task_exactly_once_within_global_limits()
     let workers: Vec<_> = (0..9)
         .map(|w| {
             let (app, q, acked) = (apps[w % 3].clone(), q.clone(), acked.clone());
+            let deadline = crate::harness::Deadline::after(std::time::Duration::from_secs(60));
             tokio::spawn(async move {
                 loop {
+                    deadline.check("every task acked");
                     let total: u32 = acked.iter().map(|a| a.load(Ordering::Relaxed)).sum();
                     if total as usize >= TASKS {
                         return;

@@ -226,9 +226,11 @@ async fn max_in_flight_is_never_exceeded_across_instances() {
             second.clone()
         };
         let (q, done) = (q.clone(), done.clone());
+        let deadline = crate::harness::Deadline::after(Duration::from_secs(60));
         workers.push(tokio::spawn(async move {
             let mut told_to_wait = false;
             while done.load(Ordering::Relaxed) < 60 {
+                deadline.check("60 tasks done");
                 let reply = app.post(&format!("/v1/queues/{q}/leases"), json!({})).await;
                 let Some(lease) = reply.body["leases"]
                     .as_array()

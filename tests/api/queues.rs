@@ -194,7 +194,9 @@ async fn queue_stats_agree_with_a_mixed_workload() {
             .await;
     }
     let mut leases = Vec::new();
+    let deadline = crate::harness::Deadline::after(std::time::Duration::from_secs(30));
     while leases.len() < 600 {
+        deadline.check("600 leases");
         leases.extend(app.lease(&q, json!({"max_tasks": 100})).await);
     }
     // 600 leased: 300 acked, 100 failed for a retry much later, 50 dead, 150 still held.

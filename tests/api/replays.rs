@@ -183,3 +183,29 @@ fn lease_ids(body: &Value) -> Vec<String> {
         .map(|l| l["lease_id"].as_str().expect("lease id").to_owned())
         .collect()
 }
+
+/// A `request_id` repeated after its task was failed and leased again by someone else returns
+/// no lease: the task's live lease is the other worker's, and handing it out would let two
+/// workers hold one task under one lease id.
+#[tokio::test]
+async fn a_request_id_repeated_after_its_task_was_leased_again_returns_no_lease() {
+    let app = TestApp::start().await;
+    let q = queue("replay-released");
+    app.submit(&q, json!({"payload": 1})).await;
+    let body = json!({"request_id": "first-call"});
+    let first = app.lease(&q, body.clone()).await;
+    assert_eq!(first.len(), 1);
+    let failed = app
+        .worker_call(
+            &first[0],
+            "fail",
+            json!({"error": "again", "retry_in_ms": 0}),
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
+    let other = app.lease_when_ready(&q, json!({"worker": "other"})).await;
+    assert_eq!(other["task"]["id"], first[0]["task"]["id"]);
+    let again = app.post(&format!("/v1/queues/{q}/leases"), body).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["leases"], json!([]), "{}", again.body);
+}

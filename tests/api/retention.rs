@@ -62,3 +62,62 @@ async fn reaper_promotes_due_retries_without_any_worker_call() {
     app.stored_meta_when(&q, id, |t| t["state"] == "ready")
         .await;
 }
+
+/// A cancelled task is kept for the queue's `completed_ttl_ms`, then purged like a completed
+/// one: it reads 404 and nothing of it, or of its empty queue, is left in Redis.
+#[tokio::test]
+async fn cancelled_tasks_are_purged_after_their_retention() {
+    let redis = RedisServer::shared();
+    let app = TestApp::start_with(redis, &["--default-completed-ttl-ms=1000"]).await;
+    let q = queue("retention-cancelled");
+    let task = app.submit(&q, json!({"payload": "never mind"})).await;
+    let path = format!("/v1/queues/{q}/tasks/{}", task["id"].as_str().expect("id"));
+    let cancelled = app.delete(&path).await;
+    assert_eq!(cancelled.body["state"], "cancelled", "{}", cancelled.body);
+    let (app, path) = (&app, &path);
+    eventually("the cancelled task to be purged", || async move {
+        (app.get(path).await.status == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
+    eventually("the empty queue to leave no key behind", || async move {
+        app.keys(redis).await.is_empty().then_some(())
+    })
+    .await;
+}
+
+/// An `Idempotency-Key` protects for its queue's `dedup_window_ms` and no longer, even when no
+/// sweep has removed it yet: a submit with it after the window makes a new task.
+#[tokio::test]
+async fn an_idempotency_key_past_its_window_makes_a_new_task_before_any_sweep() {
+    let redis = RedisServer::shared();
+    let app = TestApp::start_with(
+        redis,
+        &["--reaper-interval-ms=0", "--default-dedup-window-ms=1000"],
+    )
+    .await;
+    let q = queue("dedup-window");
+    let path = format!("/v1/queues/{q}/tasks");
+    let body = json!({"payload": "once a second"});
+    let keyed = [("idempotency-key", "report-1")];
+    let first = app
+        .request_with(reqwest::Method::POST, &path, Some(&body), &keyed)
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let expiry = format!("{}:{{q:{q}}}:idempotency_expiry", app.prefix);
+    let ends: i64 = redis.cmd(&["ZSCORE", &expiry, "report-1"]).await;
+    eventually("the key's window to end by the Redis clock", || async {
+        let time: Vec<String> = redis.cmd(&["TIME"]).await;
+        let now_ms =
+            time[0].parse::<i64>().expect("s") * 1000 + time[1].parse::<i64>().expect("us") / 1000;
+        (now_ms > ends).then_some(())
+    })
+    .await;
+    let second = app
+        .request_with(reqwest::Method::POST, &path, Some(&body), &keyed)
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    assert_ne!(
+        second.body["id"], first.body["id"],
+        "the old task was replayed"
+    );
+}

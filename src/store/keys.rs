@@ -90,7 +90,8 @@ impl KeySpace {
 
     /// The set of queue names, read by the reaper and the queue listing. It is deliberately not
     /// hash-tagged to any queue, so no per-queue script touches it; it is written in its own
-    /// commands and rebuilt by the reaper from the queues' `stats` keys if it is lost.
+    /// commands and rebuilt by the reaper, which scans for any key of a queue
+    /// (`queue_keys_pattern`), if it is lost.
     pub fn queue_registry(&self) -> String {
         format!("{}:queues", self.prefix)
     }

@@ -1,5 +1,5 @@
 //! `scripts/submit.lua` (one task) and `scripts/submit_batch.lua` (many, each on its own
-//! terms); both run `submit_one` in `scripts/prelude/lifecycle.lua`.
+//! terms); both run `submit_one` in `scripts/prelude/submit_one.lua`.
 
 use deadpool_redis::redis::Value;
 

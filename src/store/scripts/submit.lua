@@ -1,5 +1,5 @@
 -- submit.lua: adds one new task to the queue, ready now or scheduled for later, at most once
--- per idempotency key within the queue's dedup window (see submit_one in lifecycle.lua).
+-- per idempotency key within the queue's dedup window (see prelude/submit_one.lua).
 -- arg: 1 task id, 2 payload (JSON text, stored as given), 3 priority, 4 delay_ms or '',
 --      5 run_at (epoch ms) or '', 6 max_attempts or '' (the policy's, whenever it matters),
 --      7 lease_ms or '' (none), 8 idempotency key or '', 9 fingerprint of the request or ''

@@ -96,10 +96,11 @@ struct Inner {
     /// For replicated writes only; opened when the first one comes.
     exclusive: Connections,
     keys: KeySpace,
-    /// The server's policy defaults, and as ARGV 1..15 of every script (in `Field::ALL` order,
-    /// '' for a limit that is not set; see `scripts/prelude/base.lua`).
+    /// The server's policy defaults, and as script arguments: each script's ARGV opens with
+    /// the defaults of the policy fields it declares ('' for a limit that is not set; see
+    /// `scripts/prelude/base.lua`).
     defaults: QueuePolicy,
-    policy_args: Vec<String>,
+    policy_args: HashMap<&'static str, String>,
     /// When this process last wrote each queue it submitted to into the registry.
     registered: Mutex<HashMap<QueueName, Instant>>,
     outages: OutageLog,
@@ -122,10 +123,8 @@ impl Store {
         let policy_args = Field::ALL
             .into_iter()
             .map(|field| {
-                policy
-                    .get(field)
-                    .map(policy::format_value)
-                    .unwrap_or_default()
+                let value = policy.get(field).map(policy::format_value);
+                (field.name(), value.unwrap_or_default())
             })
             .collect();
         let endpoint = Arc::new(Endpoint::new(settings)?);
@@ -229,8 +228,8 @@ impl Store {
         for role in def.roles {
             invocation.key(self.inner.keys.queue_key(queue, role));
         }
-        for value in &self.inner.policy_args {
-            invocation.arg(value);
+        for field in def.policy {
+            invocation.arg(self.inner.policy_args.get(field).map_or("", String::as_str));
         }
         invocation.arg(rand::random::<u32>());
         op.args(&mut Args(&mut invocation));

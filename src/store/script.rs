@@ -20,19 +20,32 @@ use std::sync::OnceLock;
 
 use deadpool_redis::redis::Script;
 
-/// One script: its name (its file in `scripts/`), the key roles it is passed, and its source.
+/// One script: its name (its file in `scripts/`), what it declares it needs (the key roles it
+/// is passed, the policy fields it reads, the prelude pieces it is built with) and its source.
 pub struct ScriptDef {
     pub name: &'static str,
     pub roles: &'static [&'static str],
+    /// The policy fields it reads (`model::Field` names): their defaults open its ARGV.
+    pub policy: &'static [&'static str],
+    #[cfg_attr(not(test), allow(dead_code))] // checked by the unit tests below
+    pieces: &'static [&'static str],
     source: &'static str,
     script: OnceLock<Script>,
 }
 
 impl ScriptDef {
-    const fn new(name: &'static str, roles: &'static [&'static str], source: &'static str) -> Self {
+    const fn new(
+        name: &'static str,
+        roles: &'static [&'static str],
+        policy: &'static [&'static str],
+        pieces: &'static [&'static str],
+        source: &'static str,
+    ) -> Self {
         Self {
             name,
             roles,
+            policy,
+            pieces,
             source,
             script: OnceLock::new(),
         }
@@ -44,27 +57,46 @@ impl ScriptDef {
     }
 }
 
+/// Builds a `ScriptDef` at compile time from what the script declares:
+///
+/// - `keys`: the key roles it is passed (`task_keys` is the roles every task record spans);
+/// - `policy`: the policy fields it reads, `lifecycle` being those the task lifecycle reads;
+/// - `prelude`: the pieces of `scripts/prelude/` it needs, after `limits` and `base`.
+///
+/// Its source is: shebang and flags, `local KEY_ROLES`, `local POLICY_FIELDS`, the pieces, and
+/// `scripts/<name>.lua`. Unit tests check that it uses no key role, policy field or prelude
+/// function it does not declare.
 macro_rules! script {
-    ($file:literal, $flags:literal, task_keys $(+ [$($extra:literal),* $(,)?])? $(, with $more:literal)?) => {
-        script!($file, $flags, [
+    ($name:literal, $flags:literal, keys: task_keys $(+ [$($extra:literal),* $(,)?])?, $($rest:tt)*) => {
+        script!($name, $flags, keys: [
             "meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
             "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events"
             $($(, $extra)*)?
-        ] $(, with $more)?)
+        ], $($rest)*)
     };
-    ($file:literal, $flags:literal, [$($role:literal),* $(,)?] $(, with $more:literal)?) => {
+    ($name:literal, $flags:literal, keys: [$($role:literal),* $(,)?],
+     policy: lifecycle $(+ [$($more:literal),* $(,)?])?, $($rest:tt)*) => {
+        script!($name, $flags, keys: [$($role),*], policy: [
+            "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier",
+            "backoff.max_ms", "backoff.jitter", "completed_ttl_ms", "dead_ttl_ms"
+            $($(, $more)*)?
+        ], $($rest)*)
+    };
+    ($name:literal, $flags:literal, keys: [$($role:literal),* $(,)?],
+     policy: [$($field:literal),* $(,)?], prelude: [$($piece:literal),* $(,)?] $(,)?) => {
         ScriptDef::new(
-            $file,
+            $name,
             &[$($role),*],
+            &[$($field),*],
+            &[$($piece),*],
             concat!(
                 "#!lua", $flags, "\n",
                 "local KEY_ROLES = {", $("'", $role, "', ",)* "}\n",
+                "local POLICY_FIELDS = {", $("'", $field, "', ",)* "}\n",
                 include_str!("scripts/prelude/limits.lua"), "\n",
                 include_str!("scripts/prelude/base.lua"), "\n",
-                include_str!("scripts/prelude/record.lua"), "\n",
-                include_str!("scripts/prelude/lifecycle.lua"), "\n",
-                $(include_str!(concat!("scripts/prelude/", $more, ".lua")), "\n",)?
-                include_str!(concat!("scripts/", $file, ".lua")),
+                $(include_str!(concat!("scripts/prelude/", $piece, ".lua")), "\n",)*
+                include_str!(concat!("scripts/", $name, ".lua")),
             ),
         )
     };
@@ -74,75 +106,176 @@ macro_rules! script {
 pub static SUBMIT: ScriptDef = script!(
     "submit",
     "",
-    task_keys + ["idempotency", "idempotency_expiry"],
-    with "submit_one"
+    keys: task_keys + ["idempotency", "idempotency_expiry"],
+    policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
+    prelude: ["record", "lifecycle", "submit_one"],
 );
 pub static SUBMIT_BATCH: ScriptDef = script!(
     "submit_batch",
     "",
-    task_keys + ["idempotency", "idempotency_expiry"],
-    with "submit_one"
+    keys: task_keys + ["idempotency", "idempotency_expiry"],
+    policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
+    prelude: ["record", "lifecycle", "submit_one"],
 );
 /// Settles what is already due, so a read is never stale; writes only to shrink or move.
-pub static GET: ScriptDef = script!("get", " flags=allow-oom", task_keys);
+pub static GET: ScriptDef = script!(
+    "get",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
 /// Reads a task as stored, settling nothing (event streams' periodic re-reads).
-pub static PEEK: ScriptDef = script!("peek", " flags=no-writes", task_keys);
+pub static PEEK: ScriptDef = script!(
+    "peek",
+    " flags=no-writes",
+    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
+        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
+    policy: ["lease_ms", "max_attempts"],
+    prelude: ["record"],
+);
 pub static LEASE: ScriptDef = script!(
     "lease",
     " flags=allow-oom",
-    task_keys + ["requests", "request_expiry"]
+    keys: task_keys + ["requests", "request_expiry"],
+    policy: lifecycle + ["max_in_flight", "paused", "rate_limit.per_second", "rate_limit.burst"],
+    prelude: ["record", "lifecycle"],
 );
-pub static HEARTBEAT: ScriptDef = script!("heartbeat", " flags=allow-oom", task_keys);
+pub static HEARTBEAT: ScriptDef = script!(
+    "heartbeat",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
 /// An ack without a result only shrinks state.
-pub static ACK: ScriptDef = script!("ack", " flags=allow-oom", task_keys, with "ack_one");
+pub static ACK: ScriptDef = script!(
+    "ack",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle + ["max_payload_bytes"],
+    prelude: ["record", "lifecycle", "ack_one"],
+);
 /// An ack that stores a result adds data.
-pub static ACK_WITH_RESULT: ScriptDef = script!("ack", "", task_keys, with "ack_one");
+pub static ACK_WITH_RESULT: ScriptDef = script!(
+    "ack",
+    "",
+    keys: task_keys,
+    policy: lifecycle + ["max_payload_bytes"],
+    prelude: ["record", "lifecycle", "ack_one"],
+);
 /// Many acks at once; with no results among them, it only shrinks state.
-pub static ACK_BATCH: ScriptDef =
-    script!("ack_batch", " flags=allow-oom", task_keys, with "ack_one");
+pub static ACK_BATCH: ScriptDef = script!(
+    "ack_batch",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle + ["max_payload_bytes"],
+    prelude: ["record", "lifecycle", "ack_one"],
+);
 /// Many acks at once, some of them storing results.
-pub static ACK_BATCH_WITH_RESULTS: ScriptDef = script!("ack_batch", "", task_keys, with "ack_one");
+pub static ACK_BATCH_WITH_RESULTS: ScriptDef = script!(
+    "ack_batch",
+    "",
+    keys: task_keys,
+    policy: lifecycle + ["max_payload_bytes"],
+    prelude: ["record", "lifecycle", "ack_one"],
+);
 /// A fail with an error text of at most `SHORT_ERROR_BYTES`.
-pub static FAIL: ScriptDef = script!("fail", " flags=allow-oom", task_keys);
+pub static FAIL: ScriptDef = script!(
+    "fail",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
 /// A fail with a longer error text adds data.
-pub static FAIL_WITH_LONG_ERROR: ScriptDef = script!("fail", "", task_keys);
+pub static FAIL_WITH_LONG_ERROR: ScriptDef = script!(
+    "fail",
+    "",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
 pub static REAP: ScriptDef = script!(
     "reap",
     " flags=allow-oom",
-    task_keys
-        + [
-            "requests",
-            "request_expiry",
-            "idempotency",
-            "idempotency_expiry"
-        ]
+    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry"],
+    policy: lifecycle,
+    prelude: ["record", "lifecycle", "counts"],
 );
-pub static QUARANTINE: ScriptDef = script!("quarantine", " flags=allow-oom", task_keys);
-/// Policy writes are small and must work (to pause a queue, say) even when Redis is full.
-pub static POLICY: ScriptDef = script!("policy", " flags=allow-oom", task_keys);
-pub static STATS: ScriptDef = script!("stats", " flags=no-writes", task_keys);
-pub static CANCEL: ScriptDef = script!("cancel", " flags=allow-oom", task_keys);
+pub static QUARANTINE: ScriptDef = script!(
+    "quarantine",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: ["lease_ms", "max_attempts"],
+    prelude: ["record"],
+);
+/// Policy writes are small and must work (to pause a queue, say) even when Redis is full. It
+/// names every policy field: its arguments may set any of them.
+pub static POLICY: ScriptDef = script!(
+    "policy",
+    " flags=allow-oom",
+    keys: ["ready", "policy", "events"],
+    policy: [
+        "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier", "backoff.max_ms",
+        "backoff.jitter", "max_payload_bytes", "rate_limit.per_second", "rate_limit.burst",
+        "max_in_flight", "paused", "weight", "completed_ttl_ms", "dead_ttl_ms", "dedup_window_ms",
+    ],
+    prelude: [],
+);
+pub static STATS: ScriptDef = script!(
+    "stats",
+    " flags=no-writes",
+    keys: ["ready", "ready_time", "scheduled", "leased", "completed", "dead", "cancelled",
+        "quarantine", "stats", "policy"],
+    policy: [],
+    prelude: ["counts"],
+);
+pub static CANCEL: ScriptDef = script!(
+    "cancel",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
 /// A page of one state's tasks.
-pub static LIST: ScriptDef = script!("list", " flags=no-writes", task_keys);
-pub static REDRIVE: ScriptDef = script!("redrive", "", task_keys);
-pub static PURGE_DEAD: ScriptDef = script!("purge_dead", " flags=allow-oom", task_keys);
+pub static LIST: ScriptDef = script!(
+    "list",
+    " flags=no-writes",
+    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
+        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
+    policy: ["lease_ms", "max_attempts"],
+    prelude: ["record"],
+);
+pub static REDRIVE: ScriptDef = script!(
+    "redrive",
+    "",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
+pub static PURGE_DEAD: ScriptDef = script!(
+    "purge_dead",
+    " flags=allow-oom",
+    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
+        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
+    policy: ["lease_ms", "max_attempts"],
+    prelude: ["record"],
+);
+/// Deletes every key of the queue, so it is passed every role.
 pub static DROP: ScriptDef = script!(
     "drop",
     " flags=allow-oom",
-    task_keys
-        + [
-            "requests",
-            "request_expiry",
-            "idempotency",
-            "idempotency_expiry"
-        ]
+    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry"],
+    policy: [],
+    prelude: [],
 );
 
 /// Longest error text a fail may record while Redis is out of memory.
 pub const SHORT_ERROR_BYTES: usize = 256;
 
 #[cfg(test)]
-pub(crate) const ALL: [&ScriptDef; 21] = [
+pub(crate) const ALL: &[&ScriptDef] = &[
     &SUBMIT,
     &SUBMIT_BATCH,
     &GET,
@@ -168,8 +301,20 @@ pub(crate) const ALL: [&ScriptDef; 21] = [
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::model;
+
+    /// Every prelude piece a script may declare, with its source.
+    const PIECES: [(&str, &str); 6] = [
+        ("record", include_str!("scripts/prelude/record.lua")),
+        ("lifecycle", include_str!("scripts/prelude/lifecycle.lua")),
+        ("counts", include_str!("scripts/prelude/counts.lua")),
+        ("submit_one", include_str!("scripts/prelude/submit_one.lua")),
+        ("ack_one", include_str!("scripts/prelude/ack_one.lua")),
+        ("base", include_str!("scripts/prelude/base.lua")),
+    ];
 
     /// The value of `local NAME = value` in the Lua limits.
     fn lua_limit(name: &str) -> String {
@@ -179,6 +324,27 @@ mod tests {
             .find_map(|line| line.strip_prefix(&format!("local {name} = ")))
             .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
             .unwrap_or_else(|| panic!("limits.lua has no {name}"))
+    }
+
+    /// The identifiers that follow `prefix` in `source` (`K.` gives the key roles named).
+    fn names_after(source: &str, prefix: &str) -> BTreeSet<String> {
+        source
+            .match_indices(prefix)
+            .map(|(at, _)| {
+                source[at + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                    .collect::<String>()
+            })
+            .filter(|name| !name.is_empty())
+            .collect()
+    }
+
+    /// The policy fields a source reads: `POLICY.name` and `POLICY['dotted.name']`.
+    fn policy_reads(source: &str) -> BTreeSet<String> {
+        let mut fields = names_after(source, "POLICY.");
+        fields.extend(names_after(source, "POLICY['"));
+        fields
     }
 
     #[test]
@@ -193,22 +359,31 @@ mod tests {
         );
     }
 
-    /// The scripts read the policy defaults from ARGV in the order of `Field::ALL`.
+    /// Each script's POLICY_FIELDS are model fields; the policy write names all of them, in the
+    /// model's order (its arguments may set any).
     #[test]
-    fn lua_policy_fields_agree_with_the_model() {
-        let base = include_str!("scripts/prelude/base.lua");
-        let list = base
-            .split("local POLICY_FIELDS = {")
-            .nth(1)
-            .and_then(|rest| rest.split('}').next())
-            .expect("POLICY_FIELDS in base.lua");
-        let lua: Vec<&str> = list
-            .split(',')
-            .map(|name| name.trim().trim_matches('\''))
-            .filter(|name| !name.is_empty())
-            .collect();
-        let rust: Vec<&str> = model::Field::ALL.iter().map(|f| f.name()).collect();
-        assert_eq!(lua, rust);
+    fn declared_policy_fields_are_model_fields() {
+        for def in ALL {
+            for name in def.policy {
+                assert!(
+                    model::Field::from_name(name).is_some(),
+                    "{}: {name}",
+                    def.name
+                );
+            }
+        }
+        let all: Vec<&str> = model::Field::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(POLICY.policy, all.as_slice());
+    }
+
+    /// A script reads exactly the policy fields it declares (and so receives in ARGV): none
+    /// it does not (it would read nil), none it does not use (a wasted argument and lookup).
+    #[test]
+    fn scripts_read_exactly_the_policy_fields_they_declare() {
+        for def in ALL.iter().filter(|def| def.name != "policy") {
+            let declared: BTreeSet<String> = def.policy.iter().map(|f| f.to_string()).collect();
+            assert_eq!(policy_reads(def.source), declared, "{}", def.name);
+        }
     }
 
     #[test]
@@ -218,12 +393,10 @@ mod tests {
             for role in def.roles {
                 assert!(known.contains(role), "{}: unknown role {role}", def.name);
             }
-            // Every role the script (prelude included) names as `K.<role>` must be declared.
-            for (at, _) in def.source.match_indices("K.") {
-                let name: String = def.source[at + 2..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
+            // Every role the script (prelude included) names as `K.<role>` must be declared;
+            // the frame's own uses (`K.policy`, `K.events`) are guarded: used when declared.
+            let base = include_str!("scripts/prelude/base.lua");
+            for name in names_after(&def.source.replace(base, ""), "K.") {
                 if known.contains(&name.as_str()) {
                     assert!(
                         def.roles.contains(&name.as_str()),
@@ -231,6 +404,32 @@ mod tests {
                         def.name
                     );
                 }
+            }
+        }
+    }
+
+    /// A script calls only prelude functions of the pieces it includes (and each piece only
+    /// those of the pieces before it), so a piece can be left out wherever it is not needed.
+    #[test]
+    fn scripts_use_only_the_prelude_functions_they_include() {
+        let defined_in = |source: &str| names_after(source, "local function ");
+        let every: BTreeSet<String> = PIECES.iter().flat_map(|(_, s)| defined_in(s)).collect();
+        for def in ALL {
+            for piece in def.pieces {
+                assert!(
+                    PIECES.iter().any(|(p, _)| p == piece),
+                    "{}: no piece {piece}",
+                    def.name
+                );
+            }
+            let defined = defined_in(def.source);
+            for function in &every {
+                let called = def.source.contains(&format!("{function}("));
+                assert!(
+                    !called || defined.contains(function),
+                    "{} calls {function} without including the piece that defines it",
+                    def.name
+                );
             }
         }
     }

@@ -1,12 +1,13 @@
--- base.lua: the frame every taskgate script runs in. scripts are put together at compile time
--- (store/script.rs) as: shebang, `local KEY_ROLES = {...}`, the prelude files, the script's body.
+-- base.lua: the frame every taskgate script runs in. Scripts are put together at compile time
+-- (store/script.rs) as: shebang, `local KEY_ROLES = {...}`, `local POLICY_FIELDS = {...}`, the
+-- limits, this frame, the prelude pieces the script declares, the script's body.
 --
 -- KEYS: the roles the script declared, in that order; `K.<role>` names each key. A script uses
 -- only the roles it declared (a unit test checks), so it never touches a key it was not passed.
 -- Every key carries the queue's hash tag, so each script runs in one Redis Cluster slot.
--- ARGV 1..15: the server's default for each policy field, in POLICY_FIELDS order ('' = not
---   set); ARGV 16: a random seed for jitter. A script's own arguments follow: arg(1) is
---   ARGV[17].
+-- ARGV 1..#POLICY_FIELDS: the server's default for each policy field the script reads, in
+--   POLICY_FIELDS order ('' = not set); then a random seed for jitter; then the script's own
+--   arguments: arg(1) is the first of those.
 -- Replies: { status, now, quarantined, ... } where `quarantined` lists the records this call
 -- moved aside ("<id>: <why>"), so the server can log them.
 
@@ -17,29 +18,16 @@ for i, role in ipairs(KEY_ROLES) do
   K[role] = KEYS[i]
 end
 
--- The policy fields, in the order their defaults come in ARGV (model::Field::ALL; a unit test
--- checks the two agree). Booleans are 1 and 0.
-local POLICY_FIELDS = {
-  'lease_ms', 'max_attempts', 'backoff.initial_ms', 'backoff.multiplier', 'backoff.max_ms',
-  'backoff.jitter', 'max_payload_bytes', 'rate_limit.per_second', 'rate_limit.burst',
-  'max_in_flight', 'paused', 'weight', 'completed_ttl_ms', 'dead_ttl_ms', 'dedup_window_ms',
-}
-
--- The effective policy: the server's defaults with the queue's own values (its `policy`
--- hash) on top, read in this same atomic step, so a change applies to the very next call on
--- every instance. A stored value that is not a number (a hand-edited hash) is ignored; so are
--- the hash's bookkeeping fields (`~version`, ...), and any other name is never read.
+-- The effective policy, for the fields this script reads (POLICY_FIELDS, declared with the
+-- script; a unit test checks it reads no other): the queue's own value (its `policy` hash)
+-- where it has one, else the server's default, read in this same atomic step so a change
+-- applies to the very next call on every instance. A stored value that is not a number (a
+-- hand-edited hash) is ignored. Booleans are 1 and 0.
 local POLICY = {}
-for i = 1, #POLICY_FIELDS do
-  POLICY[POLICY_FIELDS[i]] = tonumber(ARGV[i])
-end
-if K.policy then
-  local own = redis.call('HGETALL', K.policy)
-  for i = 1, #own, 2 do
-    local value = tonumber(own[i + 1])
-    if value and string.byte(own[i]) ~= 126 then -- '~'
-      POLICY[own[i]] = value
-    end
+if #POLICY_FIELDS > 0 then
+  local own = K.policy and redis.call('HMGET', K.policy, unpack(POLICY_FIELDS)) or {}
+  for i = 1, #POLICY_FIELDS do
+    POLICY[POLICY_FIELDS[i]] = tonumber(own[i]) or tonumber(ARGV[i])
   end
 end
 
@@ -66,16 +54,6 @@ end
 local now = now_ms()
 
 local QUARANTINED = {}
-
--- The number of tasks in each state (ZCARDs, so O(1) each), in the order the store reads them
--- (`Reply::counts`). Only for scripts that declare every state role.
-local function state_counts()
-  local counts = {}
-  for _, role in ipairs({ 'ready', 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'quarantine' }) do
-    table.insert(counts, redis.call('ZCARD', K[role]))
-  end
-  return counts
-end
 
 -- What this call changed, published at its end as one message on the queue's `events` channel
 -- (when the script declares it), so instances wake their waiting workers and watchers at once:

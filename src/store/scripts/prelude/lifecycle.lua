@@ -1,26 +1,6 @@
--- lifecycle.lua: the state transitions the scripts share: ready order, scheduling, backoff,
+-- lifecycle.lua: the state transitions the scripts share: the ready order, scheduling, backoff,
 -- leases and their fencing, failures, terminal states, and the bounded reclaim and promotion
 -- steps that both the reaper and lease calls run.
-
--- Ready tasks are ordered by priority, then arrival. The score is -priority (lowest first);
--- among equal scores Redis orders members byte by byte, so each member starts with a
--- fixed-width arrival number: "<16 hex digits>:<id>". The arrival counter is a 64-bit Redis
--- integer and never wraps; Lua reads it exactly up to 2^53 (285 years at a million per second).
--- A ready task written before version 1 has no `seq`: its member is its bare id.
-local function ready_member(id, meta)
-  if meta.seq == nil then
-    return id
-  end
-  return meta.seq .. ':' .. id
-end
-
--- The task id of a ready-set member (members written before version 1 are bare ids).
-local function member_id(member)
-  if string.sub(member, 17, 17) == ':' then
-    return string.sub(member, 18)
-  end
-  return member
-end
 
 local function make_ready(id, meta)
   meta.state = 'ready'
@@ -84,14 +64,14 @@ local function release_lease(id, meta)
   EVENTS.slot = true
 end
 
-local TERMINAL_TTL = { completed = 'completed_ttl_ms', dead = 'dead_ttl_ms', cancelled = 'completed_ttl_ms' }
-
--- Moves a task to a terminal state, to be purged after the state's retention time.
+-- Moves a task to a terminal state, to be purged after the state's retention time (dead tasks
+-- have their own; completed and cancelled ones share one).
 local function finish(id, meta, state)
   meta.state = state
   meta.seq = nil
   meta.finished_at = now
-  redis.call('ZADD', K[state], now + POLICY[TERMINAL_TTL[state]], id)
+  local ttl = state == 'dead' and POLICY.dead_ttl_ms or POLICY.completed_ttl_ms
+  redis.call('ZADD', K[state], now + ttl, id)
   redis.call('HINCRBY', K.stats, state, 1)
   table.insert(EVENTS.tasks, id)
 end

@@ -83,6 +83,26 @@ local function normalize(meta)
   return meta, changed
 end
 
+-- Ready tasks are ordered by priority, then arrival. The score is -priority (lowest first);
+-- among equal scores Redis orders members byte by byte, so each member starts with a
+-- fixed-width arrival number: "<16 hex digits>:<id>". The arrival counter is a 64-bit Redis
+-- integer and never wraps; Lua reads it exactly up to 2^53 (285 years at a million per second).
+-- A ready task written before version 1 has no `seq`: its member is its bare id.
+local function ready_member(id, meta)
+  if meta.seq == nil then
+    return id
+  end
+  return meta.seq .. ':' .. id
+end
+
+-- The task id of a ready-set member (members written before version 1 are bare ids).
+local function member_id(member)
+  if string.sub(member, 17, 17) == ':' then
+    return string.sub(member, 18)
+  end
+  return member
+end
+
 -- Stores a task's metadata and returns the JSON text stored.
 local function save_meta(id, meta)
   local raw = cjson.encode(meta)

@@ -9,8 +9,10 @@
 //!     [--wait-ms 0] [--payload-bytes 100] [--access-log] [--no-direct] [--seconds 300]
 //!     [--base http://host:port]   (an already running server: CPU is then not measured)
 //!     [--scenario cycle|idle|memory]
+//!     [--against <git rev> [--pairs 3]]   (that revision's build and this one, alternating)
 //! ```
 
+mod against;
 mod support;
 
 use std::sync::Arc;
@@ -38,9 +40,12 @@ async fn main() {
 }
 
 async fn cycle(options: &Options) {
+    if let Some(rev) = &options.against {
+        return against::compare(options, rev).await;
+    }
     let processes = Processes::start(options).await;
     println!("{}", options.describe());
-    let http = Http::run(options, &processes).await;
+    let http = Http::run(options, &processes).await.rate;
     let direct = if options.direct && options.base.is_none() {
         Some(direct::run(options, &processes.redis_url()).await)
     } else {
@@ -59,9 +64,19 @@ async fn cycle(options: &Options) {
 /// The HTTP side.
 struct Http;
 
+/// What one run over HTTP measured.
+pub struct HttpRun {
+    /// Full cycles per second.
+    pub rate: f64,
+    /// p50, p99 and max of submit, lease and ack, in ms.
+    pub latencies: [(&'static str, [f64; 3]); 3],
+    /// Server CPU per task, in µs, when the server is ours.
+    pub server_us: Option<f64>,
+}
+
 impl Http {
-    /// Runs the workload over HTTP; returns full cycles per second.
-    async fn run(options: &Options, processes: &Processes) -> f64 {
+    /// Runs the workload over HTTP.
+    async fn run(options: &Options, processes: &Processes) -> HttpRun {
         let mut headers = reqwest::header::HeaderMap::new();
         if options.durable {
             headers.insert(
@@ -103,21 +118,28 @@ impl Http {
             options.tasks,
             wall.as_secs_f64()
         );
-        for (name, latencies) in [("submit", submits), ("lease", leases), ("ack", acks)] {
+        let mut latencies = [("submit", submits), ("lease", leases), ("ack", acks)];
+        for (name, latencies) in &mut latencies {
             println!("       {}", latencies.summary(name));
         }
-        cpu.report(options.tasks, wall);
+        let cpu = cpu.report(options.tasks, wall);
         tally.verify("http");
+        let run = HttpRun {
+            rate,
+            latencies: latencies.map(|(name, mut l)| (name, l.percentiles())),
+            server_us: cpu.iter().find(|(n, _)| *n == "server").map(|(_, us)| *us),
+        };
         let response = client
             .get(format!("{base}/v1/queues/{queue}"))
             .send()
             .await
             .expect("stats");
-        let other_build = std::env::var_os("TASKGATE_BENCH_SERVER").is_some();
+        let other_build =
+            options.server.is_some() || std::env::var_os("TASKGATE_BENCH_SERVER").is_some();
         if other_build && response.status() == reqwest::StatusCode::NOT_FOUND {
             // An older build, run for an A/B comparison, that has no queue stats.
             println!("       (the server has no queue stats: its own count is not checked)");
-            return rate;
+            return run;
         }
         let stats: Value = response.json().await.expect("stats json");
         assert_eq!(
@@ -125,7 +147,7 @@ impl Http {
             "the server's own count: {stats}"
         );
         assert_eq!(stats["totals"]["completed"], options.tasks);
-        rate
+        run
     }
 }
 

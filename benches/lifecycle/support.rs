@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[derive(Clone, Copy)]
 pub enum Scenario {
     /// Submit, lease and acknowledge N tasks (the default).
     Cycle,
@@ -17,6 +18,7 @@ pub enum Scenario {
     Memory,
 }
 
+#[derive(Clone)]
 pub struct Options {
     pub scenario: Scenario,
     pub tasks: usize,
@@ -34,6 +36,12 @@ pub struct Options {
     pub direct: bool,
     pub seconds: u64,
     pub base: Option<String>,
+    /// `--against <rev>`: also run that revision's build, alternating with this one.
+    pub against: Option<String>,
+    /// Pairs of runs in `--against` mode.
+    pub pairs: usize,
+    /// The taskgate binary to start (in `--against` mode, each side's).
+    pub server: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -54,6 +62,9 @@ impl Options {
             direct: true,
             seconds: 300,
             base: None,
+            against: None,
+            pairs: 3,
+            server: None,
         };
         let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
         while let Some(flag) = args.next() {
@@ -71,6 +82,8 @@ impl Options {
                 "--payload-bytes" => options.payload_bytes = number(value()),
                 "--seconds" => options.seconds = number(value()) as u64,
                 "--base" => options.base = Some(value()),
+                "--against" => options.against = Some(value()),
+                "--pairs" => options.pairs = number(value()).max(1),
                 "--access-log" => options.access_log = true,
                 "--durable" => options.durable = true,
                 "--no-direct" => options.direct = false,
@@ -167,9 +180,13 @@ impl Processes {
             .expect("start redis-server");
         let replica = options.durable.then(|| start_replica(redis_port));
         let port = free_port();
-        // TASKGATE_BENCH_SERVER runs another build (for A/B comparisons); default this one's.
-        let binary = std::env::var("TASKGATE_BENCH_SERVER")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_taskgate").to_owned());
+        // `--against` names each side's build; TASKGATE_BENCH_SERVER runs another build; by
+        // default, this one's.
+        let binary = options.server.clone().unwrap_or_else(|| {
+            std::env::var_os("TASKGATE_BENCH_SERVER")
+                .unwrap_or_else(|| env!("CARGO_BIN_EXE_taskgate").into())
+                .into()
+        });
         let server = Command::new(binary)
             .env("TASKGATE_LISTEN", format!("127.0.0.1:{port}"))
             .env(
@@ -309,20 +326,24 @@ impl Cpu {
         Self { pids, before }
     }
 
-    /// Each process's share of a core over `wall`, and its CPU per task.
-    pub fn report(&self, tasks: usize, wall: Duration) {
+    /// Prints each process's share of a core over `wall`, and its CPU per task; returns the
+    /// CPU per task of each, by name.
+    pub fn report(&self, tasks: usize, wall: Duration) -> Vec<(&'static str, f64)> {
         let mut parts = Vec::new();
+        let mut per_task = Vec::new();
         for ((name, pid), before) in self.pids.iter().zip(&self.before) {
             if let (Some(before), Some(after)) = (before, cpu_seconds(pid)) {
                 let used = after - before;
+                let micros = 1e6 * used / tasks as f64;
                 parts.push(format!(
-                    "{name} {:.0}% of a core, {:.0} µs/task",
+                    "{name} {:.0}% of a core, {micros:.0} µs/task",
                     100.0 * used / wall.as_secs_f64(),
-                    1e6 * used / tasks as f64
                 ));
+                per_task.push((*name, micros));
             }
         }
         println!("       CPU: {}", parts.join("; "));
+        per_task
     }
 }
 
@@ -339,18 +360,24 @@ impl Latencies {
         Self(parts.into_iter().flat_map(|p| p.0).collect())
     }
 
-    pub fn summary(mut self, name: &str) -> String {
+    /// p50, p99 and max, in ms (zeros when there were no calls).
+    pub fn percentiles(&mut self) -> [f64; 3] {
         if self.0.is_empty() {
-            return format!("{name:<7} (none)");
+            return [0.0; 3];
         }
         self.0.sort();
         let pick = |p: f64| self.0[((self.0.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
+        [pick(0.5), pick(0.99), pick(1.0)]
+    }
+
+    pub fn summary(&mut self, name: &str) -> String {
+        if self.0.is_empty() {
+            return format!("{name:<7} (none)");
+        }
+        let [p50, p99, max] = self.percentiles();
         format!(
-            "{name:<7} {:>7} calls   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms",
+            "{name:<7} {:>7} calls   p50 {p50:>6.2} ms   p99 {p99:>6.2} ms   max {max:>7.2} ms",
             self.0.len(),
-            pick(0.5),
-            pick(0.99),
-            pick(1.0)
         )
     }
 }

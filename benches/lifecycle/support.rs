@@ -394,17 +394,15 @@ pub async fn idle(options: &Options) {
     let workers = options.workers;
     let span = Duration::from_secs(10);
     // Let every worker get its first long-poll in before measuring.
-    let polls = (0..workers).map(|_| {
+    let polls = (0..workers).map(|w| {
         let (client, url) = (client.clone(), url.clone());
         async move {
             let until = Instant::now() + span + Duration::from_secs(1);
             let mut calls = 0u64;
             while Instant::now() < until {
-                let answer = client
-                    .post(&url)
-                    .json(&json!({"wait_ms": 30000}))
-                    .send()
-                    .await;
+                // A fresh request id per call, as the example workers send.
+                let body = json!({"wait_ms": 30000, "request_id": format!("idle-{w}-{calls}")});
+                let answer = client.post(&url).json(&body).send().await;
                 let _ = answer.expect("lease").bytes().await;
                 calls += 1;
             }
@@ -413,11 +411,14 @@ pub async fn idle(options: &Options) {
     });
     let measuring = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let cpu = Cpu::start(&processes);
+        let (cpu, commands) = (Cpu::start(&processes), redis_commands(processes.redis_port));
         tokio::time::sleep(span).await;
-        cpu
+        (
+            cpu,
+            redis_commands(processes.redis_port).saturating_sub(commands),
+        )
     };
-    let (calls, cpu): (Vec<u64>, Cpu) =
+    let (calls, (cpu, commands)): (Vec<u64>, (Cpu, u64)) =
         tokio::join!(futures_util::future::join_all(polls), measuring);
     println!(
         "idle: {workers} workers long-polling an empty queue for {} s made {} lease calls in all",
@@ -426,9 +427,29 @@ pub async fn idle(options: &Options) {
     );
     cpu.report(workers, span);
     println!(
-        "       (µs/task above is CPU per idle worker over the {} s)",
-        span.as_secs()
+        "       (µs/task above is CPU per idle worker over the {} s); Redis ran {:.0} commands/s",
+        span.as_secs(),
+        commands as f64 / span.as_secs_f64()
     );
+}
+
+/// Commands the Redis on `port` has run so far (INFO commandstats, scripts' commands included).
+fn redis_commands(port: u16) -> u64 {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "INFO", "commandstats"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines()
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
 }
 
 /// `--scenario memory`: server RSS with `--workers` long-polls waiting, then server RSS and

@@ -25,9 +25,6 @@ use crate::limits::{Slot, Waiting};
 use crate::model::{QueueName, Task, TaskId, TaskState};
 use crate::store::{GetOutcome, Listener, Store};
 
-/// Longest the stream trusts notifications alone before reading the task again itself.
-const RECHECK_EVERY: Duration = Duration::from_secs(2);
-
 /// Follow a task's events
 ///
 /// A `text/event-stream` (Server-Sent Events) of the task's life: first its current state, then
@@ -118,7 +115,7 @@ impl Watch {
             }
             tokio::select! {
                 () = self.listener.notified() => {}
-                () = tokio::time::sleep(RECHECK_EVERY) => {}
+                () = tokio::time::sleep(crate::store::recheck_after(&self.listener)) => {}
                 () = tokio::time::sleep_until(self.ends_at) => {
                     self.done = true;
                     return Some(reconnect());

@@ -50,6 +50,7 @@ pub use types::{
     LeaseOutcome, LeaseRequest, NewTask, PageCursor, PolicyMode, PolicyState, PolicyWrite,
     PolicyWriteOutcome, ReapReport, Start, Strategy, SubmitOutcome, TaskPage,
 };
+pub use wait::recheck_after;
 
 /// Most tasks one batch-submit script adds; a larger batch is several scripts, pipelined.
 pub const BATCH_ITEMS_MAX: usize = 100;

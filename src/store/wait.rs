@@ -1,19 +1,46 @@
 //! Waiting without holding a connection: long-poll leases and result waits. A waiter takes its
 //! place among the queue's listeners BEFORE it tries, so nothing that happens after its try can
 //! pass it unseen; then it tries, and if there is nothing, it waits to be woken (by the
-//! notifier), for a limit's retry time, for a safety re-check, or for shutdown.
+//! notifier), for a limit's retry time, for the pub/sub connection to drop or come back, for a
+//! safety re-check, or for shutdown.
+//!
+//! What idle waiters cost: while the subscription is confirmed, notifications are trusted (see
+//! `notify`), so a waiter checks again only on a long, jittered safety interval, and a wait that
+//! ends with nothing is answered without a last look. A new long-poll on a queue this instance
+//! just found empty (nothing heard since) skips its first script; with a `request_id` it only
+//! asks whether that id recorded leases (one `HEXISTS`). An unconfirmed subscription or a
+//! connection that is down makes waiters check every `RECHECK_UNTRUSTED` instead.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use deadpool_redis::redis;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::notify::Health;
 use super::{GetOutcome, LeaseOutcome, LeaseRequest, Listener, Store, StoreError, Strategy};
 use crate::model::{QueueName, TaskId, TaskState};
 
-/// Longest a waiter trusts notifications alone before checking again itself.
-const RECHECK_EVERY: Duration = Duration::from_secs(2);
+/// How often a waiter checks again when a message for it could pass unseen (its subscription
+/// is not confirmed, or the pub/sub connection is down).
+const RECHECK_UNTRUSTED: Duration = Duration::from_secs(2);
+
+/// A check when nothing says one is due, against what no design foresaw: 20 to 30 s, at random,
+/// so that waiters started together do not check together.
+fn safety_interval() -> Duration {
+    Duration::from_millis(rand::random_range(20_000..30_000))
+}
+
+/// How a wait ended.
+enum Woken {
+    /// A listener was woken, or the connection went down or came back: look again.
+    Look,
+    /// The nap ran out with no news.
+    Slept,
+    Shutdown,
+}
 
 impl Store {
     /// Leases like `lease`, waiting up to `wait` for something to lease.
@@ -40,20 +67,30 @@ impl Store {
         shutdown: &CancellationToken,
     ) -> Result<LeaseOutcome, StoreError> {
         let deadline = Instant::now() + wait;
+        let notifier = &self.inner.notifier;
+        let mut health = notifier.health();
+        let mut first = true;
         loop {
             let mut listeners = Vec::new();
             if !wait.is_zero() {
                 for queue in queues {
                     let channel = self.inner.keys.queue_key(queue, "events");
                     let request_id = request.request_id.as_deref();
-                    let listener = self.inner.notifier.listen_ready(channel, request_id).await;
+                    let listener = notifier.listen_ready(channel, request_id).await;
                     listeners.push(listener);
                 }
             }
-            let outcome = match (strategy, queues) {
-                (None, [queue]) => self.lease(queue, request).await?,
+            let up = health.borrow_and_update().up;
+            let skip = first
+                && !listeners.is_empty()
+                && listeners.iter().all(|l| notifier.known_empty(l))
+                && !self.recorded(queues, request).await?;
+            first = false;
+            let outcome = match (skip, strategy, queues) {
+                (true, _, _) => LeaseOutcome::default(),
+                (false, None, [queue]) => self.lease(queue, request).await?,
                 // No queue at all leases nothing (`lease_across` tries none).
-                (strategy, _) => {
+                (false, strategy, _) => {
                     let strategy = strategy.unwrap_or_default();
                     self.lease_across(queues, strategy, request).await?
                 }
@@ -61,18 +98,51 @@ impl Store {
             if !outcome.leases.is_empty() || outcome.replayed {
                 return Ok(outcome);
             }
+            let empty = outcome.retry_after_ms.is_none() && !outcome.paused;
+            if empty && !skip {
+                listeners.iter().for_each(|l| notifier.note_empty(l));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(outcome);
             }
-            let mut nap = left.min(RECHECK_EVERY);
+            let trusted = up && listeners.iter().all(Listener::confirmed);
+            let check = if trusted {
+                safety_interval()
+            } else {
+                RECHECK_UNTRUSTED
+            };
+            let mut nap = left.min(check);
             if let Some(ms) = outcome.retry_after_ms {
                 nap = nap.min(Duration::from_millis(ms));
             }
-            if !woken(&listeners, nap, shutdown).await {
-                return Ok(LeaseOutcome::default());
+            match woken(&listeners, nap, shutdown, Some(&mut health)).await {
+                Woken::Shutdown => return Ok(LeaseOutcome::default()),
+                // The wait is over, and no message could have passed unseen: nothing came.
+                Woken::Slept if nap == left && trusted && empty => return Ok(outcome),
+                Woken::Slept | Woken::Look => {}
             }
         }
+    }
+
+    /// Whether an earlier call recorded leases under `request`'s id on any of `queues` (one
+    /// `HEXISTS` each; false without an id).
+    async fn recorded(
+        &self,
+        queues: &[QueueName],
+        request: &LeaseRequest,
+    ) -> Result<bool, StoreError> {
+        let Some(id) = &request.request_id else {
+            return Ok(false);
+        };
+        for queue in queues {
+            let key = self.inner.keys.queue_key(queue, "requests");
+            let found: bool = self.query(redis::cmd("HEXISTS").arg(key).arg(id)).await?;
+            if found {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Reads a task, waiting up to `wait` for it to reach a terminal state.
@@ -99,7 +169,8 @@ impl Store {
             if done || left.is_zero() {
                 return Ok(outcome);
             }
-            if !woken(listener.as_slice(), left.min(RECHECK_EVERY), shutdown).await {
+            let nap = left.min(listener.as_ref().map_or(RECHECK_UNTRUSTED, recheck_after));
+            if let Woken::Shutdown = woken(listener.as_slice(), nap, shutdown, None).await {
                 return Ok(outcome);
             }
         }
@@ -115,8 +186,24 @@ impl Store {
     }
 }
 
-/// Waits until one of `listeners` is woken or `nap` passes; false when shutdown came first.
-async fn woken(listeners: &[Listener], nap: Duration, shutdown: &CancellationToken) -> bool {
+/// When a watcher of `listener` should look again on its own: on the long safety interval
+/// while its subscription is trusted, else soon.
+pub fn recheck_after(listener: &Listener) -> Duration {
+    if listener.trusted() {
+        safety_interval()
+    } else {
+        RECHECK_UNTRUSTED
+    }
+}
+
+/// Waits until one of `listeners` is woken, the connection's health changes (when watched),
+/// `nap` passes, or shutdown comes.
+async fn woken(
+    listeners: &[Listener],
+    nap: Duration,
+    shutdown: &CancellationToken,
+    health: Option<&mut watch::Receiver<Health>>,
+) -> Woken {
     let mut waits: Vec<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = listeners
         .iter()
         .map(|l| Box::pin(l.notified()) as Pin<Box<dyn Future<Output = ()> + Send + '_>>)
@@ -124,10 +211,20 @@ async fn woken(listeners: &[Listener], nap: Duration, shutdown: &CancellationTok
     // `select_all` needs at least one future; this one never resolves.
     waits.push(Box::pin(std::future::pending()));
     let any = futures_util::future::select_all(waits);
+    let health_changed = async {
+        let changed = match health {
+            Some(health) => health.changed().await.is_ok(),
+            None => false,
+        };
+        if !changed {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
-        _ = any => true,
-        () = tokio::time::sleep(nap) => true,
-        () = shutdown.cancelled() => false,
+        _ = any => Woken::Look,
+        () = health_changed => Woken::Look,
+        () = tokio::time::sleep(nap) => Woken::Slept,
+        () = shutdown.cancelled() => Woken::Shutdown,
     }
 }
 

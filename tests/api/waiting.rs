@@ -16,13 +16,9 @@ async fn connections_received(redis: &RedisServer) -> u64 {
         .expect("total_connections_received in INFO stats")
 }
 
-/// A user whose ACL grants no pub/sub channel: every `SUBSCRIBE` is refused. While a worker
-/// long-polls (and so wants a subscription), taskgate retries with a pause that doubles each
-/// time, instead of opening connection after connection as fast as it can (it used to open
-/// thousands in these three seconds).
-#[tokio::test]
-async fn a_refused_subscription_is_retried_with_a_growing_pause() {
-    let redis = RedisServer::start();
+/// A user of `redis` whose ACL grants no pub/sub channel (every `SUBSCRIBE` is refused); the
+/// flag that connects as it.
+async fn user_without_channels(redis: &RedisServer) -> String {
     let () = redis
         .cmd(&[
             "ACL",
@@ -35,10 +31,19 @@ async fn a_refused_subscription_is_retried_with_a_growing_pause() {
             "+@all",
         ])
         .await;
-    let url = format!(
+    format!(
         "--redis-url=redis://nochannels:secret-pw@127.0.0.1:{}",
         redis.port
-    );
+    )
+}
+
+/// While a worker long-polls (and so wants a subscription) as a user who may not subscribe,
+/// taskgate retries with a pause that doubles each time, instead of opening connection after
+/// connection as fast as it can (it used to open thousands in these three seconds).
+#[tokio::test]
+async fn a_refused_subscription_is_retried_with_a_growing_pause() {
+    let redis = RedisServer::start();
+    let url = user_without_channels(&redis).await;
     let app = TestApp::start_with(&redis, &[&url]).await;
     let q = queue("nochannels");
     let before = connections_received(&redis).await;
@@ -160,10 +165,13 @@ async fn an_event_stream_ends_with_a_reconnect_event_at_its_lifetime() {
 /// A stream's periodic re-reads write nothing: with no sweep and no other call, a lease that
 /// runs out under a watching stream stays as stored (the sweep settles it, and the stream then
 /// hears of it). They used to settle the expiry themselves, so every idle stream could write.
+/// (The user may not subscribe, so the stream cannot trust notifications and re-reads every
+/// 2 s instead of on its long safety interval.)
 #[tokio::test]
 async fn an_event_streams_rereads_write_nothing() {
     let redis = RedisServer::start();
-    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let url = user_without_channels(&redis).await;
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0", &url]).await;
     let q = queue("stream-reads");
     app.submit(&q, json!({"payload": 1})).await;
     let lease = &app.lease(&q, json!({"lease_ms": 1000})).await[0];
@@ -187,4 +195,147 @@ async fn an_event_streams_rereads_write_nothing() {
         "a re-read settled the expiry: {stored}"
     );
     drop(events);
+}
+
+/// A user that may not publish or subscribe (an ACL without channel rights) still submits,
+/// leases and acks: the notification a call publishes is best effort, never the call's failure
+/// (a submit used to answer 500 after storing its task).
+#[tokio::test]
+async fn a_user_without_channel_rights_still_submits_leases_and_acks() {
+    let redis = RedisServer::start();
+    let url = user_without_channels(&redis).await;
+    let app = TestApp::start_with(&redis, &[&url]).await;
+    let q = queue("nochannels-work");
+    app.submit(&q, json!({"payload": 1})).await;
+    let lease = app.lease_one(&q).await;
+    let acked = app.worker_call(&lease, "ack", json!({})).await;
+    assert_eq!(acked.status, 200, "{}", acked.body);
+}
+
+/// Redis commands run so far (every command, those inside scripts included).
+async fn commands_run(redis: &RedisServer) -> u64 {
+    let info: String = redis.cmd(&["INFO", "commandstats"]).await;
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// A thousand workers long-polling an empty queue (each with a `request_id`, as the example
+/// workers send) cost Redis next to nothing while they wait: under 100 commands a second
+/// (they used to re-run the lease script every 2 s: about 3,000 commands a second). A task
+/// submitted meanwhile still wakes exactly one of them at once.
+#[tokio::test]
+async fn a_thousand_idle_waiters_cost_redis_under_100_commands_a_second() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("idle-thousand");
+    let url = format!("{}/v1/queues/{q}/leases", app.base);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(2000)
+        .build()
+        .expect("client");
+    let waiters: Vec<_> = (0..1000)
+        .map(|n| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let body = json!({"wait_ms": 30000, "request_id": format!("poll-{n}")});
+                let reply = client.post(&url).json(&body).send().await.expect("lease");
+                crate::harness::Reply::read(reply).await
+            })
+        })
+        .collect();
+    let metrics = format!("{}/metrics", app.base);
+    crate::harness::eventually("1000 waiting requests", || async {
+        let text = app
+            .client
+            .get(&metrics)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let waiting = text
+            .lines()
+            .find_map(|l| l.strip_prefix("taskgate_http_requests_in_flight{class=\"waiting\"} "))?
+            .parse::<f64>()
+            .ok()?;
+        (waiting >= 1000.0).then_some(())
+    })
+    .await;
+    let (before, started) = (commands_run(&redis).await, Instant::now());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let per_second = (commands_run(&redis).await - before) as f64 / started.elapsed().as_secs_f64();
+    assert!(
+        per_second < 100.0,
+        "{per_second:.0} Redis commands a second"
+    );
+    let submitted = Instant::now();
+    let task = app.submit(&q, json!({"payload": "wake one"})).await;
+    let mut woken = None;
+    for waiter in &waiters {
+        if waiter.is_finished() {
+            woken = Some(());
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut answered = Vec::new();
+    while answered.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        answered = waiters
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.is_finished())
+            .map(|(n, _)| n)
+            .collect();
+    }
+    let after = submitted.elapsed();
+    assert!(woken.is_none(), "a waiter answered before the task came");
+    assert_eq!(
+        answered.len(),
+        1,
+        "one waiter is answered, not {}",
+        answered.len()
+    );
+    assert!(
+        after < Duration::from_millis(500),
+        "woken {after:?} after the submit"
+    );
+    let reply = waiters
+        .into_iter()
+        .nth(answered[0])
+        .expect("the waiter")
+        .await
+        .expect("joined");
+    assert_eq!(reply.body["leases"][0]["task"]["id"], task["id"]);
+}
+
+/// The pub/sub connection is killed under a waiting worker, and a task is submitted at once:
+/// the waiter, told the connection dropped, looks again every 2 s until it is back (and then at
+/// once), so it gets the task within seconds, not at its 20–30 s safety check.
+#[tokio::test]
+async fn a_waiter_gets_a_task_submitted_while_its_subscription_was_down() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("pubsub-killed");
+    let waiter = app.long_poll(&q);
+    app.subscribed(&redis, &q).await;
+    let killed: i64 = redis.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    assert!(killed >= 1);
+    let submitted = Instant::now();
+    let task = app.submit(&q, json!({"payload": "while down"})).await;
+    let leased = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the waiter was answered within 5 s")
+        .expect("joined");
+    assert_eq!(leased["leases"][0]["task"]["id"], task["id"], "{leased}");
+    assert!(submitted.elapsed() < Duration::from_secs(4));
 }

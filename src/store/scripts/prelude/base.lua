@@ -81,7 +81,9 @@ local function reply(status, ...)
       end)
       table.insert(message, 'q ' .. hex)
     end
-    redis.call('PUBLISH', K.events, table.concat(message, ' '))
+    -- pcall: a refused PUBLISH (an ACL without channel rights) must not turn a call that has
+    -- already changed state into an error; waiters that cannot hear re-check on their own.
+    redis.pcall('PUBLISH', K.events, table.concat(message, ' '))
   end
   return { status, now, QUARANTINED, ... }
 end

@@ -1,0 +1,344 @@
+//! The listeners of each channel, and what a message wakes. Listeners are registered and
+//! removed under the one `channels` lock; waking is `Notify::notify_one`, which keeps the wake
+//! for a listener that is not waiting yet (so a wake that comes before the wait counts).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, oneshot};
+
+use super::{Command, Inner};
+
+/// How long a new listener waits for its channel's subscription to be confirmed before it
+/// relies on re-checking instead.
+const SUBSCRIBE_WAIT: Duration = Duration::from_millis(500);
+
+/// One channel's listeners and what is known about it.
+#[derive(Default)]
+pub(super) struct Channel {
+    /// Lease waiters, first come first served.
+    lease: VecDeque<LeaseWaiter>,
+    /// Watchers per task id.
+    tasks: HashMap<String, Vec<(u64, Arc<Wake>)>>,
+    /// The subscription is confirmed on the current connection.
+    pub(super) subscribed: bool,
+    /// Signalled when it is: listeners that came while it was pending wait for it.
+    confirmation: Arc<Notify>,
+    /// Messages dispatched on this channel so far.
+    seen: u64,
+    /// A lease attempt found the queue empty when `seen` was this, at this time.
+    empty: Option<(u64, Instant)>,
+}
+
+impl Channel {
+    fn is_empty(&self) -> bool {
+        self.lease.is_empty() && self.tasks.is_empty()
+    }
+
+    pub(super) fn known_empty(&self, trusted_for: Duration) -> bool {
+        self.subscribed
+            && self
+                .empty
+                .is_some_and(|(seen, at)| seen == self.seen && at.elapsed() < trusted_for)
+    }
+
+    pub(super) fn note_empty(&mut self, seen_at_start: u64) {
+        if self.subscribed && self.seen == seen_at_start {
+            self.empty = Some((self.seen, Instant::now()));
+        }
+    }
+
+    /// The subscription is confirmed: listeners waiting for that are told.
+    pub(super) fn confirm(&mut self) {
+        self.subscribed = true;
+        self.confirmation.notify_waiters();
+    }
+
+    /// The connection dropped: nothing here is confirmed or known any more.
+    pub(super) fn forget(&mut self) {
+        self.subscribed = false;
+        self.empty = None;
+    }
+
+    /// Wakes the first lease waiter, if any; true when there was one.
+    fn wake_next_waiter(&mut self) -> bool {
+        match self.lease.pop_front() {
+            Some(waiter) => {
+                waiter.wake.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wakes everyone (after a reconnect, what they wait for may already have happened).
+    pub(super) fn wake_all(&self) {
+        for waiter in &self.lease {
+            waiter.wake.wake();
+        }
+        for (_, watcher) in self.tasks.values().flatten() {
+            watcher.wake();
+        }
+    }
+
+    /// Wakes the listeners a message concerns.
+    pub(super) fn dispatch(&mut self, message: &str) {
+        self.seen += 1;
+        self.empty = None;
+        let mut tokens = message.split(' ');
+        while let Some(token) = tokens.next() {
+            match token {
+                "r" => {
+                    let ready: usize = tokens.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                    for _ in 0..ready {
+                        if !self.wake_next_waiter() {
+                            break;
+                        }
+                    }
+                }
+                "s" => {
+                    self.wake_next_waiter();
+                }
+                "q" => {
+                    // Every call waiting with this request id: they answer the recorded leases.
+                    let request = tokens.next().unwrap_or("");
+                    self.lease.retain(|waiter| {
+                        let same = waiter.request.as_deref() == Some(request);
+                        if same {
+                            waiter.wake.wake();
+                        }
+                        !same
+                    });
+                }
+                "t" => {
+                    let task = tokens.next().unwrap_or("");
+                    for (_, watcher) in self.tasks.get(task).into_iter().flatten() {
+                        watcher.wake();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A waiting lease call: its place, its wake-up, and its `request_id` (hex, as the scripts
+/// publish it), if it has one.
+struct LeaseWaiter {
+    id: u64,
+    wake: Arc<Wake>,
+    request: Option<String>,
+}
+
+/// One listener's wake-up, and whether it was woken and whether it took the wake.
+#[derive(Default)]
+struct Wake {
+    notify: Notify,
+    woken: AtomicBool,
+    taken: AtomicBool,
+}
+
+impl Wake {
+    fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+}
+
+/// What a listener waits for.
+pub(super) enum Interest {
+    /// Work to lease; or leases recorded under this (hex) request id by another call.
+    Ready(Option<String>),
+    Task(String),
+}
+
+/// One waiter's place. Dropping it (a request ends, a client goes away) removes it.
+pub struct Listener {
+    inner: Arc<Inner>,
+    channel: String,
+    interest: Interest,
+    id: u64,
+    wake: Arc<Wake>,
+    /// The channel's message count when this listener was registered.
+    seen_at_start: u64,
+    /// The channel's subscription was confirmed when this listener started listening.
+    confirmed: bool,
+}
+
+impl Listener {
+    /// Registers a listener, then waits (a little) for its channel's subscription to be
+    /// confirmed when it is new.
+    pub(super) async fn register(inner: &Arc<Inner>, channel: String, interest: Interest) -> Self {
+        let wake = Arc::new(Wake::default());
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut confirming = None;
+        let mut pending = None;
+        let mut listener = Self {
+            inner: inner.clone(),
+            channel: channel.clone(),
+            interest,
+            id,
+            wake: wake.clone(),
+            seen_at_start: 0,
+            confirmed: false,
+        };
+        if let Ok(mut channels) = inner.channels.lock() {
+            let entry = channels.entry(channel.clone()).or_insert_with(|| {
+                let (ack, done) = oneshot::channel();
+                let _ = inner.commands.send(Command::Subscribe(channel, ack));
+                confirming = Some(done);
+                Channel::default()
+            });
+            match &listener.interest {
+                Interest::Ready(request) => entry.lease.push_back(LeaseWaiter {
+                    id,
+                    wake,
+                    request: request.clone(),
+                }),
+                Interest::Task(task) => entry
+                    .tasks
+                    .entry(task.clone())
+                    .or_default()
+                    .push((id, wake)),
+            }
+            listener.seen_at_start = entry.seen;
+            listener.confirmed = entry.subscribed;
+            if !entry.subscribed && confirming.is_none() {
+                // Another listener's subscription of this channel is on its way: wait for it
+                // too (enabled before the lock is released, so its signal cannot be missed).
+                let mut waiting = Box::pin(entry.confirmation.clone().notified_owned());
+                waiting.as_mut().enable();
+                pending = Some(waiting);
+            }
+        }
+        // Until the subscription is confirmed a message could pass unseen: wait a little for
+        // it; a listener left unconfirmed re-checks often instead.
+        if let Some(done) = confirming {
+            let confirmed = tokio::time::timeout(SUBSCRIBE_WAIT, done).await;
+            listener.confirmed = matches!(confirmed, Ok(Ok(())));
+        } else if let Some(waiting) = pending {
+            let _ = tokio::time::timeout(SUBSCRIBE_WAIT, waiting).await;
+            listener.confirmed = listener.with_channel(|channel| channel.subscribed);
+        }
+        listener
+    }
+
+    /// Resolves when this listener is woken (a wake that came before the call counts).
+    pub async fn notified(&self) {
+        self.wake.notify.notified().await;
+        self.wake.taken.store(true, Ordering::Release);
+    }
+
+    /// Whether no message for this listener could have passed unseen since it started
+    /// listening: its subscription was confirmed by then.
+    pub fn confirmed(&self) -> bool {
+        self.confirmed
+    }
+
+    /// Whether messages for this listener can be trusted to arrive: its subscription was
+    /// confirmed and the connection is up now.
+    pub fn trusted(&self) -> bool {
+        self.confirmed && self.inner.health.borrow().up
+    }
+
+    pub(super) fn seen_at_start(&self) -> u64 {
+        self.seen_at_start
+    }
+
+    /// Runs `f` on this listener's channel (false when it is gone).
+    pub(super) fn with_channel(&self, f: impl FnOnce(&mut Channel) -> bool) -> bool {
+        let Ok(mut channels) = self.inner.channels.lock() else {
+            return false;
+        };
+        channels.get_mut(&self.channel).is_some_and(f)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let Ok(mut channels) = self.inner.channels.lock() else {
+            return;
+        };
+        let Some(channel) = channels.get_mut(&self.channel) else {
+            return;
+        };
+        match &self.interest {
+            Interest::Ready(_) => {
+                channel.lease.retain(|w| w.id != self.id);
+                // Woken for a ready task but gone before it looked: the wake is passed on, so
+                // the task is not left waiting for the next check of a waiter never woken.
+                let woken = self.wake.woken.load(Ordering::Acquire);
+                if woken && !self.wake.taken.load(Ordering::Acquire) {
+                    channel.wake_next_waiter();
+                }
+            }
+            Interest::Task(task) => {
+                if let Some(watchers) = channel.tasks.get_mut(task) {
+                    watchers.retain(|(id, _)| *id != self.id);
+                    if watchers.is_empty() {
+                        channel.tasks.remove(task);
+                    }
+                }
+            }
+        }
+        if channel.is_empty() {
+            channels.remove(&self.channel);
+            let _ = self
+                .inner
+                .commands
+                .send(Command::Unsubscribe(self.channel.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicU64;
+
+    use tokio::sync::{mpsc, watch};
+
+    use super::*;
+    use crate::store::notify::Health;
+
+    /// A notifier's state with no connection behind it (subscriptions go unanswered).
+    fn offline() -> Arc<Inner> {
+        Arc::new(Inner {
+            commands: mpsc::unbounded_channel().0,
+            channels: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            health: watch::Sender::new(Health::default()),
+        })
+    }
+
+    async fn waiter(inner: &Arc<Inner>) -> Listener {
+        Listener::register(inner, "queue".into(), Interest::Ready(None)).await
+    }
+
+    /// A ready task wakes one waiter; if that waiter goes away before it looks (its client
+    /// hung up), the next waiter is woken instead, so the task does not sit until a re-check.
+    #[tokio::test]
+    async fn a_woken_waiter_that_leaves_without_looking_passes_its_wake_on() {
+        let inner = offline();
+        let (first, second) = (waiter(&inner).await, waiter(&inner).await);
+        inner.dispatch("queue", "r 1");
+        drop(first);
+        let passed = tokio::time::timeout(Duration::from_millis(200), second.notified()).await;
+        assert!(passed.is_ok(), "the wake was not passed on");
+    }
+
+    /// A waiter that took its wake (and looked) passes nothing on when it goes.
+    #[tokio::test]
+    async fn a_waiter_that_looked_passes_nothing_on() {
+        let inner = offline();
+        let (first, second) = (waiter(&inner).await, waiter(&inner).await);
+        inner.dispatch("queue", "r 1");
+        first.notified().await;
+        drop(first);
+        let passed = tokio::time::timeout(Duration::from_millis(100), second.notified()).await;
+        assert!(passed.is_err(), "a second waiter was woken for one task");
+    }
+}

@@ -2,13 +2,16 @@
 //! policy, with their bounds. Plain types with serde and OpenAPI schemas.
 //!
 //! Nothing here knows about HTTP or Redis; both the API and the store speak in these types.
-//! `task` holds tasks and leases, `policy` the dispatch policy, `queue` a queue's stats;
+//! `task` holds tasks and leases, `policy` the dispatch policy, `queue` a queue's stats, `cron`
+//! the cron expressions and time zones of recurring schedules and their next runs;
 //! names, ids, bounds and times are here.
 
+mod cron;
 mod policy;
 mod queue;
 mod task;
 
+pub use cron::*;
 pub use policy::*;
 pub use queue::*;
 pub use task::*;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, Subcommand};
 
+mod debug;
 mod load;
 
 pub use load::ConfigError;
@@ -18,7 +19,9 @@ use crate::access::{Access, KeyRing};
 use crate::model::{Backoff, QueuePolicy};
 
 /// taskgate: HTTP/REST task dispatch in front of Redis.
-#[derive(Debug, Clone, Parser)]
+// (`Debug` is written by hand in `debug.rs`: it masks the Redis URL's password and leaves the
+// API keys' text out. A doc comment here would show in `--help`.)
+#[derive(Clone, Parser)]
 #[command(name = "taskgate", version, about)]
 pub struct Config {
     #[command(subcommand)]

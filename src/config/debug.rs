@@ -32,6 +32,8 @@ impl fmt::Debug for Config {
             api_keys_file,
             insecure_no_auth,
             metrics_access,
+            metrics_max_queues,
+            metrics_queue_idle_ms,
             key_prefix,
             redis_pool_size,
             redis_wait_timeout_ms,
@@ -65,6 +67,8 @@ impl fmt::Debug for Config {
             .field("api_keys_file", api_keys_file)
             .field("insecure_no_auth", insecure_no_auth)
             .field("metrics_access", metrics_access)
+            .field("metrics_max_queues", metrics_max_queues)
+            .field("metrics_queue_idle_ms", metrics_queue_idle_ms)
             .field("key_prefix", key_prefix)
             .field("redis_pool_size", redis_pool_size)
             .field("redis_wait_timeout_ms", redis_wait_timeout_ms)

@@ -87,6 +87,19 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_METRICS_ACCESS", default_value = "admin", value_parser = ["admin", "open"])]
     pub metrics_access: String,
 
+    /// Most queues with series of their own in `/metrics` (`taskgate_task_transitions_total`,
+    /// `taskgate_queue_tasks`). Queues seen after that many are summed under
+    /// `queue="(other)"`, so clients that make up queue names cannot grow the metrics without
+    /// bound. 0 puts every queue under `(other)`.
+    #[arg(long, env = "TASKGATE_METRICS_MAX_QUEUES", default_value_t = crate::metrics::DEFAULT_MAX_QUEUES)]
+    pub metrics_max_queues: usize,
+
+    /// A queue's series leave `/metrics` once none of its tasks has changed state for this long
+    /// and it holds none that is scheduled, ready, leased, dead or quarantined (and at once
+    /// when it is deleted). They come back, counting from 0, with its next task.
+    #[arg(long, env = "TASKGATE_METRICS_QUEUE_IDLE_MS", default_value_t = crate::metrics::DEFAULT_QUEUE_IDLE.as_millis() as u64)]
+    pub metrics_queue_idle_ms: u64,
+
     /// Prefix of every Redis key taskgate writes, so several deployments can share one Redis.
     #[arg(long, env = "TASKGATE_KEY_PREFIX", default_value = "tg")]
     pub key_prefix: String,
@@ -325,6 +338,10 @@ impl Config {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    pub fn metrics_queue_idle(&self) -> Duration {
+        Duration::from_millis(self.metrics_queue_idle_ms)
     }
 
     pub fn reaper_interval(&self) -> Option<Duration> {

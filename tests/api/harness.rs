@@ -333,9 +333,8 @@ impl TestApp {
         let raw: Option<String> = if url.starts_with("redis+cluster://") {
             RedisServer::shared().cmd(&["HGET", &key, id]).await
         } else {
-            let mut conn = redis::Client::open(url)
-                .expect("redis url")
-                .get_multiplexed_async_connection()
+            let client = redis::Client::open(url).expect("redis url");
+            let mut conn = crate::redis_server::connect(&client)
                 .await
                 .expect("connect to test redis");
             redis::cmd("HGET")

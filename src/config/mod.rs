@@ -104,8 +104,10 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_KEY_PREFIX", default_value = "tg")]
     pub key_prefix: String,
 
-    /// Most Redis connections this instance keeps open. Each one is multiplexed: any number of
-    /// concurrent requests share it, pipelined on one socket.
+    /// Most shared Redis connections this instance keeps open. Each one is multiplexed: any
+    /// number of concurrent requests share it, pipelined on one socket. (Writes sent with
+    /// `Taskgate-Durability: replicated` each hold a connection of a second pool, of up to 8×
+    /// this size, opened only when they come.)
     #[arg(long, env = "TASKGATE_REDIS_POOL_SIZE", default_value_t = 4)]
     pub redis_pool_size: usize,
 
@@ -172,8 +174,9 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_MAX_PAYLOAD_BYTES", default_value_t = 1_048_576)]
     pub max_payload_bytes: u64,
 
-    /// How often each instance sweeps every queue for expired leases, due retries and expired
-    /// terminal tasks. 0 turns the sweep off (for tests of other parts only).
+    /// How often each instance runs a sweep for expired leases, due retries and expired
+    /// terminal tasks: up to 200 queues a tick, taking turns when there are more. 0 turns the
+    /// sweep off (for tests of other parts only).
     #[arg(long, env = "TASKGATE_REAPER_INTERVAL_MS", default_value_t = 500)]
     pub reaper_interval_ms: u64,
 

@@ -92,7 +92,8 @@ fn handle() -> &'static PrometheusHandle {
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Another recorder may already be installed (a host program of ours as a library):
-        // then ours still renders what it was given, which is nothing.
+        // then ours still renders what it was given, which is nothing but the per-queue
+        // series (kept apart, in `queues.rs`).
         let _ = metrics::set_global_recorder(recorder);
         describe();
         // Series that only count trouble exist from the start at 0, so a dashboard (or an

@@ -189,8 +189,8 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_CORS_ORIGINS", value_delimiter = ',', num_args = 0..)]
     pub cors_origins: Vec<String>,
 
-    /// Log one line per request (method, route, status, duration, request id) at `info`.
-    /// Turn off for very high request rates.
+    /// Log one line per request (method, route, status, duration, request id) at `info`, and
+    /// for the probes (`/healthz`, `/readyz`) at `debug`. Turn off for very high request rates.
     #[arg(long, env = "TASKGATE_ACCESS_LOG", default_value_t = true, action = ArgAction::Set)]
     pub access_log: bool,
 

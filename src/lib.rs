@@ -159,6 +159,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     metrics::install();
+    metrics::limit_queue_series(config.metrics_max_queues, config.metrics_queue_idle());
     let store = state.store.clone();
     let stopping = state.shutdown.clone();
     let begin_shutdown = {

@@ -8,13 +8,15 @@
 //! shell reads end-of-file and stops Redis with SIGTERM, which flushes the AOF. So the child
 //! never outlives taskgate. A second taskgate started with the same data directory finds the
 //! socket answering and shares that Redis (which stops when the first taskgate stops).
+//!
+//! All of this runs on the async runtime, so files and processes are handled with `tokio::fs`
+//! and `tokio::process`: nothing here blocks a runtime thread.
 
-use std::fs::OpenOptions;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
 
 use crate::config::Config;
@@ -69,7 +71,7 @@ impl Redis {
                 child: None,
             });
         }
-        let dir = data_dir(&config.data_dir)?;
+        let dir = data_dir(&config.data_dir).await?;
         let socket = dir.join("redis.sock");
         let url = format!("unix://{}", socket.display());
         if answers_unix(&socket).await {
@@ -81,7 +83,7 @@ impl Redis {
             );
             return Ok(Self { url, child: None });
         }
-        if let Some(owner) = take_lock(&dir)? {
+        if let Some(owner) = take_lock(&dir).await? {
             // Another taskgate is starting its child right now: wait for it, then share it.
             let started = Instant::now();
             while !answers_unix(&socket).await {
@@ -99,7 +101,7 @@ impl Redis {
         let child = match LocalRedis::start(&config.redis_server, &dir, &socket).await {
             Ok(child) => child,
             Err(err) => {
-                let _ = std::fs::remove_file(dir.join(LOCK));
+                let _ = tokio::fs::remove_file(dir.join(LOCK)).await;
                 return Err(err);
             }
         };
@@ -128,7 +130,7 @@ impl Redis {
                     let _ = child.watchdog.kill().await;
                 }
             }
-            let _ = std::fs::remove_file(child.dir.join(LOCK));
+            let _ = tokio::fs::remove_file(child.dir.join(LOCK)).await;
         }
     }
 }
@@ -159,7 +161,7 @@ impl LocalRedis {
             "--daemonize".into(),
             "no".into(),
         ];
-        if which(program).is_none() {
+        if which(program).await.is_none() {
             return Err(format!(
                 "no Redis to use: TASKGATE_REDIS_URL is not set, nothing answers at the probe \
                  address, and `{program}` is not installed. Install Redis (Debian/Ubuntu: \
@@ -192,7 +194,7 @@ impl LocalRedis {
                 return Err(format!(
                     "the local redis-server exited at once ({status}); its log, {}, says: {}",
                     log.display(),
-                    last_line(&log)
+                    last_line(&log).await
                 ));
             }
             if started.elapsed() > START_TIMEOUT {
@@ -212,22 +214,33 @@ impl LocalRedis {
 /// Takes the data directory's lock, so two taskgates started at once cannot start two
 /// redis-servers on one AOF. `Some(pid)` when a live taskgate holds it; a lock left by a
 /// taskgate that is gone (killed) is taken over.
-fn take_lock(dir: &Path) -> Result<Option<u32>, String> {
+async fn take_lock(dir: &Path) -> Result<Option<u32>, String> {
     let path = dir.join(LOCK);
     for _ in 0..3 {
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
+        match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+        {
             Ok(mut file) => {
-                let _ = write!(file, "{}", std::process::id());
+                let _ = file
+                    .write_all(std::process::id().to_string().as_bytes())
+                    .await;
+                let _ = file.flush().await;
                 return Ok(None);
             }
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                let owner = std::fs::read_to_string(&path)
+                let owner = tokio::fs::read_to_string(&path)
+                    .await
                     .ok()
                     .and_then(|pid| pid.trim().parse::<u32>().ok());
                 match owner {
-                    Some(pid) if pid != std::process::id() && alive(pid) => return Ok(Some(pid)),
+                    Some(pid) if pid != std::process::id() && alive(pid).await => {
+                        return Ok(Some(pid));
+                    }
                     _ => {
-                        let _ = std::fs::remove_file(&path);
+                        let _ = tokio::fs::remove_file(&path).await;
                     }
                 }
             }
@@ -238,18 +251,24 @@ fn take_lock(dir: &Path) -> Result<Option<u32>, String> {
 }
 
 /// Whether process `pid` exists (`kill -0`, which works on every Unix).
-fn alive(pid: u32) -> bool {
-    std::process::Command::new("kill")
+async fn alive(pid: u32) -> bool {
+    Command::new("kill")
         .args(["-0", &pid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
+        .await
         .is_ok_and(|s| s.success())
 }
 
 /// The data directory, created if needed, as an absolute path short enough for a socket.
-fn data_dir(dir: &Path) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir)
-        .and_then(|()| dir.canonicalize())
+async fn data_dir(dir: &Path) -> Result<PathBuf, String> {
+    let created = match tokio::fs::create_dir_all(dir).await {
+        Ok(()) => tokio::fs::canonicalize(dir).await,
+        Err(err) => Err(err),
+    };
+    created
         .map_err(|e| format!("TASKGATE_DATA_DIR {}: {e}", dir.display()))
         .and_then(|dir| {
             if dir.join("redis.sock").as_os_str().len() > SOCKET_PATH_MAX {
@@ -296,20 +315,26 @@ async fn ping<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 }
 
 /// The program's path, if it can be run.
-fn which(program: &str) -> Option<PathBuf> {
+async fn which(program: &str) -> Option<PathBuf> {
     let candidate = Path::new(program);
-    if candidate.components().count() > 1 {
-        return candidate.is_file().then(|| candidate.to_owned());
+    let candidates: Vec<PathBuf> = if candidate.components().count() > 1 {
+        vec![candidate.to_owned()]
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join(program))
+            .collect()
+    };
+    for path in candidates {
+        if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
+            return Some(path);
+        }
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
+    None
 }
 
 /// The log's last line, for a start-up failure.
-fn last_line(log: &Path) -> String {
-    let mut text = String::new();
-    let _ = std::fs::File::open(log).and_then(|mut f| f.read_to_string(&mut text));
+async fn last_line(log: &Path) -> String {
+    let text = tokio::fs::read_to_string(log).await.unwrap_or_default();
     text.lines()
         .rev()
         .find(|l| !l.trim().is_empty())

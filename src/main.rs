@@ -39,7 +39,7 @@ async fn run(config: Config) -> ExitCode {
             let Ok(addr) = config.listen_addr() else {
                 return fail(&format!("cannot resolve {}", config.listen));
             };
-            if taskgate::healthcheck::check(addr, live) {
+            if taskgate::healthcheck::check(addr, live).await {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -14,7 +14,8 @@ use crate::error::{ApiError, InternalCause};
 
 /// Runs the request in a span carrying its request id and route, so every line it logs can be
 /// found; logs the cause of a `500` once; and, when `access_log` is on, writes one line per
-/// request (method, route template, status, duration). Routes are templates
+/// request (method, route template, status, duration), at INFO except for the probes
+/// (`/healthz`, `/readyz`), which are at DEBUG. Routes are templates
 /// (`/v1/queues/{queue}/tasks/{id}`), never raw paths with ids.
 pub async fn observe(State(access_log): State<bool>, request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -47,7 +48,13 @@ pub async fn observe(State(access_log): State<bool>, request: Request, next: Nex
     }
     if access_log {
         let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
-        tracing::info!(target: "taskgate::access", status, duration_ms, "request");
+        // Probes come from orchestrators every few seconds (the image's own HEALTHCHECK every
+        // 10 s): below INFO, so that the access log shows traffic.
+        if matches!(route.as_str(), "/healthz" | "/readyz") {
+            tracing::debug!(target: "taskgate::access", status, duration_ms, "request");
+        } else {
+            tracing::info!(target: "taskgate::access", status, duration_ms, "request");
+        }
     }
     response
 }

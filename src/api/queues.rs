@@ -115,7 +115,10 @@ pub async fn delete_queue(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.drop_queue(&queue).await? {
+    let dropped = state.store.drop_queue(&queue).await?;
+    // Its metric series go with it (or, when it was already gone, whatever was left of them).
+    crate::metrics::forget_queue(queue.as_str());
+    if dropped {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_queue(&queue))

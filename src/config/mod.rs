@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, Subcommand};
 
+mod debug;
 mod load;
 
 pub use load::ConfigError;
@@ -18,7 +19,9 @@ use crate::access::{Access, KeyRing};
 use crate::model::{Backoff, QueuePolicy};
 
 /// taskgate: HTTP/REST task dispatch in front of Redis.
-#[derive(Debug, Clone, Parser)]
+// (`Debug` is written by hand in `debug.rs`: it masks the Redis URL's password and leaves the
+// API keys' text out. A doc comment here would show in `--help`.)
+#[derive(Clone, Parser)]
 #[command(name = "taskgate", version, about)]
 pub struct Config {
     #[command(subcommand)]
@@ -84,12 +87,27 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_METRICS_ACCESS", default_value = "admin", value_parser = ["admin", "open"])]
     pub metrics_access: String,
 
+    /// Most queues with series of their own in `/metrics` (`taskgate_task_transitions_total`,
+    /// `taskgate_queue_tasks`). Queues seen after that many are summed under
+    /// `queue="(other)"`, so clients that make up queue names cannot grow the metrics without
+    /// bound. 0 puts every queue under `(other)`.
+    #[arg(long, env = "TASKGATE_METRICS_MAX_QUEUES", default_value_t = crate::metrics::DEFAULT_MAX_QUEUES)]
+    pub metrics_max_queues: usize,
+
+    /// A queue's series leave `/metrics` once none of its tasks has changed state for this long
+    /// and it holds none that is scheduled, ready, leased, dead or quarantined (and at once
+    /// when it is deleted). They come back, counting from 0, with its next task.
+    #[arg(long, env = "TASKGATE_METRICS_QUEUE_IDLE_MS", default_value_t = crate::metrics::DEFAULT_QUEUE_IDLE.as_millis() as u64)]
+    pub metrics_queue_idle_ms: u64,
+
     /// Prefix of every Redis key taskgate writes, so several deployments can share one Redis.
     #[arg(long, env = "TASKGATE_KEY_PREFIX", default_value = "tg")]
     pub key_prefix: String,
 
-    /// Most Redis connections this instance keeps open. Each one is multiplexed: any number of
-    /// concurrent requests share it, pipelined on one socket.
+    /// Most shared Redis connections this instance keeps open. Each one is multiplexed: any
+    /// number of concurrent requests share it, pipelined on one socket. (Writes sent with
+    /// `Taskgate-Durability: replicated` each hold a connection of a second pool, of up to 8×
+    /// this size, opened only when they come.)
     #[arg(long, env = "TASKGATE_REDIS_POOL_SIZE", default_value_t = 4)]
     pub redis_pool_size: usize,
 
@@ -163,8 +181,9 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_MAX_PAYLOAD_BYTES", default_value_t = 1_048_576)]
     pub max_payload_bytes: u64,
 
-    /// How often each instance sweeps every queue for expired leases, due retries and expired
-    /// terminal tasks. 0 turns the sweep off (for tests of other parts only).
+    /// How often each instance runs a sweep for expired leases, due retries and expired
+    /// terminal tasks: up to 200 queues a tick, taking turns when there are more. 0 turns the
+    /// sweep off (for tests of other parts only).
     #[arg(long, env = "TASKGATE_REAPER_INTERVAL_MS", default_value_t = 500)]
     pub reaper_interval_ms: u64,
 
@@ -177,8 +196,8 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_CORS_ORIGINS", value_delimiter = ',', num_args = 0..)]
     pub cors_origins: Vec<String>,
 
-    /// Log one line per request (method, route, status, duration, request id) at `info`.
-    /// Turn off for very high request rates.
+    /// Log one line per request (method, route, status, duration, request id) at `info`, and
+    /// for the probes (`/healthz`, `/readyz`) at `debug`. Turn off for very high request rates.
     #[arg(long, env = "TASKGATE_ACCESS_LOG", default_value_t = true, action = ArgAction::Set)]
     pub access_log: bool,
 
@@ -334,6 +353,10 @@ impl Config {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    pub fn metrics_queue_idle(&self) -> Duration {
+        Duration::from_millis(self.metrics_queue_idle_ms)
     }
 
     pub fn reaper_interval(&self) -> Option<Duration> {

@@ -410,7 +410,7 @@ fn an_open_server_on_a_network_address_needs_the_explicit_flag() {
 }
 
 /// The demo keys that `compose.yaml` mounts are a valid key file, and the compose file wires
-/// them, AOF and `noeviction` as the README says.
+/// them, AOF and `noeviction` as the README says, in a form Compose v1 reads too.
 #[test]
 fn the_compose_files_configure_keys_aof_and_noeviction() {
     let keys = taskgate::access::KeyRing::parse(include_str!("../../compose-keys.toml"))
@@ -428,4 +428,9 @@ fn the_compose_files_configure_keys_aof_and_noeviction() {
     ] {
         assert!(compose.contains(needed), "compose.yaml lacks {needed:?}");
     }
+    // Compose v1 (docker-compose 1.29, Debian 12's) refuses a file with a top-level `name:`.
+    assert!(
+        !compose.lines().any(|line| line.starts_with("name:")),
+        "compose.yaml has a top-level name:, which Compose v1 refuses"
+    );
 }

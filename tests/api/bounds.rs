@@ -270,3 +270,21 @@ async fn purging_many_large_tasks_never_blocks_redis() {
         "the purge left keys behind"
     );
 }
+
+/// The tests' own Redis calls (the `SLOWLOG` reads above, every `RedisServer::cmd`) wait out a
+/// Redis that is slow to answer, as one is when the whole suite keeps every core busy, instead
+/// of failing a right test at redis-rs's default of 500 ms. Here Redis holds every client for
+/// 1.5 s (`CLIENT PAUSE`), answered before the `PING` is sent, so the `PING` surely waits.
+#[tokio::test]
+async fn the_tests_own_redis_calls_wait_out_a_slow_redis() {
+    let redis = RedisServer::start();
+    let () = redis.cmd(&["CLIENT", "PAUSE", "1500", "ALL"]).await;
+    let started = std::time::Instant::now();
+    let pong: String = redis.cmd(&["PING"]).await;
+    assert_eq!(pong, "PONG");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1000),
+        "the pause did not hold the PING ({:?}): this proves nothing",
+        started.elapsed()
+    );
+}

@@ -1,12 +1,24 @@
 //! Lease expiry: an expired lease is a failed attempt, the task is delivered again, and the old
 //! lease is fenced off. Leases here are the shortest allowed (1 s); waits poll with a deadline.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::harness::{RedisServer, TestApp, ms, queue};
+use crate::harness::{RedisServer, TestApp, eventually, ms, queue};
+
+/// Waits until the clock every deadline is computed from, Redis's `TIME`, is past `at` (a time
+/// the API returned): the wait ends as soon as the deadline has passed, however busy the
+/// machine is, instead of after a fixed sleep that is merely long enough.
+async fn redis_clock_past(at: &Value) {
+    let deadline = ms(at);
+    eventually(&format!("Redis's clock to pass {at}"), || async {
+        let time: Vec<String> = RedisServer::shared().cmd(&["TIME"]).await;
+        let seconds: i64 = time[0].parse().expect("TIME seconds");
+        let micros: i64 = time[1].parse().expect("TIME microseconds");
+        (seconds * 1000 + micros / 1000 > deadline).then_some(())
+    })
+    .await;
+}
 
 /// A lease that runs out makes the task leasable again as attempt 2, and the first lease's
 /// ack is then 409 `lease-lost`.
@@ -41,7 +53,7 @@ async fn reaper_reclaims_expired_leases_without_any_worker_call() {
     let app = TestApp::start().await;
     let q = queue("reaper");
     let task = app.submit(&q, json!({"payload": 1})).await;
-    let id = task["id"].as_str().unwrap_or_default();
+    let id = task["id"].as_str().expect("a new task has an id");
     app.lease(&q, json!({"lease_ms": 1000})).await;
 
     app.stored_meta_when(&q, id, |t| t["state"] != "leased")
@@ -60,7 +72,7 @@ async fn calls_after_the_deadline_are_lease_lost_even_before_any_sweep() {
     let q = queue("deadline");
     app.submit(&q, json!({"payload": 1})).await;
     let lease = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    redis_clock_past(&lease["expires_at"]).await;
     app.worker_call(&lease, "heartbeat", json!({}))
         .await
         .assert_problem(409, "lease-lost");
@@ -68,7 +80,12 @@ async fn calls_after_the_deadline_are_lease_lost_even_before_any_sweep() {
         .await
         .assert_problem(409, "lease-lost");
     let task = app
-        .task(&q, lease["task"]["id"].as_str().unwrap_or_default())
+        .task(
+            &q,
+            lease["task"]["id"]
+                .as_str()
+                .expect("a leased task has an id"),
+        )
         .await;
     assert_eq!(task["attempts_expired"], 1);
 }
@@ -84,9 +101,8 @@ async fn heartbeat_keeps_the_lease_past_its_first_deadline() {
         .worker_call(&lease, "heartbeat", json!({"lease_ms": 10000}))
         .await;
     assert_eq!(beat.status, StatusCode::OK, "{}", beat.body);
-    // Wait until the first deadline has surely passed (by the lease's own Redis-timed length).
-    let first_length = lease["expires_in_ms"].as_u64().unwrap_or(1000);
-    tokio::time::sleep(Duration::from_millis(first_length + 300)).await;
+    // Wait until the first deadline has passed, by the Redis clock.
+    redis_clock_past(&lease["expires_at"]).await;
     let again = app.worker_call(&lease, "heartbeat", json!({})).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert_eq!(
@@ -108,7 +124,7 @@ async fn expiry_on_the_last_attempt_is_dead() {
         .submit(&q, json!({"payload": 1, "max_attempts": 1}))
         .await;
     app.lease(&q, json!({"lease_ms": 1000})).await;
-    let id = task["id"].as_str().unwrap_or_default();
+    let id = task["id"].as_str().expect("a new task has an id");
     let dead = app
         .task_when(&q, id, |t| {
             assert!(
@@ -134,8 +150,8 @@ async fn reads_settle_expired_leases_and_due_schedules() {
     let delayed = app
         .submit(&q, json!({"payload": 2, "delay_ms": 1000}))
         .await;
-    let until = lease["expires_in_ms"].as_u64().expect("expires_in_ms");
-    tokio::time::sleep(Duration::from_millis(until.max(1000) + 50)).await;
+    redis_clock_past(&lease["expires_at"]).await;
+    redis_clock_past(&delayed["run_at"]).await;
 
     let read = app.task(&q, leased["id"].as_str().expect("id")).await;
     assert_eq!(read["state"], "scheduled", "{read}");

@@ -115,6 +115,10 @@ impl TestApp {
             "--default-backoff-initial-ms=300".to_owned(),
             "--default-backoff-jitter=0".to_owned(),
             "--reaper-interval-ms=100".to_owned(),
+            // Every app of a test binary shares the process's metrics, and with them the cap
+            // on queues with series of their own: one test's series must not depend on how many
+            // queues the others made. (The cap is tested on processes of their own.)
+            "--metrics-max-queues=1000000".to_owned(),
         ];
         let overridden = |default: &String| {
             let name = default.split('=').next().unwrap_or_default();
@@ -329,9 +333,8 @@ impl TestApp {
         let raw: Option<String> = if url.starts_with("redis+cluster://") {
             RedisServer::shared().cmd(&["HGET", &key, id]).await
         } else {
-            let mut conn = redis::Client::open(url)
-                .expect("redis url")
-                .get_multiplexed_async_connection()
+            let client = redis::Client::open(url).expect("redis url");
+            let mut conn = crate::redis_server::connect(&client)
                 .await
                 .expect("connect to test redis");
             redis::cmd("HGET")

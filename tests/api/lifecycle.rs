@@ -41,7 +41,7 @@ async fn submit_lease_heartbeat_ack_keeps_the_result() {
     assert_eq!(acked.body["state"], "completed");
 
     let task = app
-        .task(&q, submitted["id"].as_str().unwrap_or_default())
+        .task(&q, submitted["id"].as_str().expect("a new task has an id"))
         .await;
     assert_eq!(task["state"], "completed");
     assert_eq!(task["result"], json!({"sent": true}));
@@ -62,13 +62,13 @@ async fn submit_returns_a_location_for_the_new_task() {
     assert_eq!(reply.status, StatusCode::CREATED);
     let location = reply.headers["location"]
         .to_str()
-        .unwrap_or_default()
+        .expect("Location is text")
         .to_owned();
     assert_eq!(
         location,
         format!(
             "/v1/queues/{q}/tasks/{}",
-            reply.body["id"].as_str().unwrap_or_default()
+            reply.body["id"].as_str().expect("a new task has an id")
         )
     );
     let read = app.get(&location).await;
@@ -113,7 +113,7 @@ async fn ack_with_wrong_or_stale_lease_is_lease_lost_and_changes_nothing() {
     let app = TestApp::start().await;
     let q = queue("fencing");
     let task = app.submit(&q, json!({"payload": "x"})).await;
-    let id = task["id"].as_str().unwrap_or_default();
+    let id = task["id"].as_str().expect("a new task has an id");
     let lease = app.lease_one(&q).await;
     let before = app.task(&q, id).await;
 

@@ -34,7 +34,12 @@ async fn work(app: Arc<TestApp>, q: String, name: &'static str) -> Vec<String> {
                 acked.headers.get("idempotent-replayed").is_none(),
                 "{name} got a replay"
             );
-            done.push(lease["task"]["id"].as_str().unwrap_or_default().to_owned());
+            done.push(
+                lease["task"]["id"]
+                    .as_str()
+                    .expect("a leased task has an id")
+                    .to_owned(),
+            );
         }
     }
 }
@@ -50,7 +55,12 @@ async fn two_workers_racing_never_share_a_task_and_complete_each_once() {
     let mut submitted = HashSet::new();
     for n in 0..TASKS {
         let task = app.submit(&q, json!({"payload": n})).await;
-        submitted.insert(task["id"].as_str().unwrap_or_default().to_owned());
+        submitted.insert(
+            task["id"]
+                .as_str()
+                .expect("a new task has an id")
+                .to_owned(),
+        );
     }
     assert_eq!(submitted.len(), TASKS);
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis;
 
 use crate::harness::{TempDir, spawn_redis};
+use crate::redis_server::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT, connect_blocking};
 
 /// A running cluster, stopped when dropped.
 pub struct RedisCluster {
@@ -20,7 +21,8 @@ pub struct RedisCluster {
     /// it was opened on.
     connection: tokio::sync::OnceCell<redis::cluster_async::ClusterConnection>,
     runtime: Option<tokio::runtime::Runtime>,
-    _dir: TempDir,
+    /// Each node's working directory (its node file, its replica's RDB).
+    _dirs: Vec<TempDir>,
 }
 
 /// A port that is free, and whose cluster bus port (+10000) is free too.
@@ -38,18 +40,18 @@ fn free_cluster_port() -> u16 {
 
 impl RedisCluster {
     pub fn start() -> Self {
-        let dir = TempDir::new("cluster");
         let ports: Vec<u16> = (0..6).map(|_| free_cluster_port()).collect();
+        let dirs: Vec<TempDir> = ports.iter().map(|_| TempDir::new("cluster-node")).collect();
         let nodes = ports
             .iter()
-            .map(|port| {
+            .zip(&dirs)
+            .map(|(port, dir)| {
                 let args = [
                     "--cluster-enabled yes".to_owned(),
                     format!("--cluster-config-file nodes-{port}.conf"),
                     "--cluster-node-timeout 1000".to_owned(),
-                    format!("--dir {}", dir.display()),
                 ];
-                Some(spawn_redis(*port, &args))
+                Some(spawn_redis(*port, &dir.0, &args))
             })
             .collect();
         let cluster = Self {
@@ -63,7 +65,7 @@ impl RedisCluster {
                     .build()
                     .expect("a runtime for the cluster connection"),
             ),
-            _dir: dir,
+            _dirs: dirs,
         };
         for port in &cluster.ports {
             wait_for_ping(*port);
@@ -98,14 +100,18 @@ impl RedisCluster {
         format!("redis+cluster://{}", hosts.join(","))
     }
 
-    /// A client for the whole cluster.
+    /// A client for the whole cluster, with the tests' timeouts (`redis_server::RESPONSE_TIMEOUT`).
     pub fn client(&self) -> redis::cluster::ClusterClient {
         let nodes: Vec<String> = self
             .ports
             .iter()
             .map(|p| format!("redis://127.0.0.1:{p}"))
             .collect();
-        redis::cluster::ClusterClient::new(nodes).expect("cluster client")
+        redis::cluster::ClusterClientBuilder::new(nodes)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .build()
+            .expect("cluster client")
     }
 
     /// Runs `cmd` on the tests' shared connection to the cluster.
@@ -313,7 +319,7 @@ impl RedisCluster {
 
 fn node_keys_in_slot(port: u16, slot: &str) -> Vec<String> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("client");
-    let mut conn = client.get_connection().expect("connect");
+    let mut conn = connect_blocking(&client, RESPONSE_TIMEOUT).expect("connect");
     redis::cmd("CLUSTER")
         .arg("GETKEYSINSLOT")
         .arg(slot)
@@ -322,12 +328,15 @@ fn node_keys_in_slot(port: u16, slot: &str) -> Vec<String> {
         .expect("GETKEYSINSLOT")
 }
 
-/// One command to one node, as text (None when it does not answer).
+/// One command to one node, as text (None when it does not answer: no connection within 1 s,
+/// or no reply within `RESPONSE_TIMEOUT`).
 pub fn node_command(port: u16, args: &[&str]) -> Option<String> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
     let mut conn = client
         .get_connection_with_timeout(Duration::from_secs(1))
         .ok()?;
+    conn.set_read_timeout(Some(RESPONSE_TIMEOUT)).ok()?;
+    conn.set_write_timeout(Some(RESPONSE_TIMEOUT)).ok()?;
     let mut cmd = redis::cmd(args[0]);
     for arg in &args[1..] {
         cmd.arg(*arg);

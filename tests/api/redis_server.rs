@@ -2,8 +2,14 @@
 //! arguments), or a whole Redis Cluster, each watched by a tiny shell loop that kills it when
 //! the test process exits, however it exits, so no Redis outlives the tests. Stop, kill,
 //! restart, stall and look behind the API with plain Redis commands.
+//!
+//! Every Redis runs in a temporary directory of its own (`--dir`), so nothing it writes (a
+//! replica's RDB from its first sync, an AOF, a cluster's node file) lands in the work tree.
+//! The tests' own connections wait up to `RESPONSE_TIMEOUT` for a reply: the whole suite keeps
+//! every core busy, where redis-rs's default of 500 ms fails tests that are right.
 
 use std::net::TcpListener as StdListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -12,11 +18,50 @@ use deadpool_redis::redis;
 
 use crate::harness::TempDir;
 
+/// How long the tests' own Redis connections wait for a reply. Long enough for a machine whose
+/// cores are all busy with the rest of the suite; a Redis that never answers still fails the
+/// test rather than hanging it.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long they wait to connect.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The settings of every async connection the tests open to Redis themselves.
+pub fn connection_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+}
+
+/// An async connection with `connection_config`.
+pub async fn connect(
+    client: &redis::Client,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    client
+        .get_multiplexed_async_connection_with_config(&connection_config())
+        .await
+}
+
+/// A blocking connection whose connect, reads and writes are bounded (`CONNECT_TIMEOUT`, and
+/// `reply` for reads and writes).
+pub fn connect_blocking(
+    client: &redis::Client,
+    reply: Duration,
+) -> redis::RedisResult<redis::Connection> {
+    let conn = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    conn.set_read_timeout(Some(reply))?;
+    conn.set_write_timeout(Some(reply))?;
+    Ok(conn)
+}
+
 /// A `redis-server` of our own, on a free port; or, in the cluster suite (`crate::CLUSTER`),
 /// the shared one is a whole Redis Cluster.
 pub struct RedisServer {
     pub port: u16,
     child: Child,
+    /// Its working directory (`--dir`), removed when this is dropped (or, for the shared
+    /// server, which never is, by its watchdog once the test process is gone). `None` for a
+    /// cluster, whose nodes have their own.
+    dir: Option<TempDir>,
     /// When this stands for a cluster: the cluster (and `child` is its first node's watchdog
     /// stand-in, never used).
     cluster: Option<crate::redis_cluster::RedisCluster>,
@@ -39,10 +84,12 @@ impl RedisServer {
         let port = free_port();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let password = password_in(&args);
-        let child = spawn_redis(port, &args);
+        let dir = TempDir::new("redis");
+        let child = spawn_redis(port, &dir.0, &args);
         let server = Self {
             port,
             child,
+            dir: Some(dir),
             cluster: None,
             args,
             password,
@@ -65,9 +112,11 @@ impl RedisServer {
             "--tls-auth-clients no".into(),
         ];
         args.extend(extra.iter().map(|a| a.to_string()));
+        let own = TempDir::new("redis-tls");
         let server = Self {
             port,
-            child: spawn_redis(port, &args),
+            child: spawn_redis(port, &own.0, &args),
+            dir: Some(own),
             cluster: None,
             password: password_in(&args),
             args,
@@ -96,6 +145,7 @@ impl RedisServer {
             port: cluster.ports[0],
             // An idle stand-in, so that the single-node fields have a value.
             child: Command::new("true").spawn().expect("spawn true"),
+            dir: None,
             cluster: Some(cluster),
             args: Vec::new(),
             password: None,
@@ -155,7 +205,7 @@ impl RedisServer {
         }
         let _ = self
             .client()
-            .and_then(|c| c.get_connection())
+            .and_then(|c| connect_blocking(&c, Duration::from_secs(2)))
             .and_then(|mut c| redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c));
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
@@ -176,7 +226,7 @@ impl RedisServer {
         let pid = {
             let info: String = self
                 .client()
-                .and_then(|c| c.get_connection())
+                .and_then(|c| connect_blocking(&c, RESPONSE_TIMEOUT))
                 .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c))
                 .expect("INFO server");
             info.lines()
@@ -195,15 +245,17 @@ impl RedisServer {
 
     /// Starts the server again on the same port.
     pub fn restart(&mut self) {
-        self.child = spawn_redis(self.port, &self.args);
+        let dir = self
+            .dir
+            .as_ref()
+            .expect("a single server restarts, not a cluster");
+        self.child = spawn_redis(self.port, &dir.0, &self.args);
         self.wait_ready();
     }
 
     /// A plain Redis connection, for looking behind the API.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        self.client()
-            .expect("redis url")
-            .get_multiplexed_async_connection()
+        connect(&self.client().expect("redis url"))
             .await
             .expect("connect to test redis")
     }
@@ -233,8 +285,10 @@ impl RedisServer {
             end";
         let client = self.client();
         std::thread::spawn(move || {
+            // The script's own time, plus the usual margin for the reply.
+            let reply = Duration::from_millis(ms) + RESPONSE_TIMEOUT;
             let mut conn = client
-                .and_then(|c| c.get_connection())
+                .and_then(|c| connect_blocking(&c, reply))
                 .expect("connect for the stall");
             let _: i64 = redis::cmd("EVAL")
                 .arg(BUSY_LOOP)
@@ -264,7 +318,7 @@ impl RedisServer {
         loop {
             let pong = self
                 .client()
-                .and_then(|c| c.get_connection())
+                .and_then(|c| connect_blocking(&c, Duration::from_secs(1)))
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
             if pong.is_ok() {
                 return;
@@ -298,14 +352,19 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Runs redis-server under a watchdog shell that kills it once this test process is gone.
-pub fn spawn_redis(port: u16, args: &[String]) -> Child {
+/// Runs redis-server in `dir` (its `--dir`; a `--dir` among `args` wins) under a watchdog shell
+/// that kills it once this test process is gone, and then removes `dir`.
+pub fn spawn_redis(port: u16, dir: &Path, args: &[String]) -> Child {
     let extra = args.join(" ");
-    spawn_watched(&format!(
-        "{} --bind 127.0.0.1 --port {port} --save '' --appendonly no \
-         --maxmemory-policy noeviction --loglevel warning {extra}",
-        redis_server_binary()
-    ))
+    spawn_watched(
+        &format!(
+            "{} --bind 127.0.0.1 --port {port} --dir '{}' --save '' --appendonly no \
+             --maxmemory-policy noeviction --loglevel warning {extra}",
+            redis_server_binary(),
+            dir.display()
+        ),
+        Some(dir),
+    )
 }
 
 /// The `redis-server` the tests run (`TASKGATE_TEST_REDIS_SERVER`, else the one on `PATH`).
@@ -313,13 +372,24 @@ pub fn redis_server_binary() -> String {
     std::env::var("TASKGATE_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
 }
 
-/// Runs `command` (a Redis process) under the watchdog shell.
-pub fn spawn_watched(command: &str) -> Child {
+/// Runs `command` (a Redis process) under the watchdog shell. When the test process is gone,
+/// the watchdog stops Redis, waits for it to exit and removes `leftovers` (its directory), which
+/// a static that is never dropped (the shared server) would otherwise leave behind.
+pub fn spawn_watched(command: &str, leftovers: Option<&Path>) -> Child {
+    let cleanup = leftovers
+        .map(|dir| {
+            format!(
+                "kill -0 {parent} 2>/dev/null || rm -rf '{}'; ",
+                dir.display(),
+                parent = std::process::id()
+            )
+        })
+        .unwrap_or_default();
     let script = format!(
         "{command} & \
          redis=$!; trap 'kill $redis 2>/dev/null; exit 0' TERM; \
          while kill -0 {parent} 2>/dev/null && kill -0 $redis 2>/dev/null; do sleep 0.5; done; \
-         kill $redis 2>/dev/null",
+         kill $redis 2>/dev/null; wait $redis; {cleanup}",
         parent = std::process::id(),
     );
     Command::new("sh")

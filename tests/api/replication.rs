@@ -310,11 +310,11 @@ impl Sentinels {
                     ),
                 )
                 .expect("sentinel.conf");
-                spawn_watched(&format!(
-                    "{} {} --sentinel",
-                    redis_server_binary(),
-                    conf.display()
-                ))
+                // The sentinels' folder is `dir` (in their config), removed with `_dir`.
+                spawn_watched(
+                    &format!("{} {} --sentinel", redis_server_binary(), conf.display()),
+                    None,
+                )
             })
             .collect();
         Self {
@@ -339,7 +339,7 @@ impl Sentinels {
             let url = format!("redis://127.0.0.1:{port}");
             eventually("a sentinel to see the replica and its peers", || async {
                 let client = deadpool_redis::redis::Client::open(url.as_str()).ok()?;
-                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                let mut conn = crate::redis_server::connect(&client).await.ok()?;
                 let master: Vec<String> = deadpool_redis::redis::cmd("SENTINEL")
                     .arg("MASTER")
                     .arg("main")

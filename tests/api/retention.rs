@@ -57,7 +57,9 @@ async fn reaper_promotes_due_retries_without_any_worker_call() {
     let lease = app.lease_one(&q).await;
     let failed = app.worker_call(&lease, "fail", json!({"error": "x"})).await;
     assert_eq!(failed.body["state"], "scheduled");
-    let id = lease["task"]["id"].as_str().unwrap_or_default();
+    let id = lease["task"]["id"]
+        .as_str()
+        .expect("a leased task has an id");
     // Watched in Redis: a `GET` would settle the due retry itself.
     app.stored_meta_when(&q, id, |t| t["state"] == "ready")
         .await;

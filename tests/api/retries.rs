@@ -130,7 +130,10 @@ async fn error_history_is_capped() {
             .await
             .body;
     }
-    let errors = last["errors"].as_array().cloned().unwrap_or_default();
+    let errors = last["errors"]
+        .as_array()
+        .expect("the task's errors")
+        .clone();
     assert_eq!(errors.len(), 10);
     assert_eq!(errors[0]["attempt"], 3);
     assert_eq!(errors[9]["attempt"], 12);

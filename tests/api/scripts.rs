@@ -30,7 +30,10 @@ async fn every_operation_survives_script_flush() {
     let task = app
         .submit(&q, json!({"payload": 1, "max_attempts": 9}))
         .await;
-    let id = task["id"].as_str().unwrap_or_default().to_owned();
+    let id = task["id"]
+        .as_str()
+        .expect("a new task has an id")
+        .to_owned();
     app.submit(&q, json!({"payload": 2})).await;
     flush_scripts(&redis).await;
     assert_eq!(app.task(&q, &id).await["state"], "ready");
@@ -62,7 +65,7 @@ async fn every_operation_survives_script_flush() {
 
     // The quarantine script runs when the server finds an unreadable payload.
     let bad = app.submit(&q, json!({"payload": 3})).await;
-    let bad_id = bad["id"].as_str().unwrap_or_default();
+    let bad_id = bad["id"].as_str().expect("a new task has an id");
     let () = redis
         .cmd(&[
             "HSET",
@@ -89,7 +92,7 @@ async fn every_operation_survives_script_flush() {
     let expiring = app.lease(&q, json!({"lease_ms": 1000})).await.remove(0);
     let expired_id = expiring["task"]["id"]
         .as_str()
-        .unwrap_or_default()
+        .expect("a leased task has an id")
         .to_owned();
     let store = taskgate::state_from_config(&app.config)
         .expect("state")

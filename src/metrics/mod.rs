@@ -3,7 +3,8 @@
 //! facade and is cheap (atomic adds); `render` produces the exposition text for `/metrics`.
 //!
 //! Labels carry route templates and queue names, never task ids, so the number of series grows
-//! with the API and with the queues, not with traffic.
+//! with the API and with the queues, not with traffic. The series labelled by queue are kept
+//! apart (`queues.rs`): they are dropped when their queue is deleted or idle, and capped.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -17,6 +18,10 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::model::StateCounts;
 
+mod queues;
+
+pub use queues::{DEFAULT_IDLE as DEFAULT_QUEUE_IDLE, DEFAULT_MAX as DEFAULT_MAX_QUEUES, OTHER};
+
 /// Requests answered, by `method`, `route` (template) and `status`.
 pub const HTTP_REQUESTS: &str = "taskgate_http_requests_total";
 /// Time to answer a request, by `method` and `route`.
@@ -26,15 +31,18 @@ pub const HTTP_SHED: &str = "taskgate_http_requests_shed_total";
 /// Requests being handled now, by `class`.
 pub const HTTP_IN_FLIGHT: &str = "taskgate_http_requests_in_flight";
 /// Task state changes, by `queue` and `transition` (`submitted`, `leased`, `completed`,
-/// `retried`, `dead`, `cancelled`, `expired`, `redriven`, `purged`).
+/// `retried`, `dead`, `cancelled`, `expired`, `redriven`, `purged`). Queues past the cap are
+/// summed under `queue="(other)"`.
 pub const TASK_TRANSITIONS: &str = "taskgate_task_transitions_total";
 /// How long a lease call waited before it was answered, by `outcome` (`leased`, `empty`).
 pub const LEASE_WAIT: &str = "taskgate_lease_wait_seconds";
-/// Tasks in each state, by `queue` and `state`, as the reaper last saw them.
+/// Tasks in each state, by `queue` and `state`, as the reaper last saw them (queues past the
+/// cap summed under `queue="(other)"`).
 pub const QUEUE_TASKS: &str = "taskgate_queue_tasks";
 /// Time of one Redis call (a script or a command), by `op`.
 pub const REDIS_DURATION: &str = "taskgate_redis_command_duration_seconds";
-/// Redis calls that failed, by `kind` (`unavailable`, `error`, `corrupt`).
+/// Redis calls that failed, by `kind` (`unavailable`, `error`, `corrupt`, `overloaded`: no
+/// connection for a replicated write was free).
 pub const REDIS_ERRORS: &str = "taskgate_redis_errors_total";
 /// Redis connections open in the pool.
 pub const POOL_CONNECTIONS: &str = "taskgate_redis_pool_connections";
@@ -84,7 +92,8 @@ fn handle() -> &'static PrometheusHandle {
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Another recorder may already be installed (a host program of ours as a library):
-        // then ours still renders what it was given, which is nothing.
+        // then ours still renders what it was given, which is nothing but the per-queue
+        // series (kept apart, in `queues.rs`).
         let _ = metrics::set_global_recorder(recorder);
         describe();
         // Series that only count trouble exist from the start at 0, so a dashboard (or an
@@ -106,12 +115,27 @@ pub fn install() {
     handle();
 }
 
+/// Sets how many queues may have series of their own and after how long idle a queue's series
+/// are dropped. Process-wide, as the recorder is.
+pub fn limit_queue_series(max_queues: usize, idle: Duration) {
+    queues::limit(max_queues, idle);
+}
+
 /// The exposition text, in Prometheus format.
 pub fn render() -> String {
     let handle = handle();
     handle.run_upkeep();
-    handle.render()
+    let mut text = handle.render();
+    queues::render(
+        &mut text,
+        (TASK_TRANSITIONS, TASK_TRANSITIONS_HELP),
+        (QUEUE_TASKS, QUEUE_TASKS_HELP),
+    );
+    text
 }
+
+const TASK_TRANSITIONS_HELP: &str = "Task state changes, by queue and transition";
+const QUEUE_TASKS_HELP: &str = "Tasks per queue and state, as last sampled by the reaper";
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
@@ -125,15 +149,8 @@ fn describe() {
         "Requests refused at once at the concurrency limit"
     );
     describe_gauge!(HTTP_IN_FLIGHT, "Requests being handled now");
-    describe_counter!(
-        TASK_TRANSITIONS,
-        "Task state changes, by queue and transition"
-    );
+    // TASK_TRANSITIONS and QUEUE_TASKS are rendered by `queues.rs`, with their descriptions.
     describe_histogram!(LEASE_WAIT, Unit::Seconds, "How long lease calls waited");
-    describe_gauge!(
-        QUEUE_TASKS,
-        "Tasks per queue and state, as last sampled by the reaper"
-    );
     describe_histogram!(REDIS_DURATION, Unit::Seconds, "Time of one Redis call");
     describe_counter!(REDIS_ERRORS, "Redis calls that failed, by kind");
     describe_gauge!(POOL_CONNECTIONS, "Redis connections open");
@@ -181,12 +198,7 @@ impl<K: Hash + Eq, H: Clone> Handles<K, H> {
 /// One route's series: the counters by (method, status) and the histogram by method.
 type RouteSeries = Vec<(Method, u16, Counter, Histogram)>;
 
-/// One queue's transition counters.
-type QueueTransitions = Vec<(&'static str, Counter)>;
-
 static HTTP: Handles<String, Arc<RwLock<RouteSeries>>> = Handles::new();
-static TRANSITIONS: Handles<String, Arc<RwLock<QueueTransitions>>> = Handles::new();
-static DEPTHS: Handles<String, Arc<Vec<Gauge>>> = Handles::new();
 static REDIS: Handles<&'static str, Histogram> = Handles::new();
 static UNLABELLED: Handles<&'static str, Histogram> = Handles::new();
 static CLASSES: Handles<&'static str, (Gauge, Counter)> = Handles::new();
@@ -236,26 +248,11 @@ pub fn in_flight(class_name: &'static str, change: f64) {
     class(class_name).0.increment(change);
 }
 
-/// `n` tasks of `queue` went through `transition`.
+/// `n` tasks of `queue` went through `transition` (one of `queues::TRANSITIONS`).
 pub fn transition(queue: &str, transition: &'static str, n: u64) {
-    if n == 0 {
-        return;
+    if n > 0 {
+        queues::transition(queue, transition, n);
     }
-    let series = TRANSITIONS.get(queue, || (queue.to_owned(), Arc::default()));
-    let known = series.read().ok().and_then(|s| {
-        s.iter()
-            .find(|(t, _)| *t == transition)
-            .map(|(_, c)| c.clone())
-    });
-    let counter = known.unwrap_or_else(|| {
-        let counter =
-            counter!(TASK_TRANSITIONS, "queue" => queue.to_owned(), "transition" => transition);
-        if let Ok(mut s) = series.write() {
-            s.push((transition, counter.clone()));
-        }
-        counter
-    });
-    counter.increment(n);
 }
 
 pub fn lease_wait(leased: bool, waited: Duration) {
@@ -269,17 +266,12 @@ pub fn lease_wait(leased: bool, waited: Duration) {
 
 /// The queue's tasks per state, as a sweep saw them.
 pub fn queue_depths(queue: &str, counts: &StateCounts) {
-    let states = counts.by_state();
-    let gauges = DEPTHS.get(queue, || {
-        let gauges = states
-            .iter()
-            .map(|(state, _)| gauge!(QUEUE_TASKS, "queue" => queue.to_owned(), "state" => *state))
-            .collect();
-        (queue.to_owned(), Arc::new(gauges))
-    });
-    for (gauge, (_, count)) in gauges.iter().zip(states) {
-        gauge.set(count as f64);
-    }
+    queues::depths(queue, counts);
+}
+
+/// The queue was deleted: its series go at once.
+pub fn forget_queue(queue: &str) {
+    queues::forget(queue);
 }
 
 pub fn redis_call(op: &'static str, took: Duration, error: Option<&'static str>) {
@@ -310,13 +302,17 @@ pub fn reaper_failure() {
     counter!(REAPER_FAILURES).increment(1);
 }
 
-/// Moves recorded histogram samples into their buckets. The exporter buffers every sample until
-/// this runs, so it must run on a schedule, not only when someone scrapes.
+/// Moves recorded histogram samples into their buckets (the exporter buffers every sample until
+/// this runs, so it must run on a schedule, not only when someone scrapes) and drops the series
+/// of queues idle past the bound.
 pub async fn upkeep(every: Duration, stop: tokio_util::sync::CancellationToken) {
     let mut ticker = tokio::time::interval(every);
     loop {
         tokio::select! {
-            _ = ticker.tick() => handle().run_upkeep(),
+            _ = ticker.tick() => {
+                handle().run_upkeep();
+                queues::prune();
+            }
             () = stop.cancelled() => return,
         }
     }

@@ -43,6 +43,7 @@ impl fmt::Debug for Config {
             max_header_bytes,
             max_concurrent_requests,
             max_waiting_requests,
+            event_stream_max_ms,
             durable_replicas,
             replica_wait_ms,
             worker_threads,
@@ -78,6 +79,7 @@ impl fmt::Debug for Config {
             .field("max_header_bytes", max_header_bytes)
             .field("max_concurrent_requests", max_concurrent_requests)
             .field("max_waiting_requests", max_waiting_requests)
+            .field("event_stream_max_ms", event_stream_max_ms)
             .field("durable_replicas", durable_replicas)
             .field("replica_wait_ms", replica_wait_ms)
             .field("worker_threads", worker_threads)

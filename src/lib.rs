@@ -10,7 +10,9 @@
 //! - `api`: HTTP handlers, one file per resource, and their extractors.
 //! - `error`: `ApiError` → RFC 9457 problem+json; the one place status codes are chosen.
 //! - `examples`: the OpenAPI document's example values, which agree with each other.
-//! - `middleware`: request deadline; problem+json for every error, axum's own included.
+//! - `middleware`: request span and log, CORS; problem+json for every error, axum's own included.
+//! - `server`: the accept loop: connection limit, header and idle timeouts, and how each
+//!   connection ends on shutdown.
 //! - `openapi`: the root of the OpenAPI document (served at `/openapi.json`, UI at `/docs`).
 //! - `store`: the only code that speaks to Redis; one Lua script per state change.
 //! - `reaper`: the background sweep that reclaims expired leases and purges old tasks.
@@ -32,10 +34,11 @@ pub mod middleware;
 pub mod model;
 pub mod openapi;
 pub mod reaper;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -148,9 +151,10 @@ pub fn state_from_config(config: &Config) -> Result<AppState, String> {
 
 /// Serves `state` on `listener` until `shutdown` resolves, with the reaper running beside it.
 ///
-/// Shutdown order: stop accepting; end long-polls and event streams at once (they answer
-/// empty); give in-flight requests up to `--shutdown-timeout-ms` to finish; stop the reaper
-/// (between two scripts or mid-sweep: each sweep step is one atomic script, so either is safe).
+/// Shutdown order: stop accepting; close connections waiting for a request; end long-polls and
+/// event streams at once (they answer empty); give in-flight requests up to
+/// `--shutdown-timeout-ms` to finish; stop the reaper (between two scripts or mid-sweep: each
+/// sweep step is one atomic script, so either is safe).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -160,44 +164,40 @@ pub async fn serve(
     metrics::install();
     let store = state.store.clone();
     let stopping = state.shutdown.clone();
-    let begin_shutdown = {
+    tokio::spawn({
         let stopping = stopping.clone();
         async move {
             shutdown.await;
             stopping.cancel();
         }
-    };
+    });
     tokio::spawn(warn_unless_noeviction(store.clone(), stopping.clone()));
     tokio::spawn(metrics::upkeep(Duration::from_secs(5), stopping.clone()));
     let reaper = config
         .reaper_interval()
         .map(|every| tokio::spawn(reaper::run(store, every, stopping.clone())));
+    // Built once: each connection serves a clone of it, which shares its route table.
     let app = app(state, HttpSettings::from_config(config));
-    // `into_make_service`: each connection gets a clone of the router's handle (one Arc). Served
-    // directly, axum rebuilds the whole route table for every connection (about 25 KiB each,
-    // which a server holding thousands of long-polls pays thousands of times).
-    let server =
-        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(begin_shutdown);
+    let server = server::serve(listener, app, config.connection_limits(), stopping.clone());
     let grace = config.shutdown_timeout();
     let out_of_time = async {
         stopping.cancelled().await;
         tokio::time::sleep(grace).await;
     };
-    let served = tokio::select! {
-        served = server.into_future() => served,
+    tokio::select! {
+        () = server => {}
         () = out_of_time => {
             tracing::warn!(
                 shutdown_timeout_ms = grace.as_millis() as u64,
                 "in-flight requests did not finish within the shutdown timeout; stopping anyway"
             );
-            Ok(())
         }
     };
     stopping.cancel();
     if let Some(reaper) = reaper {
         let _ = reaper.await;
     }
-    served
+    Ok(())
 }
 
 /// The Redis URL without its password, for logs.

@@ -118,6 +118,21 @@ impl Config {
             "must be at least 1 (as must TASKGATE_MAX_WAITING_REQUESTS)",
         );
         problem(
+            (1..=u32::MAX as usize).contains(&self.max_connections),
+            "max_connections",
+            "must be at least 1",
+        );
+        problem(
+            self.header_read_timeout_ms >= 1,
+            "header_read_timeout_ms",
+            "must be at least 1",
+        );
+        problem(
+            self.idle_timeout_ms >= 1,
+            "idle_timeout_ms",
+            "must be at least 1",
+        );
+        problem(
             self.durable_replicas >= 1,
             "durable_replicas",
             "must be at least 1",

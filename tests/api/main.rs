@@ -14,6 +14,7 @@ mod redis_cluster;
 mod acks;
 mod auth;
 mod bounds;
+mod connections;
 mod errors;
 mod examples;
 mod expiry;

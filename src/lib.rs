@@ -140,6 +140,7 @@ pub fn state_from_config(config: &Config) -> Result<AppState, String> {
     Ok(AppState {
         store,
         max_payload_bytes: config.max_payload_bytes,
+        max_json_depth: config.max_json_depth,
         shutdown: tokio_util::sync::CancellationToken::new(),
         access: std::sync::Arc::new(config.access()),
         replication: store::Replication {

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::batch::{BatchResult, Items, read_items};
 use super::body::{Body, Fields, RequestBody};
-use super::extract::{Durability, QueueParams, QueuePath};
+use super::extract::{Durability, QueueParams, QueuePath, single_header};
 use super::responses::{BatchErrors, SubmitErrors};
 use super::{AppState, replayed};
 use crate::error::ApiError;
@@ -195,7 +195,7 @@ pub async fn submit_task(
     Body(task): Body<SubmitTaskRequest>,
 ) -> Result<Response, ApiError> {
     super::body::check_size("payload", &task.payload, state.max_payload_bytes)?;
-    let task = match headers.get(IDEMPOTENCY_KEY) {
+    let task = match single_header(&headers, IDEMPOTENCY_KEY, "Idempotency-Key")? {
         None => task,
         Some(value) => {
             let key = value.to_str().unwrap_or("\u{7f}").to_owned();

@@ -133,6 +133,11 @@ impl Config {
             "must be at least 1",
         );
         problem(
+            self.max_json_depth >= 1,
+            "max_json_depth",
+            "must be at least 1",
+        );
+        problem(
             self.durable_replicas >= 1,
             "durable_replicas",
             "must be at least 1",

@@ -154,6 +154,12 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
     pub idle_timeout_ms: u64,
 
+    /// Deepest nesting of arrays and objects in a payload or an ack result; deeper is refused
+    /// with 422. The default keeps every task readable by common JSON parsers, serde_json's
+    /// limit of 128 included, with the 4 levels a lease answer adds around a payload.
+    #[arg(long, env = "TASKGATE_MAX_JSON_DEPTH", default_value_t = crate::api::MAX_JSON_DEPTH_DEFAULT)]
+    pub max_json_depth: usize,
+
     /// Replicas a submit or ack sent with `Taskgate-Durability: replicated` must reach (Redis
     /// `WAIT`) before it is answered with a 2xx.
     #[arg(long, env = "TASKGATE_DURABLE_REPLICAS", default_value_t = 1)]

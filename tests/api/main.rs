@@ -42,5 +42,6 @@ mod schema;
 mod scripts;
 mod shutdown;
 mod startup;
+mod strictness;
 mod tls;
 mod unavailable;

@@ -94,10 +94,12 @@ pub fn openapi_json() -> String {
 
 /// The whole HTTP application: API, OpenAPI document, Swagger UI, and the layers around them.
 ///
-/// Layers, outermost first: a request id for every request; CORS for the configured web
-/// origins; the request's span, log line and metrics; the id copied to the response; every
-/// error as problem+json; the request's limits (headers, load shedding, deadline); the body
-/// limit. Authentication is not a layer: it is the `Caller` extractor each handler takes.
+/// Layers, outermost first: a request id for every request, and copied to its response (every
+/// answer carries it, a CORS preflight's included); CORS headers for the configured web
+/// origins; the request's span, log line and metrics; every error as problem+json; the
+/// request's limits (headers, load shedding, deadline); the body limit. CORS preflights are
+/// answered by a route layer, so only on paths a route serves (elsewhere: `404`).
+/// Authentication is not a layer: it is the `Caller` extractor each handler takes.
 pub fn app(state: AppState, settings: HttpSettings) -> Router {
     let (api, document) = api::router();
     let document = document.to_pretty_json().unwrap_or_default();
@@ -108,18 +110,33 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
         settings.max_concurrent_requests,
         settings.max_waiting_requests,
     );
-    api.with_state(state)
+    let mut router = api
+        .with_state(state)
         .merge(api::docs_routes(document))
-        .merge(api::dashboard_routes())
+        .merge(api::dashboard_routes());
+    if let Some(cors) = &cors {
+        router = router.route_layer(axum::middleware::from_fn_with_state(
+            cors.clone(),
+            middleware::cors_preflights,
+        ));
+    }
+    let router = router
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(limits, limits::admit))
         .layer(axum::middleware::from_fn(middleware::problem_errors))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(axum::middleware::from_fn_with_state(
             settings.access_log,
             middleware::observe,
-        ))
-        .layer(cors)
+        ));
+    let router = match cors {
+        Some(cors) => router.layer(axum::middleware::from_fn_with_state(
+            cors,
+            middleware::cors_responses,
+        )),
+        None => router,
+    };
+    router
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 

@@ -582,6 +582,15 @@ mod tests {
         assert!(serde_json::from_str::<serde_json::Value>(&answer).is_ok());
     }
 
+    /// The documents state the default depth limit in words (a literal), so it must agree.
+    #[test]
+    fn the_documented_depth_limit_is_the_default() {
+        let document = crate::openapi_json();
+        let stated = format!("{MAX_JSON_DEPTH_DEFAULT} levels");
+        // The overview, both payloads, both results.
+        assert_eq!(document.matches(&stated).count(), 5, "{stated}");
+    }
+
     #[test]
     fn whole_floats_are_integers_and_null_is_absent() {
         let mut fields = Fields::parse(br#"{"a": 2.0, "b": null, "c": true}"#).expect("object");

@@ -36,7 +36,8 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 #[schema(example = crate::examples::submit_request)]
 pub struct SubmitTaskRequest {
     /// Any JSON value (`null` included), stored and returned exactly as sent (key order, number
-    /// precision and all); at most the policy's `max_payload_bytes` of JSON text.
+    /// precision and all); at most the policy's `max_payload_bytes` of JSON text, and at most
+    /// 64 levels of arrays and objects deep (the server's `TASKGATE_MAX_JSON_DEPTH`).
     payload: serde_json::Value,
     /// -1000 to 1000, default 0. Higher is leased first; FIFO among equals.
     #[schema(minimum = -1000, maximum = 1000, default = 0)]
@@ -227,7 +228,8 @@ pub async fn submit_task(
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
 pub struct BatchTaskRequest {
-    /// Any JSON value, stored and returned exactly as sent.
+    /// Any JSON value, stored and returned exactly as sent; at most 64 levels of arrays and
+    /// objects deep (the server's `TASKGATE_MAX_JSON_DEPTH`).
     payload: serde_json::Value,
     /// -1000 to 1000, default 0.
     #[schema(minimum = -1000, maximum = 1000, default = 0)]

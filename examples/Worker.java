@@ -10,6 +10,9 @@
 // * On 409 lease-lost it drops the work: the task belongs to someone else now.
 // * SIGINT/SIGTERM: it leases no more, finishes and acks the tasks it holds, then exits 0.
 // * Sends its API key (--key or $TASKGATE_KEY); exits 2 at once if the server refuses it.
+// * Reads each leased task on its own: one it cannot read (JSON nested deeper than it reads)
+//   is failed with a clear error, and the others leased with it are worked on. A result the
+//   server refuses (too large, too deep) fails the task the same way.
 //
 // The JDK has no JSON library, so a small reader and writer for JSON values is at the end.
 // Demo `work()`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, one
@@ -46,7 +49,8 @@ public class Worker {
         return result;
     }
 
-    record Answer(int status, Object body) {
+    /** An answer: its status, its JSON body (an empty map when it cannot be read), its text. */
+    record Answer(int status, Object body, String text) {
         Object get(String field) { return body instanceof Map<?, ?> m ? m.get(field) : null; }
     }
 
@@ -66,7 +70,13 @@ public class Worker {
         if (key != null && !key.isEmpty()) request.header("authorization", "Bearer " + key);
         HttpResponse<String> response = HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
         String text = response.body();
-        return new Answer(response.statusCode(), text.isEmpty() ? Map.of() : Json.read(text));
+        Object parsed;
+        try {
+            parsed = text.isEmpty() ? Map.of() : Json.read(text);
+        } catch (RuntimeException e) {
+            parsed = Map.of(); // not JSON we can read (too deep, a proxy's page): the status tells
+        }
+        return new Answer(response.statusCode(), parsed, text);
     }
 
     /** POSTs until an answer that is not a network error, 408, 429 or 5xx; null if giveUp. */
@@ -135,10 +145,41 @@ public class Worker {
             return;
         }
         Answer answer = retrying(verb + " " + id, path + "/" + verb, body, () -> false, 10_000);
+        if (verb.equals("ack") && (answer.status() == 413 || answer.status() == 422)) {
+            // The server refused the result (too large, nested too deep): fail the attempt,
+            // saying why, rather than let the lease run out.
+            String error = "taskgate refused the result: " + answer.get("detail");
+            log("task " + id + ": " + error);
+            body.remove("result");
+            body.put("error", error);
+            verb = "fail";
+            answer = retrying(verb + " " + id, path + "/" + verb, body, () -> false, 10_000);
+        }
         if (answer.status() == 409) log("task " + id + ": lease lost; its work is not recorded");
         else if (answer.status() != 200) log("task " + id + ": " + verb + " answered " + answer.status() + " " + Json.write(answer.body()));
         else if (verb.equals("ack")) log("task " + id + ": completed");
         else log("task " + id + ": failed (" + body.get("error") + "), now " + answer.get("state"));
+    }
+
+    /** Fails a leased task this worker cannot read, with a clear error, so it is retried (maybe
+     * by another worker) or goes dead instead of waiting for its lease to run out. */
+    static void failUnreadable(String queuePath, String text, String why) throws InterruptedException {
+        String leaseId;
+        String id;
+        try {
+            leaseId = (String) Json.read(Json.member(text, "lease_id"));
+            id = (String) Json.read(Json.member(Json.member(text, "task"), "id"));
+        } catch (RuntimeException e) {
+            log("a lease could not be read, nor its ids (" + e + "): " + why);
+            return;
+        }
+        String error = "this worker cannot read the task: " + why;
+        log("task " + id + ": " + error);
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("lease_id", leaseId);
+        body.put("error", error);
+        Answer answer = retrying("fail " + id, queuePath + "/tasks/" + id + "/fail", body, () -> false, 10_000);
+        if (answer.status() != 200) log("task " + id + ": fail answered " + answer.status() + " " + answer.text());
     }
 
     public static void main(String[] args) throws Exception {
@@ -178,7 +219,12 @@ public class Worker {
             request.put("request_id", UUID.randomUUID().toString());
             request.put("wait_ms", 2000);
             Answer answer = retrying("lease", queuePath + "/leases", request, () -> stopping, 10_000);
-            List<?> leases = answer != null && answer.status() == 200 ? (List<?>) answer.get("leases") : List.of();
+            // Each lease is read on its own: one unreadable task is failed, the rest worked on.
+            List<String> leases = new ArrayList<>();
+            if (answer != null && answer.status() == 200) {
+                String list = Json.member(answer.text(), "leases");
+                for (Map.Entry<String, String> item : Json.items(list == null ? "[]" : list)) leases.add(item.getValue());
+            }
             free.release(slots - leases.size());
             if (answer == null) break;
             if (answer.status() == 401 || answer.status() == 403) {
@@ -187,14 +233,21 @@ public class Worker {
                 break;
             }
             if (answer.status() != 200) {
-                log("lease answered " + answer.status() + " " + Json.write(answer.body()));
+                log("lease answered " + answer.status() + " " + answer.text());
                 Thread.sleep(1000);
                 continue;
             }
-            for (Object lease : leases) {
+            for (String text : leases) {
                 pool.submit(() -> {
                     try {
-                        handle(queuePath, (Map<?, ?>) lease);
+                        Map<?, ?> lease;
+                        try {
+                            lease = (Map<?, ?>) Json.read(text);
+                        } catch (RuntimeException e) {
+                            failUnreadable(queuePath, text, e.getMessage());
+                            return null;
+                        }
+                        handle(queuePath, lease);
                     } catch (Exception e) {
                         log("task: " + e);
                     } finally {
@@ -210,10 +263,16 @@ public class Worker {
         if (exitCode != 0) System.exit(exitCode);
     }
 
-    /** A small JSON reader and writer: objects are LinkedHashMaps, arrays Lists, numbers Long or Double. */
+    /** A small JSON reader and writer: objects are LinkedHashMaps, arrays Lists, numbers Long or
+     * Double. The reader recurses, so it refuses JSON nested deeper than MAX_DEPTH (a lease's
+     * payload sits 2 levels down; taskgate refuses payloads deeper than 64 unless its operator
+     * raised that) instead of running out of stack; `items`, `member` and `depth` scan JSON
+     * text without recursing at all. */
     static final class Json {
+        static final int MAX_DEPTH = 500;
         private final String text;
         private int at;
+        private int depth;
 
         private Json(String text) { this.text = text; }
 
@@ -280,11 +339,18 @@ public class Worker {
             return number();
         }
 
+        private void deeper() {
+            if (++depth > MAX_DEPTH) {
+                throw new IllegalArgumentException("it is nested " + depth(text) + " levels deep; this worker reads at most " + MAX_DEPTH);
+            }
+        }
+
         private Map<String, Object> object() {
             Map<String, Object> map = new LinkedHashMap<>();
+            deeper();
             at++;
             space();
-            if (text.charAt(at) == '}') { at++; return map; }
+            if (text.charAt(at) == '}') { at++; depth--; return map; }
             while (true) {
                 space();
                 String name = string();
@@ -292,20 +358,91 @@ public class Worker {
                 expect(':');
                 map.put(name, value());
                 space();
-                if (text.charAt(at++) == '}') return map;
+                if (text.charAt(at++) == '}') { depth--; return map; }
             }
         }
 
         private List<Object> array() {
             List<Object> list = new ArrayList<>();
+            deeper();
             at++;
             space();
-            if (text.charAt(at) == ']') { at++; return list; }
+            if (text.charAt(at) == ']') { at++; depth--; return list; }
             while (true) {
                 list.add(value());
                 space();
-                if (text.charAt(at++) == ']') return list;
+                if (text.charAt(at++) == ']') { depth--; return list; }
             }
+        }
+
+        /** Where the JSON value starting at `from` ends, without recursing. */
+        static int end(String text, int from) {
+            int level = 0;
+            int at = from;
+            do {
+                char c = text.charAt(at);
+                if (c == '"') {
+                    at++;
+                    while (text.charAt(at) != '"') at += text.charAt(at) == '\\' ? 2 : 1;
+                } else if (c == '[' || c == '{') {
+                    level++;
+                } else if (c == ']' || c == '}') {
+                    level--;
+                } else if (level == 0) {
+                    while (at + 1 < text.length() && ",]} \t\r\n".indexOf(text.charAt(at + 1)) < 0) at++;
+                }
+                at++;
+            } while (level > 0);
+            return at;
+        }
+
+        /** The members (key, text) of the object, or the items (null, text) of the array, `text`. */
+        static List<Map.Entry<String, String>> items(String text) {
+            List<Map.Entry<String, String>> found = new ArrayList<>();
+            Json json = new Json(text);
+            json.space();
+            char close = text.charAt(json.at) == '{' ? '}' : ']';
+            json.at++;
+            while (true) {
+                json.space();
+                char c = text.charAt(json.at);
+                if (c == close) return found;
+                if (c == ',') { json.at++; continue; }
+                String key = null;
+                if (close == '}') {
+                    key = json.string();
+                    json.space();
+                    json.expect(':');
+                    json.space();
+                }
+                int end = end(text, json.at);
+                found.add(new java.util.AbstractMap.SimpleEntry<>(key, text.substring(json.at, end)));
+                json.at = end;
+            }
+        }
+
+        /** The JSON text of member `name` of the object `text`, or null. */
+        static String member(String text, String name) {
+            for (Map.Entry<String, String> item : items(text)) if (name.equals(item.getKey())) return item.getValue();
+            return null;
+        }
+
+        /** How deeply `text` nests arrays and objects, without recursing. */
+        static int depth(String text) {
+            int deepest = 0;
+            int level = 0;
+            for (int at = 0; at < text.length(); at++) {
+                char c = text.charAt(at);
+                if (c == '"') {
+                    at++;
+                    while (text.charAt(at) != '"') at += text.charAt(at) == '\\' ? 2 : 1;
+                } else if (c == '[' || c == '{') {
+                    deepest = Math.max(deepest, ++level);
+                } else if (c == ']' || c == '}') {
+                    level--;
+                }
+            }
+            return deepest;
         }
 
         private String string() {

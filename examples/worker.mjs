@@ -13,6 +13,9 @@
 // * On 409 lease-lost it drops the work: the task belongs to someone else now.
 // * SIGINT/SIGTERM: it leases no more, finishes the tasks it holds, acks them, and exits 0.
 // * Sends its API key (--key or $TASKGATE_KEY); exits 2 at once if the server refuses it.
+// * Reads each leased task on its own: one it cannot read (JSON nested deeper than it handles)
+//   is failed with a clear error, and the others leased with it are worked on. A result that
+//   cannot be sent (too deep for JSON.stringify) or that the server refuses fails the task too.
 //
 // Demo `work()`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, one
 // with "fail": true throws (the attempt fails and taskgate retries it).
@@ -48,6 +51,100 @@ const queuePath = `/v1/queues/${encodeURIComponent(opts.queue)}`;
 const concurrency = Math.max(1, Number(opts.concurrency));
 const log = (line) => console.error(`${new Date().toISOString()} ${line}`);
 
+// Deepest nesting of arrays and objects this worker reads in a lease (the payload sits 2 levels
+// down). JSON.parse goes deeper, but JSON.stringify (of a result echoing the payload) and code
+// that walks a payload recursively run out of stack; taskgate refuses payloads deeper than 64
+// unless its operator raised that.
+const MAX_DEPTH = 500;
+
+// A lease answer is split into its leases without parsing it whole, so one task that cannot be
+// read leaves the others readable. The scan never recurses: it jumps from one string or bracket
+// to the next.
+const STRING = /"[^"\\]*(?:\\.[^"\\]*)*"/y;
+const STRUCTURE = /["[\]{}]/g;
+const SPACE = /\s*/y;
+const SCALAR_END = /[,\]}\s]|$/g;
+
+function skip(regex, text, at) {
+  regex.lastIndex = at;
+  const found = regex.exec(text);
+  if (found === null) throw new Error("the JSON text ends inside a value");
+  return found;
+}
+
+/** Where the JSON value starting at `at` ends. */
+function valueEnd(text, at) {
+  if (text[at] === '"') return at + skip(STRING, text, at)[0].length;
+  if (text[at] !== "[" && text[at] !== "{") return skip(SCALAR_END, text, at).index;
+  let depth = 0;
+  for (;;) {
+    const found = skip(STRUCTURE, text, at);
+    if (found[0] === '"') {
+      at = valueEnd(text, found.index);
+      continue;
+    }
+    depth += found[0] === "[" || found[0] === "{" ? 1 : -1;
+    at = found.index + 1;
+    if (depth === 0) return at;
+  }
+}
+
+/** The members [key, text] of the object, or the items [null, text] of the array, at `at`. */
+function items(text, at = 0) {
+  const found = [];
+  at += skip(SPACE, text, at)[0].length;
+  const close = text[at] === "{" ? "}" : "]";
+  at += 1;
+  for (;;) {
+    at += skip(SPACE, text, at)[0].length;
+    if (text[at] === close) return found;
+    if (text[at] === ",") {
+      at += 1;
+      continue;
+    }
+    let key = null;
+    if (close === "}") {
+      const end = valueEnd(text, at);
+      key = JSON.parse(text.slice(at, end));
+      at = end;
+      at += skip(SPACE, text, at)[0].length + 1; // past the ':'
+      at += skip(SPACE, text, at)[0].length;
+    }
+    const end = valueEnd(text, at);
+    found.push([key, text.slice(at, end)]);
+    at = end;
+  }
+}
+
+/** The JSON text of member `name` of the object `text`, or undefined. */
+const member = (text, name) => items(text).find(([key]) => key === name)?.[1];
+
+/** How deeply `text` nests arrays and objects. */
+function depthOf(text) {
+  let deepest = 0;
+  let level = 0;
+  let at = 0;
+  for (;;) {
+    STRUCTURE.lastIndex = at;
+    const found = STRUCTURE.exec(text);
+    if (found === null) return deepest;
+    if (found[0] === '"') {
+      at = valueEnd(text, found.index);
+      continue;
+    }
+    level += found[0] === "[" || found[0] === "{" ? 1 : -1;
+    deepest = Math.max(deepest, level);
+    at = found.index + 1;
+  }
+}
+
+/** A lease (its JSON text) as a value; throws when this worker cannot read it. */
+function readLease(text) {
+  const nested = depthOf(text);
+  if (nested > MAX_DEPTH) throw new Error(`it is nested ${nested} levels deep; this worker reads at most ${MAX_DEPTH}`);
+  return JSON.parse(text);
+}
+
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => {
@@ -56,7 +153,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
-/** One POST: { status, body }. Network errors throw. */
+/** One POST: { status, body, text }; a body that is not readable JSON is {}. Network errors throw. */
 async function post(path, body) {
   const headers = { "content-type": "application/json" };
   if (opts.key) headers.authorization = `Bearer ${opts.key}`;
@@ -67,7 +164,13 @@ async function post(path, body) {
     signal: AbortSignal.timeout(35_000),
   });
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {} };
+  let parsed = {};
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    // Not JSON (a proxy's page, say): the status still says what happened.
+  }
+  return { status: response.status, body: parsed ?? {}, text };
 }
 
 /** POSTs until an answer that is not a network error, 408, 429 or 5xx; null if `giveUp()`. */
@@ -87,6 +190,23 @@ async function retrying(what, path, body, { giveUp = () => false, maxDelay = 10_
     await sleep(delay * (0.8 + Math.random() * 0.4));
     delay = Math.min(delay * 2, maxDelay);
   }
+}
+
+/** Fails a leased task this worker cannot read, with a clear error, so it is retried (maybe by
+ * another worker) or goes dead instead of waiting for its lease to run out. */
+async function failUnreadable(text, why) {
+  let leaseId;
+  let id;
+  try {
+    leaseId = JSON.parse(member(text, "lease_id"));
+    id = JSON.parse(member(member(text, "task"), "id"));
+  } catch (error) {
+    return log(`a lease could not be read, nor its ids (${error.message}): ${why}`);
+  }
+  const error = `this worker cannot read the task: ${why}`;
+  log(`task ${id}: ${error}`);
+  const answer = await retrying(`fail ${id}`, `${queuePath}/tasks/${id}/fail`, { lease_id: leaseId, error });
+  if (answer.status !== 200) log(`task ${id}: fail answered ${answer.status} ${answer.text}`);
 }
 
 /** Works on one leased task, heartbeating meanwhile, then acks or fails it. */
@@ -117,6 +237,7 @@ async function handle(lease) {
   let body;
   try {
     body = { result: await work(lease.task.payload) };
+    JSON.stringify(body); // a result too deep to send fails the attempt here, not in a retry loop
     verb = "ack";
   } catch (error) {
     body = { error: String(error) };
@@ -126,9 +247,16 @@ async function handle(lease) {
     clearTimeout(timer);
   }
   if (lost) return log(`task ${id}: lease lost; its work is not recorded`);
-  const answer = await retrying(`${verb} ${id}`, `${path}/${verb}`, { ...body, lease_id: lease.lease_id });
+  let answer = await retrying(`${verb} ${id}`, `${path}/${verb}`, { ...body, lease_id: lease.lease_id });
+  if (verb === "ack" && (answer.status === 413 || answer.status === 422)) {
+    // The server refused the result (too large, nested too deep): fail the attempt, saying why.
+    body = { error: `taskgate refused the result: ${answer.body.detail ?? answer.status}` };
+    verb = "fail";
+    log(`task ${id}: ${body.error}`);
+    answer = await retrying(`${verb} ${id}`, `${path}/${verb}`, { ...body, lease_id: lease.lease_id });
+  }
   if (answer.status === 409) log(`task ${id}: lease lost; its work is not recorded`);
-  else if (answer.status !== 200) log(`task ${id}: ${verb} answered ${answer.status} ${JSON.stringify(answer.body)}`);
+  else if (answer.status !== 200) log(`task ${id}: ${verb} answered ${answer.status} ${answer.text}`);
   else if (verb === "ack") log(`task ${id}: completed`);
   else log(`task ${id}: failed (${body.error}), now ${answer.body.state}`);
 }
@@ -154,8 +282,15 @@ while (!stopping) {
     await sleep(1000);
     continue;
   }
-  for (const lease of answer.body.leases) {
-    const job = handle(lease).finally(() => running.delete(job));
+  // Each lease is read on its own: one unreadable task is failed, the rest are worked on.
+  for (const [, text] of items(member(answer.text, "leases") ?? "[]")) {
+    let job;
+    try {
+      job = handle(readLease(text));
+    } catch (error) {
+      job = failUnreadable(text, error.message);
+    }
+    job = job.finally(() => running.delete(job));
     running.add(job);
   }
 }

@@ -15,6 +15,9 @@ What it does, and why:
     second signal fails them for a retry instead), then it exits.
   * Sends its API key (`--key` or $TASKGATE_KEY, a key with the `worker` role) on every call,
     and stops at once if the server refuses it (401/403 will not fix themselves).
+  * Reads each leased task on its own: one it cannot read (JSON nested deeper than Python's
+    parser goes, say) is failed with a clear error, and the others leased with it are worked on.
+    A result the server refuses (too large, too deep) fails the task the same way.
 
 Demo behaviour of `process()`: it echoes the payload back as the result; a payload object with
 "sleep_ms" sleeps that long first, and one with "fail": true raises (the attempt fails).
@@ -24,6 +27,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -32,6 +36,94 @@ import urllib.request
 import uuid
 
 log = logging.getLogger("worker")
+
+# Deepest nesting of arrays and objects this worker reads in a lease (the task's payload sits 2
+# levels down). Python's json module gives up at about 1000, and so does code that walks a
+# payload recursively; taskgate refuses payloads deeper than 64 unless its operator raised that.
+MAX_DEPTH = 500
+
+
+# A lease answer is split into its leases without parsing it whole, so that one task the
+# parser cannot read does not make the whole answer (and every task in it) unreadable. The
+# scan below never recurses: it jumps from one string or bracket to the next.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_STRUCTURE = re.compile(r'["\[\]{}]')
+_SPACE = re.compile(r"\s*")
+_SCALAR_END = re.compile(r"[,\]}\s]|$")
+
+
+def _value_end(text, at):
+    """Where the JSON value starting at `at` ends."""
+    if text[at] == '"':
+        return _STRING.match(text, at).end()
+    if text[at] not in "[{":
+        return _SCALAR_END.search(text, at).start()
+    depth = 0
+    while True:
+        found = _STRUCTURE.search(text, at)
+        if found is None:
+            raise ValueError("the JSON text ends inside a value")
+        if found.group() == '"':
+            at = _STRING.match(text, found.start()).end()
+            continue
+        depth += 1 if found.group() in "[{" else -1
+        at = found.end()
+        if depth == 0:
+            return at
+
+
+def _items(text, at=0):
+    """The members of the object (key, text) or the items of the array (None, text) at `at`."""
+    at = _SPACE.match(text, at).end()
+    close = "}" if text[at] == "{" else "]"
+    at += 1
+    while True:
+        at = _SPACE.match(text, at).end()
+        if text[at] == close:
+            return
+        if text[at] == ",":
+            at += 1
+            continue
+        key = None
+        if close == "}":
+            end = _STRING.match(text, at).end()
+            key = json.loads(text[at:end])
+            at = _SPACE.match(text, end).end() + 1  # past the ':'
+            at = _SPACE.match(text, at).end()
+        end = _value_end(text, at)
+        yield key, text[at:end]
+        at = end
+
+
+def member(text, name):
+    """The JSON text of member `name` of the object `text`, or None."""
+    return next((value for key, value in _items(text) if key == name), None)
+
+
+def depth(text):
+    """How deeply `text` nests arrays and objects."""
+    deepest = level = at = 0
+    while True:
+        found = _STRUCTURE.search(text, at)
+        if found is None:
+            return deepest
+        if found.group() == '"':
+            at = _STRING.match(text, found.start()).end()
+            continue
+        level += 1 if found.group() in "[{" else -1
+        deepest = max(deepest, level)
+        at = found.end()
+
+
+def read_lease(text):
+    """A lease (its JSON text) as Python values; raises ValueError when it cannot be read."""
+    nested = depth(text)
+    if nested > MAX_DEPTH:
+        raise ValueError(f"it is nested {nested} levels deep; this worker reads at most {MAX_DEPTH}")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{type(error).__name__}: {error}") from None
 
 
 class LeaseLost(Exception):
@@ -48,8 +140,9 @@ class Client:
         if key:
             self.headers["authorization"] = f"Bearer {key}"
 
-    def post(self, path, body):
-        """One POST; returns (status, JSON body). Network errors raise OSError."""
+    def post(self, path, body, raw=False):
+        """One POST; returns (status, JSON body), or (status, text) with `raw`. An answer that
+        cannot be read as JSON is an empty object. Network errors raise OSError."""
         request = urllib.request.Request(
             self.base + path,
             data=json.dumps(body).encode(),
@@ -58,23 +151,27 @@ class Client:
         )
         try:
             with urllib.request.urlopen(request, timeout=35) as response:
-                return response.status, json.load(response)
+                status, text = response.status, response.read().decode()
         except urllib.error.HTTPError as error:
-            try:
-                return error.code, json.load(error)
-            except ValueError:
-                return error.code, {}
+            status, text = error.code, error.read().decode(errors="replace")
+        if raw:
+            return status, text
+        try:
+            answer = json.loads(text)
+        except (ValueError, RecursionError):
+            answer = {}
+        return status, answer if isinstance(answer, dict) else {}
 
-    def retrying(self, what, path, body, give_up=None, max_delay=10.0):
+    def retrying(self, what, path, body, give_up=None, max_delay=10.0, raw=False):
         """POSTs until an answer that is not a network error, 408, 429 or 5xx, with backoff
         capped at `max_delay` seconds. Returns (status, body), or None if `give_up` was set."""
         delay = min(0.1, max_delay)
         while True:
             try:
-                status, answer = self.post(path, body)
+                status, answer = self.post(path, body, raw)
                 if status not in (408, 429) and status < 500:
                     return status, answer
-                problem = f"{status} {answer.get('type', '')}"
+                problem = f"{status} {answer.get('type', '') if isinstance(answer, dict) else ''}"
             except OSError as error:
                 problem = str(getattr(error, "reason", error))
             if give_up is not None and give_up.is_set():
@@ -153,13 +250,37 @@ class Job:
         status, answer = self.client.retrying(f"{verb} {self.task_id}", f"{self.path}/{verb}", body)
         if status == 409:
             raise LeaseLost()
+        if verb == "ack" and status in (413, 422):
+            # The server refused the result (too large, nested too deep): the work cannot be
+            # recorded, so fail the attempt and say why rather than let the lease run out.
+            error = f"taskgate refused the result: {answer.get('detail', status)}"
+            log.error("task %s: %s", self.task_id, error)
+            return self.finish("fail", {"error": error})
         if status != 200:
             log.error("task %s: %s answered %s: %s", self.task_id, verb, status, answer)
             return
         if verb == "ack":
             log.info("task %s: completed", self.task_id)
         else:
-            log.info("task %s: failed (%s), now %s", self.task_id, body["error"], answer["state"])
+            log.info("task %s: failed (%s), now %s", self.task_id, body["error"],
+                     answer.get("state", "?"))
+
+
+def fail_unreadable(client, queue_path, text, why):
+    """Fails a leased task this worker cannot read, with a clear error, so it is retried (maybe
+    by another worker) or goes dead instead of waiting for its lease to run out."""
+    try:
+        lease_id = json.loads(member(text, "lease_id"))
+        task_id = json.loads(member(member(text, "task"), "id"))
+    except (ValueError, TypeError) as error:
+        log.error("a lease could not be read, nor its ids (%s): %s", error, why)
+        return
+    error = f"this worker cannot read the task: {why}"
+    log.error("task %s: %s", task_id, error)
+    status, answer = client.retrying(f"fail {task_id}", f"{queue_path}/tasks/{task_id}/fail",
+                                     {"lease_id": lease_id, "error": error})
+    if status != 200:
+        log.error("task %s: fail answered %s: %s", task_id, status, answer)
 
 
 def main():
@@ -212,24 +333,34 @@ def main():
             body["lease_ms"] = args.lease_ms
         # One request_id per logical call: if its answer is lost, the retry returns the same
         # leases instead of taking (and stranding) more tasks.
-        answer = client.retrying("lease", queue_path + "/leases", body, give_up=stopping)
+        answer = client.retrying("lease", queue_path + "/leases", body, give_up=stopping, raw=True)
         if answer is None:
             break
-        status, leased = answer
-        if status in (401, 403):
-            log.error("taskgate refused this worker (%s %s): %s", status, leased.get("type"),
-                      leased.get("detail"))
-            raise SystemExit(2)
+        status, text = answer
         if status != 200:
-            log.error("lease answered %s: %s", status, leased)
+            try:
+                problem = json.loads(text)
+            except ValueError:
+                problem = {"detail": text}
+            if status in (401, 403):
+                log.error("taskgate refused this worker (%s %s): %s", status,
+                          problem.get("type"), problem.get("detail"))
+                raise SystemExit(2)
+            log.error("lease answered %s: %s", status, problem)
             time.sleep(1)
             continue
-        for lease in leased["leases"]:
-            job = Job(client, queue_path, lease, abandon)
-            thread = threading.Thread(target=job.run)
+        # Each lease is read on its own: one unreadable task is failed, the rest are worked on.
+        leases = [lease for _, lease in _items(member(text, "leases") or "[]")]
+        for raw_lease in leases:
+            try:
+                lease = read_lease(raw_lease)
+                target = Job(client, queue_path, lease, abandon).run
+            except ValueError as why:
+                target = lambda raw=raw_lease, why=why: fail_unreadable(client, queue_path, raw, why)
+            thread = threading.Thread(target=target)
             thread.start()
             running.append(thread)
-        if not leased["leases"] and args.drain:
+        if not leases and args.drain:
             if not running:
                 break
             time.sleep(0.5)  # nothing ready, but tasks in progress may fail and come back

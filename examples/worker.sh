@@ -13,6 +13,9 @@
 # * On 409 lease-lost it drops the work: the task belongs to someone else now.
 # * SIGINT/SIGTERM: it leases no more, finishes and acks the task it holds, and exits 0.
 # * Sends $TASKGATE_KEY as its API key if set; exits 2 at once if the server refuses it.
+# * A leased task jq cannot read (jq 1.6 reads JSON nested at most 256 deep) is failed with a
+#   clear error instead of waiting for its lease to run out; so is one whose result the server
+#   refuses (too large, too deep).
 #
 # Demo `work`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, one
 # with "fail": true fails (taskgate retries it).
@@ -107,12 +110,41 @@ handle() {
     body=$(cat "$TMP/result" "$TMP/errors" | jq -Rsc --arg lease "$lease_id" '{lease_id: $lease, error: (. | rtrimstr("\n"))}')
   fi
   status=$(retrying "$verb $id" "$path/$verb" "$body")
+  if [ "$verb" = ack ] && { [ "$status" = 413 ] || [ "$status" = 422 ]; }; then
+    # The server refused the result (too large, nested too deep): fail the attempt, saying why.
+    error="taskgate refused the result: $(jq -r '.detail // empty' "$TMP/answer" 2>/dev/null)"
+    log "task $id: $error"
+    verb=fail
+    body=$(jq -nc --arg lease "$lease_id" --arg error "$error" '{lease_id: $lease, error: $error}')
+    status=$(retrying "$verb $id" "$path/$verb" "$body")
+  fi
   case $status in
     200) if [ "$verb" = ack ]; then log "task $id: completed"
-         else log "task $id: failed, now $(jq -r .state "$TMP/answer")"; fi ;;
+         else log "task $id: failed, now $(jq -r .state "$TMP/answer" 2>/dev/null)"; fi ;;
     409) log "task $id: lease lost; its work is not recorded" ;;
     *) log "task $id: $verb answered $status $(cat "$TMP/answer")" ;;
   esac
+}
+
+# fail_unreadable WHY: fails the task of the lease answer in $TMP/answer, which jq cannot read
+# whole, with a clear error. Its ids are read with jq's streaming parser, which has no depth
+# limit and stops once it has them.
+fail_unreadable() {
+  ids=$(jq -rn --stream '
+    first(inputs | select(length == 2 and .[0] == ["leases", 0, "lease_id"]) | .[1]),
+    first(inputs | select(length == 2 and .[0] == ["leases", 0, "task", "id"]) | .[1])' \
+    "$TMP/answer" 2>/dev/null)
+  lease_id=$(printf '%s\n' "$ids" | sed -n 1p)
+  id=$(printf '%s\n' "$ids" | sed -n 2p)
+  if [ -z "$lease_id" ] || [ -z "$id" ]; then
+    log "a lease could not be read, nor its ids: $1"
+    return
+  fi
+  error="this worker cannot read the task: $1"
+  log "task $id: $error"
+  body=$(jq -nc --arg lease "$lease_id" --arg error "$error" '{lease_id: $lease, error: $error}')
+  status=$(retrying "fail $id" "/v1/queues/$QUEUE/tasks/$id/fail" "$body")
+  [ "$status" = 200 ] || log "task $id: fail answered $status"
 }
 
 while [ "$STOPPING" = 0 ]; do
@@ -125,7 +157,10 @@ while [ "$STOPPING" = 0 ]; do
     401|403) log "taskgate refused this worker: $status $(jq -r .detail "$TMP/answer")"; rm -rf "$TMP"; exit 2 ;;
     *) log "lease answered $status $(cat "$TMP/answer")"; sleep 1; continue ;;
   esac
-  lease=$(jq -c '.leases[0] // empty' "$TMP/answer")
+  if ! lease=$(jq -c '.leases[0] // empty' "$TMP/answer" 2>"$TMP/jq-error"); then
+    fail_unreadable "$(tr -d '\n' < "$TMP/jq-error")"
+    continue
+  fi
   [ -n "$lease" ] && handle "$lease"
 done
 rm -rf "$TMP"

@@ -10,7 +10,9 @@
 //! - `api`: HTTP handlers, one file per resource, and their extractors.
 //! - `error`: `ApiError` → RFC 9457 problem+json; the one place status codes are chosen.
 //! - `examples`: the OpenAPI document's example values, which agree with each other.
-//! - `middleware`: request deadline; problem+json for every error, axum's own included.
+//! - `middleware`: request span and log, CORS; problem+json for every error, axum's own included.
+//! - `server`: the accept loop: connection limit, header and idle timeouts, and how each
+//!   connection ends on shutdown.
 //! - `openapi`: the root of the OpenAPI document (served at `/openapi.json`, UI at `/docs`).
 //! - `store`: the only code that speaks to Redis; one Lua script per state change.
 //! - `reaper`: the background sweep that reclaims expired leases and purges old tasks.
@@ -32,10 +34,11 @@ pub mod middleware;
 pub mod model;
 pub mod openapi;
 pub mod reaper;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -91,10 +94,12 @@ pub fn openapi_json() -> String {
 
 /// The whole HTTP application: API, OpenAPI document, Swagger UI, and the layers around them.
 ///
-/// Layers, outermost first: a request id for every request; CORS for the configured web
-/// origins; the request's span, log line and metrics; the id copied to the response; every
-/// error as problem+json; the request's limits (headers, load shedding, deadline); the body
-/// limit. Authentication is not a layer: it is the `Caller` extractor each handler takes.
+/// Layers, outermost first: a request id for every request, and copied to its response (every
+/// answer carries it, a CORS preflight's included); CORS headers for the configured web
+/// origins; the request's span, log line and metrics; every error as problem+json; the
+/// request's limits (headers, load shedding, deadline); the body limit. CORS preflights are
+/// answered by a route layer, so only on paths a route serves (elsewhere: `404`).
+/// Authentication is not a layer: it is the `Caller` extractor each handler takes.
 pub fn app(state: AppState, settings: HttpSettings) -> Router {
     let (api, document) = api::router();
     let document = document.to_pretty_json().unwrap_or_default();
@@ -105,18 +110,33 @@ pub fn app(state: AppState, settings: HttpSettings) -> Router {
         settings.max_concurrent_requests,
         settings.max_waiting_requests,
     );
-    api.with_state(state)
+    let mut router = api
+        .with_state(state)
         .merge(api::docs_routes(document))
-        .merge(api::dashboard_routes())
+        .merge(api::dashboard_routes());
+    if let Some(cors) = &cors {
+        router = router.route_layer(axum::middleware::from_fn_with_state(
+            cors.clone(),
+            middleware::cors_preflights,
+        ));
+    }
+    let router = router
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(limits, limits::admit))
         .layer(axum::middleware::from_fn(middleware::problem_errors))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(axum::middleware::from_fn_with_state(
             settings.access_log,
             middleware::observe,
-        ))
-        .layer(cors)
+        ));
+    let router = match cors {
+        Some(cors) => router.layer(axum::middleware::from_fn_with_state(
+            cors,
+            middleware::cors_responses,
+        )),
+        None => router,
+    };
+    router
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
@@ -137,6 +157,7 @@ pub fn state_from_config(config: &Config) -> Result<AppState, String> {
     Ok(AppState {
         store,
         max_payload_bytes: config.max_payload_bytes,
+        max_json_depth: config.max_json_depth,
         shutdown: tokio_util::sync::CancellationToken::new(),
         access: std::sync::Arc::new(config.access()),
         replication: store::Replication {
@@ -149,9 +170,10 @@ pub fn state_from_config(config: &Config) -> Result<AppState, String> {
 
 /// Serves `state` on `listener` until `shutdown` resolves, with the reaper running beside it.
 ///
-/// Shutdown order: stop accepting; end long-polls and event streams at once (they answer
-/// empty); give in-flight requests up to `--shutdown-timeout-ms` to finish; stop the reaper
-/// (between two scripts or mid-sweep: each sweep step is one atomic script, so either is safe).
+/// Shutdown order: stop accepting; close connections waiting for a request; end long-polls and
+/// event streams at once (they answer empty); give in-flight requests up to
+/// `--shutdown-timeout-ms` to finish; stop the reaper (between two scripts or mid-sweep: each
+/// sweep step is one atomic script, so either is safe).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -162,44 +184,40 @@ pub async fn serve(
     metrics::limit_queue_series(config.metrics_max_queues, config.metrics_queue_idle());
     let store = state.store.clone();
     let stopping = state.shutdown.clone();
-    let begin_shutdown = {
+    tokio::spawn({
         let stopping = stopping.clone();
         async move {
             shutdown.await;
             stopping.cancel();
         }
-    };
+    });
     tokio::spawn(warn_unless_noeviction(store.clone(), stopping.clone()));
     tokio::spawn(metrics::upkeep(Duration::from_secs(5), stopping.clone()));
     let reaper = config
         .reaper_interval()
         .map(|every| tokio::spawn(reaper::run(store, every, stopping.clone())));
+    // Built once: each connection serves a clone of it, which shares its route table.
     let app = app(state, HttpSettings::from_config(config));
-    // `into_make_service`: each connection gets a clone of the router's handle (one Arc). Served
-    // directly, axum rebuilds the whole route table for every connection (about 25 KiB each,
-    // which a server holding thousands of long-polls pays thousands of times).
-    let server =
-        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(begin_shutdown);
+    let server = server::serve(listener, app, config.connection_limits(), stopping.clone());
     let grace = config.shutdown_timeout();
     let out_of_time = async {
         stopping.cancelled().await;
         tokio::time::sleep(grace).await;
     };
-    let served = tokio::select! {
-        served = server.into_future() => served,
+    tokio::select! {
+        () = server => {}
         () = out_of_time => {
             tracing::warn!(
                 shutdown_timeout_ms = grace.as_millis() as u64,
                 "in-flight requests did not finish within the shutdown timeout; stopping anyway"
             );
-            Ok(())
         }
     };
     stopping.cancel();
     if let Some(reaper) = reaper {
         let _ = reaper.await;
     }
-    served
+    Ok(())
 }
 
 /// The Redis URL without its password, for logs.

@@ -128,7 +128,7 @@ impl Slot {
         Ok(Some(waiting))
     }
 
-    /// How much waiting this request has been granted so far (see `middleware::deadline`).
+    /// How much waiting this request has been granted so far (see `deadline` below).
     pub fn granted_wait(&self) -> Duration {
         Duration::from_millis(self.0.granted_wait_ms.load(Ordering::Relaxed))
     }
@@ -197,8 +197,12 @@ pub async fn admit(
 
 /// Abandons `work` that runs past `limit`, plus whatever waiting the request was granted (a
 /// long-poll's or a result wait's own `wait_ms`), with `408 request-timeout`. Dropping the
-/// handler's future is safe: every store operation is one atomic script that Redis either ran
-/// whole or not at all.
+/// handler's future leaves nothing half done in Redis (every store operation is one atomic
+/// script, run whole or not at all), but a script already sent may have run: the `408` does not
+/// say the call changed nothing. A client repeats it the way that is safe after any lost
+/// answer: a submit with the same `Idempotency-Key` (or each task's `idempotency_key`), an
+/// ack or fail with the same `lease_id` (answered as a replay), a lease with the same
+/// `request_id` (the same leases back).
 async fn deadline(limit: Duration, slot: &Slot, work: impl Future<Output = Response>) -> Response {
     let started = tokio::time::Instant::now();
     tokio::pin!(work);

@@ -98,13 +98,15 @@ fn is_problem(response: &Response) -> bool {
 }
 
 /// CORS for web pages on the configured origins (`*` for any): preflights are answered, and
-/// the headers a page needs are allowed and exposed. With no origins, a layer that adds nothing.
-pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+/// the headers a page needs are allowed and exposed. With no origins, none: an `OPTIONS`
+/// request is then like any other method a route does not serve (`405`, or `404` off every
+/// route).
+pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     use axum::http::{HeaderName, Method};
     use tower_http::cors::{AllowOrigin, CorsLayer};
 
     if origins.is_empty() {
-        return CorsLayer::new();
+        return None;
     }
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
@@ -116,28 +118,67 @@ pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
         )
     };
     let header = HeaderName::from_static;
-    CorsLayer::new()
-        .allow_origin(allow)
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            header::IF_MATCH,
-            header("idempotency-key"),
-            header("x-request-id"),
-        ])
-        .expose_headers([
-            header::LOCATION,
-            header::ETAG,
-            header::RETRY_AFTER,
-            header("idempotent-replayed"),
-            header("x-request-id"),
-        ])
-        .max_age(Duration::from_secs(600))
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                header("idempotency-key"),
+                header("x-request-id"),
+            ])
+            .expose_headers([
+                header::LOCATION,
+                header::ETAG,
+                header::RETRY_AFTER,
+                header("idempotent-replayed"),
+                header("x-request-id"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Answers CORS preflights (`OPTIONS`). Installed as a route layer, so it runs only on a
+/// path some route serves: a preflight anywhere else is the router's `404`, as any request
+/// there is. Other methods pass through (`cors_responses` adds their headers).
+pub async fn cors_preflights(
+    State(cors): State<tower_http::cors::CorsLayer>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != axum::http::Method::OPTIONS {
+        return next.run(request).await;
+    }
+    with_cors(cors, request, next).await
+}
+
+/// Adds the CORS headers to every answer but a preflight's, errors of the outer layers (`503`
+/// when shedding load, `408`, `431`) included, so a page can read them.
+pub async fn cors_responses(
+    State(cors): State<tower_http::cors::CorsLayer>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == axum::http::Method::OPTIONS {
+        return next.run(request).await;
+    }
+    with_cors(cors, request, next).await
+}
+
+async fn with_cors(cors: tower_http::cors::CorsLayer, request: Request, next: Next) -> Response {
+    use tower::{Layer, ServiceExt};
+
+    match cors.layer(next).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }

@@ -27,6 +27,13 @@ granted that are still live and leases nothing new, so a lost reply never strand
 **Payloads are kept byte for byte:** `payload` and `result` come back as the exact JSON text \
 sent.
 
+**Bodies are strict.** A field an operation does not know, or a key given twice at any level \
+the server reads, is `422 validation` naming it (inside a `payload` or `result` the JSON is \
+yours and is kept as sent, repeated keys included). A `payload` or `result` may nest arrays \
+and objects at most 64 levels deep (the server's `TASKGATE_MAX_JSON_DEPTH`), so every common \
+JSON parser reads it back inside a lease; deeper is `422` naming the field. A header given \
+twice (`Idempotency-Key`, `Taskgate-Durability`) is `422` naming it.
+
 **Authentication.** Unless the server runs without keys (allowed on loopback only), send an \
 API key as `Authorization: Bearer <key>` (Swagger UI: the Authorize button). A key has a role \
 (`producer`: submit, read, cancel; `worker`: lease, heartbeat, ack, fail, read; `admin`: \
@@ -36,7 +43,9 @@ accepts. No key or an unknown key gets `401 unauthorized`; a key without the rig
 
 **Limits.** Request bodies, headers (`431 headers-too-large`) and time (`408`) are bounded. At \
 its concurrency limit the server refuses new requests at once with `503 unavailable` and \
-`Retry-After` rather than queueing them.
+`Retry-After` rather than queueing them. A connection that sends no whole request head in time, \
+or stays idle between requests too long, is closed; one past the connection limit gets `503` \
+and is closed.
 
 **Errors** are RFC 9457 `application/problem+json` documents with a stable `type`. Besides the \
 responses listed per operation, any path can answer `404 not-found` (unknown route), \

@@ -28,7 +28,7 @@ pub struct AckItemRequest {
     /// The `lease_id` from its lease.
     #[schema(min_length = 1, max_length = 128)]
     lease_id: String,
-    /// Any JSON value to keep with the task, as for a single ack.
+    /// Any JSON value to keep with the task, as for a single ack (at most 64 levels deep).
     #[schema(value_type = Option<serde_json::Value>)]
     result: Option<serde_json::Value>,
 }

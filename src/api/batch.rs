@@ -40,7 +40,7 @@ pub fn read_items<T: RequestBody>(
     items
         .into_iter()
         .map(|item| {
-            let mut fields = Fields::parse(item.get().as_bytes()).map_err(problems)?;
+            let mut fields = f.item(item).map_err(problems)?;
             let value = T::read(&mut fields);
             fields.finish().map_err(problems)?;
             Ok(value)

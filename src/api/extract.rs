@@ -271,6 +271,28 @@ impl QueryArgs {
     }
 }
 
+/// The value of header `name`, or `None` when it is absent. Given more than once it is a
+/// problem naming it (`shown`, as users write it): which of the values would count is not
+/// defined, and using one silently would ignore the other.
+pub fn single_header<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+    shown: &str,
+) -> Result<Option<&'h HeaderValue>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::field(
+            shown,
+            format!(
+                "is given {} times; send it once",
+                headers.get_all(name).iter().count()
+            ),
+        ));
+    }
+    Ok(first)
+}
+
 /// The header that asks for replicated durability.
 pub const DURABILITY: &str = "taskgate-durability";
 /// The header that says how many replicas confirmed a replicated write.
@@ -287,9 +309,7 @@ impl FromRequestParts<super::AppState> for Durability {
         parts: &mut Parts,
         state: &super::AppState,
     ) -> Result<Self, ApiError> {
-        match parts
-            .headers
-            .get(DURABILITY)
+        match single_header(&parts.headers, DURABILITY, "Taskgate-Durability")?
             .map(|v| v.to_str().unwrap_or(""))
         {
             None => Ok(Self(None)),

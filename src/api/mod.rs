@@ -32,6 +32,7 @@ use utoipa::openapi::path::Operation;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use body::MAX_JSON_DEPTH_DEFAULT;
 pub use dashboard::routes as dashboard_routes;
 pub use docs::routes as docs_routes;
 
@@ -55,6 +56,8 @@ pub struct AppState {
     pub store: Store,
     /// Largest payload or result, in bytes of JSON text.
     pub max_payload_bytes: u64,
+    /// Deepest nesting of arrays and objects a payload or result may have.
+    pub max_json_depth: usize,
     /// Cancelled when the server begins to shut down: long-polls and event streams end at once.
     pub shutdown: CancellationToken,
     /// The API keys, and who may read `/metrics`.

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::batch::{BatchResult, Items, read_items};
 use super::body::{Body, Fields, RequestBody};
-use super::extract::{Durability, QueueParams, QueuePath};
+use super::extract::{Durability, QueueParams, QueuePath, single_header};
 use super::responses::{BatchErrors, SubmitErrors};
 use super::{AppState, replayed};
 use crate::error::ApiError;
@@ -36,7 +36,8 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 #[schema(example = crate::examples::submit_request)]
 pub struct SubmitTaskRequest {
     /// Any JSON value (`null` included), stored and returned exactly as sent (key order, number
-    /// precision and all); at most the policy's `max_payload_bytes` of JSON text.
+    /// precision and all); at most the policy's `max_payload_bytes` of JSON text, and at most
+    /// 64 levels of arrays and objects deep (the server's `TASKGATE_MAX_JSON_DEPTH`).
     payload: serde_json::Value,
     /// -1000 to 1000, default 0. Higher is leased first; FIFO among equals.
     #[schema(minimum = -1000, maximum = 1000, default = 0)]
@@ -195,7 +196,7 @@ pub async fn submit_task(
     Body(task): Body<SubmitTaskRequest>,
 ) -> Result<Response, ApiError> {
     super::body::check_size("payload", &task.payload, state.max_payload_bytes)?;
-    let task = match headers.get(IDEMPOTENCY_KEY) {
+    let task = match single_header(&headers, IDEMPOTENCY_KEY, "Idempotency-Key")? {
         None => task,
         Some(value) => {
             let key = value.to_str().unwrap_or("\u{7f}").to_owned();
@@ -227,7 +228,8 @@ pub async fn submit_task(
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
 pub struct BatchTaskRequest {
-    /// Any JSON value, stored and returned exactly as sent.
+    /// Any JSON value, stored and returned exactly as sent; at most 64 levels of arrays and
+    /// objects deep (the server's `TASKGATE_MAX_JSON_DEPTH`).
     payload: serde_json::Value,
     /// -1000 to 1000, default 0.
     #[schema(minimum = -1000, maximum = 1000, default = 0)]

@@ -67,7 +67,8 @@ pub struct AckTaskRequest {
     #[schema(min_length = 1, max_length = 128)]
     lease_id: String,
     /// Any JSON value to keep with the task, stored and returned exactly as sent; at most
-    /// `max_payload_bytes` of JSON text.
+    /// `max_payload_bytes` of JSON text, and at most 64 levels of arrays and objects deep (the
+    /// server's `TASKGATE_MAX_JSON_DEPTH`).
     #[schema(value_type = Option<serde_json::Value>)]
     result: Option<serde_json::Value>,
 }

@@ -44,6 +44,10 @@ impl fmt::Debug for Config {
             max_concurrent_requests,
             max_waiting_requests,
             event_stream_max_ms,
+            max_connections,
+            header_read_timeout_ms,
+            idle_timeout_ms,
+            max_json_depth,
             durable_replicas,
             replica_wait_ms,
             worker_threads,
@@ -80,6 +84,10 @@ impl fmt::Debug for Config {
             .field("max_concurrent_requests", max_concurrent_requests)
             .field("max_waiting_requests", max_waiting_requests)
             .field("event_stream_max_ms", event_stream_max_ms)
+            .field("max_connections", max_connections)
+            .field("header_read_timeout_ms", header_read_timeout_ms)
+            .field("idle_timeout_ms", idle_timeout_ms)
+            .field("max_json_depth", max_json_depth)
             .field("durable_replicas", durable_replicas)
             .field("replica_wait_ms", replica_wait_ms)
             .field("worker_threads", worker_threads)

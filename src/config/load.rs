@@ -123,6 +123,26 @@ impl Config {
             "must be at least 1000",
         );
         problem(
+            (1..=u32::MAX as usize).contains(&self.max_connections),
+            "max_connections",
+            "must be at least 1",
+        );
+        problem(
+            self.header_read_timeout_ms >= 1,
+            "header_read_timeout_ms",
+            "must be at least 1",
+        );
+        problem(
+            self.idle_timeout_ms >= 1,
+            "idle_timeout_ms",
+            "must be at least 1",
+        );
+        problem(
+            self.max_json_depth >= 1,
+            "max_json_depth",
+            "must be at least 1",
+        );
+        problem(
             self.durable_replicas >= 1,
             "durable_replicas",
             "must be at least 1",

@@ -156,6 +156,35 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_EVENT_STREAM_MAX_MS", default_value_t = 600_000)]
     pub event_stream_max_ms: u64,
 
+    /// Most client connections open at once. A connection past it is refused as it is accepted
+    /// (a `503` if the client listens, then closed), before it costs more than a socket. Keep
+    /// it above the two request limits together, and the process's open-file limit
+    /// (`ulimit -n`) above it.
+    #[arg(long, env = "TASKGATE_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+
+    /// How long a client may take to send a request's headers: from the moment its connection
+    /// is accepted, or on a kept-alive connection from the first byte of its next request.
+    /// Then the connection is closed.
+    #[arg(
+        long,
+        env = "TASKGATE_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// How long a kept-alive connection may stay open between requests (from the end of one
+    /// response to the first byte of the next). A request in progress is never cut by it: a
+    /// long-poll, a result wait or an event stream is bounded by its own limits.
+    #[arg(long, env = "TASKGATE_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Deepest nesting of arrays and objects in a payload or an ack result; deeper is refused
+    /// with 422. The default keeps every task readable by common JSON parsers, serde_json's
+    /// limit of 128 included, with the 4 levels a lease answer adds around a payload.
+    #[arg(long, env = "TASKGATE_MAX_JSON_DEPTH", default_value_t = crate::api::MAX_JSON_DEPTH_DEFAULT)]
+    pub max_json_depth: usize,
+
     /// Replicas a submit or ack sent with `Taskgate-Durability: replicated` must reach (Redis
     /// `WAIT`) before it is answered with a 2xx.
     #[arg(long, env = "TASKGATE_DURABLE_REPLICAS", default_value_t = 1)]
@@ -349,6 +378,15 @@ impl Config {
     pub fn replica_wait(&self) -> Duration {
         let ceiling = self.redis_response_timeout_ms.saturating_sub(100).max(1);
         Duration::from_millis(self.replica_wait_ms.min(ceiling))
+    }
+
+    /// The connection limits of the accept loop (see `server`).
+    pub fn connection_limits(&self) -> crate::server::ConnectionLimits {
+        crate::server::ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+        }
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

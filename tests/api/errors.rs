@@ -110,6 +110,66 @@ async fn unknown_route_and_wrong_method_are_problems() {
         .assert_problem(405, "method-not-allowed");
 }
 
+/// `OPTIONS` is a method like any other: off every route it is `404`, on a route that does
+/// not serve it `405`, and the answer carries `x-request-id` as every answer does. With CORS
+/// on, a preflight from an allowed origin on a real route is answered (with the request id),
+/// and one for a path no route serves is `404`.
+#[tokio::test]
+async fn options_answers_carry_a_request_id_and_unknown_paths_are_404() {
+    let options = |app: &TestApp, path: &str| {
+        app.client
+            .request(Method::OPTIONS, format!("{}{path}", app.base))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let has_request_id = |reply: &reqwest::Response| {
+        reply
+            .headers()
+            .get("x-request-id")
+            .is_some_and(|v| !v.is_empty())
+    };
+    let app = TestApp::start().await;
+    let unknown = options(&app, "/nonexistent").await.expect("options");
+    assert_eq!(unknown.status().as_u16(), 404);
+    assert!(has_request_id(&unknown), "{:?}", unknown.headers());
+    crate::harness::Reply::read(unknown)
+        .await
+        .assert_problem(404, "not-found");
+    let route = options(&app, "/v1/queues/q/tasks").await.expect("options");
+    assert_eq!(route.status().as_u16(), 405);
+    assert!(has_request_id(&route), "{:?}", route.headers());
+
+    let cors = TestApp::start_with(
+        RedisServer::shared(),
+        &["--cors-origins=https://app.example.com"],
+    )
+    .await;
+    let preflight = options(&cors, "/v1/queues/q/tasks").await.expect("options");
+    assert_eq!(preflight.status().as_u16(), 200);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(has_request_id(&preflight), "{:?}", preflight.headers());
+    let unknown = options(&cors, "/nonexistent").await.expect("options");
+    assert_eq!(unknown.status().as_u16(), 404);
+    assert!(has_request_id(&unknown), "{:?}", unknown.headers());
+    // Answers to the page's real requests still carry the CORS headers, errors included.
+    let missing = cors
+        .client
+        .get(format!("{}/v1/queues/never-made", cors.base))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(
+        missing.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+}
+
 /// A body over the server's limit is 413 `payload-too-large`.
 #[tokio::test]
 async fn oversized_body_is_payload_too_large() {

@@ -175,6 +175,128 @@ async fn a_stale_if_match_is_412_and_changes_nothing() {
     assert_eq!(reset.body["version"], 3);
 }
 
+/// `If-Match` is a list (RFC 9110): it holds when any strong tag is the current version, on
+/// one header line or several; a weak tag matches nothing; `*` holds once the queue has a
+/// policy of its own.
+#[tokio::test]
+async fn an_if_match_list_holds_when_any_tag_matches() {
+    let app = TestApp::start().await;
+    let q = queue("policy-if-match-list");
+    let path = format!("/v1/queues/{q}/policy");
+    let write = |tags: &'static [&'static str], lease_ms: u64| {
+        let (app, path) = (&app, &path);
+        async move {
+            let mut request = app
+                .client
+                .patch(format!("{}{path}", app.base))
+                .json(&json!({"lease_ms": lease_ms}));
+            for tag in tags {
+                request = request.header("if-match", *tag);
+            }
+            crate::harness::Reply::read(request.send().await.expect("http")).await
+        }
+    };
+    let star = write(&["*"], 5000).await;
+    star.assert_problem(412, "precondition-failed");
+    assert_eq!(star.headers["etag"], "\"0\"", "no policy of its own yet");
+    app.patch_policy(&q, json!({"lease_ms": 4000})).await;
+    app.patch_policy(&q, json!({"lease_ms": 4500})).await;
+    app.patch_policy(&q, json!({"lease_ms": 4800})).await; // version 3
+
+    let listed = write(&["\"999\", \"3\""], 6000).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.headers["etag"], "\"4\"");
+    let lines = write(&["\"1\"", "\"2\", \"4\""], 7000).await;
+    assert_eq!(lines.status, StatusCode::OK, "{}", lines.body);
+    let weak = write(&["W/\"5\""], 8000).await;
+    weak.assert_problem(412, "precondition-failed");
+    assert_eq!(weak.headers["etag"], "\"5\"");
+    let none = write(&["\"1\", \"2\""], 8000).await;
+    none.assert_problem(412, "precondition-failed");
+    let star = write(&["*"], 9000).await;
+    assert_eq!(star.status, StatusCode::OK, "{}", star.body);
+    let now = app.get(&path).await.body;
+    assert_eq!(now["policy"]["lease_ms"], 9000, "{now}");
+    assert_eq!(now["version"], 6, "{now}");
+}
+
+/// `If-None-Match: *` on a policy `PUT` creates the queue's policy when it has none, and is
+/// `412` (changing nothing) once it has one, so two operators creating one cannot overwrite
+/// each other.
+#[tokio::test]
+async fn if_none_match_star_creates_a_policy_but_never_replaces_one() {
+    let app = TestApp::start().await;
+    let q = queue("policy-if-none-match");
+    let path = format!("/v1/queues/{q}/policy");
+    let put = |lease_ms: u64| {
+        let (app, path) = (&app, &path);
+        async move {
+            let body = json!({"lease_ms": lease_ms});
+            app.request_with(Method::PUT, path, Some(&body), &[("if-none-match", "*")])
+                .await
+        }
+    };
+    let created = put(5000).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(created.body["version"], 1);
+    let second = put(6000).await;
+    let detail = second.assert_problem(412, "precondition-failed")["detail"].clone();
+    assert!(
+        detail
+            .as_str()
+            .expect("detail")
+            .contains("already has a policy"),
+        "{detail}"
+    );
+    assert_eq!(second.headers["etag"], "\"1\"");
+    let now = app.get(&path).await.body;
+    assert_eq!(now["policy"]["lease_ms"], 5000, "not replaced: {now}");
+    // A tag list: not at any of these versions.
+    let excluded = app
+        .request_with(
+            Method::PATCH,
+            &path,
+            Some(&json!({"weight": 2})),
+            &[("if-none-match", "\"7\", W/\"1\"")],
+        )
+        .await;
+    excluded.assert_problem(412, "precondition-failed");
+    let allowed = app
+        .request_with(
+            Method::PATCH,
+            &path,
+            Some(&json!({"weight": 2})),
+            &[("if-none-match", "\"7\"")],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
+}
+
+/// A rate far out of range gets one message for its field, not also "is required".
+#[tokio::test]
+async fn an_out_of_range_rate_is_one_clear_problem() {
+    let app = TestApp::start().await;
+    let path = format!("/v1/queues/{}/policy", queue("policy-huge-rate"));
+    let reply = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&json!({"rate_limit": {"per_second": 1e308}})),
+        )
+        .await;
+    let problem = reply.assert_problem(422, "validation");
+    let errors = problem["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{problem}");
+    assert_eq!(errors[0]["field"], "rate_limit.per_second");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("from 0.001"),
+        "{problem}"
+    );
+}
+
 /// A paused queue leases nothing while submits go on; resumed, it leases again.
 #[tokio::test]
 async fn a_paused_queue_leases_nothing_until_resumed() {

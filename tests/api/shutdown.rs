@@ -152,3 +152,59 @@ async fn a_request_that_never_finishes_is_given_up_after_the_shutdown_timeout() 
             .contains("did not finish within the shutdown timeout")
     );
 }
+
+/// Connections that hold no request (one that sent nothing, one that sent half a head, one
+/// kept alive after its request) do not hold up a shutdown: with a 10 s shutdown timeout and
+/// minute-long connection timeouts, SIGTERM closes them and the process exits at once.
+#[tokio::test]
+async fn sigterm_does_not_wait_for_connections_without_a_request() {
+    let url = RedisServer::shared().url();
+    let mut server = Server::spawn(
+        &[
+            ("TASKGATE_REDIS_URL", &url),
+            ("TASKGATE_SHUTDOWN_TIMEOUT_MS", "10000"),
+            ("TASKGATE_HEADER_READ_TIMEOUT_MS", "60000"),
+            ("TASKGATE_IDLE_TIMEOUT_MS", "60000"),
+        ],
+        &[],
+    );
+    server.wait_up();
+    let connect = || TcpStream::connect(("127.0.0.1", server.port));
+    let mut silent = connect().await.expect("connect");
+    let mut half = connect().await.expect("connect");
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: te")
+        .await
+        .expect("send");
+    // Served after the two above were accepted (the kernel hands connections over in order).
+    let mut kept = connect().await.expect("connect");
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("send");
+    let mut answer = [0u8; 17];
+    kept.read_exact(&mut answer).await.expect("an answer");
+    assert_eq!(&answer, b"HTTP/1.1 200 OK\r\n");
+
+    let signalled = Instant::now();
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(20));
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit status {status}: {}", server.log());
+    assert!(
+        took < Duration::from_secs(5),
+        "the shutdown waited {took:?} for connections without a request: {}",
+        server.log()
+    );
+    assert!(
+        !server
+            .log()
+            .contains("did not finish within the shutdown timeout"),
+        "{}",
+        server.log()
+    );
+    for stream in [&mut silent, &mut half, &mut kept] {
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "a connection was left open");
+    }
+}

@@ -31,8 +31,16 @@ pub fn keys_flag() -> String {
 
 /// A taskgate on the shared Redis that requires keys (`keys_flag`).
 pub async fn keyed_app() -> Api {
+    keyed_app_with(&[]).await
+}
+
+/// `keyed_app` with more flags (`--name=value`).
+pub async fn keyed_app_with(flags: &[&str]) -> Api {
+    let keys = keys_flag();
+    let mut all = vec![keys.as_str()];
+    all.extend_from_slice(flags);
     Api {
-        app: TestApp::start_with(RedisServer::shared(), &[&keys_flag()]).await,
+        app: TestApp::start_with(RedisServer::shared(), &all).await,
     }
 }
 

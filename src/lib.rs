@@ -33,7 +33,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod model;
 pub mod openapi;
-pub mod reaper;
+pub mod redact;
 pub mod server;
 pub mod store;
 pub mod telemetry;
@@ -49,7 +49,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 pub use api::AppState;
 use config::Config;
-use store::{PoolSettings, Store};
+use store::PoolSettings;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -153,7 +153,7 @@ pub fn state_from_config(config: &Config) -> Result<AppState, String> {
         connect_timeout: Duration::from_millis(config.redis_connect_timeout_ms),
         response_timeout: Duration::from_millis(config.redis_response_timeout_ms),
     };
-    let store = Store::new(&pool, &config.key_prefix, &config.default_policy())?;
+    let store = store::open(&pool, &config.key_prefix, &config.default_policy())?;
     Ok(AppState {
         store,
         max_payload_bytes: config.max_payload_bytes,
@@ -191,11 +191,14 @@ pub async fn serve(
             stopping.cancel();
         }
     });
-    tokio::spawn(warn_unless_noeviction(store.clone(), stopping.clone()));
+    tokio::spawn(warn_unless_noeviction(
+        store.engine.clone(),
+        stopping.clone(),
+    ));
     tokio::spawn(metrics::upkeep(Duration::from_secs(5), stopping.clone()));
     let reaper = config
         .reaper_interval()
-        .map(|every| tokio::spawn(reaper::run(store, every, stopping.clone())));
+        .map(|every| tokio::spawn(store::sweep::run(store.sweep, every, stopping.clone())));
     // Built once: each connection serves a clone of it, which shares its route table.
     let app = app(state, HttpSettings::from_config(config));
     let server = server::serve(listener, app, config.connection_limits(), stopping.clone());
@@ -220,19 +223,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// The Redis URL without its password, for logs.
-pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Warns loudly when Redis may evict keys: an evicted lease or task is a lost task. Retries in
 /// the background until Redis answers, so a Redis that is down at start-up delays nothing.
-async fn warn_unless_noeviction(store: Store, stopping: tokio_util::sync::CancellationToken) {
+async fn warn_unless_noeviction(
+    store: store::Engine,
+    stopping: tokio_util::sync::CancellationToken,
+) {
     loop {
         match store.maxmemory_policy().await {
             Ok(policy) if policy == "noeviction" => return,

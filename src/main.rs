@@ -93,7 +93,7 @@ async fn serve_with(config: &Config) -> ExitCode {
     }
     tracing::info!(
         listen = %bound,
-        redis = %taskgate::redacted(config.redis_url.as_deref().unwrap_or_default()),
+        redis = %taskgate::redact::url(config.redis_url.as_deref().unwrap_or_default()),
         keys = config.keys.len(),
         "taskgate serving; API docs at http://{bound}/docs/"
     );

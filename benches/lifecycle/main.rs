@@ -354,9 +354,11 @@ async fn consume(
 mod direct {
     use super::*;
     use taskgate::model::{QueueName, TaskId};
-    use taskgate::store::{AckItem, LeaseRequest, NewTask, Start, Store};
+    use taskgate::store::Services;
+    use taskgate::store::dispatch::{AckItem, LeaseRequest};
+    use taskgate::store::tasks::{NewTask, Start};
 
-    fn store(redis_url: &str) -> Store {
+    fn store(redis_url: &str) -> Services {
         let config = taskgate::config::Config::load_from([
             "taskgate".to_owned(),
             format!("--redis-url={redis_url}"),
@@ -394,12 +396,14 @@ mod direct {
                     for chunk in numbers.chunks(batch) {
                         if batch == 1 {
                             store
+                                .tasks
                                 .submit(&queue, new_task(chunk[0], bytes))
                                 .await
                                 .expect("submit");
                         } else {
                             let tasks = chunk.iter().map(|n| new_task(*n, bytes)).collect();
                             store
+                                .tasks
                                 .submit_batch(&queue, tasks, None)
                                 .await
                                 .expect("submit batch");
@@ -418,7 +422,7 @@ mod direct {
             let ack_batch = options.ack_batch;
             async move {
                 while !tally.finished() {
-                    let leased = store.lease(&queue, &request).await.expect("lease");
+                    let leased = store.dispatch.lease(&queue, &request).await.expect("lease");
                     if leased.leases.is_empty() {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
@@ -440,6 +444,7 @@ mod direct {
                         if ack_batch == 1 {
                             let (n, item) = &chunk[0];
                             store
+                                .dispatch
                                 .ack(&queue, item.id, &item.lease_id, None)
                                 .await
                                 .expect("ack");
@@ -453,8 +458,11 @@ mod direct {
                                     result: None,
                                 })
                                 .collect();
-                            let (outcomes, _) =
-                                store.ack_batch(&queue, &acks, None).await.expect("acks");
+                            let (outcomes, _) = store
+                                .dispatch
+                                .ack_batch(&queue, &acks, None)
+                                .await
+                                .expect("acks");
                             assert_eq!(outcomes.len(), chunk.len());
                             for (n, _) in chunk {
                                 tally.record(*n);

@@ -16,7 +16,7 @@ use super::responses::AckBatchErrors;
 use super::work::{finished, lease_id};
 use crate::error::ApiError;
 use crate::model::TaskId;
-use crate::store::AckItem;
+use crate::store::dispatch::AckItem;
 
 /// One ack of a batch.
 #[derive(ToSchema)]
@@ -134,7 +134,11 @@ pub async fn ack_tasks(
             Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
         }
     }
-    let (outcomes, confirmed) = state.store.ack_batch(&queue, &valid, durability.0).await?;
+    let (outcomes, confirmed) = state
+        .store
+        .dispatch
+        .ack_batch(&queue, &valid, durability.0)
+        .await?;
     let replicas = durability.check(confirmed, "every ack of this batch")?;
     for ((index, id), outcome) in positions.into_iter().zip(outcomes) {
         let path = TaskPath {

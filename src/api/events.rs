@@ -23,7 +23,8 @@ use super::responses::ReadErrors;
 use crate::error::ApiError;
 use crate::limits::{Slot, Waiting};
 use crate::model::{QueueName, Task, TaskId, TaskState};
-use crate::store::{GetOutcome, Listener, Store};
+use crate::store::Listener;
+use crate::store::tasks::{GetOutcome, Tasks};
 
 /// Follow a task's events
 ///
@@ -54,14 +55,14 @@ pub async fn get_task_events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let waiting = slot.wait()?;
     // Listen before the first read, so no change after it can pass unseen.
-    let listener = state.store.listen_task(&path.queue, path.id).await;
-    let first = match state.store.get(&path.queue, path.id).await? {
+    let listener = state.store.waiting.listen_task(&path.queue, path.id).await;
+    let first = match state.store.tasks.get(&path.queue, path.id).await? {
         GetOutcome::Found(task) => *task,
         GetOutcome::NotFound => return Err(path.not_found()),
         GetOutcome::Quarantined => return Err(path.quarantined()),
     };
     let watch = Watch {
-        store: state.store.clone(),
+        tasks: state.store.tasks.clone(),
         queue: path.queue,
         id: path.id,
         listener,
@@ -81,7 +82,7 @@ pub async fn get_task_events(
 
 /// One stream's state: what it last sent, and how to hear of the next change.
 struct Watch {
-    store: Store,
+    tasks: Tasks,
     queue: QueueName,
     id: TaskId,
     listener: Listener,
@@ -115,14 +116,14 @@ impl Watch {
             }
             tokio::select! {
                 () = self.listener.notified() => {}
-                () = tokio::time::sleep(crate::store::recheck_after(&self.listener)) => {}
+                () = tokio::time::sleep(crate::store::waiting::recheck_after(&self.listener)) => {}
                 () = tokio::time::sleep_until(self.ends_at) => {
                     self.done = true;
                     return Some(reconnect());
                 }
                 () = self.shutdown.cancelled() => return None,
             }
-            match self.store.peek(&self.queue, self.id).await {
+            match self.tasks.peek(&self.queue, self.id).await {
                 Ok(GetOutcome::Found(task)) => self.next = Some(*task),
                 _ => return None,
             }

@@ -43,6 +43,6 @@ pub async fn get_health() -> Json<HealthStatus> {
     responses((status = 200, description = "Redis answers", body = HealthStatus), ReadinessErrors)
 )]
 pub async fn get_readiness(State(state): State<AppState>) -> Result<Json<HealthStatus>, ApiError> {
-    state.store.ping().await?;
+    state.store.engine.ping().await?;
     Ok(Json(HealthStatus { status: "ready" }))
 }

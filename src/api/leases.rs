@@ -20,7 +20,7 @@ use crate::limits::Slot;
 use crate::model::{
     LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX,
 };
-use crate::store::{LeaseOutcome, LeaseRequest, Strategy};
+use crate::store::dispatch::{LeaseOutcome, LeaseRequest, Strategy};
 
 /// Most queues one multi-queue lease call may name.
 pub const QUEUES_PER_LEASE_MAX: usize = 20;
@@ -162,6 +162,7 @@ pub async fn lease_tasks(
     let _waiting = slot.wait_for(call.wait)?;
     let outcome = state
         .store
+        .waiting
         .lease_waiting(&queue, &call.request, call.wait, &state.shutdown)
         .await?;
     Ok(lease_response(started, outcome))
@@ -289,6 +290,7 @@ pub async fn lease_tasks_across_queues(
     let _waiting = slot.wait_for(call.options.wait)?;
     let outcome = state
         .store
+        .waiting
         .lease_across_waiting(
             &call.queues,
             Some(call.strategy),

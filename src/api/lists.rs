@@ -12,7 +12,7 @@ use super::extract::{QueueParams, QueuePath, StatePage, StatePageParams};
 use super::responses::TaskListErrors;
 use crate::error::ApiError;
 use crate::model::{QueueName, Task, TaskId, TaskState};
-use crate::store::PageCursor;
+use crate::store::tasks::PageCursor;
 
 /// One page of tasks.
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,7 +67,8 @@ pub async fn page(
     let after = cursor.as_deref().map(parse_cursor).transpose()?;
     let found = state
         .store
-        .tasks_in(queue, task_state, limit, after.as_ref())
+        .tasks
+        .list(queue, task_state, limit, after.as_ref())
         .await?;
     Ok(Json(TaskList {
         tasks: found.tasks,

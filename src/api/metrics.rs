@@ -24,7 +24,7 @@ use super::auth::Caller;
     )
 )]
 pub async fn get_metrics(_caller: Caller, State(state): State<AppState>) -> Response {
-    state.store.report_pool();
+    state.store.engine.report_pool();
     (
         [(
             header::CONTENT_TYPE,

@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::Access;
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::store::Services;
 
 /// Header set on a `200` that repeats an earlier, already applied call.
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -53,7 +53,7 @@ pub fn replayed(body: impl IntoResponse) -> Response {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
+    pub store: Services,
     /// Largest payload or result, in bytes of JSON text.
     pub max_payload_bytes: u64,
     /// Deepest nesting of arrays and objects a payload or result may have.

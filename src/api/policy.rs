@@ -18,7 +18,7 @@ use super::policy_body::{PolicyRequest, PolicyValues};
 use super::responses::{PolicyReadErrors, PolicyResetErrors, PolicyWriteErrors};
 use crate::error::ApiError;
 use crate::model::{Field, QueuePolicy, rfc3339_ms};
-use crate::store::{PolicyMode, PolicyState, PolicyWrite, PolicyWriteOutcome};
+use crate::store::policies::{PolicyMode, PolicyState, PolicyWrite, PolicyWriteOutcome};
 
 /// A queue's policy, as `GET` and every write answer it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -230,7 +230,7 @@ async fn write(
         Err(()) => {
             // A list of tags, or both headers: decide on the version read now, and write only
             // if it is still that version (else the write script refuses it as stale).
-            let version = state.store.policy(queue).await?.version;
+            let version = state.store.policies.policy(queue).await?.version;
             if !conditions.hold_at(version) {
                 return Ok(precondition_failed(&conditions, queue, version));
             }
@@ -243,7 +243,7 @@ async fn write(
         updated_by: caller.name().map(str::to_owned),
         values,
     };
-    match state.store.write_policy(queue, &write).await? {
+    match state.store.policies.write_policy(queue, &write).await? {
         PolicyWriteOutcome::Written(policy) => Ok(policy_response(queue.as_str(), policy)),
         PolicyWriteOutcome::Stale { version } => {
             Ok(precondition_failed(&conditions, queue, version))
@@ -287,7 +287,7 @@ pub async fn get_queue_policy(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
 ) -> Result<Response, ApiError> {
-    let policy = state.store.policy(&queue).await?;
+    let policy = state.store.policies.policy(&queue).await?;
     Ok(policy_response(queue.as_str(), policy))
 }
 

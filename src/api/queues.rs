@@ -58,12 +58,14 @@ pub async fn list_queues(
         .transpose()?;
     let names = state
         .store
-        .queues_after(after.as_ref(), page.limit as usize)
+        .queues
+        .list(after.as_ref(), page.limit as usize)
         .await?;
     let full = names.len() == page.limit as usize;
     // A key limited to some queues sees only those; its pages may hold fewer than `limit`.
     let visible = names.iter().filter(|q| caller.sees(q.as_str()));
-    let stats = futures_util::future::try_join_all(visible.map(|q| state.store.stats(q))).await?;
+    let stats =
+        futures_util::future::try_join_all(visible.map(|q| state.store.queues.stats(q))).await?;
     // A queue that went away between the listing and its stats is left out.
     let queues: Vec<QueueStats> = stats.into_iter().flatten().collect();
     Ok(Json(QueueList {
@@ -91,7 +93,7 @@ pub async fn get_queue(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
 ) -> Result<Json<QueueStats>, ApiError> {
-    match state.store.stats(&queue).await? {
+    match state.store.queues.stats(&queue).await? {
         Some(stats) => Ok(Json(stats)),
         None => Err(no_queue(&queue)),
     }
@@ -115,7 +117,7 @@ pub async fn delete_queue(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
 ) -> Result<StatusCode, ApiError> {
-    let dropped = state.store.drop_queue(&queue).await?;
+    let dropped = state.store.queues.drop_queue(&queue).await?;
     // Its metric series go with it (or, when it was already gone, whatever was left of them).
     crate::metrics::forget_queue(queue.as_str());
     if dropped {
@@ -211,7 +213,7 @@ pub async fn redrive_dead_tasks(
     QueuePath(queue): QueuePath,
     Body(ids): Body<RedriveRequest>,
 ) -> Result<Json<Redriven>, ApiError> {
-    let redriven = state.store.redrive(&queue, ids.as_deref()).await?;
+    let redriven = state.store.queues.redrive(&queue, ids.as_deref()).await?;
     Ok(Json(Redriven { redriven }))
 }
 
@@ -231,6 +233,6 @@ pub async fn purge_dead_tasks(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
 ) -> Result<Response, ApiError> {
-    let purged = state.store.purge_dead(&queue).await?;
+    let purged = state.store.queues.purge_dead(&queue).await?;
     Ok(Json(Purged { purged }).into_response())
 }

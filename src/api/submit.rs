@@ -21,7 +21,7 @@ use crate::model::{
     DELAY_MS_MAX, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN,
     QueueName, Task, parse_rfc3339_ms,
 };
-use crate::store::{Idempotency, NewTask, Start, SubmitOutcome};
+use crate::store::tasks::{Idempotency, NewTask, Start, SubmitOutcome};
 
 /// Latest accepted `run_at` (ms): 2286-11-20, where epoch milliseconds reach 14 digits.
 const RUN_AT_MAX_MS: i64 = 9_999_999_999_999;
@@ -209,6 +209,7 @@ pub async fn submit_task(
     let size = task.payload.get().len();
     let (outcome, confirmed) = state
         .store
+        .tasks
         .submit_replicated(&queue, task, durability.0)
         .await?;
     let (task, created) = submitted(&queue, size, outcome)?;
@@ -351,6 +352,7 @@ pub async fn submit_tasks(
     }
     let (outcomes, confirmed) = state
         .store
+        .tasks
         .submit_batch(&queue, valid, durability.0)
         .await?;
     let replicas = durability.check(confirmed, "every task of this batch")?;

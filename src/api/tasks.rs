@@ -15,7 +15,7 @@ use super::{AppState, replayed};
 use crate::error::ApiError;
 use crate::limits::Slot;
 use crate::model::Task;
-use crate::store::{CancelOutcome, GetOutcome};
+use crate::store::tasks::{CancelOutcome, GetOutcome};
 
 /// Get a task
 ///
@@ -41,6 +41,7 @@ pub async fn get_task(
     let _waiting = slot.wait_for(wait)?;
     let outcome = state
         .store
+        .waiting
         .get_waiting(&path.queue, path.id, wait, &state.shutdown)
         .await?;
     match outcome {
@@ -74,7 +75,7 @@ pub async fn cancel_task(
     State(state): State<AppState>,
     path: TaskPath,
 ) -> Result<Response, ApiError> {
-    match state.store.cancel(&path.queue, path.id).await? {
+    match state.store.tasks.cancel(&path.queue, path.id).await? {
         CancelOutcome::Cancelled(task) => Ok(Json(*task).into_response()),
         CancelOutcome::AlreadyCancelled(task) => Ok(replayed(Json(*task))),
         CancelOutcome::Finished(task) => Err(ApiError::Conflict(format!(

@@ -16,7 +16,7 @@ use super::responses::{AckErrors, FailErrors, HeartbeatErrors};
 use super::{AppState, replayed};
 use crate::error::ApiError;
 use crate::model::{DELAY_MS_MAX, LEASE_ID_MAX, LEASE_MS_MAX, LEASE_MS_MIN, Task};
-use crate::store::{Failure, FinishOutcome, HeartbeatOutcome};
+use crate::store::dispatch::{Failure, FinishOutcome, HeartbeatOutcome};
 
 /// Body of a heartbeat.
 #[derive(ToSchema)]
@@ -166,6 +166,7 @@ pub async fn heartbeat_task(
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
     match state
         .store
+        .dispatch
         .heartbeat(&path.queue, path.id, &call.lease_id, call.lease_ms)
         .await?
     {
@@ -214,6 +215,7 @@ pub async fn ack_task(
     }
     let (outcome, confirmed) = state
         .store
+        .dispatch
         .ack_replicated(
             &path.queue,
             path.id,
@@ -259,6 +261,7 @@ pub async fn fail_task(
 ) -> Result<Response, ApiError> {
     let outcome = state
         .store
+        .dispatch
         .fail(&path.queue, path.id, &call.lease_id, call.failure)
         .await?;
     finish_response(outcome, &path)

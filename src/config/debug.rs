@@ -63,7 +63,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("command", command)
             .field("listen", listen)
-            .field("redis_url", &redis_url.as_deref().map(crate::redacted))
+            .field("redis_url", &redis_url.as_deref().map(crate::redact::url))
             .field("redis_ca_file", redis_ca_file)
             .field("local_redis_probe", local_redis_probe)
             .field("data_dir", data_dir)

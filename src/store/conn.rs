@@ -17,7 +17,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
 
 use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
@@ -29,52 +28,11 @@ use deadpool_redis::redis::{
 use super::StoreError;
 use super::endpoint::{Endpoint, Link};
 use super::outage::{Cause, Unavailable};
+use super::settings::{PoolSettings, Replication};
 
 /// Timeouts in a row, with no reply in between, after which a connection is presumed dead (a
 /// peer that vanished without closing the socket never sends the EOF that would tell us).
 const TIMEOUTS_BEFORE_RECONNECT: u32 = 3;
-
-/// Settings of the pool and of each connection. `Debug` masks the URL's password.
-#[derive(Clone)]
-pub struct PoolSettings {
-    pub url: String,
-    /// PEM certificate authority for `rediss://`; `None` for the system's roots.
-    pub ca_file: Option<std::path::PathBuf>,
-    pub max_size: usize,
-    pub wait_timeout: Duration,
-    pub connect_timeout: Duration,
-    pub response_timeout: Duration,
-}
-
-impl std::fmt::Debug for PoolSettings {
-    // By hand, so that `{:?}` never shows the password; destructured so that a new field must
-    // be placed here.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self {
-            url,
-            ca_file,
-            max_size,
-            wait_timeout,
-            connect_timeout,
-            response_timeout,
-        } = self;
-        f.debug_struct("PoolSettings")
-            .field("url", &crate::redacted(url))
-            .field("ca_file", ca_file)
-            .field("max_size", max_size)
-            .field("wait_timeout", wait_timeout)
-            .field("connect_timeout", connect_timeout)
-            .field("response_timeout", response_timeout)
-            .finish()
-    }
-}
-
-/// How many replicas must have a write before it is answered, and how long to wait for them.
-#[derive(Debug, Clone, Copy)]
-pub struct Replication {
-    pub replicas: u32,
-    pub timeout: Duration,
-}
 
 /// A shared handle to one multiplexed connection (to a node, or to a whole cluster). Cheap to
 /// clone; clones share its health.
@@ -332,37 +290,5 @@ fn classify(err: &RedisError) -> StoreError {
     match cause {
         Some(cause) => unavailable(cause, err.to_string()),
         None => StoreError::Redis(err.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::PoolSettings;
-
-    /// `{:?}` of the pool settings masks the password of every URL form taskgate takes.
-    #[test]
-    fn debug_of_pool_settings_shows_no_password() {
-        const PASSWORD: &str = "pool-pa55-1d9a";
-        for url in [
-            format!("redis://taskgate:{PASSWORD}@redis.internal:6379/0"),
-            format!("rediss://:{PASSWORD}@redis.internal:6380"),
-            format!("redis+cluster://taskgate:{PASSWORD}@10.0.0.1:7000,10.0.0.2:7000"),
-            format!("redis+sentinel://:{PASSWORD}@10.0.0.1:26379,10.0.0.2:26379/main"),
-        ] {
-            let settings = PoolSettings {
-                url,
-                ca_file: None,
-                max_size: 4,
-                wait_timeout: Duration::from_secs(1),
-                connect_timeout: Duration::from_secs(1),
-                response_timeout: Duration::from_secs(2),
-            };
-            for shown in [format!("{settings:?}"), format!("{settings:#?}")] {
-                assert!(!shown.contains(PASSWORD), "{shown}");
-                assert!(shown.contains("***@"), "{shown}");
-            }
-        }
     }
 }

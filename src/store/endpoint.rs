@@ -22,7 +22,7 @@ use deadpool_redis::redis::{
 };
 use tokio::sync::Mutex;
 
-use super::conn::PoolSettings;
+use super::settings::PoolSettings;
 
 /// One open data connection: to a node, or to a whole cluster.
 #[derive(Clone)]
@@ -90,7 +90,7 @@ impl Endpoint {
         let invalid = |e: RedisError| {
             format!(
                 "TASKGATE_REDIS_URL is not a usable Redis URL ({}): {}",
-                crate::redacted(url),
+                crate::redact::url(url),
                 e.detail().unwrap_or("check its form")
             )
         };
@@ -156,7 +156,7 @@ impl Endpoint {
                 true => format!(
                     "TASKGATE_REDIS_CA_FILE: not a usable PEM certificate, or TASKGATE_REDIS_URL \
                  ({}) not a usable URL: {}",
-                    crate::redacted(url),
+                    crate::redact::url(url),
                     e.detail().unwrap_or("unreadable")
                 ),
                 false => invalid(e),

@@ -1,384 +1,88 @@
 //! The task store: the only module that speaks to Redis.
 //!
-//! Every state change is one Lua script (`scripts/`), run by one typed op (`ops/`) in one round
-//! trip, with the keys of the roles the script declares and the queue's policy in ARGV. The
-//! connection type stays behind `Store`; callers see domain types and outcomes, never Redis
-//! values or key names.
+//! A thin engine, services on it. `Engine` (`engine.rs`) knows Redis and nothing of tasks: the
+//! connections, key names, outages, and how to run an op. Each service owns one concern and
+//! holds the engine:
 //!
-//! - `tasks`, `leases`, `policy`, `queues`, `registry`: the store's operations, by resource.
-//! - `notify`: the pub/sub fan-out that wakes waiters; `wait`: long-polls and result waits.
-//! - `conn`: the shared multiplexed connections and what Redis errors mean; `outage`: their log.
-//! - `keys`: key names. `script`: the scripts and their key roles. `ops`: one op per script.
-//! - `record`: task records in replies → API types. `types`: what the store takes and gives.
+//! - `tasks`: submit, read, cancel, list (producers);
+//! - `dispatch`: lease (one queue or several), heartbeat, ack, fail (workers);
+//! - `policies`: a queue's policy, read and written under `If-Match`;
+//! - `queues`: stats, dead letters, deletion;
+//! - `sweep`: the background sweep; `registry`: which queues exist, healed by the sweep;
+//! - `waiting`: long-poll leases, result waits, the listeners of event streams (`notify`).
+//!
+//! An op is one script call: `dispatch/lease.rs` is the op and declares its script,
+//! `dispatch/lease.lua` (key roles, policy fields, prelude pieces: `script.rs`). `op.rs` is the
+//! op trait and reply reading; `record.rs` turns task records into API types; `prelude/` holds
+//! the Lua every script shares. Callers see domain types and outcomes, never Redis values or
+//! key names.
 
 mod conn;
 mod endpoint;
+mod engine;
+mod error;
 mod keys;
-mod leases;
 mod notify;
-mod ops;
+mod op;
 mod outage;
-mod policy;
-mod queues;
+mod quarantine;
 mod record;
-mod registry;
 mod script;
-mod tasks;
-mod types;
-mod wait;
+mod settings;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+pub mod dispatch;
+pub mod policies;
+pub mod queues;
+pub mod registry;
+pub mod sweep;
+pub mod tasks;
+pub mod waiting;
 
-use deadpool_redis::redis;
-
-use crate::metrics;
-use crate::model::{Field, QueueName, QueuePolicy};
-use conn::{Conn, Connections};
-pub use conn::{PoolSettings, Replication};
-use endpoint::Endpoint;
-use keys::KeySpace;
+pub use engine::Engine;
+pub use error::StoreError;
 pub use notify::Listener;
-use notify::Notifier;
-use ops::{Args, Op, Reply};
-use outage::OutageLog;
 pub use outage::{Cause, Unavailable};
-pub use types::{
-    AckItem, CancelOutcome, Failure, FinishOutcome, GetOutcome, HeartbeatOutcome, Idempotency,
-    LeaseOutcome, LeaseRequest, NewTask, PageCursor, PolicyMode, PolicyState, PolicyWrite,
-    PolicyWriteOutcome, ReapReport, Start, Strategy, SubmitOutcome, TaskPage,
-};
-pub use wait::recheck_after;
+pub use settings::{PoolSettings, Replication};
+
+use crate::model::QueuePolicy;
+use registry::Registry;
 
 /// Most tasks one batch-submit script adds; a larger batch is several scripts, pipelined.
 pub const BATCH_ITEMS_MAX: usize = 100;
 
-/// Why the store could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Redis is unreachable, slow, loading, busy, out of memory or read-only: retry later.
-    #[error("{0}")]
-    Unavailable(Unavailable),
-    /// Redis answered with an error we do not expect.
-    #[error("redis error: {0}")]
-    Redis(String),
-    /// Redis answered, but not in the shape the scripts promise.
-    #[error("corrupt data: {0}")]
-    Corrupt(String),
-    /// This process is at a limit of its own (Redis is fine): retry later.
-    #[error("{0}")]
-    Overloaded(String),
-}
-
-impl StoreError {
-    /// Names the script an unexpected error came from, for the log.
-    fn in_script(self, script: &str) -> Self {
-        match self {
-            Self::Redis(why) => Self::Redis(format!("{script}.lua: {why}")),
-            other => other,
-        }
-    }
-}
-
-/// Handle to the task store. Cheap to clone.
+/// Every service of the store, on one engine. Cheap to clone.
 #[derive(Clone)]
-pub struct Store {
-    inner: Arc<Inner>,
+pub struct Services {
+    pub engine: Engine,
+    pub tasks: tasks::Tasks,
+    pub dispatch: dispatch::Dispatch,
+    pub policies: policies::Policies,
+    pub queues: queues::Queues,
+    pub waiting: waiting::Waiting,
+    pub sweep: sweep::Sweep,
+    pub registry: Registry,
 }
 
-/// Connections held alone by replicated writes, for each shared connection (see
-/// `conn::Held`): enough that waits for a slow replica rarely queue for one.
-const EXCLUSIVE_PER_SHARED: usize = 8;
-
-struct Inner {
-    conns: Connections,
-    /// For replicated writes only; opened when the first one comes.
-    exclusive: Connections,
-    keys: KeySpace,
-    /// The server's policy defaults, and as script arguments: each script's ARGV opens with
-    /// the defaults of the policy fields it declares ('' for a limit that is not set; see
-    /// `scripts/prelude/base.lua`).
-    defaults: QueuePolicy,
-    policy_args: HashMap<&'static str, String>,
-    /// When this process last wrote each queue it submitted to into the registry.
-    registered: Mutex<HashMap<QueueName, Instant>>,
-    outages: OutageLog,
-    notifier: Notifier,
-    /// Whose turn it is in weighted multi-queue leasing.
-    turns: leases::Turns,
-    in_flight: InFlight,
-    endpoint: Arc<Endpoint>,
-    /// Where the registry's scan of a cluster's primaries is.
-    cluster_scan: Mutex<registry::ClusterScan>,
-}
-
-impl Store {
-    /// Builds the store. Connects lazily, so this succeeds while Redis is down.
-    pub fn new(
-        settings: &PoolSettings,
-        key_prefix: &str,
-        policy: &QueuePolicy,
-    ) -> Result<Self, String> {
-        let policy_args = Field::ALL
-            .into_iter()
-            .map(|field| {
-                let value = policy.get(field).map(policy::format_value);
-                (field.name(), value.unwrap_or_default())
-            })
-            .collect();
-        let endpoint = Arc::new(Endpoint::new(settings)?);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                conns: Connections::new(settings, endpoint.clone())?,
-                exclusive: Connections::new(
-                    &PoolSettings {
-                        max_size: settings.max_size * EXCLUSIVE_PER_SHARED,
-                        ..settings.clone()
-                    },
-                    endpoint.clone(),
-                )?,
-                keys: KeySpace::new(key_prefix),
-                defaults: policy.clone(),
-                policy_args,
-                registered: Mutex::new(HashMap::new()),
-                outages: OutageLog::new(crate::redacted(&settings.url)),
-                notifier: Notifier::start(endpoint.clone())?,
-                endpoint,
-                cluster_scan: Mutex::default(),
-                turns: leases::Turns::default(),
-                in_flight: InFlight::default(),
-            }),
-        })
-    }
-
-    /// Whether Redis answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
-        Ok(())
-    }
-
-    /// Redis's `maxmemory-policy`, when the server lets us read it.
-    pub async fn maxmemory_policy(&self) -> Result<String, StoreError> {
-        let pair: Vec<String> = self
-            .query(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
-            .await?;
-        pair.into_iter()
-            .nth(1)
-            .ok_or_else(|| StoreError::Corrupt("CONFIG GET returned nothing".into()))
-    }
-
-    /// Runs one op, then moves aside any record its reply carried that could not be read.
-    async fn run<O: Op>(&self, queue: &QueueName, op: O) -> Result<O::Outcome, StoreError> {
-        Ok(self.run_replicated(queue, op, None).await?.0)
-    }
-
-    /// As `run`; with `replication`, then waits (`WAIT`, on the connection the script ran on)
-    /// until that many replicas have the change, or the wait ends. Returns how many confirmed.
-    async fn run_replicated<O: Op>(
-        &self,
-        queue: &QueueName,
-        op: O,
-        replication: Option<Replication>,
-    ) -> Result<(O::Outcome, u32), StoreError> {
-        let (outcome, unreadable, confirmed) = self.call(queue, op, replication).await?;
-        if !unreadable.is_empty() {
-            let records = ops::Quarantine {
-                records: &unreadable,
-            };
-            self.call(queue, records, None).await?;
-        }
-        Ok((outcome, confirmed))
-    }
-
-    /// Runs the scripts of one batch (`chunks`, each an op) together; with `replication`, each
-    /// then waits for its replicas (each on a connection of its own, as `call` does). Returns the chunks' outcomes in
-    /// order and the fewest replicas any chunk got: with no chunk, nothing needed confirming,
-    /// so the count asked for.
-    async fn run_chunks<O: Op>(
-        &self,
-        queue: &QueueName,
-        chunks: impl IntoIterator<Item = O>,
-        replication: Option<Replication>,
-    ) -> Result<(Vec<O::Outcome>, u32), StoreError> {
-        let ran = futures_util::future::try_join_all(
-            chunks
-                .into_iter()
-                .map(|op| self.run_replicated(queue, op, replication)),
-        )
-        .await?;
-        let asked = replication.map_or(0, |r| r.replicas);
-        let confirmed = ran.iter().map(|(_, n)| *n).min().unwrap_or(asked);
-        Ok((
-            ran.into_iter().map(|(outcome, _)| outcome).collect(),
-            confirmed,
-        ))
-    }
-
-    /// Calls one op's script with the keys of its roles, the policy block and its arguments,
-    /// then the replication wait, if asked for.
-    async fn call<O: Op>(
-        &self,
-        queue: &QueueName,
-        op: O,
-        replication: Option<Replication>,
-    ) -> Result<(O::Outcome, Vec<(String, String)>, u32), StoreError> {
-        let def = op.script();
-        let mut invocation = def.script().prepare_invoke();
-        for role in def.roles {
-            invocation.key(self.inner.keys.queue_key(queue, role));
-        }
-        for field in def.policy {
-            invocation.arg(self.inner.policy_args.get(field).map_or("", String::as_str));
-        }
-        invocation.arg(rand::random::<u32>());
-        op.args(&mut Args(&mut invocation));
-        let started = Instant::now();
-        // A replicated write runs on a connection of its own, whose WAIT holds up nobody.
-        let checkout = match replication {
-            None => self.conn().await.map(|conn| (conn, None)),
-            Some(_) => {
-                (self.inner.exclusive.get_exclusive().await).map(|(conn, held)| (conn, Some(held)))
-            }
-        };
-        let (mut conn, _held) = match checkout {
-            Ok(checked_out) => checked_out,
-            Err(err) => return self.observe(def.name, started, Err(err)),
-        };
-        let value = {
-            let _busy = self.inner.in_flight.enter();
-            conn.invoke(&invocation).await
-        };
-        let value = self
-            .observe(def.name, started, value)
-            .map_err(|err| err.in_script(def.name))?;
-        let mut reply = Reply::parse(queue, value)?;
-        let outcome = op.outcome(&mut reply);
-        if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
-            tracing::warn!(
-                queue = %queue,
-                moved_by_script = ?reply.quarantined,
-                unreadable = ?reply.unreadable,
-                "task records could not be read and were moved to the queue's quarantine"
-            );
-        }
-        let outcome = outcome?;
-        let confirmed = match replication {
-            Some(replication) => {
-                let started = Instant::now();
-                let slot_key = self.inner.keys.queue_key(queue, "meta");
-                let result = conn.wait_replicas(replication, &slot_key).await;
-                self.observe("WAIT", started, result)?
-            }
-            None => 0,
-        };
-        Ok((outcome, reply.unreadable, confirmed))
-    }
-
-    /// Sends one plain command.
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let started = Instant::now();
-        let result = match self.conn().await {
-            Ok(mut conn) => {
-                let _busy = self.inner.in_flight.enter();
-                conn.query(cmd).await
-            }
-            Err(err) => Err(err),
-        };
-        self.observe(command_name(cmd), started, result)
-    }
-
-    /// Sends one command to one node of a cluster (or to the one node).
-    async fn query_node<T: redis::FromRedisValue>(
-        &self,
-        cmd: &redis::Cmd,
-        host: &str,
-        port: u16,
-    ) -> Result<T, StoreError> {
-        let started = Instant::now();
-        let result = match self.conn().await {
-            Ok(mut conn) => conn.query_node(cmd, host, port).await,
-            Err(err) => Err(err),
-        };
-        self.observe(command_name(cmd), started, result)
-    }
-
-    /// Feeds every call's outcome to the outage log and the metrics.
-    fn observe<T>(
-        &self,
-        op: &'static str,
-        started: Instant,
-        result: Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let error = match &result {
-            Ok(_) => {
-                self.inner.outages.succeeded(started);
-                None
-            }
-            Err(StoreError::Unavailable(why)) => {
-                self.inner.outages.failed(why);
-                Some("unavailable")
-            }
-            Err(StoreError::Redis(_)) => Some("error"),
-            Err(StoreError::Corrupt(_)) => Some("corrupt"),
-            Err(StoreError::Overloaded(_)) => Some("overloaded"),
-        };
-        metrics::redis_call(op, started.elapsed(), error);
-        result
-    }
-
-    async fn conn(&self) -> Result<Conn, StoreError> {
-        let started = Instant::now();
-        let conn = self.inner.conns.get().await;
-        metrics::pool_wait(started.elapsed());
-        conn
-    }
-
-    /// Refreshes the pool gauges (connections open, calls in flight): cheap, done per scrape.
-    pub fn report_pool(&self) {
-        let open = self.inner.conns.size() + self.inner.exclusive.size();
-        metrics::pool(open, self.inner.in_flight.now());
-    }
-}
-
-/// The command's name as a metrics label (one of a known few, so labels stay bounded).
-fn command_name(cmd: &redis::Cmd) -> &'static str {
-    const KNOWN: [&str; 12] = [
-        "PING", "CONFIG", "HGETALL", "HMGET", "ZCARD", "ZADD", "ZREM", "ZRANGE", "SCAN", "DBSIZE",
-        "CLUSTER", "WAIT",
-    ];
-    let name = match cmd.args_iter().next() {
-        Some(redis::Arg::Simple(name)) => name,
-        _ => return "command",
-    };
-    KNOWN
-        .into_iter()
-        .find(|known| known.as_bytes().eq_ignore_ascii_case(name))
-        .unwrap_or("command")
-}
-
-/// Redis calls in flight, for the pool's "in use" gauge: the connections are shared, so what
-/// is in use is calls, not connections.
-#[derive(Default)]
-struct InFlight(AtomicI64);
-
-/// One call in flight; counted down when dropped, however the call ends.
-struct Busy<'a>(&'a AtomicI64);
-
-impl InFlight {
-    fn enter(&self) -> Busy<'_> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Busy(&self.0)
-    }
-
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+/// Builds the store: its engine and every service. Connects lazily, so this succeeds while
+/// Redis is down.
+pub fn open(
+    settings: &PoolSettings,
+    key_prefix: &str,
+    defaults: &QueuePolicy,
+) -> Result<Services, String> {
+    let engine = Engine::new(settings, key_prefix, defaults)?;
+    let registry = Registry::new(engine.clone());
+    let notifier = notify::Notifier::start(engine.endpoint().clone())?;
+    let tasks = tasks::Tasks::new(engine.clone(), registry.clone());
+    let dispatch = dispatch::Dispatch::new(engine.clone());
+    Ok(Services {
+        policies: policies::Policies::new(engine.clone(), registry.clone()),
+        queues: queues::Queues::new(engine.clone(), registry.clone()),
+        waiting: waiting::Waiting::new(engine.clone(), notifier, dispatch.clone(), tasks.clone()),
+        sweep: sweep::Sweep::new(engine.clone(), registry.clone()),
+        registry,
+        tasks,
+        dispatch,
+        engine,
+    })
 }

@@ -1,5 +1,5 @@
 //! Task records as scripts return them: `{ id, meta JSON, payload, result, error history }`
-//! (see `scripts/prelude/record.lua`, `task_reply`), turned into API types.
+//! (see `prelude/record.lua`, `task_reply`), turned into API types.
 //!
 //! Payloads and results are handed on as the exact JSON text stored, never re-serialized. A
 //! record whose parts are not what the scripts promise is reported as unreadable, with why,

@@ -12,11 +12,13 @@
 //!   within one scan cycle.
 //! - Shrunk by the reaper: a queue whose sweep finds nothing left in it is removed.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_redis::redis;
 
-use super::{Store, StoreError};
+use super::{Engine, StoreError};
 use crate::model::QueueName;
 
 /// How often a process re-registers a queue it keeps submitting to.
@@ -24,11 +26,30 @@ const REGISTER_REFRESH: Duration = Duration::from_secs(15);
 /// Entries the per-process "recently registered" memo may hold before old ones are dropped.
 const REGISTER_MEMO_MAX: usize = 10_000;
 
-impl Store {
+/// The registry, shared by the services that create queues (tasks, policies), list and delete
+/// them (queues) and sweep them (sweep). Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    engine: Engine,
+    /// When this process last wrote each queue it submitted to into the registry.
+    registered: Arc<Mutex<HashMap<QueueName, Instant>>>,
+    /// Where the registry's scan of a cluster's primaries is.
+    cluster_scan: Arc<Mutex<ClusterScan>>,
+}
+
+impl Registry {
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            registered: Arc::default(),
+            cluster_scan: Arc::default(),
+        }
+    }
+
     /// Registers `queue` in the background unless this process did so recently.
-    pub(super) fn note_queue(&self, queue: &QueueName) {
+    pub fn note_queue(&self, queue: &QueueName) {
         {
-            let Ok(mut memo) = self.inner.registered.lock() else {
+            let Ok(mut memo) = self.registered.lock() else {
                 return;
             };
             if memo
@@ -42,12 +63,12 @@ impl Store {
             }
             memo.insert(queue.clone(), Instant::now());
         }
-        let (store, queue) = (self.clone(), queue.clone());
+        let (registry, queue) = (self.clone(), queue.clone());
         tokio::spawn(async move {
-            if let Err(err) = store.register(std::slice::from_ref(&queue)).await {
+            if let Err(err) = registry.register(std::slice::from_ref(&queue)).await {
                 // The reaper's scan will find the queue anyway; try again on the next submit.
                 tracing::debug!(queue = %queue, error = %err, "could not register the queue yet");
-                if let Ok(mut memo) = store.inner.registered.lock() {
+                if let Ok(mut memo) = registry.registered.lock() {
                     memo.remove(&queue);
                 }
             }
@@ -60,22 +81,22 @@ impl Store {
             return Ok(());
         }
         let mut cmd = redis::cmd("ZADD");
-        cmd.arg(self.inner.keys.queue_registry());
+        cmd.arg(self.engine.keys().queue_registry());
         for queue in queues {
             cmd.arg(0).arg(queue.as_str());
         }
-        let _: i64 = self.query(&cmd).await?;
+        let _: i64 = self.engine.query(&cmd).await?;
         Ok(())
     }
 
     /// Removes a queue from the registry.
-    pub(super) async fn unregister(&self, queue: &QueueName) -> Result<(), StoreError> {
+    pub async fn unregister(&self, queue: &QueueName) -> Result<(), StoreError> {
         let cmd = redis::cmd("ZREM")
-            .arg(self.inner.keys.queue_registry())
+            .arg(self.engine.keys().queue_registry())
             .arg(queue.as_str())
             .clone();
-        let _: i64 = self.query(&cmd).await?;
-        if let Ok(mut memo) = self.inner.registered.lock() {
+        let _: i64 = self.engine.query(&cmd).await?;
+        if let Ok(mut memo) = self.registered.lock() {
             memo.remove(queue);
         }
         Ok(())
@@ -92,7 +113,7 @@ impl Store {
             None => "-".to_owned(),
         };
         let cmd = redis::cmd("ZRANGE")
-            .arg(self.inner.keys.queue_registry())
+            .arg(self.engine.keys().queue_registry())
             .arg(start)
             .arg("+")
             .arg("BYLEX")
@@ -100,7 +121,7 @@ impl Store {
             .arg(0)
             .arg(limit)
             .clone();
-        let names: Vec<String> = self.query(&cmd).await?;
+        let names: Vec<String> = self.engine.query(&cmd).await?;
         // A name that fails the check cannot come from taskgate; skip it rather than stop.
         Ok(names
             .iter()
@@ -117,9 +138,9 @@ impl Store {
         cursor: u64,
         count: usize,
     ) -> Result<(u64, Vec<QueueName>), StoreError> {
-        let keys = &self.inner.keys;
+        let keys = self.engine.keys();
         let mut scan = redis::cmd("SCAN");
-        let (next, found): (u64, Vec<String>) = if self.inner.endpoint.is_cluster() {
+        let (next, found): (u64, Vec<String>) = if self.engine.endpoint().is_cluster() {
             self.scan_cluster(&mut scan, count).await?
         } else {
             scan.arg(cursor)
@@ -127,7 +148,7 @@ impl Store {
                 .arg(keys.queue_keys_pattern())
                 .arg("COUNT")
                 .arg(count);
-            self.query(&scan).await?
+            self.engine.query(&scan).await?
         };
         let mut queues: Vec<QueueName> = found
             .iter()
@@ -147,12 +168,12 @@ impl Store {
         count: usize,
     ) -> Result<(u64, Vec<String>), StoreError> {
         let (node, cursor) = {
-            let state = self.inner.cluster_scan.lock().map_err(|_| poisoned())?;
+            let state = self.cluster_scan.lock().map_err(|_| poisoned())?;
             (state.nodes.get(state.at).cloned(), state.cursor)
         };
         let Some((host, port)) = node else {
             let nodes = self.primaries().await?;
-            let mut state = self.inner.cluster_scan.lock().map_err(|_| poisoned())?;
+            let mut state = self.cluster_scan.lock().map_err(|_| poisoned())?;
             *state = ClusterScan {
                 nodes,
                 at: 0,
@@ -162,12 +183,12 @@ impl Store {
         };
         scan.arg(cursor)
             .arg("MATCH")
-            .arg(self.inner.keys.queue_keys_pattern())
+            .arg(self.engine.keys().queue_keys_pattern())
             .arg("COUNT")
             .arg(count);
         let result: Result<(u64, Vec<String>), StoreError> =
-            self.query_node(scan, &host, port).await;
-        let mut state = self.inner.cluster_scan.lock().map_err(|_| poisoned())?;
+            self.engine.query_node(scan, &host, port).await;
+        let mut state = self.cluster_scan.lock().map_err(|_| poisoned())?;
         let (next, found) = match result {
             Ok(answer) => answer,
             // The node may be gone (a failover): start the pass again from a fresh list.
@@ -189,7 +210,10 @@ impl Store {
 
     /// The cluster's primaries that are not failing, as (host, port), from `CLUSTER NODES`.
     async fn primaries(&self) -> Result<Vec<(String, u16)>, StoreError> {
-        let nodes: String = self.query(redis::cmd("CLUSTER").arg("NODES")).await?;
+        let nodes: String = self
+            .engine
+            .query(redis::cmd("CLUSTER").arg("NODES"))
+            .await?;
         Ok(nodes
             .lines()
             .filter_map(|line| {
@@ -208,13 +232,13 @@ impl Store {
     /// How many keys Redis holds: sizes the registry scan so a full pass takes about as many
     /// ticks whatever the keyspace's size.
     pub async fn key_count(&self) -> Result<u64, StoreError> {
-        self.query(&redis::cmd("DBSIZE")).await
+        self.engine.query(&redis::cmd("DBSIZE")).await
     }
 }
 
 /// Where the registry's scan of a cluster is: which primary, and that primary's cursor.
 #[derive(Debug, Default)]
-pub(super) struct ClusterScan {
+struct ClusterScan {
     nodes: Vec<(String, u16)>,
     at: usize,
     cursor: u64,

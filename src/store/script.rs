@@ -1,10 +1,11 @@
 //! The Lua scripts, one per atomic operation, compiled into the binary.
 //!
-//! Each script is put together at compile time (never at run time) from: a shebang with its
-//! flags, `local KEY_ROLES = {...}` naming the key roles it is passed, the prelude files (plus,
-//! for some, one more prelude piece of their own), and its own file. So a script is one self-contained EVALSHA, and the roles a `ScriptDef` declares
-//! here are exactly the keys the script can reach (`K.<role>` in Lua; any other role is an
-//! error). `redis::Script` sends EVALSHA and, when Redis answers NOSCRIPT (after a restart,
+//! Each op declares its script next to itself (`dispatch/lease.rs` declares `LEASE`, built
+//! from `dispatch/lease.lua`) with the `script!` macro: the key roles it is passed, the policy
+//! fields it reads and the prelude pieces (`prelude/`) it needs. The script is put together at
+//! compile time (never at run time) from a shebang with its flags, `local KEY_ROLES = {...}`,
+//! `local POLICY_FIELDS = {...}`, the pieces, and its own file, so it is one self-contained
+//! EVALSHA that can reach exactly the keys it declares (`K.<role>` in Lua). `redis::Script` sends EVALSHA and, when Redis answers NOSCRIPT (after a restart,
 //! failover or SCRIPT FLUSH), loads the script and retries once.
 //!
 //! Why the shebang flags (Redis 7+): when Redis is out of memory, a script without
@@ -20,7 +21,7 @@ use std::sync::OnceLock;
 
 use deadpool_redis::redis::Script;
 
-/// One script: its name (its file in `scripts/`), what it declares it needs (the key roles it
+/// One script: its name (its `.lua` file beside its op), what it declares it needs (the key roles it
 /// is passed, the policy fields it reads, the prelude pieces it is built with) and its source.
 pub struct ScriptDef {
     pub name: &'static str,
@@ -34,7 +35,7 @@ pub struct ScriptDef {
 }
 
 impl ScriptDef {
-    const fn new(
+    pub(crate) const fn new(
         name: &'static str,
         roles: &'static [&'static str],
         policy: &'static [&'static str],
@@ -61,30 +62,30 @@ impl ScriptDef {
 ///
 /// - `keys`: the key roles it is passed (`task_keys` is the roles every task record spans);
 /// - `policy`: the policy fields it reads, `lifecycle` being those the task lifecycle reads;
-/// - `prelude`: the pieces of `scripts/prelude/` it needs, after `limits` and `base`.
+/// - `prelude`: the pieces of `prelude/` it needs, after `limits` and `base`.
 ///
 /// Its source is: shebang and flags, `local KEY_ROLES`, `local POLICY_FIELDS`, the pieces, and
-/// `scripts/<name>.lua`. Unit tests check that it uses no key role, policy field or prelude
+/// `<dir>/<name>.lua` (under `src/store/`). Unit tests check that it uses no key role, policy field or prelude
 /// function it does not declare.
 macro_rules! script {
-    ($name:literal, $flags:literal, keys: task_keys $(+ [$($extra:literal),* $(,)?])?, $($rest:tt)*) => {
-        script!($name, $flags, keys: [
+    ($name:literal in $dir:literal, $flags:literal, keys: task_keys $(+ [$($extra:literal),* $(,)?])?, $($rest:tt)*) => {
+        $crate::store::script::script!($name in $dir, $flags, keys: [
             "meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
             "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events"
             $($(, $extra)*)?
         ], $($rest)*)
     };
-    ($name:literal, $flags:literal, keys: [$($role:literal),* $(,)?],
+    ($name:literal in $dir:literal, $flags:literal, keys: [$($role:literal),* $(,)?],
      policy: lifecycle $(+ [$($more:literal),* $(,)?])?, $($rest:tt)*) => {
-        script!($name, $flags, keys: [$($role),*], policy: [
+        $crate::store::script::script!($name in $dir, $flags, keys: [$($role),*], policy: [
             "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier",
             "backoff.max_ms", "backoff.jitter", "completed_ttl_ms", "dead_ttl_ms"
             $($(, $more)*)?
         ], $($rest)*)
     };
-    ($name:literal, $flags:literal, keys: [$($role:literal),* $(,)?],
+    ($name:literal in $dir:literal, $flags:literal, keys: [$($role:literal),* $(,)?],
      policy: [$($field:literal),* $(,)?], prelude: [$($piece:literal),* $(,)?] $(,)?) => {
-        ScriptDef::new(
+        $crate::store::script::ScriptDef::new(
             $name,
             &[$($role),*],
             &[$($field),*],
@@ -93,210 +94,44 @@ macro_rules! script {
                 "#!lua", $flags, "\n",
                 "local KEY_ROLES = {", $("'", $role, "', ",)* "}\n",
                 "local POLICY_FIELDS = {", $("'", $field, "', ",)* "}\n",
-                include_str!("scripts/prelude/limits.lua"), "\n",
-                include_str!("scripts/prelude/base.lua"), "\n",
-                $(include_str!(concat!("scripts/prelude/", $piece, ".lua")), "\n",)*
-                include_str!(concat!("scripts/", $name, ".lua")),
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/prelude/limits.lua")),
+                "\n",
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/prelude/base.lua")),
+                "\n",
+                $(include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"), "/src/store/prelude/", $piece, ".lua"
+                )), "\n",)*
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/", $dir, "/", $name, ".lua")),
             ),
         )
     };
 }
-
-/// Adds data: refused whole when Redis is out of memory.
-pub static SUBMIT: ScriptDef = script!(
-    "submit",
-    "",
-    keys: task_keys + ["idempotency", "idempotency_expiry"],
-    policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
-    prelude: ["record", "lifecycle", "submit_one"],
-);
-pub static SUBMIT_BATCH: ScriptDef = script!(
-    "submit_batch",
-    "",
-    keys: task_keys + ["idempotency", "idempotency_expiry"],
-    policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
-    prelude: ["record", "lifecycle", "submit_one"],
-);
-/// Settles what is already due, so a read is never stale; writes only to shrink or move.
-pub static GET: ScriptDef = script!(
-    "get",
-    " flags=allow-oom",
-    keys: task_keys,
-    policy: lifecycle,
-    prelude: ["record", "lifecycle"],
-);
-/// Reads a task as stored, settling nothing (event streams' periodic re-reads).
-pub static PEEK: ScriptDef = script!(
-    "peek",
-    " flags=no-writes",
-    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
-        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
-    policy: ["lease_ms", "max_attempts"],
-    prelude: ["record"],
-);
-pub static LEASE: ScriptDef = script!(
-    "lease",
-    " flags=allow-oom",
-    keys: task_keys + ["requests", "request_expiry"],
-    policy: lifecycle + ["max_in_flight", "paused", "rate_limit.per_second", "rate_limit.burst"],
-    prelude: ["record", "lifecycle"],
-);
-pub static HEARTBEAT: ScriptDef = script!(
-    "heartbeat",
-    " flags=allow-oom",
-    keys: task_keys,
-    policy: lifecycle,
-    prelude: ["record", "lifecycle"],
-);
-/// An ack without a result only shrinks state.
-pub static ACK: ScriptDef = script!(
-    "ack",
-    " flags=allow-oom",
-    keys: task_keys,
-    policy: lifecycle + ["max_payload_bytes"],
-    prelude: ["record", "lifecycle", "ack_one"],
-);
-/// An ack that stores a result adds data.
-pub static ACK_WITH_RESULT: ScriptDef = script!(
-    "ack",
-    "",
-    keys: task_keys,
-    policy: lifecycle + ["max_payload_bytes"],
-    prelude: ["record", "lifecycle", "ack_one"],
-);
-/// Many acks at once; with no results among them, it only shrinks state.
-pub static ACK_BATCH: ScriptDef = script!(
-    "ack_batch",
-    " flags=allow-oom",
-    keys: task_keys,
-    policy: lifecycle + ["max_payload_bytes"],
-    prelude: ["record", "lifecycle", "ack_one"],
-);
-/// Many acks at once, some of them storing results.
-pub static ACK_BATCH_WITH_RESULTS: ScriptDef = script!(
-    "ack_batch",
-    "",
-    keys: task_keys,
-    policy: lifecycle + ["max_payload_bytes"],
-    prelude: ["record", "lifecycle", "ack_one"],
-);
-/// A fail with an error text of at most `SHORT_ERROR_BYTES`.
-pub static FAIL: ScriptDef = script!(
-    "fail",
-    " flags=allow-oom",
-    keys: task_keys,
-    policy: lifecycle,
-    prelude: ["record", "lifecycle"],
-);
-/// A fail with a longer error text adds data.
-pub static FAIL_WITH_LONG_ERROR: ScriptDef = script!(
-    "fail",
-    "",
-    keys: task_keys,
-    policy: lifecycle,
-    prelude: ["record", "lifecycle"],
-);
-pub static REAP: ScriptDef = script!(
-    "reap",
-    " flags=allow-oom",
-    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry"],
-    policy: lifecycle,
-    prelude: ["record", "lifecycle", "counts"],
-);
-pub static QUARANTINE: ScriptDef = script!(
-    "quarantine",
-    " flags=allow-oom",
-    keys: task_keys,
-    policy: ["lease_ms", "max_attempts"],
-    prelude: ["record"],
-);
-/// Policy writes are small and must work (to pause a queue, say) even when Redis is full. It
-/// names every policy field: its arguments may set any of them.
-pub static POLICY: ScriptDef = script!(
-    "policy",
-    " flags=allow-oom",
-    keys: ["ready", "policy", "events"],
-    policy: [
-        "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier", "backoff.max_ms",
-        "backoff.jitter", "max_payload_bytes", "rate_limit.per_second", "rate_limit.burst",
-        "max_in_flight", "paused", "weight", "completed_ttl_ms", "dead_ttl_ms", "dedup_window_ms",
-    ],
-    prelude: [],
-);
-pub static STATS: ScriptDef = script!(
-    "stats",
-    " flags=no-writes",
-    keys: ["ready", "ready_time", "scheduled", "leased", "completed", "dead", "cancelled",
-        "quarantine", "stats", "policy"],
-    policy: [],
-    prelude: ["counts"],
-);
-pub static CANCEL: ScriptDef = script!(
-    "cancel",
-    " flags=allow-oom",
-    keys: task_keys,
-    policy: lifecycle,
-    prelude: ["record", "lifecycle"],
-);
-/// A page of one state's tasks.
-pub static LIST: ScriptDef = script!(
-    "list",
-    " flags=no-writes",
-    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
-        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
-    policy: ["lease_ms", "max_attempts"],
-    prelude: ["record"],
-);
-pub static REDRIVE: ScriptDef = script!(
-    "redrive",
-    "",
-    keys: task_keys,
-    policy: lifecycle,
-    prelude: ["record", "lifecycle"],
-);
-pub static PURGE_DEAD: ScriptDef = script!(
-    "purge_dead",
-    " flags=allow-oom",
-    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
-        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
-    policy: ["lease_ms", "max_attempts"],
-    prelude: ["record"],
-);
-/// Deletes every key of the queue, so it is passed every role.
-pub static DROP: ScriptDef = script!(
-    "drop",
-    " flags=allow-oom",
-    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry"],
-    policy: [],
-    prelude: [],
-);
-
-/// Longest error text a fail may record while Redis is out of memory.
-pub const SHORT_ERROR_BYTES: usize = 256;
+pub(crate) use script;
 
 #[cfg(test)]
+/// Every script, for the unit tests below. A new script is one more line here.
 pub(crate) const ALL: &[&ScriptDef] = &[
-    &SUBMIT,
-    &SUBMIT_BATCH,
-    &GET,
-    &PEEK,
-    &LEASE,
-    &HEARTBEAT,
-    &ACK,
-    &ACK_WITH_RESULT,
-    &ACK_BATCH,
-    &ACK_BATCH_WITH_RESULTS,
-    &FAIL,
-    &FAIL_WITH_LONG_ERROR,
-    &REAP,
-    &QUARANTINE,
-    &POLICY,
-    &STATS,
-    &CANCEL,
-    &LIST,
-    &REDRIVE,
-    &PURGE_DEAD,
-    &DROP,
+    &super::tasks::SUBMIT,
+    &super::tasks::SUBMIT_BATCH,
+    &super::tasks::GET,
+    &super::tasks::PEEK,
+    &super::dispatch::LEASE,
+    &super::dispatch::HEARTBEAT,
+    &super::dispatch::ACK,
+    &super::dispatch::ACK_WITH_RESULT,
+    &super::dispatch::ACK_BATCH,
+    &super::dispatch::ACK_BATCH_WITH_RESULTS,
+    &super::dispatch::FAIL,
+    &super::dispatch::FAIL_WITH_LONG_ERROR,
+    &super::sweep::REAP,
+    &super::quarantine::QUARANTINE,
+    &super::policies::POLICY,
+    &super::queues::STATS,
+    &super::tasks::CANCEL,
+    &super::tasks::LIST,
+    &super::queues::REDRIVE,
+    &super::queues::PURGE_DEAD,
+    &super::queues::DROP,
 ];
 
 #[cfg(test)]
@@ -308,17 +143,17 @@ mod tests {
 
     /// Every prelude piece a script may declare, with its source.
     const PIECES: [(&str, &str); 6] = [
-        ("record", include_str!("scripts/prelude/record.lua")),
-        ("lifecycle", include_str!("scripts/prelude/lifecycle.lua")),
-        ("counts", include_str!("scripts/prelude/counts.lua")),
-        ("submit_one", include_str!("scripts/prelude/submit_one.lua")),
-        ("ack_one", include_str!("scripts/prelude/ack_one.lua")),
-        ("base", include_str!("scripts/prelude/base.lua")),
+        ("record", include_str!("prelude/record.lua")),
+        ("lifecycle", include_str!("prelude/lifecycle.lua")),
+        ("counts", include_str!("prelude/counts.lua")),
+        ("submit_one", include_str!("prelude/submit_one.lua")),
+        ("ack_one", include_str!("prelude/ack_one.lua")),
+        ("base", include_str!("prelude/base.lua")),
     ];
 
     /// The value of `local NAME = value` in the Lua limits.
     fn lua_limit(name: &str) -> String {
-        let source = include_str!("scripts/prelude/limits.lua");
+        let source = include_str!("prelude/limits.lua");
         source
             .lines()
             .find_map(|line| line.strip_prefix(&format!("local {name} = ")))
@@ -373,7 +208,7 @@ mod tests {
             }
         }
         let all: Vec<&str> = model::Field::ALL.iter().map(|f| f.name()).collect();
-        assert_eq!(POLICY.policy, all.as_slice());
+        assert_eq!(super::super::policies::POLICY.policy, all.as_slice());
     }
 
     /// A script reads exactly the policy fields it declares (and so receives in ARGV): none
@@ -395,7 +230,7 @@ mod tests {
             }
             // Every role the script (prelude included) names as `K.<role>` must be declared;
             // the frame's own uses (`K.policy`, `K.events`) are guarded: used when declared.
-            let base = include_str!("scripts/prelude/base.lua");
+            let base = include_str!("prelude/base.lua");
             for name in names_after(&def.source.replace(base, ""), "K.") {
                 if known.contains(&name.as_str()) {
                     assert!(

@@ -9,7 +9,7 @@ use deadpool_redis::redis::Value;
 use reqwest::StatusCode;
 use serde_json::{Value as Json, json};
 
-use taskgate::reaper::{Reaper, TickReport};
+use taskgate::store::sweep::{Reaper, TickReport};
 
 use crate::harness::{RedisServer, TestApp, eventually, queue};
 
@@ -89,7 +89,7 @@ async fn sweep_when_due(
     let store = taskgate::state_from_config(&app.config)
         .expect("state")
         .store;
-    let mut reaper = Reaper::new(store);
+    let mut reaper = Reaper::new(store.sweep);
     let mut total = TickReport::default();
     loop {
         let tick = reaper.tick().await;

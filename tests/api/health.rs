@@ -88,7 +88,10 @@ async fn store_reads_the_eviction_policy_it_warns_about() {
     let store = taskgate::state_from_config(&app.config)
         .expect("state")
         .store;
-    assert_eq!(store.maxmemory_policy().await.expect("read"), "noeviction");
+    assert_eq!(
+        store.engine.maxmemory_policy().await.expect("read"),
+        "noeviction"
+    );
     let mut conn = redis.connection().await;
     let _: () = deadpool_redis::redis::cmd("CONFIG")
         .arg("SET")
@@ -97,5 +100,8 @@ async fn store_reads_the_eviction_policy_it_warns_about() {
         .query_async(&mut conn)
         .await
         .expect("CONFIG SET");
-    assert_eq!(store.maxmemory_policy().await.expect("read"), "allkeys-lru");
+    assert_eq!(
+        store.engine.maxmemory_policy().await.expect("read"),
+        "allkeys-lru"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use taskgate::reaper::Reaper;
+use taskgate::store::sweep::Reaper;
 
 use crate::harness::{RedisServer, TestApp, eventually, log_lines, queue};
 
@@ -233,6 +233,7 @@ async fn a_tick_sweeps_a_bounded_number_of_queues_in_turns() {
         .expect("state")
         .store;
     store
+        .registry
         .register(
             &names
                 .iter()
@@ -241,7 +242,7 @@ async fn a_tick_sweeps_a_bounded_number_of_queues_in_turns() {
         )
         .await
         .expect("register");
-    let mut reaper = Reaper::new(store);
+    let mut reaper = Reaper::new(store.sweep);
     let first = reaper.tick().await;
     let second = reaper.tick().await;
     assert_eq!(first.queues_swept, 200, "{first:?}");

@@ -586,7 +586,7 @@ async fn a_reset_policy_keeps_its_version_through_sweeps() {
     let store = taskgate::state_from_config(&app.config)
         .expect("state")
         .store;
-    let mut reaper = taskgate::reaper::Reaper::new(store);
+    let mut reaper = taskgate::store::sweep::Reaper::new(store.sweep);
     for _ in 0..3 {
         reaper.tick().await;
     }

@@ -97,7 +97,7 @@ async fn every_operation_survives_script_flush() {
     let store = taskgate::state_from_config(&app.config)
         .expect("state")
         .store;
-    let reaper = tokio::sync::Mutex::new(taskgate::reaper::Reaper::new(store));
+    let reaper = tokio::sync::Mutex::new(taskgate::store::sweep::Reaper::new(store.sweep));
     let (app, q, id, redis, reaper) = (&app, &q, &expired_id, &redis, &reaper);
     eventually("the expired lease to be reclaimed", || async move {
         flush_scripts(redis).await;

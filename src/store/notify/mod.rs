@@ -1,7 +1,7 @@
 //! Waking waiters at once: long-polling workers, result waiters and task event streams.
 //!
 //! Every script publishes what it changed on its queue's `events` channel (see `reply` in
-//! `scripts/prelude/base.lua`): `r <n>` n tasks became ready, `s` a lease ended or limits
+//! `prelude/base.lua`): `r <n>` n tasks became ready, `s` a lease ended or limits
 //! changed, `t <id>` a task changed state, `q <hex>` a lease call recorded leases under a
 //! request id. Each instance keeps ONE pub/sub connection, subscribed only to the channels of
 //! queues that have waiters here, and fans messages out in process: a waiting request holds no

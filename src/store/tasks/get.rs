@@ -1,11 +1,30 @@
-//! `scripts/get.lua`: read one task, settling what is already due; `scripts/peek.lua`: read it
+//! `get.lua`: read one task, settling what is already due; `peek.lua`: read it
 //! as stored, writing nothing.
 
-use super::{Args, Op, Reply};
+use super::types::GetOutcome;
 use crate::model::TaskId;
 use crate::store::StoreError;
-use crate::store::script::{GET, PEEK, ScriptDef};
-use crate::store::types::GetOutcome;
+use crate::store::op::{Args, Op, Reply};
+use crate::store::script::{ScriptDef, script};
+
+/// Settles what is already due, so a read is never stale; writes only to shrink or move.
+pub static GET: ScriptDef = script!(
+    "get" in "tasks",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
+
+/// Reads a task as stored, settling nothing (event streams' periodic re-reads).
+pub static PEEK: ScriptDef = script!(
+    "peek" in "tasks",
+    " flags=no-writes",
+    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
+        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
+    policy: ["lease_ms", "max_attempts"],
+    prelude: ["record"],
+);
 
 pub struct Get {
     pub id: TaskId,

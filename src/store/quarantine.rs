@@ -1,8 +1,16 @@
-//! `scripts/quarantine.lua`: move records the server could not read out of every index.
+//! `quarantine.lua`: move records the server could not read out of every index.
 
-use super::{Args, Op, Reply};
 use crate::store::StoreError;
-use crate::store::script::{QUARANTINE, ScriptDef};
+use crate::store::op::{Args, Op, Reply};
+use crate::store::script::{ScriptDef, script};
+
+pub static QUARANTINE: ScriptDef = script!(
+    "quarantine" in ".",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: ["lease_ms", "max_attempts"],
+    prelude: ["record"],
+);
 
 pub struct Quarantine<'a> {
     /// (task id, why)

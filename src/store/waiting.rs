@@ -1,4 +1,5 @@
-//! Waiting without holding a connection: long-poll leases and result waits. A waiter takes its
+//! The waiting service: waiting without holding a connection: long-poll leases and result
+//! waits, and the listeners event streams follow a task with. A waiter takes its
 //! place among the queue's listeners BEFORE it tries, so nothing that happens after its try can
 //! pass it unseen; then it tries, and if there is nothing, it waits to be woken (by the
 //! notifier), for a limit's retry time, for the pub/sub connection to drop or come back, for a
@@ -19,8 +20,10 @@ use deadpool_redis::redis;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::notify::Health;
-use super::{GetOutcome, LeaseOutcome, LeaseRequest, Listener, Store, StoreError, Strategy};
+use super::dispatch::{Dispatch, LeaseOutcome, LeaseRequest, Strategy};
+use super::notify::{Health, Notifier};
+use super::tasks::{GetOutcome, Tasks};
+use super::{Engine, Listener, StoreError};
 use crate::model::{QueueName, TaskId, TaskState};
 
 /// How often a waiter checks again when a message for it could pass unseen (its subscription
@@ -42,7 +45,30 @@ enum Woken {
     Shutdown,
 }
 
-impl Store {
+/// Waiting for work, for results and for changes. Cheap to clone.
+#[derive(Clone)]
+pub struct Waiting {
+    engine: Engine,
+    notifier: Notifier,
+    dispatch: Dispatch,
+    tasks: Tasks,
+}
+
+impl Waiting {
+    pub(super) fn new(
+        engine: Engine,
+        notifier: Notifier,
+        dispatch: Dispatch,
+        tasks: Tasks,
+    ) -> Self {
+        Self {
+            engine,
+            notifier,
+            dispatch,
+            tasks,
+        }
+    }
+
     /// Leases like `lease`, waiting up to `wait` for something to lease.
     pub async fn lease_waiting(
         &self,
@@ -67,14 +93,14 @@ impl Store {
         shutdown: &CancellationToken,
     ) -> Result<LeaseOutcome, StoreError> {
         let deadline = Instant::now() + wait;
-        let notifier = &self.inner.notifier;
+        let notifier = &self.notifier;
         let mut health = notifier.health();
         let mut first = true;
         loop {
             let mut listeners = Vec::new();
             if !wait.is_zero() {
                 for queue in queues {
-                    let channel = self.inner.keys.queue_key(queue, "events");
+                    let channel = self.engine.keys().queue_key(queue, "events");
                     let request_id = request.request_id.as_deref();
                     let listener = notifier.listen_ready(channel, request_id).await;
                     listeners.push(listener);
@@ -88,11 +114,13 @@ impl Store {
             first = false;
             let outcome = match (skip, strategy, queues) {
                 (true, _, _) => LeaseOutcome::default(),
-                (false, None, [queue]) => self.lease(queue, request).await?,
+                (false, None, [queue]) => self.dispatch.lease(queue, request).await?,
                 // No queue at all leases nothing (`lease_across` tries none).
                 (false, strategy, _) => {
                     let strategy = strategy.unwrap_or_default();
-                    self.lease_across(queues, strategy, request).await?
+                    self.dispatch
+                        .lease_across(queues, strategy, request)
+                        .await?
                 }
             };
             if !outcome.leases.is_empty() || outcome.replayed {
@@ -136,8 +164,11 @@ impl Store {
             return Ok(false);
         };
         for queue in queues {
-            let key = self.inner.keys.queue_key(queue, "requests");
-            let found: bool = self.query(redis::cmd("HEXISTS").arg(key).arg(id)).await?;
+            let key = self.engine.keys().queue_key(queue, "requests");
+            let found: bool = self
+                .engine
+                .query(redis::cmd("HEXISTS").arg(key).arg(id))
+                .await?;
             if found {
                 return Ok(true);
             }
@@ -160,7 +191,7 @@ impl Store {
             } else {
                 Some(self.listen_task(queue, id).await)
             };
-            let outcome = self.get(queue, id).await?;
+            let outcome = self.tasks.get(queue, id).await?;
             let done = match &outcome {
                 GetOutcome::Found(task) => task.state.is_terminal(),
                 _ => true,
@@ -178,11 +209,8 @@ impl Store {
 
     /// A listener woken whenever task `id` changes (for event streams).
     pub async fn listen_task(&self, queue: &QueueName, id: TaskId) -> Listener {
-        let channel = self.inner.keys.queue_key(queue, "events");
-        self.inner
-            .notifier
-            .listen_task(channel, id.to_string())
-            .await
+        let channel = self.engine.keys().queue_key(queue, "events");
+        self.notifier.listen_task(channel, id.to_string()).await
     }
 }
 
@@ -243,8 +271,8 @@ mod tests {
     use super::*;
     use crate::store::PoolSettings;
 
-    /// A store that never connects: nothing below needs Redis.
-    fn offline_store() -> Store {
+    /// The waiting service of a store that never connects: nothing below needs Redis.
+    fn offline() -> Waiting {
         let settings = PoolSettings {
             url: "redis://127.0.0.1:1".into(),
             ca_file: None,
@@ -254,21 +282,22 @@ mod tests {
             response_timeout: Duration::from_millis(10),
         };
         let defaults = <crate::config::Config as clap::Parser>::parse_from(["taskgate"]);
-        Store::new(&settings, "tg", &defaults.default_policy())
+        crate::store::open(&settings, "tg", &defaults.default_policy())
             .expect("a store for an offline Redis")
+            .waiting
     }
 
     /// An empty list of queues is a call that leases nothing, not an index out of bounds.
     #[tokio::test]
     async fn a_lease_from_no_queue_leases_nothing() {
-        let store = offline_store();
+        let waiting = offline();
         let request = LeaseRequest {
             max_tasks: 1,
             ..LeaseRequest::default()
         };
         let stop = CancellationToken::new();
         for strategy in [None, Some(Strategy::Strict)] {
-            let outcome = store
+            let outcome = waiting
                 .lease_across_waiting(&[], strategy, &request, Duration::ZERO, &stop)
                 .await
                 .expect("no Redis call is needed");

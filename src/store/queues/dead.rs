@@ -1,10 +1,27 @@
-//! The dead-letter scripts: `scripts/redrive.lua` (back to ready) and `scripts/purge_dead.lua`
+//! The dead-letter scripts: `redrive.lua` (back to ready) and `purge_dead.lua`
 //! (delete). Listing dead tasks is `list::ListTasks`.
 
-use super::{Args, Op, Reply};
 use crate::model::TaskId;
 use crate::store::StoreError;
-use crate::store::script::{PURGE_DEAD, REDRIVE, ScriptDef};
+use crate::store::op::{Args, Op, Reply};
+use crate::store::script::{ScriptDef, script};
+
+pub static REDRIVE: ScriptDef = script!(
+    "redrive" in "queues",
+    "",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
+
+pub static PURGE_DEAD: ScriptDef = script!(
+    "purge_dead" in "queues",
+    " flags=allow-oom",
+    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
+        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
+    policy: ["lease_ms", "max_attempts"],
+    prelude: ["record"],
+);
 
 /// Redrives the listed dead tasks, or (with none listed) up to `oldest` of the oldest.
 pub struct Redrive<'a> {

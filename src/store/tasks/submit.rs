@@ -1,14 +1,31 @@
-//! `scripts/submit.lua` (one task) and `scripts/submit_batch.lua` (many, each on its own
-//! terms); both run `submit_one` in `scripts/prelude/submit_one.lua`.
+//! `submit.lua` (one task) and `submit_batch.lua` (many, each on its own
+//! terms); both run `submit_one` in `prelude/submit_one.lua`.
 
 use deadpool_redis::redis::Value;
 
-use super::{Args, Op, Reply, into_array, into_string};
+use super::types::{NewTask, Start, SubmitOutcome};
 use crate::model::TaskId;
 use crate::store::StoreError;
+use crate::store::op::{Args, Op, Reply, into_array, into_string};
 use crate::store::record::{Parts, TaskRecord};
-use crate::store::script::{SUBMIT, SUBMIT_BATCH, ScriptDef};
-use crate::store::types::{NewTask, Start, SubmitOutcome};
+use crate::store::script::{ScriptDef, script};
+
+/// Adds data: refused whole when Redis is out of memory.
+pub static SUBMIT: ScriptDef = script!(
+    "submit" in "tasks",
+    "",
+    keys: task_keys + ["idempotency", "idempotency_expiry"],
+    policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
+    prelude: ["record", "lifecycle", "submit_one"],
+);
+
+pub static SUBMIT_BATCH: ScriptDef = script!(
+    "submit_batch" in "tasks",
+    "",
+    keys: task_keys + ["idempotency", "idempotency_expiry"],
+    policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
+    prelude: ["record", "lifecycle", "submit_one"],
+);
 
 pub struct Submit {
     pub id: TaskId,
@@ -131,7 +148,7 @@ fn read_outcome(
             None => return Err(StoreError::Corrupt("the first task is unreadable".into())),
         },
         "too_large" => SubmitOutcome::TooLarge {
-            limit: u64::try_from(super::into_int(value)?).unwrap_or(0),
+            limit: u64::try_from(crate::store::op::into_int(value)?).unwrap_or(0),
         },
         "key_reused" => SubmitOutcome::KeyReused {
             first: into_string(value)?,

@@ -1,12 +1,22 @@
-//! `scripts/list.lua`: a page of a queue's tasks in one state, in that state's order.
+//! `list.lua`: a page of a queue's tasks in one state, in that state's order.
 
 use deadpool_redis::redis::Value;
 
-use super::{Args, Op, Reply, into_string};
+use super::types::{PageCursor, TaskPage};
 use crate::model::TaskState;
 use crate::store::StoreError;
-use crate::store::script::{LIST, ScriptDef};
-use crate::store::types::{PageCursor, TaskPage};
+use crate::store::op::{Args, Op, Reply, into_string};
+use crate::store::script::{ScriptDef, script};
+
+/// A page of one state's tasks.
+pub static LIST: ScriptDef = script!(
+    "list" in "tasks",
+    " flags=no-writes",
+    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
+        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
+    policy: ["lease_ms", "max_attempts"],
+    prelude: ["record"],
+);
 
 pub struct ListTasks<'a> {
     pub state: TaskState,

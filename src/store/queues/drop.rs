@@ -1,8 +1,17 @@
-//! `scripts/drop.lua`: delete a whole queue.
+//! `drop.lua`: delete a whole queue.
 
-use super::{Args, Op, Reply};
 use crate::store::StoreError;
-use crate::store::script::{DROP, ScriptDef};
+use crate::store::op::{Args, Op, Reply};
+use crate::store::script::{ScriptDef, script};
+
+/// Deletes every key of the queue, so it is passed every role.
+pub static DROP: ScriptDef = script!(
+    "drop" in "queues",
+    " flags=allow-oom",
+    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry"],
+    policy: [],
+    prelude: [],
+);
 
 pub struct Drop;
 

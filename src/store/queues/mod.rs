@@ -1,50 +1,54 @@
-//! Queues as wholes: their stats, the reaper's sweep, dead letters, and deletion. Operations on
-//! many tasks run as repeated bounded scripts.
+//! The queues service: queues as wholes: the list of them, their stats, dead letters
+//! (`dead.rs`: redrive and purge), and deletion (`drop.rs`). Operations on many tasks run as
+//! repeated bounded scripts.
 
-use super::{PageCursor, ReapReport, Store, StoreError, TaskPage, ops};
+mod dead;
+mod drop;
+mod stats;
+
+#[cfg(test)]
+pub(crate) use {
+    dead::{PURGE_DEAD, REDRIVE},
+    drop::DROP,
+    stats::STATS,
+};
+
+use super::registry::Registry;
+use super::{Engine, StoreError};
 use crate::metrics;
-use crate::model::{QueueName, QueueStats, TaskId, TaskState};
+use crate::model::{QueueName, QueueStats, TaskId};
 
 /// Tasks one redrive or purge script handles (the scripts cap it further by their budget).
 const BATCH: u32 = 100;
 
-impl Store {
+/// Queues as wholes. Cheap to clone.
+#[derive(Clone)]
+pub struct Queues {
+    engine: Engine,
+    registry: Registry,
+}
+
+impl Queues {
+    pub(super) fn new(engine: Engine, registry: Registry) -> Self {
+        Self { engine, registry }
+    }
+
+    /// Up to `limit` known queues in name order, after `after` (from the start if `None`).
+    pub async fn list(
+        &self,
+        after: Option<&QueueName>,
+        limit: usize,
+    ) -> Result<Vec<QueueName>, StoreError> {
+        self.registry.queues_after(after, limit).await
+    }
+
     /// Counts per state, totals, oldest ready age and effective policy; `None` for a queue
     /// with no trace in Redis.
     pub async fn stats(&self, queue: &QueueName) -> Result<Option<QueueStats>, StoreError> {
-        let op = ops::Stats {
-            defaults: &self.inner.defaults,
+        let op = stats::Stats {
+            defaults: self.engine.defaults(),
         };
-        self.run(queue, op).await
-    }
-
-    /// One bounded sweep of a queue: expired leases, due tasks, expired terminal tasks. A queue
-    /// that turns out to be gone (nothing left in it) leaves the registry.
-    pub async fn reap(&self, queue: &QueueName) -> Result<ReapReport, StoreError> {
-        let report = self.run(queue, ops::Reap).await?;
-        if report.gone {
-            self.unregister(queue).await?;
-        }
-        Ok(report)
-    }
-
-    /// A page of the queue's tasks in `state`, in that state's order (see `scripts/list.lua`).
-    pub async fn tasks_in(
-        &self,
-        queue: &QueueName,
-        state: TaskState,
-        limit: u32,
-        after: Option<&PageCursor>,
-    ) -> Result<TaskPage, StoreError> {
-        self.run(
-            queue,
-            ops::ListTasks {
-                state,
-                limit,
-                after,
-            },
-        )
-        .await
+        self.engine.run(queue, op).await
     }
 
     /// Moves dead tasks back to ready (attempts reset): the listed ones, or all of them. In
@@ -59,9 +63,10 @@ impl Store {
             Some(ids) => {
                 for batch in ids.chunks(BATCH as usize) {
                     redriven += self
+                        .engine
                         .run(
                             queue,
-                            ops::Redrive {
+                            dead::Redrive {
                                 ids: batch,
                                 oldest: 0,
                             },
@@ -77,7 +82,10 @@ impl Store {
                 let mut left = stats.counts.dead;
                 while left > 0 {
                     let oldest = u32::try_from(left).unwrap_or(BATCH).min(BATCH);
-                    let (done, _) = self.run(queue, ops::Redrive { ids: &[], oldest }).await?;
+                    let (done, _) = self
+                        .engine
+                        .run(queue, dead::Redrive { ids: &[], oldest })
+                        .await?;
                     if done == 0 {
                         break;
                     }
@@ -94,7 +102,10 @@ impl Store {
     pub async fn purge_dead(&self, queue: &QueueName) -> Result<u64, StoreError> {
         let mut purged = 0;
         loop {
-            let (done, left) = self.run(queue, ops::PurgeDead { most: BATCH }).await?;
+            let (done, left) = self
+                .engine
+                .run(queue, dead::PurgeDead { most: BATCH })
+                .await?;
             purged += done;
             if done == 0 || left == 0 {
                 metrics::transition(queue.as_str(), "purged", purged);
@@ -106,8 +117,8 @@ impl Store {
     /// Deletes the queue: every task, its counters and its policy, and its registry entry.
     /// Returns false when there was nothing to delete.
     pub async fn drop_queue(&self, queue: &QueueName) -> Result<bool, StoreError> {
-        let deleted = self.run(queue, ops::Drop).await?;
-        self.unregister(queue).await?;
+        let deleted = self.engine.run(queue, drop::Drop).await?;
+        self.registry.unregister(queue).await?;
         Ok(deleted > 0)
     }
 }

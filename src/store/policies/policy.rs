@@ -1,11 +1,25 @@
-//! `scripts/policy.lua`: replace, merge into or reset a queue's own policy values.
+//! `policy.lua`: replace, merge into or reset a queue's own policy values.
 
-use super::{Args, Op, Reply, into_array, into_string};
+use super::types::{PolicyMode, PolicyWrite, PolicyWriteOutcome};
 use crate::model::{Field, FieldError};
 use crate::store::StoreError;
-use crate::store::policy::{format_value, parse_policy_hash};
-use crate::store::script::{POLICY, ScriptDef};
-use crate::store::types::{PolicyMode, PolicyWrite, PolicyWriteOutcome};
+use crate::store::op::{Args, Op, Reply, into_array, into_string};
+use crate::store::policies::{format_value, parse_policy_hash};
+use crate::store::script::{ScriptDef, script};
+
+/// Policy writes are small and must work (to pause a queue, say) even when Redis is full. It
+/// names every policy field: its arguments may set any of them.
+pub static POLICY: ScriptDef = script!(
+    "policy" in "policies",
+    " flags=allow-oom",
+    keys: ["ready", "policy", "events"],
+    policy: [
+        "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier", "backoff.max_ms",
+        "backoff.jitter", "max_payload_bytes", "rate_limit.per_second", "rate_limit.burst",
+        "max_in_flight", "paused", "weight", "completed_ttl_ms", "dead_ttl_ms", "dedup_window_ms",
+    ],
+    prelude: [],
+);
 
 pub struct WritePolicy<'a> {
     pub write: &'a PolicyWrite,

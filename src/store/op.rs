@@ -1,43 +1,13 @@
-//! One typed operation per script. Each op owns its script's ARGV order and the only `match` on
-//! the script's status words, so `Store` methods stay one line and no argument list is built
-//! in more than one place. `op/ack.rs` <-> `scripts/ack.lua`, and so on.
-
-mod ack;
-mod cancel;
-mod dead;
-mod drop;
-mod fail;
-mod get;
-mod heartbeat;
-mod lease;
-mod list;
-mod policy;
-mod quarantine;
-mod reap;
-mod stats;
-mod submit;
-
-pub use ack::{Ack, AckBatch};
-pub use cancel::Cancel;
-pub use dead::{PurgeDead, Redrive};
-pub use drop::Drop;
-pub use fail::Fail;
-pub use get::Get;
-pub use heartbeat::Heartbeat;
-pub use lease::Lease;
-pub use list::ListTasks;
-pub use policy::WritePolicy;
-pub use quarantine::Quarantine;
-pub use reap::Reap;
-pub use stats::Stats;
-pub use submit::{Submit, SubmitBatch};
+//! The op: one typed operation per script. Each op owns its script's ARGV order and the only
+//! `match` on the script's status words, so service methods stay short and no argument list is
+//! built in more than one place. `dispatch/ack.rs` <-> `dispatch/ack.lua`, and so on. This file
+//! is the trait and the reading of replies that every op shares.
 
 use deadpool_redis::redis::{ScriptInvocation, ToRedisArgs, Value};
 
 use super::StoreError;
 use super::record::{RecordParts, TaskRecord};
 use super::script::ScriptDef;
-use super::types::FinishOutcome;
 use crate::model::{QueueName, StateCounts};
 
 /// An atomic operation: one script call with its arguments and the reading of its reply.
@@ -216,30 +186,9 @@ impl<'q> Reply<'q> {
         corrupt(format!("unexpected script status {:?}", self.status))
     }
 
-    /// The shared ending of ack and fail.
-    pub fn finish_outcome(&mut self) -> Result<FinishOutcome, StoreError> {
-        let status = self.status.clone();
-        let value = self.rest.next().unwrap_or(Value::Nil);
-        self.finish_item(&status, value)
-    }
-
-    /// One ack's or fail's answer: its status word and the value that came with it.
-    pub fn finish_item(&mut self, status: &str, value: Value) -> Result<FinishOutcome, StoreError> {
-        let mut task = |value| -> Result<crate::model::Task, StoreError> {
-            self.record(value)?
-                .map(|record| record.task)
-                .ok_or_else(|| corrupt("the task's stored record is unreadable"))
-        };
-        Ok(match status {
-            "ok" => FinishOutcome::Done(task(value)?),
-            "replayed" => FinishOutcome::Replayed(task(value)?),
-            "lease_lost" => FinishOutcome::LeaseLost,
-            "not_found" => FinishOutcome::NotFound,
-            "too_large" => FinishOutcome::TooLarge {
-                limit: u64::try_from(into_int(value)?).unwrap_or(0),
-            },
-            other => return Err(corrupt(format!("unexpected script status {other:?}"))),
-        })
+    /// The reply's next value, or nil when it has no more.
+    pub fn next_or_nil(&mut self) -> Value {
+        self.rest.next().unwrap_or(Value::Nil)
     }
 }
 
@@ -261,7 +210,7 @@ pub fn into_string(value: Value) -> Result<String, StoreError> {
     optional_string(value)?.ok_or_else(|| corrupt("expected a string, got nil"))
 }
 
-fn optional_string(value: Value) -> Result<Option<String>, StoreError> {
+pub fn optional_string(value: Value) -> Result<Option<String>, StoreError> {
     match value {
         Value::Nil => Ok(None),
         Value::BulkString(bytes) => String::from_utf8(bytes).map(Some).map_err(corrupt),
@@ -285,7 +234,7 @@ fn history(value: Value) -> Result<Vec<String>, StoreError> {
     }
 }
 
-fn corrupt(why: impl ToString) -> StoreError {
+pub fn corrupt(why: impl ToString) -> StoreError {
     StoreError::Corrupt(why.to_string())
 }
 

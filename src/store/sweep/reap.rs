@@ -1,9 +1,17 @@
-//! `scripts/reap.lua`: one bounded sweep of a queue.
+//! `reap.lua`: one bounded sweep of a queue.
 
-use super::{Args, Op, Reply};
+use super::types::ReapReport;
 use crate::store::StoreError;
-use crate::store::script::{REAP, ScriptDef};
-use crate::store::types::ReapReport;
+use crate::store::op::{Args, Op, Reply};
+use crate::store::script::{ScriptDef, script};
+
+pub static REAP: ScriptDef = script!(
+    "reap" in "sweep",
+    " flags=allow-oom",
+    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry"],
+    policy: lifecycle,
+    prelude: ["record", "lifecycle", "counts"],
+);
 
 pub struct Reap;
 

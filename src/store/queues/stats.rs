@@ -1,10 +1,19 @@
-//! `scripts/stats.lua`: a queue's counts, totals, oldest ready age and policy.
+//! `stats.lua`: a queue's counts, totals, oldest ready age and policy.
 
-use super::{Args, Op, Reply, into_array, into_string};
 use crate::model::{QueuePolicy, QueueStats, Totals};
 use crate::store::StoreError;
-use crate::store::policy::parse_policy_hash;
-use crate::store::script::{STATS, ScriptDef};
+use crate::store::op::{Args, Op, Reply, into_array, into_string};
+use crate::store::policies::parse_policy_hash;
+use crate::store::script::{ScriptDef, script};
+
+pub static STATS: ScriptDef = script!(
+    "stats" in "queues",
+    " flags=no-writes",
+    keys: ["ready", "ready_time", "scheduled", "leased", "completed", "dead", "cancelled",
+        "quarantine", "stats", "policy"],
+    policy: [],
+    prelude: ["counts"],
+);
 
 pub struct Stats<'a> {
     pub defaults: &'a QueuePolicy,

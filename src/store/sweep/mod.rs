@@ -1,5 +1,5 @@
-//! The background sweep. Every instance runs it: each sweep of a queue is one atomic script
-//! (`store/scripts/reap.lua`), so any number of instances sweeping at once never handle a task
+//! The sweep service: the background sweep. Every instance runs it: each sweep of a queue is one
+//! atomic script (`reap.rs`, `reap.lua`), so any number of instances sweeping at once never handle a task
 //! twice. It reclaims expired leases even when no worker calls that queue again, promotes due
 //! retries and delayed tasks, purges terminal tasks past their retention, and keeps the queue
 //! registry true.
@@ -16,9 +16,17 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+mod reap;
+mod types;
+
+#[cfg(test)]
+pub(crate) use reap::REAP;
+pub use types::*;
+
+use super::registry::Registry;
+use super::{Engine, StoreError};
 use crate::metrics;
 use crate::model::QueueName;
-use crate::store::{ReapReport, Store, StoreError};
 
 /// Queues swept per tick; more registered queues are swept over several ticks.
 const QUEUES_PER_TICK: usize = 200;
@@ -46,9 +54,32 @@ pub struct TickReport {
     pub queues_found: usize,
 }
 
+/// Sweeping queues. Cheap to clone.
+#[derive(Clone)]
+pub struct Sweep {
+    engine: Engine,
+    registry: Registry,
+}
+
+impl Sweep {
+    pub(super) fn new(engine: Engine, registry: Registry) -> Self {
+        Self { engine, registry }
+    }
+
+    /// One bounded sweep of a queue: expired leases, due tasks, expired terminal tasks. A queue
+    /// that turns out to be gone (nothing left in it) leaves the registry.
+    pub async fn reap(&self, queue: &QueueName) -> Result<ReapReport, StoreError> {
+        let report = self.engine.run(queue, reap::Reap).await?;
+        if report.gone {
+            self.registry.unregister(queue).await?;
+        }
+        Ok(report)
+    }
+}
+
 /// The sweep's state between ticks: where the registry scan and the queue turns left off.
 pub struct Reaper {
-    store: Store,
+    sweep: Sweep,
     scan_cursor: u64,
     /// How many keys Redis held when last counted (sizes each slice of the registry scan).
     key_count: u64,
@@ -82,8 +113,8 @@ impl Step {
 
 /// Sweeps every `every`, until `stop` is cancelled. A tick in progress is dropped between two
 /// scripts or mid-script-call: each script is atomic, so Redis either ran it whole or not at all.
-pub async fn run(store: Store, every: Duration, stop: CancellationToken) {
-    let mut reaper = Reaper::new(store);
+pub async fn run(sweep: Sweep, every: Duration, stop: CancellationToken) {
+    let mut reaper = Reaper::new(sweep);
     let mut ticker = tokio::time::interval(every);
     // After a slow tick, wait a full interval rather than firing a burst of catch-up ticks.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -100,9 +131,9 @@ pub async fn run(store: Store, every: Duration, stop: CancellationToken) {
 }
 
 impl Reaper {
-    pub fn new(store: Store) -> Self {
+    pub fn new(sweep: Sweep) -> Self {
         Self {
-            store,
+            sweep,
             scan_cursor: 0,
             key_count: 0,
             resume_after: None,
@@ -128,11 +159,11 @@ impl Reaper {
         let found = self.heal_step().await;
         report.queues_found = found.len();
         let queues = self.turn(found).await;
-        let store = &self.store;
+        let sweep = &self.sweep;
         let results: Vec<(QueueName, Result<ReapReport, StoreError>)> =
             futures_util::stream::iter(queues)
                 .map(|queue| async move {
-                    let result = sweep_queue(store, &queue).await;
+                    let result = sweep_queue(sweep, &queue).await;
                     (queue, result)
                 })
                 .buffer_unordered(CONCURRENT_SWEEPS)
@@ -164,7 +195,8 @@ impl Reaper {
     /// be read, the last turn that could be, with the queues the scan found this tick.
     async fn turn(&mut self, found: Vec<QueueName>) -> Vec<QueueName> {
         match self
-            .store
+            .sweep
+            .registry
             .queues_after(self.resume_after.as_ref(), QUEUES_PER_TICK)
             .await
         {
@@ -192,14 +224,15 @@ impl Reaper {
     /// Scans a slice of the keyspace, sized so a full pass takes about `HEAL_PASS_TICKS`, and
     /// registers the queues it finds. Returns them (empty when the scan failed).
     async fn heal_step(&mut self) -> Vec<QueueName> {
-        match self.store.key_count().await {
+        match self.sweep.registry.key_count().await {
             Ok(keys) => self.key_count = keys,
             // The last count (or the smallest slice) does: it only sizes the scan.
             Err(err) => self.log_step_error(Step::CountKeys, &err),
         }
         let count = (self.key_count / HEAL_PASS_TICKS).clamp(HEAL_SCAN_MIN, HEAL_SCAN_MAX);
         let found = match self
-            .store
+            .sweep
+            .registry
             .scan_for_queues(self.scan_cursor, count as usize)
             .await
         {
@@ -212,7 +245,7 @@ impl Reaper {
                 return Vec::new();
             }
         };
-        if let Err(err) = self.store.register(&found).await {
+        if let Err(err) = self.sweep.registry.register(&found).await {
             self.log_step_error(Step::Register, &err);
         }
         found
@@ -264,10 +297,10 @@ fn record(queue: &QueueName, swept: &ReapReport) {
 }
 
 /// Sweeps one queue with up to `PASSES_PER_QUEUE` bounded scripts.
-async fn sweep_queue(store: &Store, queue: &QueueName) -> Result<ReapReport, StoreError> {
+async fn sweep_queue(sweep: &Sweep, queue: &QueueName) -> Result<ReapReport, StoreError> {
     let mut total = ReapReport::default();
     for _ in 0..PASSES_PER_QUEUE {
-        let pass = store.reap(queue).await?;
+        let pass = sweep.reap(queue).await?;
         total.reclaimed += pass.reclaimed;
         total.promoted += pass.promoted;
         total.purged += pass.purged;

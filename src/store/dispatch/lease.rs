@@ -1,12 +1,20 @@
-//! `scripts/lease.lua`: lease ready tasks, or replay an earlier call with the same request id.
+//! `lease.lua`: lease ready tasks, or replay an earlier call with the same request id.
 
 use deadpool_redis::redis::Value;
 
-use super::{Args, Op, Reply, remaining_ms};
+use super::types::{LeaseOutcome, LeaseRequest};
 use crate::model::{Lease as GrantedLease, rfc3339_ms};
 use crate::store::StoreError;
-use crate::store::script::{LEASE, ScriptDef};
-use crate::store::types::{LeaseOutcome, LeaseRequest};
+use crate::store::op::{Args, Op, Reply, remaining_ms};
+use crate::store::script::{ScriptDef, script};
+
+pub static LEASE: ScriptDef = script!(
+    "lease" in "dispatch",
+    " flags=allow-oom",
+    keys: task_keys + ["requests", "request_expiry"],
+    policy: lifecycle + ["max_in_flight", "paused", "rate_limit.per_second", "rate_limit.burst"],
+    prelude: ["record", "lifecycle"],
+);
 
 pub struct Lease<'a> {
     pub request: &'a LeaseRequest,

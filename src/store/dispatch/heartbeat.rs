@@ -1,10 +1,18 @@
-//! `scripts/heartbeat.lua`: extend a live lease.
+//! `heartbeat.lua`: extend a live lease.
 
-use super::{Args, Op, Reply, remaining_ms};
+use super::types::HeartbeatOutcome;
 use crate::model::{TaskId, rfc3339_ms};
 use crate::store::StoreError;
-use crate::store::script::{HEARTBEAT, ScriptDef};
-use crate::store::types::HeartbeatOutcome;
+use crate::store::op::{Args, Op, Reply, remaining_ms};
+use crate::store::script::{ScriptDef, script};
+
+pub static HEARTBEAT: ScriptDef = script!(
+    "heartbeat" in "dispatch",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
 
 pub struct Heartbeat<'a> {
     pub id: TaskId,

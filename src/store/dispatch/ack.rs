@@ -1,13 +1,49 @@
-//! `scripts/ack.lua`: complete a leased task, with or without a result; `scripts/ack_batch.lua`:
-//! many at once, each fenced by its own lease. Both run `ack_one` (`scripts/prelude/ack_one.lua`).
+//! `ack.lua`: complete a leased task, with or without a result; `ack_batch.lua`:
+//! many at once, each fenced by its own lease. Both run `ack_one` (`prelude/ack_one.lua`).
 
 use serde_json::value::RawValue;
 
-use super::{Args, Op, Reply, into_array, into_string};
+use super::types::{AckItem, FinishOutcome};
 use crate::model::TaskId;
 use crate::store::StoreError;
-use crate::store::script::{ACK, ACK_BATCH, ACK_BATCH_WITH_RESULTS, ACK_WITH_RESULT, ScriptDef};
-use crate::store::types::{AckItem, FinishOutcome};
+use crate::store::op::{Args, Op, Reply, into_array, into_string};
+use crate::store::script::{ScriptDef, script};
+
+/// An ack without a result only shrinks state.
+pub static ACK: ScriptDef = script!(
+    "ack" in "dispatch",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle + ["max_payload_bytes"],
+    prelude: ["record", "lifecycle", "ack_one"],
+);
+
+/// An ack that stores a result adds data.
+pub static ACK_WITH_RESULT: ScriptDef = script!(
+    "ack" in "dispatch",
+    "",
+    keys: task_keys,
+    policy: lifecycle + ["max_payload_bytes"],
+    prelude: ["record", "lifecycle", "ack_one"],
+);
+
+/// Many acks at once; with no results among them, it only shrinks state.
+pub static ACK_BATCH: ScriptDef = script!(
+    "ack_batch" in "dispatch",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle + ["max_payload_bytes"],
+    prelude: ["record", "lifecycle", "ack_one"],
+);
+
+/// Many acks at once, some of them storing results.
+pub static ACK_BATCH_WITH_RESULTS: ScriptDef = script!(
+    "ack_batch" in "dispatch",
+    "",
+    keys: task_keys,
+    policy: lifecycle + ["max_payload_bytes"],
+    prelude: ["record", "lifecycle", "ack_one"],
+);
 
 pub struct Ack<'a> {
     pub id: TaskId,
@@ -34,7 +70,7 @@ impl Op for Ack<'_> {
     }
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<FinishOutcome, StoreError> {
-        reply.finish_outcome()
+        super::finish::outcome(reply)
     }
 }
 
@@ -79,7 +115,7 @@ impl Op for AckBatch<'_> {
             .map(|item| {
                 let mut parts = into_array(item)?.into_iter();
                 let status = into_string(parts.next().unwrap_or_default())?;
-                reply.finish_item(&status, parts.next().unwrap_or_default())
+                super::finish::item(reply, &status, parts.next().unwrap_or_default())
             })
             .collect()
     }

@@ -1,17 +1,36 @@
-//! Queue policies: reading a queue's own values, writing them under `If-Match`, and the view
-//! multi-queue leasing needs. The dispatch scripts read the policy themselves.
+//! The policies service: reading a queue's own values and writing them under `If-Match`
+//! (`policy.rs`, `policy.lua`). The dispatch scripts read the policy themselves.
+
+mod policy;
+mod types;
+
+#[cfg(test)]
+pub(crate) use policy::POLICY;
+pub use types::*;
 
 use deadpool_redis::redis;
 
-use super::{PolicyState, PolicyWrite, PolicyWriteOutcome, Store, StoreError, ops};
+use super::registry::Registry;
+use super::{Engine, StoreError};
 use crate::model::{Field, QueueName, QueuePolicy};
 
-impl Store {
+/// Queue policies. Cheap to clone.
+#[derive(Clone)]
+pub struct Policies {
+    engine: Engine,
+    registry: Registry,
+}
+
+impl Policies {
+    pub(super) fn new(engine: Engine, registry: Registry) -> Self {
+        Self { engine, registry }
+    }
+
     /// The queue's policy: effective values, its own fields, version.
     pub async fn policy(&self, queue: &QueueName) -> Result<PolicyState, StoreError> {
-        let key = self.inner.keys.queue_key(queue, "policy");
-        let hash: Vec<String> = self.query(redis::cmd("HGETALL").arg(key)).await?;
-        Ok(parse_policy_hash(&self.inner.defaults, &hash))
+        let key = self.engine.keys().queue_key(queue, "policy");
+        let hash: Vec<String> = self.engine.query(redis::cmd("HGETALL").arg(key)).await?;
+        Ok(parse_policy_hash(self.engine.defaults(), &hash))
     }
 
     /// Changes the queue's own policy values (atomically with the `If-Match` check). Setting a
@@ -21,36 +40,15 @@ impl Store {
         queue: &QueueName,
         write: &PolicyWrite,
     ) -> Result<PolicyWriteOutcome, StoreError> {
-        let op = ops::WritePolicy {
+        let op = policy::WritePolicy {
             write,
-            defaults: &self.inner.defaults,
+            defaults: self.engine.defaults(),
         };
-        let outcome = self.run(queue, op).await?;
+        let outcome = self.engine.run(queue, op).await?;
         if matches!(outcome, PolicyWriteOutcome::Written(_)) {
-            self.note_queue(queue);
+            self.registry.note_queue(queue);
         }
         Ok(outcome)
-    }
-
-    /// What weighted leasing needs to know of a queue: its weight (0 when paused) and how many
-    /// tasks are ready.
-    pub(super) async fn dispatch_view(&self, queue: &QueueName) -> Result<(u32, u64), StoreError> {
-        let keys = &self.inner.keys;
-        let own: (Option<String>, Option<String>) = self
-            .query(
-                redis::cmd("HMGET")
-                    .arg(keys.queue_key(queue, "policy"))
-                    .arg(Field::Weight.name())
-                    .arg(Field::Paused.name()),
-            )
-            .await?;
-        let ready: u64 = self
-            .query(redis::cmd("ZCARD").arg(keys.queue_key(queue, "ready")))
-            .await?;
-        let number = |v: Option<String>| v.and_then(|v| v.parse::<f64>().ok());
-        let paused = number(own.1).map_or(self.inner.defaults.paused, |p| p != 0.0);
-        let weight = number(own.0).map_or(self.inner.defaults.weight, |w| w.max(0.0) as u32);
-        Ok((if paused { 0 } else { weight }, ready))
     }
 }
 

@@ -1,10 +1,31 @@
-//! `scripts/fail.lua`: record a failed attempt; retried after backoff, or dead.
+//! `fail.lua`: record a failed attempt; retried after backoff, or dead.
 
-use super::{Args, Op, Reply};
+use super::types::{Failure, FinishOutcome};
 use crate::model::TaskId;
 use crate::store::StoreError;
-use crate::store::script::{FAIL, FAIL_WITH_LONG_ERROR, SHORT_ERROR_BYTES, ScriptDef};
-use crate::store::types::{Failure, FinishOutcome};
+use crate::store::op::{Args, Op, Reply};
+use crate::store::script::{ScriptDef, script};
+
+/// A fail with an error text of at most `SHORT_ERROR_BYTES`.
+pub static FAIL: ScriptDef = script!(
+    "fail" in "dispatch",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
+
+/// A fail with a longer error text adds data.
+pub static FAIL_WITH_LONG_ERROR: ScriptDef = script!(
+    "fail" in "dispatch",
+    "",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
+
+/// Longest error text a fail may record while Redis is out of memory.
+pub const SHORT_ERROR_BYTES: usize = 256;
 
 pub struct Fail<'a> {
     pub id: TaskId,
@@ -34,6 +55,6 @@ impl Op for Fail<'_> {
     }
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<FinishOutcome, StoreError> {
-        reply.finish_outcome()
+        super::finish::outcome(reply)
     }
 }

@@ -1,13 +1,39 @@
-//! Tasks, for producers: submit, read and cancel.
+//! The tasks service, for producers: submit (one or a batch), read, cancel, and list a queue's
+//! tasks in one state. One op per script: `submit.rs` (`submit.lua`, `submit_batch.lua`),
+//! `get.rs` (`get.lua`, `peek.lua`), `cancel.rs`, `list.rs`.
 
-use super::{
-    BATCH_ITEMS_MAX, CancelOutcome, GetOutcome, NewTask, Replication, Store, StoreError,
-    SubmitOutcome, ops,
+mod cancel;
+mod get;
+mod list;
+mod submit;
+mod types;
+
+pub use types::*;
+#[cfg(test)]
+pub(crate) use {
+    cancel::CANCEL,
+    get::{GET, PEEK},
+    list::LIST,
+    submit::{SUBMIT, SUBMIT_BATCH},
 };
-use crate::metrics;
-use crate::model::{QueueName, TaskId};
 
-impl Store {
+use super::registry::Registry;
+use super::{BATCH_ITEMS_MAX, Engine, Replication, StoreError};
+use crate::metrics;
+use crate::model::{QueueName, TaskId, TaskState};
+
+/// Tasks, for producers. Cheap to clone.
+#[derive(Clone)]
+pub struct Tasks {
+    engine: Engine,
+    registry: Registry,
+}
+
+impl Tasks {
+    pub(super) fn new(engine: Engine, registry: Registry) -> Self {
+        Self { engine, registry }
+    }
+
     /// Adds a task, unless its payload is over the queue's `max_payload_bytes`.
     pub async fn submit(
         &self,
@@ -27,11 +53,12 @@ impl Store {
     ) -> Result<(SubmitOutcome, u32), StoreError> {
         let id = TaskId::new_v7();
         let (outcome, confirmed) = self
-            .run_replicated(queue, ops::Submit { id, task }, replication)
+            .engine
+            .run_replicated(queue, submit::Submit { id, task }, replication)
             .await?;
         if matches!(outcome, SubmitOutcome::Created(_)) {
             metrics::transition(queue.as_str(), "submitted", 1);
-            self.note_queue(queue);
+            self.registry.note_queue(queue);
         }
         Ok((outcome, confirmed))
     }
@@ -55,8 +82,10 @@ impl Store {
                 _ => chunks.push(vec![(TaskId::new_v7(), task)]),
             }
         }
-        let ops = chunks.into_iter().map(|tasks| ops::SubmitBatch { tasks });
-        let (outcomes, confirmed) = self.run_chunks(queue, ops, replication).await?;
+        let ops = chunks
+            .into_iter()
+            .map(|tasks| submit::SubmitBatch { tasks });
+        let (outcomes, confirmed) = self.engine.run_chunks(queue, ops, replication).await?;
         let outcomes: Vec<SubmitOutcome> = outcomes.into_iter().flatten().collect();
         let created = outcomes
             .iter()
@@ -64,27 +93,43 @@ impl Store {
             .count();
         if created > 0 {
             metrics::transition(queue.as_str(), "submitted", created as u64);
-            self.note_queue(queue);
+            self.registry.note_queue(queue);
         }
         Ok((outcomes, confirmed))
     }
 
     /// Reads a task, settling what the Redis clock says is already due.
     pub async fn get(&self, queue: &QueueName, id: TaskId) -> Result<GetOutcome, StoreError> {
-        self.run(queue, ops::Get { id, settle: true }).await
+        self.engine.run(queue, get::Get { id, settle: true }).await
     }
 
     /// Reads a task as stored, writing nothing (what is due is left to the reaper).
     pub async fn peek(&self, queue: &QueueName, id: TaskId) -> Result<GetOutcome, StoreError> {
-        self.run(queue, ops::Get { id, settle: false }).await
+        self.engine.run(queue, get::Get { id, settle: false }).await
     }
 
     /// Cancels a scheduled, ready or leased task; a leased task's lease ends at once.
     pub async fn cancel(&self, queue: &QueueName, id: TaskId) -> Result<CancelOutcome, StoreError> {
-        let outcome = self.run(queue, ops::Cancel { id }).await?;
+        let outcome = self.engine.run(queue, cancel::Cancel { id }).await?;
         if matches!(outcome, CancelOutcome::Cancelled(_)) {
             metrics::transition(queue.as_str(), "cancelled", 1);
         }
         Ok(outcome)
+    }
+
+    /// A page of the queue's tasks in `state`, in that state's order (see `list.lua`).
+    pub async fn list(
+        &self,
+        queue: &QueueName,
+        state: TaskState,
+        limit: u32,
+        after: Option<&PageCursor>,
+    ) -> Result<TaskPage, StoreError> {
+        let op = list::ListTasks {
+            state,
+            limit,
+            after,
+        };
+        self.engine.run(queue, op).await
     }
 }

@@ -1,10 +1,18 @@
-//! `scripts/cancel.lua`: cancel a scheduled, ready or leased task.
+//! `cancel.lua`: cancel a scheduled, ready or leased task.
 
-use super::{Args, Op, Reply};
+use super::types::CancelOutcome;
 use crate::model::TaskId;
 use crate::store::StoreError;
-use crate::store::script::{CANCEL, ScriptDef};
-use crate::store::types::CancelOutcome;
+use crate::store::op::{Args, Op, Reply};
+use crate::store::script::{ScriptDef, script};
+
+pub static CANCEL: ScriptDef = script!(
+    "cancel" in "tasks",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "lifecycle"],
+);
 
 pub struct Cancel {
     pub id: TaskId,

@@ -1,0 +1,335 @@
+//! The store's engine: what knows Redis and nothing of tasks. It holds the connections (the
+//! shared ones and those replicated writes hold alone), the key space, the server's policy
+//! defaults as script arguments, and the outage log; it runs one op (a script call), the ops of
+//! one batch together, or one plain command, and feeds every call's outcome to the metrics and
+//! the outage log. The services (`tasks`, `dispatch`, ...) sit on it and own the domain.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use deadpool_redis::redis;
+
+use super::StoreError;
+use super::conn::{Conn, Connections};
+use super::endpoint::Endpoint;
+use super::keys::KeySpace;
+use super::op::{Args, Op, Reply};
+use super::outage::OutageLog;
+use super::policies::format_value;
+use super::quarantine::Quarantine;
+use super::settings::{PoolSettings, Replication};
+use crate::metrics;
+use crate::model::{Field, QueueName, QueuePolicy};
+
+/// The engine. Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Connections held alone by replicated writes, for each shared connection (see
+/// `conn::Held`): enough that waits for a slow replica rarely queue for one.
+const EXCLUSIVE_PER_SHARED: usize = 8;
+
+struct Inner {
+    conns: Connections,
+    /// For replicated writes only; opened when the first one comes.
+    exclusive: Connections,
+    keys: KeySpace,
+    /// The server's policy defaults, and as script arguments: each script's ARGV opens with
+    /// the defaults of the policy fields it declares ('' for a limit that is not set; see
+    /// `prelude/base.lua`).
+    defaults: QueuePolicy,
+    policy_args: HashMap<&'static str, String>,
+    outages: OutageLog,
+    in_flight: InFlight,
+    endpoint: Arc<Endpoint>,
+}
+
+impl Engine {
+    /// Builds the engine. Connects lazily, so this succeeds while Redis is down.
+    pub fn new(
+        settings: &PoolSettings,
+        key_prefix: &str,
+        policy: &QueuePolicy,
+    ) -> Result<Self, String> {
+        let policy_args = Field::ALL
+            .into_iter()
+            .map(|field| {
+                let value = policy.get(field).map(format_value);
+                (field.name(), value.unwrap_or_default())
+            })
+            .collect();
+        let endpoint = Arc::new(Endpoint::new(settings)?);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                conns: Connections::new(settings, endpoint.clone())?,
+                exclusive: Connections::new(
+                    &PoolSettings {
+                        max_size: settings.max_size * EXCLUSIVE_PER_SHARED,
+                        ..settings.clone()
+                    },
+                    endpoint.clone(),
+                )?,
+                keys: KeySpace::new(key_prefix),
+                defaults: policy.clone(),
+                policy_args,
+                outages: OutageLog::new(crate::redact::url(&settings.url)),
+                endpoint,
+                in_flight: InFlight::default(),
+            }),
+        })
+    }
+
+    /// Whether Redis answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    /// Redis's `maxmemory-policy`, when the server lets us read it.
+    pub async fn maxmemory_policy(&self) -> Result<String, StoreError> {
+        let pair: Vec<String> = self
+            .query(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+            .await?;
+        pair.into_iter()
+            .nth(1)
+            .ok_or_else(|| StoreError::Corrupt("CONFIG GET returned nothing".into()))
+    }
+
+    /// The key space (key names of every queue).
+    pub(super) fn keys(&self) -> &KeySpace {
+        &self.inner.keys
+    }
+
+    /// The server's policy defaults.
+    pub(super) fn defaults(&self) -> &QueuePolicy {
+        &self.inner.defaults
+    }
+
+    /// Where Redis is.
+    pub(super) fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.inner.endpoint
+    }
+
+    /// Runs one op, then moves aside any record its reply carried that could not be read.
+    pub(super) async fn run<O: Op>(
+        &self,
+        queue: &QueueName,
+        op: O,
+    ) -> Result<O::Outcome, StoreError> {
+        Ok(self.run_replicated(queue, op, None).await?.0)
+    }
+
+    /// As `run`; with `replication`, then waits (`WAIT`, on the connection the script ran on)
+    /// until that many replicas have the change, or the wait ends. Returns how many confirmed.
+    pub(super) async fn run_replicated<O: Op>(
+        &self,
+        queue: &QueueName,
+        op: O,
+        replication: Option<Replication>,
+    ) -> Result<(O::Outcome, u32), StoreError> {
+        let (outcome, unreadable, confirmed) = self.call(queue, op, replication).await?;
+        if !unreadable.is_empty() {
+            let records = Quarantine {
+                records: &unreadable,
+            };
+            self.call(queue, records, None).await?;
+        }
+        Ok((outcome, confirmed))
+    }
+
+    /// Runs the scripts of one batch (`chunks`, each an op) together; with `replication`, each
+    /// then waits for its replicas (each on a connection of its own, as `call` does). Returns the chunks' outcomes in
+    /// order and the fewest replicas any chunk got: with no chunk, nothing needed confirming,
+    /// so the count asked for.
+    pub(super) async fn run_chunks<O: Op>(
+        &self,
+        queue: &QueueName,
+        chunks: impl IntoIterator<Item = O>,
+        replication: Option<Replication>,
+    ) -> Result<(Vec<O::Outcome>, u32), StoreError> {
+        let ran = futures_util::future::try_join_all(
+            chunks
+                .into_iter()
+                .map(|op| self.run_replicated(queue, op, replication)),
+        )
+        .await?;
+        let asked = replication.map_or(0, |r| r.replicas);
+        let confirmed = ran.iter().map(|(_, n)| *n).min().unwrap_or(asked);
+        Ok((
+            ran.into_iter().map(|(outcome, _)| outcome).collect(),
+            confirmed,
+        ))
+    }
+
+    /// Calls one op's script with the keys of its roles, the policy block and its arguments,
+    /// then the replication wait, if asked for.
+    async fn call<O: Op>(
+        &self,
+        queue: &QueueName,
+        op: O,
+        replication: Option<Replication>,
+    ) -> Result<(O::Outcome, Vec<(String, String)>, u32), StoreError> {
+        let def = op.script();
+        let mut invocation = def.script().prepare_invoke();
+        for role in def.roles {
+            invocation.key(self.inner.keys.queue_key(queue, role));
+        }
+        for field in def.policy {
+            invocation.arg(self.inner.policy_args.get(field).map_or("", String::as_str));
+        }
+        invocation.arg(rand::random::<u32>());
+        op.args(&mut Args(&mut invocation));
+        let started = Instant::now();
+        // A replicated write runs on a connection of its own, whose WAIT holds up nobody.
+        let checkout = match replication {
+            None => self.conn().await.map(|conn| (conn, None)),
+            Some(_) => {
+                (self.inner.exclusive.get_exclusive().await).map(|(conn, held)| (conn, Some(held)))
+            }
+        };
+        let (mut conn, _held) = match checkout {
+            Ok(checked_out) => checked_out,
+            Err(err) => return self.observe(def.name, started, Err(err)),
+        };
+        let value = {
+            let _busy = self.inner.in_flight.enter();
+            conn.invoke(&invocation).await
+        };
+        let value = self
+            .observe(def.name, started, value)
+            .map_err(|err| err.in_script(def.name))?;
+        let mut reply = Reply::parse(queue, value)?;
+        let outcome = op.outcome(&mut reply);
+        if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
+            tracing::warn!(
+                queue = %queue,
+                moved_by_script = ?reply.quarantined,
+                unreadable = ?reply.unreadable,
+                "task records could not be read and were moved to the queue's quarantine"
+            );
+        }
+        let outcome = outcome?;
+        let confirmed = match replication {
+            Some(replication) => {
+                let started = Instant::now();
+                let slot_key = self.inner.keys.queue_key(queue, "meta");
+                let result = conn.wait_replicas(replication, &slot_key).await;
+                self.observe("WAIT", started, result)?
+            }
+            None => 0,
+        };
+        Ok((outcome, reply.unreadable, confirmed))
+    }
+
+    /// Sends one plain command.
+    pub(super) async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = match self.conn().await {
+            Ok(mut conn) => {
+                let _busy = self.inner.in_flight.enter();
+                conn.query(cmd).await
+            }
+            Err(err) => Err(err),
+        };
+        self.observe(command_name(cmd), started, result)
+    }
+
+    /// Sends one command to one node of a cluster (or to the one node).
+    pub(super) async fn query_node<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        host: &str,
+        port: u16,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = match self.conn().await {
+            Ok(mut conn) => conn.query_node(cmd, host, port).await,
+            Err(err) => Err(err),
+        };
+        self.observe(command_name(cmd), started, result)
+    }
+
+    /// Feeds every call's outcome to the outage log and the metrics.
+    fn observe<T>(
+        &self,
+        op: &'static str,
+        started: Instant,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let error = match &result {
+            Ok(_) => {
+                self.inner.outages.succeeded(started);
+                None
+            }
+            Err(err) => {
+                if let StoreError::Unavailable(why) = err {
+                    self.inner.outages.failed(why);
+                }
+                Some(err.kind())
+            }
+        };
+        metrics::redis_call(op, started.elapsed(), error);
+        result
+    }
+
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        let started = Instant::now();
+        let conn = self.inner.conns.get().await;
+        metrics::pool_wait(started.elapsed());
+        conn
+    }
+
+    /// Refreshes the pool gauges (connections open, calls in flight): cheap, done per scrape.
+    pub fn report_pool(&self) {
+        let open = self.inner.conns.size() + self.inner.exclusive.size();
+        metrics::pool(open, self.inner.in_flight.now());
+    }
+}
+
+/// The command's name as a metrics label (one of a known few, so labels stay bounded).
+fn command_name(cmd: &redis::Cmd) -> &'static str {
+    const KNOWN: [&str; 12] = [
+        "PING", "CONFIG", "HGETALL", "HMGET", "ZCARD", "ZADD", "ZREM", "ZRANGE", "SCAN", "DBSIZE",
+        "CLUSTER", "WAIT",
+    ];
+    let name = match cmd.args_iter().next() {
+        Some(redis::Arg::Simple(name)) => name,
+        _ => return "command",
+    };
+    KNOWN
+        .into_iter()
+        .find(|known| known.as_bytes().eq_ignore_ascii_case(name))
+        .unwrap_or("command")
+}
+
+/// Redis calls in flight, for the pool's "in use" gauge: the connections are shared, so what
+/// is in use is calls, not connections.
+#[derive(Default)]
+struct InFlight(AtomicI64);
+
+/// One call in flight; counted down when dropped, however the call ends.
+struct Busy<'a>(&'a AtomicI64);
+
+impl InFlight {
+    fn enter(&self) -> Busy<'_> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Busy(&self.0)
+    }
+
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,15 @@
+//! What one sweep of a queue did.
+
+/// What one reaper sweep of a queue did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReapReport {
+    pub reclaimed: i64,
+    pub promoted: i64,
+    pub purged: i64,
+    /// Some step hit its bound: sweep again.
+    pub more: bool,
+    /// The queue has nothing left and its last key was removed: drop it from the registry.
+    pub gone: bool,
+    /// The queue's tasks per state after the sweep.
+    pub counts: crate::model::StateCounts,
+}

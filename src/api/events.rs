@@ -16,12 +16,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio_util::sync::CancellationToken;
 
-use super::AppState;
-use super::auth::Caller;
-use super::extract::{TaskParams, TaskPath};
-use super::responses::ReadErrors;
-use crate::error::ApiError;
-use crate::limits::{Slot, Waiting};
+use crate::http::AppState;
+use crate::http::extract::auth::Caller;
+use crate::http::extract::{TaskParams, TaskPath};
+use crate::http::limits::{Slot, Waiting};
+use crate::http::problem::ApiError;
+use crate::http::responses::ReadErrors;
 use crate::model::{QueueName, Task, TaskId, TaskState};
 use crate::store::Listener;
 use crate::store::tasks::{GetOutcome, Tasks};
@@ -66,11 +66,11 @@ pub async fn get_task_events(
         queue: path.queue,
         id: path.id,
         listener,
-        shutdown: state.shutdown.clone(),
+        shutdown: state.shutdown.0.clone(),
         next: Some(first),
         last: None,
         done: false,
-        ends_at: Instant::now() + state.event_stream_max,
+        ends_at: Instant::now() + state.event_stream_max.0,
         _waiting: waiting,
     };
     let events = futures_util::stream::unfold(watch, |mut watch| async move {

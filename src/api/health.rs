@@ -5,9 +5,9 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::responses::ReadinessErrors;
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::problem::ApiError;
+use crate::http::responses::ReadinessErrors;
 
 /// A probe's answer.
 #[derive(Debug, Serialize, ToSchema)]

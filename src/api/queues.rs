@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::auth::Caller;
-use super::body::{Body, Fields, RequestBody};
-use super::extract::{Page, PageParams, QueueParams, QueuePath};
-use super::lists::TaskList;
-use super::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
-use crate::error::ApiError;
+use super::tasks::list::TaskList;
+use crate::http::AppState;
+use crate::http::extract::auth::Caller;
+use crate::http::extract::body::{Body, Fields, RequestBody};
+use crate::http::extract::{Page, PageParams, QueueParams, QueuePath};
+use crate::http::problem::ApiError;
+use crate::http::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
 use crate::model::{QueueName, QueueStats, TaskId, TaskState};
 
 /// Most task ids one redrive call may list.
@@ -23,7 +23,7 @@ const REDRIVE_IDS_MAX: usize = 1000;
 
 /// One page of queues.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::examples::queue_list)]
+#[schema(example = crate::model::examples::queue_list)]
 pub struct QueueList {
     /// The queues of this page, in name order.
     pub queues: Vec<QueueStats>,
@@ -149,13 +149,13 @@ pub async fn list_dead_tasks(
     QueuePath(queue): QueuePath,
     page: Page,
 ) -> Result<Json<TaskList>, ApiError> {
-    super::lists::page(&state, &queue, TaskState::Dead, page.limit, page.cursor).await
+    super::tasks::list::page(&state, &queue, TaskState::Dead, page.limit, page.cursor).await
 }
 
 /// Body of a redrive: which dead tasks. `{}` redrives them all.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::redrive_request)]
+#[schema(example = crate::model::examples::redrive_request)]
 pub struct RedriveRequest {
     /// The dead tasks to redrive (up to 1000 ids); leave out to redrive every dead task.
     #[schema(max_items = 1000)]
@@ -204,7 +204,7 @@ pub struct Purged {
     security(("bearer" = ["admin"])),
     tag = "dead letters",
     params(QueueParams),
-    request_body(content = RedriveRequest, example = json!(crate::examples::redrive_request())),
+    request_body(content = RedriveRequest, example = json!(crate::model::examples::redrive_request())),
     responses((status = 200, description = "How many tasks are ready again", body = Redriven), RedriveErrors)
 )]
 pub async fn redrive_dead_tasks(

@@ -7,6 +7,7 @@
 //! names, ids, bounds and times are here.
 
 mod cron;
+pub mod examples;
 mod policy;
 mod queue;
 mod task;

@@ -131,7 +131,7 @@ impl Field {
 
 /// Retry delays: `initial_ms × multiplier^(attempt-1)`, capped at `max_ms`, spread by ±`jitter`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = crate::examples::backoff)]
+#[schema(example = crate::model::examples::backoff)]
 pub struct Backoff {
     /// Delay after the first failed attempt (0 to 30 days, at most `max_ms`).
     pub initial_ms: u64,
@@ -166,7 +166,7 @@ impl RateLimit {
 
 /// A queue's effective dispatch policy: its own values on top of the server's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = crate::examples::policy)]
+#[schema(example = crate::model::examples::policy)]
 pub struct QueuePolicy {
     /// Lease length when neither the worker nor the task asks for one (1000 to 86400000 ms).
     pub lease_ms: u64,

@@ -49,7 +49,7 @@ pub struct Totals {
 
 /// A queue: counts per state, totals, the age of its oldest ready task and its policy.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = crate::examples::queue_stats)]
+#[schema(example = crate::model::examples::queue_stats)]
 pub struct QueueStats {
     pub name: String,
     pub counts: StateCounts,

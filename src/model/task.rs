@@ -67,7 +67,7 @@ pub enum AttemptFailure {
 
 /// One failed attempt in a task's error history.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = crate::examples::task_error)]
+#[schema(example = crate::model::examples::task_error)]
 pub struct TaskError {
     /// Which attempt (1-based) this was.
     pub attempt: u32,
@@ -80,7 +80,7 @@ pub struct TaskError {
 
 /// A task: its payload plus everything the dispatcher knows about it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = crate::examples::completed_task)]
+#[schema(example = crate::model::examples::completed_task)]
 pub struct Task {
     /// Task id (UUIDv7).
     pub id: String,
@@ -126,7 +126,7 @@ pub struct Task {
 
 /// A granted lease: the right to work on `task` until `expires_at`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = crate::examples::lease)]
+#[schema(example = crate::model::examples::lease)]
 pub struct Lease {
     /// Fencing token: pass it to heartbeat, ack and fail. Unguessable; never shown elsewhere.
     pub lease_id: String,

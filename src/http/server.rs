@@ -119,7 +119,7 @@ struct Refusals {
 /// Said to a connection refused at the limit, if it listens (nothing is read from it): the
 /// `503` problem any overloaded request gets.
 fn refusal(limit: usize) -> String {
-    let problem = crate::error::ApiError::Overloaded(format!(
+    let problem = crate::http::problem::ApiError::Overloaded(format!(
         "this server has its limit of {limit} connections open; retry after the Retry-After \
          delay"
     ))

@@ -8,7 +8,7 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Type};
 
-use crate::error::ApiError;
+use crate::http::problem::ApiError;
 use crate::model::FieldError;
 
 /// One documented response per error, keyed by status.
@@ -306,3 +306,16 @@ error_set!(
         internal(),
     ]
 );
+
+/// Header set on a `200` that repeats an earlier, already applied call.
+const REPLAYED: axum::http::HeaderName = axum::http::HeaderName::from_static("idempotent-replayed");
+
+/// A `200` with `body` that repeats an earlier call, marked `Idempotent-Replayed: true`.
+pub fn replayed(body: impl axum::response::IntoResponse) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(REPLAYED, axum::http::HeaderValue::from_static("true"))],
+        body,
+    )
+        .into_response()
+}

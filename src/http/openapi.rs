@@ -4,8 +4,10 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::Problem;
+use super::problem::{ApiError, Problem};
+use super::{AppState, responses};
 use crate::model::FieldError;
+use utoipa::openapi::path::Operation;
 
 const DESCRIPTION: &str = "\
 HTTP/REST task dispatch in front of Redis. Producers submit tasks; workers in any language lease \
@@ -87,6 +89,97 @@ impl Modify for BearerKeys {
         openapi
             .components
             .get_or_insert_with(Default::default)
-            .add_security_scheme(crate::api::auth::SCHEME, SecurityScheme::Http(scheme));
+            .add_security_scheme(super::extract::auth::SCHEME, SecurityScheme::Http(scheme));
     }
+}
+
+/// The served router and its OpenAPI document, completed with what every operation shares.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = crate::api::routes().split_for_parts();
+    complete(&mut document);
+    (router, document)
+}
+
+/// Adds to every operation the answers any request can get (`408`, `431`), and to those that
+/// need a key, `401`, `403` and a line naming the roles allowed.
+fn complete(document: &mut utoipa::openapi::OpenApi) {
+    let always = responses::problems(vec![
+        ApiError::RequestTimeout,
+        ApiError::HeadersTooLarge(
+            "the request's headers are 20480 bytes; the limit is 16384".into(),
+        ),
+    ]);
+    let keyed = responses::problems(vec![
+        ApiError::Unauthorized(
+            "this operation needs an API key, sent as `Authorization: Bearer <key>`".into(),
+        ),
+        ApiError::Forbidden(
+            "the key \"web\" may use queues starting with billing., not queue emails".into(),
+        ),
+    ]);
+    for item in document.paths.paths.values_mut() {
+        for operation in operations(item) {
+            let roles = required_roles(operation);
+            let extra = always
+                .iter()
+                .chain(keyed.iter().filter(|_| !roles.is_empty()));
+            for (status, response) in extra {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.clone())
+                    .or_insert_with(|| response.clone());
+            }
+            if !roles.is_empty() {
+                let note = format!(
+                    "**Who may call:** a key with role {}{}.",
+                    roles.join(" or "),
+                    if operation_has_queue(operation) {
+                        ", limited to this queue's name if the key is limited to queue prefixes"
+                    } else {
+                        ""
+                    }
+                );
+                let description = operation.description.take().unwrap_or_default();
+                operation.description = Some(if description.is_empty() {
+                    note
+                } else {
+                    format!("{description}\n\n{note}")
+                });
+            }
+        }
+    }
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// The roles the operation's bearer requirement lists (none for an open operation).
+fn required_roles(operation: &Operation) -> Vec<String> {
+    let security = serde_json::to_value(&operation.security).unwrap_or_default();
+    security
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r[super::extract::auth::SCHEME].as_array())
+        .flatten()
+        .filter_map(|r| r.as_str().map(|r| format!("`{r}`")))
+        .collect()
+}
+
+fn operation_has_queue(operation: &Operation) -> bool {
+    operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "queue"))
 }

@@ -7,17 +7,16 @@
 //! server refuses, and an operation that declares nothing is admin-only.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
+use axum::extract::{FromRef, FromRequestParts, MatchedPath, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use serde_json::Value;
 use utoipa::openapi::OpenApi;
 
-use super::AppState;
-use crate::access::{ApiKey, Role};
-use crate::error::ApiError;
+use crate::access::{Access, ApiKey, Role};
+use crate::http::problem::ApiError;
 use crate::model::QueueName;
 
 /// The name of the security scheme in the OpenAPI document.
@@ -88,9 +87,6 @@ fn rule_of(operation: &Value) -> Rule {
     Rule::Roles(roles)
 }
 
-/// The rules of the served document.
-pub static RULES: LazyLock<Rules> = LazyLock::new(|| Rules::from_document(&crate::openapi()));
-
 /// Who is calling: a checked key, or nobody in particular when the operation is open or the
 /// server runs without keys.
 #[derive(Debug, Clone)]
@@ -118,19 +114,28 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    Arc<Access>: FromRef<S>,
+    Arc<Rules>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let (access, rules) = (
+            Arc::<Access>::from_ref(state),
+            Arc::<Rules>::from_ref(state),
+        );
         let route = parts
             .extensions
             .get::<MatchedPath>()
             .map_or("", MatchedPath::as_str);
         let anyone = Self { key: None };
-        let roles = match RULES.get(&parts.method, route) {
+        let roles = match rules.get(&parts.method, route) {
             Rule::Open => return Ok(anyone),
-            _ if route == METRICS_ROUTE && state.access.metrics_open => return Ok(anyone),
-            _ if state.access.keys.is_empty() => return Ok(anyone),
+            _ if route == METRICS_ROUTE && access.metrics_open => return Ok(anyone),
+            _ if access.keys.is_empty() => return Ok(anyone),
             Rule::Roles(roles) => roles,
         };
         let key = bearer_key(parts)
@@ -140,7 +145,7 @@ impl FromRequestParts<AppState> for Caller {
                 )
             })
             .and_then(|presented| {
-                state.access.keys.identify(presented).ok_or_else(|| {
+                access.keys.identify(presented).ok_or_else(|| {
                     ApiError::Unauthorized("the API key is not one this server knows".into())
                 })
             })?;
@@ -209,7 +214,8 @@ mod tests {
     #[test]
     fn the_rules_follow_the_spec_table() {
         use Role::*;
-        let rule = |method: Method, route: &str| RULES.get(&method, route).clone();
+        let rules = Rules::from_document(&crate::openapi());
+        let rule = |method: Method, route: &str| rules.get(&method, route).clone();
         assert_eq!(rule(Method::GET, "/healthz"), Rule::Open);
         assert_eq!(
             rule(Method::POST, "/v1/queues/{queue}/tasks"),

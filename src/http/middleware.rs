@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::error::{ApiError, InternalCause};
+use crate::http::problem::{ApiError, InternalCause};
 
 /// Runs the request in a span carrying its request id and route, so every line it logs can be
 /// found; logs the cause of a `500` once; and, when `access_log` is on, writes one line per

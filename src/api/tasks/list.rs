@@ -6,17 +6,17 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::auth::Caller;
-use super::extract::{QueueParams, QueuePath, StatePage, StatePageParams};
-use super::responses::TaskListErrors;
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::extract::auth::Caller;
+use crate::http::extract::{QueueParams, QueuePath, StatePage, StatePageParams};
+use crate::http::problem::ApiError;
+use crate::http::responses::TaskListErrors;
 use crate::model::{QueueName, Task, TaskId, TaskState};
 use crate::store::tasks::PageCursor;
 
 /// One page of tasks.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::examples::dead_page)]
+#[schema(example = crate::model::examples::dead_page)]
 pub struct TaskList {
     /// The tasks of this page, in their state's order.
     pub tasks: Vec<Task>,

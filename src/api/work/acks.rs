@@ -7,14 +7,14 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::auth::Caller;
-use super::batch::{BatchResult, Items, read_items};
-use super::body::{Body, Fields, RequestBody, check_size};
-use super::extract::{Durability, QueueParams, QueuePath, TaskPath};
-use super::responses::AckBatchErrors;
-use super::work::{finished, lease_id};
-use crate::error::ApiError;
+use super::{finished, lease_id};
+use crate::http::AppState;
+use crate::http::batch::{BatchResult, Items, read_items};
+use crate::http::extract::auth::Caller;
+use crate::http::extract::body::{Body, Fields, RequestBody, check_size};
+use crate::http::extract::{Durability, QueueParams, QueuePath, TaskPath};
+use crate::http::problem::ApiError;
+use crate::http::responses::AckBatchErrors;
 use crate::model::TaskId;
 use crate::store::dispatch::AckItem;
 
@@ -58,7 +58,7 @@ impl RequestBody for AckItemRequest {
 /// Body of a batch ack.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::ack_batch_request)]
+#[schema(example = crate::model::examples::ack_batch_request)]
 pub struct AckBatchRequest {
     /// The acks (1 to 1000), each applied on its own terms.
     #[schema(min_items = 1, max_items = 1000)]
@@ -75,7 +75,7 @@ impl RequestBody for AckBatchRequest {
 
 /// A batch ack's outcomes, in request order.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::examples::ack_batch_response)]
+#[schema(example = crate::model::examples::ack_batch_response)]
 pub struct AckBatchResponse {
     pub results: Vec<BatchResult>,
 }
@@ -100,7 +100,7 @@ pub struct AckBatchResponse {
         ("Taskgate-Durability" = Option<String>, Header,
             description = "`replicated`: answer only once every ack is also on the configured number of Redis replicas (`WAIT`); `503` if they do not confirm in time")
     ),
-    request_body(content = AckBatchRequest, example = json!(crate::examples::ack_batch_request())),
+    request_body(content = AckBatchRequest, example = json!(crate::model::examples::ack_batch_request())),
     responses(
         (status = 200, description = "Every ack's outcome, in request order", body = AckBatchResponse,
             headers(
@@ -121,7 +121,7 @@ pub async fn ack_tasks(
     for (index, item) in items.into_iter().enumerate() {
         let checked = item.map_err(ApiError::Validation).and_then(|ack| {
             if let Some(result) = &ack.result {
-                check_size("result", result, state.max_payload_bytes)?;
+                check_size("result", result, state.limits.max_payload_bytes)?;
             }
             Ok(ack)
         });

@@ -20,14 +20,14 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::AppState;
-use crate::error::ApiError;
+use crate::http::problem::ApiError;
+use crate::http::state::BodyLimits;
 use crate::model::FieldError;
 
 /// The default of `--max-json-depth`: how deeply a payload or result may nest arrays and
@@ -49,10 +49,16 @@ pub trait RequestBody {
 /// A JSON object body, checked by `T::read`.
 pub struct Body<T: RequestBody>(pub T::Checked);
 
-impl<T: RequestBody> FromRequest<AppState> for Body<T> {
+impl<S, T> FromRequest<S> for Body<T>
+where
+    S: Send + Sync,
+    T: RequestBody,
+    BodyLimits: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limits = BodyLimits::from_ref(state);
         if !is_json(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -63,7 +69,7 @@ impl<T: RequestBody> FromRequest<AppState> for Body<T> {
                 ApiError::Malformed(rejection.body_text())
             }
         })?;
-        let mut fields = Fields::parse_with_depth(&bytes, state.max_json_depth)?;
+        let mut fields = Fields::parse_with_depth(&bytes, limits.max_json_depth)?;
         let checked = T::read(&mut fields);
         fields.finish()?;
         Ok(Self(checked))

@@ -2,6 +2,9 @@
 //! a problem+json naming the parameter, before anything reaches the store. Bodies are read in
 //! `body.rs`.
 
+pub mod auth;
+pub mod body;
+
 use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Path, Query};
@@ -9,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use utoipa::IntoParams;
 
-use crate::error::ApiError;
+use crate::http::problem::ApiError;
 use crate::model::{FieldError, QueueName, TaskId, TaskState};
 
 /// The `{queue}` path parameter, checked.

@@ -10,13 +10,14 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::auth::Caller;
-use super::batch::{BatchResult, Items, read_items};
-use super::body::{Body, Fields, RequestBody};
-use super::extract::{Durability, QueueParams, QueuePath, single_header};
-use super::responses::{BatchErrors, SubmitErrors};
-use super::{AppState, replayed};
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::batch::{BatchResult, Items, read_items};
+use crate::http::extract::auth::Caller;
+use crate::http::extract::body::{Body, Fields, RequestBody};
+use crate::http::extract::{Durability, QueueParams, QueuePath, single_header};
+use crate::http::problem::ApiError;
+use crate::http::responses::replayed;
+use crate::http::responses::{BatchErrors, SubmitErrors};
 use crate::model::{
     DELAY_MS_MAX, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN,
     QueueName, Task, parse_rfc3339_ms,
@@ -33,7 +34,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Body of a submit.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::submit_request)]
+#[schema(example = crate::model::examples::submit_request)]
 pub struct SubmitTaskRequest {
     /// Any JSON value (`null` included), stored and returned exactly as sent (key order, number
     /// precision and all); at most the policy's `max_payload_bytes` of JSON text, and at most
@@ -171,7 +172,7 @@ fn submitted(
     ),
     request_body(
         content = SubmitTaskRequest,
-        example = json!(crate::examples::submit_request())
+        example = json!(crate::model::examples::submit_request())
     ),
     responses(
         (status = 201, description = "The task was stored", body = Task,
@@ -195,7 +196,11 @@ pub async fn submit_task(
     durability: Durability,
     Body(task): Body<SubmitTaskRequest>,
 ) -> Result<Response, ApiError> {
-    super::body::check_size("payload", &task.payload, state.max_payload_bytes)?;
+    crate::http::extract::body::check_size(
+        "payload",
+        &task.payload,
+        state.limits.max_payload_bytes,
+    )?;
     let task = match single_header(&headers, IDEMPOTENCY_KEY, "Idempotency-Key")? {
         None => task,
         Some(value) => {
@@ -255,7 +260,7 @@ pub struct BatchTaskRequest {
 /// Body of a batch submit.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::batch_request)]
+#[schema(example = crate::model::examples::batch_request)]
 pub struct BatchSubmitRequest {
     /// The tasks (1 to 1000), each submitted on its own terms.
     #[schema(min_items = 1, max_items = 1000)]
@@ -293,7 +298,7 @@ impl RequestBody for BatchSubmitRequest {
 
 /// A batch submit's outcomes, in request order.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::examples::batch_response)]
+#[schema(example = crate::model::examples::batch_response)]
 pub struct BatchSubmitResponse {
     pub results: Vec<BatchResult>,
 }
@@ -317,7 +322,7 @@ pub struct BatchSubmitResponse {
         ("Taskgate-Durability" = Option<String>, Header,
             description = "`replicated`: answer only once every task the batch stored is also on the configured number of Redis replicas (`WAIT`); `503` if they do not confirm in time")
     ),
-    request_body(content = BatchSubmitRequest, example = json!(crate::examples::batch_request())),
+    request_body(content = BatchSubmitRequest, example = json!(crate::model::examples::batch_request())),
     responses(
         (status = 200, description = "Every task's outcome, in request order", body = BatchSubmitResponse,
             headers(
@@ -338,7 +343,11 @@ pub async fn submit_tasks(
     let mut sizes = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let checked = item.map_err(ApiError::Validation).and_then(|task| {
-            super::body::check_size("payload", &task.payload, state.max_payload_bytes)?;
+            crate::http::extract::body::check_size(
+                "payload",
+                &task.payload,
+                state.limits.max_payload_bytes,
+            )?;
             Ok(task)
         });
         match checked {

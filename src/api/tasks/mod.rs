@@ -4,16 +4,20 @@
 //! Handlers check input, call one store operation and map its outcome to a response; they build
 //! no Redis keys and hold no state.
 
+pub(super) mod list;
+pub(super) mod submit;
+
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Caller;
-use super::extract::{ResultWait, ResultWaitParams, TaskParams, TaskPath};
-use super::responses::{CancelErrors, ReadErrors};
-use super::{AppState, replayed};
-use crate::error::ApiError;
-use crate::limits::Slot;
+use crate::http::AppState;
+use crate::http::extract::auth::Caller;
+use crate::http::extract::{ResultWait, ResultWaitParams, TaskParams, TaskPath};
+use crate::http::limits::Slot;
+use crate::http::problem::ApiError;
+use crate::http::responses::replayed;
+use crate::http::responses::{CancelErrors, ReadErrors};
 use crate::model::Task;
 use crate::store::tasks::{CancelOutcome, GetOutcome};
 
@@ -42,7 +46,7 @@ pub async fn get_task(
     let outcome = state
         .store
         .waiting
-        .get_waiting(&path.queue, path.id, wait, &state.shutdown)
+        .get_waiting(&path.queue, path.id, wait, &state.shutdown.0)
         .await?;
     match outcome {
         GetOutcome::Found(task) => Ok(Json(*task)),

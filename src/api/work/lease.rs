@@ -10,13 +10,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::Caller;
-use super::body::{Body, Fields, RequestBody};
-use super::extract::{QueueParams, QueuePath};
-use super::responses::{LeaseAcrossErrors, LeaseErrors};
-use super::{AppState, replayed};
-use crate::error::ApiError;
-use crate::limits::Slot;
+use crate::http::AppState;
+use crate::http::extract::auth::Caller;
+use crate::http::extract::body::{Body, Fields, RequestBody};
+use crate::http::extract::{QueueParams, QueuePath};
+use crate::http::limits::Slot;
+use crate::http::problem::ApiError;
+use crate::http::responses::replayed;
+use crate::http::responses::{LeaseAcrossErrors, LeaseErrors};
 use crate::model::{
     LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX,
 };
@@ -36,7 +37,7 @@ pub struct LeaseCall {
 /// Body of a lease call. `{}` leases one task with the policy's lease length.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::lease_request)]
+#[schema(example = crate::model::examples::lease_request)]
 pub struct LeaseTasksRequest {
     /// Your worker's name (1 to 128 printable characters), recorded on the tasks it leases.
     #[schema(
@@ -93,7 +94,7 @@ fn read_lease_options(f: &mut Fields<'_>) -> LeaseCall {
 
 /// The leases granted; an empty list when nothing could be leased.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::examples::lease_list)]
+#[schema(example = crate::model::examples::lease_list)]
 pub struct LeaseList {
     leases: Vec<Lease>,
     /// When the list is empty because of a queue's `max_in_flight` or `rate_limit`: how long
@@ -141,7 +142,7 @@ fn lease_response(started: Instant, outcome: LeaseOutcome) -> Response {
     security(("bearer" = ["worker", "admin"])),
     tag = "workers",
     params(QueueParams),
-    request_body(content = LeaseTasksRequest, example = json!(crate::examples::lease_request())),
+    request_body(content = LeaseTasksRequest, example = json!(crate::model::examples::lease_request())),
     responses(
         (status = 200, description = "The leases granted (possibly none)", body = LeaseList,
             headers(
@@ -163,7 +164,7 @@ pub async fn lease_tasks(
     let outcome = state
         .store
         .waiting
-        .lease_waiting(&queue, &call.request, call.wait, &state.shutdown)
+        .lease_waiting(&queue, &call.request, call.wait, &state.shutdown.0)
         .await?;
     Ok(lease_response(started, outcome))
 }
@@ -171,7 +172,7 @@ pub async fn lease_tasks(
 /// Body of a lease call across several queues.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::lease_across_request)]
+#[schema(example = crate::model::examples::lease_across_request)]
 pub struct LeaseAcrossRequest {
     /// The queues to lease from (1 to 20 names).
     #[schema(min_items = 1, max_items = 20)]
@@ -267,7 +268,7 @@ impl RequestBody for LeaseAcrossRequest {
     path = "/v1/leases",
     security(("bearer" = ["worker", "admin"])),
     tag = "workers",
-    request_body(content = LeaseAcrossRequest, example = json!(crate::examples::lease_across_request())),
+    request_body(content = LeaseAcrossRequest, example = json!(crate::model::examples::lease_across_request())),
     responses(
         (status = 200, description = "The leases granted (possibly none)", body = LeaseList,
             headers(
@@ -296,7 +297,7 @@ pub async fn lease_tasks_across_queues(
             Some(call.strategy),
             &call.options.request,
             call.options.wait,
-            &state.shutdown,
+            &state.shutdown.0,
         )
         .await?;
     Ok(lease_response(started, outcome))

@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use super::body::{Fields, RequestBody};
-use crate::error::{ApiError, Problem};
+use crate::http::extract::body::{Fields, RequestBody};
+use crate::http::problem::{ApiError, Problem};
 use crate::model::{FieldError, Task};
 
 /// Most items one batch call takes.

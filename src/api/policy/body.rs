@@ -4,7 +4,7 @@
 
 use utoipa::ToSchema;
 
-use super::body::{Fields, RequestBody};
+use crate::http::extract::body::{Fields, RequestBody};
 use crate::model::{Field, Kind, RateLimit};
 
 /// Body of a policy `PUT` or `PATCH`: any of the policy's fields. With `PUT`, the fields given
@@ -14,7 +14,7 @@ use crate::model::{Field, Kind, RateLimit};
 /// `rate_limit` is set as a whole.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::policy_patch)]
+#[schema(example = crate::model::examples::policy_patch)]
 pub struct PolicyRequest {
     /// Lease length when neither the worker nor the task asks for one (1000 to 86400000 ms).
     #[schema(minimum = 1000, maximum = 86_400_000)]

@@ -3,6 +3,8 @@
 //! `If-None-Match` (RFC 9110), so two operators editing at once cannot overwrite each other
 //! blindly.
 
+pub(super) mod body;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -10,19 +12,19 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::auth::Caller;
-use super::body::Body;
-use super::extract::{QueueParams, QueuePath};
-use super::policy_body::{PolicyRequest, PolicyValues};
-use super::responses::{PolicyReadErrors, PolicyResetErrors, PolicyWriteErrors};
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::extract::auth::Caller;
+use crate::http::extract::body::Body;
+use crate::http::extract::{QueueParams, QueuePath};
+use crate::http::problem::ApiError;
+use crate::http::responses::{PolicyReadErrors, PolicyResetErrors, PolicyWriteErrors};
 use crate::model::{Field, QueuePolicy, rfc3339_ms};
 use crate::store::policies::{PolicyMode, PolicyState, PolicyWrite, PolicyWriteOutcome};
+use body::{PolicyRequest, PolicyValues};
 
 /// A queue's policy, as `GET` and every write answer it.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::examples::policy_view)]
+#[schema(example = crate::model::examples::policy_view)]
 pub struct QueuePolicyView {
     pub queue: String,
     /// The effective values: the queue's own where it has them, else the server's defaults.
@@ -214,12 +216,12 @@ async fn write(
     values: PolicyValues,
 ) -> Result<Response, ApiError> {
     if let Some((_, Some(bytes))) = values.iter().find(|(f, _)| *f == Field::MaxPayloadBytes) {
-        if *bytes > state.max_payload_bytes as f64 {
+        if *bytes > state.limits.max_payload_bytes as f64 {
             return Err(ApiError::field(
                 "max_payload_bytes",
                 format!(
                     "must be at most the server's own limit, {}",
-                    state.max_payload_bytes
+                    state.limits.max_payload_bytes
                 ),
             ));
         }
@@ -308,7 +310,7 @@ pub async fn get_queue_policy(
         ("If-Match" = Option<String>, Header, description = "Apply only if the policy is at one of these versions (ETags from a read, such as `\"3\"`, comma-separated), else `412`. `*`: only if the queue has a policy of its own (version 1 or later). Compared strongly: a weak tag (`W/\"3\"`) matches no version."),
         ("If-None-Match" = Option<String>, Header, description = "`*`: apply only if the queue has no policy of its own yet (version 0), so a write creates one and never replaces one, else `412`. ETags: apply only if the policy is at none of these versions.")
     ),
-    request_body(content = PolicyRequest, example = json!(crate::examples::policy_patch())),
+    request_body(content = PolicyRequest, example = json!(crate::model::examples::policy_patch())),
     responses(
         (status = 200, description = "The policy now", body = QueuePolicyView,
             headers(("ETag" = String, description = "The new version, quoted"))),
@@ -350,7 +352,7 @@ pub async fn put_queue_policy(
         ("If-Match" = Option<String>, Header, description = "Apply only if the policy is at one of these versions (ETags from a read, such as `\"3\"`, comma-separated), else `412`. `*`: only if the queue has a policy of its own (version 1 or later). Compared strongly: a weak tag (`W/\"3\"`) matches no version."),
         ("If-None-Match" = Option<String>, Header, description = "`*`: apply only if the queue has no policy of its own yet (version 0), so a write creates one and never replaces one, else `412`. ETags: apply only if the policy is at none of these versions.")
     ),
-    request_body(content = PolicyRequest, content_type = "application/merge-patch+json", example = json!(crate::examples::policy_patch())),
+    request_body(content = PolicyRequest, content_type = "application/merge-patch+json", example = json!(crate::model::examples::policy_patch())),
     responses(
         (status = 200, description = "The policy now", body = QueuePolicyView,
             headers(("ETag" = String, description = "The new version, quoted"))),

@@ -2,6 +2,9 @@
 //! `lease_id`; the store decides whether that lease is still live, and these handlers only map
 //! its answer.
 
+pub(super) mod acks;
+pub(super) mod lease;
+
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -9,19 +12,20 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use super::auth::Caller;
-use super::body::{Body, Fields, RequestBody, check_size};
-use super::extract::{Durability, TaskParams, TaskPath};
-use super::responses::{AckErrors, FailErrors, HeartbeatErrors};
-use super::{AppState, replayed};
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::extract::auth::Caller;
+use crate::http::extract::body::{Body, Fields, RequestBody, check_size};
+use crate::http::extract::{Durability, TaskParams, TaskPath};
+use crate::http::problem::ApiError;
+use crate::http::responses::replayed;
+use crate::http::responses::{AckErrors, FailErrors, HeartbeatErrors};
 use crate::model::{DELAY_MS_MAX, LEASE_ID_MAX, LEASE_MS_MAX, LEASE_MS_MIN, Task};
 use crate::store::dispatch::{Failure, FinishOutcome, HeartbeatOutcome};
 
 /// Body of a heartbeat.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::heartbeat_request)]
+#[schema(example = crate::model::examples::heartbeat_request)]
 pub struct HeartbeatTaskRequest {
     /// The `lease_id` from the lease.
     #[schema(min_length = 1, max_length = 128)]
@@ -50,7 +54,7 @@ impl RequestBody for HeartbeatTaskRequest {
 
 /// Answer to a heartbeat.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::examples::heartbeat_response)]
+#[schema(example = crate::model::examples::heartbeat_response)]
 pub struct HeartbeatResponse {
     /// New end of the lease (RFC 3339, Redis clock).
     expires_at: String,
@@ -61,7 +65,7 @@ pub struct HeartbeatResponse {
 /// Body of an ack.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::ack_request)]
+#[schema(example = crate::model::examples::ack_request)]
 pub struct AckTaskRequest {
     /// The `lease_id` from the lease.
     #[schema(min_length = 1, max_length = 128)]
@@ -93,7 +97,7 @@ impl RequestBody for AckTaskRequest {
 /// Body of a fail.
 #[derive(ToSchema)]
 #[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::examples::fail_request)]
+#[schema(example = crate::model::examples::fail_request)]
 pub struct FailTaskRequest {
     /// The `lease_id` from the lease.
     #[schema(min_length = 1, max_length = 128)]
@@ -152,7 +156,7 @@ fn lease_ms(f: &mut Fields<'_>) -> Option<u64> {
     security(("bearer" = ["worker", "admin"])),
     tag = "workers",
     params(TaskParams),
-    request_body(content = HeartbeatTaskRequest, example = json!(crate::examples::heartbeat_request())),
+    request_body(content = HeartbeatTaskRequest, example = json!(crate::model::examples::heartbeat_request())),
     responses(
         (status = 200, description = "The lease was extended", body = HeartbeatResponse),
         HeartbeatErrors,
@@ -196,7 +200,7 @@ pub async fn heartbeat_task(
     params(TaskParams,
         ("Taskgate-Durability" = Option<String>, Header,
             description = "`replicated`: answer only once the completion is also on the configured number of Redis replicas (`WAIT`); `503` if they do not confirm in time")),
-    request_body(content = AckTaskRequest, example = json!(crate::examples::ack_request())),
+    request_body(content = AckTaskRequest, example = json!(crate::model::examples::ack_request())),
     responses(
         (status = 200, description = "The task is completed", body = Task,
             headers(("Idempotent-Replayed" = String, description = "`true` when this repeats an ack that already applied"))),
@@ -211,7 +215,7 @@ pub async fn ack_task(
     Body(call): Body<AckTaskRequest>,
 ) -> Result<Response, ApiError> {
     if let Some(result) = &call.result {
-        check_size("result", result, state.max_payload_bytes)?;
+        check_size("result", result, state.limits.max_payload_bytes)?;
     }
     let (outcome, confirmed) = state
         .store
@@ -246,7 +250,7 @@ pub async fn ack_task(
     security(("bearer" = ["worker", "admin"])),
     tag = "workers",
     params(TaskParams),
-    request_body(content = FailTaskRequest, example = json!(crate::examples::fail_request())),
+    request_body(content = FailTaskRequest, example = json!(crate::model::examples::fail_request())),
     responses(
         (status = 200, description = "The failure was recorded; the task is `scheduled` for a retry or `dead`", body = Task,
             headers(("Idempotent-Replayed" = String, description = "`true` when this repeats a fail that already applied"))),

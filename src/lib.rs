@@ -14,6 +14,8 @@
 //!   out of logs.
 //! - `local_redis`: the `redis-server` child started when no Redis is configured.
 //! - `healthcheck`: the `taskgate healthcheck` client used by the container's HEALTHCHECK.
+//! - `run`: the server command (resolve Redis, bind, serve until a signal); `main.rs` only
+//!   picks the command and its runtime.
 //!
 //! Data flows one way: `http` → `api` → `store` → Redis. The API builds no keys; the store
 //! knows no HTTP. ARCHITECTURE.md has the whole map.
@@ -27,6 +29,7 @@ pub mod local_redis;
 pub mod metrics;
 pub mod model;
 pub mod redact;
+pub mod run;
 pub mod store;
 pub mod telemetry;
 

@@ -1,5 +1,7 @@
-//! The `taskgate` binary: read configuration, set up logging, bind, serve until a signal.
-//! Start-up problems are one clear line on stderr and a non-zero exit, never a backtrace.
+//! The `taskgate` binary: reads the configuration and runs its command. `taskgate openapi`
+//! prints the document without starting anything; `taskgate healthcheck` runs on a one-thread
+//! runtime; the server (`run::serve`) on the multi-thread one. Start-up problems are one clear
+//! line on stderr and a non-zero exit, never a backtrace.
 
 use std::process::ExitCode;
 
@@ -10,8 +12,6 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use taskgate::config::{Command, Config, ConfigError};
-use taskgate::local_redis::Redis;
-use tokio::net::TcpListener;
 
 fn main() -> ExitCode {
     let config = match Config::load() {
@@ -19,116 +19,49 @@ fn main() -> ExitCode {
         Err(ConfigError::Clap(err)) => err.exit(),
         Err(err) => return fail(&format!("invalid configuration: {err}")),
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.worker_threads > 0 {
-        runtime.worker_threads(config.worker_threads);
-    }
-    match runtime.enable_all().build() {
-        Ok(runtime) => runtime.block_on(run(config)),
-        Err(err) => fail(&format!("cannot start the runtime: {err}")),
-    }
-}
-
-async fn run(config: Config) -> ExitCode {
     match config.command {
         Some(Command::Openapi) => {
             print!("{}", taskgate::openapi_json());
             ExitCode::SUCCESS
         }
-        Some(Command::Healthcheck { live }) => {
-            let Ok(addr) = config.listen_addr() else {
-                return fail(&format!("cannot resolve {}", config.listen));
-            };
-            if taskgate::healthcheck::check(addr, live).await {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        None => serve(config).await,
+        Some(Command::Healthcheck { live }) => healthcheck(&config, live),
+        None => serve(config),
     }
 }
 
-async fn serve(mut config: Config) -> ExitCode {
-    taskgate::telemetry::init(&config.log_format);
-    let redis = match Redis::resolve(&config).await {
-        Ok(redis) => redis,
-        Err(err) => return fail(&err),
+fn healthcheck(config: &Config, live: bool) -> ExitCode {
+    let Ok(addr) = config.listen_addr() else {
+        return fail(&format!("cannot resolve {}", config.listen));
     };
-    config.redis_url = Some(redis.url.clone());
-    let code = serve_with(&config).await;
-    redis.stop().await;
-    code
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) if runtime.block_on(taskgate::healthcheck::check(addr, live)) => {
+            ExitCode::SUCCESS
+        }
+        Ok(_) => ExitCode::FAILURE,
+        Err(err) => fail(&format!("cannot start the runtime: {err}")),
+    }
 }
 
-async fn serve_with(config: &Config) -> ExitCode {
-    let state = match taskgate::state_from_config(config) {
-        Ok(state) => state,
-        Err(err) => return fail(&err),
-    };
-    let addr = match config.listen_addr() {
-        Ok(addr) => addr,
-        Err(err) => return fail(&format!("cannot resolve {}: {err}", config.listen)),
-    };
-    let listener = match TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            return fail(&format!(
-                "cannot listen on {addr}: {err} (is another taskgate or another program using \
-                 it? set TASKGATE_LISTEN)"
-            ));
-        }
-    };
-    let bound = listener.local_addr().unwrap_or(addr);
-    if config.keys.is_empty() {
-        if config.insecure_no_auth && !bound.ip().is_loopback() {
-            tracing::warn!(
-                listen = %bound,
-                "running WITHOUT API KEYS on a non-loopback address (--insecure-no-auth): \
-                 anyone who can reach {bound} can submit, lease and delete tasks"
-            );
-        } else {
-            tracing::info!("no API keys configured: the API is open to local callers");
-        }
+fn serve(config: Config) -> ExitCode {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.worker_threads > 0 {
+        runtime.worker_threads(config.worker_threads);
     }
-    tracing::info!(
-        listen = %bound,
-        redis = %taskgate::redact::url(config.redis_url.as_deref().unwrap_or_default()),
-        keys = config.keys.len(),
-        "taskgate serving; API docs at http://{bound}/docs/"
-    );
-    if let Err(err) = taskgate::serve(listener, state, config, shutdown_signal()).await {
-        return fail(&format!("serving stopped: {err}"));
+    let served = match runtime.enable_all().build() {
+        Ok(runtime) => runtime.block_on(taskgate::run::serve(config)),
+        Err(err) => Err(format!("cannot start the runtime: {err}")),
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
     }
-    tracing::info!("taskgate stopped");
-    ExitCode::SUCCESS
 }
 
 /// One line on stderr, exit code 2.
 fn fail(message: &str) -> ExitCode {
     eprintln!("taskgate: {message}");
     ExitCode::from(2)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }

@@ -182,7 +182,7 @@ pub struct Config {
     /// Deepest nesting of arrays and objects in a payload or an ack result; deeper is refused
     /// with 422. The default keeps every task readable by common JSON parsers, serde_json's
     /// limit of 128 included, with the 4 levels a lease answer adds around a payload.
-    #[arg(long, env = "TASKGATE_MAX_JSON_DEPTH", default_value_t = crate::http::extract::body::MAX_JSON_DEPTH_DEFAULT)]
+    #[arg(long, env = "TASKGATE_MAX_JSON_DEPTH", default_value_t = crate::model::MAX_JSON_DEPTH_DEFAULT)]
     pub max_json_depth: usize,
 
     /// Replicas a submit or ack sent with `Taskgate-Durability: replicated` must reach (Redis

@@ -92,6 +92,18 @@ pub async fn problem_errors(request: Request, next: Next) -> Response {
     Response::from_parts(parts, body)
 }
 
+/// The answer to a handler that panicked (`CatchPanicLayer`): a problem+json `500` rather than
+/// a reset connection. What the panic said is the `500`'s cause, logged by `observe` (never
+/// in the body).
+pub fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let said = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::Internal(format!("a request handler panicked: {said}")).into_response()
+}
+
 fn is_problem(response: &Response) -> bool {
     response.headers().get(header::CONTENT_TYPE)
         == Some(&HeaderValue::from_static("application/problem+json"))

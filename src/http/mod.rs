@@ -24,6 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::config::Config;
@@ -74,6 +75,17 @@ pub fn app(mut state: AppState, settings: HttpSettings) -> Router {
     // Who may call what is read from the document the server serves: one declaration.
     state.rules = std::sync::Arc::new(extract::auth::Rules::from_document(&document));
     let document = document.to_pretty_json().unwrap_or_default();
+    let router = api
+        .with_state(state)
+        .merge(docs::routes(document))
+        .merge(dashboard::routes());
+    around(router, &settings)
+}
+
+/// The layers around the routes (see `app`). Innermost, a handler that panics answers a
+/// problem+json `500` (logged with what it said) instead of dropping the connection, and the
+/// server goes on serving.
+fn around(mut router: Router, settings: &HttpSettings) -> Router {
     let cors = middleware::cors(&settings.cors_origins);
     let limits = limits::Limits::new(
         settings.max_header_bytes,
@@ -81,10 +93,6 @@ pub fn app(mut state: AppState, settings: HttpSettings) -> Router {
         settings.max_concurrent_requests,
         settings.max_waiting_requests,
     );
-    let mut router = api
-        .with_state(state)
-        .merge(docs::routes(document))
-        .merge(dashboard::routes());
     if let Some(cors) = &cors {
         router = router.route_layer(axum::middleware::from_fn_with_state(
             cors.clone(),
@@ -92,6 +100,7 @@ pub fn app(mut state: AppState, settings: HttpSettings) -> Router {
         ));
     }
     let router = router
+        .layer(CatchPanicLayer::custom(middleware::panicked))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(limits, limits::admit))
         .layer(axum::middleware::from_fn(middleware::problem_errors))
@@ -201,3 +210,6 @@ async fn warn_unless_noeviction(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

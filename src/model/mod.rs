@@ -47,6 +47,12 @@ pub const REQUEST_ID_MAX: usize = 128;
 /// Longest error message kept per failed attempt; longer ones are cut, not refused, so a worker
 /// with a huge stack trace can still report its failure.
 pub const ERROR_MESSAGE_MAX: usize = 4_096;
+/// The default of `--max-json-depth`: how deeply a payload or result may nest arrays and
+/// objects. A lease answer puts a payload 4 levels down (`{"leases": [{"task": {"payload"`),
+/// so a payload at this depth is at most 68 deep where a client reads it: within serde_json's
+/// limit of 128 (the strictest of the common parsers; Python's is about 1000, jq 1.6's 256,
+/// Jackson's 1000, Go's 10000) with room for a client's own envelope.
+pub const MAX_JSON_DEPTH_DEFAULT: usize = 64;
 /// Failed attempts remembered per task, newest last.
 pub const ERROR_HISTORY_MAX: usize = 10;
 

@@ -1,94 +1,14 @@
-//! JSON request bodies, read field by field.
-//!
-//! A body is parsed once into its top-level fields, each kept as the exact JSON text sent
-//! (`RawValue`), so a payload or result goes to Redis byte for byte as received: key order,
-//! big numbers and duplicate keys inside it survive. Each request type then reads its fields
-//! through `Fields`, which checks types and bounds and collects every problem, unknown fields
-//! included, so one `422` names all of them at once, in words written for people.
-//!
-//! Two rules hold for every body, at every level the server reads (the body, an object inside
-//! it such as `backoff`, each item of a batch): a key given twice is a problem naming it (JSON
-//! leaves duplicates undefined, and "the last one wins" would silently drop what a client
-//! sent); and a payload or result (`Fields::raw`) nested deeper than the server's
-//! `--max-json-depth` is a problem naming it, checked by an iterative scan of its text, so
-//! neither a deep body nor the check can exhaust a stack. What is inside a payload or result
-//! is the user's own JSON text and is not looked at otherwise (duplicate keys in it are kept).
-//!
-//! Every rejection is an `ApiError`: a missing or wrong content type is 415, an oversized body
-//! 413, broken JSON 400, a body that is not an object or a bad field 422.
+//! `Fields`: a JSON object body split into its members, each kept as the exact JSON text sent,
+//! read one by one with its type and bounds checked, every problem collected.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use axum::extract::{FromRef, FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
-use bytes::Bytes;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::http::problem::ApiError;
-use crate::http::state::BodyLimits;
 use crate::model::FieldError;
-
-/// The default of `--max-json-depth`: how deeply a payload or result may nest arrays and
-/// objects. A lease answer puts a payload 4 levels down (`{"leases": [{"task": {"payload"`),
-/// so a payload at this depth is at most 68 deep where a client reads it: within serde_json's
-/// limit of 128 (the strictest of the common parsers; Python's is about 1000, jq 1.6's 256,
-/// Jackson's 1000, Go's 10000) with room for a client's own envelope.
-pub const MAX_JSON_DEPTH_DEFAULT: usize = 64;
-
-/// A request body type: its OpenAPI schema (the type itself) and how to read it.
-pub trait RequestBody {
-    /// The checked values the handler works with.
-    type Checked;
-    /// Reads and checks every field, recording problems in `fields`. What it returns is only
-    /// used when no problem was recorded.
-    fn read(fields: &mut Fields<'_>) -> Self::Checked;
-}
-
-/// A JSON object body, checked by `T::read`.
-pub struct Body<T: RequestBody>(pub T::Checked);
-
-impl<S, T> FromRequest<S> for Body<T>
-where
-    S: Send + Sync,
-    T: RequestBody,
-    BodyLimits: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let limits = BodyLimits::from_ref(state);
-        if !is_json(req.headers()) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("the request body exceeds the server's limit".into())
-            } else {
-                ApiError::Malformed(rejection.body_text())
-            }
-        })?;
-        let mut fields = Fields::parse_with_depth(&bytes, limits.max_json_depth)?;
-        let checked = T::read(&mut fields);
-        fields.finish()?;
-        Ok(Self(checked))
-    }
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(Ok(value)) = headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
 
 /// The top-level fields of a JSON object body (or of one object inside it), and the problems
 /// found reading them.
@@ -150,7 +70,7 @@ impl<'a> Fields<'a> {
     /// 400 when it is not JSON, 422 when it is not an object.
     #[cfg(test)]
     pub fn parse(body: &'a [u8]) -> Result<Self, ApiError> {
-        Self::parse_with_depth(body, MAX_JSON_DEPTH_DEFAULT)
+        Self::parse_with_depth(body, crate::model::MAX_JSON_DEPTH_DEFAULT)
     }
 
     /// Splits a body into its fields; payloads and results in it may nest `max_depth` deep.
@@ -427,7 +347,7 @@ fn syntax_problem(e: &serde_json::Error) -> &'static str {
 /// How deeply `json` (valid JSON text) nests arrays and objects, when that is more than
 /// `limit`; `None` when it is within it. One pass over the bytes and no recursion, so any depth
 /// costs the same as its length; brackets inside strings do not count.
-fn nesting_over(json: &[u8], limit: usize) -> Option<usize> {
+pub(super) fn nesting_over(json: &[u8], limit: usize) -> Option<usize> {
     let (mut depth, mut deepest) = (0usize, 0usize);
     let mut bytes = json.iter();
     while let Some(&byte) = bytes.next() {
@@ -453,170 +373,4 @@ fn nesting_over(json: &[u8], limit: usize) -> Option<usize> {
         }
     }
     (deepest > limit).then_some(deepest)
-}
-
-/// Refuses a payload or result whose JSON text is over `max_bytes` with 413.
-pub fn check_size(field: &str, raw: &RawValue, max_bytes: u64) -> Result<(), ApiError> {
-    let size = raw.get().len() as u64;
-    if size > max_bytes {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "{field} is {size} bytes of JSON; the limit is {max_bytes}"
-        )));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn problems(result: Result<(), ApiError>) -> Vec<String> {
-        match result {
-            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
-            other => panic!("expected a validation problem, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn every_problem_in_a_body_is_named_at_once() {
-        let body = br#"{"payload":1,"priority":5000,"lease_mss":3,"delay_ms":1.5,"name":7}"#;
-        let mut fields = Fields::parse(body).expect("object");
-        assert!(fields.raw("payload").is_some());
-        assert_eq!(fields.int::<i32>("priority", -1000, 1000), None);
-        assert_eq!(fields.int::<u64>("delay_ms", 0, 10), None);
-        assert_eq!(fields.text("name", 1, 5), None);
-        let missing = fields.raw("lease_id");
-        fields.required("lease_id", missing);
-        assert_eq!(
-            problems(fields.finish()),
-            ["priority", "delay_ms", "name", "lease_id", "lease_mss"]
-        );
-    }
-
-    #[test]
-    fn json_problems_are_malformed_or_not_an_object() {
-        for bad in [&b"{\"a\": "[..], b"{} x", b""] {
-            assert!(matches!(Fields::parse(bad), Err(ApiError::Malformed(_))));
-        }
-        for not_object in [&b"[1]"[..], b"3", b"null"] {
-            let Err(ApiError::Validation(errors)) = Fields::parse(not_object) else {
-                panic!("{not_object:?} accepted");
-            };
-            assert_eq!(errors[0].field, "body");
-        }
-    }
-
-    #[test]
-    fn raw_values_keep_their_exact_text() {
-        let body = br#"{"payload": {"z":1, "a":12345678901234567890123,"dup":1,"dup":2}}"#;
-        let mut fields = Fields::parse(body).expect("object");
-        let raw = fields.raw("payload").expect("payload");
-        assert_eq!(
-            raw.get(),
-            r#"{"z":1, "a":12345678901234567890123,"dup":1,"dup":2}"#
-        );
-    }
-
-    #[test]
-    fn a_repeated_key_is_a_problem_naming_it_but_a_payload_keeps_its_own() {
-        let body =
-            br#"{"payload": {"a":1,"a":2}, "lease_ms": 1, "lease_ms": 2, "b": {"x":1,"x":1}}"#;
-        let mut fields = Fields::parse(body).expect("object");
-        let payload = fields.raw("payload").expect("payload");
-        assert_eq!(payload.get(), r#"{"a":1,"a":2}"#);
-        assert_eq!(fields.int::<u64>("lease_ms", 0, 0), None);
-        let nested = fields.nested("b").expect("object");
-        fields.nested_done(nested);
-        let Err(ApiError::Validation(errors)) = fields.finish() else {
-            panic!("the repeated keys were accepted");
-        };
-        let named: Vec<(&str, &str)> = errors
-            .iter()
-            .map(|e| (e.field.as_str(), e.message.as_str()))
-            .collect();
-        assert_eq!(named.len(), 2, "one message per field: {named:?}");
-        assert_eq!(named[0].0, "lease_ms");
-        assert!(named[0].1.contains("more than once"), "{named:?}");
-        assert_eq!(named[1].0, "b.x");
-    }
-
-    #[test]
-    fn a_key_repeated_through_an_escape_is_still_repeated() {
-        let body = br#"{"payload": 1, "pay\u006coad": 2}"#;
-        let fields = Fields::parse(body).expect("object");
-        assert_eq!(problems(fields.finish()), ["payload"]);
-    }
-
-    #[test]
-    fn nesting_is_measured_without_counting_brackets_in_strings() {
-        assert_eq!(nesting_over(b"1", 0), None);
-        assert_eq!(nesting_over(b"[]", 0), Some(1));
-        assert_eq!(nesting_over(br#"{"a":[{"b":[]}]}"#, 3), Some(4));
-        assert_eq!(nesting_over(br#"{"a":[{"b":[]}]}"#, 4), None);
-        assert_eq!(nesting_over(br#"["[[[[", "\"[[[", "\\", []]"#, 1), Some(2));
-        assert_eq!(nesting_over(br#"["[[[[", "\"[[[", "\\"]"#, 1), None);
-        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(nesting_over(deep.as_bytes(), 64), Some(100_000));
-    }
-
-    #[test]
-    fn a_payload_deeper_than_the_limit_is_a_problem_naming_it() {
-        let at_limit = format!(r#"{{"payload": {}1{}}}"#, "[".repeat(3), "]".repeat(3));
-        let mut fields = Fields::parse_with_depth(at_limit.as_bytes(), 3).expect("object");
-        assert!(fields.raw("payload").is_some());
-        assert!(fields.finish().is_ok());
-        let over = format!(r#"{{"result": {}1{}}}"#, "[".repeat(4), "]".repeat(4));
-        let mut fields = Fields::parse_with_depth(over.as_bytes(), 3).expect("object");
-        assert!(fields.raw("result").is_none());
-        let missing = None::<()>;
-        fields.required("result", missing);
-        let Err(ApiError::Validation(errors)) = fields.finish() else {
-            panic!("accepted");
-        };
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(errors[0].field, "result");
-        assert!(errors[0].message.contains("4 levels"), "{errors:?}");
-    }
-
-    /// What a lease answer puts around a payload at the default limit stays within serde_json's
-    /// own recursion limit, so a Rust client (and the stricter parsers) reads it.
-    #[test]
-    fn a_payload_at_the_default_limit_is_readable_inside_a_lease_answer() {
-        let depth = MAX_JSON_DEPTH_DEFAULT;
-        let payload = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-        let answer = format!(r#"{{"leases":[{{"lease_id":"x","task":{{"payload":{payload}}}}}]}}"#);
-        assert!(serde_json::from_str::<serde_json::Value>(&answer).is_ok());
-    }
-
-    /// The documents state the default depth limit in words (a literal), so it must agree.
-    #[test]
-    fn the_documented_depth_limit_is_the_default() {
-        let document = crate::openapi_json();
-        let stated = format!("{MAX_JSON_DEPTH_DEFAULT} levels");
-        // The overview, both payloads, both results.
-        assert_eq!(document.matches(&stated).count(), 5, "{stated}");
-    }
-
-    #[test]
-    fn whole_floats_are_integers_and_null_is_absent() {
-        let mut fields = Fields::parse(br#"{"a": 2.0, "b": null, "c": true}"#).expect("object");
-        assert_eq!(fields.int::<u32>("a", 0, 5), Some(2));
-        assert_eq!(fields.int::<u32>("b", 0, 5), None);
-        assert_eq!(fields.boolean("c"), Some(true));
-        assert!(fields.finish().is_ok());
-    }
-
-    #[test]
-    fn json_content_types_are_recognised() {
-        let with = |value: &'static str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::CONTENT_TYPE, value.parse().expect("header"));
-            is_json(&headers)
-        };
-        assert!(with("application/json"));
-        assert!(with("application/json; charset=utf-8"));
-        assert!(with("application/merge-patch+json"));
-        assert!(!with("text/plain"));
-        assert!(!is_json(&HeaderMap::new()));
-    }
 }

@@ -13,6 +13,9 @@ mod redis_cluster;
 #[path = "../tests/api/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
+#[path = "../tests/api/reply.rs"]
+#[allow(dead_code)]
+mod reply;
 
 /// The harness's switch: single-node Redis here.
 const CLUSTER: bool = false;

@@ -254,26 +254,6 @@ async fn a_prefix_scoped_key_is_refused_outside_its_queues() {
     assert_eq!(stats.body["counts"]["ready"], 1, "{}", stats.body);
 }
 
-/// With Redis gone, `401` and `403` still come back (they are decided before any Redis call);
-/// only a request that gets through is `503`.
-#[tokio::test]
-async fn refusals_come_before_any_redis_call() {
-    let mut redis = RedisServer::start();
-    let app = keyed_app(&redis, &["--reaper-interval-ms=0"]).await;
-    redis.stop();
-    let path = format!("/v1/queues/{}/tasks", queue("down"));
-    let body = json!({"payload": 1});
-    call(&app, Method::POST, &path, Some(&body), None)
-        .await
-        .assert_problem(401, "unauthorized");
-    call(&app, Method::POST, &path, Some(&body), Some(WORKER_KEY))
-        .await
-        .assert_problem(403, "forbidden");
-    call(&app, Method::POST, &path, Some(&body), Some(PRODUCER_KEY))
-        .await
-        .assert_problem(503, "unavailable");
-}
-
 /// A policy change records the key's name as `updated_by`, and the request's log line names
 /// the key (by name).
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -84,21 +84,6 @@ async fn a_granted_wait_is_not_cut_by_the_request_timeout() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["state"], "ready");
     assert!(started.elapsed() >= Duration::from_millis(900));
-}
-
-#[tokio::test]
-async fn oversized_headers_are_431_problem_json() {
-    let app = TestApp::start_with(RedisServer::shared(), &["--max-header-bytes=4096"]).await;
-    let big = "v".repeat(5000);
-    let reply = app
-        .request_with(Method::GET, "/v1/queues", None, &[("x-padding", &big)])
-        .await;
-    reply.assert_problem(431, "headers-too-large");
-    let fine = "v".repeat(2000);
-    let reply = app
-        .request_with(Method::GET, "/v1/queues", None, &[("x-padding", &fine)])
-        .await;
-    assert_eq!(reply.status, StatusCode::OK);
 }
 
 /// At the short-request limit a new request is refused at once with `503` and `Retry-After`;

@@ -7,6 +7,7 @@ pub const CLUSTER: bool = false;
 mod harness;
 mod process;
 mod redis_server;
+mod reply;
 // The cluster's handling (kill a master, move a slot) serves `tests/cluster`.
 #[allow(dead_code)]
 mod redis_cluster;

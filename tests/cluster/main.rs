@@ -16,6 +16,9 @@ mod redis_cluster;
 #[path = "../api/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
+#[path = "../api/reply.rs"]
+#[allow(dead_code)]
+mod reply;
 
 #[path = "../api/acks.rs"]
 mod acks;

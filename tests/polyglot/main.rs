@@ -20,6 +20,9 @@ mod redis_cluster;
 #[path = "../api/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
+#[path = "../api/reply.rs"]
+#[allow(dead_code)]
+mod reply;
 
 mod clients;
 mod dashboard;

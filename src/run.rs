@@ -5,7 +5,7 @@
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::local_redis::Redis;
 
 /// Runs the server until a signal stops it; `Err` is what went wrong, in one line.

@@ -16,12 +16,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::AppState;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::{TaskParams, TaskPath};
 use crate::http::limits::{Slot, Waiting};
 use crate::http::problem::ApiError;
 use crate::http::responses::ReadErrors;
+use crate::http::state::AppState;
 use crate::model::{QueueName, Task, TaskId, TaskState};
 use crate::store::Listener;
 use crate::store::tasks::{GetOutcome, Tasks};

@@ -5,9 +5,9 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::AppState;
 use crate::http::problem::ApiError;
 use crate::http::responses::ReadinessErrors;
+use crate::http::state::AppState;
 
 /// A probe's answer.
 #[derive(Debug, Serialize, ToSchema)]

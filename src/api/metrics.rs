@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::http::AppState;
 use crate::http::extract::auth::Caller;
+use crate::http::state::AppState;
 
 /// Prometheus metrics
 ///

@@ -12,15 +12,14 @@ mod queues;
 mod tasks;
 mod work;
 
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::AppState;
+use crate::http::state::AppState;
 
 /// Every operation of the API, with its OpenAPI description.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(crate::http::openapi::ApiDoc::openapi())
+    OpenApiRouter::new()
         .routes(routes!(tasks::submit::submit_task, tasks::list::list_tasks))
         .routes(routes!(tasks::submit::submit_tasks))
         .routes(routes!(tasks::get_task, tasks::cancel_task))

@@ -10,12 +10,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::tasks::list::TaskList;
-use crate::http::AppState;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::{Body, Fields, RequestBody};
 use crate::http::extract::{Page, PageParams, QueueParams, QueuePath};
 use crate::http::problem::ApiError;
 use crate::http::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
+use crate::http::state::AppState;
 use crate::model::{QueueName, QueueStats, TaskId, TaskState};
 
 /// Most task ids one redrive call may list.

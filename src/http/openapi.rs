@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::{ApiError, Problem};
-use super::{AppState, responses};
+use super::responses;
+use super::state::AppState;
 use crate::model::FieldError;
 use utoipa::openapi::path::Operation;
 
@@ -95,7 +96,10 @@ impl Modify for BearerKeys {
 
 /// The served router and its OpenAPI document, completed with what every operation shares.
 pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, mut document) = crate::api::routes().split_for_parts();
+    let (router, mut document) =
+        utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .merge(crate::api::routes())
+            .split_for_parts();
     complete(&mut document);
     (router, document)
 }

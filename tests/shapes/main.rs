@@ -8,6 +8,7 @@
 mod reply;
 
 mod bodies;
+mod bounds;
 mod edges;
 
 use axum::body::Body;

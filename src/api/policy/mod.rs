@@ -12,12 +12,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::AppState;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::Body;
 use crate::http::extract::{QueueParams, QueuePath};
 use crate::http::problem::ApiError;
 use crate::http::responses::{PolicyReadErrors, PolicyResetErrors, PolicyWriteErrors};
+use crate::http::state::AppState;
 use crate::model::{Field, QueuePolicy, rfc3339_ms};
 use crate::store::policies::{PolicyMode, PolicyState, PolicyWrite, PolicyWriteOutcome};
 use body::{PolicyRequest, PolicyValues};

@@ -6,11 +6,11 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::AppState;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::{QueueParams, QueuePath, StatePage, StatePageParams};
 use crate::http::problem::ApiError;
 use crate::http::responses::TaskListErrors;
+use crate::http::state::AppState;
 use crate::model::{QueueName, Task, TaskId, TaskState};
 use crate::store::tasks::PageCursor;
 

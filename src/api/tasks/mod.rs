@@ -11,13 +11,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use crate::http::AppState;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::{ResultWait, ResultWaitParams, TaskParams, TaskPath};
 use crate::http::limits::Slot;
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{CancelErrors, ReadErrors};
+use crate::http::state::AppState;
 use crate::model::Task;
 use crate::store::tasks::{CancelOutcome, GetOutcome};
 

@@ -10,7 +10,6 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::http::AppState;
 use crate::http::batch::{BatchResult, Items, read_items};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::{Body, Fields, RequestBody};
@@ -18,6 +17,7 @@ use crate::http::extract::{Durability, QueueParams, QueuePath, single_header};
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{BatchErrors, SubmitErrors};
+use crate::http::state::AppState;
 use crate::model::{
     DELAY_MS_MAX, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN,
     QueueName, Task, parse_rfc3339_ms,

@@ -8,13 +8,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{finished, lease_id};
-use crate::http::AppState;
 use crate::http::batch::{BatchResult, Items, read_items};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::{Body, Fields, RequestBody, check_size};
 use crate::http::extract::{Durability, QueueParams, QueuePath, TaskPath};
 use crate::http::problem::ApiError;
 use crate::http::responses::AckBatchErrors;
+use crate::http::state::AppState;
 use crate::model::TaskId;
 use crate::store::dispatch::AckItem;
 

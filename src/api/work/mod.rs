@@ -12,13 +12,13 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use crate::http::AppState;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::{Body, Fields, RequestBody, check_size};
 use crate::http::extract::{Durability, TaskParams, TaskPath};
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{AckErrors, FailErrors, HeartbeatErrors};
+use crate::http::state::AppState;
 use crate::model::{DELAY_MS_MAX, LEASE_ID_MAX, LEASE_MS_MAX, LEASE_MS_MIN, Task};
 use crate::store::dispatch::{Failure, FinishOutcome, HeartbeatOutcome};
 

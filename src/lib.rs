@@ -33,16 +33,31 @@ pub mod run;
 pub mod store;
 pub mod telemetry;
 
-pub use http::{AppState, HttpSettings, app, serve};
+pub use http::{AppState, HttpSettings};
 
 /// The OpenAPI document, exactly as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    http::openapi::router().1
+    http::openapi::router(api::routes()).1
 }
 
 /// The OpenAPI document as the pretty JSON committed in `openapi/openapi.json`.
 pub fn openapi_json() -> String {
     openapi().to_pretty_json().unwrap_or_default() + "\n"
+}
+
+/// The whole HTTP application (see `http::app`), serving the API's operations.
+pub fn app(state: AppState, settings: HttpSettings) -> axum::Router {
+    http::app(api::routes(), state, settings)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves (see `http::serve`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    config: &config::Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    http::serve(listener, api::routes(), state, config, shutdown).await
 }
 
 /// Builds the store and handler state from configuration. Connects to nothing yet.

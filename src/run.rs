@@ -57,9 +57,15 @@ async fn serve_with(config: &Config) -> Result<(), String> {
         keys = config.keys.len(),
         "taskgate serving; API docs at http://{bound}/docs/"
     );
-    crate::http::serve(listener, state, config, shutdown_signal())
-        .await
-        .map_err(|err| format!("serving stopped: {err}"))?;
+    crate::http::serve(
+        listener,
+        crate::api::routes(),
+        state,
+        config,
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|err| format!("serving stopped: {err}"))?;
     tracing::info!("taskgate stopped");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The API's resources, one file (or folder) each: their handlers (whose doc comments and
 //! annotations are the OpenAPI operations) and their request bodies. `routes()` is the single
 //! list of operations; the served router and the OpenAPI document both come from it
-//! (`http::openapi::router`), so they cannot drift apart. What every resource shares (the
+//! (`http::openapi::router`, given them by the crate root), so they cannot drift apart. What every resource shares (the
 //! extractors, problem+json, the documented error sets) is the HTTP edge's, in `http/`.
 
 mod events;

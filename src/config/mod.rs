@@ -380,15 +380,6 @@ impl Config {
         Duration::from_millis(self.replica_wait_ms.min(ceiling))
     }
 
-    /// The connection limits of the accept loop (see `server`).
-    pub fn connection_limits(&self) -> crate::http::server::ConnectionLimits {
-        crate::http::server::ConnectionLimits {
-            max_connections: self.max_connections,
-            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
-            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
-        }
-    }
-
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
     }

@@ -29,7 +29,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::config::Config;
 use crate::metrics;
-pub use state::AppState;
+pub use state::{ApiRoutes, AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -70,8 +70,8 @@ impl HttpSettings {
 /// request's limits (headers, load shedding, deadline); the body limit. CORS preflights are
 /// answered by a route layer, so only on paths a route serves (elsewhere: `404`).
 /// Authentication is not a layer: it is the `Caller` extractor each handler takes.
-pub fn app(mut state: AppState, settings: HttpSettings) -> Router {
-    let (api, document) = openapi::router();
+pub fn app(api: ApiRoutes, mut state: AppState, settings: HttpSettings) -> Router {
+    let (api, document) = openapi::router(api);
     // Who may call what is read from the document the server serves: one declaration.
     state.rules = std::sync::Arc::new(extract::auth::Rules::from_document(&document));
     let document = document.to_pretty_json().unwrap_or_default();
@@ -128,6 +128,7 @@ fn around(mut router: Router, settings: &HttpSettings) -> Router {
 /// sweep step is one atomic script, so either is safe).
 pub async fn serve(
     listener: TcpListener,
+    api: ApiRoutes,
     state: AppState,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -156,8 +157,13 @@ pub async fn serve(
         ))
     });
     // Built once: each connection serves a clone of it, which shares its route table.
-    let app = app(state, HttpSettings::from_config(config));
-    let server = server::serve(listener, app, config.connection_limits(), stopping.clone());
+    let app = app(api, state, HttpSettings::from_config(config));
+    let server = server::serve(
+        listener,
+        app,
+        server::ConnectionLimits::from_config(config),
+        stopping.clone(),
+    );
     let grace = config.shutdown_timeout();
     let out_of_time = async {
         stopping.cancelled().await;

@@ -51,6 +51,16 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
 }
 
+impl ConnectionLimits {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            max_connections: config.max_connections,
+            header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `stopping` is cancelled, then until every connection has
 /// ended (see the module's doc for how each ends).
 pub async fn serve(

@@ -19,6 +19,10 @@ use crate::store::tasks::Tasks;
 use crate::store::waiting::Waiting;
 use crate::store::{self, Engine, PoolSettings, Replication, Services};
 
+/// The API's operations, with their OpenAPI descriptions (`api::routes()`): the edge serves
+/// and documents them, and knows none of them by name.
+pub type ApiRoutes = utoipa_axum::router::OpenApiRouter<AppState>;
+
 /// The application's state. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {

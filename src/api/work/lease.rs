@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::AppState;
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::{Body, Fields, RequestBody};
 use crate::http::extract::{QueueParams, QueuePath};
@@ -18,6 +17,7 @@ use crate::http::limits::Slot;
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{LeaseAcrossErrors, LeaseErrors};
+use crate::http::state::AppState;
 use crate::model::{
     LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX,
 };

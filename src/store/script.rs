@@ -109,36 +109,35 @@ macro_rules! script {
 pub(crate) use script;
 
 #[cfg(test)]
-/// Every script, for the unit tests below. A new script is one more line here.
-pub(crate) const ALL: &[&ScriptDef] = &[
-    &super::tasks::SUBMIT,
-    &super::tasks::SUBMIT_BATCH,
-    &super::tasks::GET,
-    &super::tasks::PEEK,
-    &super::dispatch::LEASE,
-    &super::dispatch::HEARTBEAT,
-    &super::dispatch::ACK,
-    &super::dispatch::ACK_WITH_RESULT,
-    &super::dispatch::ACK_BATCH,
-    &super::dispatch::ACK_BATCH_WITH_RESULTS,
-    &super::dispatch::FAIL,
-    &super::dispatch::FAIL_WITH_LONG_ERROR,
-    &super::sweep::REAP,
-    &super::quarantine::QUARANTINE,
-    &super::policies::POLICY,
-    &super::queues::STATS,
-    &super::tasks::CANCEL,
-    &super::tasks::LIST,
-    &super::queues::REDRIVE,
-    &super::queues::PURGE_DEAD,
-    &super::queues::DROP,
-];
-
-#[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    /// Every script, for the tests here. A new script is one more line here.
+    const ALL: &[&ScriptDef] = &[
+        &super::super::tasks::SUBMIT,
+        &super::super::tasks::SUBMIT_BATCH,
+        &super::super::tasks::GET,
+        &super::super::tasks::PEEK,
+        &super::super::dispatch::LEASE,
+        &super::super::dispatch::HEARTBEAT,
+        &super::super::dispatch::ACK,
+        &super::super::dispatch::ACK_WITH_RESULT,
+        &super::super::dispatch::ACK_BATCH,
+        &super::super::dispatch::ACK_BATCH_WITH_RESULTS,
+        &super::super::dispatch::FAIL,
+        &super::super::dispatch::FAIL_WITH_LONG_ERROR,
+        &super::super::sweep::REAP,
+        &super::super::quarantine::QUARANTINE,
+        &super::super::policies::POLICY,
+        &super::super::queues::STATS,
+        &super::super::tasks::CANCEL,
+        &super::super::tasks::LIST,
+        &super::super::queues::REDRIVE,
+        &super::super::queues::PURGE_DEAD,
+        &super::super::queues::DROP,
+    ];
     use crate::model;
 
     /// Every prelude piece a script may declare, with its source.

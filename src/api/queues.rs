@@ -6,16 +6,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::tasks::list::TaskList;
 use crate::http::extract::auth::Caller;
-use crate::http::extract::body::{Body, Fields, RequestBody};
+use crate::http::extract::body::field::Names;
+use crate::http::extract::body::{Body, Check, Problems};
 use crate::http::extract::{Page, PageParams, QueueParams, QueuePath};
 use crate::http::problem::ApiError;
 use crate::http::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
-use crate::http::state::AppState;
+use crate::http::state::{AppState, BodyLimits};
 use crate::model::{QueueName, QueueStats, TaskId, TaskState};
 
 /// Most task ids one redrive call may list.
@@ -153,28 +154,35 @@ pub async fn list_dead_tasks(
 }
 
 /// Body of a redrive: which dead tasks. `{}` redrives them all.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = crate::model::examples::redrive_request)]
 pub struct RedriveRequest {
     /// The dead tasks to redrive (up to 1000 ids); leave out to redrive every dead task.
-    #[schema(max_items = 1000)]
-    ids: Option<Vec<String>>,
+    #[schema(inline)]
+    ids: Option<Names<1, { REDRIVE_IDS_MAX }>>,
 }
 
-impl RequestBody for RedriveRequest {
-    type Checked = Option<Vec<TaskId>>;
-
-    fn read(f: &mut Fields<'_>) -> Option<Vec<TaskId>> {
-        let raw = f.string_list("ids", 1, REDRIVE_IDS_MAX)?;
-        let mut ids = Vec::new();
-        for (n, id) in raw.iter().enumerate() {
-            match TaskId::parse(id) {
-                Ok(id) => ids.push(id),
-                Err(e) => f.fail(&format!("ids[{n}]"), e.message),
+impl Check for RedriveRequest {
+    fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
+        for (n, id) in self.ids.iter().flat_map(|ids| ids.0.iter()).enumerate() {
+            if let Err(e) = TaskId::parse(id) {
+                problems.fail(&format!("ids[{n}]"), e.message);
             }
         }
-        Some(ids)
+    }
+}
+
+impl RedriveRequest {
+    /// The listed tasks (each parsed by `check`), or `None` for every dead task.
+    fn ids(&self) -> Option<Vec<TaskId>> {
+        let ids = self.ids.as_ref()?;
+        Some(
+            ids.0
+                .iter()
+                .filter_map(|id| TaskId::parse(id).ok())
+                .collect(),
+        )
     }
 }
 
@@ -211,9 +219,13 @@ pub async fn redrive_dead_tasks(
     _caller: Caller,
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
-    Body(ids): Body<RedriveRequest>,
+    Body(body): Body<RedriveRequest>,
 ) -> Result<Json<Redriven>, ApiError> {
-    let redriven = state.store.queues.redrive(&queue, ids.as_deref()).await?;
+    let redriven = state
+        .store
+        .queues
+        .redrive(&queue, body.ids().as_deref())
+        .await?;
     Ok(Json(Redriven { redriven }))
 }
 

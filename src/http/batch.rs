@@ -1,51 +1,81 @@
-//! What batch calls share: reading a list of items where one bad item is that item's problem,
+//! What batch calls share: a list of items where one bad item is that item's problem,
 //! not the whole call's, and answering with one result per item, in request order.
 
+use std::marker::PhantomData;
+
 use serde::Serialize;
+use serde::de::{self, Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
 
-use crate::http::extract::body::{Fields, RequestBody};
+use crate::http::extract::body::ReadBody;
 use crate::http::problem::{ApiError, Problem};
+use crate::http::state::BodyLimits;
 use crate::model::{FieldError, Task};
 
 /// Most items one batch call takes.
 pub const BATCH_MAX: usize = 1000;
 
-/// The checked items of a batch: each one's value, or its problems.
-pub type Items<T> = Vec<Result<T, Vec<FieldError>>>;
+/// An item of a batch body: read on its own, so that one bad item is that item's problem.
+pub trait BatchItem: ReadBody + ToSchema {
+    /// What the items are called in messages ("tasks").
+    const PLURAL: &'static str;
+}
 
-/// Reads the list `name` of 1 to `BATCH_MAX` objects, each read by `T` on its own. A list that
-/// is missing, too long or not a list is a problem of the whole call (`f` records it).
-pub fn read_items<T: RequestBody>(
-    f: &mut Fields<'_>,
-    name: &'static str,
-    what: &str,
-) -> Items<T::Checked> {
-    let Some(raw) = f.present(name) else {
-        f.required::<()>(name, None);
-        return Vec::new();
-    };
-    let items = match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
-        Ok(items) if (1..=BATCH_MAX).contains(&items.len()) => items,
-        Ok(_) => {
-            f.fail(name, format!("must list 1 to {BATCH_MAX} {what}"));
-            return Vec::new();
+/// A batch's list of 1 to `BATCH_MAX` items, each kept as its JSON text until `read_each`
+/// reads it. A list that is missing, too long or not a list is a problem of the whole call.
+pub struct Items<T> {
+    raw: Vec<Box<RawValue>>,
+    item: PhantomData<fn() -> T>,
+}
+
+impl<T: BatchItem> Items<T> {
+    /// Each item read on its own: its value, or its problems.
+    pub fn read_each(&self, limits: &BodyLimits) -> Vec<Result<T, Vec<FieldError>>> {
+        self.raw
+            .iter()
+            .map(|item| T::read_body(item.get().as_bytes(), limits, "").map_err(problems))
+            .collect()
+    }
+}
+
+impl<'de, T: BatchItem> Deserialize<'de> for Items<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let list = Box::<RawValue>::deserialize(deserializer)?;
+        let raw: Vec<Box<RawValue>> = serde_json::from_str(list.get())
+            .map_err(|_| de::Error::custom(format!("must be a list of {}", T::PLURAL)))?;
+        if !(1..=BATCH_MAX).contains(&raw.len()) {
+            return Err(de::Error::custom(format!(
+                "must list 1 to {BATCH_MAX} {}",
+                T::PLURAL
+            )));
         }
-        Err(_) => {
-            f.fail(name, format!("must be a list of {what}"));
-            return Vec::new();
-        }
-    };
-    items
-        .into_iter()
-        .map(|item| {
-            let mut fields = f.item(item).map_err(problems)?;
-            let value = T::read(&mut fields);
-            fields.finish().map_err(problems)?;
-            Ok(value)
+        Ok(Self {
+            raw,
+            item: PhantomData,
         })
-        .collect()
+    }
+}
+
+// utoipa gives a generic type its schema through this (hidden) trait, and `PartialSchema`
+// from it: an array of references to `T`'s component.
+impl<T: BatchItem> utoipa::__dev::ComposeSchema for Items<T> {
+    fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(Ref::from_schema_name(T::name()))
+            .min_items(Some(1))
+            .max_items(Some(BATCH_MAX))
+            .into()
+    }
+}
+
+impl<T: BatchItem> ToSchema for Items<T> {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((T::name().into_owned(), T::schema()));
+        T::schemas(schemas);
+    }
 }
 
 fn problems(error: ApiError) -> Vec<FieldError> {

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod dashboard;
 pub mod docs;
 pub mod extract;
+mod fold;
 pub mod limits;
 pub mod middleware;
 pub mod openapi;

@@ -101,7 +101,7 @@ pub fn router(api: ApiRoutes) -> (axum::Router<AppState>, utoipa::openapi::OpenA
             .merge(api)
             .split_for_parts();
     complete(&mut document);
-    (router, document)
+    (router, super::fold::fold(document))
 }
 
 /// Adds to every operation the answers any request can get (`408`, `431`), and to those that

@@ -77,6 +77,15 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<S
                     }
                 }
             }
+            // Every object here is closed: "properties" above already refuses a property it
+            // does not document, so `false` adds nothing to check.
+            "additionalProperties" => {
+                assert_eq!(
+                    rule,
+                    &Value::Bool(false),
+                    "{at}: additionalProperties {rule}"
+                );
+            }
             "items" => {
                 for (n, item) in value.as_array().into_iter().flatten().enumerate() {
                     check(doc, rule, item, &format!("{at}[{n}]"), found);

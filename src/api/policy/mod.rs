@@ -5,6 +5,7 @@
 
 pub(super) mod body;
 mod conditions;
+mod schema;
 
 use axum::Json;
 use axum::extract::State;
@@ -175,7 +176,7 @@ pub async fn put_queue_policy(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
-    Body(values): Body<PolicyRequest>,
+    Body(PolicyRequest(values)): Body<PolicyRequest>,
 ) -> Result<Response, ApiError> {
     write(
         &caller,
@@ -217,7 +218,7 @@ pub async fn patch_queue_policy(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
-    Body(values): Body<PolicyRequest>,
+    Body(PolicyRequest(values)): Body<PolicyRequest>,
 ) -> Result<Response, ApiError> {
     write(&caller, &state, &queue, &headers, PolicyMode::Merge, values).await
 }

@@ -5,97 +5,81 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::value::RawValue;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::http::batch::{BatchResult, Items, read_items};
+use crate::http::batch::{BatchItem, BatchResult, Items};
 use crate::http::extract::auth::Caller;
-use crate::http::extract::body::{Body, Fields, RequestBody};
+use crate::http::extract::body::field::{
+    DelayMs, Int, JsonText, LeaseMs, MaxAttempts, Priority, Text, Time,
+};
+use crate::http::extract::body::{Body, Check, Problems};
 use crate::http::extract::{Durability, QueueParams, QueuePath, single_header};
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{BatchErrors, SubmitErrors};
-use crate::http::state::AppState;
-use crate::model::{
-    DELAY_MS_MAX, LEASE_MS_MAX, LEASE_MS_MIN, MAX_ATTEMPTS_MAX, PRIORITY_MAX, PRIORITY_MIN,
-    QueueName, Task, parse_rfc3339_ms,
-};
+use crate::http::state::{AppState, BodyLimits};
+use crate::model::{QueueName, Task};
 use crate::store::tasks::{Idempotency, NewTask, Start, SubmitOutcome};
 
-/// Latest accepted `run_at` (ms): 2286-11-20, where epoch milliseconds reach 14 digits.
-const RUN_AT_MAX_MS: i64 = 9_999_999_999_999;
 /// Longest idempotency key, in characters.
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 /// The header a producer names a submit with, to repeat it safely.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Body of a submit.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = crate::model::examples::submit_request)]
 pub struct SubmitTaskRequest {
     /// Any JSON value (`null` included), stored and returned exactly as sent (key order, number
     /// precision and all); at most the policy's `max_payload_bytes` of JSON text, and at most
     /// 64 levels of arrays and objects deep (the server's `TASKGATE_MAX_JSON_DEPTH`).
-    payload: serde_json::Value,
+    #[schema(inline)]
+    payload: JsonText,
     /// -1000 to 1000, default 0. Higher is leased first; FIFO among equals.
-    #[schema(minimum = -1000, maximum = 1000, default = 0)]
-    priority: Option<i64>,
+    #[schema(inline, default = 0)]
+    priority: Option<Priority>,
     /// Wait this long (0 to 31536000000 ms) before the task is ready. Not with `run_at`.
-    #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
-    delay_ms: Option<i64>,
+    #[schema(inline)]
+    delay_ms: Option<DelayMs>,
     /// RFC 3339 time at which the task becomes ready; a past time means now. Not with `delay_ms`.
-    #[schema(example = "2026-11-25T18:00:00Z")]
-    run_at: Option<String>,
+    #[schema(inline)]
+    run_at: Option<Time>,
     /// Attempts allowed for this task (1 to 1000); default the queue policy's at each failure.
-    #[schema(minimum = 1, maximum = 1000)]
-    max_attempts: Option<i64>,
+    #[schema(inline)]
+    max_attempts: Option<MaxAttempts>,
     /// Lease length for this task (1000 to 86400000 ms) when the worker asks for none.
-    #[schema(minimum = 1000, maximum = 86_400_000)]
-    lease_ms: Option<i64>,
+    #[schema(inline)]
+    lease_ms: Option<LeaseMs>,
 }
 
-impl RequestBody for SubmitTaskRequest {
-    type Checked = NewTask;
-
-    fn read(f: &mut Fields<'_>) -> NewTask {
-        read_task(f)
+impl Check for SubmitTaskRequest {
+    fn check(&self, limits: &BodyLimits, problems: &mut Problems) {
+        problems.depth("payload", &self.payload.0, limits);
+        if self.delay_ms.is_some() && self.run_at.is_some() {
+            problems.fail("run_at", "give delay_ms or run_at, not both");
+        }
     }
 }
 
-/// Reads the fields of one task to submit (a submit's body, or one item of a batch).
-fn read_task(f: &mut Fields<'_>) -> NewTask {
-    let payload = f.raw("payload");
-    let payload = f.required("payload", payload);
-    let priority = f
-        .int("priority", PRIORITY_MIN.into(), PRIORITY_MAX.into())
-        .unwrap_or(0);
-    let delay = f.int("delay_ms", 0, DELAY_MS_MAX as i64);
-    let run_at = f.text("run_at", 1, 64);
-    let start = match (delay, run_at) {
-        (Some(_), Some(_)) => {
-            f.fail("run_at", "give delay_ms or run_at, not both");
-            Start::Now
+impl SubmitTaskRequest {
+    /// The task this body asks for.
+    fn into_task(self) -> NewTask {
+        let start = match (self.delay_ms, self.run_at) {
+            (Some(delay), _) => Start::AfterMs(delay.get()),
+            (None, Some(at)) => Start::AtMs(at.0),
+            (None, None) => Start::Now,
+        };
+        NewTask {
+            payload: self.payload.0,
+            priority: self.priority.map_or(0, Int::get),
+            start,
+            max_attempts: self.max_attempts.map(Int::get),
+            lease_ms: self.lease_ms.map(Int::get),
+            idempotency: None,
         }
-        (Some(ms), None) => Start::AfterMs(ms),
-        (None, Some(text)) => match parse_rfc3339_ms(&text) {
-            Some(ms) if (0..=RUN_AT_MAX_MS).contains(&ms) => Start::AtMs(ms),
-            _ => {
-                f.fail("run_at", "must be an RFC 3339 time between 1970 and 2286");
-                Start::Now
-            }
-        },
-        (None, None) => Start::Now,
-    };
-    NewTask {
-        payload: payload.map_or_else(|| RawValue::NULL.to_owned(), RawValue::to_owned),
-        priority,
-        start,
-        max_attempts: f.int("max_attempts", 1, MAX_ATTEMPTS_MAX.into()),
-        lease_ms: f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64),
-        idempotency: None,
     }
 }
 
@@ -194,8 +178,9 @@ pub async fn submit_task(
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
     durability: Durability,
-    Body(task): Body<SubmitTaskRequest>,
+    Body(body): Body<SubmitTaskRequest>,
 ) -> Result<Response, ApiError> {
+    let task = body.into_task();
     crate::http::extract::body::check_size(
         "payload",
         &task.payload,
@@ -231,70 +216,85 @@ pub async fn submit_task(
 }
 
 /// One task of a batch submit: a submit's body, plus its own idempotency key.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchTaskRequest {
     /// Any JSON value, stored and returned exactly as sent; at most 64 levels of arrays and
     /// objects deep (the server's `TASKGATE_MAX_JSON_DEPTH`).
-    payload: serde_json::Value,
+    #[schema(inline)]
+    payload: JsonText,
     /// -1000 to 1000, default 0.
-    #[schema(minimum = -1000, maximum = 1000, default = 0)]
-    priority: Option<i64>,
+    #[schema(inline, default = 0)]
+    priority: Option<Priority>,
     /// Wait this long (0 to 31536000000 ms) before the task is ready. Not with `run_at`.
-    #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
-    delay_ms: Option<i64>,
+    #[schema(inline)]
+    delay_ms: Option<DelayMs>,
     /// RFC 3339 time at which the task becomes ready. Not with `delay_ms`.
-    run_at: Option<String>,
+    #[schema(inline)]
+    run_at: Option<Time>,
     /// Attempts allowed for this task (1 to 1000).
-    #[schema(minimum = 1, maximum = 1000)]
-    max_attempts: Option<i64>,
+    #[schema(inline)]
+    max_attempts: Option<MaxAttempts>,
     /// Lease length for this task (1000 to 86400000 ms).
-    #[schema(minimum = 1000, maximum = 86_400_000)]
-    lease_ms: Option<i64>,
+    #[schema(inline)]
+    lease_ms: Option<LeaseMs>,
     /// This task's own idempotency key (1 to 255 printable characters), as the
     /// `Idempotency-Key` header of a single submit.
-    #[schema(min_length = 1, max_length = 255)]
-    idempotency_key: Option<String>,
+    #[schema(inline)]
+    idempotency_key: Option<Text<1, { IDEMPOTENCY_KEY_MAX }>>,
 }
 
-/// Body of a batch submit.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
-#[schema(example = crate::model::examples::batch_request)]
-pub struct BatchSubmitRequest {
-    /// The tasks (1 to 1000), each submitted on its own terms.
-    #[schema(min_items = 1, max_items = 1000)]
-    tasks: Vec<BatchTaskRequest>,
+impl Check for BatchTaskRequest {
+    fn check(&self, limits: &BodyLimits, problems: &mut Problems) {
+        problems.depth("payload", &self.payload.0, limits);
+        if self.delay_ms.is_some() && self.run_at.is_some() {
+            problems.fail("run_at", "give delay_ms or run_at, not both");
+        }
+        if let Some(problem) = self
+            .idempotency_key
+            .as_ref()
+            .and_then(|k| key_problem(&k.0))
+        {
+            problems.fail("idempotency_key", problem);
+        }
+    }
 }
 
-/// The checked items of a batch: each a task to submit, or its problems.
-pub type BatchItems = Items<NewTask>;
+impl BatchItem for BatchTaskRequest {
+    const PLURAL: &'static str = "tasks";
+}
 
-impl RequestBody for BatchTaskRequest {
-    type Checked = NewTask;
-
-    fn read(f: &mut Fields<'_>) -> NewTask {
-        let task = read_task(f);
-        match f.any_text("idempotency_key") {
-            Some(key) => match key_problem(&key) {
-                Some(problem) => {
-                    f.fail("idempotency_key", problem);
-                    task
-                }
-                None => with_key(task, key),
-            },
+impl BatchTaskRequest {
+    /// The task this item asks for, with its key.
+    fn into_task(self) -> NewTask {
+        let key = self.idempotency_key.map(|k| k.0);
+        let task = SubmitTaskRequest {
+            payload: self.payload,
+            priority: self.priority,
+            delay_ms: self.delay_ms,
+            run_at: self.run_at,
+            max_attempts: self.max_attempts,
+            lease_ms: self.lease_ms,
+        }
+        .into_task();
+        match key {
+            Some(key) => with_key(task, key),
             None => task,
         }
     }
 }
 
-impl RequestBody for BatchSubmitRequest {
-    type Checked = BatchItems;
-
-    fn read(f: &mut Fields<'_>) -> BatchItems {
-        read_items::<BatchTaskRequest>(f, "tasks", "tasks")
-    }
+/// Body of a batch submit.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = crate::model::examples::batch_request)]
+pub struct BatchSubmitRequest {
+    /// The tasks (1 to 1000), each submitted on its own terms.
+    #[schema(inline)]
+    tasks: Items<BatchTaskRequest>,
 }
+
+impl Check for BatchSubmitRequest {}
 
 /// A batch submit's outcomes, in request order.
 #[derive(Debug, Serialize, ToSchema)]
@@ -336,12 +336,14 @@ pub async fn submit_tasks(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     durability: Durability,
-    Body(items): Body<BatchSubmitRequest>,
+    Body(batch): Body<BatchSubmitRequest>,
 ) -> Result<(HeaderMap, Json<BatchSubmitResponse>), ApiError> {
-    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
     let mut valid = Vec::new();
     let mut sizes = Vec::new();
+    let items = batch.tasks.read_each(&state.limits);
+    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
+        let item = item.map(BatchTaskRequest::into_task);
         let checked = item.map_err(ApiError::Validation).and_then(|task| {
             crate::http::extract::body::check_size(
                 "payload",

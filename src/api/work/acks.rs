@@ -4,74 +4,69 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{finished, lease_id};
-use crate::http::batch::{BatchResult, Items, read_items};
+use super::finished;
+use crate::http::batch::{BatchItem, BatchResult, Items};
 use crate::http::extract::auth::Caller;
-use crate::http::extract::body::{Body, Fields, RequestBody, check_size};
+use crate::http::extract::body::field::{Id, JsonText, LeaseId, present};
+use crate::http::extract::body::{Body, Check, Problems, check_size};
 use crate::http::extract::{Durability, QueueParams, QueuePath, TaskPath};
 use crate::http::problem::ApiError;
 use crate::http::responses::AckBatchErrors;
-use crate::http::state::AppState;
-use crate::model::TaskId;
+use crate::http::state::{AppState, BodyLimits};
 use crate::store::dispatch::AckItem;
 
 /// One ack of a batch.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AckItemRequest {
     /// The task's id.
-    #[schema(format = Uuid)]
-    id: String,
+    #[schema(inline)]
+    id: Id,
     /// The `lease_id` from its lease.
-    #[schema(min_length = 1, max_length = 128)]
-    lease_id: String,
+    #[schema(inline)]
+    lease_id: LeaseId,
     /// Any JSON value to keep with the task, as for a single ack (at most 64 levels deep).
-    #[schema(value_type = Option<serde_json::Value>)]
-    result: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(inline)]
+    result: Option<JsonText>,
 }
 
-impl RequestBody for AckItemRequest {
-    type Checked = AckItem;
+impl Check for AckItemRequest {
+    fn check(&self, limits: &BodyLimits, problems: &mut Problems) {
+        if let Some(result) = &self.result {
+            problems.depth("result", &result.0, limits);
+        }
+    }
+}
 
-    fn read(f: &mut Fields<'_>) -> AckItem {
-        let id = f.any_text("id");
-        let id = match f.required("id", id).map(|id| TaskId::parse(&id)) {
-            Some(Ok(id)) => Some(id),
-            Some(Err(problem)) => {
-                f.fail("id", problem.message);
-                None
-            }
-            None => None,
-        };
+impl BatchItem for AckItemRequest {
+    const PLURAL: &'static str = "acks";
+}
+
+impl From<AckItemRequest> for AckItem {
+    fn from(item: AckItemRequest) -> Self {
         AckItem {
-            // A placeholder only when `f` holds a problem, so the item is refused anyway.
-            id: id.unwrap_or_else(TaskId::new_v7),
-            lease_id: lease_id(f),
-            result: f.raw("result").map(serde_json::value::RawValue::to_owned),
+            id: item.id.0,
+            lease_id: item.lease_id.0,
+            result: item.result.map(|result| result.0),
         }
     }
 }
 
 /// Body of a batch ack.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = crate::model::examples::ack_batch_request)]
 pub struct AckBatchRequest {
     /// The acks (1 to 1000), each applied on its own terms.
-    #[schema(min_items = 1, max_items = 1000)]
-    acks: Vec<AckItemRequest>,
+    #[schema(inline)]
+    acks: Items<AckItemRequest>,
 }
 
-impl RequestBody for AckBatchRequest {
-    type Checked = Items<AckItem>;
-
-    fn read(f: &mut Fields<'_>) -> Items<AckItem> {
-        read_items::<AckItemRequest>(f, "acks", "acks")
-    }
-}
+impl Check for AckBatchRequest {}
 
 /// A batch ack's outcomes, in request order.
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,12 +109,14 @@ pub async fn ack_tasks(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     durability: Durability,
-    Body(items): Body<AckBatchRequest>,
+    Body(batch): Body<AckBatchRequest>,
 ) -> Result<(HeaderMap, Json<AckBatchResponse>), ApiError> {
+    let items = batch.acks.read_each(&state.limits);
     let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
     let (mut valid, mut positions) = (Vec::new(), Vec::new());
     for (index, item) in items.into_iter().enumerate() {
         let checked = item.map_err(ApiError::Validation).and_then(|ack| {
+            let ack = AckItem::from(ack);
             if let Some(result) = &ack.result {
                 check_size("result", result, state.limits.max_payload_bytes)?;
             }

@@ -7,20 +7,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::extract::auth::Caller;
-use crate::http::extract::body::{Body, Fields, RequestBody};
+use crate::http::extract::body::field::{AnyText, Int, LeaseMs, Names, Text};
+use crate::http::extract::body::{Body, Check, Problems};
 use crate::http::extract::{QueueParams, QueuePath};
 use crate::http::limits::Slot;
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{LeaseAcrossErrors, LeaseErrors};
-use crate::http::state::AppState;
-use crate::model::{
-    LEASE_MS_MAX, LEASE_MS_MIN, Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX,
-};
+use crate::http::state::{AppState, BodyLimits};
+use crate::model::{Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX};
 use crate::store::dispatch::{LeaseOutcome, LeaseRequest, Strategy};
 
 /// Most queues one multi-queue lease call may name.
@@ -35,60 +34,69 @@ pub struct LeaseCall {
 }
 
 /// Body of a lease call. `{}` leases one task with the policy's lease length.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = crate::model::examples::lease_request)]
 pub struct LeaseTasksRequest {
     /// Your worker's name (1 to 128 printable characters), recorded on the tasks it leases.
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
-    )]
-    worker: Option<String>,
+    #[schema(inline)]
+    worker: Option<WorkerName>,
     /// Most tasks to lease (1 to 100, default 1). Fewer come back when the tasks' data
     /// (payloads, results, error histories) adds up to more than 1 MiB: one call never moves
     /// more than that (plus one task) through Redis at once.
-    #[schema(minimum = 1, maximum = 100, default = 1)]
-    max_tasks: Option<i64>,
+    #[schema(inline, default = 1)]
+    max_tasks: Option<MaxTasks>,
     /// Lease length (1000 to 86400000 ms); default the task's own, else the queue policy's.
-    #[schema(minimum = 1000, maximum = 86_400_000)]
-    lease_ms: Option<i64>,
+    #[schema(inline)]
+    lease_ms: Option<LeaseMs>,
     /// Your id for this call (1 to 128 printable characters), to retry it safely: repeating a
     /// lease call with the same `request_id` on the same queue, while its leases last, returns
     /// the leases it granted that are still live and leases nothing new (with
     /// `Idempotent-Replayed: true`). Use a fresh id for each new call.
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
-    )]
-    request_id: Option<String>,
+    #[schema(inline)]
+    request_id: Option<RequestId>,
     /// Wait up to this long (0 to 30000 ms) for something to lease: the answer comes as soon as
     /// a task is ready (submitted on any instance, retried, promoted...), or at the end of the
     /// wait with an empty list. Waiting holds no Redis connection.
-    #[schema(minimum = 0, maximum = 30000, default = 0)]
-    wait_ms: Option<i64>,
+    #[schema(inline, default = 0)]
+    wait_ms: Option<WaitMs>,
 }
 
-impl RequestBody for LeaseTasksRequest {
-    type Checked = LeaseCall;
+impl Check for LeaseTasksRequest {}
 
-    fn read(f: &mut Fields<'_>) -> LeaseCall {
-        read_lease_options(f)
+type WorkerName = Text<1, WORKER_NAME_MAX>;
+type MaxTasks = Int<1, { MAX_TASKS_MAX as i64 }>;
+type RequestId = Text<1, REQUEST_ID_MAX>;
+type WaitMs = Int<0, { LEASE_WAIT_MS_MAX as i64 }>;
+
+/// The options every lease call has (everything but which queues).
+fn lease_call(
+    worker: Option<WorkerName>,
+    max_tasks: Option<MaxTasks>,
+    lease_ms: Option<LeaseMs>,
+    request_id: Option<RequestId>,
+    wait_ms: Option<WaitMs>,
+) -> LeaseCall {
+    LeaseCall {
+        request: LeaseRequest {
+            worker: worker.map(|w| w.0),
+            max_tasks: max_tasks.map_or(1, Int::get),
+            lease_ms: lease_ms.map(Int::get),
+            request_id: request_id.map(|r| r.0),
+        },
+        wait: Duration::from_millis(wait_ms.map_or(0, Int::get)),
     }
 }
 
-/// The options every lease call has (everything but which queues).
-fn read_lease_options(f: &mut Fields<'_>) -> LeaseCall {
-    LeaseCall {
-        request: LeaseRequest {
-            worker: f.text("worker", 1, WORKER_NAME_MAX),
-            max_tasks: f.int("max_tasks", 1, MAX_TASKS_MAX.into()).unwrap_or(1),
-            lease_ms: f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64),
-            request_id: f.text("request_id", 1, REQUEST_ID_MAX),
-        },
-        wait: Duration::from_millis(f.int("wait_ms", 0, LEASE_WAIT_MS_MAX.into()).unwrap_or(0)),
+impl From<LeaseTasksRequest> for LeaseCall {
+    fn from(body: LeaseTasksRequest) -> Self {
+        lease_call(
+            body.worker,
+            body.max_tasks,
+            body.lease_ms,
+            body.request_id,
+            body.wait_ms,
+        )
     }
 }
 
@@ -157,8 +165,9 @@ pub async fn lease_tasks(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     slot: Slot,
-    Body(call): Body<LeaseTasksRequest>,
+    Body(body): Body<LeaseTasksRequest>,
 ) -> Result<Response, ApiError> {
+    let call = LeaseCall::from(body);
     let started = Instant::now();
     let _waiting = slot.wait_for(call.wait)?;
     let outcome = state
@@ -170,13 +179,13 @@ pub async fn lease_tasks(
 }
 
 /// Body of a lease call across several queues.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = crate::model::examples::lease_across_request)]
 pub struct LeaseAcrossRequest {
     /// The queues to lease from (1 to 20 names).
-    #[schema(min_items = 1, max_items = 20)]
-    queues: Vec<String>,
+    #[schema(inline)]
+    queues: Names<1, { QUEUES_PER_LEASE_MAX }>,
     /// `strict` (default): take from the queues in the order given, the first with work
     /// first. `weighted`: take turns among the queues with work, in proportion to their policy
     /// `weight` (smooth weighted round-robin), so a light queue is never starved. Paused and limited queues are
@@ -184,38 +193,54 @@ pub struct LeaseAcrossRequest {
     #[schema(default = "strict")]
     strategy: Option<StrategyName>,
     /// Your worker's name (1 to 128 printable characters), recorded on the tasks it leases.
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
-    )]
-    worker: Option<String>,
+    #[schema(inline)]
+    worker: Option<WorkerName>,
     /// Most tasks to lease in all (1 to 100, default 1).
-    #[schema(minimum = 1, maximum = 100, default = 1)]
-    max_tasks: Option<i64>,
+    #[schema(inline, default = 1)]
+    max_tasks: Option<MaxTasks>,
     /// Lease length (1000 to 86400000 ms); default the task's own, else its queue's policy's.
-    #[schema(minimum = 1000, maximum = 86_400_000)]
-    lease_ms: Option<i64>,
+    #[schema(inline)]
+    lease_ms: Option<LeaseMs>,
     /// Your id for this call, to retry it safely: a repeat returns the leases this call
     /// granted (from whichever queues) that are still live, and leases nothing new.
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
-    )]
-    request_id: Option<String>,
+    #[schema(inline)]
+    request_id: Option<RequestId>,
     /// Wait up to this long (0 to 30000 ms) for something to lease from any of the queues.
-    #[schema(minimum = 0, maximum = 30000, default = 0)]
-    wait_ms: Option<i64>,
+    #[schema(inline, default = 0)]
+    wait_ms: Option<WaitMs>,
 }
 
 /// How a multi-queue lease picks its queues.
-#[derive(ToSchema)]
+#[derive(ToSchema, Clone, Copy)]
 #[schema(rename_all = "snake_case")]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document.
 pub enum StrategyName {
     Strict,
     Weighted,
+}
+
+impl<'de> Deserialize<'de> for StrategyName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match AnyText::deserialize(d)?.0.as_str() {
+            "strict" => Ok(Self::Strict),
+            "weighted" => Ok(Self::Weighted),
+            _ => Err(serde::de::Error::custom("must be strict or weighted")),
+        }
+    }
+}
+
+impl Check for LeaseAcrossRequest {
+    fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
+        let mut seen: Vec<QueueName> = Vec::new();
+        for (n, name) in self.queues.0.iter().enumerate() {
+            match QueueName::parse(name) {
+                Ok(queue) if seen.contains(&queue) => {
+                    problems.fail(&format!("queues[{n}]"), "names a queue twice");
+                }
+                Ok(queue) => seen.push(queue),
+                Err(e) => problems.fail(&format!("queues[{n}]"), e.message),
+            }
+        }
+    }
 }
 
 /// A checked multi-queue lease call.
@@ -225,34 +250,27 @@ pub struct LeaseAcross {
     options: LeaseCall,
 }
 
-impl RequestBody for LeaseAcrossRequest {
-    type Checked = LeaseAcross;
-
-    fn read(f: &mut Fields<'_>) -> LeaseAcross {
-        let names = f.string_list("queues", 1, QUEUES_PER_LEASE_MAX);
-        let names = f.required("queues", names).unwrap_or_default();
-        let mut queues: Vec<QueueName> = Vec::new();
-        for (n, name) in names.iter().enumerate() {
-            match QueueName::parse(name) {
-                Ok(queue) if queues.contains(&queue) => {
-                    f.fail(&format!("queues[{n}]"), "names a queue twice");
-                }
-                Ok(queue) => queues.push(queue),
-                Err(e) => f.fail(&format!("queues[{n}]"), e.message),
-            }
-        }
-        let strategy = match f.text("strategy", 1, 16).as_deref() {
-            None | Some("strict") => Strategy::Strict,
-            Some("weighted") => Strategy::Weighted,
-            Some(_) => {
-                f.fail("strategy", "must be strict or weighted");
-                Strategy::Strict
-            }
-        };
-        LeaseAcross {
-            queues,
-            strategy,
-            options: read_lease_options(f),
+impl From<LeaseAcrossRequest> for LeaseAcross {
+    fn from(body: LeaseAcrossRequest) -> Self {
+        Self {
+            // Each name was parsed by `check`; none fails here.
+            queues: body
+                .queues
+                .0
+                .iter()
+                .filter_map(|name| QueueName::parse(name).ok())
+                .collect(),
+            strategy: match body.strategy {
+                None | Some(StrategyName::Strict) => Strategy::Strict,
+                Some(StrategyName::Weighted) => Strategy::Weighted,
+            },
+            options: lease_call(
+                body.worker,
+                body.max_tasks,
+                body.lease_ms,
+                body.request_id,
+                body.wait_ms,
+            ),
         }
     }
 }
@@ -282,8 +300,9 @@ pub async fn lease_tasks_across_queues(
     caller: Caller,
     State(state): State<AppState>,
     slot: Slot,
-    Body(call): Body<LeaseAcrossRequest>,
+    Body(body): Body<LeaseAcrossRequest>,
 ) -> Result<Response, ApiError> {
+    let call = LeaseAcross::from(body);
     for queue in &call.queues {
         caller.check_queue(queue)?;
     }

@@ -8,49 +8,36 @@ pub(super) mod lease;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::value::RawValue;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::extract::auth::Caller;
-use crate::http::extract::body::{Body, Fields, RequestBody, check_size};
+use crate::http::extract::body::field::{
+    AnyText, DelayMs, Flag, Int, JsonText, LeaseId, LeaseMs, present,
+};
+use crate::http::extract::body::{Body, Check, Problems, check_size};
 use crate::http::extract::{Durability, TaskParams, TaskPath};
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{AckErrors, FailErrors, HeartbeatErrors};
-use crate::http::state::AppState;
-use crate::model::{DELAY_MS_MAX, LEASE_ID_MAX, LEASE_MS_MAX, LEASE_MS_MIN, Task};
+use crate::http::state::{AppState, BodyLimits};
+use crate::model::Task;
 use crate::store::dispatch::{Failure, FinishOutcome, HeartbeatOutcome};
 
 /// Body of a heartbeat.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = crate::model::examples::heartbeat_request)]
 pub struct HeartbeatTaskRequest {
     /// The `lease_id` from the lease.
-    #[schema(min_length = 1, max_length = 128)]
-    lease_id: String,
+    #[schema(inline)]
+    lease_id: LeaseId,
     /// New lease length from now (1000 to 86400000 ms); default the lease's own length.
-    #[schema(minimum = 1000, maximum = 86_400_000)]
-    lease_ms: Option<i64>,
+    #[schema(inline)]
+    lease_ms: Option<LeaseMs>,
 }
 
-/// A checked heartbeat.
-pub struct HeartbeatCall {
-    lease_id: String,
-    lease_ms: Option<u64>,
-}
-
-impl RequestBody for HeartbeatTaskRequest {
-    type Checked = HeartbeatCall;
-
-    fn read(f: &mut Fields<'_>) -> HeartbeatCall {
-        HeartbeatCall {
-            lease_id: lease_id(f),
-            lease_ms: lease_ms(f),
-        }
-    }
-}
+impl Check for HeartbeatTaskRequest {}
 
 /// Answer to a heartbeat.
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,86 +50,58 @@ pub struct HeartbeatResponse {
 }
 
 /// Body of an ack.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = crate::model::examples::ack_request)]
 pub struct AckTaskRequest {
     /// The `lease_id` from the lease.
-    #[schema(min_length = 1, max_length = 128)]
-    lease_id: String,
+    #[schema(inline)]
+    lease_id: LeaseId,
     /// Any JSON value to keep with the task, stored and returned exactly as sent; at most
     /// `max_payload_bytes` of JSON text, and at most 64 levels of arrays and objects deep (the
     /// server's `TASKGATE_MAX_JSON_DEPTH`).
-    #[schema(value_type = Option<serde_json::Value>)]
-    result: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(inline)]
+    result: Option<JsonText>,
 }
 
-/// A checked ack.
-pub struct AckCall {
-    lease_id: String,
-    result: Option<Box<RawValue>>,
-}
-
-impl RequestBody for AckTaskRequest {
-    type Checked = AckCall;
-
-    fn read(f: &mut Fields<'_>) -> AckCall {
-        AckCall {
-            lease_id: lease_id(f),
-            result: f.raw("result").map(RawValue::to_owned),
+impl Check for AckTaskRequest {
+    fn check(&self, limits: &BodyLimits, problems: &mut Problems) {
+        if let Some(result) = &self.result {
+            problems.depth("result", &result.0, limits);
         }
     }
 }
 
 /// Body of a fail.
-#[derive(ToSchema)]
-#[allow(dead_code)] // The wire shape, for the OpenAPI document; `read` below reads it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = crate::model::examples::fail_request)]
 pub struct FailTaskRequest {
     /// The `lease_id` from the lease.
-    #[schema(min_length = 1, max_length = 128)]
-    lease_id: String,
+    #[schema(inline)]
+    lease_id: LeaseId,
     /// What went wrong. Kept in the task's error history, cut to 4096 bytes.
-    error: String,
+    #[schema(inline)]
+    error: AnyText,
     /// Retry while attempts remain (default true); false sends the task to `dead` at once.
-    #[schema(default = true)]
-    retry: Option<bool>,
+    #[schema(inline, default = true)]
+    retry: Option<Flag>,
     /// Retry after this many ms instead of the backoff (capped at `backoff.max_ms`).
-    #[schema(minimum = 0, maximum = 31_536_000_000_i64)]
-    retry_in_ms: Option<i64>,
+    #[schema(inline)]
+    retry_in_ms: Option<DelayMs>,
 }
 
-/// A checked fail.
-pub struct FailCall {
-    lease_id: String,
-    failure: Failure,
-}
+impl Check for FailTaskRequest {}
 
-impl RequestBody for FailTaskRequest {
-    type Checked = FailCall;
-
-    fn read(f: &mut Fields<'_>) -> FailCall {
-        let lease_id = lease_id(f);
-        let error = f.any_text("error");
-        FailCall {
-            lease_id,
-            failure: Failure {
-                error: f.required("error", error).unwrap_or_default(),
-                retry: f.boolean("retry").unwrap_or(true),
-                retry_in_ms: f.int("retry_in_ms", 0, DELAY_MS_MAX as i64),
-            },
+impl FailTaskRequest {
+    fn failure(self) -> Failure {
+        Failure {
+            error: self.error.0,
+            retry: self.retry.is_none_or(|retry| retry.0),
+            retry_in_ms: self.retry_in_ms.map(Int::get),
         }
     }
-}
-
-/// A lease id must be present and plausible; whether it is the live lease is the store's call.
-pub(super) fn lease_id(f: &mut Fields<'_>) -> String {
-    let value = f.text("lease_id", 1, LEASE_ID_MAX);
-    f.required("lease_id", value).unwrap_or_default()
-}
-
-fn lease_ms(f: &mut Fields<'_>) -> Option<u64> {
-    f.int("lease_ms", LEASE_MS_MIN as i64, LEASE_MS_MAX as i64)
 }
 
 /// Extend a lease
@@ -171,7 +130,12 @@ pub async fn heartbeat_task(
     match state
         .store
         .dispatch
-        .heartbeat(&path.queue, path.id, &call.lease_id, call.lease_ms)
+        .heartbeat(
+            &path.queue,
+            path.id,
+            &call.lease_id.0,
+            call.lease_ms.map(Int::get),
+        )
         .await?
     {
         HeartbeatOutcome::Extended {
@@ -214,7 +178,8 @@ pub async fn ack_task(
     durability: Durability,
     Body(call): Body<AckTaskRequest>,
 ) -> Result<Response, ApiError> {
-    if let Some(result) = &call.result {
+    let result = call.result.map(|result| result.0);
+    if let Some(result) = &result {
         check_size("result", result, state.limits.max_payload_bytes)?;
     }
     let (outcome, confirmed) = state
@@ -223,8 +188,8 @@ pub async fn ack_task(
         .ack_replicated(
             &path.queue,
             path.id,
-            &call.lease_id,
-            call.result.as_deref(),
+            &call.lease_id.0,
+            result.as_deref(),
             durability.0,
         )
         .await?;
@@ -263,10 +228,12 @@ pub async fn fail_task(
     path: TaskPath,
     Body(call): Body<FailTaskRequest>,
 ) -> Result<Response, ApiError> {
+    let lease_id = call.lease_id.0.clone();
+    let failure = call.failure();
     let outcome = state
         .store
         .dispatch
-        .fail(&path.queue, path.id, &call.lease_id, call.failure)
+        .fail(&path.queue, path.id, &lease_id, failure)
         .await?;
     finish_response(outcome, &path)
 }

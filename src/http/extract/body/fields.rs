@@ -1,10 +1,12 @@
 //! `Fields`: a JSON object body split into its members, each kept as the exact JSON text sent,
-//! read one by one with its type and bounds checked, every problem collected.
+//! read one by one with its type and bounds checked, every problem collected. For bodies
+//! whose shape is data rather than a type: the policy's, whose fields, kinds and bounds are
+//! `model::Field`.
 
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use super::probe::{Members, REPEATED};
+use super::{nesting_over, syntax_problem};
 use serde_json::value::RawValue;
 
 use crate::http::problem::ApiError;
@@ -20,49 +22,6 @@ pub struct Fields<'a> {
     prefix: String,
     /// Deepest nesting of arrays and objects a payload or result may have.
     max_depth: usize,
-}
-
-/// A JSON object's members, each kept as its JSON text, and the keys given more than once.
-struct Members<'a> {
-    values: BTreeMap<String, &'a RawValue>,
-    repeated: Vec<String>,
-}
-
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MembersVisitor;
-
-        impl<'de> Visitor<'de> for MembersVisitor {
-            type Value = Members<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
-                let mut members = Members {
-                    values: BTreeMap::new(),
-                    repeated: Vec::new(),
-                };
-                while let Some(key) = map.next_key::<String>()? {
-                    let value = map.next_value::<&'de RawValue>()?;
-                    match members.values.entry(key) {
-                        Entry::Vacant(slot) => {
-                            slot.insert(value);
-                        }
-                        Entry::Occupied(slot) => {
-                            if !members.repeated.contains(slot.key()) {
-                                members.repeated.push(slot.key().clone());
-                            }
-                        }
-                    }
-                }
-                Ok(members)
-            }
-        }
-
-        deserializer.deserialize_map(MembersVisitor)
-    }
 }
 
 impl<'a> Fields<'a> {
@@ -105,11 +64,7 @@ impl<'a> Fields<'a> {
             max_depth,
         };
         for key in members.repeated {
-            fields.fail(
-                &key,
-                "is given more than once; send each field once (which of the values would \
-                 count is not defined in JSON)",
-            );
+            fields.fail(&key, REPEATED);
         }
         fields
     }
@@ -334,43 +289,4 @@ fn kind(raw: &RawValue) -> &'static str {
         Some(b'n') => "null",
         _ => "a number",
     }
-}
-
-fn syntax_problem(e: &serde_json::Error) -> &'static str {
-    if e.is_eof() {
-        "it ends too early"
-    } else {
-        "unexpected character"
-    }
-}
-
-/// How deeply `json` (valid JSON text) nests arrays and objects, when that is more than
-/// `limit`; `None` when it is within it. One pass over the bytes and no recursion, so any depth
-/// costs the same as its length; brackets inside strings do not count.
-pub(super) fn nesting_over(json: &[u8], limit: usize) -> Option<usize> {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let mut bytes = json.iter();
-    while let Some(&byte) = bytes.next() {
-        match byte {
-            b'[' | b'{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            b'"' => {
-                // Skip the string: to its closing quote, stepping over escapes.
-                while let Some(&inside) = bytes.next() {
-                    match inside {
-                        b'\\' => {
-                            bytes.next();
-                        }
-                        b'"' => break,
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    (deepest > limit).then_some(deepest)
 }

@@ -1,18 +1,16 @@
-//! JSON request bodies, read field by field.
+//! JSON request bodies. `Body<T>` reads a body into `T`: a plain `Deserialize + ToSchema`
+//! struct (or a type with its own `ReadBody`) whose fields are the types of `field.rs`, each
+//! checking its own value with the bounds its schema documents. One declaration per body.
 //!
-//! A body is parsed once into its top-level fields, each kept as the exact JSON text sent
-//! (`RawValue`), so a payload or result goes to Redis byte for byte as received: key order,
-//! big numbers and duplicate keys inside it survive. Each request type then reads its fields
-//! through `Fields`, which checks types and bounds and collects every problem, unknown fields
-//! included, so one `422` names all of them at once, in words written for people.
-//!
-//! Two rules hold for every body, at every level the server reads (the body, an object inside
-//! it such as `backoff`, each item of a batch): a key given twice is a problem naming it (JSON
-//! leaves duplicates undefined, and "the last one wins" would silently drop what a client
-//! sent); and a payload or result (`Fields::raw`) nested deeper than the server's
-//! `--max-json-depth` is a problem naming it, checked by an iterative scan of its text, so
-//! neither a deep body nor the check can exhaust a stack. What is inside a payload or result
-//! is the user's own JSON text and is not looked at otherwise (duplicate keys in it are kept).
+//! A body that reads cleanly costs one `serde_json` pass (payloads and results are kept as the
+//! exact JSON text sent, so key order, big numbers and duplicate keys inside them survive).
+//! Only a body with a problem is read again, field by field (`problems`), so that one `422`
+//! names every bad field at once, in words written for people: each field alone (a body of
+//! just that member, so one field's problem hides no other's), then what is missing, then what
+//! is unknown. A key given twice, at any level the server reads, is a problem naming it (JSON
+//! leaves duplicates undefined; "the last one wins" would silently drop what a client sent).
+//! Rules between fields, and those that depend on the server's settings (how deep a payload
+//! may nest), are the body's `Check`.
 //!
 //! Every rejection is an `ApiError`: a missing or wrong content type is 415, an oversized body
 //! 413, broken JSON 400, a body that is not an object or a bad field 422.
@@ -20,31 +18,26 @@
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::value::RawValue;
 
 use crate::http::problem::ApiError;
 use crate::http::state::BodyLimits;
+use crate::model::FieldError;
 
+pub mod field;
 mod fields;
+mod probe;
 
 pub use fields::Fields;
 
-/// A request body type: its OpenAPI schema (the type itself) and how to read it.
-pub trait RequestBody {
-    /// The checked values the handler works with.
-    type Checked;
-    /// Reads and checks every field, recording problems in `fields`. What it returns is only
-    /// used when no problem was recorded.
-    fn read(fields: &mut Fields<'_>) -> Self::Checked;
-}
-
-/// A JSON object body, checked by `T::read`.
-pub struct Body<T: RequestBody>(pub T::Checked);
+/// A body, read and checked.
+pub struct Body<T>(pub T);
 
 impl<S, T> FromRequest<S> for Body<T>
 where
     S: Send + Sync,
-    T: RequestBody,
+    T: ReadBody,
     BodyLimits: FromRef<S>,
 {
     type Rejection = ApiError;
@@ -61,10 +54,7 @@ where
                 ApiError::Malformed(rejection.body_text())
             }
         })?;
-        let mut fields = Fields::parse_with_depth(&bytes, limits.max_json_depth)?;
-        let checked = T::read(&mut fields);
-        fields.finish()?;
-        Ok(Self(checked))
+        T::read_body(&bytes, &limits, "").map(Body)
     }
 }
 
@@ -80,6 +70,162 @@ fn is_json(headers: &HeaderMap) -> bool {
         .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// How a body type is read: by default through serde and its schema (`read`).
+pub trait ReadBody: Sized {
+    /// Reads `bytes` (an item of a batch: `prefix` is its place, `tasks[3].`).
+    fn read_body(bytes: &[u8], limits: &BodyLimits, prefix: &str) -> Result<Self, ApiError>;
+}
+
+impl<T: DeserializeOwned + utoipa::PartialSchema + Check> ReadBody for T {
+    fn read_body(bytes: &[u8], limits: &BodyLimits, prefix: &str) -> Result<Self, ApiError> {
+        read(bytes, limits, prefix)
+    }
+}
+
+/// The rules of a body that no one field's type can check: between fields, or against the
+/// server's settings. Each problem is recorded with its field.
+pub trait Check {
+    fn check(&self, _limits: &BodyLimits, _problems: &mut Problems) {}
+}
+
+/// The problems found in one body (or one item of a batch: then named with its `prefix`).
+#[derive(Debug, Default)]
+pub struct Problems {
+    prefix: String,
+    errors: Vec<FieldError>,
+}
+
+impl Problems {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
+        let field = format!("{}{field}", self.prefix);
+        // One message per field: the first problem found is the one reported.
+        if !self.errors.iter().any(|e| e.field == field) {
+            self.errors.push(FieldError::new(field, message));
+        }
+    }
+
+    /// A payload or result nested deeper than `limits` allow is a problem naming it: many
+    /// clients' parsers give up on deep JSON, or crash.
+    pub fn depth(&mut self, field: &str, raw: &RawValue, limits: &BodyLimits) {
+        if let Some(depth) = nesting_over(raw.get().as_bytes(), limits.max_json_depth) {
+            self.fail(
+                field,
+                format!(
+                    "is nested {depth} levels deep (arrays and objects within each other); the \
+                     limit is {}",
+                    limits.max_json_depth
+                ),
+            );
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+
+    pub fn into_errors(self) -> Vec<FieldError> {
+        self.errors
+    }
+}
+
+/// Reads `bytes` as `T`; on any problem, finds every one of them (`problems`).
+pub fn read<T>(bytes: &[u8], limits: &BodyLimits, prefix: &str) -> Result<T, ApiError>
+where
+    T: DeserializeOwned + utoipa::PartialSchema + Check,
+{
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(body) => {
+            let mut problems = Problems::new(prefix);
+            body.check(limits, &mut problems);
+            problems.finish().map(|()| body)
+        }
+        Err(e) if !e.is_data() => Err(malformed(&e)),
+        Err(_) => {
+            // serde stops at the first problem, which may come before broken JSON further on:
+            // broken JSON is a 400 whatever else is wrong.
+            if let Err(e) = serde_json::from_slice::<IgnoredAny>(bytes) {
+                return Err(malformed(&e));
+            }
+            let mut problems = Problems::new(prefix);
+            probe::find_problems::<T>(bytes, &mut problems);
+            if problems.is_empty() {
+                // Each part reads on its own but not together: say so rather than accept it.
+                problems.fail("body", "does not fit this request");
+            }
+            problems.finish().map(|()| unreachable_body())
+        }
+    }
+}
+
+/// `problems.finish()` is an error whenever a problem was recorded, which it always is there.
+fn unreachable_body<T>() -> T {
+    unreachable!("a body with problems is never read")
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::Malformed(format!(
+        "the body is not valid JSON ({} at line {}, column {})",
+        syntax_problem(e),
+        e.line(),
+        e.column()
+    ))
+}
+
+/// What went wrong in broken JSON, in words.
+pub(super) fn syntax_problem(e: &serde_json::Error) -> &'static str {
+    if e.is_eof() {
+        "it ends too early"
+    } else {
+        "unexpected character"
+    }
+}
+
+/// How deeply `json` (valid JSON text) nests arrays and objects, when that is more than
+/// `limit`; `None` when it is within it. One pass over the bytes and no recursion, so any depth
+/// costs the same as its length; brackets inside strings do not count.
+pub(super) fn nesting_over(json: &[u8], limit: usize) -> Option<usize> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut bytes = json.iter();
+    while let Some(&byte) = bytes.next() {
+        match byte {
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'"' => {
+                // Skip the string: to its closing quote, stepping over escapes.
+                while let Some(&inside) = bytes.next() {
+                    match inside {
+                        b'\\' => {
+                            bytes.next();
+                        }
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (deepest > limit).then_some(deepest)
 }
 
 /// Refuses a payload or result whose JSON text is over `max_bytes` with 413.

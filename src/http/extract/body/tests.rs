@@ -1,83 +1,164 @@
-//! Unit tests of the body reader: fields, bounds, duplicates, depth, content types.
+//! Unit tests of the body reader: every problem named at once, bounds, duplicates, depth,
+//! exact JSON text, content types.
 
-use super::fields::{Fields, nesting_over};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::field::{Flag, Int, JsonText, Text, present};
 use super::*;
 use crate::model::MAX_JSON_DEPTH_DEFAULT;
 
-fn problems(result: Result<(), ApiError>) -> Vec<String> {
-    match result {
-        Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
-        other => panic!("expected a validation problem, got {other:?}"),
+/// A body with one field of each kind.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Sample {
+    #[schema(inline)]
+    payload: JsonText,
+    #[schema(inline)]
+    priority: Option<Int<-1000, 1000>>,
+    #[schema(inline)]
+    delay_ms: Option<Int<0, 10>>,
+    #[schema(inline)]
+    name: Option<Text<1, 5>>,
+    #[schema(inline)]
+    urgent: Option<Flag>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(inline)]
+    result: Option<JsonText>,
+    #[schema(inline)]
+    inner: Option<Inner>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Inner {
+    #[schema(inline)]
+    x: Option<Int<0, 5>>,
+    #[schema(inline)]
+    y: Option<Int<0, 5>>,
+}
+
+impl Check for Sample {
+    fn check(&self, limits: &BodyLimits, problems: &mut Problems) {
+        problems.depth("payload", &self.payload.0, limits);
+        if let Some(result) = &self.result {
+            problems.depth("result", &result.0, limits);
+        }
     }
+}
+
+fn limits(max_json_depth: usize) -> BodyLimits {
+    BodyLimits {
+        max_payload_bytes: 1 << 20,
+        max_json_depth,
+    }
+}
+
+fn sample(body: &[u8]) -> Result<Sample, ApiError> {
+    read::<Sample>(body, &limits(MAX_JSON_DEPTH_DEFAULT), "")
+}
+
+/// The fields and messages of a validation problem.
+fn named(result: Result<Sample, ApiError>) -> Vec<(String, String)> {
+    match result {
+        Err(ApiError::Validation(errors)) => {
+            errors.into_iter().map(|e| (e.field, e.message)).collect()
+        }
+        Err(other) => panic!("expected a validation problem, got {other:?}"),
+        Ok(_) => panic!("expected a validation problem, the body was read"),
+    }
+}
+
+fn fields(result: Result<Sample, ApiError>) -> Vec<String> {
+    named(result).into_iter().map(|(field, _)| field).collect()
 }
 
 #[test]
 fn every_problem_in_a_body_is_named_at_once() {
-    let body = br#"{"payload":1,"priority":5000,"lease_mss":3,"delay_ms":1.5,"name":7}"#;
-    let mut fields = Fields::parse(body).expect("object");
-    assert!(fields.raw("payload").is_some());
-    assert_eq!(fields.int::<i32>("priority", -1000, 1000), None);
-    assert_eq!(fields.int::<u64>("delay_ms", 0, 10), None);
-    assert_eq!(fields.text("name", 1, 5), None);
-    let missing = fields.raw("lease_id");
-    fields.required("lease_id", missing);
+    let body = br#"{"priority":5000,"lease_mss":3,"delay_ms":1.5,"name":7,"urgent":"yes"}"#;
+    let problems = named(sample(body));
+    let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
+    // Declaration order, then unknown fields.
     assert_eq!(
-        problems(fields.finish()),
-        ["priority", "delay_ms", "name", "lease_id", "lease_mss"]
+        fields,
+        [
+            "payload",
+            "priority",
+            "delay_ms",
+            "name",
+            "urgent",
+            "lease_mss"
+        ]
     );
+    let messages: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(messages[0], "is required");
+    assert_eq!(messages[1], "must be a whole number from -1000 to 1000");
+    assert_eq!(messages[2], "must be a whole number from 0 to 10");
+    assert_eq!(messages[3], "must be a string, not a number");
+    assert_eq!(messages[4], "must be true or false, not a string");
+    assert!(messages[5].starts_with("is not a field of this request (known: payload, "));
 }
 
 #[test]
 fn json_problems_are_malformed_or_not_an_object() {
-    for bad in [&b"{\"a\": "[..], b"{} x", b""] {
-        assert!(matches!(Fields::parse(bad), Err(ApiError::Malformed(_))));
+    // Broken JSON is 400 even when a field before the break is also wrong.
+    for bad in [
+        &b"{\"a\": "[..],
+        b"{} x",
+        b"",
+        br#"{"priority": "x", "payload": "#,
+    ] {
+        assert!(
+            matches!(sample(bad), Err(ApiError::Malformed(_))),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
     for not_object in [&b"[1]"[..], b"3", b"null"] {
-        let Err(ApiError::Validation(errors)) = Fields::parse(not_object) else {
-            panic!("{not_object:?} accepted");
-        };
-        assert_eq!(errors[0].field, "body");
+        assert_eq!(fields(sample(not_object)), ["body"]);
     }
 }
 
 #[test]
 fn raw_values_keep_their_exact_text() {
-    let body = br#"{"payload": {"z":1, "a":12345678901234567890123,"dup":1,"dup":2}}"#;
-    let mut fields = Fields::parse(body).expect("object");
-    let raw = fields.raw("payload").expect("payload");
+    let body =
+        br#"{"payload": {"z":1, "a":12345678901234567890123,"dup":1,"dup":2}, "result": null}"#;
+    let read = sample(body).expect("read");
     assert_eq!(
-        raw.get(),
+        read.payload.0.get(),
         r#"{"z":1, "a":12345678901234567890123,"dup":1,"dup":2}"#
+    );
+    // A result of null is a result, kept as sent.
+    assert_eq!(
+        read.result.map(|r| r.0.get().to_owned()).as_deref(),
+        Some("null")
     );
 }
 
 #[test]
 fn a_repeated_key_is_a_problem_naming_it_but_a_payload_keeps_its_own() {
-    let body = br#"{"payload": {"a":1,"a":2}, "lease_ms": 1, "lease_ms": 2, "b": {"x":1,"x":1}}"#;
-    let mut fields = Fields::parse(body).expect("object");
-    let payload = fields.raw("payload").expect("payload");
-    assert_eq!(payload.get(), r#"{"a":1,"a":2}"#);
-    assert_eq!(fields.int::<u64>("lease_ms", 0, 0), None);
-    let nested = fields.nested("b").expect("object");
-    fields.nested_done(nested);
-    let Err(ApiError::Validation(errors)) = fields.finish() else {
-        panic!("the repeated keys were accepted");
-    };
-    let named: Vec<(&str, &str)> = errors
-        .iter()
-        .map(|e| (e.field.as_str(), e.message.as_str()))
-        .collect();
+    let body =
+        br#"{"payload": {"a":1,"a":2}, "delay_ms": 1, "delay_ms": 2, "inner": {"x":1,"x":1}}"#;
+    let named = named(sample(body));
     assert_eq!(named.len(), 2, "one message per field: {named:?}");
-    assert_eq!(named[0].0, "lease_ms");
+    assert_eq!(named[0].0, "delay_ms");
     assert!(named[0].1.contains("more than once"), "{named:?}");
-    assert_eq!(named[1].0, "b.x");
+    assert_eq!(named[1].0, "inner.x");
+    assert!(named[1].1.contains("more than once"), "{named:?}");
 }
 
 #[test]
 fn a_key_repeated_through_an_escape_is_still_repeated() {
     let body = br#"{"payload": 1, "pay\u006coad": 2}"#;
-    let fields = Fields::parse(body).expect("object");
-    assert_eq!(problems(fields.finish()), ["payload"]);
+    assert_eq!(fields(sample(body)), ["payload"]);
+}
+
+#[test]
+fn every_problem_inside_an_object_is_named() {
+    let body = br#"{"payload": 1, "inner": {"x": 9, "y": -1, "z": 0}}"#;
+    assert_eq!(fields(sample(body)), ["inner.x", "inner.y", "inner.z"]);
+    let body = br#"{"payload": 1, "inner": 3}"#;
+    assert_eq!(fields(sample(body)), ["inner"]);
 }
 
 #[test]
@@ -95,20 +176,16 @@ fn nesting_is_measured_without_counting_brackets_in_strings() {
 #[test]
 fn a_payload_deeper_than_the_limit_is_a_problem_naming_it() {
     let at_limit = format!(r#"{{"payload": {}1{}}}"#, "[".repeat(3), "]".repeat(3));
-    let mut fields = Fields::parse_with_depth(at_limit.as_bytes(), 3).expect("object");
-    assert!(fields.raw("payload").is_some());
-    assert!(fields.finish().is_ok());
-    let over = format!(r#"{{"result": {}1{}}}"#, "[".repeat(4), "]".repeat(4));
-    let mut fields = Fields::parse_with_depth(over.as_bytes(), 3).expect("object");
-    assert!(fields.raw("result").is_none());
-    let missing = None::<()>;
-    fields.required("result", missing);
-    let Err(ApiError::Validation(errors)) = fields.finish() else {
-        panic!("accepted");
-    };
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].field, "result");
-    assert!(errors[0].message.contains("4 levels"), "{errors:?}");
+    assert!(read::<Sample>(at_limit.as_bytes(), &limits(3), "").is_ok());
+    let over = format!(
+        r#"{{"payload": 1, "result": {}1{}}}"#,
+        "[".repeat(4),
+        "]".repeat(4)
+    );
+    let named = named(read::<Sample>(over.as_bytes(), &limits(3), ""));
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(named[0].0, "result");
+    assert!(named[0].1.contains("4 levels"), "{named:?}");
 }
 
 /// What a lease answer puts around a payload at the default limit stays within serde_json's
@@ -132,11 +209,31 @@ fn the_documented_depth_limit_is_the_default() {
 
 #[test]
 fn whole_floats_are_integers_and_null_is_absent() {
-    let mut fields = Fields::parse(br#"{"a": 2.0, "b": null, "c": true}"#).expect("object");
-    assert_eq!(fields.int::<u32>("a", 0, 5), Some(2));
-    assert_eq!(fields.int::<u32>("b", 0, 5), None);
-    assert_eq!(fields.boolean("c"), Some(true));
-    assert!(fields.finish().is_ok());
+    let read = sample(br#"{"payload": 1, "priority": 2.0, "delay_ms": null, "urgent": true}"#)
+        .expect("read");
+    assert_eq!(read.priority.map(Int::get::<i64>), Some(2));
+    assert!(read.delay_ms.is_none());
+    assert_eq!(read.urgent.map(|f| f.0), Some(true));
+    assert!(read.name.is_none() && read.inner.is_none());
+    let read =
+        sample(br#"{"payload": 1, "name": "abcde", "inner": {"x": 1, "y": 5.0}}"#).expect("read");
+    assert_eq!(read.name.map(|n| n.0).as_deref(), Some("abcde"));
+    let inner = read.inner.expect("inner");
+    assert_eq!(
+        (inner.x.map(Int::get::<i64>), inner.y.map(Int::get::<i64>)),
+        (Some(1), Some(5))
+    );
+}
+
+#[test]
+fn an_item_of_a_batch_is_named_with_its_prefix() {
+    let Err(ApiError::Validation(errors)) =
+        read::<Sample>(br#"{"priority": 5000}"#, &limits(64), "tasks[3].")
+    else {
+        panic!("read");
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["tasks[3].payload", "tasks[3].priority"]);
 }
 
 #[test]

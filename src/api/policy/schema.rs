@@ -1,0 +1,167 @@
+//! The OpenAPI schema of a policy body, made from `model::Field`: each field's name, kind and
+//! bounds come from there (the one source the server checks against), and only the words that
+//! explain a field are written here.
+
+use std::borrow::Cow;
+
+use utoipa::openapi::schema::{
+    KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::body::PolicyRequest;
+use crate::model::{Field, Kind};
+
+const POLICY: &str = "Body of a policy `PUT` or `PATCH`: any of the policy's fields. With `PUT`, \
+the fields given\nbecome the queue's own values and every other field reverts to the server's \
+default. With\n`PATCH` (JSON merge patch, RFC 7396) the fields given are set, a field given as \
+`null`\nreverts to the default, and the rest stay as they are; `backoff` merges field by \
+field,\n`rate_limit` is set as a whole.";
+const BACKOFF: &str = "Retry delays: `initial_ms × multiplier^(attempt-1)`, capped at `max_ms`, \
+spread by ±`jitter`.";
+const RATE_LIMIT: &str = "A rate limit: `per_second` leases on average, `burst` at most at once.";
+
+/// What a field means, for people.
+fn about(field: Field) -> &'static str {
+    match field {
+        Field::LeaseMs => {
+            "Lease length when neither the worker nor the task asks for one (1000 to 86400000 ms)."
+        }
+        Field::MaxAttempts => {
+            "Attempts before a task is dead (1 to 1000). Applies at each task's next failure, \
+             unless\nthe task set its own at submit."
+        }
+        Field::BackoffInitialMs => {
+            "Delay after the first failed attempt (0 to 30 days, at most `max_ms`)."
+        }
+        Field::BackoffMultiplier => "Growth of the delay per attempt (1 to 100).",
+        Field::BackoffMaxMs => "Longest delay (0 to 30 days).",
+        Field::BackoffJitter => "Random spread of each delay, as a fraction (0 to 1).",
+        Field::MaxPayloadBytes => {
+            "Largest payload or ack result, in bytes of JSON text (1 up to the server's own \
+             limit)."
+        }
+        Field::RatePerSecond => "Leases per second (0.001 to 100000).",
+        Field::RateBurst => {
+            "Most leases at once after a quiet spell (1 to 100000); default one second's worth."
+        }
+        Field::MaxInFlight => {
+            "Most tasks leased at once from this queue (1 to 1000000); `null` for no limit."
+        }
+        Field::Paused => "When true, nothing is leased from the queue; submits are still accepted.",
+        Field::Weight => "Share in weighted multi-queue leasing (1 to 1000).",
+        Field::CompletedTtlMs => {
+            "How long completed and cancelled tasks are kept (1000 ms to 365 days)."
+        }
+        Field::DeadTtlMs => "How long dead tasks are kept (1000 ms to 365 days).",
+        Field::DedupWindowMs => "How long `Idempotency-Key`s are remembered (1000 ms to 30 days).",
+    }
+}
+
+/// One field's schema: its kind (`null` allowed, as it reverts the field, unless `required`),
+/// its bounds and its words.
+fn field_schema(field: Field, required: bool) -> Object {
+    let (kind, format) = match field.kind() {
+        Kind::Integer => (Type::Integer, Some(KnownFormat::Int64)),
+        Kind::Number => (Type::Number, Some(KnownFormat::Double)),
+        Kind::Boolean => (Type::Boolean, None),
+    };
+    let schema_type = if required {
+        SchemaType::Type(kind)
+    } else {
+        SchemaType::Array(vec![kind, Type::Null])
+    };
+    let mut schema = ObjectBuilder::new()
+        .schema_type(schema_type)
+        .format(format.map(SchemaFormat::KnownFormat))
+        .description(Some(about(field)))
+        .build();
+    if field.kind() != Kind::Boolean {
+        let (min, max) = field.bounds();
+        schema.minimum = Some(min.into());
+        schema.maximum = Some(max.into());
+    }
+    schema
+}
+
+/// The object of the fields under `group.` (`backoff`, `rate_limit`).
+fn group_schema(group: &str, description: &str, required: &[&str]) -> RefOr<Schema> {
+    let mut object = ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .description(Some(description))
+        .build();
+    for field in Field::ALL {
+        if let Some((_, leaf)) = field.name().split_once('.').filter(|(g, _)| *g == group) {
+            let is_required = required.contains(&leaf);
+            object.properties.insert(
+                leaf.to_owned(),
+                RefOr::T(Schema::Object(field_schema(field, is_required))),
+            );
+            if is_required {
+                object.required.push(leaf.to_owned());
+            }
+        }
+    }
+    RefOr::T(Schema::Object(object))
+}
+
+/// An optional reference to a group's component (`null` reverts the whole group).
+fn nullable_ref(component: &str, description: Option<&str>) -> RefOr<Schema> {
+    let mut reference = Ref::from_schema_name(component);
+    if let Some(description) = description {
+        reference.description = description.to_owned();
+    }
+    let null = ObjectBuilder::new().schema_type(SchemaType::Type(Type::Null));
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(reference)
+        .item(null)
+        .into()
+}
+
+impl PartialSchema for PolicyRequest {
+    fn schema() -> RefOr<Schema> {
+        let mut object = ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Object))
+            .description(Some(POLICY))
+            .build();
+        for field in Field::ALL {
+            let (name, property) = match field.name().split_once('.') {
+                Some(("backoff", _)) => ("backoff", nullable_ref("BackoffRequest", None)),
+                Some(("rate_limit", _)) => (
+                    "rate_limit",
+                    nullable_ref(
+                        "RateLimitRequest",
+                        Some(
+                            "Leases granted per second, across all instances; `null` for no limit.",
+                        ),
+                    ),
+                ),
+                _ => (
+                    field.name(),
+                    RefOr::T(Schema::Object(field_schema(field, false))),
+                ),
+            };
+            object.properties.entry(name.to_owned()).or_insert(property);
+        }
+        object.example = Some(crate::model::examples::policy_patch());
+        RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for PolicyRequest {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("PolicyRequest")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            "BackoffRequest".into(),
+            group_schema("backoff", BACKOFF, &[]),
+        ));
+        schemas.push((
+            "RateLimitRequest".into(),
+            group_schema("rate_limit", RATE_LIMIT, &["per_second"]),
+        ));
+    }
+}

@@ -171,3 +171,59 @@ async fn every_documented_bound_is_the_enforced_one() {
         "only {checked} probes: the document lost its bounds?"
     );
 }
+
+/// The same for query parameters: each bounded one at each bound (no problem names it) and
+/// one past (a `422` naming it). A required parameter is given its schema's first value.
+#[tokio::test]
+async fn every_documented_query_bound_is_the_enforced_one() {
+    let document = serde_json::to_value(taskgate::openapi()).expect("document");
+    let app = InProcess::with(&["--redis-connect-timeout-ms=200"]);
+    let (mut checked, mut wrong) = (0, Vec::new());
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        let Some(parameters) = operations["get"]["parameters"].as_array() else {
+            continue;
+        };
+        let path = path
+            .replace("{queue}", "bounds")
+            .replace("{id}", "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11");
+        let query: Vec<&Value> = parameters.iter().filter(|p| p["in"] == "query").collect();
+        let required: Vec<String> = query
+            .iter()
+            .filter(|p| p["required"] == true)
+            .map(|p| {
+                let schema = resolve(&document, &p["schema"]);
+                format!(
+                    "{}={}",
+                    p["name"].as_str().unwrap_or(""),
+                    schema["enum"][0].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        for parameter in &query {
+            let name = parameter["name"].as_str().expect("name");
+            for (value, accepted, bound) in probes(&parameter["schema"], None) {
+                let mut pairs = required.clone();
+                pairs.push(format!("{name}={value}"));
+                let uri = format!("{path}?{}", pairs.join("&"));
+                let reply = app.send(Method::GET, &uri, &[], None).await;
+                checked += 1;
+                if names(&reply, name) == accepted {
+                    wrong.push(format!(
+                        "GET {uri} at {bound}: {} {}",
+                        reply.status, reply.body
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "documented and enforced bounds differ:\n{}",
+        wrong.join("\n")
+    );
+    // `limit` on three listings and `wait_ms` on a task read.
+    assert!(
+        checked >= 16,
+        "only {checked} probes: the document lost its bounds?"
+    );
+}

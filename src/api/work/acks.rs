@@ -11,11 +11,11 @@ use super::finished;
 use crate::http::batch::{BatchItem, BatchResult, Items};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{Id, JsonText, LeaseId, present};
-use crate::http::extract::body::{Body, Check, Problems, check_size};
+use crate::http::extract::body::{Body, Check, check_size};
 use crate::http::extract::{Durability, QueueParams, QueuePath, TaskPath};
 use crate::http::problem::ApiError;
 use crate::http::responses::AckBatchErrors;
-use crate::http::state::{AppState, BodyLimits};
+use crate::http::state::AppState;
 use crate::store::dispatch::AckItem;
 
 /// One ack of a batch.
@@ -35,11 +35,7 @@ pub struct AckItemRequest {
 }
 
 impl Check for AckItemRequest {
-    fn check(&self, limits: &BodyLimits, problems: &mut Problems) {
-        if let Some(result) = &self.result {
-            problems.depth("result", &result.0, limits);
-        }
-    }
+    const DEEP: &'static [&'static str] = &["result"];
 }
 
 impl BatchItem for AckItemRequest {

@@ -15,12 +15,12 @@ use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
     AnyText, DelayMs, Flag, Int, JsonText, LeaseId, LeaseMs, present,
 };
-use crate::http::extract::body::{Body, Check, Problems, check_size};
+use crate::http::extract::body::{Body, Check, check_size};
 use crate::http::extract::{Durability, TaskParams, TaskPath};
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{AckErrors, FailErrors, HeartbeatErrors};
-use crate::http::state::{AppState, BodyLimits};
+use crate::http::state::AppState;
 use crate::model::Task;
 use crate::store::dispatch::{Failure, FinishOutcome, HeartbeatOutcome};
 
@@ -66,11 +66,7 @@ pub struct AckTaskRequest {
 }
 
 impl Check for AckTaskRequest {
-    fn check(&self, limits: &BodyLimits, problems: &mut Problems) {
-        if let Some(result) = &self.result {
-            problems.depth("result", &result.0, limits);
-        }
-    }
+    const DEEP: &'static [&'static str] = &["result"];
 }
 
 /// Body of a fail.

@@ -4,13 +4,14 @@
 //!
 //! A body that reads cleanly costs one `serde_json` pass (payloads and results are kept as the
 //! exact JSON text sent, so key order, big numbers and duplicate keys inside them survive).
-//! Only a body with a problem is read again, field by field (`problems`), so that one `422`
+//! Only a body with a problem is read again, member by member (`probe.rs`), so that one `422`
 //! names every bad field at once, in words written for people: each field alone (a body of
 //! just that member, so one field's problem hides no other's), then what is missing, then what
 //! is unknown. A key given twice, at any level the server reads, is a problem naming it (JSON
 //! leaves duplicates undefined; "the last one wins" would silently drop what a client sent).
 //! Rules between fields, and those that depend on the server's settings (how deep a payload
-//! may nest), are the body's `Check`.
+//! may nest), are the body's `Check`. A body whose fields are data rather than a type (the
+//! policy's: `model::Field`) is read by `Fields` (`fields.rs`) through its own `ReadBody`.
 //!
 //! Every rejection is an `ApiError`: a missing or wrong content type is 415, an oversized body
 //! 413, broken JSON 400, a body that is not an object or a bad field 422.
@@ -87,6 +88,12 @@ impl<T: DeserializeOwned + utoipa::PartialSchema + Check> ReadBody for T {
 /// The rules of a body that no one field's type can check: between fields, or against the
 /// server's settings. Each problem is recorded with its field.
 pub trait Check {
+    /// The members that hold the client's own JSON (a payload, a result): each may nest at most
+    /// the server's `max_json_depth`. Checked on both paths, so a too-deep payload is named
+    /// along with every other problem of its body.
+    const DEEP: &'static [&'static str] = &[];
+
+    /// Rules between fields; run once every field has read.
     fn check(&self, _limits: &BodyLimits, _problems: &mut Problems) {}
 }
 
@@ -139,10 +146,6 @@ impl Problems {
             Err(ApiError::Validation(self.errors))
         }
     }
-
-    pub fn into_errors(self) -> Vec<FieldError> {
-        self.errors
-    }
 }
 
 /// Reads `bytes` as `T`; on any problem, finds every one of them (`problems`).
@@ -153,6 +156,18 @@ where
     match serde_json::from_slice::<T>(bytes) {
         Ok(body) => {
             let mut problems = Problems::new(prefix);
+            // One scan of the whole body: only one nested deeper than a member may be looks at
+            // its members (the body's own object is one level).
+            let deeper = nesting_over(bytes, limits.max_json_depth + 1).is_some();
+            if deeper && !T::DEEP.is_empty() {
+                if let Ok(members) = serde_json::from_slice::<probe::Members<'_>>(bytes) {
+                    for name in T::DEEP {
+                        if let Some(raw) = members.values.get(*name) {
+                            problems.depth(name, raw, limits);
+                        }
+                    }
+                }
+            }
             body.check(limits, &mut problems);
             problems.finish().map(|()| body)
         }
@@ -164,7 +179,7 @@ where
                 return Err(malformed(&e));
             }
             let mut problems = Problems::new(prefix);
-            probe::find_problems::<T>(bytes, &mut problems);
+            probe::find_problems::<T>(bytes, T::DEEP, limits, &mut problems);
             if problems.is_empty() {
                 // Each part reads on its own but not together: say so rather than accept it.
                 problems.fail("body", "does not fit this request");

@@ -11,6 +11,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
 
 use super::Problems;
+use crate::http::state::BodyLimits;
 
 /// The properties of `T`'s schema, in declaration order, and the required ones.
 fn shape<T: utoipa::PartialSchema>() -> (Vec<String>, Vec<String>) {
@@ -24,8 +25,12 @@ fn shape<T: utoipa::PartialSchema>() -> (Vec<String>, Vec<String>) {
 }
 
 /// Every problem of a body that `T` could not read, each named with its field.
-pub(super) fn find_problems<T>(bytes: &[u8], problems: &mut Problems)
-where
+pub(super) fn find_problems<T>(
+    bytes: &[u8],
+    deep: &[&str],
+    limits: &BodyLimits,
+    problems: &mut Problems,
+) where
     T: DeserializeOwned + utoipa::PartialSchema,
 {
     let Ok(members) = serde_json::from_slice::<Members<'_>>(bytes) else {
@@ -38,6 +43,7 @@ where
             None if required.contains(name) => problems.fail(name, "is required"),
             None => {}
             Some(_) if members.repeated.contains(name) => problems.fail(name, REPEATED),
+            Some(raw) if deep.contains(&name.as_str()) => problems.depth(name, raw, limits),
             Some(raw) => probe::<T>(name, raw, problems),
         }
     }

@@ -39,12 +39,7 @@ struct Inner {
 }
 
 impl Check for Sample {
-    fn check(&self, limits: &BodyLimits, problems: &mut Problems) {
-        problems.depth("payload", &self.payload.0, limits);
-        if let Some(result) = &self.result {
-            problems.depth("result", &result.0, limits);
-        }
-    }
+    const DEEP: &'static [&'static str] = &["payload", "result"];
 }
 
 fn limits(max_json_depth: usize) -> BodyLimits {
@@ -185,6 +180,19 @@ fn a_payload_deeper_than_the_limit_is_a_problem_naming_it() {
     let named = named(read::<Sample>(over.as_bytes(), &limits(3), ""));
     assert_eq!(named.len(), 1, "{named:?}");
     assert_eq!(named[0].0, "result");
+    assert!(named[0].1.contains("4 levels"), "{named:?}");
+}
+
+#[test]
+fn a_too_deep_payload_is_named_with_every_other_problem() {
+    let body = format!(
+        r#"{{"payload": {}1{}, "priority": 5000}}"#,
+        "[".repeat(4),
+        "]".repeat(4)
+    );
+    let named = named(read::<Sample>(body.as_bytes(), &limits(3), ""));
+    let fields: Vec<&str> = named.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(fields, ["payload", "priority"], "{named:?}");
     assert!(named[0].1.contains("4 levels"), "{named:?}");
 }
 

@@ -21,10 +21,12 @@ use crate::http::extract::{TaskParams, TaskPath};
 use crate::http::limits::{Slot, Waiting};
 use crate::http::problem::ApiError;
 use crate::http::responses::ReadErrors;
-use crate::http::state::AppState;
+use crate::http::state::EventStreamMax;
+use crate::http::state::Shutdown;
 use crate::model::{QueueName, Task, TaskId, TaskState};
 use crate::store::Listener;
 use crate::store::tasks::{GetOutcome, Tasks};
+use crate::store::waiting::Waiting as Listeners;
 
 /// Follow a task's events
 ///
@@ -49,28 +51,31 @@ use crate::store::tasks::{GetOutcome, Tasks};
 )]
 pub async fn get_task_events(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(tasks): State<Tasks>,
+    State(listeners): State<Listeners>,
+    State(shutdown): State<Shutdown>,
+    State(stream_max): State<EventStreamMax>,
     path: TaskPath,
     slot: Slot,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let waiting = slot.wait()?;
     // Listen before the first read, so no change after it can pass unseen.
-    let listener = state.store.waiting.listen_task(&path.queue, path.id).await;
-    let first = match state.store.tasks.get(&path.queue, path.id).await? {
+    let listener = listeners.listen_task(&path.queue, path.id).await;
+    let first = match tasks.get(&path.queue, path.id).await? {
         GetOutcome::Found(task) => *task,
         GetOutcome::NotFound => return Err(path.not_found()),
         GetOutcome::Quarantined => return Err(path.quarantined()),
     };
     let watch = Watch {
-        tasks: state.store.tasks.clone(),
+        tasks: tasks.clone(),
         queue: path.queue,
         id: path.id,
         listener,
-        shutdown: state.shutdown.0.clone(),
+        shutdown: shutdown.0.clone(),
         next: Some(first),
         last: None,
         done: false,
-        ends_at: Instant::now() + state.event_stream_max.0,
+        ends_at: Instant::now() + stream_max.0,
         _waiting: waiting,
     };
     let events = futures_util::stream::unfold(watch, |mut watch| async move {

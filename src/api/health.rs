@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::http::problem::ApiError;
 use crate::http::responses::ReadinessErrors;
-use crate::http::state::AppState;
+use crate::store::Engine;
 
 /// A probe's answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,7 +42,7 @@ pub async fn get_health() -> Json<HealthStatus> {
     tag = "health",
     responses((status = 200, description = "Redis answers", body = HealthStatus), ReadinessErrors)
 )]
-pub async fn get_readiness(State(state): State<AppState>) -> Result<Json<HealthStatus>, ApiError> {
-    state.store.engine.ping().await?;
+pub async fn get_readiness(State(engine): State<Engine>) -> Result<Json<HealthStatus>, ApiError> {
+    engine.ping().await?;
     Ok(Json(HealthStatus { status: "ready" }))
 }

@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::extract::auth::Caller;
-use crate::http::state::AppState;
+use crate::store::Engine;
 
 /// Prometheus metrics
 ///
@@ -23,8 +23,8 @@ use crate::http::state::AppState;
             body = String, example = "taskgate_http_requests_total{method=\"POST\",route=\"/v1/queues/{queue}/tasks\",status=\"201\"} 42\n"),
     )
 )]
-pub async fn get_metrics(_caller: Caller, State(state): State<AppState>) -> Response {
-    state.store.engine.report_pool();
+pub async fn get_metrics(_caller: Caller, State(engine): State<Engine>) -> Response {
+    engine.report_pool();
     (
         [(
             header::CONTENT_TYPE,

@@ -16,8 +16,10 @@ use crate::http::extract::body::{Body, Check, Problems};
 use crate::http::extract::{Page, PageParams, QueueParams, QueuePath};
 use crate::http::problem::ApiError;
 use crate::http::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
-use crate::http::state::{AppState, BodyLimits};
+use crate::http::state::BodyLimits;
 use crate::model::{QueueName, QueueStats, TaskId, TaskState};
+use crate::store::queues::Queues;
+use crate::store::tasks::Tasks;
 
 /// Most task ids one redrive call may list.
 const REDRIVE_IDS_MAX: usize = 1000;
@@ -46,7 +48,7 @@ pub struct QueueList {
 )]
 pub async fn list_queues(
     caller: Caller,
-    State(state): State<AppState>,
+    State(queues): State<Queues>,
     page: Page,
 ) -> Result<Json<QueueList>, ApiError> {
     let after = page
@@ -57,16 +59,11 @@ pub async fn list_queues(
                 .map_err(|_| ApiError::field("cursor", "is not a cursor we gave"))
         })
         .transpose()?;
-    let names = state
-        .store
-        .queues
-        .list(after.as_ref(), page.limit as usize)
-        .await?;
+    let names = queues.list(after.as_ref(), page.limit as usize).await?;
     let full = names.len() == page.limit as usize;
     // A key limited to some queues sees only those; its pages may hold fewer than `limit`.
     let visible = names.iter().filter(|q| caller.sees(q.as_str()));
-    let stats =
-        futures_util::future::try_join_all(visible.map(|q| state.store.queues.stats(q))).await?;
+    let stats = futures_util::future::try_join_all(visible.map(|q| queues.stats(q))).await?;
     // A queue that went away between the listing and its stats is left out.
     let queues: Vec<QueueStats> = stats.into_iter().flatten().collect();
     Ok(Json(QueueList {
@@ -91,10 +88,10 @@ pub async fn list_queues(
 )]
 pub async fn get_queue(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(queues): State<Queues>,
     QueuePath(queue): QueuePath,
 ) -> Result<Json<QueueStats>, ApiError> {
-    match state.store.queues.stats(&queue).await? {
+    match queues.stats(&queue).await? {
         Some(stats) => Ok(Json(stats)),
         None => Err(no_queue(&queue)),
     }
@@ -115,10 +112,10 @@ pub async fn get_queue(
 )]
 pub async fn delete_queue(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(queues): State<Queues>,
     QueuePath(queue): QueuePath,
 ) -> Result<StatusCode, ApiError> {
-    let dropped = state.store.queues.drop_queue(&queue).await?;
+    let dropped = queues.drop_queue(&queue).await?;
     // Its metric series go with it (or, when it was already gone, whatever was left of them).
     crate::metrics::forget_queue(queue.as_str());
     if dropped {
@@ -146,11 +143,11 @@ fn no_queue(queue: &QueueName) -> ApiError {
 )]
 pub async fn list_dead_tasks(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(tasks): State<Tasks>,
     QueuePath(queue): QueuePath,
     page: Page,
 ) -> Result<Json<TaskList>, ApiError> {
-    super::tasks::list::page(&state, &queue, TaskState::Dead, page.limit, page.cursor).await
+    super::tasks::list::page(&tasks, &queue, TaskState::Dead, page.limit, page.cursor).await
 }
 
 /// Body of a redrive: which dead tasks. `{}` redrives them all.
@@ -217,15 +214,11 @@ pub struct Purged {
 )]
 pub async fn redrive_dead_tasks(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(queues): State<Queues>,
     QueuePath(queue): QueuePath,
     Body(body): Body<RedriveRequest>,
 ) -> Result<Json<Redriven>, ApiError> {
-    let redriven = state
-        .store
-        .queues
-        .redrive(&queue, body.ids().as_deref())
-        .await?;
+    let redriven = queues.redrive(&queue, body.ids().as_deref()).await?;
     Ok(Json(Redriven { redriven }))
 }
 
@@ -242,9 +235,9 @@ pub async fn redrive_dead_tasks(
 )]
 pub async fn purge_dead_tasks(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(queues): State<Queues>,
     QueuePath(queue): QueuePath,
 ) -> Result<Response, ApiError> {
-    let purged = state.store.queues.purge_dead(&queue).await?;
+    let purged = queues.purge_dead(&queue).await?;
     Ok(Json(Purged { purged }).into_response())
 }

@@ -19,8 +19,9 @@ use crate::http::extract::body::Body;
 use crate::http::extract::{QueueParams, QueuePath};
 use crate::http::problem::ApiError;
 use crate::http::responses::{PolicyReadErrors, PolicyResetErrors, PolicyWriteErrors};
-use crate::http::state::AppState;
+use crate::http::state::BodyLimits;
 use crate::model::{Field, QueuePolicy, rfc3339_ms};
+use crate::store::policies::Policies;
 use crate::store::policies::{PolicyMode, PolicyState, PolicyWrite, PolicyWriteOutcome};
 use body::{PolicyRequest, PolicyValues};
 use conditions::Conditions;
@@ -63,19 +64,20 @@ fn policy_response(queue: &str, state: PolicyState) -> Response {
 
 async fn write(
     caller: &Caller,
-    state: &AppState,
+    policies: &Policies,
+    limits: BodyLimits,
     queue: &crate::model::QueueName,
     headers: &HeaderMap,
     mode: PolicyMode,
     values: PolicyValues,
 ) -> Result<Response, ApiError> {
     if let Some((_, Some(bytes))) = values.iter().find(|(f, _)| *f == Field::MaxPayloadBytes) {
-        if *bytes > state.limits.max_payload_bytes as f64 {
+        if *bytes > limits.max_payload_bytes as f64 {
             return Err(ApiError::field(
                 "max_payload_bytes",
                 format!(
                     "must be at most the server's own limit, {}",
-                    state.limits.max_payload_bytes
+                    limits.max_payload_bytes
                 ),
             ));
         }
@@ -86,7 +88,7 @@ async fn write(
         Err(()) => {
             // A list of tags, or both headers: decide on the version read now, and write only
             // if it is still that version (else the write script refuses it as stale).
-            let version = state.store.policies.policy(queue).await?.version;
+            let version = policies.policy(queue).await?.version;
             if !conditions.hold_at(version) {
                 return Ok(precondition_failed(&conditions, queue, version));
             }
@@ -99,7 +101,7 @@ async fn write(
         updated_by: caller.name().map(str::to_owned),
         values,
     };
-    match state.store.policies.write_policy(queue, &write).await? {
+    match policies.write_policy(queue, &write).await? {
         PolicyWriteOutcome::Written(policy) => Ok(policy_response(queue.as_str(), policy)),
         PolicyWriteOutcome::Stale { version } => {
             Ok(precondition_failed(&conditions, queue, version))
@@ -140,10 +142,10 @@ fn precondition_failed(
 )]
 pub async fn get_queue_policy(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(policies): State<Policies>,
     QueuePath(queue): QueuePath,
 ) -> Result<Response, ApiError> {
-    let policy = state.store.policies.policy(&queue).await?;
+    let policy = policies.policy(&queue).await?;
     Ok(policy_response(queue.as_str(), policy))
 }
 
@@ -173,14 +175,16 @@ pub async fn get_queue_policy(
 )]
 pub async fn put_queue_policy(
     caller: Caller,
-    State(state): State<AppState>,
+    State(policies): State<Policies>,
+    State(limits): State<BodyLimits>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
     Body(PolicyRequest(values)): Body<PolicyRequest>,
 ) -> Result<Response, ApiError> {
     write(
         &caller,
-        &state,
+        &policies,
+        limits,
         &queue,
         &headers,
         PolicyMode::Replace,
@@ -215,12 +219,22 @@ pub async fn put_queue_policy(
 )]
 pub async fn patch_queue_policy(
     caller: Caller,
-    State(state): State<AppState>,
+    State(policies): State<Policies>,
+    State(limits): State<BodyLimits>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
     Body(PolicyRequest(values)): Body<PolicyRequest>,
 ) -> Result<Response, ApiError> {
-    write(&caller, &state, &queue, &headers, PolicyMode::Merge, values).await
+    write(
+        &caller,
+        &policies,
+        limits,
+        &queue,
+        &headers,
+        PolicyMode::Merge,
+        values,
+    )
+    .await
 }
 
 /// Reset a queue's policy
@@ -245,13 +259,15 @@ pub async fn patch_queue_policy(
 )]
 pub async fn delete_queue_policy(
     caller: Caller,
-    State(state): State<AppState>,
+    State(policies): State<Policies>,
+    State(limits): State<BodyLimits>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     write(
         &caller,
-        &state,
+        &policies,
+        limits,
         &queue,
         &headers,
         PolicyMode::Reset,

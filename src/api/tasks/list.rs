@@ -10,9 +10,9 @@ use crate::http::extract::auth::Caller;
 use crate::http::extract::{QueueParams, QueuePath, StatePage, StatePageParams};
 use crate::http::problem::ApiError;
 use crate::http::responses::TaskListErrors;
-use crate::http::state::AppState;
 use crate::model::{QueueName, Task, TaskId, TaskState};
 use crate::store::tasks::PageCursor;
+use crate::store::tasks::Tasks;
 
 /// One page of tasks.
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,12 +42,12 @@ pub struct TaskList {
 )]
 pub async fn list_tasks(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(tasks): State<Tasks>,
     QueuePath(queue): QueuePath,
     query: StatePage,
 ) -> Result<Json<TaskList>, ApiError> {
     page(
-        &state,
+        &tasks,
         &queue,
         query.state,
         query.page.limit,
@@ -58,18 +58,14 @@ pub async fn list_tasks(
 
 /// A page of `queue`'s tasks in `task_state`, after `cursor` (a `next_cursor` we gave).
 pub async fn page(
-    state: &AppState,
+    tasks: &Tasks,
     queue: &QueueName,
     task_state: TaskState,
     limit: u32,
     cursor: Option<String>,
 ) -> Result<Json<TaskList>, ApiError> {
     let after = cursor.as_deref().map(parse_cursor).transpose()?;
-    let found = state
-        .store
-        .tasks
-        .list(queue, task_state, limit, after.as_ref())
-        .await?;
+    let found = tasks.list(queue, task_state, limit, after.as_ref()).await?;
     Ok(Json(TaskList {
         tasks: found.tasks,
         next_cursor: found.next.map(|c| format!("{}_{}", c.score, c.member)),

@@ -17,9 +17,11 @@ use crate::http::limits::Slot;
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{CancelErrors, ReadErrors};
-use crate::http::state::AppState;
+use crate::http::state::Shutdown;
 use crate::model::Task;
+use crate::store::tasks::Tasks;
 use crate::store::tasks::{CancelOutcome, GetOutcome};
+use crate::store::waiting::Waiting;
 
 /// Get a task
 ///
@@ -37,16 +39,15 @@ use crate::store::tasks::{CancelOutcome, GetOutcome};
 )]
 pub async fn get_task(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(waiting): State<Waiting>,
+    State(shutdown): State<Shutdown>,
     path: TaskPath,
     ResultWait(wait): ResultWait,
     slot: Slot,
 ) -> Result<Json<Task>, ApiError> {
     let _waiting = slot.wait_for(wait)?;
-    let outcome = state
-        .store
-        .waiting
-        .get_waiting(&path.queue, path.id, wait, &state.shutdown.0)
+    let outcome = waiting
+        .get_waiting(&path.queue, path.id, wait, &shutdown.0)
         .await?;
     match outcome {
         GetOutcome::Found(task) => Ok(Json(*task)),
@@ -76,10 +77,10 @@ pub async fn get_task(
 )]
 pub async fn cancel_task(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(tasks): State<Tasks>,
     path: TaskPath,
 ) -> Result<Response, ApiError> {
-    match state.store.tasks.cancel(&path.queue, path.id).await? {
+    match tasks.cancel(&path.queue, path.id).await? {
         CancelOutcome::Cancelled(task) => Ok(Json(*task).into_response()),
         CancelOutcome::AlreadyCancelled(task) => Ok(replayed(Json(*task))),
         CancelOutcome::Finished(task) => Err(ApiError::Conflict(format!(

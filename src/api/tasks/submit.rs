@@ -19,8 +19,9 @@ use crate::http::extract::{Durability, QueueParams, QueuePath, single_header};
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{BatchErrors, SubmitErrors};
-use crate::http::state::{AppState, BodyLimits};
+use crate::http::state::BodyLimits;
 use crate::model::{QueueName, Task};
+use crate::store::tasks::Tasks;
 use crate::store::tasks::{Idempotency, NewTask, Start, SubmitOutcome};
 
 /// Longest idempotency key, in characters.
@@ -175,18 +176,15 @@ fn submitted(
 )]
 pub async fn submit_task(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(tasks): State<Tasks>,
+    State(limits): State<BodyLimits>,
     QueuePath(queue): QueuePath,
     headers: HeaderMap,
     durability: Durability,
     Body(body): Body<SubmitTaskRequest>,
 ) -> Result<Response, ApiError> {
     let task = body.into_task();
-    crate::http::extract::body::check_size(
-        "payload",
-        &task.payload,
-        state.limits.max_payload_bytes,
-    )?;
+    crate::http::extract::body::check_size("payload", &task.payload, limits.max_payload_bytes)?;
     let task = match single_header(&headers, IDEMPOTENCY_KEY, "Idempotency-Key")? {
         None => task,
         Some(value) => {
@@ -198,11 +196,7 @@ pub async fn submit_task(
         }
     };
     let size = task.payload.get().len();
-    let (outcome, confirmed) = state
-        .store
-        .tasks
-        .submit_replicated(&queue, task, durability.0)
-        .await?;
+    let (outcome, confirmed) = tasks.submit_replicated(&queue, task, durability.0).await?;
     let (task, created) = submitted(&queue, size, outcome)?;
     let replicas = durability.check(confirmed, &format!("task {}", task.id))?;
     let location = format!("/v1/queues/{}/tasks/{}", task.queue, task.id);
@@ -335,14 +329,15 @@ pub struct BatchSubmitResponse {
 )]
 pub async fn submit_tasks(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(tasks): State<Tasks>,
+    State(limits): State<BodyLimits>,
     QueuePath(queue): QueuePath,
     durability: Durability,
     Body(batch): Body<BatchSubmitRequest>,
 ) -> Result<(HeaderMap, Json<BatchSubmitResponse>), ApiError> {
     let mut valid = Vec::new();
     let mut sizes = Vec::new();
-    let items = batch.tasks.read_each(&state.limits);
+    let items = batch.tasks.read_each(&limits);
     let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let item = item.map(BatchTaskRequest::into_task);
@@ -350,7 +345,7 @@ pub async fn submit_tasks(
             crate::http::extract::body::check_size(
                 "payload",
                 &task.payload,
-                state.limits.max_payload_bytes,
+                limits.max_payload_bytes,
             )?;
             Ok(task)
         });
@@ -363,11 +358,7 @@ pub async fn submit_tasks(
             Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
         }
     }
-    let (outcomes, confirmed) = state
-        .store
-        .tasks
-        .submit_batch(&queue, valid, durability.0)
-        .await?;
+    let (outcomes, confirmed) = tasks.submit_batch(&queue, valid, durability.0).await?;
     let replicas = durability.check(confirmed, "every task of this batch")?;
     for ((index, size), outcome) in sizes.into_iter().zip(outcomes) {
         results[index] = Some(match submitted(&queue, size, outcome) {

@@ -15,8 +15,9 @@ use crate::http::extract::body::{Body, Check, check_size};
 use crate::http::extract::{Durability, QueueParams, QueuePath, TaskPath};
 use crate::http::problem::ApiError;
 use crate::http::responses::AckBatchErrors;
-use crate::http::state::AppState;
+use crate::http::state::BodyLimits;
 use crate::store::dispatch::AckItem;
+use crate::store::dispatch::Dispatch;
 
 /// One ack of a batch.
 #[derive(Deserialize, ToSchema)]
@@ -102,19 +103,20 @@ pub struct AckBatchResponse {
 )]
 pub async fn ack_tasks(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(dispatch): State<Dispatch>,
+    State(limits): State<BodyLimits>,
     QueuePath(queue): QueuePath,
     durability: Durability,
     Body(batch): Body<AckBatchRequest>,
 ) -> Result<(HeaderMap, Json<AckBatchResponse>), ApiError> {
-    let items = batch.acks.read_each(&state.limits);
+    let items = batch.acks.read_each(&limits);
     let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
     let (mut valid, mut positions) = (Vec::new(), Vec::new());
     for (index, item) in items.into_iter().enumerate() {
         let checked = item.map_err(ApiError::Validation).and_then(|ack| {
             let ack = AckItem::from(ack);
             if let Some(result) = &ack.result {
-                check_size("result", result, state.limits.max_payload_bytes)?;
+                check_size("result", result, limits.max_payload_bytes)?;
             }
             Ok(ack)
         });
@@ -127,11 +129,7 @@ pub async fn ack_tasks(
             Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
         }
     }
-    let (outcomes, confirmed) = state
-        .store
-        .dispatch
-        .ack_batch(&queue, &valid, durability.0)
-        .await?;
+    let (outcomes, confirmed) = dispatch.ack_batch(&queue, &valid, durability.0).await?;
     let replicas = durability.check(confirmed, "every ack of this batch")?;
     for ((index, id), outcome) in positions.into_iter().zip(outcomes) {
         let path = TaskPath {

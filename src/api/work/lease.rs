@@ -18,9 +18,11 @@ use crate::http::limits::Slot;
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{LeaseAcrossErrors, LeaseErrors};
-use crate::http::state::{AppState, BodyLimits};
+use crate::http::state::BodyLimits;
+use crate::http::state::Shutdown;
 use crate::model::{Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX};
 use crate::store::dispatch::{LeaseOutcome, LeaseRequest, Strategy};
+use crate::store::waiting::Waiting;
 
 /// Most queues one multi-queue lease call may name.
 pub const QUEUES_PER_LEASE_MAX: usize = 20;
@@ -162,7 +164,8 @@ fn lease_response(started: Instant, outcome: LeaseOutcome) -> Response {
 )]
 pub async fn lease_tasks(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(waiting): State<Waiting>,
+    State(shutdown): State<Shutdown>,
     QueuePath(queue): QueuePath,
     slot: Slot,
     Body(body): Body<LeaseTasksRequest>,
@@ -170,10 +173,8 @@ pub async fn lease_tasks(
     let call = LeaseCall::from(body);
     let started = Instant::now();
     let _waiting = slot.wait_for(call.wait)?;
-    let outcome = state
-        .store
-        .waiting
-        .lease_waiting(&queue, &call.request, call.wait, &state.shutdown.0)
+    let outcome = waiting
+        .lease_waiting(&queue, &call.request, call.wait, &shutdown.0)
         .await?;
     Ok(lease_response(started, outcome))
 }
@@ -298,7 +299,8 @@ impl From<LeaseAcrossRequest> for LeaseAcross {
 )]
 pub async fn lease_tasks_across_queues(
     caller: Caller,
-    State(state): State<AppState>,
+    State(waiting): State<Waiting>,
+    State(shutdown): State<Shutdown>,
     slot: Slot,
     Body(body): Body<LeaseAcrossRequest>,
 ) -> Result<Response, ApiError> {
@@ -308,15 +310,13 @@ pub async fn lease_tasks_across_queues(
     }
     let started = Instant::now();
     let _waiting = slot.wait_for(call.options.wait)?;
-    let outcome = state
-        .store
-        .waiting
+    let outcome = waiting
         .lease_across_waiting(
             &call.queues,
             Some(call.strategy),
             &call.options.request,
             call.options.wait,
-            &state.shutdown.0,
+            &shutdown.0,
         )
         .await?;
     Ok(lease_response(started, outcome))

@@ -20,8 +20,9 @@ use crate::http::extract::{Durability, TaskParams, TaskPath};
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{AckErrors, FailErrors, HeartbeatErrors};
-use crate::http::state::AppState;
+use crate::http::state::BodyLimits;
 use crate::model::Task;
+use crate::store::dispatch::Dispatch;
 use crate::store::dispatch::{Failure, FinishOutcome, HeartbeatOutcome};
 
 /// Body of a heartbeat.
@@ -119,13 +120,11 @@ impl FailTaskRequest {
 )]
 pub async fn heartbeat_task(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(dispatch): State<Dispatch>,
     path: TaskPath,
     Body(call): Body<HeartbeatTaskRequest>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
-    match state
-        .store
-        .dispatch
+    match dispatch
         .heartbeat(
             &path.queue,
             path.id,
@@ -169,18 +168,17 @@ pub async fn heartbeat_task(
 )]
 pub async fn ack_task(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(dispatch): State<Dispatch>,
+    State(limits): State<BodyLimits>,
     path: TaskPath,
     durability: Durability,
     Body(call): Body<AckTaskRequest>,
 ) -> Result<Response, ApiError> {
     let result = call.result.map(|result| result.0);
     if let Some(result) = &result {
-        check_size("result", result, state.limits.max_payload_bytes)?;
+        check_size("result", result, limits.max_payload_bytes)?;
     }
-    let (outcome, confirmed) = state
-        .store
-        .dispatch
+    let (outcome, confirmed) = dispatch
         .ack_replicated(
             &path.queue,
             path.id,
@@ -220,15 +218,13 @@ pub async fn ack_task(
 )]
 pub async fn fail_task(
     _caller: Caller,
-    State(state): State<AppState>,
+    State(dispatch): State<Dispatch>,
     path: TaskPath,
     Body(call): Body<FailTaskRequest>,
 ) -> Result<Response, ApiError> {
     let lease_id = call.lease_id.0.clone();
     let failure = call.failure();
-    let outcome = state
-        .store
-        .dispatch
+    let outcome = dispatch
         .fail(&path.queue, path.id, &lease_id, failure)
         .await?;
     finish_response(outcome, &path)

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use taskgate::config::{Command, Config, ConfigError};
+use taskgate::run::fail;
 
 fn main() -> ExitCode {
     let config = match Config::load() {
@@ -50,18 +51,8 @@ fn serve(config: Config) -> ExitCode {
     if config.worker_threads > 0 {
         runtime.worker_threads(config.worker_threads);
     }
-    let served = match runtime.enable_all().build() {
+    match runtime.enable_all().build() {
         Ok(runtime) => runtime.block_on(taskgate::run::serve(config)),
-        Err(err) => Err(format!("cannot start the runtime: {err}")),
-    };
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => fail(&err),
+        Err(err) => fail(&format!("cannot start the runtime: {err}")),
     }
-}
-
-/// One line on stderr, exit code 2.
-fn fail(message: &str) -> ExitCode {
-    eprintln!("taskgate: {message}");
-    ExitCode::from(2)
 }

@@ -2,23 +2,36 @@
 //! configured), binds, says where it serves, and serves until SIGINT or SIGTERM. Every
 //! start-up problem is returned as one line for the binary to print.
 
+use std::process::ExitCode;
+
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::state::AppState;
 use crate::local_redis::Redis;
 
-/// Runs the server until a signal stops it; `Err` is what went wrong, in one line.
-pub async fn serve(mut config: Config) -> Result<(), String> {
+/// Runs the server until a signal stops it. What went wrong is one line on stderr, said as
+/// soon as it is known (before a local Redis is stopped, which can take a while), and exit
+/// code 2.
+pub async fn serve(mut config: Config) -> ExitCode {
     crate::telemetry::init(&config.log_format);
     let redis = match Redis::resolve(&config).await {
         Ok(redis) => redis,
-        Err(err) => return Err(err),
+        Err(err) => return fail(&err),
     };
     config.redis_url = Some(redis.url.clone());
-    let served = serve_with(&config).await;
+    let code = match serve_with(&config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    };
     redis.stop().await;
-    served
+    code
+}
+
+/// One line on stderr, exit code 2.
+pub fn fail(message: &str) -> ExitCode {
+    eprintln!("taskgate: {message}");
+    ExitCode::from(2)
 }
 
 async fn serve_with(config: &Config) -> Result<(), String> {

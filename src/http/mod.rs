@@ -3,7 +3,8 @@
 //! (`limits`), logs, metrics and problem+json for every error (`middleware`, `problem`), the
 //! extractors handlers take (`extract`), the OpenAPI document's root and its assembly
 //! (`openapi`, `responses`), Swagger UI (`docs`) and the dashboard (`dashboard`).
-//! The resources themselves are in `api/`; this module knows no Redis.
+//! The resources themselves are in `api/`; this module runs no Redis command (it reaches the
+//! store through its services, and `serve` starts the store's background work).
 
 pub mod batch;
 pub mod dashboard;

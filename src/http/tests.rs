@@ -56,7 +56,7 @@ async fn a_panicking_handler_answers_problem_json_500() {
     assert!(!String::from_utf8_lossy(&body).contains("test-only route"));
 }
 
-/// Over a real socket: after a panic the same server (and the same connection) goes on serving.
+/// Over a real socket: after a panic the same server goes on serving.
 #[tokio::test]
 async fn the_server_keeps_serving_after_a_panic() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -73,7 +73,8 @@ async fn payload_limit_holds_at_the_boundary() {
     assert_eq!(acked.status, reqwest::StatusCode::OK, "{}", acked.body);
 }
 
-/// None of the refused requests above writes anything to Redis.
+/// Refused requests (a bad field, a payload over the limit, broken JSON, a wrong content type,
+/// a bad lease call) write nothing to Redis.
 #[tokio::test]
 async fn bad_input_changes_nothing_in_redis() {
     let redis = RedisServer::shared();

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -35,6 +35,24 @@ async fn an_oversized_body_is_413_problem_json() {
     )
     .await
     .assert_problem(413, "payload-too-large");
+}
+
+/// Over a real socket, through hyper: headers over `--max-header-bytes` are `431` as
+/// problem+json, and a request under the limit is served. (The in-process twin is in
+/// tests/shapes/edges.rs.)
+#[tokio::test]
+async fn oversized_headers_are_431_problem_json() {
+    let app = TestApp::start_with(RedisServer::shared(), &["--max-header-bytes=4096"]).await;
+    let big = "v".repeat(5000);
+    let reply = app
+        .request_with(Method::GET, "/v1/queues", None, &[("x-padding", &big)])
+        .await;
+    reply.assert_problem(431, "headers-too-large");
+    let fine = "v".repeat(2000);
+    let reply = app
+        .request_with(Method::GET, "/v1/queues", None, &[("x-padding", &fine)])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
 }
 
 /// A request still busy at its deadline (here: Redis stalled by a long script, with a Redis

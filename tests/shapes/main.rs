@@ -1,7 +1,8 @@
 //! HTTP shapes that need no Redis, tested in process: the app (`taskgate::app`) called with
 //! `tower::ServiceExt::oneshot`, with no Redis anywhere. Bad bodies, unknown routes, wrong
-//! methods, CORS, auth refusals and request limits are all decided before the store is asked,
-//! so a test here that reached Redis would answer `503` and fail. What Redis is the subject of
+//! methods, CORS, auth refusals and request limits are all decided before the store is asked:
+//! a request that gets past them reaches a store with no Redis behind it and is answered `503`,
+//! which the bounds tests use as their proof that a body was read whole. What Redis is the subject of
 //! (state, outages, "nothing was written") is tested in `tests/api`, over real sockets.
 
 #[path = "../api/reply.rs"]

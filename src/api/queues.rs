@@ -11,12 +11,11 @@ use utoipa::ToSchema;
 
 use super::tasks::list::TaskList;
 use crate::http::extract::auth::Caller;
-use crate::http::extract::body::field::Names;
-use crate::http::extract::body::{Body, Check, Problems};
+use crate::http::extract::body::field::{Id, List};
+use crate::http::extract::body::{Body, Check};
 use crate::http::extract::{Page, PageParams, QueueParams, QueuePath};
 use crate::http::problem::ApiError;
 use crate::http::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
-use crate::http::state::BodyLimits;
 use crate::model::{QueueName, QueueStats, TaskId, TaskState};
 use crate::store::queues::Queues;
 use crate::store::tasks::Tasks;
@@ -157,29 +156,15 @@ pub async fn list_dead_tasks(
 pub struct RedriveRequest {
     /// The dead tasks to redrive (up to 1000 ids); leave out to redrive every dead task.
     #[schema(inline)]
-    ids: Option<Names<1, { REDRIVE_IDS_MAX }>>,
+    ids: Option<List<Id, 1, { REDRIVE_IDS_MAX }>>,
 }
 
-impl Check for RedriveRequest {
-    fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
-        for (n, id) in self.ids.iter().flat_map(|ids| ids.0.iter()).enumerate() {
-            if let Err(e) = TaskId::parse(id) {
-                problems.fail(&format!("ids[{n}]"), e.message);
-            }
-        }
-    }
-}
+impl Check for RedriveRequest {}
 
 impl RedriveRequest {
-    /// The listed tasks (each parsed by `check`), or `None` for every dead task.
+    /// The listed tasks, or `None` for every dead task.
     fn ids(&self) -> Option<Vec<TaskId>> {
-        let ids = self.ids.as_ref()?;
-        Some(
-            ids.0
-                .iter()
-                .filter_map(|id| TaskId::parse(id).ok())
-                .collect(),
-        )
+        Some(self.ids.as_ref()?.0.iter().map(|id| id.0).collect())
     }
 }
 

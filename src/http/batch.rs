@@ -36,7 +36,7 @@ impl<T: BatchItem> Items<T> {
     pub fn read_each(&self, limits: &BodyLimits) -> Vec<Result<T, Vec<FieldError>>> {
         self.raw
             .iter()
-            .map(|item| T::read_body(item.get().as_bytes(), limits, "").map_err(problems))
+            .map(|item| T::read_body(item.get().as_bytes(), limits).map_err(problems))
             .collect()
     }
 }

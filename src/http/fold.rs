@@ -9,7 +9,9 @@ use serde_json::Value;
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::{OpenApi, RefOr};
 
-/// The document with the properties of every component folded.
+/// The document with the properties of every component folded, and without the components
+/// nothing refers to (utoipa registers the element type of a generic field type, such as the
+/// `Queue` of a `List<Queue, 1, 20>`, though the list is inline).
 pub fn fold(mut document: OpenApi) -> OpenApi {
     if let Some(components) = document.components.as_mut() {
         for schema in components.schemas.values_mut() {
@@ -21,7 +23,19 @@ pub fn fold(mut document: OpenApi) -> OpenApi {
             }
         }
     }
+    drop_unreferenced(&mut document);
     document
+}
+
+fn drop_unreferenced(document: &mut OpenApi) {
+    let Ok(text) = serde_json::to_string(&*document) else {
+        return;
+    };
+    if let Some(components) = document.components.as_mut() {
+        components
+            .schemas
+            .retain(|name, _| text.contains(&format!("\"#/components/schemas/{name}\"")));
+    }
 }
 
 /// What a wrapper adds to the schema it wraps.
@@ -63,15 +77,21 @@ fn folded(property: RefOr<Schema>) -> RefOr<Schema> {
 
 /// `[schema, {description}]`: the wrapper of a described field.
 fn is_described(items: &[RefOr<Schema>]) -> bool {
-    matches!(items, [RefOr::T(_), RefOr::T(Schema::Object(described))]
-        if described.properties.is_empty() && described.description.is_some())
+    matches!(items, [inner, RefOr::T(Schema::Object(described))]
+        if is_plain(&folded(inner.clone())) && described.properties.is_empty() && described.description.is_some())
+}
+
+/// An inline object or array schema (once unwrapped): what a field type documents itself as,
+/// and what `annotate` can carry a description and `null` on. Anything else stays wrapped.
+fn is_plain(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(_) | Schema::Array(_)))
 }
 
 /// `[schema, {type: null}]`, the schema inline: the wrapper of an optional field. (An optional
 /// reference to a component stays as it is: a `$ref` cannot take a `type`.)
 fn is_optional(items: &[RefOr<Schema>]) -> bool {
-    matches!(items, [RefOr::T(_), RefOr::T(Schema::Object(null))]
-        if null.schema_type == SchemaType::Type(Type::Null))
+    matches!(items, [inner, RefOr::T(Schema::Object(null))]
+        if is_plain(&folded(inner.clone())) && null.schema_type == SchemaType::Type(Type::Null))
 }
 
 /// `schema` with the wrapper's annotations on it, and `null` allowed when `nullable`.
@@ -105,6 +125,8 @@ fn annotate(schema: RefOr<Schema>, annotations: Annotations, nullable: bool) -> 
             array.example = example.or(array.example);
             RefOr::T(Schema::Array(array))
         }
+        // `is_plain` let only these two through.
+        // `is_plain` lets only the two kinds above through.
         other => other,
     }
 }

@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 
 use utoipa::openapi::schema::{
-    KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+    AdditionalProperties, KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType,
+    Type,
 };
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -87,10 +88,7 @@ fn field_schema(field: Field, required: bool) -> Object {
 
 /// The object of the fields under `group.` (`backoff`, `rate_limit`).
 fn group_schema(group: &str, description: &str, required: &[&str]) -> RefOr<Schema> {
-    let mut object = ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::Object))
-        .description(Some(description))
-        .build();
+    let mut object = closed_object(description);
     for field in Field::ALL {
         if let Some((_, leaf)) = field.name().split_once('.').filter(|(g, _)| *g == group) {
             let is_required = required.contains(&leaf);
@@ -104,6 +102,16 @@ fn group_schema(group: &str, description: &str, required: &[&str]) -> RefOr<Sche
         }
     }
     RefOr::T(Schema::Object(object))
+}
+
+/// An object that takes no field it does not list (as the reader refuses unknown fields).
+fn closed_object(description: &str) -> Object {
+    let mut object = ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .description(Some(description))
+        .build();
+    object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+    object
 }
 
 /// An optional reference to a group's component (`null` reverts the whole group).
@@ -121,10 +129,7 @@ fn nullable_ref(component: &str, description: Option<&str>) -> RefOr<Schema> {
 
 impl PartialSchema for PolicyRequest {
     fn schema() -> RefOr<Schema> {
-        let mut object = ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::Object))
-            .description(Some(POLICY))
-            .build();
+        let mut object = closed_object(POLICY);
         for field in Field::ALL {
             let (name, property) = match field.name().split_once('.') {
                 Some(("backoff", _)) => ("backoff", nullable_ref("BackoffRequest", None)),

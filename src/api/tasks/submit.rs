@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::http::batch::{BatchItem, BatchResult, Items};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
-    DelayMs, Int, JsonText, LeaseMs, MaxAttempts, Priority, Text, Time,
+    AnyText, DelayMs, Int, JsonText, LeaseMs, MaxAttempts, Priority, Time,
 };
 use crate::http::extract::body::{Body, Check, Problems};
 use crate::http::extract::{Durability, QueueParams, QueuePath, single_header};
@@ -84,6 +84,32 @@ impl SubmitTaskRequest {
         }
     }
 }
+
+/// An idempotency key in a body: 1 to 255 printable ASCII characters, as the header allows.
+pub struct IdempotencyKey(String);
+
+impl<'de> Deserialize<'de> for IdempotencyKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = AnyText::deserialize(d)?.0;
+        match key_problem(&key) {
+            Some(problem) => Err(serde::de::Error::custom(problem)),
+            None => Ok(Self(key)),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for IdempotencyKey {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(IDEMPOTENCY_KEY_MAX))
+            .pattern(Some("^[\\x20-\\x7e]+$"))
+            .into()
+    }
+}
+
+impl ToSchema for IdempotencyKey {}
 
 /// A key's problem, if it is not 1 to 255 printable ASCII characters.
 fn key_problem(key: &str) -> Option<String> {
@@ -236,7 +262,7 @@ pub struct BatchTaskRequest {
     /// This task's own idempotency key (1 to 255 printable characters), as the
     /// `Idempotency-Key` header of a single submit.
     #[schema(inline)]
-    idempotency_key: Option<Text<1, { IDEMPOTENCY_KEY_MAX }>>,
+    idempotency_key: Option<IdempotencyKey>,
 }
 
 impl Check for BatchTaskRequest {
@@ -245,13 +271,6 @@ impl Check for BatchTaskRequest {
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
         if self.delay_ms.is_some() && self.run_at.is_some() {
             problems.fail("run_at", "give delay_ms or run_at, not both");
-        }
-        if let Some(problem) = self
-            .idempotency_key
-            .as_ref()
-            .and_then(|k| key_problem(&k.0))
-        {
-            problems.fail("idempotency_key", problem);
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::extract::auth::Caller;
-use crate::http::extract::body::field::{AnyText, Int, LeaseMs, Names, Text};
+use crate::http::extract::body::field::{AnyText, Int, LeaseMs, List, Queue, Text};
 use crate::http::extract::body::{Body, Check, Problems};
 use crate::http::extract::{QueueParams, QueuePath};
 use crate::http::limits::Slot;
@@ -186,7 +186,7 @@ pub async fn lease_tasks(
 pub struct LeaseAcrossRequest {
     /// The queues to lease from (1 to 20 names).
     #[schema(inline)]
-    queues: Names<1, { QUEUES_PER_LEASE_MAX }>,
+    queues: List<Queue, 1, { QUEUES_PER_LEASE_MAX }>,
     /// `strict` (default): take from the queues in the order given, the first with work
     /// first. `weighted`: take turns among the queues with work, in proportion to their policy
     /// `weight` (smooth weighted round-robin), so a light queue is never starved. Paused and limited queues are
@@ -231,14 +231,9 @@ impl<'de> Deserialize<'de> for StrategyName {
 
 impl Check for LeaseAcrossRequest {
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
-        let mut seen: Vec<QueueName> = Vec::new();
-        for (n, name) in self.queues.0.iter().enumerate() {
-            match QueueName::parse(name) {
-                Ok(queue) if seen.contains(&queue) => {
-                    problems.fail(&format!("queues[{n}]"), "names a queue twice");
-                }
-                Ok(queue) => seen.push(queue),
-                Err(e) => problems.fail(&format!("queues[{n}]"), e.message),
+        for (n, queue) in self.queues.0.iter().enumerate() {
+            if self.queues.0[..n].contains(queue) {
+                problems.fail(&format!("queues[{n}]"), "names a queue twice");
             }
         }
     }
@@ -254,13 +249,7 @@ pub struct LeaseAcross {
 impl From<LeaseAcrossRequest> for LeaseAcross {
     fn from(body: LeaseAcrossRequest) -> Self {
         Self {
-            // Each name was parsed by `check`; none fails here.
-            queues: body
-                .queues
-                .0
-                .iter()
-                .filter_map(|name| QueueName::parse(name).ok())
-                .collect(),
+            queues: body.queues.0.into_iter().map(|queue| queue.0).collect(),
             strategy: match body.strategy {
                 None | Some(StrategyName::Strict) => Strategy::Strict,
                 Some(StrategyName::Weighted) => Strategy::Weighted,

@@ -4,10 +4,11 @@
 //! So a body is declared once, as a plain `Deserialize + ToSchema` struct of these types.
 //!
 //! Fields are `#[schema(inline)]` (a bound belongs to the field, not to a shared component);
-//! `http::openapi` turns utoipa's wrappers of an inlined, optional or described field
+//! `http/fold.rs` turns utoipa's wrappers of an inlined, optional or described field
 //! back into one plain schema.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::value::RawValue;
@@ -39,7 +40,12 @@ struct Expected(&'static str);
 
 impl Expected {
     fn refuse<E: de::Error>(&self, unexpected: de::Unexpected<'_>) -> E {
-        E::custom(format!("must be {}, not {}", self.0, kind_of(unexpected)))
+        match unexpected {
+            // An optional field takes `null` as absent before its type sees it: a type that
+            // sees `null` is a required field's.
+            de::Unexpected::Unit | de::Unexpected::Option => E::custom("is required"),
+            _ => E::custom(format!("must be {}, not {}", self.0, kind_of(unexpected))),
+        }
     }
 }
 
@@ -81,8 +87,11 @@ impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Int<MIN, MAX> {
         struct V<const MIN: i64, const MAX: i64>;
         impl<const MIN: i64, const MAX: i64> V<MIN, MAX> {
             // Any other kind of value is out of range as much as a wrong number is.
-            fn refusal<E: de::Error>(&self, _: de::Unexpected<'_>) -> E {
-                E::custom(Int::<MIN, MAX>::problem())
+            fn refusal<E: de::Error>(&self, unexpected: de::Unexpected<'_>) -> E {
+                match unexpected {
+                    de::Unexpected::Unit => E::custom("is required"),
+                    _ => E::custom(Int::<MIN, MAX>::problem()),
+                }
             }
             fn checked<E: de::Error>(value: Option<i64>) -> Result<Int<MIN, MAX>, E> {
                 value
@@ -334,42 +343,107 @@ impl PartialSchema for Id {
 
 impl ToSchema for Id {}
 
-/// A list of `MIN..=MAX` strings (names of queues, ids of tasks: each is checked by the body's
-/// own rules, naming it by its place).
+/// A list of `MIN..=MAX` values, each checked by its own type `T` and, when wrong, named by its
+/// place (`queues[1]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Names<const MIN: usize, const MAX: usize>(pub Vec<String>);
+pub struct List<T, const MIN: usize, const MAX: usize>(pub Vec<T>);
 
-impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Names<MIN, MAX> {
+impl<'de, T: Deserialize<'de>, const MIN: usize, const MAX: usize> Deserialize<'de>
+    for List<T, MIN, MAX>
+{
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
-        let list: Vec<String> = serde_json::from_str(raw.get()).map_err(|_| {
-            let kind = match raw.get().as_bytes().first() {
-                Some(b'"') => "a string",
-                Some(b'{') => "an object",
-                Some(b't' | b'f') => "a boolean",
-                Some(b'[') => "an array",
-                _ => "a number",
-            };
-            de::Error::custom(format!("must be a list of strings, not {kind}"))
-        })?;
-        if !(MIN..=MAX).contains(&list.len()) {
-            return Err(de::Error::custom(format!("must list {MIN} to {MAX} names")));
+        struct V<T, const MIN: usize, const MAX: usize>(PhantomData<T>);
+        impl<T, const MIN: usize, const MAX: usize> V<T, MIN, MAX> {
+            fn refusal<E: de::Error>(&self, unexpected: de::Unexpected<'_>) -> E {
+                Expected("a list").refuse(unexpected)
+            }
+            fn count<E: de::Error>() -> E {
+                E::custom(format!("must list {MIN} to {MAX} names"))
+            }
         }
-        Ok(Self(list))
+        impl<'de, T: Deserialize<'de>, const MIN: usize, const MAX: usize> Visitor<'de> for V<T, MIN, MAX> {
+            type Value = List<T, MIN, MAX>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<T>()? {
+                    items.push(item);
+                    if items.len() > MAX {
+                        return Err(Self::count());
+                    }
+                }
+                if items.len() < MIN {
+                    return Err(Self::count());
+                }
+                Ok(List(items))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+                Err(self.refusal(de::Unexpected::Map))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Err(self.refusal(de::Unexpected::Bool(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Err(self.refusal(de::Unexpected::Str(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Err(self.refusal(de::Unexpected::Signed(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Err(self.refusal(de::Unexpected::Unsigned(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Err(self.refusal(de::Unexpected::Float(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Err(self.refusal(de::Unexpected::Unit))
+            }
+        }
+        d.deserialize_any(V::<T, MIN, MAX>(PhantomData))
     }
 }
 
-impl<const MIN: usize, const MAX: usize> PartialSchema for Names<MIN, MAX> {
-    fn schema() -> RefOr<Schema> {
+// A generic type gets its schema through utoipa's (hidden) `ComposeSchema`, and
+// `PartialSchema` from it.
+impl<T: PartialSchema, const MIN: usize, const MAX: usize> utoipa::__dev::ComposeSchema
+    for List<T, MIN, MAX>
+{
+    fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
         utoipa::openapi::schema::ArrayBuilder::new()
-            .items(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)))
+            .items(T::schema())
             .min_items(Some(MIN))
             .max_items(Some(MAX))
             .into()
     }
 }
 
-impl<const MIN: usize, const MAX: usize> ToSchema for Names<MIN, MAX> {}
+impl<T: PartialSchema, const MIN: usize, const MAX: usize> ToSchema for List<T, MIN, MAX> {}
+
+/// A queue's name (`^[A-Za-z0-9._-]{1,128}$`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue(pub crate::model::QueueName);
+
+impl<'de> Deserialize<'de> for Queue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = AnyText::deserialize(d)?.0;
+        crate::model::QueueName::parse(&text)
+            .map(Queue)
+            .map_err(|e| de::Error::custom(e.message))
+    }
+}
+
+impl PartialSchema for Queue {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .pattern(Some("^[A-Za-z0-9._-]{1,128}$"))
+            .into()
+    }
+}
+
+impl ToSchema for Queue {}
 
 /// The fields several bodies share, each with its bounds from `model`.
 pub type Priority = Int<{ PRIORITY_MIN as i64 }, { PRIORITY_MAX as i64 }>;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::probe::{Members, REPEATED};
-use super::{nesting_over, syntax_problem};
+use super::{PROBLEMS_MAX, nesting_over, note, syntax_problem};
 use serde_json::value::RawValue;
 
 use crate::http::problem::ApiError;
@@ -244,10 +244,11 @@ impl<'a> Fields<'a> {
     /// Records a problem with `field`, unless it already has one: one clear message per field
     /// (a value out of range is not also "required", a repeated key not also out of range).
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {
-        let field = format!("{}{field}", self.prefix);
-        if !self.errors.iter().any(|e| e.field == field) {
-            self.errors.push(FieldError::new(field, message));
-        }
+        note(
+            &mut self.errors,
+            format!("{}{field}", self.prefix),
+            message.into(),
+        );
     }
 
     /// Every problem found, unknown fields included, or `Ok`.
@@ -258,8 +259,8 @@ impl<'a> Fields<'a> {
             .filter(|name| !self.asked.contains(&name.as_str()))
             .cloned()
             .collect();
-        for name in unknown {
-            let known = self.asked.join(", ");
+        let known = self.asked.join(", ");
+        for name in unknown.into_iter().take(PROBLEMS_MAX) {
             self.fail(
                 &name,
                 format!("is not a field of this request (known: {known})"),

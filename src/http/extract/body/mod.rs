@@ -2,8 +2,9 @@
 //! struct (or a type with its own `ReadBody`) whose fields are the types of `field.rs`, each
 //! checking its own value with the bounds its schema documents. One declaration per body.
 //!
-//! A body that reads cleanly costs one `serde_json` pass (payloads and results are kept as the
-//! exact JSON text sent, so key order, big numbers and duplicate keys inside them survive).
+//! A body that reads cleanly costs one `serde_json` pass and one scan of its bytes for depth
+//! (payloads and results are kept as the exact JSON text sent, so key order, big numbers and
+//! duplicate keys inside them survive).
 //! Only a body with a problem is read again, member by member (`probe.rs`), so that one `422`
 //! names every bad field at once, in words written for people: each field alone (a body of
 //! just that member, so one field's problem hides no other's), then what is missing, then what
@@ -55,7 +56,7 @@ where
                 ApiError::Malformed(rejection.body_text())
             }
         })?;
-        T::read_body(&bytes, &limits, "").map(Body)
+        T::read_body(&bytes, &limits).map(Body)
     }
 }
 
@@ -75,13 +76,13 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// How a body type is read: by default through serde and its schema (`read`).
 pub trait ReadBody: Sized {
-    /// Reads `bytes` (an item of a batch: `prefix` is its place, `tasks[3].`).
-    fn read_body(bytes: &[u8], limits: &BodyLimits, prefix: &str) -> Result<Self, ApiError>;
+    /// Reads `bytes` (a body, or one item of a batch).
+    fn read_body(bytes: &[u8], limits: &BodyLimits) -> Result<Self, ApiError>;
 }
 
 impl<T: DeserializeOwned + utoipa::PartialSchema + Check> ReadBody for T {
-    fn read_body(bytes: &[u8], limits: &BodyLimits, prefix: &str) -> Result<Self, ApiError> {
-        read(bytes, limits, prefix)
+    fn read_body(bytes: &[u8], limits: &BodyLimits) -> Result<Self, ApiError> {
+        read(bytes, limits)
     }
 }
 
@@ -97,27 +98,24 @@ pub trait Check {
     fn check(&self, _limits: &BodyLimits, _problems: &mut Problems) {}
 }
 
-/// The problems found in one body (or one item of a batch: then named with its `prefix`).
+/// The problems found in one body (or one item of a batch).
 #[derive(Debug, Default)]
 pub struct Problems {
-    prefix: String,
     errors: Vec<FieldError>,
 }
 
 impl Problems {
-    pub fn new(prefix: &str) -> Self {
-        Self {
-            prefix: prefix.to_owned(),
-            errors: Vec::new(),
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {
-        let field = format!("{}{field}", self.prefix);
-        // One message per field: the first problem found is the one reported.
-        if !self.errors.iter().any(|e| e.field == field) {
-            self.errors.push(FieldError::new(field, message));
-        }
+        note(&mut self.errors, field.to_owned(), message.into());
+    }
+
+    /// Whether no more problems will be recorded (`PROBLEMS_MAX`).
+    pub fn is_full(&self) -> bool {
+        self.errors.len() >= PROBLEMS_MAX
     }
 
     /// A payload or result nested deeper than `limits` allow is a problem naming it: many
@@ -148,16 +146,36 @@ impl Problems {
     }
 }
 
-/// Reads `bytes` as `T`; on any problem, finds every one of them (`problems`).
-pub fn read<T>(bytes: &[u8], limits: &BodyLimits, prefix: &str) -> Result<T, ApiError>
+/// Most problems one `422` names. A body of thousands of bad keys gets the first of them, not
+/// an answer of megabytes (nor the quadratic work of keeping one message per field).
+pub(super) const PROBLEMS_MAX: usize = 100;
+
+/// Records a problem with `field` unless it already has one (the first found is the one
+/// reported) or `PROBLEMS_MAX` are recorded.
+pub(super) fn note(errors: &mut Vec<FieldError>, field: String, message: String) {
+    if errors.len() < PROBLEMS_MAX && !errors.iter().any(|e| e.field == field) {
+        errors.push(FieldError::new(field, message));
+    }
+}
+
+/// Reads `bytes` as `T`; on any problem, finds every one of them (`probe.rs`).
+pub fn read<T>(bytes: &[u8], limits: &BodyLimits) -> Result<T, ApiError>
 where
     T: DeserializeOwned + utoipa::PartialSchema + Check,
 {
+    // A derived struct also reads a JSON array (its fields in order); a body is an object.
+    let opens = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if opens != Some(&b'{') {
+        return match serde_json::from_slice::<IgnoredAny>(bytes) {
+            Err(e) => Err(malformed(&e)),
+            Ok(_) => Err(ApiError::field("body", "must be a JSON object")),
+        };
+    }
     match serde_json::from_slice::<T>(bytes) {
         Ok(body) => {
-            let mut problems = Problems::new(prefix);
-            // One scan of the whole body: only one nested deeper than a member may be looks at
-            // its members (the body's own object is one level).
+            let mut problems = Problems::new();
+            // One scan of the whole body; only a body nested deeper than its members may be
+            // (its own object is one level) has its members looked at.
             let deeper = nesting_over(bytes, limits.max_json_depth + 1).is_some();
             if deeper && !T::DEEP.is_empty() {
                 if let Ok(members) = serde_json::from_slice::<probe::Members<'_>>(bytes) {
@@ -171,14 +189,14 @@ where
             body.check(limits, &mut problems);
             problems.finish().map(|()| body)
         }
-        Err(e) if !e.is_data() => Err(malformed(&e)),
         Err(_) => {
             // serde stops at the first problem, which may come before broken JSON further on:
-            // broken JSON is a 400 whatever else is wrong.
-            if let Err(e) = serde_json::from_slice::<IgnoredAny>(bytes) {
+            // broken JSON is a 400 whatever else is wrong. Skimmed as raw text, a number out of
+            // any range (`1e400`) is still JSON: that is the field's problem, a 422.
+            if let Err(e) = serde_json::from_slice::<&RawValue>(bytes) {
                 return Err(malformed(&e));
             }
-            let mut problems = Problems::new(prefix);
+            let mut problems = Problems::new();
             probe::find_problems::<T>(bytes, T::DEEP, limits, &mut problems);
             if problems.is_empty() {
                 // Each part reads on its own but not together: say so rather than accept it.

@@ -2,8 +2,8 @@
 //! problem hides no other's), then what is missing, then what is unknown, in the words a `422`
 //! shows. Only a body with a problem pays for this.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::{Deserialize, DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -49,6 +49,9 @@ pub(super) fn find_problems<T>(
     }
     let known = properties.join(", ");
     for name in members.values.keys().filter(|n| !properties.contains(n)) {
+        if problems.is_full() {
+            break;
+        }
         problems.fail(
             name,
             format!("is not a field of this request (known: {known})"),
@@ -114,6 +117,8 @@ fn record(path: &str, message: &str, problems: &mut Problems) {
         problems.fail(&format!("{path}.{field}"), "is required");
     } else if let Some(field) = quoted("duplicate field `") {
         problems.fail(&format!("{path}.{field}"), REPEATED);
+    } else if message.starts_with("number out of range") {
+        problems.fail(path, "is a number out of range");
     } else if let Some(field) = quoted("unknown field `") {
         // The path of an unknown field already ends with it.
         let path = path.strip_suffix(&format!(".{field}")).unwrap_or(path);
@@ -141,7 +146,7 @@ fn without_position(message: &str) -> String {
 /// A JSON object's members, each kept as its JSON text, and the keys given more than once.
 pub(crate) struct Members<'a> {
     pub(crate) values: BTreeMap<String, &'a RawValue>,
-    pub(crate) repeated: Vec<String>,
+    pub(crate) repeated: BTreeSet<String>,
 }
 
 impl<'de> Deserialize<'de> for Members<'de> {
@@ -158,7 +163,7 @@ impl<'de> Deserialize<'de> for Members<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
                 let mut members = Members {
                     values: BTreeMap::new(),
-                    repeated: Vec::new(),
+                    repeated: BTreeSet::new(),
                 };
                 while let Some(key) = map.next_key::<String>()? {
                     let value = map.next_value::<&'de RawValue>()?;
@@ -167,9 +172,7 @@ impl<'de> Deserialize<'de> for Members<'de> {
                             slot.insert(value);
                         }
                         Entry::Occupied(slot) => {
-                            if !members.repeated.contains(slot.key()) {
-                                members.repeated.push(slot.key().clone());
-                            }
+                            members.repeated.insert(slot.key().clone());
                         }
                     }
                 }

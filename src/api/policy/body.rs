@@ -105,6 +105,30 @@ mod tests {
 
     use super::*;
 
+    /// An unknown field's message lists each field the policy has, once.
+    #[test]
+    fn an_unknown_field_lists_each_known_field_once() {
+        let mut fields = Fields::parse(br#"{"lease_mss": 1}"#).expect("object");
+        read_policy(&mut fields);
+        let Err(ApiError::Validation(errors)) = fields.finish() else {
+            panic!("an unknown field was accepted");
+        };
+        let known = errors[0]
+            .message
+            .split_once("(known: ")
+            .map(|(_, rest)| rest.trim_end_matches(')'))
+            .expect("the known fields");
+        let names: Vec<&str> = known.split(", ").collect();
+        let mut once = names.clone();
+        once.sort_unstable();
+        once.dedup();
+        assert_eq!(names.len(), once.len(), "{known}");
+        assert!(
+            names.contains(&"lease_ms") && names.contains(&"rate_limit"),
+            "{known}"
+        );
+    }
+
     /// The policy body is read from `model::Field`'s list, not by serde, so the fields it reads
     /// are checked against the documented ones: a field the server reads but the document does
     /// not show (or the other way round) would be refused as unknown, or missing from clients.

@@ -259,7 +259,13 @@ impl<'a> Fields<'a> {
             .filter(|name| !self.asked.contains(&name.as_str()))
             .cloned()
             .collect();
-        let known = self.asked.join(", ");
+        let mut known: Vec<&str> = Vec::new();
+        for name in &self.asked {
+            if !known.contains(name) {
+                known.push(name);
+            }
+        }
+        let known = known.join(", ");
         for name in unknown.into_iter().take(PROBLEMS_MAX) {
             self.fail(
                 &name,

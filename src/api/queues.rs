@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 
 use super::tasks::list::TaskList;
 use crate::http::extract::auth::Caller;
-use crate::http::extract::body::field::{Id, List};
+use crate::http::extract::body::field::Id;
+use crate::http::extract::body::list::List;
 use crate::http::extract::body::{Body, Check};
 use crate::http::extract::{Page, PageParams, QueueParams, QueuePath};
 use crate::http::problem::ApiError;

@@ -16,8 +16,8 @@ pub type PolicyValues = Vec<(Field, Option<f64>)>;
 pub struct PolicyRequest(pub PolicyValues);
 
 impl ReadBody for PolicyRequest {
-    fn read_body(bytes: &[u8], limits: &BodyLimits) -> Result<Self, ApiError> {
-        let mut fields = Fields::parse_with_depth(bytes, limits.max_json_depth)?;
+    fn read_body(bytes: &[u8], _limits: &BodyLimits) -> Result<Self, ApiError> {
+        let mut fields = Fields::parse(bytes)?;
         let values = read_policy(&mut fields);
         fields.finish()?;
         Ok(Self(values))

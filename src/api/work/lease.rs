@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::extract::auth::Caller;
-use crate::http::extract::body::field::{AnyText, Int, LeaseMs, List, Queue, Text};
+use crate::http::extract::body::field::{AnyText, Int, LeaseMs, Text};
+use crate::http::extract::body::list::{List, Queue};
 use crate::http::extract::body::{Body, Check, Problems};
 use crate::http::extract::{QueueParams, QueuePath};
 use crate::http::limits::Slot;

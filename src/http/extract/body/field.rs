@@ -8,7 +8,6 @@
 //! back into one plain schema.
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::value::RawValue;
@@ -36,10 +35,10 @@ fn kind_of(unexpected: de::Unexpected<'_>) -> &'static str {
 }
 
 /// A visitor's refusal of a value of the wrong kind, in our words.
-struct Expected(&'static str);
+pub(super) struct Expected(pub(super) &'static str);
 
 impl Expected {
-    fn refuse<E: de::Error>(&self, unexpected: de::Unexpected<'_>) -> E {
+    pub(super) fn refuse<E: de::Error>(&self, unexpected: de::Unexpected<'_>) -> E {
         match unexpected {
             // An optional field takes `null` as absent before its type sees it: a type that
             // sees `null` is a required field's.
@@ -49,7 +48,8 @@ impl Expected {
     }
 }
 
-/// The visitor methods a field type refuses, each with its visitor's `refusal`.
+/// The visitor methods a field type refuses, each with its visitor's `refusal`: the scalars
+/// listed, and objects (`visit_map`), which no field type here takes.
 macro_rules! refuse_others {
     ($($method:ident($($v:ident: $arg:ty)?) => $unexpected:expr;)*) => {
         $(
@@ -57,11 +57,18 @@ macro_rules! refuse_others {
                 Err(self.refusal($unexpected))
             }
         )*
-        fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            Err(self.refusal(de::Unexpected::Seq))
-        }
         fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
             Err(self.refusal(de::Unexpected::Map))
+        }
+    };
+}
+pub(super) use refuse_others;
+
+/// `visit_seq` refused, for a field type that is not a list.
+macro_rules! refuse_lists {
+    () => {
+        fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(self.refusal(de::Unexpected::Seq))
         }
     };
 }
@@ -120,6 +127,7 @@ impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Int<MIN, MAX> {
                 visit_str(v: &str) => de::Unexpected::Str(v);
                 visit_unit() => de::Unexpected::Unit;
             }
+            refuse_lists!();
         }
         d.deserialize_any(V::<MIN, MAX>)
     }
@@ -204,6 +212,7 @@ impl<'de> Deserialize<'de> for AnyText {
                 visit_f64(v: f64) => de::Unexpected::Float(v);
                 visit_unit() => de::Unexpected::Unit;
             }
+            refuse_lists!();
         }
         d.deserialize_any(V)
     }
@@ -246,6 +255,7 @@ impl<'de> Deserialize<'de> for Flag {
                 visit_f64(v: f64) => de::Unexpected::Float(v);
                 visit_unit() => de::Unexpected::Unit;
             }
+            refuse_lists!();
         }
         d.deserialize_any(V)
     }
@@ -342,108 +352,6 @@ impl PartialSchema for Id {
 }
 
 impl ToSchema for Id {}
-
-/// A list of `MIN..=MAX` values, each checked by its own type `T` and, when wrong, named by its
-/// place (`queues[1]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct List<T, const MIN: usize, const MAX: usize>(pub Vec<T>);
-
-impl<'de, T: Deserialize<'de>, const MIN: usize, const MAX: usize> Deserialize<'de>
-    for List<T, MIN, MAX>
-{
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T, const MIN: usize, const MAX: usize>(PhantomData<T>);
-        impl<T, const MIN: usize, const MAX: usize> V<T, MIN, MAX> {
-            fn refusal<E: de::Error>(&self, unexpected: de::Unexpected<'_>) -> E {
-                Expected("a list").refuse(unexpected)
-            }
-            fn count<E: de::Error>() -> E {
-                E::custom(format!("must list {MIN} to {MAX} names"))
-            }
-        }
-        impl<'de, T: Deserialize<'de>, const MIN: usize, const MAX: usize> Visitor<'de> for V<T, MIN, MAX> {
-            type Value = List<T, MIN, MAX>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list")
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<T>()? {
-                    items.push(item);
-                    if items.len() > MAX {
-                        return Err(Self::count());
-                    }
-                }
-                if items.len() < MIN {
-                    return Err(Self::count());
-                }
-                Ok(List(items))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-                Err(self.refusal(de::Unexpected::Map))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Err(self.refusal(de::Unexpected::Bool(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Err(self.refusal(de::Unexpected::Str(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Err(self.refusal(de::Unexpected::Signed(v)))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Err(self.refusal(de::Unexpected::Unsigned(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Err(self.refusal(de::Unexpected::Float(v)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Err(self.refusal(de::Unexpected::Unit))
-            }
-        }
-        d.deserialize_any(V::<T, MIN, MAX>(PhantomData))
-    }
-}
-
-// A generic type gets its schema through utoipa's (hidden) `ComposeSchema`, and
-// `PartialSchema` from it.
-impl<T: PartialSchema, const MIN: usize, const MAX: usize> utoipa::__dev::ComposeSchema
-    for List<T, MIN, MAX>
-{
-    fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
-        utoipa::openapi::schema::ArrayBuilder::new()
-            .items(T::schema())
-            .min_items(Some(MIN))
-            .max_items(Some(MAX))
-            .into()
-    }
-}
-
-impl<T: PartialSchema, const MIN: usize, const MAX: usize> ToSchema for List<T, MIN, MAX> {}
-
-/// A queue's name (`^[A-Za-z0-9._-]{1,128}$`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Queue(pub crate::model::QueueName);
-
-impl<'de> Deserialize<'de> for Queue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = AnyText::deserialize(d)?.0;
-        crate::model::QueueName::parse(&text)
-            .map(Queue)
-            .map_err(|e| de::Error::custom(e.message))
-    }
-}
-
-impl PartialSchema for Queue {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::String))
-            .pattern(Some("^[A-Za-z0-9._-]{1,128}$"))
-            .into()
-    }
-}
-
-impl ToSchema for Queue {}
 
 /// The fields several bodies share, each with its bounds from `model`.
 pub type Priority = Int<{ PRIORITY_MIN as i64 }, { PRIORITY_MAX as i64 }>;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::probe::{Members, REPEATED};
-use super::{PROBLEMS_MAX, nesting_over, note, syntax_problem};
+use super::{PROBLEMS_MAX, malformed, note};
 use serde_json::value::RawValue;
 
 use crate::http::problem::ApiError;
@@ -20,48 +20,27 @@ pub struct Fields<'a> {
     errors: Vec<FieldError>,
     /// For an object inside the body: its path and a dot (`backoff.`), put before field names.
     prefix: String,
-    /// Deepest nesting of arrays and objects a payload or result may have.
-    max_depth: usize,
 }
 
 impl<'a> Fields<'a> {
-    /// Splits a body into its fields, with the default depth limit for payloads and results:
-    /// 400 when it is not JSON, 422 when it is not an object.
-    #[cfg(test)]
+    /// Splits a body into its fields: 400 when it is not JSON, 422 when it is not an object.
     pub fn parse(body: &'a [u8]) -> Result<Self, ApiError> {
-        Self::parse_with_depth(body, crate::model::MAX_JSON_DEPTH_DEFAULT)
-    }
-
-    /// Splits a body into its fields; payloads and results in it may nest `max_depth` deep.
-    pub fn parse_with_depth(body: &'a [u8], max_depth: usize) -> Result<Self, ApiError> {
         let members = serde_json::from_slice::<Members<'a>>(body).map_err(|e| {
             if e.is_data() {
                 ApiError::field("body", "must be a JSON object")
             } else {
-                ApiError::Malformed(format!(
-                    "the body is not valid JSON ({} at line {}, column {})",
-                    syntax_problem(&e),
-                    e.line(),
-                    e.column()
-                ))
+                malformed(&e)
             }
         })?;
-        Ok(Self::from_members(members, String::new(), max_depth))
+        Ok(Self::from_members(members, String::new()))
     }
 
-    /// An item of a list in this body (one task of a batch), read on its own, with the same
-    /// limits as this body.
-    pub fn item(&self, item: &'a RawValue) -> Result<Fields<'a>, ApiError> {
-        Self::parse_with_depth(item.get().as_bytes(), self.max_depth)
-    }
-
-    fn from_members(members: Members<'a>, prefix: String, max_depth: usize) -> Self {
+    fn from_members(members: Members<'a>, prefix: String) -> Self {
         let mut fields = Self {
             values: members.values,
             asked: Vec::new(),
             errors: Vec::new(),
             prefix,
-            max_depth,
         };
         for key in members.repeated {
             fields.fail(&key, REPEATED);
@@ -84,7 +63,6 @@ impl<'a> Fields<'a> {
             Ok(members) => Some(Self::from_members(
                 members,
                 format!("{}{name}.", self.prefix),
-                self.max_depth,
             )),
             Err(_) => {
                 self.fail(name, format!("must be an object, not {}", kind(raw)));
@@ -97,27 +75,6 @@ impl<'a> Fields<'a> {
     pub fn nested_done(&mut self, nested: Fields<'a>) {
         if let Err(ApiError::Validation(errors)) = nested.finish() {
             self.errors.extend(errors);
-        }
-    }
-
-    /// A payload or result: any JSON value, as the exact JSON text sent (`null` included;
-    /// `None` when absent), nested at most `max_depth` deep. Deeper is a problem naming the
-    /// field (and `None`): many clients' parsers give up on deep JSON, or crash.
-    pub fn raw(&mut self, name: &'static str) -> Option<&'a RawValue> {
-        let raw = self.get(name)?;
-        let limit = self.max_depth;
-        match nesting_over(raw.get().as_bytes(), limit) {
-            None => Some(raw),
-            Some(depth) => {
-                self.fail(
-                    name,
-                    format!(
-                        "is nested {depth} levels deep (arrays and objects within each other); \
-                         the limit is {limit}"
-                    ),
-                );
-                None
-            }
         }
     }
 
@@ -154,61 +111,6 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A string of `min..=max` characters (counted as JSON Schema's `maxLength` counts), with
-    /// no control characters.
-    pub fn text(&mut self, name: &'static str, min: usize, max: usize) -> Option<String> {
-        let raw = self.present(name)?;
-        let Ok(text) = serde_json::from_str::<String>(raw.get()) else {
-            self.fail(name, format!("must be a string, not {}", kind(raw)));
-            return None;
-        };
-        if !(min..=max).contains(&text.chars().count()) {
-            self.fail(name, format!("must be {min} to {max} characters long"));
-            return None;
-        }
-        if text.chars().any(char::is_control) {
-            self.fail(name, "must not contain control characters");
-            return None;
-        }
-        Some(text)
-    }
-
-    /// A string of any content (control characters and all).
-    pub fn any_text(&mut self, name: &'static str) -> Option<String> {
-        let raw = self.present(name)?;
-        match serde_json::from_str::<String>(raw.get()) {
-            Ok(text) => Some(text),
-            Err(_) => {
-                self.fail(name, format!("must be a string, not {}", kind(raw)));
-                None
-            }
-        }
-    }
-
-    /// A list of `min..=max` strings.
-    pub fn string_list(
-        &mut self,
-        name: &'static str,
-        min: usize,
-        max: usize,
-    ) -> Option<Vec<String>> {
-        let raw = self.present(name)?;
-        match serde_json::from_str::<Vec<String>>(raw.get()) {
-            Ok(list) if (min..=max).contains(&list.len()) => Some(list),
-            Ok(_) => {
-                self.fail(name, format!("must list {min} to {max} names"));
-                None
-            }
-            Err(_) => {
-                self.fail(
-                    name,
-                    format!("must be a list of strings, not {}", kind(raw)),
-                );
-                None
-            }
-        }
-    }
-
     /// Any JSON number in `min..=max`.
     pub fn number(&mut self, name: &'static str, min: f64, max: f64) -> Option<f64> {
         let raw = self.present(name)?;
@@ -216,18 +118,6 @@ impl<'a> Fields<'a> {
             Ok(n) if (min..=max).contains(&n) => Some(n),
             _ => {
                 self.fail(name, format!("must be a number from {min} to {max}"));
-                None
-            }
-        }
-    }
-
-    pub fn boolean(&mut self, name: &'static str) -> Option<bool> {
-        let raw = self.present(name)?;
-        match raw.get() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => {
-                self.fail(name, format!("must be true or false, not {}", kind(raw)));
                 None
             }
         }

@@ -29,6 +29,7 @@ use crate::model::FieldError;
 
 pub mod field;
 mod fields;
+pub mod list;
 mod probe;
 
 pub use fields::Fields;
@@ -212,7 +213,7 @@ fn unreachable_body<T>() -> T {
     unreachable!("a body with problems is never read")
 }
 
-fn malformed(e: &serde_json::Error) -> ApiError {
+pub(super) fn malformed(e: &serde_json::Error) -> ApiError {
     ApiError::Malformed(format!(
         "the body is not valid JSON ({} at line {}, column {})",
         syntax_problem(e),
@@ -222,7 +223,7 @@ fn malformed(e: &serde_json::Error) -> ApiError {
 }
 
 /// What went wrong in broken JSON, in words.
-pub(super) fn syntax_problem(e: &serde_json::Error) -> &'static str {
+fn syntax_problem(e: &serde_json::Error) -> &'static str {
     if e.is_eof() {
         "it ends too early"
     } else {

@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::field::{Flag, Int, JsonText, List, Queue, Text, present};
+use super::field::{Flag, Int, JsonText, Text, present};
+use super::list::{List, Queue};
 use super::*;
 use crate::model::MAX_JSON_DEPTH_DEFAULT;
 

@@ -85,6 +85,24 @@ fn problems(error: ApiError) -> Vec<FieldError> {
     }
 }
 
+/// A batch's checked items sorted out, in request order: a result slot per item (already
+/// filled for a refused one) and the valid items with their places, for the store.
+pub fn sort_out<T>(
+    items: impl IntoIterator<Item = Result<T, ApiError>>,
+) -> (Vec<Option<BatchResult>>, Vec<(usize, T)>) {
+    let (mut results, mut valid) = (Vec::new(), Vec::new());
+    for (index, item) in items.into_iter().enumerate() {
+        match item {
+            Ok(item) => {
+                valid.push((index, item));
+                results.push(None);
+            }
+            Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
+        }
+    }
+    (results, valid)
+}
+
 /// One item's outcome in a batch.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchResult {

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::http::batch::{BatchItem, BatchResult, Items};
+use crate::http::batch::{BatchItem, BatchResult, Items, sort_out};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
     AnyText, DelayMs, Int, JsonText, LeaseMs, MaxAttempts, Priority, Time,
 };
-use crate::http::extract::body::{Body, Check, Problems};
+use crate::http::extract::body::{Body, Check, Problems, check_size};
 use crate::http::extract::{Durability, QueueParams, QueuePath, single_header};
 use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
@@ -60,9 +60,14 @@ impl Check for SubmitTaskRequest {
     const DEEP: &'static [&'static str] = &["payload"];
 
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
-        if self.delay_ms.is_some() && self.run_at.is_some() {
-            problems.fail("run_at", "give delay_ms or run_at, not both");
-        }
+        one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
+    }
+}
+
+/// A task starts after `delay_ms` or at `run_at`, not both (for a submit and a batch item).
+fn one_start(delay_ms: bool, run_at: bool, problems: &mut Problems) {
+    if delay_ms && run_at {
+        problems.fail("run_at", "give delay_ms or run_at, not both");
     }
 }
 
@@ -210,7 +215,7 @@ pub async fn submit_task(
     Body(body): Body<SubmitTaskRequest>,
 ) -> Result<Response, ApiError> {
     let task = body.into_task();
-    crate::http::extract::body::check_size("payload", &task.payload, limits.max_payload_bytes)?;
+    check_size("payload", &task.payload, limits.max_payload_bytes)?;
     let task = match single_header(&headers, IDEMPOTENCY_KEY, "Idempotency-Key")? {
         None => task,
         Some(value) => {
@@ -269,9 +274,7 @@ impl Check for BatchTaskRequest {
     const DEEP: &'static [&'static str] = &["payload"];
 
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
-        if self.delay_ms.is_some() && self.run_at.is_some() {
-            problems.fail("run_at", "give delay_ms or run_at, not both");
-        }
+        one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
     }
 }
 
@@ -354,29 +357,16 @@ pub async fn submit_tasks(
     durability: Durability,
     Body(batch): Body<BatchSubmitRequest>,
 ) -> Result<(HeaderMap, Json<BatchSubmitResponse>), ApiError> {
-    let mut valid = Vec::new();
-    let mut sizes = Vec::new();
-    let items = batch.tasks.read_each(&limits);
-    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
-        let item = item.map(BatchTaskRequest::into_task);
-        let checked = item.map_err(ApiError::Validation).and_then(|task| {
-            crate::http::extract::body::check_size(
-                "payload",
-                &task.payload,
-                limits.max_payload_bytes,
-            )?;
-            Ok(task)
-        });
-        match checked {
-            Ok(task) => {
-                sizes.push((index, task.payload.get().len()));
-                valid.push(task);
-                results.push(None);
-            }
-            Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
-        }
-    }
+    let items = batch.tasks.read_each(&limits).into_iter().map(|item| {
+        let task = item.map_err(ApiError::Validation)?.into_task();
+        check_size("payload", &task.payload, limits.max_payload_bytes)?;
+        Ok(task)
+    });
+    let (mut results, checked) = sort_out(items);
+    let (sizes, valid): (Vec<_>, Vec<_>) = checked
+        .into_iter()
+        .map(|(index, task)| ((index, task.payload.get().len()), task))
+        .unzip();
     let (outcomes, confirmed) = tasks.submit_batch(&queue, valid, durability.0).await?;
     let replicas = durability.check(confirmed, "every task of this batch")?;
     for ((index, size), outcome) in sizes.into_iter().zip(outcomes) {

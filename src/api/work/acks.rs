@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::finished;
-use crate::http::batch::{BatchItem, BatchResult, Items};
+use crate::http::batch::{BatchItem, BatchResult, Items, sort_out};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{Id, JsonText, LeaseId, present};
 use crate::http::extract::body::{Body, Check, check_size};
@@ -109,26 +109,18 @@ pub async fn ack_tasks(
     durability: Durability,
     Body(batch): Body<AckBatchRequest>,
 ) -> Result<(HeaderMap, Json<AckBatchResponse>), ApiError> {
-    let items = batch.acks.read_each(&limits);
-    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(items.len());
-    let (mut valid, mut positions) = (Vec::new(), Vec::new());
-    for (index, item) in items.into_iter().enumerate() {
-        let checked = item.map_err(ApiError::Validation).and_then(|ack| {
-            let ack = AckItem::from(ack);
-            if let Some(result) = &ack.result {
-                check_size("result", result, limits.max_payload_bytes)?;
-            }
-            Ok(ack)
-        });
-        match checked {
-            Ok(ack) => {
-                positions.push((index, ack.id));
-                valid.push(ack);
-                results.push(None);
-            }
-            Err(problem) => results.push(Some(BatchResult::refused(index, &problem))),
+    let items = batch.acks.read_each(&limits).into_iter().map(|item| {
+        let ack = AckItem::from(item.map_err(ApiError::Validation)?);
+        if let Some(result) = &ack.result {
+            check_size("result", result, limits.max_payload_bytes)?;
         }
-    }
+        Ok(ack)
+    });
+    let (mut results, checked) = sort_out(items);
+    let (positions, valid): (Vec<_>, Vec<_>) = checked
+        .into_iter()
+        .map(|(index, ack)| ((index, ack.id), ack))
+        .unzip();
     let (outcomes, confirmed) = dispatch.ack_batch(&queue, &valid, durability.0).await?;
     let replicas = durability.check(confirmed, "every ack of this batch")?;
     for ((index, id), outcome) in positions.into_iter().zip(outcomes) {

@@ -127,7 +127,8 @@ fn build(commit: &str) -> PathBuf {
         .args([
             "build",
             "--release",
-            "--offline",
+            // Not --offline: an older revision may lock crates this checkout never fetched.
+            "--locked",
             "--bin",
             "taskgate",
             "--manifest-path",

@@ -50,13 +50,20 @@ pub const POOL_CONNECTIONS: &str = "taskgate_redis_pool_connections";
 pub const POOL_IN_USE: &str = "taskgate_redis_pool_in_use";
 /// Time a call waited for a pooled connection (long only when one had to be opened).
 pub const POOL_WAIT: &str = "taskgate_redis_pool_wait_seconds";
+/// Calls waiting for the script call of their lane (script and queue) on its way to Redis, to
+/// travel together in the next one (`store/lanes.rs`).
+pub const CALLS_WAITING: &str = "taskgate_redis_calls_waiting";
+/// Script calls that carried calls which had waited for one on its way (batches).
+pub const BATCHES: &str = "taskgate_redis_batches_total";
+/// Calls those batches carried: divided by `BATCHES`, the mean batch size.
+pub const BATCHED_CALLS: &str = "taskgate_redis_batched_calls_total";
 /// Time of one reaper tick over its share of the queues.
 pub const REAPER_SWEEP: &str = "taskgate_reaper_sweep_duration_seconds";
 /// Queue sweeps that failed (the log names the queue).
 pub const REAPER_FAILURES: &str = "taskgate_reaper_queue_failures_total";
 
 /// Every family above, for the README and the test that checks `/metrics` shows them.
-pub const FAMILIES: [&str; 14] = [
+pub const FAMILIES: [&str; 17] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_SHED,
@@ -69,6 +76,9 @@ pub const FAMILIES: [&str; 14] = [
     POOL_CONNECTIONS,
     POOL_IN_USE,
     POOL_WAIT,
+    CALLS_WAITING,
+    BATCHES,
+    BATCHED_CALLS,
     REAPER_SWEEP,
     REAPER_FAILURES,
 ];
@@ -106,6 +116,9 @@ fn handle() -> &'static PrometheusHandle {
             counter!(REDIS_ERRORS, "kind" => kind).absolute(0);
         }
         counter!(REAPER_FAILURES).absolute(0);
+        counter!(BATCHES).absolute(0);
+        counter!(BATCHED_CALLS).absolute(0);
+        gauge!(CALLS_WAITING).set(0.0);
         handle
     })
 }
@@ -163,6 +176,12 @@ fn describe() {
         Unit::Seconds,
         "Time waiting for a pooled Redis connection"
     );
+    describe_gauge!(
+        CALLS_WAITING,
+        "Calls waiting to travel to Redis with the next batch of their script and queue"
+    );
+    describe_counter!(BATCHES, "Script calls that carried calls which had waited");
+    describe_counter!(BATCHED_CALLS, "Calls carried by those batches");
     describe_histogram!(REAPER_SWEEP, Unit::Seconds, "Time of one reaper tick");
     describe_counter!(REAPER_FAILURES, "Queue sweeps that failed");
 }
@@ -292,6 +311,17 @@ pub fn pool_wait(took: Duration) {
     UNLABELLED
         .get(POOL_WAIT, || (POOL_WAIT, histogram!(POOL_WAIT)))
         .record(took.as_secs_f64());
+}
+
+/// `change` calls began (1) or ended (-1) waiting for their lane's next batch.
+pub fn batch_waiting(change: f64) {
+    gauge!(CALLS_WAITING).increment(change);
+}
+
+/// A batch of `calls` left for Redis.
+pub fn batch_sent(calls: usize) {
+    counter!(BATCHES).increment(1);
+    counter!(BATCHED_CALLS).increment(calls as u64);
 }
 
 pub fn reaper_sweep(took: Duration) {

@@ -6,19 +6,22 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
-use deadpool_redis::redis;
+use deadpool_redis::redis::{self, Value};
+use futures_util::future::BoxFuture;
 
 use super::StoreError;
 use super::conn::{Conn, Connections};
 use super::endpoint::Endpoint;
+use super::in_flight::InFlight;
 use super::keys::KeySpace;
-use super::op::{Args, Op, Reply};
+use super::lanes::{Call, Carrier, Joined, LaneKey, Lanes, Sent};
+use super::op::{Args, Op, Reply, into_array};
 use super::outage::OutageLog;
 use super::policies::format_value;
 use super::quarantine::Quarantine;
+use super::script::ScriptDef;
 use super::settings::{PoolSettings, Replication};
 use crate::metrics;
 use crate::model::{Field, QueueName, QueuePolicy};
@@ -46,6 +49,8 @@ struct Inner {
     outages: OutageLog,
     in_flight: InFlight,
     endpoint: Arc<Endpoint>,
+    /// Where concurrent calls of one script for one queue wait to travel together.
+    lanes: Arc<Lanes>,
 }
 
 impl Engine {
@@ -79,6 +84,7 @@ impl Engine {
                 outages: OutageLog::new(crate::redact::url(&settings.url)),
                 endpoint,
                 in_flight: InFlight::default(),
+                lanes: Arc::default(),
             }),
         })
     }
@@ -165,8 +171,8 @@ impl Engine {
         ))
     }
 
-    /// Calls one op's script with the keys of its roles, the policy block and its arguments,
-    /// then the replication wait, if asked for.
+    /// Calls one op: alone, or, when the op may travel with others, in its lane
+    /// (`lanes.rs`). Then reads its reply.
     async fn call<O: Op>(
         &self,
         queue: &QueueName,
@@ -174,6 +180,53 @@ impl Engine {
         replication: Option<Replication>,
     ) -> Result<(O::Outcome, Vec<(String, String)>, u32), StoreError> {
         let def = op.script();
+        let mut call = Call {
+            args: Vec::new(),
+            weight: op.batch_weight().unwrap_or(1),
+        };
+        op.args(&mut Args(&mut call.args));
+        let (value, confirmed) = if op.batch_weight().is_some() {
+            let lane = LaneKey {
+                script: def,
+                queue: queue.clone(),
+                replication,
+            };
+            match self.inner.lanes.join(self.inner.clone(), lane, call) {
+                Joined::Lead(turn, call) => {
+                    let sent = self.send(queue, def, &[call], replication).await;
+                    drop(turn);
+                    let (mut replies, confirmed) = sent?;
+                    (replies.pop().unwrap_or(Value::Nil), confirmed)
+                }
+                Joined::Wait(waiter) => waiter.answer().await?,
+            }
+        } else {
+            let (mut replies, confirmed) = self.send(queue, def, &[call], replication).await?;
+            (replies.pop().unwrap_or(Value::Nil), confirmed)
+        };
+        let mut reply = Reply::parse(queue, value).map_err(|err| err.in_script(def.name))?;
+        let outcome = op.outcome(&mut reply);
+        if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
+            tracing::warn!(
+                queue = %queue,
+                moved_by_script = ?reply.quarantined,
+                unreadable = ?reply.unreadable,
+                "task records could not be read and were moved to the queue's quarantine"
+            );
+        }
+        Ok((outcome?, reply.unreadable, confirmed))
+    }
+
+    /// One script call carrying `calls`, with the keys of its roles and the policy block; then
+    /// the replication wait, if asked for. Returns each call's reply, in order, and how many
+    /// replicas confirmed.
+    async fn send(
+        &self,
+        queue: &QueueName,
+        def: &'static ScriptDef,
+        calls: &[Call],
+        replication: Option<Replication>,
+    ) -> Result<(Vec<Value>, u32), StoreError> {
         let mut invocation = def.script().prepare_invoke();
         for role in def.roles {
             invocation.key(self.inner.keys.queue_key(queue, role));
@@ -181,8 +234,13 @@ impl Engine {
         for field in def.policy {
             invocation.arg(self.inner.policy_args.get(field).map_or("", String::as_str));
         }
-        invocation.arg(rand::random::<u32>());
-        op.args(&mut Args(&mut invocation));
+        invocation.arg(rand::random::<u32>()).arg(calls.len());
+        for call in calls {
+            invocation.arg(call.args.len());
+            for arg in &call.args {
+                invocation.arg(arg.as_slice());
+            }
+        }
         let started = Instant::now();
         // A replicated write runs on a connection of its own, whose WAIT holds up nobody.
         let checkout = match replication {
@@ -202,17 +260,15 @@ impl Engine {
         let value = self
             .observe(def.name, started, value)
             .map_err(|err| err.in_script(def.name))?;
-        let mut reply = Reply::parse(queue, value)?;
-        let outcome = op.outcome(&mut reply);
-        if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
-            tracing::warn!(
-                queue = %queue,
-                moved_by_script = ?reply.quarantined,
-                unreadable = ?reply.unreadable,
-                "task records could not be read and were moved to the queue's quarantine"
-            );
+        let replies = into_array(value)?;
+        if replies.len() != calls.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{}.lua answered {} calls of {}",
+                def.name,
+                replies.len(),
+                calls.len()
+            )));
         }
-        let outcome = outcome?;
         let confirmed = match replication {
             Some(replication) => {
                 let started = Instant::now();
@@ -222,7 +278,7 @@ impl Engine {
             }
             None => 0,
         };
-        Ok((outcome, reply.unreadable, confirmed))
+        Ok((replies, confirmed))
     }
 
     /// Sends one plain command.
@@ -293,6 +349,16 @@ impl Engine {
     }
 }
 
+/// Sends the batches that leave on a task of their own (`lanes.rs`).
+impl Carrier for Inner {
+    fn carry(self: Arc<Self>, lane: LaneKey, calls: Vec<Call>) -> BoxFuture<'static, Sent> {
+        let engine = Engine { inner: self };
+        Box::pin(
+            async move { (engine.send(&lane.queue, lane.script, &calls, lane.replication)).await },
+        )
+    }
+}
+
 /// The command's name as a metrics label (one of a known few, so labels stay bounded).
 fn command_name(cmd: &redis::Cmd) -> &'static str {
     const KNOWN: [&str; 12] = [
@@ -307,29 +373,4 @@ fn command_name(cmd: &redis::Cmd) -> &'static str {
         .into_iter()
         .find(|known| known.as_bytes().eq_ignore_ascii_case(name))
         .unwrap_or("command")
-}
-
-/// Redis calls in flight, for the pool's "in use" gauge: the connections are shared, so what
-/// is in use is calls, not connections.
-#[derive(Default)]
-struct InFlight(AtomicI64);
-
-/// One call in flight; counted down when dropped, however the call ends.
-struct Busy<'a>(&'a AtomicI64);
-
-impl InFlight {
-    fn enter(&self) -> Busy<'_> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Busy(&self.0)
-    }
-
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }

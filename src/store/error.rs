@@ -4,7 +4,7 @@
 use super::outage::Unavailable;
 
 /// Why the store could not answer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Redis is unreachable, slow, loading, busy, out of memory or read-only: retry later.
     #[error("{0}")]

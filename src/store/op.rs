@@ -3,7 +3,7 @@
 //! built in more than one place. `dispatch/ack.rs` <-> `dispatch/ack.lua`, and so on. This file
 //! is the trait and the reading of replies that every op shares.
 
-use deadpool_redis::redis::{ScriptInvocation, ToRedisArgs, Value};
+use deadpool_redis::redis::{ToRedisArgs, Value};
 
 use super::StoreError;
 use super::record::{RecordParts, TaskRecord};
@@ -16,17 +16,23 @@ pub trait Op {
     /// The script to run (an op may pick between flag variants of one script).
     fn script(&self) -> &'static ScriptDef;
     /// The script's own arguments (after the policy block every script receives).
-    fn args(&self, args: &mut Args<'_, '_>);
+    fn args(&self, args: &mut Args<'_>);
     /// Reads the reply. Records that cannot be used are left in `reply.unreadable`.
     fn outcome(self, reply: &mut Reply<'_>) -> Result<Self::Outcome, StoreError>;
+    /// `Some(items)` when concurrent calls of this op on one queue may travel together in one
+    /// script call (`store/lanes.rs`), `items` being the work it adds to that script call
+    /// (tasks submitted, leased or acked), which the batch bounds. `None`: it always goes alone.
+    fn batch_weight(&self) -> Option<usize> {
+        None
+    }
 }
 
-/// The ARGV of one script call.
-pub struct Args<'i, 's>(pub &'i mut ScriptInvocation<'s>);
+/// The arguments of one call (after the policy block and the seed that every script gets).
+pub struct Args<'a>(pub &'a mut Vec<Vec<u8>>);
 
-impl Args<'_, '_> {
+impl Args<'_> {
     pub fn push(&mut self, value: impl ToRedisArgs) -> &mut Self {
-        self.0.arg(value);
+        value.write_redis_args(self.0);
         self
     }
 
@@ -61,6 +67,10 @@ impl<'q> Reply<'q> {
         let mut items = into_array(value)?.into_iter();
         let mut next = || items.next().unwrap_or(Value::Nil);
         let status = into_string(next())?;
+        if status == "!error" {
+            // The call raised an error in Lua (`prelude/calls.lua`); the others did not.
+            return Err(StoreError::Redis(into_string(next())?));
+        }
         let now_ms = into_int(next())?;
         let quarantined = into_array(next())?
             .into_iter()

@@ -24,7 +24,7 @@ impl Op for Quarantine<'_> {
         &QUARANTINE
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         for (id, why) in self.records {
             a.push(id.as_str()).push(why.as_str());
         }

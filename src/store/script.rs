@@ -4,7 +4,8 @@
 //! from `dispatch/lease.lua`) with the `script!` macro: the key roles it is passed, the policy
 //! fields it reads and the prelude pieces (`prelude/`) it needs. The script is put together at
 //! compile time (never at run time) from a shebang with its flags, `local KEY_ROLES = {...}`,
-//! `local POLICY_FIELDS = {...}`, the pieces, and its own file, so it is one self-contained
+//! `local POLICY_FIELDS = {...}`, the pieces, and its own file (run once per call it carries:
+//! concurrent calls travel together, see `store/lanes.rs`), so it is one self-contained
 //! EVALSHA that can reach exactly the keys it declares (`K.<role>` in Lua). `redis::Script` sends EVALSHA and, when Redis answers NOSCRIPT (after a restart,
 //! failover or SCRIPT FLUSH), loads the script and retries once.
 //!
@@ -64,8 +65,9 @@ impl ScriptDef {
 /// - `policy`: the policy fields it reads, `lifecycle` being those the task lifecycle reads;
 /// - `prelude`: the pieces of `prelude/` it needs, after `limits` and `base`.
 ///
-/// Its source is: shebang and flags, `local KEY_ROLES`, `local POLICY_FIELDS`, the pieces, and
-/// `<dir>/<name>.lua` (under `src/store/`). Unit tests check that it uses no key role, policy field or prelude
+/// Its source is: shebang and flags, `local KEY_ROLES`, `local POLICY_FIELDS`, the pieces,
+/// `<dir>/<name>.lua` (under `src/store/`) as the body of `local function call()`, and
+/// `prelude/calls.lua`, which runs that body once per call the script call carries. Unit tests check that it uses no key role, policy field or prelude
 /// function it does not declare.
 macro_rules! script {
     ($name:literal in $dir:literal, $flags:literal, keys: task_keys $(+ [$($extra:literal),* $(,)?])?, $($rest:tt)*) => {
@@ -101,7 +103,10 @@ macro_rules! script {
                 $(include_str!(concat!(
                     env!("CARGO_MANIFEST_DIR"), "/src/store/prelude/", $piece, ".lua"
                 )), "\n",)*
+                "local function call()\n",
                 include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/", $dir, "/", $name, ".lua")),
+                "\nend\n",
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/prelude/calls.lua")),
             ),
         )
     };
@@ -141,13 +146,14 @@ mod tests {
     use crate::model;
 
     /// Every prelude piece a script may declare, with its source.
-    const PIECES: [(&str, &str); 6] = [
+    const PIECES: [(&str, &str); 7] = [
         ("record", include_str!("prelude/record.lua")),
         ("lifecycle", include_str!("prelude/lifecycle.lua")),
         ("counts", include_str!("prelude/counts.lua")),
         ("submit_one", include_str!("prelude/submit_one.lua")),
         ("ack_one", include_str!("prelude/ack_one.lua")),
         ("base", include_str!("prelude/base.lua")),
+        ("calls", include_str!("prelude/calls.lua")),
     ];
 
     /// The value of `local NAME = value` in the Lua limits.

@@ -5,6 +5,7 @@
 pub const CLUSTER: bool = false;
 
 mod harness;
+mod monitor;
 mod process;
 mod redis_server;
 mod reply;
@@ -14,6 +15,9 @@ mod redis_cluster;
 
 mod acks;
 mod auth;
+mod batching;
+mod batching_faults;
+mod batching_work;
 mod bounds;
 mod connections;
 mod errors;

@@ -215,6 +215,8 @@ async fn replicated_batches_wait_for_a_replica_or_say_they_did_not_get_one() {
 /// one waits (here for a replica that does not exist), other calls, even on a pool of one
 /// connection, are answered before it is. Such writes hold at most 8 connections per pooled
 /// one: a ninth waiting at once is a `503` after the pool's wait, and plain calls still work.
+/// (Each goes to a queue of its own: replicated writes to one queue travel together and share
+/// one wait, `a_replicated_write_per_caller_holds_when_writes_travel_together`.)
 #[tokio::test]
 async fn a_write_waiting_for_replicas_does_not_hold_up_other_requests() {
     let alone = RedisServer::start();
@@ -227,7 +229,7 @@ async fn a_write_waiting_for_replicas_does_not_hold_up_other_requests() {
     let q = queue("waits-alone");
     app.submit(&q, json!({"payload": "before"})).await;
     let replicated = |n: usize| {
-        let (app, q) = (app.clone(), q.clone());
+        let (app, q) = (app.clone(), format!("{q}-{n}"));
         tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": n})).await })
     };
     let blocked = |n: usize| {
@@ -252,7 +254,9 @@ async fn a_write_waiting_for_replicas_does_not_hold_up_other_requests() {
 
     let others: Vec<_> = (1..8).map(replicated).collect();
     blocked(8).await;
-    let ninth = app.submit_replicated(&q, json!({"payload": 9})).await;
+    let ninth = app
+        .submit_replicated(&format!("{q}-9"), json!({"payload": 9}))
+        .await;
     let detail = ninth.assert_problem(503, "unavailable")["detail"]
         .as_str()
         .expect("detail")

@@ -54,6 +54,10 @@ pub struct Ack<'a> {
 impl Op for Ack<'_> {
     type Outcome = FinishOutcome;
 
+    fn batch_weight(&self) -> Option<usize> {
+        Some(1)
+    }
+
     /// Storing a result adds data, so only a result-free ack may run while Redis is full.
     fn script(&self) -> &'static ScriptDef {
         if self.result.is_some() {
@@ -63,7 +67,7 @@ impl Op for Ack<'_> {
         }
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         a.push(self.id.to_string())
             .push(self.lease_id)
             .push(self.result.map_or("", RawValue::get));
@@ -82,6 +86,10 @@ pub struct AckBatch<'a> {
 impl Op for AckBatch<'_> {
     type Outcome = Vec<FinishOutcome>;
 
+    fn batch_weight(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+
     fn script(&self) -> &'static ScriptDef {
         if self.items.iter().any(|item| item.result.is_some()) {
             &ACK_BATCH_WITH_RESULTS
@@ -90,7 +98,7 @@ impl Op for AckBatch<'_> {
         }
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         for item in self.items {
             a.push(item.id.to_string())
                 .push(item.lease_id.as_str())

@@ -37,6 +37,10 @@ pub struct Fail<'a> {
 impl Op for Fail<'_> {
     type Outcome = FinishOutcome;
 
+    fn batch_weight(&self) -> Option<usize> {
+        Some(1)
+    }
+
     /// A long error text adds data, so only a short one may be recorded while Redis is full.
     fn script(&self) -> &'static ScriptDef {
         if self.failure.error.len() > SHORT_ERROR_BYTES {
@@ -46,7 +50,7 @@ impl Op for Fail<'_> {
         }
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         a.push(self.id.to_string())
             .push(self.lease_id)
             .push(self.failure.error.as_str())

@@ -23,11 +23,15 @@ pub struct Heartbeat<'a> {
 impl Op for Heartbeat<'_> {
     type Outcome = HeartbeatOutcome;
 
+    fn batch_weight(&self) -> Option<usize> {
+        Some(1)
+    }
+
     fn script(&self) -> &'static ScriptDef {
         &HEARTBEAT
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         a.push(self.id.to_string())
             .push(self.lease_id)
             .opt(self.lease_ms);

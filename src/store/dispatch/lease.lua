@@ -111,6 +111,6 @@ end
 if request_id ~= '' and #granted > 0 then
   redis.call('HSET', K.requests, request_id, table.concat(granted, ' '))
   redis.call('ZADD', K.request_expiry, now + longest, request_id)
-  EVENTS.request = request_id
+  table.insert(EVENTS.requests, request_id)
 end
 return reply('ok', leased, false)

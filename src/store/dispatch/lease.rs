@@ -23,11 +23,15 @@ pub struct Lease<'a> {
 impl Op for Lease<'_> {
     type Outcome = LeaseOutcome;
 
+    fn batch_weight(&self) -> Option<usize> {
+        Some(self.request.max_tasks.max(1) as usize)
+    }
+
     fn script(&self) -> &'static ScriptDef {
         &LEASE
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         let request = self.request;
         a.push(request.worker.as_deref().unwrap_or(""))
             .opt(request.lease_ms)

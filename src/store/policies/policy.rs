@@ -34,7 +34,7 @@ impl Op for WritePolicy<'_> {
         &POLICY
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         let write = self.write;
         a.push(match write.mode {
             PolicyMode::Replace => "put",

@@ -6,10 +6,12 @@
 -- only the roles it declared (a unit test checks), so it never touches a key it was not passed.
 -- Every key carries the queue's hash tag, so each script runs in one Redis Cluster slot.
 -- ARGV 1..#POLICY_FIELDS: the server's default for each policy field the script reads, in
---   POLICY_FIELDS order ('' = not set); then a random seed for jitter; then the script's own
---   arguments: arg(1) is the first of those.
--- Replies: { status, now, quarantined, ... } where `quarantined` lists the records this call
--- moved aside ("<id>: <why>"), so the server can log them.
+--   POLICY_FIELDS order ('' = not set); then a random seed for jitter; then the calls this
+--   script call carries (see prelude/calls.lua: concurrent calls of one script for one queue
+--   travel together and pay this frame once): their number, then for each its number of
+--   arguments and the arguments. While a call runs, arg(1) is its first argument.
+-- Replies: one per call, { status, now, quarantined, ... }, where `quarantined` lists the
+-- records that call moved aside ("<id>: <why>"), so the server can log them.
 
 -- A plain table, built once per call: the cheapest way to name keys. That a script uses only
 -- roles it declared is checked by a unit test (store::script::tests), not at run time.
@@ -31,9 +33,13 @@ if #POLICY_FIELDS > 0 then
   end
 end
 
-local ARG_BASE = #POLICY_FIELDS + 1
+-- Where the running call's arguments start in ARGV, and how many it has (set per call by
+-- prelude/calls.lua): past them, arg(i) is nil, as a script reading a list expects.
+local ARG_BASE, ARG_COUNT = 0, 0
 local function arg(i)
-  return ARGV[ARG_BASE + i]
+  if i <= ARG_COUNT then
+    return ARGV[ARG_BASE + i]
+  end
 end
 
 -- Seeds Lua's random numbers from the server's seed, once, when a script first needs one.
@@ -55,35 +61,42 @@ local now = now_ms()
 
 local QUARANTINED = {}
 
--- What this call changed, published at its end as one message on the queue's `events` channel
--- (when the script declares it), so instances wake their waiting workers and watchers at once:
--- "r <n>" n tasks became ready, "s" a lease ended or limits changed (a waiter held back by
--- max_in_flight or a pause may try again), "t <id>" a task changed state, "q <hex>" a lease
--- call recorded leases under this request id (hex-encoded: ids may hold spaces), so other
--- calls waiting with the same id answer them at once.
-local EVENTS = { ready = 0, slot = false, tasks = {}, request = nil }
+-- What the calls changed, published when the script ends as one message on the queue's
+-- `events` channel (when the script declares it), so instances wake their waiting workers and
+-- watchers at once: "r <n>" n tasks became ready, "s" a lease ended or limits changed (a
+-- waiter held back by max_in_flight or a pause may try again), "t <id>" a task changed state,
+-- "q <hex>" a lease call recorded leases under this request id (hex-encoded: ids may hold
+-- spaces), so other calls waiting with the same id answer them at once.
+local EVENTS = { ready = 0, slot = false, tasks = {}, requests = {} }
 
-local function reply(status, ...)
-  if K.events and (EVENTS.ready > 0 or EVENTS.slot or #EVENTS.tasks > 0 or EVENTS.request) then
-    local message = {}
-    if EVENTS.ready > 0 then
-      table.insert(message, 'r ' .. EVENTS.ready)
-    end
-    if EVENTS.slot then
-      table.insert(message, 's')
-    end
-    for _, id in ipairs(EVENTS.tasks) do
-      table.insert(message, 't ' .. id)
-    end
-    if EVENTS.request then
-      local hex = string.gsub(EVENTS.request, '.', function(c)
-        return string.format('%02x', string.byte(c))
-      end)
-      table.insert(message, 'q ' .. hex)
-    end
-    -- pcall: a refused PUBLISH (an ACL without channel rights) must not turn a call that has
+local function publish_events()
+  if not K.events then
+    return
+  end
+  local message = {}
+  if EVENTS.ready > 0 then
+    table.insert(message, 'r ' .. EVENTS.ready)
+  end
+  if EVENTS.slot then
+    table.insert(message, 's')
+  end
+  for _, id in ipairs(EVENTS.tasks) do
+    table.insert(message, 't ' .. id)
+  end
+  for _, request in ipairs(EVENTS.requests) do
+    local hex = string.gsub(request, '.', function(c)
+      return string.format('%02x', string.byte(c))
+    end)
+    table.insert(message, 'q ' .. hex)
+  end
+  if #message > 0 then
+    -- pcall: a refused PUBLISH (an ACL without channel rights) must not turn calls that have
     -- already changed state into an error; waiters that cannot hear re-check on their own.
     redis.pcall('PUBLISH', K.events, table.concat(message, ' '))
   end
+end
+
+-- The running call's answer.
+local function reply(status, ...)
   return { status, now, QUARANTINED, ... }
 end

@@ -37,7 +37,7 @@ impl Op for Redrive<'_> {
         &REDRIVE
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         a.push(self.oldest);
         for id in self.ids {
             a.push(id.to_string());
@@ -64,7 +64,7 @@ impl Op for PurgeDead {
         &PURGE_DEAD
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         a.push(self.most);
     }
 

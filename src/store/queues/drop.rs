@@ -23,7 +23,7 @@ impl Op for Drop {
         &DROP
     }
 
-    fn args(&self, _: &mut Args<'_, '_>) {}
+    fn args(&self, _: &mut Args<'_>) {}
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<u64, StoreError> {
         if reply.status != "ok" {

@@ -26,7 +26,7 @@ impl Op for Stats<'_> {
         &STATS
     }
 
-    fn args(&self, _: &mut Args<'_, '_>) {}
+    fn args(&self, _: &mut Args<'_>) {}
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<Option<QueueStats>, StoreError> {
         match reply.status.as_str() {

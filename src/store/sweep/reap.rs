@@ -22,7 +22,7 @@ impl Op for Reap {
         &REAP
     }
 
-    fn args(&self, _: &mut Args<'_, '_>) {}
+    fn args(&self, _: &mut Args<'_>) {}
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<ReapReport, StoreError> {
         if reply.status != "ok" {

@@ -25,7 +25,7 @@ impl Op for Cancel {
         &CANCEL
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         a.push(self.id.to_string());
     }
 

@@ -39,7 +39,7 @@ impl Op for Get {
         if self.settle { &GET } else { &PEEK }
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         a.push(self.id.to_string());
     }
 

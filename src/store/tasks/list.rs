@@ -31,7 +31,7 @@ impl Op for ListTasks<'_> {
         &LIST
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         // Each state's set has the state's name as its key role.
         a.push(self.state.name())
             .push(self.limit)

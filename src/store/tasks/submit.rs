@@ -35,11 +35,15 @@ pub struct Submit {
 impl Op for Submit {
     type Outcome = SubmitOutcome;
 
+    fn batch_weight(&self) -> Option<usize> {
+        Some(1)
+    }
+
     fn script(&self) -> &'static ScriptDef {
         &SUBMIT
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         push_task(a, self.id, &self.task);
     }
 
@@ -66,11 +70,15 @@ pub struct SubmitBatch {
 impl Op for SubmitBatch {
     type Outcome = Vec<SubmitOutcome>;
 
+    fn batch_weight(&self) -> Option<usize> {
+        Some(self.tasks.len())
+    }
+
     fn script(&self) -> &'static ScriptDef {
         &SUBMIT_BATCH
     }
 
-    fn args(&self, a: &mut Args<'_, '_>) {
+    fn args(&self, a: &mut Args<'_>) {
         for (id, task) in &self.tasks {
             push_task(a, *id, task);
         }
@@ -99,7 +107,7 @@ impl Op for SubmitBatch {
 }
 
 /// The 9 arguments of one task (see `submit.lua`).
-fn push_task(a: &mut Args<'_, '_>, id: TaskId, task: &NewTask) {
+fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
     let (delay, run_at) = match task.start {
         Start::Now => (None, None),
         Start::AfterMs(ms) => (Some(ms), None),

@@ -1,0 +1,237 @@
+//! Natural batching (group commit): concurrent calls of one script for one queue travel to
+//! Redis together, as one script call.
+//!
+//! Each (script, queue, replicated or not) has a lane. A call that finds its lane empty goes at
+//! once, on the caller's own task: at low load nothing changes, there is no timer and no
+//! window. A call that finds a script of its lane already on its way to Redis waits in line;
+//! when that script is answered, everyone waiting (up to the batch bounds, in arrival order)
+//! leaves together in the next one, on a task of its own, and gets exactly its own reply. So
+//! under load the frame of a script call (the `EVALSHA`, the prelude, the policy read, the
+//! clock, the round trip, a replicated write's `WAIT`) is paid once per batch, not per call.
+//!
+//! - A lane is one queue's, and every key of a queue shares its Cluster slot, so a batch runs
+//!   in one slot; one queue's burst never delays another queue's calls.
+//! - A waiting caller that goes away (its client disconnected) before its batch leaves is left
+//!   out of it: a lease that was never sent leases nothing. Once a batch has left, it runs to
+//!   its end on its own task, whoever is still listening.
+//! - Whatever ends a call that is on its way (an answer, an error, the caller dropping it, a
+//!   panic), the lane is handed on: the next batch leaves or the lane is removed, so no caller
+//!   can be left waiting behind a call that is gone.
+
+use std::collections::VecDeque;
+use std::collections::hash_map::{Entry, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use deadpool_redis::redis::Value;
+use futures_util::future::BoxFuture;
+use tokio::sync::oneshot;
+
+use super::script::ScriptDef;
+use super::{Replication, StoreError};
+use crate::metrics;
+use crate::model::QueueName;
+
+/// The most work one batch carries (tasks submitted, leased or acked): `BATCH_ITEMS_MAX`, the
+/// bound of one script call (SPEC §3). A single call larger than this still goes, alone.
+const BATCH_WEIGHT_MAX: usize = super::BATCH_ITEMS_MAX;
+/// The most argument bytes one batch carries (payloads, results), for the same reason.
+const BATCH_BYTES_MAX: usize = 1 << 20;
+
+/// One call: its script arguments and the work it adds to a batch.
+pub struct Call {
+    pub args: Vec<Vec<u8>>,
+    pub weight: usize,
+}
+
+impl Call {
+    fn bytes(&self) -> usize {
+        self.args.iter().map(Vec::len).sum()
+    }
+}
+
+/// A call's answer: its own reply, and how many replicas confirmed its batch (0 unasked).
+pub type Answer = Result<(Value, u32), StoreError>;
+
+/// The replies to a batch's calls, in order, and how many replicas confirmed it.
+pub type Sent = Result<(Vec<Value>, u32), StoreError>;
+
+/// What sends a batch that left on a task of its own: one script call carrying `calls`.
+pub trait Carrier: Send + Sync + 'static {
+    fn carry(self: Arc<Self>, lane: LaneKey, calls: Vec<Call>) -> BoxFuture<'static, Sent>;
+}
+
+/// Which calls may travel together, and all a batch needs to be sent.
+#[derive(Clone)]
+pub struct LaneKey {
+    pub script: &'static ScriptDef,
+    pub queue: QueueName,
+    pub replication: Option<Replication>,
+}
+
+impl PartialEq for LaneKey {
+    fn eq(&self, other: &Self) -> bool {
+        // By address: variants of one Lua file (with and without `allow-oom`) are different
+        // scripts and never share a batch.
+        std::ptr::eq(self.script, other.script)
+            && self.queue == other.queue
+            && self.replication.is_some() == other.replication.is_some()
+    }
+}
+
+impl Eq for LaneKey {}
+
+impl std::hash::Hash for LaneKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(self.script, state);
+        self.queue.as_str().hash(state);
+        self.replication.is_some().hash(state);
+    }
+}
+
+/// A call waiting for the script on its way to be answered.
+struct Waiting {
+    call: Call,
+    answer: oneshot::Sender<Answer>,
+}
+
+/// How a call joined its lane.
+pub enum Joined {
+    /// The lane was empty: send the call now, then drop the turn (which hands the lane on).
+    Lead(Turn, Call),
+    /// A script of the lane is on its way: this call leaves with the next batch.
+    Wait(Waiter),
+}
+
+/// Every lane with a script on its way; a lane is in the map exactly while it has one.
+#[derive(Default)]
+pub struct Lanes {
+    lanes: Mutex<HashMap<LaneKey, VecDeque<Waiting>>>,
+}
+
+impl Lanes {
+    /// Joins `call` to its lane. `carrier` sends the batches that leave after this call's turn.
+    pub fn join(self: &Arc<Self>, carrier: Arc<dyn Carrier>, lane: LaneKey, call: Call) -> Joined {
+        let mut lanes = self.lock();
+        match lanes.entry(lane) {
+            Entry::Occupied(mut waiting) => {
+                let (answer, answered) = oneshot::channel();
+                waiting.get_mut().push_back(Waiting { call, answer });
+                metrics::batch_waiting(1.0);
+                Joined::Wait(Waiter(answered))
+            }
+            Entry::Vacant(empty) => {
+                let lane = empty.key().clone();
+                empty.insert(VecDeque::new());
+                let turn = Turn {
+                    lanes: self.clone(),
+                    lane,
+                    carrier,
+                };
+                Joined::Lead(turn, call)
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<LaneKey, VecDeque<Waiting>>> {
+        // A panic never leaves the map half-changed (each change is one std call), so a
+        // poisoned lock is still sound to use.
+        self.lanes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next batch of `lane`: its waiting calls in arrival order, those whose caller went
+    /// away left out, within the bounds. `None` (and the lane removed) when none waits.
+    fn next_batch(&self, lane: &LaneKey) -> Option<Vec<Waiting>> {
+        let mut lanes = self.lock();
+        let waiting = lanes.get_mut(lane)?;
+        let (mut batch, mut weight, mut bytes) = (Vec::new(), 0, 0);
+        while let Some(next) = waiting.front() {
+            if next.answer.is_closed() {
+                waiting.pop_front();
+                continue;
+            }
+            let (w, b) = (next.call.weight, next.call.bytes());
+            if !batch.is_empty() && (weight + w > BATCH_WEIGHT_MAX || bytes + b > BATCH_BYTES_MAX) {
+                break;
+            }
+            weight += w;
+            bytes += b;
+            batch.extend(waiting.pop_front());
+        }
+        if batch.is_empty() {
+            lanes.remove(lane);
+            return None;
+        }
+        Some(batch)
+    }
+}
+
+/// A call waiting in its lane, counted in the `calls_waiting` gauge until it is answered or
+/// dropped (dropping it takes the call out of any batch that has not left yet).
+pub struct Waiter(oneshot::Receiver<Answer>);
+
+impl Waiter {
+    pub async fn answer(mut self) -> Answer {
+        (&mut self.0).await.unwrap_or_else(|_| {
+            Err(StoreError::Redis(
+                "the batch this call travelled in ended without its answer".into(),
+            ))
+        })
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        metrics::batch_waiting(-1.0);
+    }
+}
+
+/// A lane's turn: a script call on its way. However it ends (an answer, an error, the caller
+/// dropping it, a panic), dropping the turn hands the lane on: the next batch leaves on a task
+/// of its own, or the lane is removed.
+pub struct Turn {
+    lanes: Arc<Lanes>,
+    lane: LaneKey,
+    carrier: Arc<dyn Carrier>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let Some(batch) = self.lanes.next_batch(&self.lane) else {
+            return;
+        };
+        let next = Turn {
+            lanes: self.lanes.clone(),
+            lane: self.lane.clone(),
+            carrier: self.carrier.clone(),
+        };
+        // Dropped outside a runtime (never in the server), the batch is dropped too: its
+        // callers get an error instead of waiting forever.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(next.carry(batch));
+        }
+    }
+}
+
+impl Turn {
+    /// Sends one batch and hands each caller its own reply.
+    async fn carry(self, batch: Vec<Waiting>) {
+        metrics::batch_sent(batch.len());
+        let (calls, answers): (Vec<Call>, Vec<_>) =
+            batch.into_iter().map(|w| (w.call, w.answer)).unzip();
+        let sent = self.carrier.clone().carry(self.lane.clone(), calls).await;
+        match sent {
+            Ok((replies, confirmed)) => {
+                for (answer, reply) in answers.into_iter().zip(replies) {
+                    let _ = answer.send(Ok((reply, confirmed)));
+                }
+            }
+            Err(err) => {
+                for answer in answers {
+                    let _ = answer.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}

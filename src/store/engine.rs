@@ -17,7 +17,7 @@ use super::endpoint::Endpoint;
 use super::in_flight::InFlight;
 use super::keys::KeySpace;
 use super::lanes::{Call, Carrier, Joined, LaneKey, Lanes, Sent};
-use super::op::{Args, Op, Reply, into_array};
+use super::op::{Args, Op, Reply, into_array, is_status};
 use super::outage::OutageLog;
 use super::policies::format_value;
 use super::quarantine::Quarantine;
@@ -180,30 +180,39 @@ impl Engine {
         replication: Option<Replication>,
     ) -> Result<(O::Outcome, Vec<(String, String)>, u32), StoreError> {
         let def = op.script();
-        let mut call = Call {
-            args: Vec::new(),
-            weight: op.batch_weight().unwrap_or(1),
-        };
-        op.args(&mut Args(&mut call.args));
-        let (value, confirmed) = if op.batch_weight().is_some() {
-            let lane = LaneKey {
-                script: def,
-                queue: queue.clone(),
-                replication,
-            };
-            match self.inner.lanes.join(self.inner.clone(), lane, call) {
-                Joined::Lead(turn, call) => {
-                    let sent = self.send(queue, def, &[call], replication).await;
-                    drop(turn);
-                    let (mut replies, confirmed) = sent?;
-                    (replies.pop().unwrap_or(Value::Nil), confirmed)
+        let (mut value, mut confirmed) = match op.batch_weight() {
+            Some(weight) => {
+                let lane = LaneKey {
+                    script: def,
+                    queue: queue.clone(),
+                    replication,
+                };
+                match self
+                    .inner
+                    .lanes
+                    .join(self.inner.clone(), lane, call_of(&op, weight))
+                {
+                    Joined::Lead(turn, call) => {
+                        let sent = self.send(queue, def, &[call], replication).await;
+                        drop(turn);
+                        first(sent?)
+                    }
+                    Joined::Wait(waiter) => waiter.answer().await?,
                 }
-                Joined::Wait(waiter) => waiter.answer().await?,
             }
-        } else {
-            let (mut replies, confirmed) = self.send(queue, def, &[call], replication).await?;
-            (replies.pop().unwrap_or(Value::Nil), confirmed)
+            None => first(
+                self.send(queue, def, &[call_of(&op, 1)], replication)
+                    .await?,
+            ),
         };
+        if is_status(&value, "again") {
+            // The calls before it in its script call used that call's budget (`SHARED` in
+            // prelude/base.lua): alone, it is first and has the whole of it.
+            let sent = self
+                .send(queue, def, &[call_of(&op, 1)], replication)
+                .await?;
+            (value, confirmed) = first(sent);
+        }
         let mut reply = Reply::parse(queue, value).map_err(|err| err.in_script(def.name))?;
         let outcome = op.outcome(&mut reply);
         if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
@@ -347,6 +356,21 @@ impl Engine {
         let open = self.inner.conns.size() + self.inner.exclusive.size();
         metrics::pool(open, self.inner.in_flight.now());
     }
+}
+
+/// One call of `op`: its arguments, and the work it adds to a batch.
+fn call_of<O: Op>(op: &O, weight: usize) -> Call {
+    let mut call = Call {
+        args: Vec::new(),
+        weight,
+    };
+    op.args(&mut Args(&mut call.args));
+    call
+}
+
+/// The reply of a script call's only (or first) call.
+fn first((replies, confirmed): (Vec<Value>, u32)) -> (Value, u32) {
+    (replies.into_iter().next().unwrap_or(Value::Nil), confirmed)
 }
 
 /// Sends the batches that leave on a task of their own (`lanes.rs`).

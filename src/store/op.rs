@@ -202,6 +202,16 @@ impl<'q> Reply<'q> {
     }
 }
 
+/// Whether a call's reply has this status word (read before the reply is parsed).
+pub fn is_status(value: &Value, status: &str) -> bool {
+    match value {
+        Value::Array(items) => {
+            matches!(items.first(), Some(Value::BulkString(word)) if word == status.as_bytes())
+        }
+        _ => false,
+    }
+}
+
 pub fn into_array(value: Value) -> Result<Vec<Value>, StoreError> {
     match value {
         Value::Array(items) => Ok(items),

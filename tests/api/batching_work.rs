@@ -168,3 +168,47 @@ async fn concurrent_worker_calls_each_get_their_own_answer() {
         assert_eq!(task["state"], "completed", "{task}");
     }
 }
+
+/// One script call hands out at most 1 MiB of task bytes, however many leases it carries: three
+/// leases of two 600 KB tasks each, travelling together, are sent in two script calls and the
+/// one left over again, alone; each caller gets two tasks of its own.
+#[tokio::test]
+async fn leases_travelling_together_share_one_reply_budget() {
+    let (redis, app, q) = setup("together-bytes").await;
+    let big = "x".repeat(600_000);
+    for n in 0..6 {
+        app.submit(&q, json!({"payload": {"n": n, "big": big}}))
+            .await;
+    }
+    let monitor = Monitor::start(&redis).await;
+    let worker = |n: usize| format!("{q}-w-{n}");
+    let calls = (0..3)
+        .map(|n| {
+            let (app, q, worker) = (app.clone(), q.clone(), worker(n));
+            async move {
+                let body = json!({"max_tasks": 2, "worker": worker});
+                app.post(&format!("/v1/queues/{q}/leases"), body).await
+            }
+        })
+        .collect();
+    let replies = together(&redis, &app, calls, 1).await;
+    let mut seen = HashSet::new();
+    for (n, reply) in replies.iter().enumerate() {
+        assert_eq!(reply.status, StatusCode::OK, "{n}");
+        let leases = reply.body["leases"].as_array().expect("leases");
+        assert_eq!(leases.len(), 2, "caller {n}");
+        for lease in leases {
+            assert!(seen.insert(id(&lease["task"])), "a task leased twice");
+        }
+    }
+    monitor.sync(&redis).await;
+    let workers: Vec<String> = (0..3).map(worker).collect();
+    let (scripts, carried) = monitor.scripts_carrying(&workers);
+    assert_eq!(
+        scripts, 3,
+        "the leader, the batch of two, the one sent again"
+    );
+    let mut carried = carried;
+    carried.sort_unstable();
+    assert_eq!(carried, [1, 1, 2]);
+}

@@ -15,8 +15,10 @@
 --      4 request_id or '', 5.. one fresh lease id per task that may be handed out
 -- Returns reply(status, { task, ... }, retry_after_ms or false), status one of 'ok',
 -- 'replayed' (the leases of an earlier call with this request_id), 'paused' (the queue is
--- paused) or 'limited' (its max_in_flight or rate limit allows nothing now: retry after
--- retry_after_ms). Each task's meta carries its lease_id and leased_until.
+-- paused), 'limited' (its max_in_flight or rate limit allows nothing now: retry after
+-- retry_after_ms) or 'again' (calls before it in the same script call handed out the task
+-- bytes one script call may: the server sends it again, alone). Each task's meta carries its
+-- lease_id and leased_until.
 
 local worker, requested_ms, max_tasks, request_id = arg(1), tonumber(arg(2)), tonumber(arg(3)), arg(4)
 -- max_tasks 0 only looks up request_id (a multi-queue lease's retry checks each queue first).
@@ -43,13 +45,22 @@ if max_tasks == 0 then
   return reply('ok', {}, false)
 end
 
-reclaim_expired(INLINE_SETTLE_MAX)
-promote_due(INLINE_SETTLE_MAX)
+-- Once per script call: the calls that travel with this one run at the same `now`.
+if not SHARED.settled then
+  SHARED.settled = true
+  reclaim_expired(INLINE_SETTLE_MAX)
+  promote_due(INLINE_SETTLE_MAX)
+end
 
 -- The queue's limits, in this same atomic step, so no number of instances and workers racing
 -- can exceed them.
 if POLICY.paused == 1 then
   return reply('paused', {}, false)
+end
+-- The calls before this one in the same script call handed out all the task bytes one script
+-- call may: this one goes again, in a script call of its own.
+if SHARED.lease_bytes >= LEASE_REPLY_BYTES_MAX then
+  return reply('again', {}, false)
 end
 local wanted = max_tasks
 local cap = POLICY.max_in_flight
@@ -77,7 +88,7 @@ if rate then
   wanted = math.min(wanted, math.floor(tokens))
 end
 
-local leased, granted, bytes, longest = {}, {}, 0, 0
+local leased, granted, longest = {}, {}, 0
 for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, wanted - 1)) do
   redis.call('ZREM', K.ready, member)
   local id = member_id(member)
@@ -98,8 +109,8 @@ for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, wanted - 1)) do
     table.insert(leased, task)
     table.insert(granted, id .. ' ' .. meta.lease_id)
     longest = math.max(longest, lease_ms)
-    bytes = bytes + size
-    if bytes >= LEASE_REPLY_BYTES_MAX then
+    SHARED.lease_bytes = SHARED.lease_bytes + size
+    if SHARED.lease_bytes >= LEASE_REPLY_BYTES_MAX then
       break
     end
   end

@@ -96,6 +96,12 @@ local function publish_events()
   end
 end
 
+-- Work budgets shared by all the calls one script call carries (prelude/calls.lua), so that a
+-- batch is bounded as one call is (limits.lua): a lease settles expired leases and due tasks
+-- once per script call, and the task bytes its leases hand out count against one budget (a
+-- call that finds it spent answers 'again' and the server sends it anew).
+local SHARED = { settled = false, lease_bytes = 0 }
+
 -- The running call's answer.
 local function reply(status, ...)
   return { status, now, QUARANTINED, ... }

@@ -345,7 +345,7 @@ fn an_open_server_on_a_network_address_needs_the_explicit_flag() {
 
     let mut open = Server::spawn(&env, &["--insecure-no-auth"]);
     open.wait_up();
-    assert!(open.log().contains("WITHOUT API KEYS"), "{}", open.log());
+    assert!(open.logged("WITHOUT API KEYS"), "{}", open.log());
     drop(open);
 
     let keys = keys_json();

@@ -42,7 +42,7 @@ async fn a_local_redis_is_started_kept_and_never_outlives_taskgate() {
     let mut first = Server::spawn(&env, &[]);
     first.wait_up();
     assert!(
-        first.log().contains("started a local redis-server"),
+        first.logged("started a local redis-server"),
         "{}",
         first.log()
     );
@@ -63,7 +63,7 @@ async fn a_local_redis_is_started_kept_and_never_outlives_taskgate() {
     let mut second = Server::spawn(&env, &[]);
     second.wait_up();
     assert!(
-        second.log().contains("another taskgate started"),
+        second.logged("another taskgate started"),
         "{}",
         second.log()
     );
@@ -156,7 +156,7 @@ async fn a_redis_answering_at_the_probe_address_is_used() {
     );
     server.wait_up();
     assert!(
-        server.log().contains("using the Redis answering at"),
+        server.logged("using the Redis answering at"),
         "{}",
         server.log()
     );

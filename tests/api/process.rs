@@ -80,6 +80,20 @@ impl Server {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Whether the process's log shows `text`, waiting up to 10 s for it: its stderr is read on
+    /// a thread of its own, which may not have caught up when the port opens or the process
+    /// exits.
+    pub fn logged(&self, text: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(text) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     /// Waits until `/healthz` answers (or the process exits, which fails the test).
     pub fn wait_up(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(15);

@@ -103,11 +103,7 @@ async fn sigterm_answers_long_polls_finishes_requests_and_exits_0() {
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     let status = server.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}: {}", server.log());
-    assert!(
-        server.log().contains("taskgate stopped"),
-        "{}",
-        server.log()
-    );
+    assert!(server.logged("taskgate stopped"), "{}", server.log());
     // Its task is stored.
     let id = response
         .split("\"id\":\"")

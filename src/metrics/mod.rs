@@ -302,6 +302,11 @@ pub fn redis_call(op: &'static str, took: Duration, error: Option<&'static str>)
     }
 }
 
+/// A failed call that no `redis_call` counted (one call of a script call that succeeded).
+pub fn redis_error(kind: &'static str) {
+    counter!(REDIS_ERRORS, "kind" => kind).increment(1);
+}
+
 pub fn pool(connections: usize, in_use: i64) {
     gauge!(POOL_CONNECTIONS).set(connections as f64);
     gauge!(POOL_IN_USE).set(in_use as f64);

@@ -14,10 +14,10 @@ use futures_util::future::BoxFuture;
 use super::StoreError;
 use super::conn::{Conn, Connections};
 use super::endpoint::Endpoint;
-use super::in_flight::InFlight;
+use super::in_flight::{InFlight, command_name};
 use super::keys::KeySpace;
-use super::lanes::{Call, Carrier, Joined, LaneKey, Lanes, Sent};
-use super::op::{Args, Op, Reply, into_array, is_status};
+use super::lanes::{Call, Carrier, Joined, Lane, LaneKey, Lanes, Sent, call_of, first};
+use super::op::{Op, Reply, into_array, is_status};
 use super::outage::OutageLog;
 use super::policies::format_value;
 use super::quarantine::Quarantine;
@@ -137,30 +137,49 @@ impl Engine {
         op: O,
         replication: Option<Replication>,
     ) -> Result<(O::Outcome, u32), StoreError> {
-        let (outcome, unreadable, confirmed) = self.call(queue, op, replication).await?;
+        self.run_in(queue, op, replication, Lane::Join).await
+    }
+
+    /// `run_replicated`, in the op's lane or past it.
+    async fn run_in<O: Op>(
+        &self,
+        queue: &QueueName,
+        op: O,
+        replication: Option<Replication>,
+        lane: Lane,
+    ) -> Result<(O::Outcome, u32), StoreError> {
+        let (outcome, unreadable, confirmed) = self.call(queue, op, replication, lane).await?;
         if !unreadable.is_empty() {
             let records = Quarantine {
                 records: &unreadable,
             };
-            self.call(queue, records, None).await?;
+            self.call(queue, records, None, Lane::Join).await?;
         }
         Ok((outcome, confirmed))
     }
 
     /// Runs the scripts of one batch (`chunks`, each an op) together; with `replication`, each
-    /// then waits for its replicas (each on a connection of its own, as `call` does). Returns the chunks' outcomes in
-    /// order and the fewest replicas any chunk got: with no chunk, nothing needed confirming,
-    /// so the count asked for.
+    /// then waits for its replicas (each on a connection of its own, as `call` does). Returns
+    /// the chunks' outcomes in order and the fewest replicas any chunk got: with no chunk,
+    /// nothing needed confirming, so the count asked for. One chunk joins its lane as any call
+    /// does; several go past it, side by side (in the lane, each full chunk would wait for the
+    /// one before).
     pub(super) async fn run_chunks<O: Op>(
         &self,
         queue: &QueueName,
         chunks: impl IntoIterator<Item = O>,
         replication: Option<Replication>,
     ) -> Result<(Vec<O::Outcome>, u32), StoreError> {
+        let chunks: Vec<O> = chunks.into_iter().collect();
+        let lane = if chunks.len() > 1 {
+            Lane::Past
+        } else {
+            Lane::Join
+        };
         let ran = futures_util::future::try_join_all(
             chunks
                 .into_iter()
-                .map(|op| self.run_replicated(queue, op, replication)),
+                .map(|op| self.run_in(queue, op, replication, lane)),
         )
         .await?;
         let asked = replication.map_or(0, |r| r.replicas);
@@ -178,9 +197,11 @@ impl Engine {
         queue: &QueueName,
         op: O,
         replication: Option<Replication>,
+        lane: Lane,
     ) -> Result<(O::Outcome, Vec<(String, String)>, u32), StoreError> {
         let def = op.script();
-        let (mut value, mut confirmed) = match op.batch_weight() {
+        let weight = op.batch_weight().filter(|_| matches!(lane, Lane::Join));
+        let (mut value, mut confirmed) = match weight {
             Some(weight) => {
                 let lane = LaneKey {
                     script: def,
@@ -192,8 +213,9 @@ impl Engine {
                     .lanes
                     .join(self.inner.clone(), lane, call_of(&op, weight))
                 {
-                    Joined::Lead(turn, call) => {
+                    Joined::Lead(mut turn, call) => {
                         let sent = self.send(queue, def, &[call], replication).await;
+                        turn.ended(&sent);
                         drop(turn);
                         first(sent?)
                     }
@@ -213,7 +235,11 @@ impl Engine {
                 .await?;
             (value, confirmed) = first(sent);
         }
-        let mut reply = Reply::parse(queue, value).map_err(|err| err.in_script(def.name))?;
+        let mut reply = Reply::parse(queue, value).map_err(|err| {
+            // A call's own Lua error ('!error'): its script call as a whole succeeded.
+            metrics::redis_error(err.kind());
+            err.in_script(def.name)
+        })?;
         let outcome = op.outcome(&mut reply);
         if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
             tracing::warn!(
@@ -358,21 +384,6 @@ impl Engine {
     }
 }
 
-/// One call of `op`: its arguments, and the work it adds to a batch.
-fn call_of<O: Op>(op: &O, weight: usize) -> Call {
-    let mut call = Call {
-        args: Vec::new(),
-        weight,
-    };
-    op.args(&mut Args(&mut call.args));
-    call
-}
-
-/// The reply of a script call's only (or first) call.
-fn first((replies, confirmed): (Vec<Value>, u32)) -> (Value, u32) {
-    (replies.into_iter().next().unwrap_or(Value::Nil), confirmed)
-}
-
 /// Sends the batches that leave on a task of their own (`lanes.rs`).
 impl Carrier for Inner {
     fn carry(self: Arc<Self>, lane: LaneKey, calls: Vec<Call>) -> BoxFuture<'static, Sent> {
@@ -381,20 +392,4 @@ impl Carrier for Inner {
             async move { (engine.send(&lane.queue, lane.script, &calls, lane.replication)).await },
         )
     }
-}
-
-/// The command's name as a metrics label (one of a known few, so labels stay bounded).
-fn command_name(cmd: &redis::Cmd) -> &'static str {
-    const KNOWN: [&str; 12] = [
-        "PING", "CONFIG", "HGETALL", "HMGET", "ZCARD", "ZADD", "ZREM", "ZRANGE", "SCAN", "DBSIZE",
-        "CLUSTER", "WAIT",
-    ];
-    let name = match cmd.args_iter().next() {
-        Some(redis::Arg::Simple(name)) => name,
-        _ => return "command",
-    };
-    KNOWN
-        .into_iter()
-        .find(|known| known.as_bytes().eq_ignore_ascii_case(name))
-        .unwrap_or("command")
 }

@@ -26,6 +26,7 @@ use deadpool_redis::redis::Value;
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
+use super::op::{Args, Op};
 use super::script::ScriptDef;
 use super::{Replication, StoreError};
 use crate::metrics;
@@ -47,6 +48,28 @@ impl Call {
     fn bytes(&self) -> usize {
         self.args.iter().map(Vec::len).sum()
     }
+}
+
+/// Whether a call may join its op's lane (natural batching) or goes past it, alone.
+#[derive(Clone, Copy)]
+pub enum Lane {
+    Join,
+    Past,
+}
+
+/// One call of `op`: its arguments, and the work it adds to a batch.
+pub fn call_of<O: Op>(op: &O, weight: usize) -> Call {
+    let mut call = Call {
+        args: Vec::new(),
+        weight,
+    };
+    op.args(&mut Args(&mut call.args));
+    call
+}
+
+/// The reply of a script call's only (or first) call.
+pub fn first((replies, confirmed): (Vec<Value>, u32)) -> (Value, u32) {
+    (replies.into_iter().next().unwrap_or(Value::Nil), confirmed)
 }
 
 /// A call's answer: its own reply, and how many replicas confirmed its batch (0 unasked).
@@ -126,6 +149,7 @@ impl Lanes {
                     lanes: self.clone(),
                     lane,
                     carrier,
+                    unavailable: None,
                 };
                 Joined::Lead(turn, call)
             }
@@ -138,6 +162,14 @@ impl Lanes {
         self.lanes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Fails every call waiting in `lane` with `err`, and removes the lane.
+    fn fail_waiting(&self, lane: &LaneKey, err: &StoreError) {
+        let waiting = self.lock().remove(lane).unwrap_or_default();
+        for waiter in waiting {
+            let _ = waiter.answer.send(Err(err.clone()));
+        }
     }
 
     /// The next batch of `lane`: its waiting calls in arrival order, those whose caller went
@@ -194,10 +226,18 @@ pub struct Turn {
     lanes: Arc<Lanes>,
     lane: LaneKey,
     carrier: Arc<dyn Carrier>,
+    /// Set when the call found Redis unavailable: then the calls that waited for it fail with
+    /// the same error at once instead of being sent after it (each would wait out its own
+    /// timeout: a 503 must be fast), and the lane is removed.
+    unavailable: Option<StoreError>,
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
+        if let Some(err) = self.unavailable.take() {
+            self.lanes.fail_waiting(&self.lane, &err);
+            return;
+        }
         let Some(batch) = self.lanes.next_batch(&self.lane) else {
             return;
         };
@@ -205,6 +245,7 @@ impl Drop for Turn {
             lanes: self.lanes.clone(),
             lane: self.lane.clone(),
             carrier: self.carrier.clone(),
+            unavailable: None,
         };
         // Dropped outside a runtime (never in the server), the batch is dropped too: its
         // callers get an error instead of waiting forever.
@@ -215,12 +256,20 @@ impl Drop for Turn {
 }
 
 impl Turn {
+    /// Notes how the call on its way ended, before the turn is dropped.
+    pub fn ended<T>(&mut self, sent: &Result<T, StoreError>) {
+        if let Err(err @ StoreError::Unavailable(_)) = sent {
+            self.unavailable = Some(err.clone());
+        }
+    }
+
     /// Sends one batch and hands each caller its own reply.
-    async fn carry(self, batch: Vec<Waiting>) {
+    async fn carry(mut self, batch: Vec<Waiting>) {
         metrics::batch_sent(batch.len());
         let (calls, answers): (Vec<Call>, Vec<_>) =
             batch.into_iter().map(|w| (w.call, w.answer)).unzip();
         let sent = self.carrier.clone().carry(self.lane.clone(), calls).await;
+        self.ended(&sent);
         match sent {
             Ok((replies, confirmed)) => {
                 for (answer, reply) in answers.into_iter().zip(replies) {

@@ -62,7 +62,7 @@ async fn concurrent_worker_calls_each_get_their_own_answer() {
                 lease["lease_id"] = json!("not-its-lease");
             }
             async move {
-                let body = json!({"lease_ms": 60_000 + n as u64 * 1000});
+                let body = json!({"lease_ms": 60_000 + n as u64 * 10_000});
                 app.worker_call(&lease, "heartbeat", body).await
             }
         })
@@ -71,7 +71,7 @@ async fn concurrent_worker_calls_each_get_their_own_answer() {
     for (n, reply) in replies.iter().enumerate().take(CALLERS) {
         assert_eq!(reply.status, StatusCode::OK, "{n}: {}", reply.body);
         let left = reply.body["expires_in_ms"].as_u64().expect("expires_in_ms");
-        let asked = 60_000 + n as u64 * 1000;
+        let asked = 60_000 + n as u64 * 10_000;
         assert!(
             left <= asked && left + 5_000 > asked,
             "{n}: {left} of {asked}"
@@ -117,6 +117,10 @@ async fn concurrent_worker_calls_each_get_their_own_answer() {
             StatusCode::OK,
             "{n}: {}",
             replies[n].body
+        );
+        assert_eq!(
+            replies[n].body["id"], lease["task"]["id"],
+            "{n}: another task's answer"
         );
         let task = app.task(&q, &id(&lease["task"])).await;
         if n % 2 == 0 {

@@ -87,7 +87,7 @@ impl Channel {
     pub(super) fn dispatch(&mut self, message: &str) {
         self.seen += 1;
         self.empty = None;
-        let mut tokens = message.split(' ');
+        let mut tokens = message.split(' ').peekable();
         while let Some(token) = tokens.next() {
             match token {
                 "r" => {
@@ -99,7 +99,20 @@ impl Channel {
                     }
                 }
                 "s" => {
-                    self.wake_next_waiter();
+                    // "s <n>": n slots freed (a batch of acks); a bare "s" (an older
+                    // instance) is one.
+                    let slots = match tokens.peek().and_then(|n| n.parse::<usize>().ok()) {
+                        Some(n) => {
+                            tokens.next();
+                            n
+                        }
+                        None => 1,
+                    };
+                    for _ in 0..slots {
+                        if !self.wake_next_waiter() {
+                            break;
+                        }
+                    }
                 }
                 "q" => {
                     // Every call waiting with this request id: they answer the recorded leases.
@@ -340,5 +353,31 @@ mod tests {
         drop(first);
         let passed = tokio::time::timeout(Duration::from_millis(100), second.notified()).await;
         assert!(passed.is_err(), "a second waiter was woken for one task");
+    }
+
+    /// "s 2" (a batch of acks freed two slots) wakes two waiters, not one; a bare "s" (an
+    /// older instance) still wakes one, and what follows it is read as before.
+    #[tokio::test]
+    async fn freed_slots_wake_as_many_waiters() {
+        let inner = offline();
+        let waiters = [
+            waiter(&inner).await,
+            waiter(&inner).await,
+            waiter(&inner).await,
+        ];
+        inner.dispatch("queue", "s 2");
+        async fn woken(w: &Listener) -> bool {
+            let notified = w.notified();
+            tokio::time::timeout(Duration::from_millis(100), notified)
+                .await
+                .is_ok()
+        }
+        assert!(woken(&waiters[0]).await && woken(&waiters[1]).await);
+        assert!(
+            !woken(&waiters[2]).await,
+            "a third waiter was woken for two slots"
+        );
+        inner.dispatch("queue", "s r 1");
+        assert!(woken(&waiters[2]).await);
     }
 }

@@ -59,7 +59,7 @@ for field, value in pairs(new) do
   table.insert(written, value)
 end
 -- A resumed queue, or a raised limit, may let waiting workers lease now.
-EVENTS.slot = true
+EVENTS.slots = EVENTS.slots + 1
 EVENTS.ready = redis.call('ZCARD', K.ready)
 version = version + 1
 redis.call('HSET', K.policy, '~version', version, '~updated_at', now, '~updated_by', updated_by)

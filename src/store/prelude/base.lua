@@ -63,11 +63,12 @@ local QUARANTINED = {}
 
 -- What the calls changed, published when the script ends as one message on the queue's
 -- `events` channel (when the script declares it), so instances wake their waiting workers and
--- watchers at once: "r <n>" n tasks became ready, "s" a lease ended or limits changed (a
--- waiter held back by max_in_flight or a pause may try again), "t <id>" a task changed state,
+-- watchers at once: "r <n>" n tasks became ready, "s <n>" n leases ended or limits changed
+-- (as many waiters held back by max_in_flight or a pause may try again: a batch of acks
+-- frees many slots at once), "t <id>" a task changed state,
 -- "q <hex>" a lease call recorded leases under this request id (hex-encoded: ids may hold
 -- spaces), so other calls waiting with the same id answer them at once.
-local EVENTS = { ready = 0, slot = false, tasks = {}, requests = {} }
+local EVENTS = { ready = 0, slots = 0, tasks = {}, requests = {} }
 
 local function publish_events()
   if not K.events then
@@ -77,8 +78,8 @@ local function publish_events()
   if EVENTS.ready > 0 then
     table.insert(message, 'r ' .. EVENTS.ready)
   end
-  if EVENTS.slot then
-    table.insert(message, 's')
+  if EVENTS.slots > 0 then
+    table.insert(message, 's ' .. EVENTS.slots)
   end
   for _, id in ipairs(EVENTS.tasks) do
     table.insert(message, 't ' .. id)

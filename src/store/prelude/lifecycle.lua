@@ -61,7 +61,7 @@ local function release_lease(id, meta)
   redis.call('ZREM', K.leased, id)
   meta.lease_id = nil
   meta.leased_until = nil
-  EVENTS.slot = true
+  EVENTS.slots = EVENTS.slots + 1
 end
 
 -- Moves a task to a terminal state, to be purged after the state's retention time (dead tasks

@@ -13,7 +13,7 @@
 -- Replies: one per call, { status, now, quarantined, ... }, where `quarantined` lists the
 -- records that call moved aside ("<id>: <why>"), so the server can log them.
 
--- A plain table, built once per call: the cheapest way to name keys. That a script uses only
+-- A plain table, built once per script call: the cheapest way to name keys. That a script uses only
 -- roles it declared is checked by a unit test (store::script::tests), not at run time.
 local K = {}
 for i, role in ipairs(KEY_ROLES) do

@@ -284,3 +284,7 @@ impl Turn {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "lanes_tests.rs"]
+mod tests;

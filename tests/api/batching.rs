@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{REPLICATED, RedisServer, Reply, TestApp, eventually, queue};
 use crate::monitor::Monitor;
+use crate::replication::replica_of;
 
 pub const CALLERS: usize = 50;
 
@@ -106,6 +107,13 @@ where
     replies
 }
 
+/// POSTs `body` to `path` (a queue's tasks) with an `Idempotency-Key`.
+async fn submit_keyed(app: &TestApp, path: &str, body: Value, key: &str) -> Reply {
+    let key = [("idempotency-key", key)];
+    app.request_with(Method::POST, path, Some(&body), &key)
+        .await
+}
+
 pub fn replayed(reply: &Reply) -> bool {
     reply
         .headers
@@ -145,15 +153,7 @@ async fn concurrent_submits_each_get_their_own_task_replay_or_refusal() {
     let path = format!("/v1/queues/{q}/tasks");
     let mut earlier = HashMap::new();
     for n in CALLERS / 2..CALLERS {
-        let body = json!({"payload": {"n": n}});
-        let reply = app
-            .request_with(
-                Method::POST,
-                &path,
-                Some(&body),
-                &[("idempotency-key", &key(n))],
-            )
-            .await;
+        let reply = submit_keyed(&app, &path, json!({"payload": {"n": n}}), &key(n)).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         earlier.insert(n, id(&reply.body));
     }
@@ -163,16 +163,7 @@ async fn concurrent_submits_each_get_their_own_task_replay_or_refusal() {
     let calls = (0..CALLERS)
         .map(|n| {
             let (app, path, key) = (app.clone(), path.clone(), key(key_of(n)));
-            async move {
-                let body = json!({"payload": {"n": n}});
-                app.request_with(
-                    Method::POST,
-                    &path,
-                    Some(&body),
-                    &[("idempotency-key", &key)],
-                )
-                .await
-            }
+            async move { submit_keyed(&app, &path, json!({"payload": {"n": n}}), &key).await }
         })
         .collect();
     let replies = together(&redis, &app, calls, 1).await;
@@ -247,15 +238,7 @@ async fn calls_one_at_a_time_each_take_one_script_call() {
     let key = |n: usize| format!("{q}-key-{n}");
     let worker = |n: usize| format!("{q}-w-{n}");
     for n in 0..10 {
-        let body = json!({"payload": n});
-        let reply = app
-            .request_with(
-                Method::POST,
-                &path,
-                Some(&body),
-                &[("idempotency-key", &key(n))],
-            )
-            .await;
+        let reply = submit_keyed(&app, &path, json!({"payload": n}), &key(n)).await;
         assert_eq!(reply.status, StatusCode::CREATED);
     }
     let mut lease_ids = Vec::new();
@@ -286,14 +269,7 @@ async fn calls_one_at_a_time_each_take_one_script_call() {
 #[tokio::test]
 async fn replicated_writes_travelling_together_each_wait_for_the_replica() {
     let master = RedisServer::start();
-    let port = master.port.to_string();
-    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
-    let replica_ref = &replica;
-    eventually("the replica to sync", || async move {
-        let info: String = replica_ref.cmd(&["INFO", "replication"]).await;
-        info.contains("master_link_status:up").then_some(())
-    })
-    .await;
+    let replica = replica_of(&master).await;
     let flags = [
         "--reaper-interval-ms=0",
         "--redis-response-timeout-ms=20000",

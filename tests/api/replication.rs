@@ -16,7 +16,7 @@ use crate::harness::{
 };
 
 /// A replica of `master`, in sync with it.
-async fn replica_of(master: &RedisServer) -> RedisServer {
+pub async fn replica_of(master: &RedisServer) -> RedisServer {
     let port = master.port.to_string();
     let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
     let replica_ref = &replica;

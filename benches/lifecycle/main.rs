@@ -376,6 +376,7 @@ mod direct {
             start: Start::Now,
             max_attempts: None,
             lease_ms: None,
+            group: None,
             idempotency: None,
         }
     }

@@ -5,6 +5,7 @@
 //! extractors, problem+json, the documented error sets) is the HTTP edge's, in `http/`.
 
 mod events;
+mod groups;
 mod health;
 mod metrics;
 mod policy;
@@ -32,6 +33,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(work::acks::ack_tasks))
         .routes(routes!(queues::list_queues))
         .routes(routes!(queues::get_queue, queues::delete_queue))
+        .routes(routes!(groups::list_groups))
+        .routes(routes!(
+            groups::get_group,
+            groups::put_group,
+            groups::patch_group,
+            groups::delete_group
+        ))
         .routes(routes!(
             policy::get_queue_policy,
             policy::put_queue_policy,

@@ -16,7 +16,7 @@ mod load;
 pub use load::ConfigError;
 
 use crate::access::{Access, KeyRing};
-use crate::model::{Backoff, QueuePolicy};
+use crate::model::{Backoff, Distribution, GroupLimits, QueuePolicy};
 
 /// taskgate: HTTP/REST task dispatch in front of Redis.
 // (`Debug` is written by hand in `debug.rs`: it masks the Redis URL's password and leaves the
@@ -355,6 +355,8 @@ impl Config {
             completed_ttl_ms: d.default_completed_ttl_ms,
             dead_ttl_ms: d.default_dead_ttl_ms,
             dedup_window_ms: d.default_dedup_window_ms,
+            strategy: Distribution::Priority,
+            groups: GroupLimits::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! store through its services, and `serve` starts the store's background work).
 
 pub mod batch;
+pub mod conditions;
 pub mod dashboard;
 pub mod docs;
 pub mod extract;

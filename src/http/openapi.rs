@@ -66,6 +66,7 @@ header (a client's own `x-request-id` is kept), to quote when reporting a proble
         (name = "workers", description = "Lease tasks and report on them (workers)"),
         (name = "queues", description = "List, inspect and delete queues (operators)"),
         (name = "policy", description = "Each queue's dispatch policy (operators)"),
+        (name = "groups", description = "Each queue's task groups and their own limits (operators)"),
         (name = "dead letters", description = "Tasks out of attempts: list, redrive, purge (operators)"),
         (name = "health", description = "Probes for orchestrators and load balancers, and metrics"),
     ),

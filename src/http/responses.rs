@@ -242,6 +242,55 @@ error_set!(
 );
 
 error_set!(
+    /// Errors of reading a group.
+    GroupReadErrors: [
+        invalid("group", "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of listing a queue's groups.
+    GroupListErrors: [
+        invalid("limit", "must be a whole number from 1 to 100"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of writing a group's limits.
+    GroupWriteErrors: [
+        malformed(),
+        ApiError::PreconditionFailed(
+            "the limit set of group tenant-42 in queue emails is at version 1764896957123, not the \
+             one in If-Match: read it again and re-apply your change"
+                .into()
+        ),
+        too_large("the request body"),
+        ApiError::UnsupportedMediaType,
+        invalid("weight", "must be a whole number from 1 to 1000"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
+    /// Errors of resetting a group's limits.
+    GroupResetErrors: [
+        ApiError::PreconditionFailed(
+            "the limit set of group tenant-42 in queue emails is at version 1764896957123, not the \
+             one in If-Match: read it again and re-apply your change"
+                .into()
+        ),
+        invalid("group", "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -"),
+        unavailable(),
+        internal(),
+    ]
+);
+
+error_set!(
     /// Errors of reading or deleting a queue.
     QueueErrors: [
         ApiError::NotFound("no queue emails".into()),

@@ -13,6 +13,7 @@ use crate::access::Access;
 use crate::config::Config;
 use crate::http::extract::auth::Rules;
 use crate::store::dispatch::Dispatch;
+use crate::store::groups::Groups;
 use crate::store::policies::Policies;
 use crate::store::queues::Queues;
 use crate::store::tasks::Tasks;
@@ -104,6 +105,7 @@ parts! {
     Tasks => |state| state.store.tasks.clone(),
     Dispatch => |state| state.store.dispatch.clone(),
     Policies => |state| state.store.policies.clone(),
+    Groups => |state| state.store.groups.clone(),
     Queues => |state| state.store.queues.clone(),
     Waiting => |state| state.store.waiting.clone(),
     Engine => |state| state.store.engine.clone(),

@@ -105,7 +105,9 @@ pub fn policy() -> Value {
         "weight": 1,
         "completed_ttl_ms": 86400000,
         "dead_ttl_ms": 604800000,
-        "dedup_window_ms": 86400000
+        "dedup_window_ms": 86400000,
+        "strategy": "fair",
+        "groups": {"max_in_flight": 2, "rate_limit": null, "ordered": false}
     })
 }
 
@@ -195,4 +197,29 @@ pub fn ack_batch_response() -> Value {
             "detail": "this lease is no longer the task's current lease: it expired, or the task was leased again, cancelled or finished; your work on it was not recorded"
         }}
     ]})
+}
+
+pub fn group_view() -> Value {
+    json!({
+        "queue": "emails",
+        "group": "tenant-42",
+        "counts": {"ready": 120, "scheduled": 3, "leased": 2},
+        "in_flight": 2,
+        "tokens": null,
+        "state": "held",
+        "held_by": "max_in_flight",
+        "limits": {"weight": 3, "max_in_flight": 2, "rate_limit": null, "paused": false, "ordered": false},
+        "overrides": ["weight"],
+        "version": 1764896957123u64,
+        "updated_at": "2026-12-05T01:09:17.123Z",
+        "updated_by": "ops"
+    })
+}
+
+pub fn group_page() -> Value {
+    json!({"groups": [group_view()], "next_cursor": null})
+}
+
+pub fn group_patch() -> Value {
+    json!({"weight": 3, "paused": false})
 }

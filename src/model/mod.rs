@@ -8,11 +8,13 @@
 
 mod cron;
 pub mod examples;
+mod group;
 mod policy;
 mod queue;
 mod task;
 
 pub use cron::*;
+pub use group::*;
 pub use policy::*;
 pub use queue::*;
 pub use task::*;

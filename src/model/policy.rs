@@ -30,6 +30,11 @@ pub enum Field {
     CompletedTtlMs,
     DeadTtlMs,
     DedupWindowMs,
+    Strategy,
+    GroupMaxInFlight,
+    GroupRatePerSecond,
+    GroupRateBurst,
+    GroupOrdered,
 }
 
 /// What kind of value a field holds.
@@ -38,10 +43,12 @@ pub enum Kind {
     Integer,
     Number,
     Boolean,
+    /// One of a list of names, stored (and bounded) as its index in the list.
+    Choice(&'static [&'static str]),
 }
 
 impl Field {
-    pub const ALL: [Field; 15] = [
+    pub const ALL: [Field; 20] = [
         Field::LeaseMs,
         Field::MaxAttempts,
         Field::BackoffInitialMs,
@@ -57,6 +64,11 @@ impl Field {
         Field::CompletedTtlMs,
         Field::DeadTtlMs,
         Field::DedupWindowMs,
+        Field::Strategy,
+        Field::GroupMaxInFlight,
+        Field::GroupRatePerSecond,
+        Field::GroupRateBurst,
+        Field::GroupOrdered,
     ];
 
     /// The field's name in the API (a dotted path for nested ones) and in Redis.
@@ -77,6 +89,11 @@ impl Field {
             Field::CompletedTtlMs => "completed_ttl_ms",
             Field::DeadTtlMs => "dead_ttl_ms",
             Field::DedupWindowMs => "dedup_window_ms",
+            Field::Strategy => "strategy",
+            Field::GroupMaxInFlight => "groups.max_in_flight",
+            Field::GroupRatePerSecond => "groups.rate_limit.per_second",
+            Field::GroupRateBurst => "groups.rate_limit.burst",
+            Field::GroupOrdered => "groups.ordered",
         }
     }
 
@@ -86,8 +103,12 @@ impl Field {
 
     pub fn kind(self) -> Kind {
         match self {
-            Field::BackoffMultiplier | Field::BackoffJitter | Field::RatePerSecond => Kind::Number,
-            Field::Paused => Kind::Boolean,
+            Field::BackoffMultiplier
+            | Field::BackoffJitter
+            | Field::RatePerSecond
+            | Field::GroupRatePerSecond => Kind::Number,
+            Field::Paused | Field::GroupOrdered => Kind::Boolean,
+            Field::Strategy => Kind::Choice(&Distribution::NAMES),
             _ => Kind::Integer,
         }
     }
@@ -102,10 +123,11 @@ impl Field {
             Field::BackoffMultiplier => (1.0, 100.0),
             Field::BackoffJitter => (0.0, 1.0),
             Field::MaxPayloadBytes => (1.0, 1_073_741_824.0),
-            Field::RatePerSecond => (0.001, 100_000.0),
-            Field::RateBurst => (1.0, 100_000.0),
-            Field::MaxInFlight => (1.0, 1_000_000.0),
-            Field::Paused => (0.0, 1.0),
+            Field::RatePerSecond | Field::GroupRatePerSecond => (0.001, 100_000.0),
+            Field::RateBurst | Field::GroupRateBurst => (1.0, 100_000.0),
+            Field::MaxInFlight | Field::GroupMaxInFlight => (1.0, 1_000_000.0),
+            Field::Paused | Field::GroupOrdered => (0.0, 1.0),
+            Field::Strategy => (0.0, (Distribution::NAMES.len() - 1) as f64),
             Field::Weight => (1.0, 1_000.0),
             Field::CompletedTtlMs | Field::DeadTtlMs => (1_000.0, 365.0 * DAY_MS),
             Field::DedupWindowMs => (1_000.0, 30.0 * DAY_MS),
@@ -123,6 +145,9 @@ impl Field {
             }
             Kind::Number if !(min..=max).contains(&value) => {
                 Some(format!("must be a number from {min} to {max}"))
+            }
+            Kind::Choice(names) if !whole || !(min..=max).contains(&value) => {
+                Some(format!("must be one of {}", names.join(", ")))
             }
             _ => None,
         }
@@ -164,6 +189,65 @@ impl RateLimit {
     }
 }
 
+/// The distribution strategy: which ready task the next lease takes (README, "Distribution
+/// strategies").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Distribution {
+    /// Highest priority first, oldest first among equals, across the queue.
+    #[default]
+    Priority,
+    /// The groups with ready tasks take turns in proportion to their weights; within a group,
+    /// priority then oldest first. Tasks without a group take their turns as one group.
+    Fair,
+}
+
+impl Distribution {
+    /// The names, in the order of the numbers Redis stores them as.
+    pub const NAMES: [&'static str; 2] = ["priority", "fair"];
+
+    fn from_index(index: f64) -> Self {
+        if index == 1.0 {
+            Distribution::Fair
+        } else {
+            Distribution::Priority
+        }
+    }
+
+    fn index(self) -> f64 {
+        match self {
+            Distribution::Priority => 0.0,
+            Distribution::Fair => 1.0,
+        }
+    }
+}
+
+/// The limits every task group of the queue has (README, "Distribution strategies"). They
+/// apply to tasks that name a `group`; tasks without one are held only by the queue's limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"max_in_flight": 2, "rate_limit": {"per_second": 5.0, "burst": 5}, "ordered": false}))]
+pub struct GroupLimits {
+    /// Most tasks of one group leased at once (1 to 1000000), or `null` for no limit.
+    pub max_in_flight: Option<u64>,
+    /// Leases per second from one group, across all instances, or `null` for no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// When true, a group's tasks run one at a time, in order: a failed attempt that will be
+    /// retried holds its group until that task completes, dies or is cancelled.
+    pub ordered: bool,
+}
+
+fn set_rate(limit: &mut Option<RateLimit>, per_second: f64) {
+    limit
+        .get_or_insert_with(|| RateLimit::per_second(per_second))
+        .per_second = per_second;
+}
+
+fn set_burst(limit: &mut Option<RateLimit>, burst: u64) {
+    limit
+        .get_or_insert_with(|| RateLimit::per_second(1.0))
+        .burst = burst;
+}
+
 /// A queue's effective dispatch policy: its own values on top of the server's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(example = crate::model::examples::policy)]
@@ -189,6 +273,8 @@ pub struct QueuePolicy {
     pub dead_ttl_ms: u64,
     /// How long `Idempotency-Key`s are remembered (1000 ms to 30 days).
     pub dedup_window_ms: u64,
+    pub strategy: Distribution,
+    pub groups: GroupLimits,
 }
 
 impl QueuePolicy {
@@ -211,6 +297,11 @@ impl QueuePolicy {
             Field::CompletedTtlMs => self.completed_ttl_ms as f64,
             Field::DeadTtlMs => self.dead_ttl_ms as f64,
             Field::DedupWindowMs => self.dedup_window_ms as f64,
+            Field::Strategy => self.strategy.index(),
+            Field::GroupMaxInFlight => self.groups.max_in_flight? as f64,
+            Field::GroupRatePerSecond => self.groups.rate_limit.as_ref()?.per_second,
+            Field::GroupRateBurst => self.groups.rate_limit.as_ref()?.burst as f64,
+            Field::GroupOrdered => f64::from(u8::from(self.groups.ordered)),
         })
     }
 
@@ -226,22 +317,19 @@ impl QueuePolicy {
             Field::BackoffMaxMs => b.max_ms = whole,
             Field::BackoffJitter => b.jitter = value,
             Field::MaxPayloadBytes => self.max_payload_bytes = whole,
-            Field::RatePerSecond => {
-                self.rate_limit
-                    .get_or_insert_with(|| RateLimit::per_second(value))
-                    .per_second = value;
-            }
-            Field::RateBurst => {
-                self.rate_limit
-                    .get_or_insert_with(|| RateLimit::per_second(1.0))
-                    .burst = whole;
-            }
+            Field::RatePerSecond => set_rate(&mut self.rate_limit, value),
+            Field::RateBurst => set_burst(&mut self.rate_limit, whole),
             Field::MaxInFlight => self.max_in_flight = Some(whole),
             Field::Paused => self.paused = value != 0.0,
             Field::Weight => self.weight = whole as u32,
             Field::CompletedTtlMs => self.completed_ttl_ms = whole,
             Field::DeadTtlMs => self.dead_ttl_ms = whole,
             Field::DedupWindowMs => self.dedup_window_ms = whole,
+            Field::Strategy => self.strategy = Distribution::from_index(value),
+            Field::GroupMaxInFlight => self.groups.max_in_flight = Some(whole),
+            Field::GroupRatePerSecond => set_rate(&mut self.groups.rate_limit, value),
+            Field::GroupRateBurst => set_burst(&mut self.groups.rate_limit, whole),
+            Field::GroupOrdered => self.groups.ordered = value != 0.0,
         }
     }
 

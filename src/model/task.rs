@@ -113,6 +113,9 @@ pub struct Task {
     /// Name the last worker to lease the task gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// The group the task was submitted in, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// What the worker passed to `ack`, unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<serde_json::Value>)]

@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 19] = [
+pub const ROLES: [(&str, &str); 30] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -67,6 +67,44 @@ pub const ROLES: [(&str, &str); 19] = [
     (
         "request_expiry",
         "zset: lease request ids by when they may be forgotten (ms)",
+    ),
+    (
+        "gready",
+        "zset (lex): ready tasks with a group, `<group> <rank>` (prelude/groups.lua)",
+    ),
+    (
+        "gheads",
+        "zset: the next task of each group in the turns, by -priority",
+    ),
+    ("gturn", "zset: groups in the turns by their fair-turn pass"),
+    (
+        "gstate",
+        "hash: group with ready tasks -> `t <its gheads member>` or `h` (held)",
+    ),
+    ("ginflight", "hash: group -> its tasks leased now"),
+    (
+        "grate",
+        "zset: rate-limited groups by when their token bucket is full again (ms)",
+    ),
+    (
+        "gwait",
+        "zset: groups held for rate tokens, by when they have one again (ms)",
+    ),
+    (
+        "ghold",
+        "hash: ordered group -> the task that holds it (out or being retried)",
+    ),
+    (
+        "gconf",
+        "hash: group -> its own limits, `~version`, `~updated_at`, `~updated_by` (JSON)",
+    ),
+    (
+        "glive",
+        "hash: group -> its live tasks (ready, scheduled or leased)",
+    ),
+    (
+        "gnames",
+        "zset (lex): the groups with live tasks or overrides, by name",
     ),
 ];
 

@@ -7,6 +7,7 @@
 //! - `tasks`: submit, read, cancel, list (producers);
 //! - `dispatch`: lease (one queue or several), heartbeat, ack, fail (workers);
 //! - `policies`: a queue's policy, read and written under `If-Match`;
+//! - `groups`: a queue's task groups, and each group's own limits under `If-Match`;
 //! - `queues`: stats, dead letters, deletion;
 //! - `sweep`: the background sweep; `registry`: which queues exist, healed by the sweep;
 //! - `waiting`: long-poll leases, result waits, the listeners of event streams (`notify`).
@@ -33,6 +34,7 @@ mod script;
 mod settings;
 
 pub mod dispatch;
+pub mod groups;
 pub mod policies;
 pub mod queues;
 pub mod registry;
@@ -59,6 +61,7 @@ pub struct Services {
     pub tasks: tasks::Tasks,
     pub dispatch: dispatch::Dispatch,
     pub policies: policies::Policies,
+    pub groups: groups::Groups,
     pub queues: queues::Queues,
     pub waiting: waiting::Waiting,
     pub sweep: sweep::Sweep,
@@ -79,6 +82,7 @@ pub fn open(
     let dispatch = dispatch::Dispatch::new(engine.clone());
     Ok(Services {
         policies: policies::Policies::new(engine.clone(), registry.clone()),
+        groups: groups::Groups::new(engine.clone(), registry.clone()),
         queues: queues::Queues::new(engine.clone(), registry.clone()),
         waiting: waiting::Waiting::new(engine.clone(), notifier, dispatch.clone(), tasks.clone()),
         sweep: sweep::Sweep::new(engine.clone(), registry.clone()),

@@ -33,6 +33,7 @@ pub struct TaskMeta {
     pub finished_at: Option<i64>,
     pub worker: Option<String>,
     pub lease_id: Option<String>,
+    pub group: Option<String>,
 }
 
 /// One line of a task's stored error history. The lease that failed the attempt is stored too
@@ -118,6 +119,7 @@ impl TaskRecord {
             leased_until: meta.leased_until.map(rfc3339_ms),
             finished_at: meta.finished_at.map(rfc3339_ms),
             worker: meta.worker.clone(),
+            group: meta.group.clone(),
             result,
             last_error: errors.last().map(|e| e.message.clone()),
             errors,

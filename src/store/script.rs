@@ -73,7 +73,9 @@ macro_rules! script {
     ($name:literal in $dir:literal, $flags:literal, keys: task_keys $(+ [$($extra:literal),* $(,)?])?, $($rest:tt)*) => {
         $crate::store::script::script!($name in $dir, $flags, keys: [
             "meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
-            "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events"
+            "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events",
+            "gready", "gheads", "gturn", "gstate", "ginflight", "grate", "gwait", "ghold", "gconf",
+            "glive", "gnames"
             $($(, $extra)*)?
         ], $($rest)*)
     };
@@ -81,7 +83,9 @@ macro_rules! script {
      policy: lifecycle $(+ [$($more:literal),* $(,)?])?, $($rest:tt)*) => {
         $crate::store::script::script!($name in $dir, $flags, keys: [$($role),*], policy: [
             "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier",
-            "backoff.max_ms", "backoff.jitter", "completed_ttl_ms", "dead_ttl_ms"
+            "backoff.max_ms", "backoff.jitter", "completed_ttl_ms", "dead_ttl_ms",
+            "groups.max_in_flight", "groups.rate_limit.per_second", "groups.rate_limit.burst",
+            "groups.ordered"
             $($(, $more)*)?
         ], $($rest)*)
     };
@@ -142,12 +146,17 @@ mod tests {
         &super::super::queues::REDRIVE,
         &super::super::queues::PURGE_DEAD,
         &super::super::queues::DROP,
+        &super::super::groups::VIEW,
+        &super::super::groups::WRITE,
     ];
     use crate::model;
 
     /// Every prelude piece a script may declare, with its source.
-    const PIECES: [(&str, &str); 7] = [
+    const PIECES: [(&str, &str); 10] = [
         ("record", include_str!("prelude/record.lua")),
+        ("groups_conf", include_str!("prelude/groups_conf.lua")),
+        ("groups", include_str!("prelude/groups.lua")),
+        ("group_view", include_str!("prelude/group_view.lua")),
         ("lifecycle", include_str!("prelude/lifecycle.lua")),
         ("counts", include_str!("prelude/counts.lua")),
         ("submit_one", include_str!("prelude/submit_one.lua")),

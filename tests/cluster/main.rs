@@ -1,5 +1,5 @@
 //! The cluster-marked part of the integration suite: the same tests as `tests/api` for the
-//! lifecycle, policy, multi-queue leasing, long polls, batch calls, retries and replays, run
+//! lifecycle, policy, task groups (fairness, limits, ordering), multi-queue leasing, long polls, batch calls, retries and replays, run
 //! against a real Redis Cluster (three masters, three replicas, started by the harness), plus
 //! what only a cluster has: a master killed under load, and a queue's slot moved to another
 //! master.
@@ -22,6 +22,12 @@ mod reply;
 
 #[path = "../api/acks.rs"]
 mod acks;
+#[path = "../api/group_limits.rs"]
+mod group_limits;
+#[path = "../api/grouping.rs"]
+mod grouping;
+#[path = "../api/groups.rs"]
+mod groups;
 #[path = "../api/instances.rs"]
 mod instances;
 #[path = "../api/lifecycle.rs"]

@@ -54,28 +54,65 @@ fn read_policy(f: &mut Fields<'_>) -> PolicyValues {
     } else if f.has("backoff") {
         values.extend(backoff.map(|(_, field)| (field, None)));
     }
-    if let Some(mut nested) = f.nested("rate_limit") {
-        let (min, max) = Field::RatePerSecond.bounds();
-        let rate = nested.number("per_second", min, max);
-        let rate = nested.required("per_second", rate);
-        let (min, max) = Field::RateBurst.bounds();
-        let burst = nested.int::<u64>("burst", min as i64, max as i64);
-        if let Some(rate) = rate {
-            let burst = burst.unwrap_or(RateLimit::per_second(rate).burst);
-            values.push((Field::RatePerSecond, Some(rate)));
-            values.push((Field::RateBurst, Some(burst as f64)));
+    read_rate(f, Field::RatePerSecond, Field::RateBurst, &mut values);
+    read_value(f, "strategy", Field::Strategy, &mut values);
+    let groups = [
+        ("max_in_flight", Field::GroupMaxInFlight),
+        ("ordered", Field::GroupOrdered),
+    ];
+    if let Some(mut nested) = f.nested("groups") {
+        for (name, field) in groups {
+            read_value(&mut nested, name, field, &mut values);
         }
+        read_rate(
+            &mut nested,
+            Field::GroupRatePerSecond,
+            Field::GroupRateBurst,
+            &mut values,
+        );
         f.nested_done(nested);
-    } else if f.has("rate_limit") {
-        values.push((Field::RatePerSecond, None));
-        values.push((Field::RateBurst, None));
+    } else if f.has("groups") {
+        values.extend(groups.map(|(_, field)| (field, None)));
+        values.push((Field::GroupRatePerSecond, None));
+        values.push((Field::GroupRateBurst, None));
     }
     values
 }
 
+/// Reads a `rate_limit` object (set as a whole: a burst left out is one second's worth) into
+/// its two fields, or `null` (both revert).
+pub(crate) fn read_rate(
+    f: &mut Fields<'_>,
+    rate_field: Field,
+    burst_field: Field,
+    values: &mut PolicyValues,
+) {
+    if let Some(mut nested) = f.nested("rate_limit") {
+        let (min, max) = rate_field.bounds();
+        let rate = nested.number("per_second", min, max);
+        let rate = nested.required("per_second", rate);
+        let (min, max) = burst_field.bounds();
+        let burst = nested.int::<u64>("burst", min as i64, max as i64);
+        if let Some(rate) = rate {
+            let burst = burst.unwrap_or(RateLimit::per_second(rate).burst);
+            values.push((rate_field, Some(rate)));
+            values.push((burst_field, Some(burst as f64)));
+        }
+        f.nested_done(nested);
+    } else if f.has("rate_limit") {
+        values.push((rate_field, None));
+        values.push((burst_field, None));
+    }
+}
+
 /// Reads one policy field: absent (nothing), `null` (revert to the default) or a value within
 /// the field's bounds.
-fn read_value(f: &mut Fields<'_>, name: &'static str, field: Field, values: &mut PolicyValues) {
+pub(crate) fn read_value(
+    f: &mut Fields<'_>,
+    name: &'static str,
+    field: Field,
+    values: &mut PolicyValues,
+) {
     if !f.has(name) {
         return;
     }
@@ -90,12 +127,19 @@ fn read_value(f: &mut Fields<'_>, name: &'static str, field: Field, values: &mut
             _ => None,
         },
         Kind::Integer | Kind::Number => serde_json::from_str::<f64>(raw.get()).ok(),
+        Kind::Choice(names) => serde_json::from_str::<&str>(raw.get())
+            .ok()
+            .and_then(|name| names.iter().position(|n| *n == name))
+            .map(|index| index as f64),
     };
     match value.map(|v| (v, field.problem(v))) {
         Some((value, None)) => values.push((field, Some(value))),
         Some((_, Some(problem))) => f.fail(name, problem),
-        None if field.kind() == Kind::Boolean => f.fail(name, "must be true or false"),
-        None => f.fail(name, "must be a number"),
+        None => match field.kind() {
+            Kind::Boolean => f.fail(name, "must be true or false"),
+            Kind::Choice(names) => f.fail(name, format!("must be one of {}", names.join(", "))),
+            Kind::Integer | Kind::Number => f.fail(name, "must be a number"),
+        },
     }
 }
 
@@ -156,10 +200,15 @@ mod tests {
     fn the_documented_bounds_are_the_enforced_ones() {
         let doc = serde_json::to_value(crate::openapi()).expect("document");
         let schemas = &doc["components"]["schemas"];
-        for field in Field::ALL.into_iter().filter(|f| f.kind() != Kind::Boolean) {
+        let ranged = |f: &Field| matches!(f.kind(), Kind::Integer | Kind::Number);
+        for field in Field::ALL.into_iter().filter(ranged) {
             let (object, leaf) = match field.name().split_once('.') {
                 Some(("backoff", leaf)) => ("BackoffRequest", leaf),
                 Some(("rate_limit", leaf)) => ("RateLimitRequest", leaf),
+                Some(("groups", leaf)) => match leaf.split_once('.') {
+                    Some((_, rate_leaf)) => ("RateLimitRequest", rate_leaf),
+                    None => ("GroupLimitsRequest", leaf),
+                },
                 _ => ("PolicyRequest", field.name()),
             };
             let property = &schemas[object]["properties"][leaf];

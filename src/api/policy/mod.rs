@@ -3,9 +3,8 @@
 //! `If-None-Match` (RFC 9110), so two operators editing at once cannot overwrite each other
 //! blindly.
 
-pub(super) mod body;
-mod conditions;
-mod schema;
+pub(crate) mod body;
+pub(crate) mod schema;
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::http::conditions::{Conditions, Subject};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::Body;
 use crate::http::extract::{QueueParams, QueuePath};
@@ -24,7 +24,6 @@ use crate::model::{Field, QueuePolicy, rfc3339_ms};
 use crate::store::policies::Policies;
 use crate::store::policies::{PolicyMode, PolicyState, PolicyWrite, PolicyWriteOutcome};
 use body::{PolicyRequest, PolicyValues};
-use conditions::Conditions;
 
 /// A queue's policy, as `GET` and every write answer it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -117,8 +116,13 @@ fn precondition_failed(
     queue: &crate::model::QueueName,
     version: u64,
 ) -> Response {
+    let subject = Subject {
+        owner: format!("queue {queue}"),
+        thing: "policy",
+        some: "a policy",
+    };
     let mut response =
-        ApiError::PreconditionFailed(conditions.refusal(queue, version)).into_response();
+        ApiError::PreconditionFailed(conditions.refusal(&subject, version)).into_response();
     response.headers_mut().insert(header::ETAG, etag(version));
     response
 }

@@ -21,6 +21,9 @@ default. With\n`PATCH` (JSON merge patch, RFC 7396) the fields given are set, a 
 field,\n`rate_limit` is set as a whole.";
 const BACKOFF: &str = "Retry delays: `initial_ms × multiplier^(attempt-1)`, capped at `max_ms`, \
 spread by ±`jitter`.";
+const GROUPS: &str = "The limits every task group of the queue has (tasks without a `group` are held \
+only by the\nqueue's own limits); `null` reverts them all. With `PATCH` it merges field by field, \
+like\n`backoff`; its `rate_limit` is set as a whole.";
 const RATE_LIMIT: &str = "A rate limit: `per_second` leases on average, `burst` at most at once.";
 
 /// What a field means, for people.
@@ -57,16 +60,32 @@ fn about(field: Field) -> &'static str {
         }
         Field::DeadTtlMs => "How long dead tasks are kept (1000 ms to 365 days).",
         Field::DedupWindowMs => "How long `Idempotency-Key`s are remembered (1000 ms to 30 days).",
+        Field::Strategy => {
+            "Which ready task a lease takes: `priority` (highest priority, then oldest, across the\n\
+             queue) or `fair` (the task groups take turns in proportion to their weights)."
+        }
+        Field::GroupMaxInFlight => {
+            "Most tasks of one group leased at once (1 to 1000000); `null` for no limit."
+        }
+        Field::GroupRatePerSecond => "Leases per second from one group (0.001 to 100000).",
+        Field::GroupRateBurst => {
+            "Most leases of one group at once after a quiet spell (1 to 100000)."
+        }
+        Field::GroupOrdered => {
+            "When true, each group's tasks run one at a time, in order; a failed attempt that \
+             will\nbe retried holds its group until that task completes, dies or is cancelled."
+        }
     }
 }
 
 /// One field's schema: its kind (`null` allowed, as it reverts the field, unless `required`),
 /// its bounds and its words.
-fn field_schema(field: Field, required: bool) -> Object {
+pub(crate) fn field_schema(field: Field, required: bool) -> Object {
     let (kind, format) = match field.kind() {
         Kind::Integer => (Type::Integer, Some(KnownFormat::Int64)),
         Kind::Number => (Type::Number, Some(KnownFormat::Double)),
         Kind::Boolean => (Type::Boolean, None),
+        Kind::Choice(_) => (Type::String, None),
     };
     let schema_type = if required {
         SchemaType::Type(kind)
@@ -78,19 +97,37 @@ fn field_schema(field: Field, required: bool) -> Object {
         .format(format.map(SchemaFormat::KnownFormat))
         .description(Some(about(field)))
         .build();
-    if field.kind() != Kind::Boolean {
-        let (min, max) = field.bounds();
-        schema.minimum = Some(min.into());
-        schema.maximum = Some(max.into());
+    match field.kind() {
+        Kind::Integer | Kind::Number => {
+            let (min, max) = field.bounds();
+            schema.minimum = Some(min.into());
+            schema.maximum = Some(max.into());
+        }
+        Kind::Choice(names) => {
+            let mut choices: Vec<serde_json::Value> = names.iter().map(|n| (*n).into()).collect();
+            if !required {
+                choices.push(serde_json::Value::Null);
+            }
+            schema.enum_values = Some(choices);
+        }
+        Kind::Boolean => {}
     }
     schema
 }
 
-/// The object of the fields under `group.` (`backoff`, `rate_limit`).
+/// The object of the fields under `group.` (`backoff`, `rate_limit`, `groups`); a nested
+/// `rate_limit.` under it is the `RateLimitRequest` object.
 fn group_schema(group: &str, description: &str, required: &[&str]) -> RefOr<Schema> {
     let mut object = closed_object(description);
     for field in Field::ALL {
         if let Some((_, leaf)) = field.name().split_once('.').filter(|(g, _)| *g == group) {
+            if leaf.contains('.') {
+                object
+                    .properties
+                    .entry("rate_limit".to_owned())
+                    .or_insert_with(|| rate_limit_ref(RATE_PER_GROUP));
+                continue;
+            }
             let is_required = required.contains(&leaf);
             object.properties.insert(
                 leaf.to_owned(),
@@ -105,7 +142,7 @@ fn group_schema(group: &str, description: &str, required: &[&str]) -> RefOr<Sche
 }
 
 /// An object that takes no field it does not list (as the reader refuses unknown fields).
-fn closed_object(description: &str) -> Object {
+pub(crate) fn closed_object(description: &str) -> Object {
     let mut object = ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::Object))
         .description(Some(description))
@@ -127,21 +164,23 @@ fn nullable_ref(component: &str, description: Option<&str>) -> RefOr<Schema> {
         .into()
 }
 
+const RATE_PER_QUEUE: &str =
+    "Leases granted per second, across all instances; `null` for no limit.";
+pub(crate) const RATE_PER_GROUP: &str =
+    "Leases granted per second from each group, across all instances; `null` for no limit.";
+
+pub(crate) fn rate_limit_ref(description: &str) -> RefOr<Schema> {
+    nullable_ref("RateLimitRequest", Some(description))
+}
+
 impl PartialSchema for PolicyRequest {
     fn schema() -> RefOr<Schema> {
         let mut object = closed_object(POLICY);
         for field in Field::ALL {
             let (name, property) = match field.name().split_once('.') {
                 Some(("backoff", _)) => ("backoff", nullable_ref("BackoffRequest", None)),
-                Some(("rate_limit", _)) => (
-                    "rate_limit",
-                    nullable_ref(
-                        "RateLimitRequest",
-                        Some(
-                            "Leases granted per second, across all instances; `null` for no limit.",
-                        ),
-                    ),
-                ),
+                Some(("rate_limit", _)) => ("rate_limit", rate_limit_ref(RATE_PER_QUEUE)),
+                Some(("groups", _)) => ("groups", nullable_ref("GroupLimitsRequest", None)),
                 _ => (
                     field.name(),
                     RefOr::T(Schema::Object(field_schema(field, false))),
@@ -167,6 +206,10 @@ impl ToSchema for PolicyRequest {
         schemas.push((
             "RateLimitRequest".into(),
             group_schema("rate_limit", RATE_LIMIT, &["per_second"]),
+        ));
+        schemas.push((
+            "GroupLimitsRequest".into(),
+            group_schema("groups", GROUPS, &[]),
         ));
     }
 }

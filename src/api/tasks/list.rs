@@ -10,7 +10,7 @@ use crate::http::extract::auth::Caller;
 use crate::http::extract::{QueueParams, QueuePath, StatePage, StatePageParams};
 use crate::http::problem::ApiError;
 use crate::http::responses::TaskListErrors;
-use crate::model::{QueueName, Task, TaskId, TaskState};
+use crate::model::{GroupName, QueueName, Task, TaskId, TaskState};
 use crate::store::tasks::PageCursor;
 use crate::store::tasks::Tasks;
 
@@ -26,8 +26,9 @@ pub struct TaskList {
 
 /// List a queue's tasks in one state
 ///
-/// A page of the queue's tasks in `state`, in that state's own order: `ready` in lease order
-/// (highest priority first, then oldest), `scheduled` by when they become ready, `leased` by
+/// A page of the queue's tasks in `state`, in that state's own order: `ready` tasks without a
+/// group by priority (highest first, then oldest), then those with a group by group name, each
+/// group by priority then age; `scheduled` by when they become ready, `leased` by
 /// lease deadline, and `completed`, `dead` and `cancelled` by when they will be purged (oldest
 /// first). A listing reads; it does not settle leases that just ran out (the reaper does, within
 /// its interval), so a `leased` page may hold a task whose lease ended a moment ago. Pages
@@ -72,17 +73,28 @@ pub async fn page(
     }))
 }
 
-/// `<score>_<member>`, where the member is a task id or, in the ready order, `<16 hex>:<id>`.
+/// `<score>_<member>`, where the member is a task id or, in the ready order, `<16 hex>:<id>`
+/// (a task without a group) or `<group> <4 digits><16 hex>:<id>` (one with a group).
 fn parse_cursor(cursor: &str) -> Result<PageCursor, ApiError> {
     let parsed = cursor.split_once('_').and_then(|(score, member)| {
         let score = score.parse().ok()?;
-        let id = match member.split_once(':') {
+        let ranked = match member.split_once(' ') {
+            Some((group, rank)) => {
+                GroupName::parse(group).ok()?;
+                let digits = rank.get(..4)?;
+                digits.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
+                &rank[4..]
+            }
+            None => member,
+        };
+        let id = match ranked.split_once(':') {
             Some((arrival, id))
                 if arrival.len() == 16 && arrival.bytes().all(|b| b.is_ascii_hexdigit()) =>
             {
                 id
             }
             Some(_) => return None,
+            None if ranked.len() < member.len() => return None,
             None => member,
         };
         TaskId::parse(id).ok()?;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::http::batch::{BatchItem, BatchResult, Items, sort_out};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
-    AnyText, DelayMs, Int, JsonText, LeaseMs, MaxAttempts, Priority, Time,
+    AnyText, DelayMs, Group, Int, JsonText, LeaseMs, MaxAttempts, Priority, Time,
 };
 use crate::http::extract::body::{Body, Check, Problems, check_size};
 use crate::http::extract::{Durability, QueueParams, QueuePath, single_header};
@@ -54,6 +54,10 @@ pub struct SubmitTaskRequest {
     /// Lease length for this task (1000 to 86400000 ms) when the worker asks for none.
     #[schema(inline)]
     lease_ms: Option<LeaseMs>,
+    /// The task's group (a tenant, customer, account or resource): 1 to 128 characters of
+    /// `A-Z a-z 0-9 . _ : @ -`. The queue's strategy and group limits work by it; it cannot change.
+    #[schema(inline)]
+    group: Option<Group>,
 }
 
 impl Check for SubmitTaskRequest {
@@ -85,6 +89,7 @@ impl SubmitTaskRequest {
             start,
             max_attempts: self.max_attempts.map(Int::get),
             lease_ms: self.lease_ms.map(Int::get),
+            group: self.group.map(|g| g.0),
             idempotency: None,
         }
     }
@@ -264,6 +269,9 @@ pub struct BatchTaskRequest {
     /// Lease length for this task (1000 to 86400000 ms).
     #[schema(inline)]
     lease_ms: Option<LeaseMs>,
+    /// The task's group (1 to 128 characters of `A-Z a-z 0-9 . _ : @ -`).
+    #[schema(inline)]
+    group: Option<Group>,
     /// This task's own idempotency key (1 to 255 printable characters), as the
     /// `Idempotency-Key` header of a single submit.
     #[schema(inline)]
@@ -293,6 +301,7 @@ impl BatchTaskRequest {
             run_at: self.run_at,
             max_attempts: self.max_attempts,
             lease_ms: self.lease_ms,
+            group: self.group,
         }
         .into_task();
         match key {

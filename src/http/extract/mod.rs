@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+mod group;
 
 use std::collections::HashMap;
 
@@ -14,6 +15,7 @@ use utoipa::IntoParams;
 
 use crate::http::problem::ApiError;
 use crate::model::{FieldError, QueueName, TaskId, TaskState};
+pub use group::{GroupParams, GroupPath};
 
 /// The `{queue}` path parameter, checked.
 pub struct QueuePath(pub QueueName);
@@ -47,7 +49,7 @@ pub struct TaskParams {
     id: String,
 }
 
-async fn path_params<S: Send + Sync>(
+pub(super) async fn path_params<S: Send + Sync>(
     parts: &mut Parts,
     state: &S,
 ) -> Result<HashMap<String, String>, ApiError> {
@@ -57,7 +59,7 @@ async fn path_params<S: Send + Sync>(
     Ok(params)
 }
 
-fn queue_param(params: &HashMap<String, String>) -> Result<QueueName, FieldError> {
+pub(super) fn queue_param(params: &HashMap<String, String>) -> Result<QueueName, FieldError> {
     QueueName::parse(params.get("queue").map_or("", String::as_str))
 }
 

@@ -1,5 +1,6 @@
--- lease.lua: leases up to max_tasks ready tasks, highest priority first, FIFO among equals.
--- It first settles a bounded number of this queue's expired leases and due scheduled tasks, so
+-- lease.lua: leases up to max_tasks ready tasks by the queue's strategy: `priority` (highest
+-- priority first, FIFO among equals) or `fair` (task groups take weighted turns; see
+-- prelude/groups.lua), within the queue's limits and each group's. It first settles a bounded number of this queue's expired leases and due scheduled tasks, so
 -- delivery never waits for the reaper's next sweep.
 --
 -- Retry-safe leasing: a call with a request_id remembers which leases it granted until the
@@ -50,6 +51,7 @@ if not SHARED.settled then
   SHARED.settled = true
   reclaim_expired(INLINE_SETTLE_MAX)
   promote_due(INLINE_SETTLE_MAX)
+  groups_refilled(INLINE_SETTLE_MAX)
 end
 
 -- The queue's limits, in this same atomic step, so no number of instances and workers racing
@@ -89,30 +91,132 @@ if rate then
 end
 
 local leased, granted, longest = {}, {}, 0
-for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, wanted - 1)) do
+
+-- Leases one ready task (already out of the ready sets): the lease, its fencing token, the
+-- reply, and its group's count. Returns false when the call's reply budget is spent.
+local function take(id, meta)
+  local lease_ms = requested_ms or meta.lease_ms or POLICY.lease_ms
+  meta.state = 'leased'
+  meta.seq = nil
+  meta.attempts = meta.attempts + 1
+  meta.lease_id = arg(5 + #leased)
+  meta.lease_len = lease_ms
+  meta.leased_until = now + lease_ms
+  meta.worker = worker ~= '' and worker or nil
+  redis.call('ZADD', K.leased, meta.leased_until, id)
+  table.insert(EVENTS.tasks, id)
+  local task, size = task_reply(id, meta, save_meta(id, meta))
+  if meta.group then
+    group_leased(id, meta)
+  end
+  table.insert(leased, task)
+  table.insert(granted, id .. ' ' .. meta.lease_id)
+  longest = math.max(longest, lease_ms)
+  SHARED.lease_bytes = SHARED.lease_bytes + size
+  return SHARED.lease_bytes < LEASE_REPLY_BYTES_MAX
+end
+
+-- Takes a task without a group from `ready` (its member known).
+local function take_ungrouped(member)
   redis.call('ZREM', K.ready, member)
   local id = member_id(member)
   redis.call('ZREM', K.ready_time, id)
   local meta = load_task(id, member)
-  if meta and meta.state == 'ready' then
-    local lease_ms = requested_ms or meta.lease_ms or POLICY.lease_ms
-    meta.state = 'leased'
-    meta.seq = nil
-    meta.attempts = meta.attempts + 1
-    meta.lease_id = arg(5 + #leased)
-    meta.lease_len = lease_ms
-    meta.leased_until = now + lease_ms
-    meta.worker = worker ~= '' and worker or nil
-    redis.call('ZADD', K.leased, meta.leased_until, id)
-    table.insert(EVENTS.tasks, id)
-    local task, size = task_reply(id, meta, save_meta(id, meta))
-    table.insert(leased, task)
-    table.insert(granted, id .. ' ' .. meta.lease_id)
-    longest = math.max(longest, lease_ms)
-    SHARED.lease_bytes = SHARED.lease_bytes + size
-    if SHARED.lease_bytes >= LEASE_REPLY_BYTES_MAX then
+  if meta and meta.state == 'ready' and not meta.group then
+    return take(id, meta)
+  end
+  return true
+end
+
+-- Takes a group's next task (its `gheads` member known). A head whose record is gone or no
+-- longer ready is dropped and its group put right, so a stale entry costs one look.
+local function take_grouped(head, score)
+  local id, g = group_head_parts(head)
+  local meta = id and load_task(id)
+  if not (meta and meta.state == 'ready' and meta.group == g) then
+    redis.call('ZREM', K.gheads, head)
+    if g then
+      local pri = string.format('%04d', 1000 + score)
+      redis.call('ZREM', K.gready, g .. ' ' .. pri .. string.match(head, '^(%S+)'))
+      group_sync(g)
+    end
+    return true
+  end
+  group_remove(id, meta, false)
+  redis.call('ZREM', K.ready_time, id)
+  return take(id, meta)
+end
+
+-- The next task under `priority`: the best of the tasks without a group and the groups' heads
+-- (lower score, then the earlier arrival number, which both members start with).
+local function take_by_priority()
+  local plain = redis.call('ZRANGE', K.ready, 0, 0, 'WITHSCORES')
+  local head = redis.call('ZRANGE', K.gheads, 0, 0, 'WITHSCORES')
+  if not plain[1] and not head[1] then
+    return nil
+  end
+  if head[1] and (not plain[1] or tonumber(head[2]) < tonumber(plain[2])
+      or (tonumber(head[2]) == tonumber(plain[2]) and head[1] < plain[1])) then
+    return take_grouped(head[1], tonumber(head[2]))
+  end
+  return take_ungrouped(plain[1])
+end
+
+-- The next task under `fair`: the group whose pass is lowest takes its turn and its pass moves
+-- on by 1000 / weight (stride scheduling, so shares follow the weights); the clock becomes the
+-- pass served. The tasks without a group are one group of weight 1 whose pass is kept in the
+-- queue's stats; it too starts from the clock when it was idle.
+local function take_by_turn()
+  local turn = redis.call('ZRANGE', K.gturn, 0, 0, 'WITHSCORES')
+  local plain = redis.call('ZRANGE', K.ready, 0, 0)[1]
+  if not turn[1] and not plain then
+    return nil
+  end
+  local clock = fair_clock()
+  local plain_pass = math.max(clock, tonumber(redis.call('HGET', K.stats, 'fair_plain')) or 0)
+  if plain and (not turn[1] or plain_pass <= tonumber(turn[2])) then
+    redis.call('HSET', K.stats, 'fair_clock', plain_pass, 'fair_plain', plain_pass + 1000)
+    return take_ungrouped(plain)
+  end
+  local g, pass = turn[1], tonumber(turn[2])
+  local state = redis.call('HGET', K.gstate, g)
+  local head = state and string.match(state, '^t (.+)$')
+  if not head then
+    redis.call('ZREM', K.gturn, g) -- a turn without a head: put right, then go on
+    group_sync(g)
+    return true
+  end
+  redis.call('HSET', K.stats, 'fair_clock', pass)
+  redis.call('ZADD', K.gturn, pass + 1000 / group_conf(g).weight, g)
+  return take_grouped(head, tonumber(redis.call('ZSCORE', K.gheads, head)) or 0)
+end
+
+if redis.call('EXISTS', K.gturn) == 0 then
+  -- No group in the turns: the tasks without a group, in one range read.
+  for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, wanted - 1)) do
+    if not take_ungrouped(member) then
       break
     end
+  end
+else
+  local next_task = POLICY.strategy == 1 and take_by_turn or take_by_priority
+  -- Each step grants a task or puts one stale entry right; the second bound keeps a run of
+  -- stale entries from making the call long.
+  local steps = 0
+  while #leased < wanted and steps < wanted + INLINE_SETTLE_MAX do
+    steps = steps + 1
+    local more = next_task()
+    if not more then
+      break
+    end
+  end
+end
+
+-- Nothing granted while some groups wait for rate tokens: say when the first has one.
+if #leased == 0 then
+  local first = redis.call('ZRANGE', K.gwait, 0, 0, 'WITHSCORES')
+  if first[1] then
+    return reply('limited', {}, math.max(1, math.min(1000, tonumber(first[2]) - now)))
   end
 end
 

@@ -12,8 +12,9 @@ pub static LEASE: ScriptDef = script!(
     "lease" in "dispatch",
     " flags=allow-oom",
     keys: task_keys + ["requests", "request_expiry"],
-    policy: lifecycle + ["max_in_flight", "paused", "rate_limit.per_second", "rate_limit.burst"],
-    prelude: ["record", "lifecycle"],
+    policy: lifecycle + ["max_in_flight", "paused", "rate_limit.per_second", "rate_limit.burst",
+        "strategy"],
+    prelude: ["record", "groups_conf", "groups", "lifecycle"],
 );
 
 pub struct Lease<'a> {

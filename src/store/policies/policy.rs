@@ -12,11 +12,13 @@ use crate::store::script::{ScriptDef, script};
 pub static POLICY: ScriptDef = script!(
     "policy" in "policies",
     " flags=allow-oom",
-    keys: ["ready", "policy", "events"],
+    keys: ["ready", "gready", "policy", "events"],
     policy: [
         "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier", "backoff.max_ms",
         "backoff.jitter", "max_payload_bytes", "rate_limit.per_second", "rate_limit.burst",
         "max_in_flight", "paused", "weight", "completed_ttl_ms", "dead_ttl_ms", "dedup_window_ms",
+        "strategy", "groups.max_in_flight", "groups.rate_limit.per_second",
+        "groups.rate_limit.burst", "groups.ordered",
     ],
     prelude: [],
 );

@@ -2,10 +2,16 @@
 -- leases and their fencing, failures, terminal states, and the bounded reclaim and promotion
 -- steps that both the reaper and lease calls run.
 
+-- A task with a group is ready in its group's order (prelude/groups.lua), one without in
+-- `ready`; both are in `ready_time`.
 local function make_ready(id, meta)
   meta.state = 'ready'
   meta.seq = string.format('%016x', redis.call('HINCRBY', K.stats, 'seq', 1))
-  redis.call('ZADD', K.ready, -meta.priority, ready_member(id, meta))
+  if meta.group then
+    group_add(id, meta)
+  else
+    redis.call('ZADD', K.ready, -meta.priority, ready_member(id, meta))
+  end
   redis.call('ZADD', K.ready_time, now, id)
   EVENTS.ready = EVENTS.ready + 1
   table.insert(EVENTS.tasks, id)
@@ -13,7 +19,11 @@ end
 
 -- Takes a ready task out of the ready order (to lease or cancel it).
 local function unready(id, meta)
-  redis.call('ZREM', K.ready, ready_member(id, meta))
+  if meta.group then
+    group_remove(id, meta, true)
+  else
+    redis.call('ZREM', K.ready, ready_member(id, meta))
+  end
   redis.call('ZREM', K.ready_time, id)
   meta.seq = nil
 end
@@ -62,6 +72,9 @@ local function release_lease(id, meta)
   meta.lease_id = nil
   meta.leased_until = nil
   EVENTS.slots = EVENTS.slots + 1
+  if meta.group then
+    group_released(id, meta)
+  end
 end
 
 -- Moves a task to a terminal state, to be purged after the state's retention time (dead tasks
@@ -74,6 +87,9 @@ local function finish(id, meta, state)
   redis.call('ZADD', K[state], now + ttl, id)
   redis.call('HINCRBY', K.stats, state, 1)
   table.insert(EVENTS.tasks, id)
+  if meta.group then
+    group_finished(id, meta)
+  end
 end
 
 -- After a failed attempt: waits and becomes ready again while attempts remain and retry is

@@ -14,7 +14,7 @@ local NUMBER_FIELDS = {
   'v', 'priority', 'attempts', 'max_attempts', 'attempts_expired', 'attempts_failed',
   'created_at', 'run_at', 'leased_until', 'lease_len', 'lease_ms', 'finished_at', 'hist',
 }
-local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined' }
+local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined', 'group', 'gseq' }
 -- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
 local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time' }
 

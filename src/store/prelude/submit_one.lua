@@ -7,7 +7,7 @@
 -- Returns a reply list: { 'created', meta JSON } | { 'replayed', task } | { 'too_large', cap }
 -- | { 'key_reused', first task id } (the same key with another body)
 -- | { 'key_gone', first task id } (its task has already been removed) | { 'exists' }.
-local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts, lease_ms, key, fingerprint)
+local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts, lease_ms, key, fingerprint, group)
   if key ~= '' then
     local known = redis.call('HGET', K.idempotency, key)
     local expires = tonumber(redis.call('ZSCORE', K.idempotency_expiry, key))
@@ -44,8 +44,12 @@ local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts,
     attempts_failed = 0,
     created_at = now,
     lease_ms = tonumber(lease_ms),
+    group = group ~= '' and group or nil,
   }
   redis.call('HSET', K.payload, id, payload)
+  if meta.group then
+    group_joined(meta.group)
+  end
   place(id, meta, start)
   redis.call('HINCRBY', K.stats, 'submitted', 1)
   if key ~= '' then

@@ -11,7 +11,7 @@ pub static REDRIVE: ScriptDef = script!(
     "",
     keys: task_keys,
     policy: lifecycle,
-    prelude: ["record", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "lifecycle"],
 );
 
 pub static PURGE_DEAD: ScriptDef = script!(

@@ -20,6 +20,9 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', K.dead, id)
     meta.attempts, meta.attempts_expired, meta.attempts_failed = 0, 0, 0
     meta.finished_at = nil
+    if meta.group then
+      group_joined(meta.group)
+    end
     place(id, meta, now)
     save_meta(id, meta)
     redriven = redriven + 1

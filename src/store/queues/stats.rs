@@ -9,7 +9,7 @@ use crate::store::script::{ScriptDef, script};
 pub static STATS: ScriptDef = script!(
     "stats" in "queues",
     " flags=no-writes",
-    keys: ["ready", "ready_time", "scheduled", "leased", "completed", "dead", "cancelled",
+    keys: ["ready", "gready", "ready_time", "scheduled", "leased", "completed", "dead", "cancelled",
         "quarantine", "stats", "policy"],
     policy: [],
     prelude: ["counts"],

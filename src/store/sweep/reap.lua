@@ -58,10 +58,18 @@ local function forget(hash, expiry)
 end
 forget('requests', 'request_expiry')
 forget('idempotency', 'idempotency_expiry')
+-- A group rate clock in the past is a full bucket (prelude/groups.lua): nothing to remember.
+if budget > 0 then
+  local full = redis.call('ZRANGEBYSCORE', K.grate, '-inf', now, 'LIMIT', 0, budget)
+  if #full > 0 then
+    redis.call('ZREM', K.grate, unpack(full))
+    budget = budget - #full
+  end
+end
 
 local gone = 0
 local counts = state_counts()
-local idle = not more and redis.call('EXISTS', K.policy) == 0
+local idle = not more and redis.call('EXISTS', K.policy, K.gconf) == 0
 if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) == 0
     and redis.call('HLEN', K.idempotency) == 0 then
   local empty = true
@@ -69,7 +77,9 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
     empty = empty and n == 0
   end
   if empty then
-    redis.call('DEL', K.stats)
+    -- With no task left, what groups kept is stale (a rate clock still running, a count or
+    -- hold a quarantined record left behind).
+    redis.call('DEL', K.stats, K.grate, K.ginflight, K.ghold, K.glive, K.gnames)
     gone = 1
   end
 end

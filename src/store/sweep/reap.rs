@@ -10,7 +10,7 @@ pub static REAP: ScriptDef = script!(
     " flags=allow-oom",
     keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry"],
     policy: lifecycle,
-    prelude: ["record", "lifecycle", "counts"],
+    prelude: ["record", "groups_conf", "groups", "lifecycle", "counts"],
 );
 
 pub struct Reap;

@@ -1,5 +1,6 @@
--- list.lua: one page of the queue's tasks in one state, in that state's own order: ready in
--- lease order (priority, then arrival), scheduled by run time, leased by lease deadline, and
+-- list.lua: one page of the queue's tasks in one state, in that state's own order: ready
+-- tasks without a group in priority then arrival order, then those with a group by group
+-- name, each group in its own order (`gready`, prelude/groups.lua); scheduled by run time, leased by lease deadline, and
 -- completed, dead and cancelled by when they will be purged. Writes nothing.
 -- arg: 1 the state (its set's role: ready, scheduled, leased, completed, dead, cancelled),
 -- 2 limit, 3 after: the score of the previous page's last member or '', 4 that member
@@ -10,7 +11,16 @@
 -- share a score (ready tasks of one priority, tasks scheduled for one instant, tasks finished
 -- in one script), and Redis orders those byte by byte by member.
 
-local set, limit, after_score, after_member = K[arg(1)], tonumber(arg(2)), arg(3), arg(4)
+local role, limit, after_score, after_member = arg(1), tonumber(arg(2)), arg(3), arg(4)
+local set = K[role]
+-- A ready task with a group is a `gready` member "<group> <rank>:<id>": the only members
+-- with a space.
+local function grouped(member)
+  return string.find(member, ' ', 1, true) ~= nil
+end
+if role == 'ready' and after_score ~= '' and grouped(after_member) then
+  set = K.gready
+end
 
 -- True when member `a` sorts before `b` in Redis's order for equal scores (memcmp). Lua's own
 -- `<` on strings follows the server's collation locale, so bytes are compared one by one.
@@ -49,24 +59,35 @@ local function start_rank()
   return lo
 end
 
-local start = start_rank()
--- One member more than the page holds, to know whether another page follows.
-local members = redis.call('ZRANGE', set, start, start + limit, 'WITHSCORES')
 local tasks, bytes, looked, last = {}, 0, 0, nil
-for n = 1, #members, 2 do
-  if looked >= limit or bytes >= LEASE_REPLY_BYTES_MAX then
-    break
+-- Reads the page from `set` at rank `start`; true when members are left after it.
+local function read_page(start)
+  -- One member more than the page holds, to know whether another page follows.
+  local members = redis.call('ZRANGE', set, start, start + limit - looked, 'WITHSCORES')
+  local seen = 0
+  for n = 1, #members, 2 do
+    if looked >= limit or bytes >= LEASE_REPLY_BYTES_MAX then
+      break
+    end
+    local member, score = members[n], members[n + 1]
+    looked, last, seen = looked + 1, { score, member }, seen + 1
+    local id = grouped(member) and string.match(member, ':([^:]+)$') or member_id(member)
+    local raw = redis.call('HGET', K.meta, id)
+    local ok, meta = pcall(cjson.decode, raw or '')
+    if ok and type(meta) == 'table' then
+      local task, size = task_reply(id, meta, raw)
+      table.insert(tasks, task)
+      bytes = bytes + size
+    end
   end
-  local member, score = members[n], members[n + 1]
-  looked, last = looked + 1, { score, member }
-  local id = member_id(member)
-  local raw = redis.call('HGET', K.meta, id)
-  local ok, meta = pcall(cjson.decode, raw or '')
-  if ok and type(meta) == 'table' then
-    local task, size = task_reply(id, meta, raw)
-    table.insert(tasks, task)
-    bytes = bytes + size
-  end
+  return seen < #members / 2
 end
-local more = looked < #members / 2
+local more = read_page(start_rank())
+if not more and role == 'ready' and set == K.ready and looked < limit
+    and bytes < LEASE_REPLY_BYTES_MAX then
+  set = K.gready
+  more = read_page(0)
+elseif not more and set == K.ready and role == 'ready' then
+  more = redis.call('EXISTS', K.gready) == 1
+end
 return reply('ok', tasks, more and last or false)

@@ -16,7 +16,7 @@ pub static SUBMIT: ScriptDef = script!(
     "",
     keys: task_keys + ["idempotency", "idempotency_expiry"],
     policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
-    prelude: ["record", "lifecycle", "submit_one"],
+    prelude: ["record", "groups_conf", "groups", "lifecycle", "submit_one"],
 );
 
 pub static SUBMIT_BATCH: ScriptDef = script!(
@@ -24,7 +24,7 @@ pub static SUBMIT_BATCH: ScriptDef = script!(
     "",
     keys: task_keys + ["idempotency", "idempotency_expiry"],
     policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
-    prelude: ["record", "lifecycle", "submit_one"],
+    prelude: ["record", "groups_conf", "groups", "lifecycle", "submit_one"],
 );
 
 pub struct Submit {
@@ -106,7 +106,7 @@ impl Op for SubmitBatch {
     }
 }
 
-/// The 9 arguments of one task (see `submit.lua`).
+/// The 10 arguments of one task (see `submit.lua`).
 fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
     let (delay, run_at) = match task.start {
         Start::Now => (None, None),
@@ -125,7 +125,8 @@ fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
         .opt(task.max_attempts)
         .opt(task.lease_ms)
         .push(key)
-        .push(fingerprint);
+        .push(fingerprint)
+        .push(task.group.as_ref().map_or("", |g| g.as_str()));
 }
 
 fn read_outcome(

@@ -24,6 +24,8 @@ pub struct NewTask {
     pub start: Start,
     pub max_attempts: Option<u32>,
     pub lease_ms: Option<u64>,
+    /// The task's group, if it names one.
+    pub group: Option<crate::model::GroupName>,
     /// The producer's `Idempotency-Key`, with a fingerprint of its request: a repeat with the
     /// same key and fingerprint within the queue's dedup window gets the first task back.
     pub idempotency: Option<Idempotency>,

@@ -353,6 +353,32 @@ impl PartialSchema for Id {
 
 impl ToSchema for Id {}
 
+/// A task group's name (`model::GROUP_NAME_PATTERN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group(pub crate::model::GroupName);
+
+impl<'de> Deserialize<'de> for Group {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = AnyText::deserialize(d)?.0;
+        crate::model::GroupName::parse(&text)
+            .map(Group)
+            .map_err(|e| de::Error::custom(e.message))
+    }
+}
+
+impl PartialSchema for Group {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .pattern(Some(crate::model::GROUP_NAME_PATTERN))
+            .build();
+        schema.example = Some(serde_json::json!("tenant-42"));
+        RefOr::T(Schema::Object(schema))
+    }
+}
+
+impl ToSchema for Group {}
+
 /// The fields several bodies share, each with its bounds from `model`.
 pub type Priority = Int<{ PRIORITY_MIN as i64 }, { PRIORITY_MAX as i64 }>;
 pub type DelayMs = Int<0, { DELAY_MS_MAX as i64 }>;

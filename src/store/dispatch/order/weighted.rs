@@ -94,11 +94,14 @@ async fn view(engine: &Engine, queue: &QueueName) -> Result<(u32, u64), StoreErr
     let ready: u64 = engine
         .query(redis::cmd("ZCARD").arg(keys.queue_key(queue, "ready")))
         .await?;
+    let grouped: u64 = engine
+        .query(redis::cmd("ZCARD").arg(keys.queue_key(queue, "gready")))
+        .await?;
     let number = |v: Option<String>| v.and_then(|v| v.parse::<f64>().ok());
     let defaults = engine.defaults();
     let paused = number(own.1).map_or(defaults.paused, |p| p != 0.0);
     let weight = number(own.0).map_or(defaults.weight, |w| w.max(0.0) as u32);
-    Ok((if paused { 0 } else { weight }, ready))
+    Ok((if paused { 0 } else { weight }, ready + grouped))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The preconditions of a policy write: `If-Match` and `If-None-Match` read from the request
-//! and checked against the policy's version.
+//! The preconditions of a versioned write (a queue's policy, a group's limits): `If-Match` and
+//! `If-None-Match` read from the request and checked against the resource's version.
 
 use axum::http::{HeaderMap, header};
 
@@ -7,8 +7,9 @@ use axum::http::{HeaderMap, header};
 /// `*` or a list of entity tags, on one header line or several. Our entity tags are versions
 /// (`"3"`). A queue's policy exists once it has been written (version 1 and up, kept through
 /// resets until the queue is deleted); version 0 is the defaults of a queue that never set one.
+/// A group's limits exist while it has overrides; version 0 is a group without any.
 #[derive(Debug, Default, PartialEq)]
-pub(super) struct Conditions {
+pub(crate) struct Conditions {
     if_match: Option<Tags>,
     if_none_match: Option<Tags>,
 }
@@ -27,7 +28,7 @@ struct Tag {
 }
 
 impl Conditions {
-    pub(super) fn read(headers: &HeaderMap) -> Self {
+    pub(crate) fn read(headers: &HeaderMap) -> Self {
         Self {
             if_match: Tags::read(headers, header::IF_MATCH),
             if_none_match: Tags::read(headers, header::IF_NONE_MATCH),
@@ -36,7 +37,7 @@ impl Conditions {
 
     /// Whether a write may apply to the policy at `version`. `If-Match` compares strongly (a
     /// weak tag never matches), `If-None-Match` weakly (`W/"3"` is `"3"`).
-    pub(super) fn hold_at(&self, version: u64) -> bool {
+    pub(crate) fn hold_at(&self, version: u64) -> bool {
         let exists = version > 0;
         let matched = match &self.if_match {
             None => true,
@@ -54,7 +55,7 @@ impl Conditions {
     /// The one version the write may apply at, when the headers name it (checked by the write
     /// script itself, atomically): one strong tag in `If-Match`, or `If-None-Match: *` (version
     /// 0: no policy yet). `Err` when reading the version first is needed.
-    pub(super) fn expected_version(&self) -> Result<Option<u64>, ()> {
+    pub(crate) fn expected_version(&self) -> Result<Option<u64>, ()> {
         match (&self.if_match, &self.if_none_match) {
             (None, None) => Ok(None),
             (Some(Tags::List(tags)), None) => match tags.as_slice() {
@@ -71,8 +72,9 @@ impl Conditions {
         }
     }
 
-    /// Why a write was refused with the policy at `version`.
-    pub(super) fn refusal(&self, queue: &crate::model::QueueName, version: u64) -> String {
+    /// Why a write was refused with `subject` at `version`.
+    pub(crate) fn refusal(&self, subject: &Subject<'_>, version: u64) -> String {
+        let Subject { owner, thing, some } = subject;
         let only_match = Self {
             if_match: self.if_match.clone(),
             if_none_match: None,
@@ -80,31 +82,39 @@ impl Conditions {
         if !only_match.hold_at(version) {
             return if self.if_match == Some(Tags::Any) {
                 format!(
-                    "queue {queue} has no policy of its own yet, and If-Match: * writes only an \
+                    "{owner} has no {thing} of its own yet, and If-Match: * writes only an \
                      existing one"
                 )
             } else {
                 format!(
-                    "the policy of queue {queue} is at version {version}, not the one in \
+                    "the {thing} of {owner} is at version {version}, not the one in \
                      If-Match: read it again and re-apply your change"
                 )
             };
         }
         match &self.if_none_match {
             Some(Tags::Any) if version > 0 => format!(
-                "queue {queue} already has a policy (version {version}), and If-None-Match: * \
-                 writes only a policy that does not exist yet"
+                "{owner} already has {some} (version {version}), and If-None-Match: * \
+                 writes only {some} that does not exist yet"
             ),
             Some(Tags::List(_)) if !self.hold_at(version) => format!(
-                "the policy of queue {queue} is at version {version}, which If-None-Match \
+                "the {thing} of {owner} is at version {version}, which If-None-Match \
                  excludes"
             ),
             _ => format!(
-                "the policy of queue {queue} changed while this write was checked (it is now at \
+                "the {thing} of {owner} changed while this write was checked (it is now at \
                  version {version}): read it again and re-apply your change"
             ),
         }
     }
+}
+
+/// What a versioned write is about, for the words of a refusal: `owner` ("queue emails"),
+/// `thing` ("policy") and `some` ("a policy").
+pub(crate) struct Subject<'a> {
+    pub owner: String,
+    pub thing: &'a str,
+    pub some: &'a str,
 }
 
 impl Tags {

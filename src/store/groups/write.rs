@@ -1,0 +1,82 @@
+//! `write.lua`: replace, merge into or reset a group's own limits.
+
+use super::view::read_group;
+use crate::model::{Field, GroupName, GroupView};
+use crate::store::StoreError;
+use crate::store::op::{Args, Op, Reply};
+use crate::store::policies::{PolicyMode, format_value};
+use crate::store::script::{ScriptDef, script};
+
+/// Small, and must work when Redis is full (to pause a group, say).
+pub static WRITE: ScriptDef = script!(
+    "write" in "groups",
+    " flags=allow-oom",
+    keys: task_keys,
+    policy: ["lease_ms", "max_attempts", "groups.max_in_flight", "groups.rate_limit.per_second",
+        "groups.rate_limit.burst", "groups.ordered"],
+    prelude: ["record", "groups_conf", "groups", "group_view"],
+);
+
+/// A checked write of a group's own limits.
+pub struct GroupWrite {
+    pub group: GroupName,
+    pub mode: PolicyMode,
+    /// The `If-Match` version, when given.
+    pub expected_version: Option<u64>,
+    pub updated_by: Option<String>,
+    /// Values to set (`Some`) or revert (`None`): `Weight`, `MaxInFlight`, `RatePerSecond`,
+    /// `RateBurst`, `Paused`, named in `gconf` as in the policy.
+    pub values: Vec<(Field, Option<f64>)>,
+}
+
+/// How a group write ended.
+#[derive(Debug)]
+pub enum GroupWriteOutcome {
+    Written(Box<GroupView>),
+    /// `If-Match` named another version; nothing changed.
+    Stale {
+        version: u64,
+    },
+}
+
+pub struct WriteGroup<'a> {
+    pub write: &'a GroupWrite,
+}
+
+impl Op for WriteGroup<'_> {
+    type Outcome = GroupWriteOutcome;
+
+    fn script(&self) -> &'static ScriptDef {
+        &WRITE
+    }
+
+    fn args(&self, a: &mut Args<'_>) {
+        let write = self.write;
+        a.push(write.group.as_str())
+            .push(match write.mode {
+                PolicyMode::Replace => "put",
+                PolicyMode::Merge => "patch",
+                PolicyMode::Reset => "reset",
+            })
+            .opt(write.expected_version)
+            .push(write.updated_by.as_deref().unwrap_or(""));
+        for (field, value) in &write.values {
+            a.push(field.name())
+                .push(value.map(format_value).unwrap_or_default());
+        }
+    }
+
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<GroupWriteOutcome, StoreError> {
+        match reply.status.as_str() {
+            "ok" => {
+                let group = reply.next()?;
+                let view = read_group(reply.queue.as_str(), group)?;
+                Ok(GroupWriteOutcome::Written(Box::new(view)))
+            }
+            "stale" => Ok(GroupWriteOutcome::Stale {
+                version: reply.u64()?,
+            }),
+            _ => Err(reply.unexpected()),
+        }
+    }
+}

@@ -1,0 +1,238 @@
+-- groups.lua: task groups, their limits and their turns (README, "Distribution strategies").
+--
+-- A task that names a group is ready in `gready`, one sorted set for all groups (score 0,
+-- members "<group> <rank>", rank = "<1000 - priority, 4 digits><arrival, 16 hex>:<id>"), so a
+-- group's tasks are one range by name (ZRANGE BYLEX), in priority then arrival order. Names
+-- hold no space and a space sorts below every allowed character, so ranges never mix. A task
+-- keeps its group arrival number (`gseq`) for life: a retried task goes back to its place,
+-- which is what keeps an ordered group in submit order.
+--
+-- A group with ready tasks is either in the turns or held:
+--   in the turns: its next task is in `gheads` (score -priority, member "<gseq>:<id> <group>",
+--     so the
+--     `priority` strategy takes the best head of all groups, oldest first among equals), the group is in `gturn` (score:
+--     its pass, for the `fair` strategy's weighted turns) and `gstate` says "t <gheads member>";
+--   held (paused, at max_in_flight, out of rate tokens, or an ordered group whose task is
+--     out): in neither, `gstate` says "h", and a group out of tokens waits in `gwait` (score:
+--     when it has one again). A lease never looks at a held group: a group at its limit with
+--     100,000 ready tasks costs the others nothing.
+-- `group_sync` puts a group where it belongs; every change that can move it calls it, so each
+-- costs a few commands whatever the groups hold. A group with nothing ready leaves no entry
+-- in these sets; `ginflight` (leases out), `grate` (rate limits, below), `ghold` (an
+-- ordered group's task that is out) and `glive`/`gnames` (the groups listed) hold only groups
+-- that have something there.
+--
+-- Each group's limits are `group_conf` (prelude/groups_conf.lua).
+
+-- A ready grouped task's member in `gready`.
+local function group_member(id, meta)
+  return meta.group .. ' ' .. string.format('%04d', 1000 - meta.priority) .. meta.gseq .. ':' .. id
+end
+
+-- The `gheads` member and score of a `gready` member (nil for one this version does not write).
+local function group_head(member)
+  local g, pri, rest = string.match(member, '^(%S+) (%d%d%d%d)(%x+:%S+)$')
+  if not rest then
+    return nil
+  end
+  return rest .. ' ' .. g, tonumber(pri) - 1000
+end
+
+-- The task id and group of a `gheads` member.
+local function group_head_parts(head)
+  return string.match(head, '^%x+:(%S+) (%S+)$')
+end
+
+-- The group's first ready task's member, or nil.
+local function group_first(g)
+  return redis.call('ZRANGE', K.gready, '[' .. g .. ' ', '(' .. g .. '!', 'BYLEX', 'LIMIT', 0, 1)[1]
+end
+
+-- A group's rate limit is a token bucket kept as one number (GCRA): its `grate` score is when
+-- its bucket will be full again, and each lease moves it on by one interval (1000 / rate ms).
+-- A lease is allowed while that is at most burst - 1 intervals ahead, so a group gets at most
+-- burst + rate x elapsed leases. A score in the past is a full bucket: the reaper drops it.
+-- Returns nil when the group may lease now, else when it may (ms).
+local function group_rate_wait(g, conf)
+  if not conf.rate then
+    return nil
+  end
+  local full_at = tonumber(redis.call('ZSCORE', K.grate, g))
+  if not full_at then
+    return nil
+  end
+  local allowed_at = full_at - (conf.burst - 1) * 1000 / conf.rate
+  if allowed_at <= now then
+    return nil
+  end
+  return math.ceil(allowed_at)
+end
+
+-- An ordered group's task that is out (leased, or waiting to be retried), if any: the group
+-- hands out nothing else until it completes, dies or is cancelled. Returns its id and whether
+-- it is ready again (then it is the group's next task). A holder whose record is gone or
+-- finished no longer holds. `known_meta` is task `known_id`'s metadata, changed in this call
+-- and not saved yet.
+local function group_holder(g, known_id, known_meta)
+  local holder = redis.call('HGET', K.ghold, g)
+  if not holder then
+    return nil
+  end
+  local meta = holder == known_id and known_meta or load_task(holder)
+  if meta and meta.group == g and (meta.state == 'leased' or meta.state == 'scheduled'
+      or meta.state == 'ready') then
+    return holder, meta.state == 'ready' and meta or nil
+  end
+  redis.call('HDEL', K.ghold, g)
+  return nil
+end
+
+-- Why group g can hand out nothing now ('paused', 'busy', 'ordered', or 'rate' and when it
+-- can), or nil and the member of the task it hands out next (nil when it has none ready).
+local function group_hold(g, conf, known_id, known_meta)
+  if conf.paused then
+    return 'paused'
+  end
+  if conf.max_in_flight and (tonumber(redis.call('HGET', K.ginflight, g)) or 0) >= conf.max_in_flight then
+    return 'busy'
+  end
+  local next_member = nil
+  if conf.ordered then
+    local holder, ready_meta = group_holder(g, known_id, known_meta)
+    if holder and not ready_meta then
+      return 'ordered'
+    end
+    next_member = ready_meta and group_member(holder, ready_meta)
+  end
+  local rate_wait = group_rate_wait(g, conf)
+  if rate_wait then
+    return 'rate', rate_wait
+  end
+  return nil, next_member or group_first(g)
+end
+
+-- The fair strategy's clock: the pass of the last group served. A group that joins the turns
+-- starts at it, so it cannot bank turns while it was idle or held.
+local function fair_clock()
+  return tonumber(redis.call('HGET', K.stats, 'fair_clock')) or 0
+end
+
+-- Puts group g where it belongs now: in the turns with its next task, held, or nowhere.
+-- (`known_id`, `known_meta`: a task of the group changed in this call and not saved yet.)
+local function group_sync(g, known_id, known_meta)
+  local state = redis.call('HGET', K.gstate, g)
+  local hold, at_or_next = group_hold(g, group_conf(g), known_id, known_meta)
+  local in_turns = state and string.sub(state, 1, 2) == 't '
+  local has_ready = at_or_next ~= nil
+  if hold then
+    has_ready = group_first(g) ~= nil
+  end
+  if not has_ready or hold then
+    if in_turns then
+      redis.call('ZREM', K.gheads, string.sub(state, 3))
+      redis.call('ZREM', K.gturn, g)
+    end
+    if not has_ready then
+      if state then
+        redis.call('HDEL', K.gstate, g)
+      end
+      redis.call('ZREM', K.gwait, g)
+      return
+    end
+    if state ~= 'h' then
+      redis.call('HSET', K.gstate, g, 'h')
+    end
+    if hold == 'rate' then
+      redis.call('ZADD', K.gwait, at_or_next, g)
+    end
+    return
+  end
+  local head, score = group_head(at_or_next)
+  if not head then
+    redis.call('ZREM', K.gready, at_or_next) -- not a member this version writes
+    return group_sync(g, known_id, known_meta)
+  end
+  if state == 't ' .. head then
+    return
+  end
+  if in_turns then
+    redis.call('ZREM', K.gheads, string.sub(state, 3))
+  else
+    redis.call('ZADD', K.gturn, 'NX', fair_clock(), g)
+    redis.call('ZREM', K.gwait, g)
+  end
+  redis.call('ZADD', K.gheads, score, head)
+  redis.call('HSET', K.gstate, g, 't ' .. head)
+end
+
+-- A task joined group g (submitted, or redriven from dead): the group is listed while it has
+-- live tasks (ready, scheduled or leased: `glive`) or overrides (`gconf`), in `gnames`.
+local function group_joined(g)
+  if redis.call('HINCRBY', K.glive, g, 1) == 1 then
+    redis.call('ZADD', K.gnames, 0, g)
+  end
+end
+
+-- A grouped task became ready.
+local function group_add(id, meta)
+  meta.gseq = meta.gseq or meta.seq
+  redis.call('ZADD', K.gready, 0, group_member(id, meta))
+  group_sync(meta.group, id, meta)
+end
+
+-- A grouped ready task left the ready set: it is being leased (which syncs its group), or
+-- cancelled or deleted (`sync`).
+local function group_remove(id, meta, sync)
+  redis.call('ZREM', K.gready, group_member(id, meta))
+  if sync then
+    group_sync(meta.group, id, meta)
+  end
+end
+
+-- A grouped task was leased: it counts against its group's limits.
+local function group_leased(id, meta)
+  local g = meta.group
+  local conf = group_conf(g)
+  redis.call('HINCRBY', K.ginflight, g, 1)
+  if conf.rate then
+    local full_at = math.max(now, tonumber(redis.call('ZSCORE', K.grate, g)) or now)
+    redis.call('ZADD', K.grate, full_at + 1000 / conf.rate, g)
+  end
+  if conf.ordered then
+    redis.call('HSET', K.ghold, g, id)
+  end
+  group_sync(g, id, meta)
+end
+
+-- A grouped task's lease ended (acked, failed, expired, cancelled).
+local function group_released(id, meta)
+  local g = meta.group
+  if redis.call('HINCRBY', K.ginflight, g, -1) <= 0 then
+    redis.call('HDEL', K.ginflight, g)
+  end
+  group_sync(g, id, meta)
+end
+
+-- A grouped task finished (completed, dead, cancelled): an ordered group it held goes on, and
+-- a group left with no live task and no override is listed no more.
+local function group_finished(id, meta)
+  local g = meta.group
+  if redis.call('HINCRBY', K.glive, g, -1) <= 0 then
+    redis.call('HDEL', K.glive, g)
+    if redis.call('HEXISTS', K.gconf, g) == 0 then
+      redis.call('ZREM', K.gnames, g)
+    end
+  end
+  if redis.call('HGET', K.ghold, g) == id then
+    redis.call('HDEL', K.ghold, g)
+    group_sync(g, id, meta)
+  end
+end
+
+-- Groups whose rate tokens are back take their turns again (at most `limit` of them).
+local function groups_refilled(limit)
+  for _, g in ipairs(redis.call('ZRANGEBYSCORE', K.gwait, '-inf', now, 'LIMIT', 0, limit)) do
+    redis.call('ZREM', K.gwait, g)
+    group_sync(g)
+  end
+end

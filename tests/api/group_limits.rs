@@ -53,7 +53,11 @@ async fn no_group_ever_has_more_leased_than_its_max_in_flight() {
     let completed = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let workers: Vec<_> = (0..20)
         .map(|n| {
-            let app = if n % 2 == 0 { first.clone() } else { second.clone() };
+            let app = if n % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
             let (q, completed) = (q.clone(), completed.clone());
             tokio::spawn(async move {
                 loop {
@@ -79,7 +83,10 @@ async fn no_group_ever_has_more_leased_than_its_max_in_flight() {
     done.store(true, Ordering::Relaxed);
     let (samples, most) = sampler.await.expect("sampler");
     assert!(samples >= 20, "only {samples} samples");
-    assert_eq!(most, 2, "the most leased of one group at once, over {samples} samples");
+    assert_eq!(
+        most, 2,
+        "the most leased of one group at once, over {samples} samples"
+    );
     let completed = completed.lock().await;
     for g in groups {
         assert_eq!(completed.get(g), Some(&30), "{completed:?}");
@@ -111,7 +118,11 @@ async fn each_group_is_held_to_its_rate_across_instances() {
     let window = Duration::from_secs(3);
     let workers: Vec<_> = (0..6)
         .map(|n| {
-            let app = if n % 2 == 0 { first.clone() } else { second.clone() };
+            let app = if n % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
             let (q, granted, hints) = (q.clone(), granted.clone(), retry_hints.clone());
             tokio::spawn(async move {
                 while started.elapsed() < window {
@@ -141,9 +152,16 @@ async fn each_group_is_held_to_its_rate_across_instances() {
     let granted = granted.lock().await;
     for g in groups {
         let n = granted.get(g).copied().unwrap_or(0);
-        assert!((5..=bound).contains(&n), "{g}: {n} leases in {elapsed:.2} s, bound {bound}");
+        assert!(
+            (5..=bound).contains(&n),
+            "{g}: {n} leases in {elapsed:.2} s, bound {bound}"
+        );
     }
-    assert_eq!(granted.get(""), Some(&50), "tasks without a group: {granted:?}");
+    assert_eq!(
+        granted.get(""),
+        Some(&50),
+        "tasks without a group: {granted:?}"
+    );
     let hints = retry_hints.lock().await;
     assert!(!hints.is_empty(), "no refused lease said when to retry");
     assert!(hints.iter().all(|ms| (1..=1000).contains(ms)), "{hints:?}");
@@ -217,7 +235,8 @@ async fn ordered_groups_complete_in_submit_order_one_at_a_time() {
 async fn a_retry_in_backoff_holds_its_ordered_group() {
     let app = TestApp::start().await;
     let q = queue("group-ordered-hold");
-    app.patch_policy(&q, json!({"groups": {"ordered": true}})).await;
+    app.patch_policy(&q, json!({"groups": {"ordered": true}}))
+        .await;
     submit_group(&app, &q, Some("acct"), 3).await;
     let first = app.lease_one(&q).await;
     assert_eq!(first["task"]["payload"]["n"], 0);
@@ -227,9 +246,15 @@ async fn a_retry_in_backoff_holds_its_ordered_group() {
     assert!(app.lease(&q, json!({"max_tasks": 10})).await.is_empty());
     let view: Value = app.get(&format!("/v1/queues/{q}/groups/acct")).await.body;
     assert_eq!(view["held_by"], "ordered", "{view}");
-    assert_eq!(view["counts"], json!({"ready": 2, "scheduled": 1, "leased": 0}));
+    assert_eq!(
+        view["counts"],
+        json!({"ready": 2, "scheduled": 1, "leased": 0})
+    );
 
     let again = app.lease_when_ready(&q, json!({"max_tasks": 10})).await;
-    assert_eq!(again["task"]["payload"]["n"], 0, "the retried task goes first");
+    assert_eq!(
+        again["task"]["payload"]["n"], 0,
+        "the retried task goes first"
+    );
     assert_eq!(again["attempt"], 2);
 }

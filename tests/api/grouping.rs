@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use deadpool_redis::redis;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -69,7 +69,11 @@ async fn fair_turns_lease_small_groups_at_once_where_priority_makes_them_wait() 
 
     let fair = tally(&lease_after_a_burst("fair", bound).await);
     for n in 0..SMALL_GROUPS {
-        assert_eq!(fair.get(&format!("small-{n}")), Some(&SMALL_TASKS), "{fair:?}");
+        assert_eq!(
+            fair.get(&format!("small-{n}")),
+            Some(&SMALL_TASKS),
+            "{fair:?}"
+        );
     }
     assert_eq!(fair.get("a"), Some(&rounds), "A keeps its share: {fair:?}");
 
@@ -94,7 +98,10 @@ async fn group_weights_set_the_shares_of_the_turns() {
         let lease = app.lease_one(&q).await;
         heavy += usize::from(group_of(&lease) == "heavy");
     }
-    assert!((270..=330).contains(&heavy), "heavy got {heavy} of 400, want 300 ± 10%");
+    assert!(
+        (270..=330).contains(&heavy),
+        "heavy got {heavy} of 400, want 300 ± 10%"
+    );
 }
 
 /// Pausing one group holds only that group (the others and the tasks without a group go on,
@@ -214,7 +221,10 @@ async fn groups_are_listed_while_they_have_tasks_or_overrides() {
         submit_group(&app, &q, Some(g), 1).await;
     }
     patch_group(&app, &q, "d", json!({"paused": true})).await;
-    let page = app.get(&format!("/v1/queues/{q}/groups?limit=2")).await.body;
+    let page = app
+        .get(&format!("/v1/queues/{q}/groups?limit=2"))
+        .await
+        .body;
     let names = |page: &Value| -> Vec<String> {
         page["groups"]
             .as_array()
@@ -241,5 +251,8 @@ async fn groups_are_listed_while_they_have_tasks_or_overrides() {
     assert_eq!(names(&after), ["d"], "{after}");
     let a = app.get(&format!("/v1/queues/{q}/groups/a")).await.body;
     assert_eq!(a["state"], "idle");
-    assert_eq!(a["counts"], json!({"ready": 0, "scheduled": 0, "leased": 0}));
+    assert_eq!(
+        a["counts"],
+        json!({"ready": 0, "scheduled": 0, "leased": 0})
+    );
 }

@@ -16,7 +16,7 @@ use axum::http::Method;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::model::StateCounts;
+use crate::model::{GroupTally, StateCounts};
 
 mod queues;
 
@@ -39,6 +39,10 @@ pub const LEASE_WAIT: &str = "taskgate_lease_wait_seconds";
 /// Tasks in each state, by `queue` and `state`, as the reaper last saw them (queues past the
 /// cap summed under `queue="(other)"`).
 pub const QUEUE_TASKS: &str = "taskgate_queue_tasks";
+/// Task groups with ready tasks, by `queue` and `state` (`ready`: all of them, `held`: those a
+/// limit holds), as the reaper last saw them. Never labelled by group: group names are
+/// unbounded.
+pub const QUEUE_GROUPS: &str = "taskgate_queue_groups";
 /// Time of one Redis call (a script or a command), by `op`.
 pub const REDIS_DURATION: &str = "taskgate_redis_command_duration_seconds";
 /// Redis calls that failed, by `kind` (`unavailable`, `error`, `corrupt`, `overloaded`: no
@@ -63,7 +67,7 @@ pub const REAPER_SWEEP: &str = "taskgate_reaper_sweep_duration_seconds";
 pub const REAPER_FAILURES: &str = "taskgate_reaper_queue_failures_total";
 
 /// Every family above, for the README and the test that checks `/metrics` shows them.
-pub const FAMILIES: [&str; 17] = [
+pub const FAMILIES: [&str; 18] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_SHED,
@@ -71,6 +75,7 @@ pub const FAMILIES: [&str; 17] = [
     TASK_TRANSITIONS,
     LEASE_WAIT,
     QUEUE_TASKS,
+    QUEUE_GROUPS,
     REDIS_DURATION,
     REDIS_ERRORS,
     POOL_CONNECTIONS,
@@ -143,12 +148,15 @@ pub fn render() -> String {
         &mut text,
         (TASK_TRANSITIONS, TASK_TRANSITIONS_HELP),
         (QUEUE_TASKS, QUEUE_TASKS_HELP),
+        (QUEUE_GROUPS, QUEUE_GROUPS_HELP),
     );
     text
 }
 
 const TASK_TRANSITIONS_HELP: &str = "Task state changes, by queue and transition";
 const QUEUE_TASKS_HELP: &str = "Tasks per queue and state, as last sampled by the reaper";
+const QUEUE_GROUPS_HELP: &str =
+    "Task groups with ready tasks per queue (state ready), and those a limit holds (held)";
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
@@ -162,7 +170,8 @@ fn describe() {
         "Requests refused at once at the concurrency limit"
     );
     describe_gauge!(HTTP_IN_FLIGHT, "Requests being handled now");
-    // TASK_TRANSITIONS and QUEUE_TASKS are rendered by `queues.rs`, with their descriptions.
+    // TASK_TRANSITIONS, QUEUE_TASKS and QUEUE_GROUPS are rendered by `queues.rs`, with their
+    // descriptions.
     describe_histogram!(LEASE_WAIT, Unit::Seconds, "How long lease calls waited");
     describe_histogram!(REDIS_DURATION, Unit::Seconds, "Time of one Redis call");
     describe_counter!(REDIS_ERRORS, "Redis calls that failed, by kind");
@@ -284,8 +293,8 @@ pub fn lease_wait(leased: bool, waited: Duration) {
 }
 
 /// The queue's tasks per state, as a sweep saw them.
-pub fn queue_depths(queue: &str, counts: &StateCounts) {
-    queues::depths(queue, counts);
+pub fn queue_depths(queue: &str, counts: &StateCounts, groups: &GroupTally) {
+    queues::depths(queue, counts, groups);
 }
 
 /// The queue was deleted: its series go at once.

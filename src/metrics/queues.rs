@@ -1,4 +1,5 @@
-//! The series labelled by queue (`taskgate_task_transitions_total`, `taskgate_queue_tasks`),
+//! The series labelled by queue (`taskgate_task_transitions_total`, `taskgate_queue_tasks`,
+//! `taskgate_queue_groups`: no series is labelled by task group, whose names are unbounded),
 //! kept here rather than in the exporter's registry, because queue names are the one label
 //! whose values a client chooses: any producer key can make up queues. The exporter can neither
 //! drop one series nor cap how many there are; here a queue's series
@@ -24,7 +25,7 @@ use metrics_exporter_prometheus::formatting::{
     sanitize_label_value, write_help_line, write_type_line,
 };
 
-use crate::model::StateCounts;
+use crate::model::{GroupTally, StateCounts};
 
 /// The `transition` label values, in the order of each queue's counters.
 pub const TRANSITIONS: [&str; 9] = [
@@ -51,12 +52,16 @@ const TOMBSTONE: Duration = Duration::from_secs(60);
 
 const STATES: usize = 7;
 
+/// The `state` label values of the groups gauge, in the order of `Entry::groups`.
+const GROUP_STATES: [&str; 2] = ["ready", "held"];
+
 /// One tracked queue.
 struct Entry {
     /// Series of its own; else counted under `(other)`.
     own: bool,
     transitions: [AtomicU64; TRANSITIONS.len()],
     depths: [AtomicU64; STATES],
+    groups: [AtomicU64; GROUP_STATES.len()],
     sampled: AtomicBool,
     /// When it was last active, in milliseconds since `EPOCH`.
     active_at: AtomicU64,
@@ -68,6 +73,7 @@ impl Entry {
             own,
             transitions: Default::default(),
             depths: Default::default(),
+            groups: Default::default(),
             sampled: AtomicBool::new(false),
             active_at: AtomicU64::new(now),
         }
@@ -152,8 +158,8 @@ pub fn transition(queue: &str, transition: &'static str, n: u64) {
     }
 }
 
-/// The queue's tasks per state, as a sweep saw them.
-pub fn depths(queue: &str, counts: &StateCounts) {
+/// The queue's tasks per state and its groups with ready tasks, as a sweep saw them.
+pub fn depths(queue: &str, counts: &StateCounts, groups: &GroupTally) {
     let states = counts.by_state();
     let busy = states
         .iter()
@@ -162,6 +168,9 @@ pub fn depths(queue: &str, counts: &StateCounts) {
     let set = |entry: &Entry| {
         for (depth, (_, n)) in entry.depths.iter().zip(states) {
             depth.store(n, Ordering::Relaxed);
+        }
+        for (slot, n) in entry.groups.iter().zip([groups.ready, groups.held]) {
+            slot.store(n, Ordering::Relaxed);
         }
         entry.sampled.store(true, Ordering::Relaxed);
         if busy {
@@ -238,9 +247,14 @@ impl Registry {
     }
 }
 
-/// Appends both families, in the Prometheus text format, to `out`: each given as (name,
+/// Appends the three families, in the Prometheus text format, to `out`: each given as (name,
 /// description). Their `# TYPE` lines are written even before the first series.
-pub fn render(out: &mut String, transitions: (&str, &str), depths: (&str, &str)) {
+pub fn render(
+    out: &mut String,
+    transitions: (&str, &str),
+    depths: (&str, &str),
+    groups: (&str, &str),
+) {
     prune();
     let registry = &*REGISTRY;
     let Ok(entries) = registry.entries.read() else {
@@ -281,17 +295,30 @@ pub fn render(out: &mut String, transitions: (&str, &str), depths: (&str, &str))
     }
     out.push('\n');
 
-    let (name, help) = depths;
+    gauges(out, depths, &entries, &names, &states, |e| &e.depths);
+    gauges(out, groups, &entries, &names, &GROUP_STATES, |e| &e.groups);
+}
+
+/// One gauge family labelled by queue and `state`: a queue's own series, or its share of the
+/// `(other)` sums, from the values `slots` picks out of each sampled entry.
+fn gauges(
+    out: &mut String,
+    (name, help): (&str, &str),
+    entries: &HashMap<String, Entry>,
+    names: &[&String],
+    states: &[&str],
+    slots: impl Fn(&Entry) -> &[AtomicU64],
+) {
     write_help_line(out, name, help);
     write_type_line(out, name, "gauge");
-    let mut other = [0u64; STATES];
+    let mut other = vec![0u64; states.len()];
     let mut others_sampled = false;
-    for queue in &names {
+    for queue in names {
         let entry = &entries[*queue];
         if !entry.sampled.load(Ordering::Relaxed) {
             continue;
         }
-        let values = entry.depths.each_ref().map(|d| d.load(Ordering::Relaxed));
+        let values = slots(entry).iter().map(|d| d.load(Ordering::Relaxed));
         if entry.own {
             for (state, n) in states.iter().zip(values) {
                 gauge_line(out, name, queue, state, n);

@@ -47,6 +47,16 @@ pub struct Totals {
     pub dead: u64,
 }
 
+/// A queue's task groups that have ready tasks now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct GroupTally {
+    /// Groups with ready tasks (held ones included).
+    pub ready: u64,
+    /// Of those, the ones a limit holds now (paused, at their `max_in_flight`, out of rate
+    /// tokens, or ordered with a task out).
+    pub held: u64,
+}
+
 /// A queue: counts per state, totals, the age of its oldest ready task and its policy.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = crate::model::examples::queue_stats)]
@@ -57,6 +67,8 @@ pub struct QueueStats {
     /// How long the oldest ready task has waited, in ms (by the Redis clock); `null` when
     /// nothing is ready.
     pub oldest_ready_age_ms: Option<u64>,
+    /// Its task groups with ready tasks, and how many of them a limit holds.
+    pub groups: GroupTally,
     /// The queue's effective policy.
     pub policy: QueuePolicy,
 }

@@ -119,6 +119,14 @@ impl<'q> Reply<'q> {
             .collect()
     }
 
+    /// The next value, the queue's groups with ready tasks and the held ones (`group_tally`).
+    pub fn group_tally(&mut self) -> Result<crate::model::GroupTally, StoreError> {
+        match self.u64s()?.as_slice() {
+            &[ready, held] => Ok(crate::model::GroupTally { ready, held }),
+            _ => Err(corrupt("a group tally is two counts")),
+        }
+    }
+
     /// The next value, the queue's tasks per state (`state_counts` in `prelude/base.lua`).
     pub fn counts(&mut self) -> Result<StateCounts, StoreError> {
         let Some(

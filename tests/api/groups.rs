@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::grouping::{group_of, patch_group, submit_group};
-use crate::harness::{TestApp, queue};
+use crate::harness::{TestApp, eventually, queue};
 
 /// The small groups of the fairness test, and the tasks each submits.
 const SMALL_GROUPS: usize = 10;
@@ -105,7 +105,8 @@ async fn group_weights_set_the_shares_of_the_turns() {
 }
 
 /// Pausing one group holds only that group (the others and the tasks without a group go on,
-/// and the paused group shows as held by its pause); resuming it lets it lease again.
+/// and the paused group shows as held by its pause, in the queue's stats and in the
+/// `taskgate_queue_groups` gauge too); resuming it lets it lease again.
 #[tokio::test]
 async fn pausing_a_group_holds_only_that_group() {
     let app = TestApp::start().await;
@@ -116,6 +117,15 @@ async fn pausing_a_group_holds_only_that_group() {
     let view = patch_group(&app, &q, "paused", json!({"paused": true})).await;
     assert_eq!(view["state"], "held", "{view}");
     assert_eq!(view["held_by"], "paused", "{view}");
+
+    let stats = app.queue_stats(&q).await;
+    assert_eq!(stats["groups"], json!({"ready": 2, "held": 1}), "{stats}");
+    let held = format!("taskgate_queue_groups{{queue=\"{q}\",state=\"held\"}} 1");
+    eventually("the held group in /metrics", || async {
+        let text = app.client.get(format!("{}/metrics", app.base)).send().await.ok()?;
+        text.text().await.ok()?.contains(&held).then_some(())
+    })
+    .await;
 
     let leases = app.lease(&q, json!({"max_tasks": 100})).await;
     let counts = tally(&leases.iter().map(group_of).collect::<Vec<_>>());

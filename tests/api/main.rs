@@ -25,6 +25,7 @@ mod examples;
 mod expiry;
 mod faults;
 mod fidelity;
+mod group_bounds;
 mod group_limits;
 mod grouping;
 mod groups;

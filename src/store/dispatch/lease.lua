@@ -128,10 +128,17 @@ local function take_ungrouped(member)
   return true
 end
 
--- Takes a group's next task (its `gheads` member known). A head whose record is gone or no
--- longer ready is dropped and its group put right, so a stale entry costs one look.
+-- Takes a group's next task (its `gheads` member known). The group's limits are checked
+-- again first (a policy change may have lowered them since the group joined the turns), and a
+-- head that is not its group's current one, or whose record is gone or no longer ready, is
+-- dropped and its group put right: a stale entry costs one look.
 local function take_grouped(head, score)
   local id, g = group_head_parts(head)
+  if g and (redis.call('HGET', K.gstate, g) ~= 't ' .. head or group_hold(g, group_conf(g))) then
+    redis.call('ZREM', K.gheads, head)
+    group_sync(g)
+    return true
+  end
   local meta = id and load_task(id)
   if not (meta and meta.state == 'ready' and meta.group == g) then
     redis.call('ZREM', K.gheads, head)

@@ -11,3 +11,11 @@ local function state_counts()
   counts[1] = counts[1] + redis.call('ZCARD', K.gready)
   return counts
 end
+
+-- The task groups with ready tasks, and how many of them a limit holds (prelude/groups.lua:
+-- `gstate` has each group with ready tasks, `gturn` those that take their turns). Only for
+-- scripts that declare both.
+local function group_tally()
+  local ready = redis.call('HLEN', K.gstate)
+  return { ready, math.max(0, ready - redis.call('ZCARD', K.gturn)) }
+end

@@ -119,7 +119,9 @@ end
 
 -- Puts group g where it belongs now: in the turns with its next task, held, or nowhere.
 -- (`known_id`, `known_meta`: a task of the group changed in this call and not saved yet.)
-local function group_sync(g, known_id, known_meta)
+-- `force` re-asserts every entry even when the group's state says it is in place, to mend
+-- what a lost or hand-edited key left wrong (`groups_mended`).
+local function group_sync(g, known_id, known_meta, force)
   local state = redis.call('HGET', K.gstate, g)
   local hold, at_or_next = group_hold(g, group_conf(g), known_id, known_meta)
   local in_turns = state and string.sub(state, 1, 2) == 't '
@@ -130,6 +132,8 @@ local function group_sync(g, known_id, known_meta)
   if not has_ready or hold then
     if in_turns then
       redis.call('ZREM', K.gheads, string.sub(state, 3))
+    end
+    if in_turns or force then
       redis.call('ZREM', K.gturn, g)
     end
     if not has_ready then
@@ -150,19 +154,44 @@ local function group_sync(g, known_id, known_meta)
   local head, score = group_head(at_or_next)
   if not head then
     redis.call('ZREM', K.gready, at_or_next) -- not a member this version writes
-    return group_sync(g, known_id, known_meta)
+    return group_sync(g, known_id, known_meta, force)
   end
-  if state == 't ' .. head then
+  if state == 't ' .. head and not force then
     return
   end
-  if in_turns then
+  if in_turns and state ~= 't ' .. head then
     redis.call('ZREM', K.gheads, string.sub(state, 3))
-  else
+  end
+  if not in_turns or force then
+    -- NX: a group still in the turns keeps its pass; one that joins starts at the clock.
     redis.call('ZADD', K.gturn, 'NX', fair_clock(), g)
     redis.call('ZREM', K.gwait, g)
   end
   redis.call('ZADD', K.gheads, score, head)
   redis.call('HSET', K.gstate, g, 't ' .. head)
+end
+
+-- Mends the groups' bookkeeping from the one index it derives from, `gready`: at most `limit`
+-- groups with ready tasks, walked by name from `cursor` (where the last call stopped; '' for
+-- the first), each put in place anew, so a lost `gturn`, `gheads`, `gstate` or `gwait` (a
+-- `DEL`, a hand edit) costs the groups at most one sweep of the queue. The reaper calls it;
+-- returns the cursor to go on from ('' when the walk is done).
+local function groups_mended(limit, cursor)
+  for _ = 1, limit do
+    local from = cursor == '' and '-' or '(' .. cursor .. '!'
+    local member = redis.call('ZRANGE', K.gready, from, '+', 'BYLEX', 'LIMIT', 0, 1)[1]
+    if not member then
+      return ''
+    end
+    local g = string.match(member, '^(%S+) ')
+    if g then
+      group_sync(g, nil, nil, true)
+      cursor = g
+    else
+      redis.call('ZREM', K.gready, member) -- not a member this version writes
+    end
+  end
+  return cursor
 end
 
 -- A task joined group g (submitted, or redriven from dead): the group is listed while it has

@@ -12,5 +12,6 @@ local ERROR_HISTORY_MAX = 10
 local SWEEP_ITEMS_MAX = 80         -- expiries + promotions + purges + forgotten requests per sweep
 local PURGE_BYTES_MAX = 4194304    -- payload and result bytes freed by one sweep
 local INLINE_SETTLE_MAX = 20       -- expiries and promotions a lease call settles before leasing
+local GROUPS_MENDED_MAX = 20       -- task groups one sweep re-places (prelude/groups.lua)
 local LEASE_REPLY_BYTES_MAX = 1048576  -- task bytes one lease call hands out (at least one task)
 local BATCH_ITEMS_MAX = 100        -- tasks one submit_batch call adds (store::BATCH_ITEMS_MAX)

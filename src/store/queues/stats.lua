@@ -2,7 +2,8 @@
 -- policy values, from set sizes and counters only (never a scan of its tasks). Writes nothing.
 -- arg: none
 -- Returns reply('ok', { ready, scheduled, leased, completed, dead, cancelled, quarantined },
---   { submitted, completed, failed, dead }, oldest ready since (ms) or false, policy hash)
+--   { submitted, completed, failed, dead }, oldest ready since (ms) or false, policy hash,
+--   { groups with ready tasks, held ones })
 -- or reply('not_found') for a queue with no trace in Redis.
 
 local counts = state_counts()
@@ -16,4 +17,4 @@ for n = 1, #totals do
 end
 local oldest = redis.call('ZRANGE', K.ready_time, 0, 0, 'WITHSCORES')
 return reply('ok', counts, totals, oldest[2] and tonumber(oldest[2]) or false,
-  redis.call('HGETALL', K.policy))
+  redis.call('HGETALL', K.policy), group_tally())

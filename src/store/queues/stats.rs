@@ -10,7 +10,7 @@ pub static STATS: ScriptDef = script!(
     "stats" in "queues",
     " flags=no-writes",
     keys: ["ready", "gready", "ready_time", "scheduled", "leased", "completed", "dead", "cancelled",
-        "quarantine", "stats", "policy"],
+        "quarantine", "stats", "policy", "gstate", "gturn"],
     policy: [],
     prelude: ["counts"],
 );
@@ -59,6 +59,7 @@ impl Op for Stats<'_> {
                 dead: died,
             },
             oldest_ready_age_ms,
+            groups: reply.group_tally()?,
             policy: parse_policy_hash(self.defaults, &hash).effective,
         }))
     }

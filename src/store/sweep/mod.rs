@@ -293,7 +293,7 @@ fn first_in_a_while<K: Eq + std::hash::Hash>(logged: &mut HashMap<K, Instant>, w
 fn record(queue: &QueueName, swept: &ReapReport) {
     metrics::transition(queue.as_str(), "expired", swept.reclaimed.max(0) as u64);
     metrics::transition(queue.as_str(), "purged", swept.purged.max(0) as u64);
-    metrics::queue_depths(queue.as_str(), &swept.counts);
+    metrics::queue_depths(queue.as_str(), &swept.counts, &swept.groups);
 }
 
 /// Sweeps one queue with up to `PASSES_PER_QUEUE` bounded scripts.
@@ -307,6 +307,7 @@ async fn sweep_queue(sweep: &Sweep, queue: &QueueName) -> Result<ReapReport, Sto
         total.more = pass.more;
         total.gone = pass.gone;
         total.counts = pass.counts;
+        total.groups = pass.groups;
         if !pass.more {
             break;
         }

@@ -7,7 +7,7 @@
 -- the sweep answers gone = 1 so the caller drops the queue from the registry. A queue whose
 -- policy was ever set keeps it (and its version, which ETags rely on) until it is deleted.
 -- arg: none
--- Returns reply('ok', reclaimed, promoted, purged, more, gone, counts); more = 1 when some step
+-- Returns reply('ok', reclaimed, promoted, purged, more, gone, counts, group tally); more = 1 when some step
 -- hit its bound, so more work is already waiting; counts are the queue's tasks per state after
 -- the sweep (see `state_counts`), sampled here so that metrics cost no extra round trip.
 
@@ -67,6 +67,12 @@ if budget > 0 then
   end
 end
 
+-- A few groups' bookkeeping re-placed per sweep, walking them all in turn.
+if redis.call('EXISTS', K.gready) == 1 then
+  local cursor = redis.call('HGET', K.stats, 'group_mend') or ''
+  redis.call('HSET', K.stats, 'group_mend', groups_mended(GROUPS_MENDED_MAX, cursor))
+end
+
 local gone = 0
 local counts = state_counts()
 local idle = not more and redis.call('EXISTS', K.policy, K.gconf) == 0
@@ -83,4 +89,4 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
     gone = 1
   end
 end
-return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone, counts)
+return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone, counts, group_tally())

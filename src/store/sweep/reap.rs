@@ -35,6 +35,7 @@ impl Op for Reap {
             more: reply.int()? == 1,
             gone: reply.int()? == 1,
             counts: reply.counts()?,
+            groups: reply.group_tally()?,
         })
     }
 }

@@ -12,4 +12,6 @@ pub struct ReapReport {
     pub gone: bool,
     /// The queue's tasks per state after the sweep.
     pub counts: crate::model::StateCounts,
+    /// Its task groups with ready tasks, and the held ones.
+    pub groups: crate::model::GroupTally,
 }

@@ -1,8 +1,9 @@
 // A queue's page: its counts, pause and resume, its policy (edited with If-Match, so two
 // operators cannot overwrite each other), its tasks per state, dead-letter redrive and purge,
-// and a submit form.
+// its task groups (groups.ts), and a submit form.
 import { call, Problem, q } from "./api.js";
 import { badge, h, json, link, note, when } from "./dom.js";
+import { groupsSection } from "./groups.js";
 import { submitForm } from "./submit.js";
 import { STATES } from "./types.js";
 /** The queue's own values, from the overridden field paths ("rate_limit.burst" and so on). */
@@ -22,7 +23,7 @@ function ownValues(view) {
 }
 function countsBar(stats, onPause) {
     const paused = stats.policy.paused;
-    return h("section", { class: "counts", "data-testid": "counts" }, ...STATES.map((state) => h("div", { class: "count" }, badge(state), h("strong", { "data-count": state }, stats.counts[state]))), h("div", { class: "count" }, h("span", {}, "oldest ready"), h("strong", {}, stats.oldest_ready_age_ms === null ? "–" : `${stats.oldest_ready_age_ms} ms`)), h("button", { class: paused ? "primary" : "", "data-testid": paused ? "resume" : "pause", onclick: () => onPause(!paused) }, paused ? "Resume" : "Pause"), paused ? h("span", { class: "badge paused", "data-testid": "paused" }, "paused") : null);
+    return h("section", { class: "counts", "data-testid": "counts" }, ...STATES.map((state) => h("div", { class: "count" }, badge(state), h("strong", { "data-count": state }, stats.counts[state]))), h("div", { class: "count" }, h("span", {}, "oldest ready"), h("strong", {}, stats.oldest_ready_age_ms === null ? "–" : `${stats.oldest_ready_age_ms} ms`)), h("div", { class: "count" }, h("span", {}, "groups ready / held"), h("strong", { "data-count": "groups" }, `${stats.groups.ready} / ${stats.groups.held}`)), h("button", { class: paused ? "primary" : "", "data-testid": paused ? "resume" : "pause", onclick: () => onPause(!paused) }, paused ? "Resume" : "Pause"), paused ? h("span", { class: "badge paused", "data-testid": "paused" }, "paused") : null);
 }
 /** The policy editor, and how to reload it (after this page changed the policy itself). */
 function policyEditor(queue) {
@@ -113,6 +114,7 @@ function taskLists(queue, refreshCounts) {
 }
 export function queuePage(root, queue, signal) {
     const counts = h("div", {}, note("Loading…"));
+    const groups = groupsSection(queue);
     const refresh = async () => {
         try {
             const { data } = await call("GET", q(queue));
@@ -121,6 +123,7 @@ export function queuePage(root, queue, signal) {
         catch (error) {
             counts.replaceChildren(note(String(error.message), "error"));
         }
+        await groups.refresh();
     };
     const policy = policyEditor(queue);
     const pause = async (paused) => {
@@ -133,7 +136,7 @@ export function queuePage(root, queue, signal) {
         }
         await refresh();
     };
-    root.replaceChildren(h("p", { class: "crumbs" }, link("#/", "Queues"), " / ", queue), h("h2", {}, queue), counts, taskLists(queue, refresh), h("div", { class: "columns" }, policy.element, submitForm(queue)));
+    root.replaceChildren(h("p", { class: "crumbs" }, link("#/", "Queues"), " / ", queue), h("h2", {}, queue), counts, taskLists(queue, refresh), groups.element, h("div", { class: "columns" }, policy.element, submitForm(queue)));
     void refresh();
     const timer = setInterval(refresh, 2000);
     signal.addEventListener("abort", () => clearInterval(timer));

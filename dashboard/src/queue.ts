@@ -1,9 +1,10 @@
 // A queue's page: its counts, pause and resume, its policy (edited with If-Match, so two
 // operators cannot overwrite each other), its tasks per state, dead-letter redrive and purge,
-// and a submit form.
+// its task groups (groups.ts), and a submit form.
 
 import { call, Problem, q } from "./api.js";
 import { badge, h, json, link, note, when } from "./dom.js";
+import { groupsSection } from "./groups.js";
 import { submitForm } from "./submit.js";
 import { STATES, type PolicyView, type QueueStats, type State, type TaskList } from "./types.js";
 
@@ -29,6 +30,7 @@ function countsBar(stats: QueueStats, onPause: (paused: boolean) => void): HTMLE
     { class: "counts", "data-testid": "counts" },
     ...STATES.map((state) => h("div", { class: "count" }, badge(state), h("strong", { "data-count": state }, stats.counts[state]))),
     h("div", { class: "count" }, h("span", {}, "oldest ready"), h("strong", {}, stats.oldest_ready_age_ms === null ? "–" : `${stats.oldest_ready_age_ms} ms`)),
+    h("div", { class: "count" }, h("span", {}, "groups ready / held"), h("strong", { "data-count": "groups" }, `${stats.groups.ready} / ${stats.groups.held}`)),
     h(
       "button",
       { class: paused ? "primary" : "", "data-testid": paused ? "resume" : "pause", onclick: () => onPause(!paused) },
@@ -156,6 +158,7 @@ function taskLists(queue: string, refreshCounts: () => void): HTMLElement {
 
 export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal): void {
   const counts = h("div", {}, note("Loading…"));
+  const groups = groupsSection(queue);
   const refresh = async () => {
     try {
       const { data } = await call<QueueStats>("GET", q(queue));
@@ -163,6 +166,7 @@ export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal)
     } catch (error) {
       counts.replaceChildren(note(String((error as Error).message), "error"));
     }
+    await groups.refresh();
   };
   const policy = policyEditor(queue);
   const pause = async (paused: boolean) => {
@@ -179,6 +183,7 @@ export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal)
     h("h2", {}, queue),
     counts,
     taskLists(queue, refresh),
+    groups.element,
     h("div", { class: "columns" }, policy.element, submitForm(queue)),
   );
   void refresh();

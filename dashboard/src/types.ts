@@ -33,6 +33,7 @@ export interface QueueStats {
   counts: Record<State | "quarantined", number>;
   totals: { submitted: number; completed: number; failed: number; dead: number };
   oldest_ready_age_ms: number | null;
+  groups: { ready: number; held: number };
   policy: Record<string, unknown> & { paused: boolean };
 }
 
@@ -52,4 +53,23 @@ export interface PolicyView {
   overrides: string[];
   version: number;
   updated_at: string | null;
+}
+
+export interface GroupView {
+  queue: string;
+  group: string;
+  counts: { ready: number; scheduled: number; leased: number };
+  in_flight: number;
+  tokens: number | null;
+  state: "turns" | "held" | "idle";
+  held_by: string | null;
+  limits: { weight: number; max_in_flight: number | null; rate_limit: { per_second: number; burst: number } | null; paused: boolean; ordered: boolean };
+  overrides: string[];
+  version: number;
+  updated_at: string | null;
+}
+
+export interface GroupList {
+  groups: GroupView[];
+  next_cursor: string | null;
 }

@@ -1,6 +1,7 @@
 // The dashboard in a real headless Chromium (Debian's, driven by playwright-core), against a
 // running taskgate: load it, see a queue appear after a submit, pause and resume it, edit its
-// policy (If-Match, and the 412 when someone else changed it first), redrive a dead task and
+// policy (If-Match, and the 412 when someone else changed it first), pause, resume and edit a
+// task group from its Groups table, redrive a dead task and
 // purge one, submit from the form and follow that task to `completed` over its event stream.
 // Takes a screenshot of each page, and checks that every API call the dashboard made is an
 // operation of the OpenAPI document. Run by tests/polyglot/dashboard.rs with TASKGATE_URL,
@@ -101,6 +102,23 @@ try {
   await page.getByText("Someone changed this policy meanwhile").waitFor();
   const kept = await api("GET", `${qpath}/policy`);
   check("a stale save changes nothing", kept.policy.lease_ms === 45000 && kept.policy.weight === 2, JSON.stringify(kept));
+  // Groups: a grouped task shows in the Groups table; pause and resume one group from it;
+  // edit its weight (saved with If-Match).
+  await api("POST", `${qpath}/tasks`, { payload: { n: 2 }, group: "tenant-a" });
+  const groupRow = page.locator('tr[data-group="tenant-a"]');
+  await groupRow.waitFor();
+  await groupRow.locator('[data-testid="group-pause"]').click();
+  await groupRow.locator('[data-group-state="held"]').waitFor();
+  check("pause a group", (await api("GET", `${qpath}/groups/tenant-a`)).limits.paused === true);
+  await groupRow.locator('[data-testid="group-resume"]').click();
+  await groupRow.locator('[data-group-state="turns"]').waitFor();
+  check("resume a group", (await api("GET", `${qpath}/groups/tenant-a`)).limits.paused === false);
+  await groupRow.locator('[data-testid="group-edit"]').click();
+  await page.locator('[data-testid="group-editor"]').fill(JSON.stringify({ weight: 4 }));
+  await page.click('[data-testid="group-save"]');
+  await page.locator('[data-testid="group-editor"]').waitFor({ state: "detached" });
+  const group = await api("GET", `${qpath}/groups/tenant-a`);
+  check("a group's weight saved", group.limits.weight === 4 && group.overrides.join() === "weight", JSON.stringify(group));
   await page.screenshot({ path: `${shots}/2-queue.png`, fullPage: true });
 
   // A dead task, redriven from the dead list.

@@ -22,6 +22,11 @@ const FILES: &[(&str, &str, &str)] = &[
     ("api.js", JS, include_str!("../../dashboard/dist/api.js")),
     ("dom.js", JS, include_str!("../../dashboard/dist/dom.js")),
     (
+        "groups.js",
+        JS,
+        include_str!("../../dashboard/dist/groups.js"),
+    ),
+    (
         "queue.js",
         JS,
         include_str!("../../dashboard/dist/queue.js"),

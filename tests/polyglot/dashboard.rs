@@ -1,6 +1,7 @@
 //! The dashboard at `/ui`, in a real headless Chromium driven by playwright-core
 //! (`dashboard/test/dashboard.test.mjs`): a queue appears after a submit, pause and resume,
-//! the policy editor's `If-Match` flow, a dead task redriven, a task followed to `completed`,
+//! the policy editor's `If-Match` flow, a task group paused, resumed and edited, a dead task
+//! redriven, a task followed to `completed`,
 //! a screenshot of each page (in `target/dashboard-screenshots/`), and every API call the page
 //! made checked against the OpenAPI document. And: the committed bundle (`dashboard/dist/`)
 //! is what its TypeScript sources compile to.

@@ -56,7 +56,7 @@ export function groupsSection(queue) {
     const refresh = async () => {
         const { data } = await call("GET", `${q(queue)}/groups?limit=100`);
         body.replaceChildren(data.groups.length
-            ? h("table", { "data-testid": "groups" }, h("thead", {}, h("tr", {}, ...["Group", "state", "ready", "scheduled", "in flight", "weight", "tokens", ""].map((t) => h("th", {}, t)))), h("tbody", {}, ...data.groups.map(row)))
+            ? h("table", { "data-testid": "groups" }, h("thead", {}, h("tr", {}, ...["Group", "state", "ready", "scheduled", "in flight", "weight", "tokens", ""].map((t, n) => h("th", { class: n >= 2 && n <= 6 ? "num" : "" }, t)))), h("tbody", {}, ...data.groups.map(row)))
             : note("No groups: tasks submitted with a `group` show here."), data.next_cursor ? note("Showing the first 100 groups.") : "");
     };
     const element = h("section", { class: "groups" }, h("h3", {}, "Groups"), body, editing);

@@ -87,7 +87,7 @@ export function groupsSection(queue: string): { element: HTMLElement; refresh: (
         ? h(
             "table",
             { "data-testid": "groups" },
-            h("thead", {}, h("tr", {}, ...["Group", "state", "ready", "scheduled", "in flight", "weight", "tokens", ""].map((t) => h("th", {}, t)))),
+            h("thead", {}, h("tr", {}, ...["Group", "state", "ready", "scheduled", "in flight", "weight", "tokens", ""].map((t, n) => h("th", { class: n >= 2 && n <= 6 ? "num" : "" }, t)))),
             h("tbody", {}, ...data.groups.map(row)),
           )
         : note("No groups: tasks submitted with a `group` show here."),

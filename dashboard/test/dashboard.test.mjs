@@ -104,7 +104,7 @@ try {
   check("a stale save changes nothing", kept.policy.lease_ms === 45000 && kept.policy.weight === 2, JSON.stringify(kept));
   // Groups: a grouped task shows in the Groups table; pause and resume one group from it;
   // edit its weight (saved with If-Match).
-  await api("POST", `${qpath}/tasks`, { payload: { n: 2 }, group: "tenant-a" });
+  const grouped = await api("POST", `${qpath}/tasks`, { payload: { n: 2 }, group: "tenant-a" });
   const groupRow = page.locator('tr[data-group="tenant-a"]');
   await groupRow.waitFor();
   await groupRow.locator('[data-testid="group-pause"]').click();
@@ -119,6 +119,7 @@ try {
   await page.locator('[data-testid="group-editor"]').waitFor({ state: "detached" });
   const group = await api("GET", `${qpath}/groups/tenant-a`);
   check("a group's weight saved", group.limits.weight === 4 && group.overrides.join() === "weight", JSON.stringify(group));
+  await api("DELETE", `${qpath}/tasks/${grouped.id}`); // out of the way of the steps below
   await page.screenshot({ path: `${shots}/2-queue.png`, fullPage: true });
 
   // A dead task, redriven from the dead list.

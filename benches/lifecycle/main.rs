@@ -9,6 +9,7 @@
 //!     [--wait-ms 0] [--payload-bytes 100] [--access-log] [--no-direct] [--seconds 300]
 //!     [--base http://host:port]   (an already running server: CPU is then not measured)
 //!     [--scenario cycle|idle|memory]
+//!     [--groups 100] [--strategy priority|fair]   (tasks spread over groups; the queue's strategy)
 //!     [--against <git rev> [--pairs 3]]   (that revision's build and this one, alternating)
 //! ```
 
@@ -91,6 +92,15 @@ impl Http {
             .expect("client");
         let queue = format!("bench-{}", std::process::id());
         let base = processes.base.clone();
+        if let Some(strategy) = &options.strategy {
+            let response = client
+                .patch(format!("{base}/v1/queues/{queue}/policy"))
+                .json(&json!({ "strategy": strategy }))
+                .send()
+                .await
+                .expect("set the strategy");
+            assert_eq!(response.status(), 200, "set the strategy");
+        }
         let tally = Tally::new(options.tasks);
         let cpu = Cpu::start(processes);
         let started = Instant::now();
@@ -194,6 +204,16 @@ impl Tally {
     }
 }
 
+/// The submit body of task `n`: its payload, and its group when the run spreads tasks over
+/// `groups` groups.
+fn task_body(n: usize, bytes: usize, groups: usize) -> Value {
+    let mut body = json!({"payload": payload(n, bytes)});
+    if groups > 0 {
+        body["group"] = json!(format!("g{}", n % groups));
+    }
+    body
+}
+
 /// The payload of task `n`: `{"n": n, "pad": "..."}` of about `bytes` bytes.
 fn payload(n: usize, bytes: usize) -> Value {
     let pad = bytes.saturating_sub(20 + n.to_string().len());
@@ -218,7 +238,7 @@ async fn produce(
             format!("{base}/v1/queues/{queue}/tasks"),
             format!("{base}/v1/queues/{queue}/tasks:batch"),
         );
-        let (batch, bytes) = (options.submit_batch, options.payload_bytes);
+        let (batch, bytes, groups) = (options.submit_batch, options.payload_bytes, options.groups);
         async move {
             let mut latencies = Latencies::default();
             let numbers: Vec<usize> = range.collect();
@@ -227,17 +247,15 @@ async fn produce(
                 if batch == 1 {
                     let response = client
                         .post(&url)
-                        .json(&json!({"payload": payload(chunk[0], bytes)}))
+                        .json(&task_body(chunk[0], bytes, groups))
                         .send()
                         .await
                         .expect("submit");
                     assert_eq!(response.status(), 201, "submit");
                     response.bytes().await.expect("body");
                 } else {
-                    let tasks: Vec<Value> = chunk
-                        .iter()
-                        .map(|n| json!({"payload": payload(*n, bytes)}))
-                        .collect();
+                    let tasks: Vec<Value> =
+                        chunk.iter().map(|n| task_body(*n, bytes, groups)).collect();
                     let response = client
                         .post(&batch_url)
                         .json(&json!({"tasks": tasks}))

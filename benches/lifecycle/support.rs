@@ -42,6 +42,10 @@ pub struct Options {
     pub pairs: usize,
     /// The taskgate binary to start (in `--against` mode, each side's).
     pub server: Option<std::path::PathBuf>,
+    /// `--groups N`: task n is submitted in group `g<n mod N>` (0: no groups).
+    pub groups: usize,
+    /// `--strategy priority|fair`: set as the queue's policy before the run.
+    pub strategy: Option<String>,
 }
 
 impl Options {
@@ -65,6 +69,8 @@ impl Options {
             against: None,
             pairs: 3,
             server: None,
+            groups: 0,
+            strategy: None,
         };
         let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
         while let Some(flag) = args.next() {
@@ -84,6 +90,8 @@ impl Options {
                 "--base" => options.base = Some(value()),
                 "--against" => options.against = Some(value()),
                 "--pairs" => options.pairs = number(value()).max(1),
+                "--groups" => options.groups = number(value()),
+                "--strategy" => options.strategy = Some(value()),
                 "--access-log" => options.access_log = true,
                 "--durable" => options.durable = true,
                 "--no-direct" => options.direct = false,
@@ -104,7 +112,7 @@ impl Options {
     pub fn describe(&self) -> String {
         format!(
             "lifecycle: {} tasks of {} B, {} producers, {} workers, {} mode; submit batch {}, \
-             lease max_tasks {}, ack batch {}, wait_ms {}; access log {}{}",
+             lease max_tasks {}, ack batch {}, wait_ms {}; access log {}{}{}",
             self.tasks,
             self.payload_bytes,
             self.producers,
@@ -119,6 +127,13 @@ impl Options {
                 "; replicated durability (one replica)"
             } else {
                 ""
+            },
+            match (self.groups, &self.strategy) {
+                (0, None) => String::new(),
+                (groups, strategy) => format!(
+                    "; {groups} groups, strategy {}",
+                    strategy.as_deref().unwrap_or("priority")
+                ),
             },
         )
     }

@@ -17,7 +17,10 @@ async fn one_task_groups(app: &TestApp, q: &str, count: usize) {
             .map(|n| json!({"payload": n, "group": format!("one-{n:05}")}))
             .collect();
         let reply = app
-            .post(&format!("/v1/queues/{q}/tasks:batch"), json!({ "tasks": tasks }))
+            .post(
+                &format!("/v1/queues/{q}/tasks:batch"),
+                json!({ "tasks": tasks }),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     }
@@ -73,11 +76,16 @@ async fn a_group_at_its_limit_costs_the_others_nothing() {
     // group is then at its limit, its 99,999 other tasks still ready.
     let first = app.lease(&loaded, json!({})).await;
     assert_eq!(group_of(&first[0]), "big");
-    let view = app.get(&format!("/v1/queues/{loaded}/groups/big")).await.body;
+    let view = app
+        .get(&format!("/v1/queues/{loaded}/groups/big"))
+        .await
+        .body;
     assert_eq!(view["held_by"], "max_in_flight", "{view}");
     assert_eq!(view["counts"]["ready"], 99_999);
 
-    let () = redis.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]).await;
+    let () = redis
+        .cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"])
+        .await;
     for strategy in ["fair", "priority"] {
         for q in [&plain, &loaded] {
             app.patch_policy(q, json!({ "strategy": strategy })).await;

@@ -122,7 +122,12 @@ async fn pausing_a_group_holds_only_that_group() {
     assert_eq!(stats["groups"], json!({"ready": 2, "held": 1}), "{stats}");
     let held = format!("taskgate_queue_groups{{queue=\"{q}\",state=\"held\"}} 1");
     eventually("the held group in /metrics", || async {
-        let text = app.client.get(format!("{}/metrics", app.base)).send().await.ok()?;
+        let text = app
+            .client
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .ok()?;
         text.text().await.ok()?.contains(&held).then_some(())
     })
     .await;

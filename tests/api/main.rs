@@ -26,6 +26,7 @@ mod expiry;
 mod faults;
 mod fidelity;
 mod group_bounds;
+mod group_faults;
 mod group_limits;
 mod grouping;
 mod groups;

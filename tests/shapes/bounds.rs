@@ -97,6 +97,7 @@ fn bounded_fields() -> Vec<Bounded> {
                 .unwrap_or_else(|| panic!("{method} {path}: the body has an example"));
             let path = path
                 .replace("{queue}", "bounds")
+                .replace("{group}", "tenant-42")
                 .replace("{id}", "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11");
             let mut add = |place: Place, field: &str, property: &Value| {
                 found.push(Bounded {
@@ -320,6 +321,7 @@ async fn every_documented_query_bound_is_the_enforced_one() {
         };
         let path = path
             .replace("{queue}", "bounds")
+            .replace("{group}", "tenant-42")
             .replace("{id}", "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11");
         let query: Vec<&Value> = parameters.iter().filter(|p| p["in"] == "query").collect();
         let required: Vec<String> = query

@@ -1,7 +1,17 @@
 //! The preconditions of a versioned write (a queue's policy, a group's limits): `If-Match` and
 //! `If-None-Match` read from the request and checked against the resource's version.
 
-use axum::http::{HeaderMap, header};
+use std::future::Future;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::http::problem::ApiError;
+
+/// A version as its `ETag`: `"3"`.
+pub(crate) fn etag(version: u64) -> HeaderValue {
+    HeaderValue::try_from(format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
 
 /// The preconditions of a policy write (RFC 9110 §13.1): `If-Match` and `If-None-Match`, each
 /// `*` or a list of entity tags, on one header line or several. Our entity tags are versions
@@ -72,8 +82,37 @@ impl Conditions {
         }
     }
 
+    /// The version a write may apply at, for its script to check atomically (`None`: any).
+    /// When the headers name it (one strong `If-Match` tag, or `If-None-Match: *`) nothing is
+    /// read; otherwise (a list of tags, or both headers) the write is decided on the version
+    /// `current` reads now, and applies only if it is still that one. `Err` is the `412` for
+    /// preconditions that already fail.
+    pub(crate) async fn version_to_expect(
+        &self,
+        subject: &Subject<'_>,
+        current: impl Future<Output = Result<u64, ApiError>>,
+    ) -> Result<Result<Option<u64>, Response>, ApiError> {
+        if let Ok(expected) = self.expected_version() {
+            return Ok(Ok(expected));
+        }
+        let version = current.await?;
+        if !self.hold_at(version) {
+            return Ok(Err(self.refused(subject, version)));
+        }
+        Ok(Ok(Some(version)))
+    }
+
+    /// The `412` for a write whose preconditions fail with `subject` at `version`, with that
+    /// version's `ETag`.
+    pub(crate) fn refused(&self, subject: &Subject<'_>, version: u64) -> Response {
+        let mut response =
+            ApiError::PreconditionFailed(self.refusal(subject, version)).into_response();
+        response.headers_mut().insert(header::ETAG, etag(version));
+        response
+    }
+
     /// Why a write was refused with `subject` at `version`.
-    pub(crate) fn refusal(&self, subject: &Subject<'_>, version: u64) -> String {
+    fn refusal(&self, subject: &Subject<'_>, version: u64) -> String {
         let Subject { owner, thing, some } = subject;
         let only_match = Self {
             if_match: self.if_match.clone(),

@@ -7,10 +7,10 @@ mod body;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::http::conditions::{Conditions, Subject};
+use crate::http::conditions::{Conditions, Subject, etag};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::Body;
 use crate::http::extract::{GroupParams, GroupPath, Page, PageParams, QueueParams, QueuePath};
@@ -20,15 +20,11 @@ use crate::http::responses::{
 };
 use crate::model::{GroupName, GroupPage, GroupView};
 use crate::store::groups::{GroupWrite, GroupWriteOutcome, Groups};
-use crate::store::policies::PolicyMode;
+use crate::store::policies::{PolicyMode, PolicyWrite};
 use body::GroupRequest;
 
 const IF_MATCH: &str = "Apply only if the group's limits are at one of these versions (ETags from a read, comma-separated), else `412`. `*`: only if the group has limits of its own. Compared strongly.";
 const IF_NONE_MATCH: &str = "`*`: apply only if the group has no limits of its own yet (version 0), else `412`. ETags: apply only if its limits are at none of these versions.";
-
-fn etag(version: u64) -> HeaderValue {
-    HeaderValue::try_from(format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
-}
 
 /// A group, with its version as `ETag`.
 fn group_response(view: GroupView) -> Response {
@@ -215,33 +211,22 @@ async fn write(
         thing: "limit set",
         some: "a limit set",
     };
-    let refuse = |version: u64| {
-        let mut response =
-            ApiError::PreconditionFailed(conditions.refusal(&subject, version)).into_response();
-        response.headers_mut().insert(header::ETAG, etag(version));
-        response
-    };
-    let expected_version = match conditions.expected_version() {
+    let current = async { Ok(groups.group(&queue, &group).await?.version) };
+    let expected_version = match conditions.version_to_expect(&subject, current).await? {
         Ok(expected) => expected,
-        Err(()) => {
-            // A list of tags, or both headers: decide on the version read now, and write only
-            // if it is still that version (else the write script refuses it as stale).
-            let version = groups.group(&queue, &group).await?.version;
-            if !conditions.hold_at(version) {
-                return Ok(refuse(version));
-            }
-            Some(version)
-        }
+        Err(refused) => return Ok(refused),
     };
     let write = GroupWrite {
         group,
-        mode,
-        expected_version,
-        updated_by: caller.name().map(str::to_owned),
-        values,
+        write: PolicyWrite {
+            mode,
+            expected_version,
+            updated_by: caller.name().map(str::to_owned),
+            values,
+        },
     };
     match groups.write(&queue, &write).await? {
         GroupWriteOutcome::Written(view) => Ok(group_response(*view)),
-        GroupWriteOutcome::Stale { version } => Ok(refuse(version)),
+        GroupWriteOutcome::Stale { version } => Ok(conditions.refused(&subject, version)),
     }
 }

@@ -8,12 +8,12 @@ pub(crate) mod schema;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::conditions::{Conditions, Subject};
+use crate::http::conditions::{Conditions, Subject, etag};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::Body;
 use crate::http::extract::{QueueParams, QueuePath};
@@ -41,10 +41,6 @@ pub struct QueuePolicyView {
     pub updated_at: Option<String>,
     /// Who changed it last, when known.
     pub updated_by: Option<String>,
-}
-
-fn etag(version: u64) -> HeaderValue {
-    HeaderValue::try_from(format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
 /// The view of a policy, with its `ETag`.
@@ -82,17 +78,11 @@ async fn write(
         }
     }
     let conditions = Conditions::read(headers);
-    let expected_version = match conditions.expected_version() {
+    let subject = subject(queue);
+    let current = async { Ok(policies.policy(queue).await?.version) };
+    let expected_version = match conditions.version_to_expect(&subject, current).await? {
         Ok(expected) => expected,
-        Err(()) => {
-            // A list of tags, or both headers: decide on the version read now, and write only
-            // if it is still that version (else the write script refuses it as stale).
-            let version = policies.policy(queue).await?.version;
-            if !conditions.hold_at(version) {
-                return Ok(precondition_failed(&conditions, queue, version));
-            }
-            Some(version)
-        }
+        Err(refused) => return Ok(refused),
     };
     let write = PolicyWrite {
         mode,
@@ -102,29 +92,18 @@ async fn write(
     };
     match policies.write_policy(queue, &write).await? {
         PolicyWriteOutcome::Written(policy) => Ok(policy_response(queue.as_str(), policy)),
-        PolicyWriteOutcome::Stale { version } => {
-            Ok(precondition_failed(&conditions, queue, version))
-        }
+        PolicyWriteOutcome::Stale { version } => Ok(conditions.refused(&subject, version)),
         PolicyWriteOutcome::Invalid(problem) => Err(ApiError::Validation(vec![problem])),
     }
 }
 
-/// The `412` for a write whose preconditions fail with the policy at `version`, with that
-/// version's `ETag`.
-fn precondition_failed(
-    conditions: &Conditions,
-    queue: &crate::model::QueueName,
-    version: u64,
-) -> Response {
-    let subject = Subject {
+/// What a policy write is about, for the words of a `412`.
+fn subject(queue: &crate::model::QueueName) -> Subject<'static> {
+    Subject {
         owner: format!("queue {queue}"),
         thing: "policy",
         some: "a policy",
-    };
-    let mut response =
-        ApiError::PreconditionFailed(conditions.refusal(&subject, version)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(version));
-    response
+    }
 }
 
 /// Get a queue's policy

@@ -1,10 +1,10 @@
 //! `write.lua`: replace, merge into or reset a group's own limits.
 
 use super::view::read_group;
-use crate::model::{Field, GroupName, GroupView};
+use crate::model::{GroupName, GroupView};
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply};
-use crate::store::policies::{PolicyMode, format_value};
+use crate::store::policies::{PolicyWrite, push_write};
 use crate::store::script::{ScriptDef, script};
 
 /// Small, and must work when Redis is full (to pause a group, say).
@@ -17,16 +17,11 @@ pub static WRITE: ScriptDef = script!(
     prelude: ["record", "groups_conf", "groups", "group_view"],
 );
 
-/// A checked write of a group's own limits.
+/// A checked write of a group's own limits: a policy write whose values are only `Weight`,
+/// `MaxInFlight`, `RatePerSecond`, `RateBurst` and `Paused` (named in `gconf` as in the policy).
 pub struct GroupWrite {
     pub group: GroupName,
-    pub mode: PolicyMode,
-    /// The `If-Match` version, when given.
-    pub expected_version: Option<u64>,
-    pub updated_by: Option<String>,
-    /// Values to set (`Some`) or revert (`None`): `Weight`, `MaxInFlight`, `RatePerSecond`,
-    /// `RateBurst`, `Paused`, named in `gconf` as in the policy.
-    pub values: Vec<(Field, Option<f64>)>,
+    pub write: PolicyWrite,
 }
 
 /// How a group write ended.
@@ -51,19 +46,8 @@ impl Op for WriteGroup<'_> {
     }
 
     fn args(&self, a: &mut Args<'_>) {
-        let write = self.write;
-        a.push(write.group.as_str())
-            .push(match write.mode {
-                PolicyMode::Replace => "put",
-                PolicyMode::Merge => "patch",
-                PolicyMode::Reset => "reset",
-            })
-            .opt(write.expected_version)
-            .push(write.updated_by.as_deref().unwrap_or(""));
-        for (field, value) in &write.values {
-            a.push(field.name())
-                .push(value.map(format_value).unwrap_or_default());
-        }
+        a.push(self.write.group.as_str());
+        push_write(a, &self.write.write);
     }
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<GroupWriteOutcome, StoreError> {

@@ -6,6 +6,7 @@ mod types;
 
 #[cfg(test)]
 pub(crate) use policy::POLICY;
+pub(super) use policy::push_write;
 pub use types::*;
 
 use deadpool_redis::redis;

@@ -23,6 +23,22 @@ pub static POLICY: ScriptDef = script!(
     prelude: [],
 );
 
+/// A versioned write's arguments, as `policy.lua` and `groups/write.lua` read them: mode,
+/// expected version or '', who or '', then (field, value or '') pairs.
+pub fn push_write(a: &mut Args<'_>, write: &PolicyWrite) {
+    a.push(match write.mode {
+        PolicyMode::Replace => "put",
+        PolicyMode::Merge => "patch",
+        PolicyMode::Reset => "reset",
+    })
+    .opt(write.expected_version)
+    .push(write.updated_by.as_deref().unwrap_or(""));
+    for (field, value) in &write.values {
+        a.push(field.name())
+            .push(value.map(format_value).unwrap_or_default());
+    }
+}
+
 pub struct WritePolicy<'a> {
     pub write: &'a PolicyWrite,
     /// The server's defaults, to build the effective policy of the answer.
@@ -37,18 +53,7 @@ impl Op for WritePolicy<'_> {
     }
 
     fn args(&self, a: &mut Args<'_>) {
-        let write = self.write;
-        a.push(match write.mode {
-            PolicyMode::Replace => "put",
-            PolicyMode::Merge => "patch",
-            PolicyMode::Reset => "reset",
-        })
-        .opt(write.expected_version)
-        .push(write.updated_by.as_deref().unwrap_or(""));
-        for (field, value) in &write.values {
-            a.push(field.name())
-                .push(value.map(format_value).unwrap_or_default());
-        }
+        push_write(a, self.write);
     }
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<PolicyWriteOutcome, StoreError> {

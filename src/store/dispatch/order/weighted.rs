@@ -79,8 +79,8 @@ impl QueueOrder for Weighted {
     }
 }
 
-/// What weighted leasing needs to know of a queue: its weight (0 when paused) and how many
-/// tasks are ready.
+/// What weighted leasing needs to know of a queue: its weight (0 when paused) and whether any
+/// task is ready (non-zero when so).
 async fn view(engine: &Engine, queue: &QueueName) -> Result<(u32, u64), StoreError> {
     let keys = engine.keys();
     let own: (Option<String>, Option<String>) = engine
@@ -91,17 +91,20 @@ async fn view(engine: &Engine, queue: &QueueName) -> Result<(u32, u64), StoreErr
                 .arg(Field::Paused.name()),
         )
         .await?;
+    // Whether anything is ready, with or without a group: an empty sorted set does not exist,
+    // and both keys carry the queue's hash tag, so one EXISTS asks both.
     let ready: u64 = engine
-        .query(redis::cmd("ZCARD").arg(keys.queue_key(queue, "ready")))
-        .await?;
-    let grouped: u64 = engine
-        .query(redis::cmd("ZCARD").arg(keys.queue_key(queue, "gready")))
+        .query(
+            redis::cmd("EXISTS")
+                .arg(keys.queue_key(queue, "ready"))
+                .arg(keys.queue_key(queue, "gready")),
+        )
         .await?;
     let number = |v: Option<String>| v.and_then(|v| v.parse::<f64>().ok());
     let defaults = engine.defaults();
     let paused = number(own.1).map_or(defaults.paused, |p| p != 0.0);
     let weight = number(own.0).map_or(defaults.weight, |w| w.max(0.0) as u32);
-    Ok((if paused { 0 } else { weight }, ready + grouped))
+    Ok((if paused { 0 } else { weight }, ready))
 }
 
 #[cfg(test)]

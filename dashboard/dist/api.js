@@ -43,6 +43,25 @@ export async function call(method, path, body, extra = {}) {
         throw new Problem(response.status, data ?? {});
     return { data: data, headers: response.headers };
 }
+/** PUTs the JSON text of an editor to `path`, only if it is still at `etag` (`If-Match`). */
+export async function saveJson(path, text, etag) {
+    let body;
+    try {
+        body = JSON.parse(text);
+    }
+    catch (error) {
+        return { error: `not JSON: ${error.message}` };
+    }
+    try {
+        await call("PUT", path, body, { "if-match": etag });
+        return "saved";
+    }
+    catch (error) {
+        if (error instanceof Problem && error.status === 412)
+            return "stale";
+        return { error: String(error.message) };
+    }
+}
 export const q = (queue) => `/v1/queues/${encodeURIComponent(queue)}`;
 /**
  * Follows a task's Server-Sent Events (`GET …/events`). EventSource cannot send an

@@ -1,7 +1,7 @@
 // A queue's task groups: each group's backlog, in-flight count and where it stands (taking
 // its turns, or held by a limit), pause and resume one group, and edit its own limits (with
 // If-Match, as the policy).
-import { call, Problem, q } from "./api.js";
+import { call, q, saveJson } from "./api.js";
 import { h, json, note } from "./dom.js";
 const g = (queue, group) => `${q(queue)}/groups/${encodeURIComponent(group)}`;
 /** The group's own limits, from its overridden field paths (`rate_limit.burst` and so on). */
@@ -21,22 +21,11 @@ function limitsEditor(queue, view, done) {
     const editor = h("textarea", { rows: 5, spellcheck: false, "data-testid": "group-editor" }, JSON.stringify(ownLimits(view), null, 2));
     const out = h("div", { class: "out" });
     const save = async () => {
-        let body;
-        try {
-            body = JSON.parse(editor.value);
-        }
-        catch (error) {
-            out.replaceChildren(note(`not JSON: ${error.message}`, "error"));
-            return;
-        }
-        try {
-            await call("PUT", g(queue, view.group), body, { "if-match": etag });
+        const saved = await saveJson(g(queue, view.group), editor.value, etag);
+        if (saved === "saved")
             done();
-        }
-        catch (error) {
-            const stale = error instanceof Problem && error.status === 412;
-            out.replaceChildren(note(stale ? "Someone changed this group meanwhile: reload it and apply your change again." : String(error.message), "error"));
-        }
+        else
+            out.replaceChildren(note(saved === "stale" ? "Someone changed this group meanwhile: reload it and apply your change again." : saved.error, "error"));
     };
     return h("div", { class: "group-editor", "data-group-editor": view.group }, h("h4", {}, `Group ${view.group} `, h("small", {}, `version ${view.version}`)), h("p", { class: "hint" }, "This group's own limits (weight, max_in_flight, rate_limit, paused); the rest are the queue policy's."), editor, h("button", { type: "button", onclick: save, "data-testid": "group-save" }, "Save group"), out, h("details", {}, h("summary", {}, "Limits in effect"), json(view.limits)));
 }

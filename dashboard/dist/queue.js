@@ -1,7 +1,7 @@
 // A queue's page: its counts, pause and resume, its policy (edited with If-Match, so two
 // operators cannot overwrite each other), its tasks per state, dead-letter redrive and purge,
 // its task groups (groups.ts), and a submit form.
-import { call, Problem, q } from "./api.js";
+import { call, q, saveJson } from "./api.js";
 import { badge, h, json, link, note, when } from "./dom.js";
 import { groupsSection } from "./groups.js";
 import { submitForm } from "./submit.js";
@@ -35,25 +35,13 @@ function policyEditor(queue) {
         const editor = h("textarea", { rows: 8, spellcheck: false, "data-testid": "policy-editor" }, JSON.stringify(ownValues(data), null, 2));
         const out = h("div", { class: "out" }, message ?? null);
         const save = async () => {
-            let body;
-            try {
-                body = JSON.parse(editor.value);
-            }
-            catch (error) {
-                out.replaceChildren(note(`not JSON: ${error.message}`, "error"));
-                return;
-            }
-            try {
-                await call("PUT", `${q(queue)}/policy`, body, { "if-match": etag });
+            const saved = await saveJson(`${q(queue)}/policy`, editor.value, etag);
+            if (saved === "saved")
                 await load(note("Saved."));
-            }
-            catch (error) {
-                if (error instanceof Problem && error.status === 412) {
-                    await load(note("Someone changed this policy meanwhile: here it is now. Apply your change again.", "error"));
-                }
-                else
-                    out.replaceChildren(note(String(error.message), "error"));
-            }
+            else if (saved === "stale")
+                await load(note("Someone changed this policy meanwhile: here it is now. Apply your change again.", "error"));
+            else
+                out.replaceChildren(note(saved.error, "error"));
         };
         box.replaceChildren(h("h3", {}, "Policy ", h("small", {}, `version ${data.version}${data.updated_at ? `, ${when(data.updated_at)}` : ""}`)), h("p", { class: "hint" }, "This queue's own values; every field left out takes the server's default. Saved only if nobody changed it since it was loaded."), editor, h("button", { type: "button", onclick: save, "data-testid": "policy-save" }, "Save policy"), out, h("details", {}, h("summary", {}, "Effective policy"), json(data.policy)));
     };

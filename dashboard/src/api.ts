@@ -55,6 +55,26 @@ export async function call<T>(
   return { data: data as T, headers: response.headers };
 }
 
+/** How a save of an editor's JSON ended: saved, refused as stale (`412`), or an error to show. */
+export type Saved = "saved" | "stale" | { error: string };
+
+/** PUTs the JSON text of an editor to `path`, only if it is still at `etag` (`If-Match`). */
+export async function saveJson(path: string, text: string, etag: string): Promise<Saved> {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    return { error: `not JSON: ${(error as Error).message}` };
+  }
+  try {
+    await call("PUT", path, body, { "if-match": etag });
+    return "saved";
+  } catch (error) {
+    if (error instanceof Problem && error.status === 412) return "stale";
+    return { error: String((error as Error).message) };
+  }
+}
+
 export const q = (queue: string) => `/v1/queues/${encodeURIComponent(queue)}`;
 
 /**

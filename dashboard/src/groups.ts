@@ -2,7 +2,7 @@
 // its turns, or held by a limit), pause and resume one group, and edit its own limits (with
 // If-Match, as the policy).
 
-import { call, Problem, q } from "./api.js";
+import { call, q, saveJson } from "./api.js";
 import { h, json, note } from "./dom.js";
 import type { GroupList, GroupView } from "./types.js";
 
@@ -24,20 +24,9 @@ function limitsEditor(queue: string, view: GroupView, done: () => void): HTMLEle
   const editor = h("textarea", { rows: 5, spellcheck: false, "data-testid": "group-editor" }, JSON.stringify(ownLimits(view), null, 2));
   const out = h("div", { class: "out" });
   const save = async () => {
-    let body: unknown;
-    try {
-      body = JSON.parse(editor.value);
-    } catch (error) {
-      out.replaceChildren(note(`not JSON: ${(error as Error).message}`, "error"));
-      return;
-    }
-    try {
-      await call("PUT", g(queue, view.group), body, { "if-match": etag });
-      done();
-    } catch (error) {
-      const stale = error instanceof Problem && error.status === 412;
-      out.replaceChildren(note(stale ? "Someone changed this group meanwhile: reload it and apply your change again." : String((error as Error).message), "error"));
-    }
+    const saved = await saveJson(g(queue, view.group), editor.value, etag);
+    if (saved === "saved") done();
+    else out.replaceChildren(note(saved === "stale" ? "Someone changed this group meanwhile: reload it and apply your change again." : saved.error, "error"));
   };
   return h(
     "div",

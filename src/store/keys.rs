@@ -81,7 +81,10 @@ pub const ROLES: [(&str, &str); 30] = [
         "gstate",
         "hash: group with ready tasks -> `t <its gheads member>` or `h` (held)",
     ),
-    ("ginflight", "hash: group -> its tasks leased now"),
+    (
+        "gleased",
+        "zset (lex): leased tasks with a group, `<group> <id>`, counted per group",
+    ),
     (
         "grate",
         "zset: rate-limited groups by when their token bucket is full again (ms)",

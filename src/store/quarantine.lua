@@ -1,6 +1,7 @@
 -- quarantine.lua: moves records the server found unreadable (a payload, result or error history
 -- that is not valid JSON) out of every index into the quarantine set, so no call fails on them
--- again. Their data stays until the queue's dead-task retention has passed.
+-- again, and out of their group's bookkeeping (prelude/groups.lua). Their data stays until the
+-- queue's dead-task retention has passed.
 -- arg: pairs of (task id, why)
 -- Returns reply('ok').
 
@@ -13,6 +14,7 @@ while arg(i) do
     -- Its ready-set member, should it be ready: `<seq>:<id>`, or the bare id of a record
     -- written before version 1 (removing a member that is not there is harmless).
     local member = id
+    local first_time = not redis.call('ZSCORE', K.quarantine, id)
     if ok and type(meta) == 'table' then
       if type(meta.seq) == 'string' then
         member = meta.seq .. ':' .. id
@@ -21,6 +23,9 @@ while arg(i) do
       save_meta(id, meta)
     end
     quarantine(id, why, member)
+    if first_time and ok and type(meta) == 'table' and type(meta.group) == 'string' then
+      group_quarantined(id, meta)
+    end
   end
   i = i + 2
 end

@@ -8,8 +8,9 @@ pub static QUARANTINE: ScriptDef = script!(
     "quarantine" in ".",
     " flags=allow-oom",
     keys: task_keys,
-    policy: ["lease_ms", "max_attempts"],
-    prelude: ["record"],
+    policy: ["lease_ms", "max_attempts", "groups.max_in_flight", "groups.rate_limit.per_second",
+        "groups.rate_limit.burst", "groups.ordered"],
+    prelude: ["record", "groups_conf", "groups"],
 );
 
 pub struct Quarantine<'a> {

@@ -74,7 +74,7 @@ macro_rules! script {
         $crate::store::script::script!($name in $dir, $flags, keys: [
             "meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
             "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events",
-            "gready", "gheads", "gturn", "gstate", "ginflight", "grate", "gwait", "ghold", "gconf",
+            "gready", "gheads", "gturn", "gstate", "gleased", "grate", "gwait", "ghold", "gconf",
             "glive", "gnames"
             $($(, $extra)*)?
         ], $($rest)*)

@@ -93,6 +93,58 @@ async fn an_unreadable_grouped_record_is_quarantined_and_its_group_goes_on() {
     assert_eq!(stats["counts"]["ready"], 0, "{stats}");
 }
 
+/// A leased grouped task whose payload cannot be read is quarantined by the lease that met it,
+/// and it stops counting against its group: under `groups.max_in_flight` 1 the group's next
+/// task is leased at once, and the group's view counts nothing leased.
+#[tokio::test]
+async fn a_quarantined_lease_frees_its_group() {
+    let app = TestApp::start().await;
+    let q = queue("group-quarantined-lease");
+    app.patch_policy(&q, json!({"groups": {"max_in_flight": 1}}))
+        .await;
+    let bad = app.submit(&q, json!({"payload": 1, "group": "acct"})).await;
+    let good = app.submit(&q, json!({"payload": 2, "group": "acct"})).await;
+    let bad_id = bad["id"].as_str().expect("id");
+    let () = RedisServer::shared()
+        .cmd(&["HSET", &key(&app, &q, "payload"), bad_id, "{not json"])
+        .await;
+    assert!(app.lease(&q, json!({"max_tasks": 10})).await.is_empty());
+    let lease = app.lease_one(&q).await;
+    assert_eq!(lease["task"]["id"], good["id"]);
+    let view = app.get(&format!("/v1/queues/{q}/groups/acct")).await.body;
+    assert_eq!(
+        view["counts"],
+        json!({"ready": 0, "scheduled": 0, "leased": 1}),
+        "{view}"
+    );
+    assert_eq!(view["in_flight"], 1, "{view}");
+}
+
+/// A leased grouped task whose whole record becomes unreadable (its group unknown from then
+/// on) is quarantined when its lease expires, and the sweep drops the lease entry it left in
+/// the group's count: the group's next task is leased, not held for good by
+/// `groups.max_in_flight` 1.
+#[tokio::test]
+async fn a_lease_whose_record_was_lost_stops_counting_against_its_group() {
+    let app = TestApp::start().await;
+    let q = queue("group-lost-lease");
+    app.patch_policy(&q, json!({"groups": {"max_in_flight": 1}}))
+        .await;
+    submit_group(&app, &q, Some("acct"), 2).await;
+    let first = app
+        .lease(&q, json!({"max_tasks": 10, "lease_ms": 1000}))
+        .await;
+    assert_eq!(first.len(), 1, "max_in_flight 1: {first:?}");
+    let id = first[0]["task"]["id"].as_str().expect("id");
+    let () = RedisServer::shared()
+        .cmd(&["HSET", &key(&app, &q, "meta"), id, "{\"state\": 7}"])
+        .await;
+    let next = app.lease_when_ready(&q, json!({"max_tasks": 10})).await;
+    assert_eq!(next["task"]["payload"]["n"], 1, "{next}");
+    let stats = app.queue_stats(&q).await;
+    assert_eq!(stats["counts"]["quarantined"], 1, "{stats}");
+}
+
 /// At `maxmemory`, a group can still be paused and resumed (the write is small and allowed
 /// when Redis is full, so an operator can always stop a tenant), and leasing goes on.
 #[tokio::test]

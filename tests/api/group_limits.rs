@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::grouping::{group_of, leased_by_group, submit_group};
+use crate::grouping::{group_of, leased_by_group, submit_group, tally};
 use crate::harness::{RedisServer, TestApp, queue};
 
 /// Two instances on the same Redis data.
@@ -257,4 +257,38 @@ async fn a_retry_in_backoff_holds_its_ordered_group() {
         "the retried task goes first"
     );
     assert_eq!(again["attempt"], 2);
+}
+
+/// Under `fair`, a group its own limit holds (`max_in_flight` 1, or `ordered`) keeps its place
+/// in the turns while it is held. One worker leases one task at a time and acks it, so after
+/// each lease its group is held until the ack: three such groups and the tasks without a
+/// group still take one turn each per round, 20 of 80 leases each. (A held group used to come
+/// back at the clock, tie with the groups that had not had their turn and win by name, so
+/// `a` took every lease.)
+#[tokio::test]
+async fn groups_held_by_their_limits_keep_their_fair_share() {
+    let app = TestApp::start().await;
+    for (name, limit) in [
+        ("cap", json!({"max_in_flight": 1})),
+        ("ordered", json!({"ordered": true})),
+    ] {
+        let q = queue(&format!("fair-held-{name}"));
+        app.patch_policy(&q, json!({"strategy": "fair", "groups": limit}))
+            .await;
+        for g in ["a", "b", "c"] {
+            submit_group(&app, &q, Some(g), 40).await;
+        }
+        submit_group(&app, &q, None, 40).await;
+        let mut seen = Vec::new();
+        for _ in 0..80 {
+            let lease = app.lease_one(&q).await;
+            seen.push(group_of(&lease));
+            let acked = app.worker_call(&lease, "ack", json!({})).await;
+            assert_eq!(acked.status, 200, "{}", acked.body);
+        }
+        let counts = tally(&seen);
+        for g in ["a", "b", "c", ""] {
+            assert_eq!(counts.get(g), Some(&20), "{name}: {counts:?}");
+        }
+    }
 }

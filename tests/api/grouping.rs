@@ -52,6 +52,15 @@ pub fn group_of(lease: &Value) -> String {
     lease["task"]["group"].as_str().unwrap_or("").to_owned()
 }
 
+/// How many times each group occurs in `groups`.
+pub fn tally(groups: &[String]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for g in groups {
+        *counts.entry(g.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// Counts the queue's leased tasks per group in one script, so the counts are one instant's.
 const LEASED_BY_GROUP: &str = "local counts = {} \
     for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do \

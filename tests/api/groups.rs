@@ -2,14 +2,13 @@
 //! to their weights, against `priority` on the same data; and a group's own limits as a REST
 //! resource (pause one tenant, change its weight, `If-Match`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::grouping::{group_of, patch_group, submit_group};
+use crate::grouping::{group_of, patch_group, submit_group, tally};
 use crate::harness::{TestApp, eventually, queue};
 
 /// The small groups of the fairness test, and the tasks each submits.
@@ -47,14 +46,6 @@ async fn lease_after_a_burst(strategy: &str, leases: usize) -> Vec<String> {
     let seen = seen.lock().await.clone();
     assert_eq!(seen.len(), leases);
     seen
-}
-
-fn tally(groups: &[String]) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for g in groups {
-        *counts.entry(g.clone()).or_insert(0) += 1;
-    }
-    counts
 }
 
 /// Under `fair`, the eleven groups (all ready before the first lease) take turns, one task

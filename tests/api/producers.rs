@@ -28,8 +28,9 @@ async fn second_instance(app: &TestApp) -> TestApp {
 }
 
 /// The first submit with a key is 201; a repeat is 200 with the same task and
-/// `Idempotent-Replayed`; the same key with another body is 422 naming the header; 20
-/// concurrent submits with one key through two instances create exactly one task.
+/// `Idempotent-Replayed`; the same key with another body (another payload, or the same one in
+/// a group) is 422 naming the header; 20 concurrent submits with one key through two
+/// instances create exactly one task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idempotent_submits_create_one_task() {
     let app = Arc::new(TestApp::start().await);
@@ -45,6 +46,10 @@ async fn idempotent_submits_create_one_task() {
     assert_eq!(again.headers["location"], first.headers["location"]);
     let changed = submit_with_key(&app, &q, "order-42", &json!({"payload": {"order": 43}})).await;
     let problem = changed.assert_problem(422, "validation");
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
+    let grouped = json!({"payload": {"order": 42}, "group": "acct-9"});
+    let regrouped = submit_with_key(&app, &q, "order-42", &grouped).await;
+    let problem = regrouped.assert_problem(422, "validation");
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
     let bad_key = submit_with_key(&app, &q, "tab\tkey", &body).await;
     bad_key.assert_problem(422, "validation");

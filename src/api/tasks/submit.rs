@@ -137,6 +137,11 @@ fn with_key(mut task: NewTask, key: String) -> NewTask {
         "\0{}\0{:?}\0{:?}\0{:?}",
         task.priority, task.start, task.max_attempts, task.lease_ms
     ));
+    // Added only when there is one, so a task without a group keeps the fingerprint it had
+    // before groups existed (a repeat across an upgrade is still a repeat).
+    if let Some(group) = &task.group {
+        digest.update(format!("\0group={}", group.as_str()));
+    }
     let fingerprint = digest
         .finalize()
         .iter()

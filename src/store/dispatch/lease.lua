@@ -193,9 +193,14 @@ local function take_by_turn()
     group_sync(g)
     return true
   end
+  local score = tonumber(redis.call('ZSCORE', K.gheads, head))
+  if not score then
+    group_sync(g, nil, nil, true) -- a head lost from `gheads`: put right, then go on
+    return true
+  end
   redis.call('HSET', K.stats, 'fair_clock', pass)
   redis.call('ZADD', K.gturn, pass + 1000 / group_conf(g).weight, g)
-  return take_grouped(head, tonumber(redis.call('ZSCORE', K.gheads, head)) or 0)
+  return take_grouped(head, score)
 end
 
 if redis.call('EXISTS', K.gturn) == 0 then

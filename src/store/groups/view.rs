@@ -15,7 +15,7 @@ use crate::store::script::{ScriptDef, script};
 pub static VIEW: ScriptDef = script!(
     "view" in "groups",
     " flags=no-writes",
-    keys: ["meta", "policy", "gready", "gstate", "ginflight", "grate", "gwait", "ghold", "gconf", "glive",
+    keys: ["meta", "policy", "gready", "gstate", "gleased", "grate", "gwait", "ghold", "gconf", "glive",
         "gnames"],
     policy: ["groups.max_in_flight", "groups.rate_limit.per_second", "groups.rate_limit.burst",
         "groups.ordered"],

@@ -26,11 +26,11 @@ end
 local function group_view(g)
   local conf = group_conf(g)
   local ready = redis.call('ZLEXCOUNT', K.gready, '[' .. g .. ' ', '(' .. g .. '!')
-  local in_flight = tonumber(redis.call('HGET', K.ginflight, g)) or 0
+  local in_flight = group_in_flight(g)
   local live = tonumber(redis.call('HGET', K.glive, g)) or 0
   local state = redis.call('HGET', K.gstate, g)
   local standing, why = 'idle', false
-  if state == 'h' then
+  if string.sub(state or '', 1, 1) == 'h' then
     standing, why = 'held', held_by(g, conf, in_flight)
   elseif state then
     standing = 'turns'

@@ -9,18 +9,20 @@
 --
 -- A group with ready tasks is either in the turns or held:
 --   in the turns: its next task is in `gheads` (score -priority, member "<gseq>:<id> <group>",
---     so the
---     `priority` strategy takes the best head of all groups, oldest first among equals), the group is in `gturn` (score:
---     its pass, for the `fair` strategy's weighted turns) and `gstate` says "t <gheads member>";
+--     so the `priority` strategy takes the best head of all groups, oldest first among
+--     equals), the group is in `gturn` (score: its pass, for the `fair` strategy's weighted
+--     turns) and `gstate` says "t <gheads member>";
 --   held (paused, at max_in_flight, out of rate tokens, or an ordered group whose task is
---     out): in neither, `gstate` says "h", and a group out of tokens waits in `gwait` (score:
---     when it has one again). A lease never looks at a held group: a group at its limit with
---     100,000 ready tasks costs the others nothing.
+--     out): in neither, `gstate` says "h <pass>" (its pass when it left the turns, so it goes
+--     back to the same place in them and does not win the next turn on a tie), and a group
+--     out of tokens waits in `gwait` (score: when it has one again). A lease never looks at a
+--     held group: a group at its limit with 100,000 ready tasks costs the others nothing.
 -- `group_sync` puts a group where it belongs; every change that can move it calls it, so each
 -- costs a few commands whatever the groups hold. A group with nothing ready leaves no entry
--- in these sets; `ginflight` (leases out), `grate` (rate limits, below), `ghold` (an
--- ordered group's task that is out) and `glive`/`gnames` (the groups listed) hold only groups
--- that have something there.
+-- in these sets; `gleased` (its leases out, one lex member "<group> <id>" each, so an entry a
+-- quarantined record left behind can be found and dropped), `grate` (rate limits, below),
+-- `ghold` (an ordered group's task that is out) and `glive`/`gnames` (the groups listed) hold
+-- only groups that have something there.
 --
 -- Each group's limits are `group_conf` (prelude/groups_conf.lua).
 
@@ -93,7 +95,7 @@ local function group_hold(g, conf, known_id, known_meta)
   if conf.paused then
     return 'paused'
   end
-  if conf.max_in_flight and (tonumber(redis.call('HGET', K.ginflight, g)) or 0) >= conf.max_in_flight then
+  if conf.max_in_flight and group_in_flight(g) >= conf.max_in_flight then
     return 'busy'
   end
   local next_member = nil
@@ -117,6 +119,11 @@ local function fair_clock()
   return tonumber(redis.call('HGET', K.stats, 'fair_clock')) or 0
 end
 
+-- The pass a held group left the turns with (its `gstate` "h <pass>"), or nil.
+local function held_pass(state)
+  return state and tonumber(string.match(state, '^h (%S+)$'))
+end
+
 -- Puts group g where it belongs now: in the turns with its next task, held, or nowhere.
 -- (`known_id`, `known_meta`: a task of the group changed in this call and not saved yet.)
 -- `force` re-asserts every entry even when the group's state says it is in place, to mend
@@ -130,21 +137,25 @@ local function group_sync(g, known_id, known_meta, force)
     has_ready = group_first(g) ~= nil
   end
   if not has_ready or hold then
+    local pass = nil
     if in_turns then
       redis.call('ZREM', K.gheads, string.sub(state, 3))
     end
     if in_turns or force then
+      pass = redis.call('ZSCORE', K.gturn, g)
       redis.call('ZREM', K.gturn, g)
     end
     if not has_ready then
+      -- Idle: its pass is forgotten, so it cannot bank turns while it has nothing to do.
       if state then
         redis.call('HDEL', K.gstate, g)
       end
       redis.call('ZREM', K.gwait, g)
       return
     end
-    if state ~= 'h' then
-      redis.call('HSET', K.gstate, g, 'h')
+    local held = 'h ' .. (pass or held_pass(state) or fair_clock())
+    if state ~= held then
+      redis.call('HSET', K.gstate, g, held)
     end
     if hold == 'rate' then
       redis.call('ZADD', K.gwait, at_or_next, g)
@@ -163,12 +174,17 @@ local function group_sync(g, known_id, known_meta, force)
     redis.call('ZREM', K.gheads, string.sub(state, 3))
   end
   if not in_turns or force then
-    -- NX: a group still in the turns keeps its pass; one that joins starts at the clock.
-    redis.call('ZADD', K.gturn, 'NX', fair_clock(), g)
+    -- NX: a group still in the turns keeps its pass. One that comes back from being held
+    -- takes up its own pass again, unless the clock has gone past it (a held group banks no
+    -- turns either); one that joins from idle starts at the clock.
+    local start = math.max(held_pass(state) or 0, fair_clock())
+    redis.call('ZADD', K.gturn, 'NX', start, g)
     redis.call('ZREM', K.gwait, g)
   end
   redis.call('ZADD', K.gheads, score, head)
-  redis.call('HSET', K.gstate, g, 't ' .. head)
+  if state ~= 't ' .. head then
+    redis.call('HSET', K.gstate, g, 't ' .. head)
+  end
 end
 
 -- Mends the groups' bookkeeping from the one index it derives from, `gready`: at most `limit`
@@ -192,6 +208,25 @@ local function groups_mended(limit, cursor)
     end
   end
   return cursor
+end
+
+-- Drops the `gleased` entries whose task is no longer leased (a record quarantined while it
+-- was leased: its group is not known then, and the entry would count against the group's
+-- max_in_flight for good), looking at most `limit` entries from `cursor` (the last one looked
+-- at; '' for the first). The reaper calls it; returns the cursor to go on from ('' when done).
+local function group_leases_mended(limit, cursor)
+  local from = cursor == '' and '-' or '(' .. cursor
+  local members = redis.call('ZRANGE', K.gleased, from, '+', 'BYLEX', 'LIMIT', 0, limit)
+  for _, member in ipairs(members) do
+    local g, id = string.match(member, '^(%S+) (%S+)$')
+    if not (id and redis.call('ZSCORE', K.leased, id)) then
+      redis.call('ZREM', K.gleased, member)
+      if g then
+        group_sync(g)
+      end
+    end
+  end
+  return #members < limit and '' or members[#members]
 end
 
 -- A task joined group g (submitted, or redriven from dead): the group is listed while it has
@@ -222,7 +257,7 @@ end
 local function group_leased(id, meta)
   local g = meta.group
   local conf = group_conf(g)
-  redis.call('HINCRBY', K.ginflight, g, 1)
+  redis.call('ZADD', K.gleased, 0, g .. ' ' .. id)
   if conf.rate then
     local full_at = math.max(now, tonumber(redis.call('ZSCORE', K.grate, g)) or now)
     redis.call('ZADD', K.grate, full_at + 1000 / conf.rate, g)
@@ -235,11 +270,8 @@ end
 
 -- A grouped task's lease ended (acked, failed, expired, cancelled).
 local function group_released(id, meta)
-  local g = meta.group
-  if redis.call('HINCRBY', K.ginflight, g, -1) <= 0 then
-    redis.call('HDEL', K.ginflight, g)
-  end
-  group_sync(g, id, meta)
+  redis.call('ZREM', K.gleased, meta.group .. ' ' .. id)
+  group_sync(meta.group, id, meta)
 end
 
 -- A grouped task finished (completed, dead, cancelled): an ordered group it held goes on, and
@@ -264,4 +296,20 @@ local function groups_refilled(limit)
     redis.call('ZREM', K.gwait, g)
     group_sync(g)
   end
+end
+
+-- A grouped task whose payload, result or history the server found unreadable is quarantined
+-- (quarantine.lua) while its metadata, `meta`, is still readable: a live task leaves its
+-- group as a finished one does, so its group is neither held by it nor listed for it.
+local function group_quarantined(id, meta)
+  local g = meta.group
+  local live = meta.state == 'ready' or meta.state == 'scheduled' or meta.state == 'leased'
+  if meta.state == 'ready' and type(meta.gseq) == 'string' and tonumber(meta.priority) then
+    redis.call('ZREM', K.gready, group_member(id, meta))
+  end
+  redis.call('ZREM', K.gleased, g .. ' ' .. id)
+  if live then
+    group_finished(id, meta)
+  end
+  group_sync(g)
 end

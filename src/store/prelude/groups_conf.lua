@@ -1,7 +1,8 @@
--- groups_conf.lua: each task group's limits. A group's own overrides live in `gconf` (group ->
--- JSON object of `weight`, `paused`, `max_in_flight`, `rate_limit.per_second`,
--- `rate_limit.burst`, written by store/groups/write.lua); the policy's `groups.*` fields are
--- every group's defaults. `ordered` is the queue's alone.
+-- groups_conf.lua: each task group's limits, and its leases that max_in_flight counts. A
+-- group's own overrides live in `gconf` (group -> JSON object of `weight`, `paused`,
+-- `max_in_flight`, `rate_limit.per_second`, `rate_limit.burst`, written by
+-- store/groups/write.lua); the policy's `groups.*` fields are every group's defaults.
+-- `ordered` is the queue's alone.
 
 -- Each group's limits, read once per script call.
 local GROUP_CONF = {}
@@ -39,4 +40,10 @@ local function group_conf(g)
   }
   GROUP_CONF[g] = conf
   return conf
+end
+
+-- How many of group g's tasks are leased now, as its max_in_flight counts them (`gleased`:
+-- one lex member "<group> <id>" per lease, prelude/groups.lua).
+local function group_in_flight(g)
+  return redis.call('ZLEXCOUNT', K.gleased, '[' .. g .. ' ', '(' .. g .. '!')
 end

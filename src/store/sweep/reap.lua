@@ -67,11 +67,19 @@ if budget > 0 then
   end
 end
 
--- A few groups' bookkeeping re-placed per sweep, walking them all in turn.
-if redis.call('EXISTS', K.gready) == 1 then
-  local cursor = redis.call('HGET', K.stats, 'group_mend') or ''
-  redis.call('HSET', K.stats, 'group_mend', groups_mended(GROUPS_MENDED_MAX, cursor))
+-- A few groups' bookkeeping re-placed per sweep, and a few of their lease entries checked,
+-- walking them all in turn.
+local function walk(key, field, step)
+  if redis.call('EXISTS', key) == 1 then
+    local cursor = redis.call('HGET', K.stats, field) or ''
+    local next_cursor = step(GROUPS_MENDED_MAX, cursor)
+    if next_cursor ~= cursor then
+      redis.call('HSET', K.stats, field, next_cursor)
+    end
+  end
 end
+walk(K.gready, 'group_mend', groups_mended)
+walk(K.gleased, 'group_lease_mend', group_leases_mended)
 
 local gone = 0
 local counts = state_counts()
@@ -85,7 +93,7 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
   if empty then
     -- With no task left, what groups kept is stale (a rate clock still running, a count or
     -- hold a quarantined record left behind).
-    redis.call('DEL', K.stats, K.grate, K.ginflight, K.ghold, K.glive, K.gnames)
+    redis.call('DEL', K.stats, K.grate, K.gleased, K.ghold, K.glive, K.gnames)
     gone = 1
   end
 end

@@ -23,10 +23,19 @@ async fn all_pages(app: &TestApp, q: &str, state: &str, limit: u32) -> Vec<i64> 
             seen.push(task["payload"]["n"].as_i64().expect("n"));
         }
         match &reply.body["next_cursor"] {
-            Value::String(next) => cursor = Some(next.clone()),
+            Value::String(next) => {
+                assert!(query_safe(next), "a cursor to paste as it is: {next:?}");
+                cursor = Some(next.clone());
+            }
             _ => return seen,
         }
     }
+}
+
+/// Whether `text` goes into a query string as it is (RFC 3986 unreserved, `:` and `@`).
+fn query_safe(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~:@".contains(&b))
 }
 
 #[tokio::test]
@@ -43,6 +52,26 @@ async fn ready_tasks_are_listed_in_lease_order_across_pages() {
     // The lease order is the listed order.
     let first = app.lease_one(&q).await;
     assert_eq!(first["task"]["payload"]["n"], 2);
+}
+
+/// Ready tasks without a group come first, in lease order, then each group's in its own order
+/// by group name; the cursors of grouped tasks page through them too, pasted as they are.
+#[tokio::test]
+async fn grouped_ready_tasks_page_after_the_ungrouped_ones() {
+    let app = TestApp::start().await;
+    let q = queue("list-ready-groups");
+    for n in 0..6 {
+        let group = ["b", "a", ""][n % 3];
+        let task = match group {
+            "" => json!({"payload": {"n": n}}),
+            g => json!({"payload": {"n": n}, "group": g}),
+        };
+        app.submit(&q, task).await;
+    }
+    assert_eq!(
+        all_pages(&app, &q, "ready", 1).await,
+        vec![2, 5, 1, 4, 0, 3]
+    );
 }
 
 #[tokio::test]

@@ -69,15 +69,21 @@ pub async fn page(
     let found = tasks.list(queue, task_state, limit, after.as_ref()).await?;
     Ok(Json(TaskList {
         tasks: found.tasks,
-        next_cursor: found.next.map(|c| format!("{}_{}", c.score, c.member)),
+        // A grouped member's space is written `~` (in no group name or id), so the cursor
+        // goes into a query string as it is.
+        next_cursor: found
+            .next
+            .map(|c| format!("{}_{}", c.score, c.member.replace(' ', "~"))),
     }))
 }
 
 /// `<score>_<member>`, where the member is a task id or, in the ready order, `<16 hex>:<id>`
-/// (a task without a group) or `<group> <4 digits><16 hex>:<id>` (one with a group).
+/// (a task without a group) or `<group>~<4 digits><16 hex>:<id>` (one with a group; a space
+/// instead of the `~` is read too).
 fn parse_cursor(cursor: &str) -> Result<PageCursor, ApiError> {
     let parsed = cursor.split_once('_').and_then(|(score, member)| {
         let score = score.parse().ok()?;
+        let member = &member.replace('~', " ");
         let ranked = match member.split_once(' ') {
             Some((group, rank)) => {
                 GroupName::parse(group).ok()?;

@@ -395,6 +395,7 @@ mod direct {
             max_attempts: None,
             lease_ms: None,
             group: None,
+            start_within_ms: None,
             idempotency: None,
         }
     }

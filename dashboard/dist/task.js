@@ -1,5 +1,6 @@
-// A task's page: its state, payload, result and error history, kept live by following the
-// task's event stream until it is finished; and a cancel button while it can be cancelled.
+// A task's page: its state, payload, latest progress report, result and error history, kept
+// live by following the task's event stream until it is finished; and a cancel button while it
+// can be cancelled.
 import { call, followEvents, q } from "./api.js";
 import { badge, h, json, link, note, when } from "./dom.js";
 function render(task, cancel) {
@@ -18,6 +19,9 @@ function render(task, cancel) {
         h("table", { class: "fields" }, h("tbody", {}, ...fields.map(([name, value]) => h("tr", {}, h("th", {}, name), h("td", {}, String(value)))))),
         h("h3", {}, "Payload"),
         json(task.payload, "payload"),
+        task.progress_at !== undefined
+            ? h("div", {}, h("h3", {}, "Progress ", h("span", { class: "hint" }, `reported ${when(task.progress_at)}`)), json(task.progress, "progress"))
+            : null,
         task.result !== undefined && task.result !== null ? h("div", {}, h("h3", {}, "Result"), json(task.result, "result")) : null,
         task.errors.length
             ? h("div", {}, h("h3", {}, "Errors"), h("table", { "data-testid": "errors" }, h("thead", {}, h("tr", {}, h("th", {}, "attempt"), h("th", {}, "at"), h("th", {}, "kind"), h("th", {}, "message"))), h("tbody", {}, ...task.errors.map((e) => h("tr", {}, h("td", { class: "num" }, e.attempt), h("td", {}, when(e.at)), h("td", {}, e.kind), h("td", { class: "error" }, e.message))))))

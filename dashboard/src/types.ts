@@ -23,6 +23,8 @@ export interface Task {
   leased_until?: string | null;
   finished_at?: string | null;
   worker?: string | null;
+  progress?: unknown;
+  progress_at?: string;
   result?: unknown;
   last_error?: string | null;
   errors: TaskError[];

@@ -2,10 +2,12 @@
 // running taskgate: load it, see a queue appear after a submit, pause and resume it, edit its
 // policy (If-Match, and the 412 when someone else changed it first), pause, resume and edit a
 // task group from its Groups table, redrive a dead task and
-// purge one, submit from the form and follow that task to `completed` over its event stream.
+// purge one, submit from the form and follow that task (and its worker's progress) to
+// `completed` over its event stream; and a real EventSource hears a `progress` event.
 // Takes a screenshot of each page, and checks that every API call the dashboard made is an
 // operation of the OpenAPI document. Run by tests/polyglot/dashboard.rs with TASKGATE_URL,
-// TASKGATE_ADMIN_KEY, TASKGATE_WORKER_KEY, TASKGATE_QUEUE and SCREENSHOT_DIR set.
+// TASKGATE_ADMIN_KEY, TASKGATE_WORKER_KEY, TASKGATE_QUEUE, SCREENSHOT_DIR and TASKGATE_OPEN_URL
+// (a second server, on the same Redis, that requires no key) set.
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 
@@ -160,12 +162,42 @@ try {
   const work = await api("POST", `${qpath}/leases`, { max_tasks: 1 }, workerKey);
   check("the submitted task is leased first (priority 5)", work.leases[0]?.task.id === id);
   await page.locator('[data-testid="task-state"]', { hasText: "leased" }).waitFor();
+  await api("POST", `${qpath}/tasks/${id}/heartbeat`, { lease_id: work.leases[0].lease_id, progress: { done: 3, of: 4 } }, workerKey);
+  await page.locator('[data-testid="progress"]', { hasText: '"done": 3' }).waitFor();
+  check("the task page shows the worker's progress", true);
   await api("POST", `${qpath}/tasks/${id}/ack`, { lease_id: work.leases[0].lease_id, result: { sent: true } }, workerKey);
   await page.locator('[data-testid="task-state"]', { hasText: "completed" }).waitFor();
   await page.locator('[data-testid="result"]', { hasText: "sent" }).waitFor();
   await page.getByText("the stream has ended").waitFor();
   await page.screenshot({ path: `${shots}/4-task.png`, fullPage: true });
   check("followed the task to completed", true);
+
+  // A real EventSource hears a heartbeat's progress as a `progress` event. EventSource cannot
+  // send a key, so this is against the second server, which requires none, from a page of its
+  // own origin.
+  const open = process.env.TASKGATE_OPEN_URL;
+  const openCall = async (path, body) => {
+    const response = await fetch(open + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    return response.json();
+  };
+  const esQueue = `/v1/queues/${queue}-es`;
+  const followed = await openCall(`${esQueue}/tasks`, { payload: "resize" });
+  const held = (await openCall(`${esQueue}/leases`, { max_tasks: 1 })).leases[0];
+  const esPage = await browser.newPage();
+  await esPage.goto(`${open}/healthz`);
+  // Connected once the stream has sent the task as it is now (leased).
+  await esPage.evaluate((path) => new Promise((resolve, reject) => {
+    const source = new EventSource(path);
+    window.heard = [];
+    source.addEventListener("leased", () => { window.heard.push("leased"); resolve(); });
+    source.addEventListener("progress", (e) => window.heard.push(JSON.parse(e.data).progress));
+    source.onerror = () => reject(new Error("the EventSource failed"));
+  }), `${esQueue}/tasks/${followed.id}/events`);
+  await openCall(`${esQueue}/tasks/${followed.id}/heartbeat`, { lease_id: held.lease_id, progress: { done: 1, of: 2 } });
+  await esPage.waitForFunction(() => window.heard.length >= 2);
+  const heard = await esPage.evaluate(() => window.heard);
+  check("a real EventSource hears a progress event", JSON.stringify(heard) === '["leased",{"done":1,"of":2}]', JSON.stringify(heard));
+  await esPage.close();
 
   // Every call the dashboard made is a documented operation.
   const document = await api("GET", "/openapi.json");

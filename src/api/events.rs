@@ -1,5 +1,6 @@
 //! A task's life as Server-Sent Events, for web pages: `new EventSource(url)` follows a task to
-//! its result. One event per state change, named after it, with the task as JSON; the stream
+//! its result. One event per state change, named after it, and one per progress report, with
+//! the task as JSON; the stream
 //! ends when the task is finished, or after `--event-stream-max-ms` with a `reconnect` event
 //! (`EventSource` then connects again by itself and gets the current state first).
 //!
@@ -33,7 +34,8 @@ use crate::store::waiting::Waiting as Listeners;
 /// A `text/event-stream` (Server-Sent Events) of the task's life: first its current state, then
 /// one event per change, then the stream ends once the task is finished. Each event is named
 /// after what happened — `scheduled`, `ready`, `leased`, `retrying` (a failed attempt that will
-/// be tried again), `completed`, `dead` or `cancelled` — and carries the task as JSON. A stream
+/// be tried again), `completed`, `dead` or `cancelled` — and carries the task as JSON; a
+/// `progress` event carries the task when its worker reports `progress` with a heartbeat. A stream
 /// lives at most the server's `TASKGATE_EVENT_STREAM_MAX_MS` (default 10 minutes): it then ends
 /// with a `reconnect` event (`data: {"reason": ...}`, with an SSE `retry` of 1000 ms), and an
 /// `EventSource` connects again by itself, getting the task's current state first.
@@ -74,6 +76,7 @@ pub async fn get_task_events(
         shutdown: shutdown.0.clone(),
         next: Some(first),
         last: None,
+        last_progress: None,
         done: false,
         ends_at: Instant::now() + stream_max.0,
         _waiting: waiting,
@@ -98,6 +101,8 @@ struct Watch {
     next: Option<Task>,
     /// The (state, attempts) last sent, to send each change once.
     last: Option<(TaskState, u32)>,
+    /// When the progress last sent was reported, to send each report once.
+    last_progress: Option<String>,
     done: bool,
     /// When the stream ends with a `reconnect` event, if the task is not finished by then.
     ends_at: Instant,
@@ -112,11 +117,19 @@ impl Watch {
         loop {
             if let Some(task) = self.next.take() {
                 let seen = (task.state, task.attempts);
-                if self.last != Some(seen) {
+                let name = if self.last != Some(seen) {
+                    Some(event_name(&task))
+                } else if task.progress_at.is_some() && task.progress_at != self.last_progress {
+                    Some("progress")
+                } else {
+                    None
+                };
+                if let Some(name) = name {
                     self.last = Some(seen);
+                    self.last_progress.clone_from(&task.progress_at);
                     self.done = task.state.is_terminal();
                     let data = serde_json::to_string(&task).ok()?;
-                    return Some(Event::default().event(event_name(&task)).data(data));
+                    return Some(Event::default().event(name).data(data));
                 }
             }
             tokio::select! {

@@ -350,6 +350,7 @@ impl Config {
             max_payload_bytes: self.max_payload_bytes,
             rate_limit: None,
             max_in_flight: None,
+            start_ttl_ms: None,
             paused: false,
             weight: 1,
             completed_ttl_ms: d.default_completed_ttl_ms,

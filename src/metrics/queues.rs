@@ -28,7 +28,7 @@ use metrics_exporter_prometheus::formatting::{
 use crate::model::{GroupTally, StateCounts};
 
 /// The `transition` label values, in the order of each queue's counters.
-pub const TRANSITIONS: [&str; 9] = [
+pub const TRANSITIONS: [&str; 10] = [
     "submitted",
     "leased",
     "completed",
@@ -36,6 +36,7 @@ pub const TRANSITIONS: [&str; 9] = [
     "dead",
     "cancelled",
     "expired",
+    "start_expired",
     "redriven",
     "purged",
 ];

@@ -17,7 +17,7 @@ pub fn lease_request() -> Value {
 }
 
 pub fn heartbeat_request() -> Value {
-    json!({"lease_id": LEASE_ID, "lease_ms": 60000})
+    json!({"lease_id": LEASE_ID, "lease_ms": 60000, "progress": {"step": "rendering", "done": 1, "of": 3}})
 }
 
 pub fn ack_request() -> Value {
@@ -115,7 +115,7 @@ pub fn queue_stats() -> Value {
     json!({
         "name": "emails",
         "counts": {"scheduled": 2, "ready": 40, "leased": 8, "completed": 1200, "dead": 3, "cancelled": 1, "quarantined": 0},
-        "totals": {"submitted": 1254, "completed": 1200, "failed": 17, "dead": 3},
+        "totals": {"submitted": 1254, "completed": 1200, "failed": 17, "dead": 3, "expired": 1},
         "oldest_ready_age_ms": 1520,
         "groups": {"ready": 12, "held": 2},
         "policy": policy()

@@ -57,6 +57,9 @@ pub const ERROR_MESSAGE_MAX: usize = 4_096;
 pub const MAX_JSON_DEPTH_DEFAULT: usize = 64;
 /// Failed attempts remembered per task, newest last.
 pub const ERROR_HISTORY_MAX: usize = 10;
+/// Largest `progress` a heartbeat may carry, in bytes of JSON text: a progress report is a
+/// few numbers and a line of text, kept beside the task and sent to every stream following it.
+pub const PROGRESS_BYTES_MAX: usize = 4_096;
 
 /// One problem with one input field, as listed in a `validation` problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -35,6 +35,7 @@ pub enum Field {
     GroupRatePerSecond,
     GroupRateBurst,
     GroupOrdered,
+    StartTtlMs,
 }
 
 /// What kind of value a field holds.
@@ -48,7 +49,7 @@ pub enum Kind {
 }
 
 impl Field {
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 21] = [
         Field::LeaseMs,
         Field::MaxAttempts,
         Field::BackoffInitialMs,
@@ -69,6 +70,7 @@ impl Field {
         Field::GroupRatePerSecond,
         Field::GroupRateBurst,
         Field::GroupOrdered,
+        Field::StartTtlMs,
     ];
 
     /// The field's name in the API (a dotted path for nested ones) and in Redis.
@@ -94,6 +96,7 @@ impl Field {
             Field::GroupRatePerSecond => "groups.rate_limit.per_second",
             Field::GroupRateBurst => "groups.rate_limit.burst",
             Field::GroupOrdered => "groups.ordered",
+            Field::StartTtlMs => "start_ttl_ms",
         }
     }
 
@@ -131,6 +134,7 @@ impl Field {
             Field::Weight => (1.0, 1_000.0),
             Field::CompletedTtlMs | Field::DeadTtlMs => (1_000.0, 365.0 * DAY_MS),
             Field::DedupWindowMs => (1_000.0, 30.0 * DAY_MS),
+            Field::StartTtlMs => (1.0, 365.0 * DAY_MS),
         }
     }
 
@@ -275,6 +279,10 @@ pub struct QueuePolicy {
     pub dedup_window_ms: u64,
     pub strategy: Distribution,
     pub groups: GroupLimits,
+    /// A ready task not leased within this long (1 ms to 365 days) of becoming ready is not
+    /// run: it goes to `dead` with an `expired` entry in its history. A task's own
+    /// `start_within_ms` comes first. `null`: no start deadline.
+    pub start_ttl_ms: Option<u64>,
 }
 
 impl QueuePolicy {
@@ -302,6 +310,7 @@ impl QueuePolicy {
             Field::GroupRatePerSecond => self.groups.rate_limit.as_ref()?.per_second,
             Field::GroupRateBurst => self.groups.rate_limit.as_ref()?.burst as f64,
             Field::GroupOrdered => f64::from(u8::from(self.groups.ordered)),
+            Field::StartTtlMs => self.start_ttl_ms? as f64,
         })
     }
 
@@ -330,6 +339,7 @@ impl QueuePolicy {
             Field::GroupRatePerSecond => set_rate(&mut self.groups.rate_limit, value),
             Field::GroupRateBurst => set_burst(&mut self.groups.rate_limit, whole),
             Field::GroupOrdered => self.groups.ordered = value != 0.0,
+            Field::StartTtlMs => self.start_ttl_ms = Some(whole),
         }
     }
 

@@ -43,8 +43,12 @@ pub struct Totals {
     pub completed: u64,
     /// Failed attempts, expiries included.
     pub failed: u64,
-    /// Tasks that ran out of attempts (or failed with `retry: false`).
+    /// Tasks that ran out of attempts (or failed with `retry: false`, or were not leased by
+    /// their start deadline).
     pub dead: u64,
+    /// Tasks not leased by their start deadline (`start_within_ms`, `start_ttl_ms`), sent to
+    /// `dead` unrun; counted in `dead` too.
+    pub expired: u64,
 }
 
 /// A queue's task groups that have ready tasks now.

@@ -61,7 +61,9 @@ impl TaskState {
 pub enum AttemptFailure {
     /// The worker called `fail`.
     Failed,
-    /// The lease ran out before the worker acked, failed or heartbeated.
+    /// The lease ran out before the worker acked, failed or heartbeated; or, with `attempt`
+    /// the attempts made so far and the message saying so, the task was not leased by its start
+    /// deadline and was not run.
     Expired,
 }
 
@@ -116,6 +118,21 @@ pub struct Task {
     /// The group the task was submitted in, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// The start deadline it was submitted with, if any (`start_within_ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_within_ms: Option<u64>,
+    /// While ready with a start deadline (its own or the policy's `start_ttl_ms`): when it
+    /// ends. Not leased by then, the task goes to `dead` unrun.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_deadline: Option<String>,
+    /// The latest `progress` the current attempt's worker sent with a heartbeat, unchanged
+    /// (cleared when a new attempt starts; kept once the task is finished).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub progress: Option<Box<RawValue>>,
+    /// When that progress was reported (RFC 3339, Redis clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_at: Option<String>,
     /// What the worker passed to `ack`, unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<serde_json::Value>)]

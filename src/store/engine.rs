@@ -241,6 +241,7 @@ impl Engine {
             err.in_script(def.name)
         })?;
         let outcome = op.outcome(&mut reply);
+        metrics::transition(queue.as_str(), "start_expired", reply.unstarted);
         if !reply.quarantined.is_empty() || !reply.unreadable.is_empty() {
             tracing::warn!(
                 queue = %queue,

@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 30] = [
+pub const ROLES: [(&str, &str); 32] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -18,6 +18,10 @@ pub const ROLES: [(&str, &str); 30] = [
     (
         "result",
         "hash: task id -> ack result (JSON text as received)",
+    ),
+    (
+        "progress",
+        "hash: task id -> the latest progress a heartbeat reported (JSON text as received)",
     ),
     (
         "errors",
@@ -31,6 +35,10 @@ pub const ROLES: [(&str, &str); 30] = [
     (
         "scheduled",
         "zset: delayed or backing-off task ids by run_at (ms)",
+    ),
+    (
+        "deadlines",
+        "zset: ready task ids that have a start deadline, by that deadline (ms)",
     ),
     ("leased", "zset: leased task ids by lease deadline (ms)"),
     ("completed", "zset: completed task ids by purge time (ms)"),

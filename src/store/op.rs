@@ -49,7 +49,7 @@ impl Args<'_> {
     }
 }
 
-/// A script's answer: `{ status, now, quarantined, ... }`.
+/// A script's answer: `{ status, now, quarantined, unstarted, ... }`.
 pub struct Reply<'q> {
     pub queue: &'q QueueName,
     pub status: String,
@@ -57,6 +57,8 @@ pub struct Reply<'q> {
     pub now_ms: i64,
     /// Records the script moved aside as unreadable ("<id>: <why>"), for the log.
     pub quarantined: Vec<String>,
+    /// Tasks the call ended at their start deadline (for the metrics).
+    pub unstarted: u64,
     /// Records this reply carried that the server could not use: (id, why).
     pub unreadable: Vec<(String, String)>,
     rest: std::vec::IntoIter<Value>,
@@ -76,11 +78,13 @@ impl<'q> Reply<'q> {
             .into_iter()
             .map(into_string)
             .collect::<Result<_, _>>()?;
+        let unstarted = u64::try_from(into_int(next())?).unwrap_or(0);
         Ok(Self {
             queue,
             status,
             now_ms,
             quarantined,
+            unstarted,
             unreadable: Vec::new(),
             rest: items.collect::<Vec<_>>().into_iter(),
         })
@@ -180,6 +184,7 @@ impl<'q> Reply<'q> {
             result: optional_string(next())?,
             history: history(next())?,
             policy_max_attempts: u32::try_from(into_int(next())?).unwrap_or(u32::MAX),
+            progress: optional_string(next())?,
         };
         let id = parts.id.clone();
         match TaskRecord::build(self.queue, parts) {

@@ -34,6 +34,12 @@ pub struct TaskMeta {
     pub worker: Option<String>,
     pub lease_id: Option<String>,
     pub group: Option<String>,
+    /// The attempt whose progress is stored (`progress` hash), and when it was reported.
+    pub prog: Option<u32>,
+    pub prog_at: Option<i64>,
+    /// The task's own start deadline length, and while it is ready, its deadline.
+    pub start_ms: Option<u64>,
+    pub start_by: Option<i64>,
 }
 
 /// One line of a task's stored error history. The lease that failed the attempt is stored too
@@ -52,6 +58,7 @@ pub struct Parts<'a> {
     pub meta: &'a str,
     pub payload: Box<RawValue>,
     pub result: Option<Box<RawValue>>,
+    pub progress: Option<Box<RawValue>>,
     pub history: &'a [String],
     pub policy_max_attempts: u32,
 }
@@ -68,6 +75,8 @@ pub struct RecordParts {
     pub meta: String,
     pub payload: Option<String>,
     pub result: Option<String>,
+    /// The current attempt's progress report, if it sent one.
+    pub progress: Option<String>,
     /// Error history entries, oldest first (or one legacy text holding them all).
     pub history: Vec<String>,
     /// The queue's current max_attempts, for a task without its own.
@@ -85,6 +94,11 @@ impl TaskRecord {
             .map(RawValue::from_string)
             .transpose()
             .map_err(|e| format!("result is not JSON: {e}"))?;
+        let progress = parts
+            .progress
+            .map(RawValue::from_string)
+            .transpose()
+            .map_err(|e| format!("progress is not JSON: {e}"))?;
         Self::assemble(
             queue,
             Parts {
@@ -92,6 +106,7 @@ impl TaskRecord {
                 meta: &parts.meta,
                 payload,
                 result,
+                progress,
                 history: &parts.history,
                 policy_max_attempts: parts.policy_max_attempts,
             },
@@ -104,6 +119,9 @@ impl TaskRecord {
             .map_err(|e| format!("metadata does not fit this version: {e}"))?;
         let errors = parse_history(parts.history)?;
         let (payload, result) = (parts.payload, parts.result);
+        // A report belongs to the attempt that sent it: one left by an earlier attempt (a
+        // record written between a lease and its clean-up) is not shown as this one's.
+        let progress = parts.progress.filter(|_| meta.prog == Some(meta.attempts));
         let task = Task {
             id: parts.id,
             queue: queue.to_string(),
@@ -120,6 +138,10 @@ impl TaskRecord {
             finished_at: meta.finished_at.map(rfc3339_ms),
             worker: meta.worker.clone(),
             group: meta.group.clone(),
+            start_within_ms: meta.start_ms,
+            start_deadline: meta.start_by.map(rfc3339_ms),
+            progress_at: progress.as_ref().and(meta.prog_at).map(rfc3339_ms),
+            progress,
             result,
             last_error: errors.last().map(|e| e.message.clone()),
             errors,

@@ -72,8 +72,8 @@ impl ScriptDef {
 macro_rules! script {
     ($name:literal in $dir:literal, $flags:literal, keys: task_keys $(+ [$($extra:literal),* $(,)?])?, $($rest:tt)*) => {
         $crate::store::script::script!($name in $dir, $flags, keys: [
-            "meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
-            "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events",
+            "meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled",
+            "deadlines", "leased", "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events",
             "gready", "gheads", "gturn", "gstate", "gleased", "grate", "gwait", "ghold", "gconf",
             "glive", "gnames"
             $($(, $extra)*)?
@@ -85,7 +85,7 @@ macro_rules! script {
             "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier",
             "backoff.max_ms", "backoff.jitter", "completed_ttl_ms", "dead_ttl_ms",
             "groups.max_in_flight", "groups.rate_limit.per_second", "groups.rate_limit.burst",
-            "groups.ordered"
+            "groups.ordered", "start_ttl_ms"
             $($(, $more)*)?
         ], $($rest)*)
     };

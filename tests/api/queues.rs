@@ -226,7 +226,7 @@ async fn queue_stats_agree_with_a_mixed_workload() {
     );
     assert_eq!(
         stats["totals"],
-        json!({"submitted": 1000, "completed": 300, "failed": 150, "dead": 50})
+        json!({"submitted": 1000, "completed": 300, "failed": 150, "dead": 50, "expired": 0})
     );
     assert!(stats["oldest_ready_age_ms"].as_u64().is_some(), "{stats}");
     assert_eq!(stats["name"], json!(q));

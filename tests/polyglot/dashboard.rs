@@ -1,7 +1,8 @@
 //! The dashboard at `/ui`, in a real headless Chromium driven by playwright-core
 //! (`dashboard/test/dashboard.test.mjs`): a queue appears after a submit, pause and resume,
 //! the policy editor's `If-Match` flow, a task group paused, resumed and edited, a dead task
-//! redriven, a task followed to `completed`,
+//! redriven, a task followed to `completed` with its worker's progress, a real `EventSource`
+//! hearing a `progress` event,
 //! a screenshot of each page (in `target/dashboard-screenshots/`), and every API call the page
 //! made checked against the OpenAPI document. And: the committed bundle (`dashboard/dist/`)
 //! is what its TypeScript sources compile to.
@@ -9,7 +10,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{TempDir, queue};
+use crate::harness::{RedisServer, TempDir, TestApp, queue};
 use crate::support::{
     ADMIN_KEY, WORKER_KEY, at_root, keyed_app, require, require_node_package, run, succeeded,
 };
@@ -19,6 +20,8 @@ async fn the_dashboard_works_in_a_real_browser() {
     require("chromium", "apt-get install chromium");
     require_node_package("playwright-core");
     let api = keyed_app().await;
+    // EventSource cannot send a key: its check runs against a server that requires none.
+    let open = TestApp::start_with(RedisServer::shared(), &[]).await;
     let mut command = Command::new("node");
     command
         .arg(at_root("dashboard/test/dashboard.test.mjs"))
@@ -26,6 +29,7 @@ async fn the_dashboard_works_in_a_real_browser() {
         .env("TASKGATE_ADMIN_KEY", ADMIN_KEY)
         .env("TASKGATE_WORKER_KEY", WORKER_KEY)
         .env("TASKGATE_QUEUE", queue("ui"))
+        .env("TASKGATE_OPEN_URL", &open.base)
         .env("SCREENSHOT_DIR", at_root("target/dashboard-screenshots"));
     let stdout = succeeded(
         "the dashboard test",

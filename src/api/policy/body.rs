@@ -37,6 +37,7 @@ fn read_policy(f: &mut Fields<'_>) -> PolicyValues {
         ("completed_ttl_ms", Field::CompletedTtlMs),
         ("dead_ttl_ms", Field::DeadTtlMs),
         ("dedup_window_ms", Field::DedupWindowMs),
+        ("start_ttl_ms", Field::StartTtlMs),
     ] {
         read_value(f, name, field, &mut values);
     }

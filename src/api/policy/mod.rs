@@ -91,7 +91,7 @@ async fn write(
         values,
     };
     match policies.write_policy(queue, &write).await? {
-        PolicyWriteOutcome::Written(policy) => Ok(policy_response(queue.as_str(), policy)),
+        PolicyWriteOutcome::Written(policy) => Ok(policy_response(queue.as_str(), *policy)),
         PolicyWriteOutcome::Stale { version } => Ok(conditions.refused(&subject, version)),
         PolicyWriteOutcome::Invalid(problem) => Err(ApiError::Validation(vec![problem])),
     }

@@ -75,6 +75,11 @@ fn about(field: Field) -> &'static str {
             "When true, each group's tasks run one at a time, in order; a failed attempt that \
              will\nbe retried holds its group until that task completes, dies or is cancelled."
         }
+        Field::StartTtlMs => {
+            "A ready task not leased within this long of becoming ready (1 ms to 365 days) goes \
+             to\n`dead` with an `expired` entry in its history; a task's own `start_within_ms` \
+             comes\nfirst. `null` for no start deadline."
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::http::batch::{BatchItem, BatchResult, Items, sort_out};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
-    AnyText, DelayMs, Group, Int, JsonText, LeaseMs, MaxAttempts, Priority, Time,
+    AnyText, DelayMs, Group, Int, JsonText, LeaseMs, MaxAttempts, Priority, StartWithinMs, Time,
 };
 use crate::http::extract::body::{Body, Check, Problems, check_size};
 use crate::http::extract::{Durability, QueueParams, QueuePath, single_header};
@@ -58,6 +58,11 @@ pub struct SubmitTaskRequest {
     /// `A-Z a-z 0-9 . _ : @ -`. The queue's strategy and group limits work by it; it cannot change.
     #[schema(inline)]
     group: Option<Group>,
+    /// Start deadline (1 to 31536000000 ms): a task not leased within this long of becoming
+    /// ready (each time it does: on submit, or when a retry or delay is due) is not run; it goes
+    /// to `dead` with an `expired` entry in its history. Default the policy's `start_ttl_ms`.
+    #[schema(inline)]
+    start_within_ms: Option<StartWithinMs>,
 }
 
 impl Check for SubmitTaskRequest {
@@ -90,6 +95,7 @@ impl SubmitTaskRequest {
             max_attempts: self.max_attempts.map(Int::get),
             lease_ms: self.lease_ms.map(Int::get),
             group: self.group.map(|g| g.0),
+            start_within_ms: self.start_within_ms.map(Int::get),
             idempotency: None,
         }
     }
@@ -141,6 +147,9 @@ fn with_key(mut task: NewTask, key: String) -> NewTask {
     // before groups existed (a repeat across an upgrade is still a repeat).
     if let Some(group) = &task.group {
         digest.update(format!("\0group={}", group.as_str()));
+    }
+    if let Some(ms) = task.start_within_ms {
+        digest.update(format!("\0start_within_ms={ms}"));
     }
     let fingerprint = digest
         .finalize()
@@ -277,6 +286,9 @@ pub struct BatchTaskRequest {
     /// The task's group (1 to 128 characters of `A-Z a-z 0-9 . _ : @ -`).
     #[schema(inline)]
     group: Option<Group>,
+    /// Start deadline (1 to 31536000000 ms), as for a single submit.
+    #[schema(inline)]
+    start_within_ms: Option<StartWithinMs>,
     /// This task's own idempotency key (1 to 255 printable characters), as the
     /// `Idempotency-Key` header of a single submit.
     #[schema(inline)]
@@ -307,6 +319,7 @@ impl BatchTaskRequest {
             max_attempts: self.max_attempts,
             lease_ms: self.lease_ms,
             group: self.group,
+            start_within_ms: self.start_within_ms,
         }
         .into_task();
         match key {

@@ -21,7 +21,7 @@ use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{AckErrors, FailErrors, HeartbeatErrors};
 use crate::http::state::BodyLimits;
-use crate::model::Task;
+use crate::model::{PROGRESS_BYTES_MAX, Task};
 use crate::store::dispatch::Dispatch;
 use crate::store::dispatch::{Failure, FinishOutcome, HeartbeatOutcome};
 
@@ -36,9 +36,18 @@ pub struct HeartbeatTaskRequest {
     /// New lease length from now (1000 to 86400000 ms); default the lease's own length.
     #[schema(inline)]
     lease_ms: Option<LeaseMs>,
+    /// How far the work has got: any JSON value (`{"done": 40, "of": 100}`), at most 4096
+    /// bytes of JSON text. Kept on the task as the current attempt's `progress` (shown by GET,
+    /// replacing the previous report) and sent to the task's event streams as a `progress`
+    /// event.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(inline)]
+    progress: Option<JsonText>,
 }
 
-impl Check for HeartbeatTaskRequest {}
+impl Check for HeartbeatTaskRequest {
+    const DEEP: &'static [&'static str] = &["progress"];
+}
 
 /// Answer to a heartbeat.
 #[derive(Debug, Serialize, ToSchema)]
@@ -124,12 +133,16 @@ pub async fn heartbeat_task(
     path: TaskPath,
     Body(call): Body<HeartbeatTaskRequest>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
+    if let Some(progress) = &call.progress {
+        check_size("progress", &progress.0, PROGRESS_BYTES_MAX as u64)?;
+    }
     match dispatch
         .heartbeat(
             &path.queue,
             path.id,
             &call.lease_id.0,
             call.lease_ms.map(Int::get),
+            call.progress.as_ref().map(|p| &*p.0),
         )
         .await?
     {

@@ -18,6 +18,8 @@ pub struct Heartbeat<'a> {
     pub id: TaskId,
     pub lease_id: &'a str,
     pub lease_ms: Option<u64>,
+    /// A progress report (JSON text) to keep on the task.
+    pub progress: Option<&'a str>,
 }
 
 impl Op for Heartbeat<'_> {
@@ -34,7 +36,8 @@ impl Op for Heartbeat<'_> {
     fn args(&self, a: &mut Args<'_>) {
         a.push(self.id.to_string())
             .push(self.lease_id)
-            .opt(self.lease_ms);
+            .opt(self.lease_ms)
+            .opt(self.progress);
     }
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<HeartbeatOutcome, StoreError> {

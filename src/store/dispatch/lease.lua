@@ -51,6 +51,7 @@ if not SHARED.settled then
   SHARED.settled = true
   reclaim_expired(INLINE_SETTLE_MAX)
   promote_due(INLINE_SETTLE_MAX)
+  expire_unstarted_due(INLINE_SETTLE_MAX)
   groups_refilled(INLINE_SETTLE_MAX)
 end
 
@@ -93,8 +94,21 @@ end
 local leased, granted, longest = {}, {}, 0
 
 -- Leases one ready task (already out of the ready sets): the lease, its fencing token, the
--- reply, and its group's count. Returns false when the call's reply budget is spent.
+-- reply, and its group's count. Returns false when the call's reply budget is spent. A task
+-- past its start deadline is ended instead, whatever the sweep has or has not done yet, so it
+-- is never leased late.
 local function take(id, meta)
+  if meta.start_by then
+    if meta.start_by <= now then
+      expire_unstarted(id, meta)
+      if meta.group then
+        group_sync(meta.group, id, meta)
+      end
+      return true
+    end
+    redis.call('ZREM', K.deadlines, id)
+    meta.start_by = nil
+  end
   local lease_ms = requested_ms or meta.lease_ms or POLICY.lease_ms
   meta.state = 'leased'
   meta.seq = nil

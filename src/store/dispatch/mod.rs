@@ -127,11 +127,13 @@ impl Dispatch {
         id: TaskId,
         lease_id: &str,
         lease_ms: Option<u64>,
+        progress: Option<&RawValue>,
     ) -> Result<HeartbeatOutcome, StoreError> {
         let op = heartbeat::Heartbeat {
             id,
             lease_id,
             lease_ms,
+            progress: progress.map(RawValue::get),
         };
         self.engine.run(queue, op).await
     }

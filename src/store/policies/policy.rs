@@ -18,7 +18,7 @@ pub static POLICY: ScriptDef = script!(
         "backoff.jitter", "max_payload_bytes", "rate_limit.per_second", "rate_limit.burst",
         "max_in_flight", "paused", "weight", "completed_ttl_ms", "dead_ttl_ms", "dedup_window_ms",
         "strategy", "groups.max_in_flight", "groups.rate_limit.per_second",
-        "groups.rate_limit.burst", "groups.ordered",
+        "groups.rate_limit.burst", "groups.ordered", "start_ttl_ms",
     ],
     prelude: [],
 );
@@ -74,10 +74,10 @@ impl Op for WritePolicy<'_> {
                 if let Some(by) = &self.write.updated_by {
                     hash.extend(["~updated_by".to_owned(), by.clone()]);
                 }
-                Ok(PolicyWriteOutcome::Written(parse_policy_hash(
+                Ok(PolicyWriteOutcome::Written(Box::new(parse_policy_hash(
                     self.defaults,
                     &hash,
-                )))
+                ))))
             }
             "stale" => Ok(PolicyWriteOutcome::Stale {
                 version: reply.u64()?,

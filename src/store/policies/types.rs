@@ -42,7 +42,7 @@ pub struct PolicyWrite {
 /// How a policy write ended.
 #[derive(Debug)]
 pub enum PolicyWriteOutcome {
-    Written(PolicyState),
+    Written(Box<PolicyState>),
     /// `If-Match` named another version; nothing changed.
     Stale {
         version: u64,

@@ -10,8 +10,9 @@
 --   script call carries (see prelude/calls.lua: concurrent calls of one script for one queue
 --   travel together and pay this frame once): their number, then for each its number of
 --   arguments and the arguments. While a call runs, arg(1) is its first argument.
--- Replies: one per call, { status, now, quarantined, ... }, where `quarantined` lists the
--- records that call moved aside ("<id>: <why>"), so the server can log them.
+-- Replies: one per call, { status, now, quarantined, unstarted, ... }, where `quarantined`
+-- lists the records that call moved aside ("<id>: <why>"), so the server can log them, and
+-- `unstarted` counts the tasks it ended at their start deadline, for the server's metrics.
 
 -- A plain table, built once per script call: the cheapest way to name keys. That a script uses only
 -- roles it declared is checked by a unit test (store::script::tests), not at run time.
@@ -60,6 +61,7 @@ end
 local now = now_ms()
 
 local QUARANTINED = {}
+local UNSTARTED = 0
 
 -- What the calls changed, published when the script ends as one message on the queue's
 -- `events` channel (when the script declares it), so instances wake their waiting workers and
@@ -105,5 +107,5 @@ local SHARED = { settled = false, lease_bytes = 0 }
 
 -- The running call's answer.
 local function reply(status, ...)
-  return { status, now, QUARANTINED, ... }
+  return { status, now, QUARANTINED, UNSTARTED, ... }
 end

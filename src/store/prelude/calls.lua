@@ -9,7 +9,7 @@ local cursor = #POLICY_FIELDS + 2 -- the number of calls
 for c = 1, tonumber(ARGV[cursor]) do
   cursor = cursor + 1 -- this call's number of arguments; its arguments follow
   ARG_BASE, ARG_COUNT = cursor, tonumber(ARGV[cursor])
-  QUARANTINED = {}
+  QUARANTINED, UNSTARTED = {}, 0
   local ok, answer = pcall(call)
   if not ok then
     answer = { '!error', type(answer) == 'table' and tostring(answer.err) or tostring(answer) }

@@ -3,10 +3,19 @@
 -- steps that both the reaper and lease calls run.
 
 -- A task with a group is ready in its group's order (prelude/groups.lua), one without in
--- `ready`; both are in `ready_time`.
+-- `ready`; both are in `ready_time`. Each time a task becomes ready its start deadline, if it
+-- has one (its own `start_within_ms`, else the policy's `start_ttl_ms` now), starts anew and
+-- is indexed in `deadlines`: a task without one costs nothing here.
 local function make_ready(id, meta)
   meta.state = 'ready'
   meta.seq = string.format('%016x', redis.call('HINCRBY', K.stats, 'seq', 1))
+  local start_ms = meta.start_ms or POLICY.start_ttl_ms
+  if start_ms then
+    meta.start_by = now + start_ms
+    redis.call('ZADD', K.deadlines, meta.start_by, id)
+  else
+    meta.start_by = nil
+  end
   if meta.group then
     group_add(id, meta)
   else
@@ -26,6 +35,10 @@ local function unready(id, meta)
   end
   redis.call('ZREM', K.ready_time, id)
   meta.seq = nil
+  if meta.start_by then
+    redis.call('ZREM', K.deadlines, id)
+    meta.start_by = nil
+  end
 end
 
 -- Attempts a task may have: its own, set at submit, else the queue's current policy.
@@ -92,6 +105,21 @@ local function finish(id, meta, state)
   end
 end
 
+-- A ready task, already out of the ready order, that was not leased by its start deadline:
+-- it is not run. It goes to `dead` (redrivable) with an `expired` entry in its history, and is
+-- counted in the queue's `expired` total; its attempts are not touched (none was made).
+local function expire_unstarted(id, meta)
+  local deadline = meta.start_by or now
+  meta.start_by = nil
+  redis.call('ZREM', K.deadlines, id)
+  redis.call('HINCRBY', K.stats, 'expired', 1)
+  UNSTARTED = UNSTARTED + 1
+  append_history(id, meta, 'expired', 'not started: no worker leased it by its start deadline ('
+    .. string.format('%d', now - deadline) .. ' ms ago)')
+  finish(id, meta, 'dead')
+  save_meta(id, meta)
+end
+
 -- After a failed attempt: waits and becomes ready again while attempts remain and retry is
 -- allowed, otherwise dead.
 local function retry_or_bury(id, meta, retry, delay_ms)
@@ -156,9 +184,30 @@ local function promote_due(limit)
   return #ids, #ids == limit
 end
 
+-- Ends the ready tasks whose start deadline has passed, at most `limit`. Returns how many, and
+-- whether more may wait.
+local function expire_unstarted_due(limit)
+  local ids = redis.call('ZRANGEBYSCORE', K.deadlines, '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', K.deadlines, id)
+    local meta = load_task(id)
+    if meta and meta.state == 'ready' and meta.start_by and meta.start_by <= now then
+      unready(id, meta)
+      expire_unstarted(id, meta)
+    end
+  end
+  return #ids, #ids == limit
+end
+
 -- Settles what the Redis clock says has already happened to one task: an expired lease is
--- reclaimed, a due scheduled task becomes ready. Reads then never contradict the next call.
+-- reclaimed, a due scheduled task becomes ready, a ready task past its start deadline is
+-- ended. Reads then never contradict the next call.
 local function settle(id, meta)
+  if meta.state == 'ready' and meta.start_by and meta.start_by <= now then
+    unready(id, meta)
+    expire_unstarted(id, meta)
+    return true
+  end
   if meta.state == 'leased' and meta.leased_until <= now then
     expire_lease(id, meta)
     return true

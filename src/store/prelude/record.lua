@@ -13,10 +13,11 @@ local STATES = {
 local NUMBER_FIELDS = {
   'v', 'priority', 'attempts', 'max_attempts', 'attempts_expired', 'attempts_failed',
   'created_at', 'run_at', 'leased_until', 'lease_len', 'lease_ms', 'finished_at', 'hist',
+  'prog', 'prog_at', 'start_ms', 'start_by',
 }
 local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined', 'group', 'gseq' }
 -- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
-local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time' }
+local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time', 'deadlines' }
 
 -- The first of `fields` in `meta` that is not of `kind` (JSON nulls are dropped on the way),
 -- and whether a null was dropped. A plain function, not a closure made per call: this runs for
@@ -178,12 +179,16 @@ local function history(id, meta)
 end
 
 -- One task as a reply: { id, meta JSON, payload, result or false, history, the queue's
--- max_attempts (for a task without its own) }, and its size in bytes.
+-- max_attempts (for a task without its own), progress or false }, and its size in bytes.
+-- A progress report is the attempt's that sent it (meta.prog): an earlier attempt's is left
+-- unread rather than deleted at each lease, so leasing costs nothing for it.
 local function task_reply(id, meta, meta_json)
   local payload = redis.call('HGET', K.payload, id)
   local result = redis.call('HGET', K.result, id)
+  local progress = meta.prog == meta.attempts and redis.call('HGET', K.progress, id)
   local entries = history(id, meta)
   local bytes = #meta_json + (payload and #payload or 0) + (result and #result or 0)
+    + (progress and #progress or 0)
   if type(entries) == 'table' then
     for _, entry in ipairs(entries) do
       bytes = bytes + (entry and #entry or 0)
@@ -191,7 +196,7 @@ local function task_reply(id, meta, meta_json)
   elseif entries then
     bytes = bytes + #entries
   end
-  return { id, meta_json, payload, result, entries, POLICY.max_attempts }, bytes
+  return { id, meta_json, payload, result, entries, POLICY.max_attempts, progress }, bytes
 end
 
 local function write_history_entry(id, meta, entry)
@@ -232,6 +237,7 @@ local function erase(id)
   local bytes = redis.call('HSTRLEN', K.payload, id) + redis.call('HSTRLEN', K.result, id)
   redis.call('HDEL', K.payload, id)
   redis.call('HDEL', K.result, id)
+  redis.call('HDEL', K.progress, id)
   redis.call('HDEL', K.meta, id)
   redis.call('HDEL', K.errors, unpack(history_fields(id)))
   return bytes

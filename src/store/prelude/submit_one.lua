@@ -7,7 +7,8 @@
 -- Returns a reply list: { 'created', meta JSON } | { 'replayed', task } | { 'too_large', cap }
 -- | { 'key_reused', first task id } (the same key with another body)
 -- | { 'key_gone', first task id } (its task has already been removed) | { 'exists' }.
-local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts, lease_ms, key, fingerprint, group)
+local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts, lease_ms, key,
+    fingerprint, group, start_within_ms)
   if key ~= '' then
     local known = redis.call('HGET', K.idempotency, key)
     local expires = tonumber(redis.call('ZSCORE', K.idempotency_expiry, key))
@@ -45,6 +46,7 @@ local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts,
     created_at = now,
     lease_ms = tonumber(lease_ms),
     group = group ~= '' and group or nil,
+    start_ms = tonumber(start_within_ms),
   }
   redis.call('HSET', K.payload, id, payload)
   if meta.group then

@@ -17,7 +17,7 @@ pub static REDRIVE: ScriptDef = script!(
 pub static PURGE_DEAD: ScriptDef = script!(
     "purge_dead" in "queues",
     " flags=allow-oom",
-    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
+    keys: ["meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled", "deadlines", "leased",
         "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
     policy: ["lease_ms", "max_attempts"],
     prelude: ["record"],

@@ -9,7 +9,7 @@ use crate::store::script::{ScriptDef, script};
 pub static STATS: ScriptDef = script!(
     "stats" in "queues",
     " flags=no-writes",
-    keys: ["ready", "gready", "ready_time", "scheduled", "leased", "completed", "dead", "cancelled",
+    keys: ["ready", "gready", "ready_time", "scheduled", "deadlines", "leased", "completed", "dead", "cancelled",
         "quarantine", "stats", "policy", "gstate", "gturn"],
     policy: [],
     prelude: ["counts"],
@@ -36,7 +36,7 @@ impl Op for Stats<'_> {
         }
         let counts = reply.counts()?;
         let t = reply.u64s()?;
-        let Some(&[submitted, done, failed, died]) = t.get(..4) else {
+        let Some(&[submitted, done, failed, died, expired]) = t.get(..5) else {
             return Err(StoreError::Corrupt("short stats reply".into()));
         };
         let oldest_ready_age_ms = match reply.next()? {
@@ -57,6 +57,7 @@ impl Op for Stats<'_> {
                 completed: done,
                 failed,
                 dead: died,
+                expired,
             },
             oldest_ready_age_ms,
             groups: reply.group_tally()?,

@@ -1,5 +1,5 @@
 -- reap.lua: one bounded sweep of a queue. It reclaims expired leases, promotes due scheduled
--- tasks, purges terminal tasks past their retention (and quarantined records past the dead-task
+-- tasks, ends ready tasks past their start deadline, purges terminal tasks past their retention (and quarantined records past the dead-task
 -- retention) and forgets expired lease request ids, each bounded by count and bytes. Every
 -- instance runs it; it is atomic, so concurrent sweeps never double-handle a task.
 -- A queue left with nothing at all (no tasks in any state, nothing quarantined, no remembered
@@ -20,6 +20,11 @@ if budget > 0 then
   local more_promote
   promoted, more_promote = promote_due(budget)
   budget, more = budget - promoted, more or more_promote
+end
+-- Ready tasks past their start deadline go to dead (counted in the reply frame's `unstarted`).
+if budget > 0 then
+  local ended, more_ended = expire_unstarted_due(budget)
+  budget, more = budget - ended, more or more_ended
 end
 
 local purged, freed = 0, 0

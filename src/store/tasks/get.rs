@@ -20,7 +20,7 @@ pub static GET: ScriptDef = script!(
 pub static PEEK: ScriptDef = script!(
     "peek" in "tasks",
     " flags=no-writes",
-    keys: ["meta", "payload", "result", "errors", "ready", "ready_time", "scheduled", "leased",
+    keys: ["meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled", "deadlines", "leased",
         "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
     policy: ["lease_ms", "max_attempts"],
     prelude: ["record"],

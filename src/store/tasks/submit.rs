@@ -126,7 +126,8 @@ fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
         .opt(task.lease_ms)
         .push(key)
         .push(fingerprint)
-        .push(task.group.as_ref().map_or("", |g| g.as_str()));
+        .push(task.group.as_ref().map_or("", |g| g.as_str()))
+        .opt(task.start_within_ms);
 }
 
 fn read_outcome(
@@ -146,6 +147,7 @@ fn read_outcome(
                 meta: &meta,
                 payload: task.payload,
                 result: None,
+                progress: None,
                 history: &[],
                 policy_max_attempts,
             };

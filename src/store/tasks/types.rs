@@ -24,6 +24,8 @@ pub struct NewTask {
     pub start: Start,
     pub max_attempts: Option<u32>,
     pub lease_ms: Option<u64>,
+    /// Its own start deadline: not leased within this long of becoming ready, it is not run.
+    pub start_within_ms: Option<u64>,
     /// The task's group, if it names one.
     pub group: Option<crate::model::GroupName>,
     /// The producer's `Idempotency-Key`, with a fingerprint of its request: a repeat with the

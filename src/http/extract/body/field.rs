@@ -382,6 +382,7 @@ impl ToSchema for Group {}
 /// The fields several bodies share, each with its bounds from `model`.
 pub type Priority = Int<{ PRIORITY_MIN as i64 }, { PRIORITY_MAX as i64 }>;
 pub type DelayMs = Int<0, { DELAY_MS_MAX as i64 }>;
+pub type StartWithinMs = Int<1, { DELAY_MS_MAX as i64 }>;
 pub type MaxAttempts = Int<1, { MAX_ATTEMPTS_MAX as i64 }>;
 pub type LeaseMs = Int<{ LEASE_MS_MIN as i64 }, { LEASE_MS_MAX as i64 }>;
 pub type LeaseId = Text<1, { LEASE_ID_MAX }>;

@@ -1,10 +1,11 @@
-// A task's page: its state, payload, latest progress report, result and error history, kept
-// live by following the task's event stream until it is finished; and a cancel button while it
-// can be cancelled.
+// A task's page: its state, why it is there (the explain endpoint: what holds it, how many
+// tasks are ahead, who holds it, how it ended), payload, latest progress report, result and
+// error history, kept live by following the task's event stream until it is finished; and a
+// cancel button while it can be cancelled.
 
 import { call, followEvents, q } from "./api.js";
 import { badge, h, json, link, note, when } from "./dom.js";
-import type { Task } from "./types.js";
+import type { Explanation, Task } from "./types.js";
 
 function render(task: Task, cancel: () => void): HTMLElement[] {
   const fields: [string, unknown][] = [
@@ -42,12 +43,34 @@ function render(task: Task, cancel: () => void): HTMLElement[] {
   ].filter((node): node is HTMLElement => node !== null);
 }
 
+/** The explanation: whether the next lease would take the task, and each reason. */
+function renderWhy(why: Explanation): HTMLElement[] {
+  const verdict = why.runnable_now ? "Runnable now: the next lease on this queue takes it." : "";
+  const nodes: (HTMLElement | null)[] = [
+    h("h3", {}, "Why is it here?"),
+    verdict ? h("p", { class: "note ok", "data-testid": "runnable" }, verdict) : null,
+    h("ul", { "data-testid": "reasons" }, ...why.reasons.map((r) => h("li", { "data-code": r.code }, h("code", {}, r.code), " ", r.message))),
+  ];
+  return nodes.filter((node): node is HTMLElement => node !== null);
+}
+
 export function taskPage(root: HTMLElement, queue: string, id: string, signal: AbortSignal): void {
   const path = `${q(queue)}/tasks/${encodeURIComponent(id)}`;
   const view = h("div", {}, note("Loading…"));
   const events = h("ol", { class: "events", "data-testid": "events" });
   const live = h("p", { class: "hint", "data-testid": "live" }, "");
-  const show = (task: Task) => view.replaceChildren(...render(task, cancel));
+  const why = h("div", { "data-testid": "why" });
+  // Asked again at every change the stream reports; a caller without read access to it sees
+  // the rest of the page.
+  const explain = () =>
+    call<Explanation>("GET", `${path}/explain`).then(
+      ({ data }) => why.replaceChildren(...renderWhy(data)),
+      () => why.replaceChildren(),
+    );
+  const show = (task: Task) => {
+    view.replaceChildren(...render(task, cancel));
+    void explain();
+  };
   const out = h("div", {});
   const cancel = async () => {
     try {
@@ -61,6 +84,7 @@ export function taskPage(root: HTMLElement, queue: string, id: string, signal: A
     h("p", { class: "crumbs" }, link("#/", "Queues"), " / ", link(`#/queues/${encodeURIComponent(queue)}`, queue), " / ", id),
     h("h2", {}, "Task ", h("code", {}, id)),
     view,
+    why,
     out,
     h("h3", {}, "Live events"),
     live,

@@ -75,3 +75,15 @@ export interface GroupList {
   groups: GroupView[];
   next_cursor: string | null;
 }
+
+export interface Reason {
+  code: string;
+  message: string;
+  [number: string]: unknown;
+}
+
+export interface Explanation {
+  state: State;
+  runnable_now: boolean;
+  reasons: Reason[];
+}

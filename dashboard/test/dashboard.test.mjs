@@ -159,6 +159,8 @@ try {
   await created.click();
   await page.locator('[data-testid="task-state"]', { hasText: "ready" }).waitFor();
   check("the task page shows the payload", (await page.textContent('[data-testid="payload"]')).includes("ada@example.com"));
+  await page.locator('[data-testid="reasons"] li[data-code="behind"]').waitFor();
+  check("the task page explains the task", (await page.textContent('[data-testid="why"]')).includes("will be leased before it"));
   const work = await api("POST", `${qpath}/leases`, { max_tasks: 1 }, workerKey);
   check("the submitted task is leased first (priority 5)", work.leases[0]?.task.id === id);
   await page.locator('[data-testid="task-state"]', { hasText: "leased" }).waitFor();
@@ -168,6 +170,7 @@ try {
   await api("POST", `${qpath}/tasks/${id}/ack`, { lease_id: work.leases[0].lease_id, result: { sent: true } }, workerKey);
   await page.locator('[data-testid="task-state"]', { hasText: "completed" }).waitFor();
   await page.locator('[data-testid="result"]', { hasText: "sent" }).waitFor();
+  await page.locator('[data-testid="reasons"] li[data-code="completed"]').waitFor();
   await page.getByText("the stream has ended").waitFor();
   await page.screenshot({ path: `${shots}/4-task.png`, fullPage: true });
   check("followed the task to completed", true);

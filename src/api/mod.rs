@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::submit::submit_task, tasks::list::list_tasks))
         .routes(routes!(tasks::submit::submit_tasks))
         .routes(routes!(tasks::get_task, tasks::cancel_task))
+        .routes(routes!(tasks::explain_task))
         .routes(routes!(events::get_task_events))
         .routes(routes!(work::lease::lease_tasks))
         .routes(routes!(work::lease::lease_tasks_across_queues))

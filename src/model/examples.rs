@@ -224,3 +224,15 @@ pub fn group_page() -> Value {
 pub fn group_patch() -> Value {
     json!({"weight": 3, "paused": false})
 }
+
+/// The explanation of a ready task held by its group's limit, with one task ahead of it.
+pub fn explanation() -> Value {
+    json!({
+        "state": "ready",
+        "runnable_now": false,
+        "reasons": [
+            {"code": "group_max_in_flight", "message": "its group tenant-a has 2 of its max_in_flight 2 tasks leased", "group": "tenant-a", "in_flight": 2, "limit": 2},
+            {"code": "behind", "message": "1 task of its group (other groups take turns between them) will be leased before it", "ahead": 1, "exact": true, "scope": "group"}
+        ]
+    })
+}

@@ -142,6 +142,7 @@ mod tests {
         &super::super::policies::POLICY,
         &super::super::queues::STATS,
         &super::super::tasks::CANCEL,
+        &super::super::tasks::EXPLAIN,
         &super::super::tasks::LIST,
         &super::super::queues::REDRIVE,
         &super::super::queues::PURGE_DEAD,

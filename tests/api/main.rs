@@ -24,6 +24,7 @@ mod deadlines;
 mod errors;
 mod examples;
 mod expiry;
+mod explain;
 mod faults;
 mod fidelity;
 mod group_bounds;

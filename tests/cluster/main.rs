@@ -1,5 +1,6 @@
 //! The cluster-marked part of the integration suite: the same tests as `tests/api` for the
-//! lifecycle, policy, task groups (fairness, limits, ordering), multi-queue leasing, long polls, batch calls, retries and replays, run
+//! lifecycle, policy, task groups (fairness, limits, ordering), multi-queue leasing, long polls,
+//! batch calls, retries and replays, explain and progress reports, run
 //! against a real Redis Cluster (three masters, three replicas, started by the harness), plus
 //! what only a cluster has: a master killed under load, and a queue's slot moved to another
 //! master.
@@ -22,6 +23,8 @@ mod reply;
 
 #[path = "../api/acks.rs"]
 mod acks;
+#[path = "../api/explain.rs"]
+mod explain;
 #[path = "../api/group_limits.rs"]
 mod group_limits;
 #[path = "../api/grouping.rs"]
@@ -38,6 +41,8 @@ mod lists;
 mod policy;
 #[path = "../api/producers.rs"]
 mod producers;
+#[path = "../api/progress.rs"]
+mod progress;
 #[path = "../api/queues.rs"]
 mod queues;
 #[path = "../api/replays.rs"]

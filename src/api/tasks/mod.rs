@@ -1,4 +1,5 @@
-//! A task, for producers: read it (now, or once it is finished), and cancel it. Submitting is in
+//! A task, for producers: read it (now, or once it is finished), ask why it waits, and cancel
+//! it. Submitting is in
 //! `submit.rs`, its event stream in `events.rs`.
 //!
 //! Handlers check input, call one store operation and map its outcome to a response; they build
@@ -18,9 +19,9 @@ use crate::http::problem::ApiError;
 use crate::http::responses::replayed;
 use crate::http::responses::{CancelErrors, ReadErrors};
 use crate::http::state::Shutdown;
-use crate::model::Task;
+use crate::model::{Explanation, Task};
 use crate::store::tasks::Tasks;
-use crate::store::tasks::{CancelOutcome, GetOutcome};
+use crate::store::tasks::{CancelOutcome, ExplainOutcome, GetOutcome};
 use crate::store::waiting::Waiting;
 
 /// Get a task
@@ -53,6 +54,37 @@ pub async fn get_task(
         GetOutcome::Found(task) => Ok(Json(*task)),
         GetOutcome::NotFound => Err(path.not_found()),
         GetOutcome::Quarantined => Err(path.quarantined()),
+    }
+}
+
+/// Explain a task
+///
+/// Why the task is where it is, read in one atomic step that changes nothing: for a task
+/// waiting to be leased, every cause that holds it now (`scheduled`, `queue_paused`,
+/// `queue_max_in_flight`, `queue_rate_limited`, `group_paused`, `group_max_in_flight`,
+/// `group_rate_limited`, `ordered_group_busy`), how many tasks will be leased before it
+/// (`behind`: exact where one index orders them, else a lower bound that says so), and whether
+/// any worker has asked the queue for tasks in the last 5 minutes (`no_workers`);
+/// `runnable_now` is true when the next lease call would take it. For a leased task, who holds
+/// it and until when (`leased`); for a finished one, how it ended (`completed`, `dead` with
+/// the last error, `cancelled`). The codes are stable; the messages are for people.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{queue}/tasks/{id}/explain",
+    security(("bearer" = ["producer", "worker", "admin"])),
+    tag = "tasks",
+    params(TaskParams),
+    responses((status = 200, description = "Why the task is where it is", body = Explanation), ReadErrors)
+)]
+pub async fn explain_task(
+    _caller: Caller,
+    State(tasks): State<Tasks>,
+    path: TaskPath,
+) -> Result<Json<Explanation>, ApiError> {
+    match tasks.explain(&path.queue, path.id).await? {
+        ExplainOutcome::Found(explanation) => Ok(Json(explanation)),
+        ExplainOutcome::NotFound => Err(path.not_found()),
+        ExplainOutcome::Quarantined => Err(path.quarantined()),
     }
 }
 

@@ -53,6 +53,12 @@ if not SHARED.settled then
   promote_due(INLINE_SETTLE_MAX)
   expire_unstarted_due(INLINE_SETTLE_MAX)
   groups_refilled(INLINE_SETTLE_MAX)
+  -- When a worker last asked (explain's `no_workers`), to the second: written at most once a
+  -- second, and never for a queue that does not exist (a mistyped name makes no key).
+  local seen = tonumber(redis.call('HGET', K.stats, 'lease_seen'))
+  if (seen and now - seen >= 1000) or (not seen and redis.call('EXISTS', K.stats) == 1) then
+    redis.call('HSET', K.stats, 'lease_seen', now)
+  end
 end
 
 -- The queue's limits, in this same atomic step, so no number of instances and workers racing

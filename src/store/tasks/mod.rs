@@ -1,17 +1,20 @@
 //! The tasks service, for producers: submit (one or a batch), read, cancel, and list a queue's
 //! tasks in one state. One op per script: `submit.rs` (`submit.lua`, `submit_batch.lua`),
-//! `get.rs` (`get.lua`, `peek.lua`), `cancel.rs`, `list.rs`.
+//! `get.rs` (`get.lua`, `peek.lua`), `cancel.rs`, `list.rs`, `explain.rs`.
 
 mod cancel;
+mod explain;
 mod get;
 mod list;
 mod submit;
 mod types;
 
+pub use explain::ExplainOutcome;
 pub use types::*;
 #[cfg(test)]
 pub(crate) use {
     cancel::CANCEL,
+    explain::EXPLAIN,
     get::{GET, PEEK},
     list::LIST,
     submit::{SUBMIT, SUBMIT_BATCH},
@@ -101,6 +104,15 @@ impl Tasks {
     /// Reads a task, settling what the Redis clock says is already due.
     pub async fn get(&self, queue: &QueueName, id: TaskId) -> Result<GetOutcome, StoreError> {
         self.engine.run(queue, get::Get { id, settle: true }).await
+    }
+
+    /// Why a task is where it is, read in one step that writes nothing.
+    pub async fn explain(
+        &self,
+        queue: &QueueName,
+        id: TaskId,
+    ) -> Result<ExplainOutcome, StoreError> {
+        self.engine.run(queue, explain::Explain { id }).await
     }
 
     /// Reads a task as stored, writing nothing (what is due is left to the reaper).

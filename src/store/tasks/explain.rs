@@ -12,8 +12,7 @@ use crate::store::script::{ScriptDef, script};
 pub static EXPLAIN: ScriptDef = script!(
     "explain" in "tasks",
     " flags=no-writes",
-    keys: ["meta", "errors", "ready", "gready", "gheads", "leased", "stats", "policy", "gconf",
-        "gleased", "grate", "ghold"],
+    keys: task_keys,
     policy: ["paused", "max_in_flight", "rate_limit.per_second", "rate_limit.burst", "strategy",
         "groups.max_in_flight", "groups.rate_limit.per_second", "groups.rate_limit.burst",
         "groups.ordered", "lease_ms", "max_attempts"],

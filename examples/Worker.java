@@ -4,7 +4,9 @@
 //
 // Copy it and put your work in `work()`. What it does, and why:
 // * Leases only what it can work on now (--concurrency tasks at once), with a 2 s long poll.
-// * Heartbeats each task every third of its lease, timed by the server's `expires_in_ms`.
+// * Heartbeats each task every third of its lease, timed by the server's `expires_in_ms`; each
+//   heartbeat carries the task's latest progress (`report` in `work()`), which the task's page
+//   and event stream show.
 // * Retries only calls that are safe to repeat (a lease with the same request_id, an ack or a
 //   fail with the same lease_id), on network errors, 408, 429 and 5xx, with capped backoff.
 // * On 409 lease-lost it drops the work: the task belongs to someone else now.
@@ -15,8 +17,9 @@
 //   server refuses (too large, too deep) fails the task the same way.
 //
 // The JDK has no JSON library, so a small reader and writer for JSON values is at the end.
-// Demo `work()`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, one
-// with "fail": true throws (the attempt fails and taskgate retries it).
+// Demo `work()`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, in ten
+// steps, reporting {"done": n, "of": 10} after each; one with "fail": true throws (the attempt
+// fails and taskgate retries it).
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -35,13 +38,25 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 
 public class Worker {
-    /** Your work goes here: return the result (any JSON value), or throw to fail the attempt. */
-    static Object work(Object payload) throws Exception {
+    /** Your work goes here: return the result (any JSON value), or throw to fail the attempt.
+     * {@code report.accept(progress)} (any JSON value, up to 4096 bytes) is sent with the next
+     * heartbeat. */
+    static Object work(Object payload, Consumer<Object> report) throws Exception {
         if (payload instanceof Map<?, ?> map) {
-            if (map.get("sleep_ms") instanceof Number ms) Thread.sleep(ms.longValue());
+            if (map.get("sleep_ms") instanceof Number ms) {
+                for (int done = 1; done <= 10; done++) {
+                    Thread.sleep(ms.longValue() / 10);
+                    Map<String, Object> progress = new LinkedHashMap<>();
+                    progress.put("done", done);
+                    progress.put("of", 10);
+                    report.accept(progress);
+                }
+            }
             if (Boolean.TRUE.equals(map.get("fail"))) throw new Exception("the payload asked to fail");
         }
         Map<String, Object> result = new LinkedHashMap<>();
@@ -109,11 +124,17 @@ public class Worker {
         String path = queuePath + "/tasks/" + id;
         CountDownLatch done = new CountDownLatch(1);
         boolean[] lost = {false};
+        AtomicReference<Object> progress = new AtomicReference<>(); // the latest report
         Thread beater = new Thread(() -> {
             long every = ((Number) lease.get("expires_in_ms")).longValue() / 3;
+            Object sent = null;
             try {
                 while (!done.await(every, TimeUnit.MILLISECONDS)) {
-                    Answer answer = retrying("heartbeat " + id, path + "/heartbeat", Map.of("lease_id", leaseId),
+                    Map<String, Object> beat = new LinkedHashMap<>();
+                    beat.put("lease_id", leaseId);
+                    Object latest = progress.get();
+                    if (latest != null && latest != sent) beat.put("progress", latest);
+                    Answer answer = retrying("heartbeat " + id, path + "/heartbeat", beat,
                             () -> done.getCount() == 0, Math.max(50, every * 3 / 10));
                     if (answer == null) return;
                     if (answer.status() == 409) {
@@ -122,6 +143,8 @@ public class Worker {
                         return;
                     }
                     if (answer.status() == 200) every = ((Number) answer.get("expires_in_ms")).longValue() / 3;
+                    if (answer.status() == 413) log("task " + id + ": progress refused: " + answer.get("detail"));
+                    if (answer.status() == 200 || answer.status() == 413) sent = latest; // a refused report is dropped
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -132,7 +155,7 @@ public class Worker {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("lease_id", leaseId);
         try {
-            body.put("result", work(task.get("payload")));
+            body.put("result", work(task.get("payload"), progress::set));
             verb = "ack";
         } catch (Exception e) {
             body.put("error", e.toString());

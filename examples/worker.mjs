@@ -7,7 +7,9 @@
 // What it does, and why:
 // * Leases only what it can work on now (--concurrency tasks at once), with a 2 s long poll,
 //   so it neither busy-polls nor holds tasks it cannot start.
-// * Heartbeats each task every third of its lease, timed by the server's `expires_in_ms`.
+// * Heartbeats each task every third of its lease, timed by the server's `expires_in_ms`; each
+//   heartbeat carries the task's latest progress (`report()` in `work()`), which the task's
+//   page and event stream show.
 // * Retries only calls that are safe to repeat (a lease with the same request_id, an ack or a
 //   fail with the same lease_id), on network errors, 408, 429 and 5xx, with capped backoff.
 // * On 409 lease-lost it drops the work: the task belongs to someone else now.
@@ -17,16 +19,22 @@
 //   is failed with a clear error, and the others leased with it are worked on. A result that
 //   cannot be sent (too deep for JSON.stringify) or that the server refuses fails the task too.
 //
-// Demo `work()`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, one
-// with "fail": true throws (the attempt fails and taskgate retries it).
+// Demo `work()`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, in ten
+// steps, reporting {"done": n, "of": 10} after each; one with "fail": true throws (the attempt
+// fails and taskgate retries it).
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 
-/** Your work goes here: return the result (any JSON value), or throw to fail the attempt. */
-async function work(payload) {
+/** Your work goes here: return the result (any JSON value), or throw to fail the attempt.
+ * `report(progress)` (any JSON value, up to 4096 bytes) is sent with the next heartbeat. */
+async function work(payload, report) {
   if (payload !== null && typeof payload === "object") {
-    if (payload.sleep_ms) await sleep(payload.sleep_ms);
+    const steps = payload.sleep_ms ? 10 : 0;
+    for (let done = 1; done <= steps; done++) {
+      await sleep(payload.sleep_ms / steps);
+      report({ done, of: steps });
+    }
     if (payload.fail) throw new Error("the payload asked to fail");
   }
   return { echo: payload };
@@ -217,8 +225,13 @@ async function handle(lease) {
   let done = false;
   let lost = false;
   let timer;
+  let progress; // the latest report, sent with the next heartbeat
+  let sent;
   const beat = async () => {
-    const answer = await retrying(`heartbeat ${id}`, `${path}/heartbeat`, { lease_id: lease.lease_id }, {
+    const body = { lease_id: lease.lease_id };
+    const latest = progress;
+    if (latest !== undefined && latest !== sent) body.progress = latest;
+    const answer = await retrying(`heartbeat ${id}`, `${path}/heartbeat`, body, {
       giveUp: () => done,
       maxDelay: Math.max(50, every * 0.3),
     });
@@ -229,6 +242,8 @@ async function handle(lease) {
       return;
     }
     if (answer.status === 200) every = answer.body.expires_in_ms / 3;
+    if (answer.status === 200 || answer.status === 413) sent = latest; // a refused report is dropped
+    if (answer.status === 413) log(`task ${id}: progress refused: ${answer.body.detail}`);
     timer = setTimeout(beat, every);
   };
   timer = setTimeout(beat, every);
@@ -236,7 +251,7 @@ async function handle(lease) {
   let verb;
   let body;
   try {
-    body = { result: await work(lease.task.payload) };
+    body = { result: await work(lease.task.payload, (report) => (progress = report)) };
     JSON.stringify(body); // a result too deep to send fails the attempt here, not in a retry loop
     verb = "ack";
   } catch (error) {

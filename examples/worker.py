@@ -6,7 +6,9 @@ What it does, and why:
   * Leases only what it can work on now (`--concurrency` tasks at once), so no task it holds
     sits waiting while its lease runs out; it long-polls (2 s), so it never busy-polls.
   * Heartbeats every task it holds, on a schedule taken from the server's `expires_in_ms`
-    (a third of the lease), so slow jobs keep their leases without trusting the local clock.
+    (a third of the lease), so slow jobs keep their leases without trusting the local clock;
+    each heartbeat carries the task's latest progress report (`report()` in `process`), which
+    the task's page and event stream show.
   * Rides out taskgate restarts, network errors and 503s with capped, jittered backoff.
   * Retries only calls that are safe to retry: a lease call with the same `request_id`, an ack
     or a fail with the same `lease_id` (taskgate answers a repeat with `Idempotent-Replayed`).
@@ -20,7 +22,8 @@ What it does, and why:
     A result the server refuses (too large, too deep) fails the task the same way.
 
 Demo behaviour of `process()`: it echoes the payload back as the result; a payload object with
-"sleep_ms" sleeps that long first, and one with "fail": true raises (the attempt fails).
+"sleep_ms" sleeps that long first, in ten steps, reporting {"done": n, "of": 10} after each, and
+one with "fail": true raises (the attempt fails).
 """
 import argparse
 import json
@@ -181,10 +184,14 @@ class Client:
             delay = min(delay * 2, max_delay)
 
 
-def process(payload):
-    """Your work goes here. Return the result (any JSON value); raise to fail the attempt."""
+def process(payload, report):
+    """Your work goes here. Return the result (any JSON value); raise to fail the attempt.
+    `report(progress)` (any JSON value, up to 4096 bytes) is sent with the next heartbeat."""
     if isinstance(payload, dict):
-        time.sleep(payload.get("sleep_ms", 0) / 1000)
+        steps = 10 if payload.get("sleep_ms") else 0
+        for done in range(1, steps + 1):
+            time.sleep(payload["sleep_ms"] / 1000 / steps)
+            report({"done": done, "of": steps})
         if payload.get("fail"):
             raise RuntimeError("the payload asked to fail")
     return {"echo": payload}
@@ -201,13 +208,17 @@ class Job:
         self.abandon = abandon  # set by a second signal: fail instead of finishing
         self.done = threading.Event()
         self.lost = threading.Event()
+        self.progress = None  # the latest report, sent with the next heartbeat
+
+    def report(self, progress):
+        self.progress = progress
 
     def run(self):
         beater = threading.Thread(target=self.heartbeat, daemon=True)
         beater.start()
         try:
             try:
-                result = process(self.lease["task"]["payload"])
+                result = process(self.lease["task"]["payload"], self.report)
                 outcome = ("ack", {"result": result})
             except Exception as error:  # the attempt failed: taskgate retries it with backoff
                 outcome = ("fail", {"error": f"{type(error).__name__}: {error}"})
@@ -224,11 +235,16 @@ class Job:
         """Extends the lease every third of its length, as measured by the server. A failed
         heartbeat is retried often (a tenth of the lease), so a short outage never costs it."""
         wait_s = self.lease["expires_in_ms"] / 3000
+        sent = None
         while not self.done.wait(wait_s):
+            body = {"lease_id": self.lease["lease_id"]}
+            progress = self.progress
+            if progress is not None and progress != sent:
+                body["progress"] = progress
             answer = self.client.retrying(
                 f"heartbeat {self.task_id}",
                 self.path + "/heartbeat",
-                {"lease_id": self.lease["lease_id"]},
+                body,
                 give_up=self.done,
                 max_delay=max(0.05, wait_s * 3 / 10),
             )
@@ -240,7 +256,12 @@ class Job:
                 log.warning("task %s: lease lost while working on it", self.task_id)
                 return
             if status == 200:
+                sent = progress
                 wait_s = body["expires_in_ms"] / 3000
+            elif status == 413:
+                # A report over the server's bound: dropped, and the next heartbeat goes without.
+                log.error("task %s: progress refused: %s", self.task_id, body.get("detail"))
+                sent = progress
 
     def finish(self, verb, body):
         if self.lost.is_set():

@@ -7,7 +7,9 @@
 # What it does, and why:
 # * Leases one task with a 2 s long poll (no busy polling), and a fresh request_id per call so
 #   a retried lease returns what the lost reply held instead of taking more.
-# * Runs `work` in the background and heartbeats every third of the lease meanwhile.
+# * Runs `work` in the background and heartbeats every third of the lease meanwhile; each
+#   heartbeat carries the latest progress `work` wrote to "$PROGRESS" (one JSON value), which
+#   the task's page and event stream show.
 # * Retries safe calls (lease with its request_id, heartbeat, ack and fail with the lease_id) on
 #   network errors, 408, 429 and 5xx, with capped backoff.
 # * On 409 lease-lost it drops the work: the task belongs to someone else now.
@@ -17,24 +19,35 @@
 #   clear error instead of waiting for its lease to run out; so is one whose result the server
 #   refuses (too large, too deep).
 #
-# Demo `work`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, one
-# with "fail": true fails (taskgate retries it).
+# Demo `work`: echoes the payload as the result; a payload with "sleep_ms" sleeps first, in ten
+# steps, reporting {"done": n, "of": 10} after each; one with "fail": true fails (taskgate
+# retries it).
 set -u
 
 BASE=${TASKGATE_URL:-http://127.0.0.1:8080}
 QUEUE=${1:?usage: worker.sh QUEUE [WORKER_NAME]}
 NAME=${2:-shell-$$}
 TMP=$(mktemp -d) || exit 1
+PROGRESS=$TMP/progress
 STOPPING=0
 
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 
 # Your work goes here: the payload (JSON) is on stdin; print the result (JSON) on stdout and
-# exit 0, or print an error message and exit non-zero to fail the attempt.
+# exit 0, or print an error message and exit non-zero to fail the attempt. To report progress,
+# write one JSON value (up to 4096 bytes) to "$PROGRESS": the next heartbeat sends it.
 work() {
   payload=$(cat)
   ms=$(printf '%s' "$payload" | jq -r 'if type == "object" then .sleep_ms // 0 else 0 end')
-  [ "$ms" -gt 0 ] && sleep "$(awk "BEGIN { print $ms / 1000 }")"
+  if [ "$ms" -gt 0 ]; then
+    step=1
+    while [ "$step" -le 10 ]; do
+      sleep "$(awk "BEGIN { print $ms / 10000 }")"
+      # Written whole, then renamed: the heartbeat never reads half a report.
+      printf '{"done":%d,"of":10}' "$step" > "$PROGRESS.new" && mv "$PROGRESS.new" "$PROGRESS"
+      step=$((step + 1))
+    done
+  fi
   if printf '%s' "$payload" | jq -e 'type == "object" and .fail == true' >/dev/null; then
     echo "the payload asked to fail"
     return 1
@@ -77,7 +90,8 @@ handle() {
   lease_id=$(printf '%s' "$1" | jq -r .lease_id)
   path="/v1/queues/$QUEUE/tasks/$id"
   every_ms=$(printf '%s' "$1" | jq -r '.expires_in_ms / 3 | floor')
-  rm -f "$TMP/status"
+  rm -f "$TMP/status" "$PROGRESS"
+  sent=""
   payload=$(printf '%s' "$1" | jq -c .task.payload)
   (printf '%s' "$payload" | work > "$TMP/result" 2> "$TMP/errors"; echo $? > "$TMP/status") &
   lost=0 waited=0
@@ -87,12 +101,24 @@ handle() {
     waited=$((waited + 100))
     [ "$waited" -lt "$every_ms" ] || [ "$lost" = 1 ] || {
       waited=0
-      status=$(retrying "heartbeat $id" "$path/heartbeat" "{\"lease_id\":\"$lease_id\"}")
+      report=$(cat "$PROGRESS" 2>/dev/null || true)
+      if [ -n "$report" ] && [ "$report" != "$sent" ]; then
+        beat=$(jq -nc --arg lease "$lease_id" --argjson progress "$report" \
+          '{lease_id: $lease, progress: $progress}' 2>/dev/null) ||
+          beat="{\"lease_id\":\"$lease_id\"}" # not JSON: not sent
+      else
+        beat="{\"lease_id\":\"$lease_id\"}"
+      fi
+      status=$(retrying "heartbeat $id" "$path/heartbeat" "$beat")
       if [ "$status" = 409 ]; then
         log "task $id: lease lost while working on it"
         lost=1
       elif [ "$status" = 200 ]; then
+        sent=$report
         every_ms=$(jq -r '.expires_in_ms / 3 | floor' "$TMP/answer")
+      elif [ "$status" = 413 ]; then
+        log "task $id: progress refused: $(jq -r '.detail // empty' "$TMP/answer")"
+        sent=$report
       fi
     }
   done

@@ -364,6 +364,12 @@ async fn mixed_workload(language: &str, worker: impl Fn(&Api, &str, &str) -> Com
         .task_when(&q, &slow, WITHIN, |t| t["state"] == "completed")
         .await;
     assert_eq!(task["attempts"], 1, "heartbeats kept the lease: {task}");
+    // Its heartbeats carried the work's progress reports (ten steps of 250 ms).
+    assert_eq!(task["progress"]["of"], 10, "no progress reported: {task}");
+    assert!(
+        task["progress"]["done"].as_u64().is_some_and(|d| d >= 1),
+        "{task}"
+    );
     assert_eq!(api.task(&q, &doomed).await["state"], "cancelled");
 
     // SIGTERM in the middle of a task: it is finished and acked, then the worker exits 0.

@@ -1,8 +1,9 @@
 // A queue's page: its counts, pause and resume, its policy (edited with If-Match, so two
 // operators cannot overwrite each other), its tasks per state, dead-letter redrive and purge,
-// its task groups (groups.ts), and a submit form.
+// its history as charts (charts.ts), its task groups (groups.ts), and a submit form.
 import { call, q, saveJson } from "./api.js";
 import { badge, h, json, link, note, when } from "./dom.js";
+import { historySection } from "./charts.js";
 import { groupsSection } from "./groups.js";
 import { submitForm } from "./submit.js";
 import { STATES } from "./types.js";
@@ -103,6 +104,7 @@ function taskLists(queue, refreshCounts) {
 export function queuePage(root, queue, signal) {
     const counts = h("div", {}, note("Loading…"));
     const groups = groupsSection(queue);
+    const history = historySection(queue);
     const refresh = async () => {
         try {
             const { data } = await call("GET", q(queue));
@@ -124,8 +126,13 @@ export function queuePage(root, queue, signal) {
         }
         await refresh();
     };
-    root.replaceChildren(h("p", { class: "crumbs" }, link("#/", "Queues"), " / ", queue), h("h2", {}, queue), counts, taskLists(queue, refresh), groups.element, h("div", { class: "columns" }, policy.element, submitForm(queue)));
+    root.replaceChildren(h("p", { class: "crumbs" }, link("#/", "Queues"), " / ", queue), h("h2", {}, queue), counts, history.element, taskLists(queue, refresh), groups.element, h("div", { class: "columns" }, policy.element, submitForm(queue)));
     void refresh();
     const timer = setInterval(refresh, 2000);
-    signal.addEventListener("abort", () => clearInterval(timer));
+    // A minute's point changes at most with each sweep: every 10 s is enough.
+    const charts = setInterval(history.refresh, 10_000);
+    signal.addEventListener("abort", () => {
+        clearInterval(timer);
+        clearInterval(charts);
+    });
 }

@@ -1,9 +1,10 @@
 // A queue's page: its counts, pause and resume, its policy (edited with If-Match, so two
 // operators cannot overwrite each other), its tasks per state, dead-letter redrive and purge,
-// its task groups (groups.ts), and a submit form.
+// its history as charts (charts.ts), its task groups (groups.ts), and a submit form.
 
 import { call, q, saveJson } from "./api.js";
 import { badge, h, json, link, note, when } from "./dom.js";
+import { historySection } from "./charts.js";
 import { groupsSection } from "./groups.js";
 import { submitForm } from "./submit.js";
 import { STATES, type PolicyView, type QueueStats, type State, type TaskList } from "./types.js";
@@ -148,6 +149,7 @@ function taskLists(queue: string, refreshCounts: () => void): HTMLElement {
 export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal): void {
   const counts = h("div", {}, note("Loading…"));
   const groups = groupsSection(queue);
+  const history = historySection(queue);
   const refresh = async () => {
     try {
       const { data } = await call<QueueStats>("GET", q(queue));
@@ -171,11 +173,17 @@ export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal)
     h("p", { class: "crumbs" }, link("#/", "Queues"), " / ", queue),
     h("h2", {}, queue),
     counts,
+    history.element,
     taskLists(queue, refresh),
     groups.element,
     h("div", { class: "columns" }, policy.element, submitForm(queue)),
   );
   void refresh();
   const timer = setInterval(refresh, 2000);
-  signal.addEventListener("abort", () => clearInterval(timer));
+  // A minute's point changes at most with each sweep: every 10 s is enough.
+  const charts = setInterval(history.refresh, 10_000);
+  signal.addEventListener("abort", () => {
+    clearInterval(timer);
+    clearInterval(charts);
+  });
 }

@@ -1,12 +1,10 @@
-// The first page: every queue with its counts per state and its rates, refreshed every 2 s.
+// The first page: every queue with its counts per state and its running totals, refreshed every
+// 2 s (each queue's page charts its throughput from the server's history).
 
 import { call } from "./api.js";
 import { h, link, note } from "./dom.js";
 import { submitForm } from "./submit.js";
 import { STATES, type QueueList, type QueueStats } from "./types.js";
-
-/** Totals seen at the previous refresh, to turn them into rates. */
-let previous: { at: number; totals: Map<string, QueueStats["totals"]> } | null = null;
 
 async function allQueues(): Promise<QueueStats[]> {
   const queues: QueueStats[] = [];
@@ -20,30 +18,21 @@ async function allQueues(): Promise<QueueStats[]> {
   return queues;
 }
 
-function rate(now: number, name: string, field: "submitted" | "completed", value: number): string {
-  const before = previous?.totals.get(name)?.[field];
-  if (!previous || before === undefined) return "–";
-  const seconds = (now - previous.at) / 1000;
-  return seconds > 0 ? ((value - before) / seconds).toFixed(1) : "–";
-}
-
 function table(queues: QueueStats[]): HTMLElement {
-  const now = Date.now();
   const rows = queues.map((queue) =>
     h(
       "tr",
       { "data-queue": queue.name },
       h("td", {}, link(`#/queues/${encodeURIComponent(queue.name)}`, queue.name), queue.policy.paused ? h("span", { class: "badge paused" }, "paused") : null),
       ...STATES.map((state) => h("td", { class: "num", "data-count": state }, queue.counts[state])),
-      h("td", { class: "num" }, rate(now, queue.name, "submitted", queue.totals.submitted)),
-      h("td", { class: "num" }, rate(now, queue.name, "completed", queue.totals.completed)),
+      h("td", { class: "num" }, queue.totals.submitted),
+      h("td", { class: "num" }, queue.totals.completed),
     ),
   );
-  previous = { at: now, totals: new Map(queues.map((queue) => [queue.name, queue.totals])) };
   return h(
     "table",
     { "data-testid": "queues" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Queue"), ...STATES.map((s) => h("th", { class: "num" }, s)), h("th", { class: "num" }, "submitted/s"), h("th", { class: "num" }, "completed/s"))),
+    h("thead", {}, h("tr", {}, h("th", {}, "Queue"), ...STATES.map((s) => h("th", { class: "num" }, s)), h("th", { class: "num" }, "submitted"), h("th", { class: "num" }, "completed"))),
     h("tbody", {}, ...rows),
   );
 }

@@ -33,7 +33,7 @@ export interface Task {
 export interface QueueStats {
   name: string;
   counts: Record<State | "quarantined", number>;
-  totals: { submitted: number; completed: number; failed: number; dead: number };
+  totals: { submitted: number; completed: number; failed: number; dead: number; expired: number };
   oldest_ready_age_ms: number | null;
   groups: { ready: number; held: number };
   policy: Record<string, unknown> & { paused: boolean };
@@ -86,4 +86,22 @@ export interface Explanation {
   state: State;
   runnable_now: boolean;
   reasons: Reason[];
+}
+
+export interface HistoryPoint {
+  at: string;
+  submitted: number;
+  completed: number;
+  failed: number;
+  dead: number;
+  expired: number;
+  backlog: number | null;
+  in_flight: number | null;
+}
+
+export interface QueueHistory {
+  queue: string;
+  window: "1h" | "24h";
+  step_ms: number;
+  points: HistoryPoint[];
 }

@@ -1,6 +1,7 @@
 // The dashboard in a real headless Chromium (Debian's, driven by playwright-core), against a
 // running taskgate: load it, see a queue appear after a submit, pause and resume it, edit its
-// policy (If-Match, and the 412 when someone else changed it first), pause, resume and edit a
+// policy (If-Match, and the 412 when someone else changed it first), see its history charts
+// drawn from the served history, pause, resume and edit a
 // task group from its Groups table, redrive a dead task and
 // purge one, submit from the form and follow that task (and its worker's progress) to
 // `completed` over its event stream; and a real EventSource hears a `progress` event.
@@ -122,6 +123,24 @@ try {
   const group = await api("GET", `${qpath}/groups/tenant-a`);
   check("a group's weight saved", group.limits.weight === 4 && group.overrides.join() === "weight", JSON.stringify(group));
   await api("DELETE", `${qpath}/tasks/${grouped.id}`); // out of the way of the steps below
+  // The charts are drawn from the served history: as many points, the same sums.
+  const served = await api("GET", `${qpath}/history?window=1h`);
+  const servedSubmitted = served.points.reduce((sum, p) => sum + p.submitted, 0);
+  await page.click('[data-window="1h"]'); // drawn anew from now on
+  const throughput = page.locator(`[data-testid="chart-throughput"][data-sum-submitted="${servedSubmitted}"]`);
+  await throughput.waitFor();
+  const drawn = await throughput.evaluate((figure) => ({
+    points: Number(figure.dataset.points),
+    submitted: Number(figure.getAttribute("data-sum-submitted")),
+    lines: figure.querySelectorAll("[data-series]").length,
+  }));
+  check("the throughput chart has a point per minute", drawn.points === served.points.length && drawn.points === 60, JSON.stringify(drawn));
+  check("the throughput chart draws the served counts", drawn.submitted === servedSubmitted && servedSubmitted > 0 && drawn.lines >= 2, `${JSON.stringify(drawn)} served ${servedSubmitted}`);
+  await page.locator('[data-testid="chart-backlog"] [data-series="backlog"]').first().waitFor();
+  await page.click('[data-window="24h"]');
+  await page.locator('[data-testid="chart-throughput"][data-points="1440"]').waitFor();
+  check("the day's charts", true);
+  await page.click('[data-window="1h"]');
   await page.screenshot({ path: `${shots}/2-queue.png`, fullPage: true });
 
   // A dead task, redriven from the dead list.

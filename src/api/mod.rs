@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(work::acks::ack_tasks))
         .routes(routes!(queues::list_queues))
         .routes(routes!(queues::get_queue, queues::delete_queue))
+        .routes(routes!(queues::get_queue_history))
         .routes(routes!(groups::list_groups))
         .routes(routes!(
             groups::get_group,

@@ -14,10 +14,12 @@ use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::Id;
 use crate::http::extract::body::list::List;
 use crate::http::extract::body::{Body, Check};
-use crate::http::extract::{Page, PageParams, QueueParams, QueuePath};
+use crate::http::extract::{
+    HistoryWindow, HistoryWindowParams, Page, PageParams, QueueParams, QueuePath,
+};
 use crate::http::problem::ApiError;
 use crate::http::responses::{DeadListErrors, QueueErrors, QueueListErrors, RedriveErrors};
-use crate::model::{QueueName, QueueStats, TaskId, TaskState};
+use crate::model::{QueueHistory, QueueName, QueueStats, TaskId, TaskState};
 use crate::store::queues::Queues;
 use crate::store::tasks::Tasks;
 
@@ -93,6 +95,39 @@ pub async fn get_queue(
 ) -> Result<Json<QueueStats>, ApiError> {
     match queues.stats(&queue).await? {
         Some(stats) => Ok(Json(stats)),
+        None => Err(no_queue(&queue)),
+    }
+}
+
+/// Get a queue's history
+///
+/// A point per minute over the last hour (`window=1h`, the default) or day (`24h`), oldest
+/// first, the current minute (so far) last: tasks submitted, completed, failed (attempts),
+/// dead and expired in that minute, and the backlog (ready) and in-flight (leased) counts the
+/// minute's last sample saw. Kept in Redis by the reaper's sweep as one snapshot a minute in a
+/// ring of a day (constant memory per queue); a minute no sweep sampled has no counts of its own
+/// (they show in the next sampled minute) and `null` samples.
+#[utoipa::path(
+    get,
+    path = "/v1/queues/{queue}/history",
+    security(("bearer" = ["producer", "worker", "admin"])),
+    tag = "queues",
+    params(QueueParams, HistoryWindowParams),
+    responses((status = 200, description = "The queue's history", body = QueueHistory), QueueErrors)
+)]
+pub async fn get_queue_history(
+    _caller: Caller,
+    State(queues): State<Queues>,
+    QueuePath(queue): QueuePath,
+    window: HistoryWindow,
+) -> Result<Json<QueueHistory>, ApiError> {
+    match queues.history(&queue, window.minutes).await? {
+        Some(points) => Ok(Json(QueueHistory {
+            queue: queue.to_string(),
+            window: window.name.to_owned(),
+            step_ms: 60_000,
+            points,
+        })),
         None => Err(no_queue(&queue)),
     }
 }

@@ -20,6 +20,11 @@ const FILES: &[(&str, &str, &str)] = &[
     ("style.css", CSS, include_str!("../../dashboard/style.css")),
     ("main.js", JS, include_str!("../../dashboard/dist/main.js")),
     ("api.js", JS, include_str!("../../dashboard/dist/api.js")),
+    (
+        "charts.js",
+        JS,
+        include_str!("../../dashboard/dist/charts.js"),
+    ),
     ("dom.js", JS, include_str!("../../dashboard/dist/dom.js")),
     (
         "groups.js",

@@ -236,3 +236,16 @@ pub fn explanation() -> Value {
         ]
     })
 }
+
+/// Two minutes of a queue's history (a real answer has 60 or 1440 points).
+pub fn queue_history() -> Value {
+    json!({
+        "queue": "emails",
+        "window": "1h",
+        "step_ms": 60000,
+        "points": [
+            {"at": "2026-11-25T13:24:00.000Z", "submitted": 120, "completed": 112, "failed": 3, "dead": 1, "expired": 0, "backlog": 14, "in_flight": 8},
+            {"at": "2026-11-25T13:25:00.000Z", "submitted": 95, "completed": 101, "failed": 1, "dead": 0, "expired": 0, "backlog": 9, "in_flight": 7}
+        ]
+    })
+}

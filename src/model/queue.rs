@@ -76,3 +76,57 @@ pub struct QueueStats {
     /// The queue's effective policy.
     pub policy: QueuePolicy,
 }
+
+/// Minutes of history a queue keeps: one day, one snapshot a minute.
+pub const HISTORY_MINUTES: usize = 1440;
+
+/// One minute of a queue's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct HistoryPoint {
+    /// The minute's start (RFC 3339, Redis clock).
+    pub at: String,
+    /// Tasks submitted in the minute.
+    pub submitted: u64,
+    /// Tasks completed in the minute.
+    pub completed: u64,
+    /// Failed attempts in the minute (lease expiries included).
+    pub failed: u64,
+    /// Tasks that went dead in the minute.
+    pub dead: u64,
+    /// Tasks not leased by their start deadline in the minute (counted in `dead` too).
+    pub expired: u64,
+    /// Ready tasks at the minute's last sample; `null` for a minute no sweep sampled (its
+    /// counts then show in the next minute that has a sample).
+    pub backlog: Option<u64>,
+    /// Leased tasks at the minute's last sample; `null` as for `backlog`.
+    pub in_flight: Option<u64>,
+}
+
+impl HistoryPoint {
+    /// A minute no sweep sampled.
+    pub fn quiet(at: String) -> Self {
+        Self {
+            at,
+            submitted: 0,
+            completed: 0,
+            failed: 0,
+            dead: 0,
+            expired: 0,
+            backlog: None,
+            in_flight: None,
+        }
+    }
+}
+
+/// A queue's history over a window, a point per minute, oldest first, the current minute last
+/// (so far).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = crate::model::examples::queue_history)]
+pub struct QueueHistory {
+    pub queue: String,
+    /// `1h` or `24h`.
+    pub window: String,
+    /// Milliseconds between points: 60000.
+    pub step_ms: u64,
+    pub points: Vec<HistoryPoint>,
+}

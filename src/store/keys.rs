@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 32] = [
+pub const ROLES: [(&str, &str); 33] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -51,6 +51,10 @@ pub const ROLES: [(&str, &str); 32] = [
     (
         "stats",
         "hash: running totals, the arrival counter and the rate limit's token bucket",
+    ),
+    (
+        "history",
+        "hash: minute mod 1440 -> that minute's snapshot of totals, backlog and in-flight",
     ),
     (
         "policy",

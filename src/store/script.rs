@@ -141,6 +141,8 @@ mod tests {
         &super::super::quarantine::QUARANTINE,
         &super::super::policies::POLICY,
         &super::super::queues::STATS,
+        &super::super::queues::HISTORY,
+        &super::super::queues::NOTE_HISTORY,
         &super::super::tasks::CANCEL,
         &super::super::tasks::EXPLAIN,
         &super::super::tasks::LIST,
@@ -153,13 +155,14 @@ mod tests {
     use crate::model;
 
     /// Every prelude piece a script may declare, with its source.
-    const PIECES: [(&str, &str); 10] = [
+    const PIECES: [(&str, &str); 11] = [
         ("record", include_str!("prelude/record.lua")),
         ("groups_conf", include_str!("prelude/groups_conf.lua")),
         ("groups", include_str!("prelude/groups.lua")),
         ("group_view", include_str!("prelude/group_view.lua")),
         ("lifecycle", include_str!("prelude/lifecycle.lua")),
         ("counts", include_str!("prelude/counts.lua")),
+        ("history", include_str!("prelude/history.lua")),
         ("submit_one", include_str!("prelude/submit_one.lua")),
         ("ack_one", include_str!("prelude/ack_one.lua")),
         ("base", include_str!("prelude/base.lua")),
@@ -206,6 +209,10 @@ mod tests {
         assert_eq!(
             lua_limit("BATCH_ITEMS_MAX"),
             super::super::BATCH_ITEMS_MAX.to_string()
+        );
+        assert_eq!(
+            lua_limit("HISTORY_MINUTES"),
+            model::HISTORY_MINUTES.to_string()
         );
     }
 

@@ -33,6 +33,7 @@ mod group_limits;
 mod grouping;
 mod groups;
 mod health;
+mod history;
 mod instances;
 mod isolation;
 mod lifecycle;

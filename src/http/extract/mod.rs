@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 mod group;
+mod window;
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use utoipa::IntoParams;
 use crate::http::problem::ApiError;
 use crate::model::{FieldError, QueueName, TaskId, TaskState};
 pub use group::{GroupParams, GroupPath};
+pub use window::{HistoryWindow, HistoryWindowParams};
 
 /// The `{queue}` path parameter, checked.
 pub struct QueuePath(pub QueueName);

@@ -15,3 +15,5 @@ local INLINE_SETTLE_MAX = 20       -- expiries and promotions a lease call settl
 local GROUPS_MENDED_MAX = 20       -- task groups one sweep re-places (prelude/groups.lua)
 local LEASE_REPLY_BYTES_MAX = 1048576  -- task bytes one lease call hands out (at least one task)
 local BATCH_ITEMS_MAX = 100        -- tasks one submit_batch call adds (store::BATCH_ITEMS_MAX)
+-- Minutes of history a queue keeps, one snapshot each (prelude/history.lua; model::HISTORY_MINUTES).
+local HISTORY_MINUTES = 1440

@@ -8,7 +8,8 @@ use crate::store::script::{ScriptDef, script};
 pub static DROP: ScriptDef = script!(
     "drop" in "queues",
     " flags=allow-oom",
-    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry"],
+    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry",
+        "history"],
     policy: [],
     prelude: [],
 );

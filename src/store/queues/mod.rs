@@ -4,19 +4,21 @@
 
 mod dead;
 mod drop;
+mod history;
 mod stats;
 
 #[cfg(test)]
 pub(crate) use {
     dead::{PURGE_DEAD, REDRIVE},
     drop::DROP,
+    history::{HISTORY, NOTE_HISTORY},
     stats::STATS,
 };
 
 use super::registry::Registry;
 use super::{Engine, StoreError};
 use crate::metrics;
-use crate::model::{QueueName, QueueStats, TaskId};
+use crate::model::{HistoryPoint, QueueName, QueueStats, TaskId};
 
 /// Tasks one redrive or purge script handles (the scripts cap it further by their budget).
 const BATCH: u32 = 100;
@@ -49,6 +51,24 @@ impl Queues {
             defaults: self.engine.defaults(),
         };
         self.engine.run(queue, op).await
+    }
+
+    /// The last `minutes` minutes of the queue's history, a point per minute, the current one
+    /// last; `None` for a queue with no trace in Redis.
+    pub async fn history(
+        &self,
+        queue: &QueueName,
+        minutes: i64,
+    ) -> Result<Option<Vec<HistoryPoint>>, StoreError> {
+        self.engine.run(queue, history::History { minutes }).await
+    }
+
+    /// Writes the queue's snapshot for `minute` (minutes since the epoch), as the reaper's
+    /// sweep does for the current one: for tools and tests that fill a history.
+    pub async fn note_history(&self, queue: &QueueName, minute: i64) -> Result<(), StoreError> {
+        self.engine
+            .run(queue, history::NoteHistory { minute })
+            .await
     }
 
     /// Moves dead tasks back to ready (attempts reset): the listed ones, or all of them. In

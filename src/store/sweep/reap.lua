@@ -86,6 +86,10 @@ end
 walk(K.gready, 'group_mend', groups_mended)
 walk(K.gleased, 'group_lease_mend', group_leases_mended)
 
+-- This minute's snapshot for the queue's history (every sweep of the minute writes it; the
+-- last one stands).
+note_snapshot(math.floor(now / 60000))
+
 local gone = 0
 local counts = state_counts()
 local idle = not more and redis.call('EXISTS', K.policy, K.gconf) == 0
@@ -98,7 +102,7 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
   if empty then
     -- With no task left, what groups kept is stale (a rate clock still running, a count or
     -- hold a quarantined record left behind).
-    redis.call('DEL', K.stats, K.grate, K.gleased, K.ghold, K.glive, K.gnames)
+    redis.call('DEL', K.stats, K.grate, K.gleased, K.ghold, K.glive, K.gnames, K.history)
     gone = 1
   end
 end

@@ -8,9 +8,10 @@ use crate::store::script::{ScriptDef, script};
 pub static REAP: ScriptDef = script!(
     "reap" in "sweep",
     " flags=allow-oom",
-    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry"],
+    keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry",
+        "history"],
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "lifecycle", "counts"],
+    prelude: ["record", "groups_conf", "groups", "lifecycle", "counts", "history"],
 );
 
 pub struct Reap;

@@ -1,11 +1,13 @@
 // The taskgate dashboard: a small single-page app on the public API only. Routes live in the
-// URL's hash: #/ (queues), #/queues/<name> (a queue), #/queues/<name>/tasks/<id> (a task).
+// URL's hash: #/ (queues), #/queues/<name> (a queue), #/queues/<name>/tasks/<id> (a task),
+// #/workers (every worker).
 
 import { apiKey, setApiKey } from "./api.js";
 import { h } from "./dom.js";
 import { queuePage } from "./queue.js";
 import { queuesPage } from "./queues.js";
 import { taskPage } from "./task.js";
+import { workersPage } from "./workers.js";
 
 const root = document.getElementById("app") as HTMLElement;
 let leaving = new AbortController();
@@ -16,6 +18,7 @@ function route(): void {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (parts[0] === "queues" && parts[1] && parts[2] === "tasks" && parts[3]) taskPage(root, parts[1], parts[3], leaving.signal);
   else if (parts[0] === "queues" && parts[1]) queuePage(root, parts[1], leaving.signal);
+  else if (parts[0] === "workers") workersPage(root, leaving.signal);
   else queuesPage(root, leaving.signal);
 }
 

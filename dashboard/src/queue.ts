@@ -1,10 +1,12 @@
 // A queue's page: its counts, pause and resume, its policy (edited with If-Match, so two
 // operators cannot overwrite each other), its tasks per state, dead-letter redrive and purge,
-// its history as charts (charts.ts), its task groups (groups.ts), and a submit form.
+// its history as charts (charts.ts), its task groups (groups.ts), its workers (workers.ts), and
+// a submit form.
 
 import { call, q, saveJson } from "./api.js";
 import { badge, h, json, link, note, when } from "./dom.js";
 import { historySection } from "./charts.js";
+import { queueWorkers } from "./workers.js";
 import { groupsSection } from "./groups.js";
 import { submitForm } from "./submit.js";
 import { STATES, type PolicyView, type QueueStats, type State, type TaskList } from "./types.js";
@@ -150,6 +152,7 @@ export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal)
   const counts = h("div", {}, note("Loading…"));
   const groups = groupsSection(queue);
   const history = historySection(queue);
+  const workers = queueWorkers(queue);
   const refresh = async () => {
     try {
       const { data } = await call<QueueStats>("GET", q(queue));
@@ -158,6 +161,7 @@ export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal)
       counts.replaceChildren(note(String((error as Error).message), "error"));
     }
     await groups.refresh();
+    await workers.refresh();
   };
   const policy = policyEditor(queue);
   const pause = async (paused: boolean) => {
@@ -176,6 +180,7 @@ export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal)
     history.element,
     taskLists(queue, refresh),
     groups.element,
+    workers.element,
     h("div", { class: "columns" }, policy.element, submitForm(queue)),
   );
   void refresh();

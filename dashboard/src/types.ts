@@ -105,3 +105,26 @@ export interface QueueHistory {
   step_ms: number;
   points: HistoryPoint[];
 }
+
+export interface WorkerView {
+  name: string;
+  queues?: string[];
+  last_seen: string;
+  leases_held: number;
+  leased: number;
+  completed: number;
+  failed: number;
+}
+
+export interface QueueWorkers {
+  queue: string;
+  window_ms: number;
+  workers: WorkerView[];
+  anonymous: Omit<WorkerView, "name" | "queues"> | null;
+  unlisted: number;
+}
+
+export interface WorkerList {
+  window_ms: number;
+  workers: WorkerView[];
+}

@@ -12,6 +12,7 @@ mod policy;
 mod queues;
 mod tasks;
 mod work;
+mod workers;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,6 +36,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(queues::list_queues))
         .routes(routes!(queues::get_queue, queues::delete_queue))
         .routes(routes!(queues::get_queue_history))
+        .routes(routes!(workers::list_queue_workers))
+        .routes(routes!(workers::list_workers))
         .routes(routes!(groups::list_groups))
         .routes(routes!(
             groups::get_group,

@@ -160,7 +160,7 @@ pub async fn delete_queue(
     }
 }
 
-fn no_queue(queue: &QueueName) -> ApiError {
+pub(super) fn no_queue(queue: &QueueName) -> ApiError {
     ApiError::NotFound(format!("no queue {queue}"))
 }
 

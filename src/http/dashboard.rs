@@ -48,6 +48,11 @@ const FILES: &[(&str, &str, &str)] = &[
     ),
     ("task.js", JS, include_str!("../../dashboard/dist/task.js")),
     (
+        "workers.js",
+        JS,
+        include_str!("../../dashboard/dist/workers.js"),
+    ),
+    (
         "types.js",
         JS,
         include_str!("../../dashboard/dist/types.js"),

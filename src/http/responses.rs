@@ -301,6 +301,11 @@ error_set!(
 );
 
 error_set!(
+    /// Errors of listing every worker.
+    WorkerListErrors: [unavailable(), internal()]
+);
+
+error_set!(
     /// Errors of listing queues.
     QueueListErrors: [
         invalid("limit", "must be a whole number from 1 to 100"),

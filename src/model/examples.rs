@@ -249,3 +249,26 @@ pub fn queue_history() -> Value {
         ]
     })
 }
+
+/// The workers of the `emails` queue.
+pub fn queue_workers() -> Value {
+    json!({
+        "queue": "emails",
+        "window_ms": 300000,
+        "workers": [
+            {"name": "mailer-1", "last_seen": "2026-11-25T13:25:01.250Z", "leases_held": 2, "leased": 140, "completed": 136, "failed": 2}
+        ],
+        "anonymous": null,
+        "unlisted": 0
+    })
+}
+
+/// Every worker, across queues.
+pub fn workers() -> Value {
+    json!({
+        "window_ms": 300000,
+        "workers": [
+            {"name": "mailer-1", "queues": ["emails"], "last_seen": "2026-11-25T13:25:01.250Z", "leases_held": 2, "leased": 140, "completed": 136, "failed": 2}
+        ]
+    })
+}

@@ -13,6 +13,7 @@ mod group;
 mod policy;
 mod queue;
 mod task;
+mod worker;
 
 pub use cron::*;
 pub use explain::*;
@@ -20,6 +21,7 @@ pub use group::*;
 pub use policy::*;
 pub use queue::*;
 pub use task::*;
+pub use worker::*;
 
 use std::fmt;
 
@@ -41,9 +43,11 @@ pub const PRIORITY_MAX: i32 = 1_000;
 pub const MAX_TASKS_MAX: u32 = 100;
 /// Longest delay a submit or a retry may ask for: one year.
 pub const DELAY_MS_MAX: u64 = 31_536_000_000;
-/// How long after its last lease call a queue counts as having workers (explain's
+/// How long after its last call a worker counts as present (the workers view; explain's
 /// `no_workers`).
 pub const WORKER_WINDOW_MS: u64 = 300_000;
+/// Most worker names one queue keeps (the workers view).
+pub const WORKERS_PER_QUEUE_MAX: usize = 1_000;
 /// Longest worker name recorded on a task, in characters.
 pub const WORKER_NAME_MAX: usize = 128;
 /// Longest lease id a worker may send, in characters (the ones we issue are 32 hex digits: 128

@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 33] = [
+pub const ROLES: [(&str, &str); 35] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -51,6 +51,14 @@ pub const ROLES: [(&str, &str); 33] = [
     (
         "stats",
         "hash: running totals, the arrival counter and the rate limit's token bucket",
+    ),
+    (
+        "workers",
+        "zset: worker names by their last lease or heartbeat (ms)",
+    ),
+    (
+        "wstats",
+        "hash: worker name -> leases held and per-minute counts (prelude/workers.lua)",
     ),
     (
         "history",

@@ -75,7 +75,7 @@ macro_rules! script {
             "meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled",
             "deadlines", "leased", "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events",
             "gready", "gheads", "gturn", "gstate", "gleased", "grate", "gwait", "ghold", "gconf",
-            "glive", "gnames"
+            "glive", "gnames", "workers", "wstats"
             $($(, $extra)*)?
         ], $($rest)*)
     };
@@ -143,6 +143,7 @@ mod tests {
         &super::super::queues::STATS,
         &super::super::queues::HISTORY,
         &super::super::queues::NOTE_HISTORY,
+        &super::super::queues::WORKERS,
         &super::super::tasks::CANCEL,
         &super::super::tasks::EXPLAIN,
         &super::super::tasks::LIST,
@@ -155,11 +156,12 @@ mod tests {
     use crate::model;
 
     /// Every prelude piece a script may declare, with its source.
-    const PIECES: [(&str, &str); 11] = [
+    const PIECES: [(&str, &str); 12] = [
         ("record", include_str!("prelude/record.lua")),
         ("groups_conf", include_str!("prelude/groups_conf.lua")),
         ("groups", include_str!("prelude/groups.lua")),
         ("group_view", include_str!("prelude/group_view.lua")),
+        ("workers", include_str!("prelude/workers.lua")),
         ("lifecycle", include_str!("prelude/lifecycle.lua")),
         ("counts", include_str!("prelude/counts.lua")),
         ("history", include_str!("prelude/history.lua")),
@@ -213,6 +215,14 @@ mod tests {
         assert_eq!(
             lua_limit("HISTORY_MINUTES"),
             model::HISTORY_MINUTES.to_string()
+        );
+        assert_eq!(
+            lua_limit("WORKER_WINDOW_MINUTES"),
+            (model::WORKER_WINDOW_MS / 60_000).to_string()
+        );
+        assert_eq!(
+            lua_limit("WORKERS_PER_QUEUE_MAX"),
+            model::WORKERS_PER_QUEUE_MAX.to_string()
         );
     }
 

@@ -61,3 +61,4 @@ mod sweep;
 mod tls;
 mod unavailable;
 mod waiting;
+mod workers;

@@ -36,7 +36,7 @@ async fn the_dashboard_works_in_a_real_browser() {
         &run(command, Duration::from_secs(180)).await,
     );
     assert!(stdout.contains("dashboard: all checks passed"), "{stdout}");
-    for shot in ["1-queues", "2-queue", "3-dead", "4-task"] {
+    for shot in ["1-queues", "2-queue", "3-dead", "4-task", "5-workers"] {
         let path = at_root(&format!("target/dashboard-screenshots/{shot}.png"));
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{} is missing or blank", path.display());

@@ -12,6 +12,7 @@ end
 if not holds_lease(id, meta, lease_id) then
   return reply('lease_lost')
 end
+worker_seen(meta.worker or '')
 meta.lease_len = requested_ms or meta.lease_len
 meta.leased_until = now + meta.lease_len
 redis.call('ZADD', K.leased, meta.leased_until, id)

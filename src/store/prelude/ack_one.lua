@@ -14,7 +14,7 @@ local function ack_one(id, lease_id, result)
     end
     return { status }
   end
-  release_lease(id, meta)
+  release_lease(id, meta, 2)
   meta.acked_by = lease_id
   if result ~= '' then
     redis.call('HSET', K.result, id, result)

@@ -80,7 +80,10 @@ local function record_failure(id, meta, kind, message, lease_id)
   append_history(id, meta, kind, message, lease_id)
 end
 
-local function release_lease(id, meta)
+-- A lease ended: `outcome` is the worker's count it adds to (2 completed, 3 failed; nil for a
+-- cancel), and the worker holds one lease less (prelude/workers.lua).
+local function release_lease(id, meta, outcome)
+  worker_count(meta.worker or '', outcome or 1, outcome and 1 or 0, -1)
   redis.call('ZREM', K.leased, id)
   meta.lease_id = nil
   meta.leased_until = nil
@@ -123,7 +126,7 @@ end
 -- After a failed attempt: waits and becomes ready again while attempts remain and retry is
 -- allowed, otherwise dead.
 local function retry_or_bury(id, meta, retry, delay_ms)
-  release_lease(id, meta)
+  release_lease(id, meta, 3)
   if retry and meta.attempts < max_attempts(meta) then
     place(id, meta, now + (delay_ms or backoff_ms(meta.attempts)))
   else

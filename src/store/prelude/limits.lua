@@ -13,7 +13,12 @@ local SWEEP_ITEMS_MAX = 80         -- expiries + promotions + purges + forgotten
 local PURGE_BYTES_MAX = 4194304    -- payload and result bytes freed by one sweep
 local INLINE_SETTLE_MAX = 20       -- expiries and promotions a lease call settles before leasing
 local GROUPS_MENDED_MAX = 20       -- task groups one sweep re-places (prelude/groups.lua)
+local WORKERS_PRUNED_MAX = 20      -- silent workers one sweep forgets (prelude/workers.lua)
 local LEASE_REPLY_BYTES_MAX = 1048576  -- task bytes one lease call hands out (at least one task)
 local BATCH_ITEMS_MAX = 100        -- tasks one submit_batch call adds (store::BATCH_ITEMS_MAX)
 -- Minutes of history a queue keeps, one snapshot each (prelude/history.lua; model::HISTORY_MINUTES).
 local HISTORY_MINUTES = 1440
+-- Workers: how long a worker counts as present after its last call, in minutes, and how many
+-- names one queue keeps (prelude/workers.lua; model::WORKER_WINDOW_MS, model::WORKERS_PER_QUEUE_MAX).
+local WORKER_WINDOW_MINUTES = 5
+local WORKERS_PER_QUEUE_MAX = 1000

@@ -6,6 +6,7 @@ mod dead;
 mod drop;
 mod history;
 mod stats;
+mod workers;
 
 #[cfg(test)]
 pub(crate) use {
@@ -13,7 +14,10 @@ pub(crate) use {
     drop::DROP,
     history::{HISTORY, NOTE_HISTORY},
     stats::STATS,
+    workers::WORKERS,
 };
+
+pub use workers::SeenWorkers;
 
 use super::registry::Registry;
 use super::{Engine, StoreError};
@@ -61,6 +65,12 @@ impl Queues {
         minutes: i64,
     ) -> Result<Option<Vec<HistoryPoint>>, StoreError> {
         self.engine.run(queue, history::History { minutes }).await
+    }
+
+    /// The workers seen on the queue within the window; `None` for a queue with no trace in
+    /// Redis.
+    pub async fn workers(&self, queue: &QueueName) -> Result<Option<SeenWorkers>, StoreError> {
+        self.engine.run(queue, workers::Workers).await
     }
 
     /// Writes the queue's snapshot for `minute` (minutes since the epoch), as the reaper's

@@ -86,6 +86,14 @@ end
 walk(K.gready, 'group_mend', groups_mended)
 walk(K.gleased, 'group_lease_mend', group_leases_mended)
 
+-- Workers silent past the window are forgotten (a few per sweep).
+local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - WORKER_WINDOW_MINUTES * 60000,
+  'LIMIT', 0, WORKERS_PRUNED_MAX)
+if #silent > 0 then
+  redis.call('ZREM', K.workers, unpack(silent))
+  redis.call('HDEL', K.wstats, unpack(silent))
+end
+
 -- This minute's snapshot for the queue's history (every sweep of the minute writes it; the
 -- last one stands).
 note_snapshot(math.floor(now / 60000))
@@ -102,7 +110,8 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
   if empty then
     -- With no task left, what groups kept is stale (a rate clock still running, a count or
     -- hold a quarantined record left behind).
-    redis.call('DEL', K.stats, K.grate, K.gleased, K.ghold, K.glive, K.gnames, K.history)
+    redis.call('DEL', K.stats, K.grate, K.gleased, K.ghold, K.glive, K.gnames, K.history,
+      K.workers, K.wstats)
     gone = 1
   end
 end

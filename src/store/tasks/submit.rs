@@ -16,7 +16,7 @@ pub static SUBMIT: ScriptDef = script!(
     "",
     keys: task_keys + ["idempotency", "idempotency_expiry"],
     policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
-    prelude: ["record", "groups_conf", "groups", "lifecycle", "submit_one"],
+    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle", "submit_one"],
 );
 
 pub static SUBMIT_BATCH: ScriptDef = script!(
@@ -24,7 +24,7 @@ pub static SUBMIT_BATCH: ScriptDef = script!(
     "",
     keys: task_keys + ["idempotency", "idempotency_expiry"],
     policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
-    prelude: ["record", "groups_conf", "groups", "lifecycle", "submit_one"],
+    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle", "submit_one"],
 );
 
 pub struct Submit {

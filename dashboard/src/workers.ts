@@ -1,0 +1,66 @@
+// The workers page (#/workers): every worker seen in the last minutes on the queues the key may
+// read, refreshed every 5 s; and the table a queue's page shows of its own workers.
+
+import { call, q } from "./api.js";
+import { h, link, note, when } from "./dom.js";
+import type { QueueWorkers, WorkerList, WorkerView } from "./types.js";
+
+function table(workers: WorkerView[], withQueues: boolean): HTMLElement {
+  const head = ["worker", ...(withQueues ? ["queues"] : []), "last call", "holds", "leased", "completed", "failed"];
+  return h(
+    "table",
+    { "data-testid": "workers" },
+    h("thead", {}, h("tr", {}, ...head.map((name, i) => h("th", { class: i > 1 ? "num" : "" }, name)))),
+    h(
+      "tbody",
+      {},
+      ...workers.map((w) =>
+        h(
+          "tr",
+          { "data-worker": w.name },
+          h("td", {}, w.name),
+          withQueues ? h("td", {}, ...(w.queues ?? []).flatMap((name, i) => [i ? ", " : "", link(`#/queues/${encodeURIComponent(name)}`, name)])) : null,
+          h("td", {}, when(w.last_seen)),
+          h("td", { class: "num" }, w.leases_held),
+          h("td", { class: "num" }, w.leased),
+          h("td", { class: "num" }, w.completed),
+          h("td", { class: "num" }, w.failed),
+        ),
+      ),
+    ),
+  );
+}
+
+/** A queue's workers, for its page, and how to refresh them. */
+export function queueWorkers(queue: string): { element: HTMLElement; refresh: () => Promise<void> } {
+  const body = h("div", {}, note("Loading…"));
+  const refresh = async () => {
+    try {
+      const { data } = await call<QueueWorkers>("GET", `${q(queue)}/workers`);
+      const anonymous = data.anonymous ? ` Workers without a name: ${data.anonymous.leased} leased, ${data.anonymous.leases_held} held.` : "";
+      body.replaceChildren(
+        data.workers.length ? table(data.workers, false) : note("No named worker called in the last 5 minutes."),
+        anonymous ? h("p", { class: "hint" }, anonymous) : "",
+      );
+    } catch (error) {
+      body.replaceChildren(note(String((error as Error).message), "error"));
+    }
+  };
+  return { element: h("section", {}, h("h3", {}, "Workers"), body), refresh };
+}
+
+export function workersPage(root: HTMLElement, signal: AbortSignal): void {
+  const holder = h("div", {}, note("Loading…"));
+  root.replaceChildren(h("h2", {}, "Workers"), h("p", { class: "hint" }, "Every worker that called a queue in the last 5 minutes, by the name it leases with."), holder);
+  const refresh = async () => {
+    try {
+      const { data } = await call<WorkerList>("GET", "/v1/workers");
+      holder.replaceChildren(data.workers.length ? table(data.workers, true) : note("No worker called in the last 5 minutes."));
+    } catch (error) {
+      holder.replaceChildren(note(String((error as Error).message), "error"));
+    }
+  };
+  void refresh();
+  const timer = setInterval(refresh, 5000);
+  signal.addEventListener("abort", () => clearInterval(timer));
+}

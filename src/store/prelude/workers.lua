@@ -1,0 +1,57 @@
+-- workers.lua: who works the queue. Each lease and heartbeat records its worker's name with
+-- when it last called (`workers`: name by last call, ms); each lease granted, completed or
+-- failed counts against that worker in one-minute buckets over the last WORKER_WINDOW_MINUTES
+-- minutes, with the leases it holds now (`wstats`: name -> "<held> <minute>:<leased>,
+-- <completed>,<failed>;..." newest bucket first). A worker that gave no name is '' and is
+-- counted like the others, never listed. At most WORKERS_PER_QUEUE_MAX names are kept per
+-- queue; a new name past that (when none can be dropped for being silent) is not recorded and
+-- is counted in the stats' `workers_unlisted`. The reaper drops workers silent past the
+-- window.
+
+-- Records that `name` called now; a new name takes a place when there is one, in a queue that
+-- exists (a worker polling a mistyped queue name makes no key).
+local function worker_seen(name)
+  if redis.call('ZADD', K.workers, 'XX', 'CH', now, name) == 1
+      or redis.call('ZSCORE', K.workers, name) or redis.call('EXISTS', K.stats) == 0 then
+    return
+  end
+  if redis.call('ZCARD', K.workers) >= WORKERS_PER_QUEUE_MAX then
+    local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - WORKER_WINDOW_MINUTES * 60000,
+      'LIMIT', 0, 1)[1]
+    if not silent then
+      redis.call('HINCRBY', K.stats, 'workers_unlisted', 1)
+      return
+    end
+    redis.call('ZREM', K.workers, silent)
+    redis.call('HDEL', K.wstats, silent)
+  end
+  redis.call('ZADD', K.workers, now, name)
+end
+
+-- Adds `n` to `name`'s count in `column` (1 leased, 2 completed, 3 failed) for this minute,
+-- and `held` to the leases it holds (never below 0). A name that is not recorded (past the
+-- cap) is not counted either. Buckets older than the window are dropped as it goes.
+local function worker_count(name, column, n, held)
+  if not redis.call('ZSCORE', K.workers, name) then
+    return
+  end
+  local minute = math.floor(now / 60000)
+  local raw = redis.call('HGET', K.wstats, name) or ''
+  local held_before, buckets = string.match(raw, '^(%d+) ?(.*)$')
+  local counts, rest = { 0, 0, 0 }, buckets or ''
+  local m, l, c, f, older = string.match(rest, '^(%d+):(%d+),(%d+),(%d+);?(.*)$')
+  if tonumber(m) == minute then
+    counts, rest = { tonumber(l), tonumber(c), tonumber(f) }, older
+  end
+  counts[column] = counts[column] + n
+  local kept = { string.format('%d:%d,%d,%d', minute, counts[1], counts[2], counts[3]) }
+  for bucket in string.gmatch(rest, '[^;]+') do
+    local at = tonumber(string.match(bucket, '^(%d+):'))
+    if not at or at <= minute - WORKER_WINDOW_MINUTES or #kept > WORKER_WINDOW_MINUTES then
+      break -- newest first: the rest are older still
+    end
+    table.insert(kept, bucket)
+  end
+  local holding = math.max(0, (tonumber(held_before) or 0) + held)
+  redis.call('HSET', K.wstats, name, string.format('%d ', holding) .. table.concat(kept, ';'))
+end

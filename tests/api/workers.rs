@@ -1,0 +1,155 @@
+//! The workers view: each named worker with the leases it holds and what it did in the window,
+//! the anonymous ones counted but not listed, every worker across queues, and a worker silent
+//! past the window gone from the view and then from Redis.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{RedisServer, TestApp, eventually, queue};
+
+/// The named worker `name` in a workers answer.
+fn worker<'a>(answer: &'a Value, name: &str) -> &'a Value {
+    answer["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .find(|w| w["name"] == name)
+        .unwrap_or_else(|| panic!("no worker {name} in {answer}"))
+}
+
+/// (leases_held, leased, completed, failed) of a worker entry.
+fn tally(entry: &Value) -> (u64, u64, u64, u64) {
+    let n = |f: &str| {
+        entry[f]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{f} in {entry}"))
+    };
+    (n("leases_held"), n("leased"), n("completed"), n("failed"))
+}
+
+#[tokio::test]
+async fn three_workers_show_their_leases_and_counts() {
+    let app = TestApp::start().await;
+    let q = queue("workers");
+    for n in 0..10 {
+        app.submit(&q, json!({"payload": n})).await;
+    }
+    let a = app
+        .lease(&q, json!({"worker": "gpu-a", "max_tasks": 3}))
+        .await;
+    let b = app
+        .lease(&q, json!({"worker": "cpu-b", "max_tasks": 2}))
+        .await;
+    let c = app
+        .lease(&q, json!({"worker": "eu-c", "max_tasks": 1}))
+        .await;
+    let anonymous = app.lease(&q, json!({"max_tasks": 1})).await;
+    assert_eq!((a.len(), b.len(), c.len(), anonymous.len()), (3, 2, 1, 1));
+    for lease in &a[..2] {
+        assert_eq!(
+            app.worker_call(lease, "ack", json!({})).await.status,
+            StatusCode::OK
+        );
+    }
+    let failed = app
+        .worker_call(&b[0], "fail", json!({"error": "oom"}))
+        .await;
+    assert_eq!(failed.status, StatusCode::OK);
+    let beat = app.worker_call(&c[0], "heartbeat", json!({})).await;
+    assert_eq!(beat.status, StatusCode::OK);
+    let cancelled = app
+        .delete(&format!(
+            "/v1/queues/{q}/tasks/{}",
+            b[1]["task"]["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK);
+
+    let reply = app.get(&format!("/v1/queues/{q}/workers")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let answer = reply.body;
+    assert_eq!(
+        answer["workers"].as_array().map(Vec::len),
+        Some(3),
+        "{answer}"
+    );
+    assert_eq!(tally(worker(&answer, "gpu-a")), (1, 3, 2, 0));
+    assert_eq!(
+        tally(worker(&answer, "cpu-b")),
+        (0, 2, 0, 1),
+        "a cancel frees, counts nothing"
+    );
+    assert_eq!(tally(worker(&answer, "eu-c")), (1, 1, 0, 0));
+    assert!(
+        worker(&answer, "eu-c")["last_seen"].as_str()
+            >= worker(&answer, "cpu-b")["last_seen"].as_str(),
+        "the heartbeat came last"
+    );
+    assert_eq!(tally(&answer["anonymous"]), (1, 1, 0, 0), "{answer}");
+    assert_eq!(answer["window_ms"], 300_000);
+
+    let all = app.get("/v1/workers").await;
+    assert_eq!(all.status, StatusCode::OK);
+    let a_everywhere = worker(&all.body, "gpu-a");
+    assert!(
+        a_everywhere["queues"]
+            .as_array()
+            .expect("queues")
+            .contains(&json!(q)),
+        "{a_everywhere}"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_silent_past_the_window_disappears() {
+    let app = TestApp::start().await;
+    let q = queue("workers-silent");
+    app.submit(&q, json!({"payload": 1})).await;
+    app.lease(&q, json!({"worker": "gone", "max_tasks": 1}))
+        .await;
+    app.lease(&q, json!({"worker": "here", "max_tasks": 1}))
+        .await;
+    // Its last call six minutes ago, by the Redis clock: as if it had been silent since.
+    let key = format!("{}:{{q:{q}}}:workers", app.prefix);
+    let now: Vec<String> = RedisServer::shared().cmd(&["TIME"]).await;
+    let six_minutes_ago = now[0].parse::<i64>().expect("s") * 1000 - 360_000;
+    let _: i64 = RedisServer::shared()
+        .cmd(&["ZADD", &key, "XX", &six_minutes_ago.to_string(), "gone"])
+        .await;
+    let answer = app.get(&format!("/v1/queues/{q}/workers")).await.body;
+    let names: Vec<&str> = answer["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    assert_eq!(names, ["here"], "{answer}");
+    // The reaper's sweep forgets it, stats and all.
+    let stats_key = format!("{}:{{q:{q}}}:wstats", app.prefix);
+    eventually("the sweep to forget the silent worker", || async {
+        let left: Option<String> = RedisServer::shared()
+            .cmd(&["HGET", &stats_key, "gone"])
+            .await;
+        let score: Option<String> = RedisServer::shared().cmd(&["ZSCORE", &key, "gone"]).await;
+        (left.is_none() && score.is_none()).then_some(())
+    })
+    .await;
+}
+
+/// A worker polling a queue that does not exist leaves nothing behind.
+#[tokio::test]
+async fn polling_a_queue_that_does_not_exist_makes_no_key() {
+    let app = TestApp::start().await;
+    let q = queue("workers-nowhere");
+    let leases = app
+        .lease(&q, json!({"worker": "typo", "max_tasks": 1}))
+        .await;
+    assert!(leases.is_empty());
+    let keys = app.keys(RedisServer::shared()).await;
+    assert!(
+        keys.iter().all(|k| !k.contains(&format!("{{q:{q}}}"))),
+        "{keys:?}"
+    );
+    let missing = app.get(&format!("/v1/queues/{q}/workers")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

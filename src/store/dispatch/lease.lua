@@ -45,7 +45,7 @@ end
 if max_tasks == 0 then
   return reply('ok', {}, false)
 end
-worker_seen(worker)
+local recorded = worker_seen(worker)
 
 -- Once per script call: the calls that travel with this one run at the same `now`.
 if not SHARED.settled then
@@ -257,7 +257,7 @@ if tokens then
   redis.call('HSET', K.stats, 'rate_tokens', tostring(tokens - #leased), 'rate_at', now)
 end
 if #leased > 0 then
-  worker_count(worker, 1, #leased, #leased)
+  worker_count(worker, 1, #leased, #leased, recorded)
 end
 if request_id ~= '' and #granted > 0 then
   redis.call('HSET', K.requests, request_id, table.concat(granted, ' '))

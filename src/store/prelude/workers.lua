@@ -9,34 +9,39 @@
 -- window.
 
 -- Records that `name` called now; a new name takes a place when there is one, in a queue that
--- exists (a worker polling a mistyped queue name makes no key).
+-- exists (a worker polling a mistyped queue name makes no key). Returns whether it is recorded.
 local function worker_seen(name)
-  if redis.call('ZADD', K.workers, 'XX', 'CH', now, name) == 1
-      or redis.call('ZSCORE', K.workers, name) or redis.call('EXISTS', K.stats) == 0 then
-    return
+  if redis.call('ZADD', K.workers, 'XX', 'CH', now, name) == 1 or redis.call('ZSCORE', K.workers, name) then
+    return true
+  end
+  if redis.call('EXISTS', K.stats) == 0 then
+    return false
   end
   if redis.call('ZCARD', K.workers) >= WORKERS_PER_QUEUE_MAX then
     local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - WORKER_WINDOW_MINUTES * 60000,
       'LIMIT', 0, 1)[1]
     if not silent then
       redis.call('HINCRBY', K.stats, 'workers_unlisted', 1)
-      return
+      return false
     end
     redis.call('ZREM', K.workers, silent)
     redis.call('HDEL', K.wstats, silent)
   end
   redis.call('ZADD', K.workers, now, name)
+  return true
 end
 
 -- Adds `n` to `name`'s count in `column` (1 leased, 2 completed, 3 failed) for this minute,
--- and `held` to the leases it holds (never below 0). A name that is not recorded (past the
--- cap) is not counted either. Buckets older than the window are dropped as it goes.
-local function worker_count(name, column, n, held)
-  if not redis.call('ZSCORE', K.workers, name) then
+-- and `held` to the leases it holds (never below 0). Its stats field is made by its first lease
+-- (`recorded`: worker_seen's answer), so a name that is not recorded (past the cap) is not
+-- counted either. Buckets older than the window are dropped as it goes.
+local function worker_count(name, column, n, held, recorded)
+  local raw = redis.call('HGET', K.wstats, name)
+  if not raw and not recorded then
     return
   end
+  raw = raw or ''
   local minute = math.floor(now / 60000)
-  local raw = redis.call('HGET', K.wstats, name) or ''
   local held_before, buckets = string.match(raw, '^(%d+) ?(.*)$')
   local counts, rest = { 0, 0, 0 }, buckets or ''
   local m, l, c, f, older = string.match(rest, '^(%d+):(%d+),(%d+),(%d+);?(.*)$')

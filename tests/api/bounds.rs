@@ -62,6 +62,15 @@ async fn scripts_run(redis: &RedisServer) -> Vec<(i64, String)> {
 /// Waits until every member of the sorted set `key` has a score (a deadline) in the past by
 /// the Redis clock.
 async fn all_due(redis: &RedisServer, key: &str, count: i64) {
+    // The latest deadline may be further out than `eventually` waits (long leases, so that
+    // none expires while a loaded machine is still granting the others): wait for it first.
+    let latest: Vec<String> = redis.cmd(&["ZRANGE", key, "-1", "-1", "WITHSCORES"]).await;
+    let time: Vec<String> = redis.cmd(&["TIME"]).await;
+    let now_ms = time[0].parse::<i64>().expect("secs") * 1000;
+    if let Some(deadline) = latest.get(1).and_then(|s| s.parse::<f64>().ok()) {
+        let wait = (deadline as i64 - now_ms).clamp(0, 60_000);
+        tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+    }
     eventually(&format!("all of {key} to be due"), || async move {
         let time: Vec<String> = redis.cmd(&["TIME"]).await;
         let now_ms = time[0].parse::<i64>().expect("secs") * 1000
@@ -189,9 +198,10 @@ async fn reclaiming_many_leases_with_long_histories_never_blocks_redis() {
         })
         .await;
     }
-    // Long enough that no lease expires before the last is granted (a lease call reclaims
-    // expired leases itself), so they all expire together.
-    let leased = lease_all(&app, &q, 1000, json!({"max_tasks": 100, "lease_ms": 5000})).await;
+    // Long enough that no lease expires before the last is granted, even on a loaded machine
+    // (a lease call reclaims expired leases itself, and a task leased twice would leave fewer
+    // than 1000 leases to expire), so they all expire together.
+    let leased = lease_all(&app, &q, 1000, json!({"max_tasks": 100, "lease_ms": 20000})).await;
     assert_eq!(
         leased[0]["task"]["errors"].as_array().map(Vec::len),
         Some(10)

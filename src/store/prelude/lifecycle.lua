@@ -112,13 +112,11 @@ end
 -- it is not run. It goes to `dead` (redrivable) with an `expired` entry in its history, and is
 -- counted in the queue's `expired` total; its attempts are not touched (none was made).
 local function expire_unstarted(id, meta)
-  local deadline = meta.start_by or now
   meta.start_by = nil
   redis.call('ZREM', K.deadlines, id)
   redis.call('HINCRBY', K.stats, 'expired', 1)
   UNSTARTED = UNSTARTED + 1
-  append_history(id, meta, 'expired', 'not started: no worker leased it by its start deadline ('
-    .. string.format('%d', now - deadline) .. ' ms ago)')
+  append_history(id, meta, 'expired', 'not started: no worker leased it by its start deadline')
   finish(id, meta, 'dead')
   save_meta(id, meta)
 end

@@ -23,7 +23,7 @@ use crate::http::state::AppState;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(tasks::submit::submit_task, tasks::list::list_tasks))
-        .routes(routes!(tasks::submit::submit_tasks))
+        .routes(routes!(tasks::batch::submit_tasks))
         .routes(routes!(tasks::get_task, tasks::cancel_task))
         .routes(routes!(tasks::explain_task))
         .routes(routes!(events::get_task_events))

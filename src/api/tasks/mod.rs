@@ -5,6 +5,7 @@
 //! Handlers check input, call one store operation and map its outcome to a response; they build
 //! no Redis keys and hold no state.
 
+pub(super) mod batch;
 pub(super) mod list;
 pub(super) mod submit;
 

@@ -1,15 +1,14 @@
-//! Submitting tasks, for producers: one at a time or up to 1000 in one call, each safe to
-//! repeat with an idempotency key.
+//! Submitting a task, for producers, safe to repeat with an idempotency key (a batch of them is
+//! `batch.rs`).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::http::batch::{BatchItem, BatchResult, Items, sort_out};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
     AnyText, DelayMs, Group, Int, JsonText, LeaseMs, MaxAttempts, Priority, StartWithinMs, Time,
@@ -17,8 +16,8 @@ use crate::http::extract::body::field::{
 use crate::http::extract::body::{Body, Check, Problems, check_size};
 use crate::http::extract::{Durability, QueueParams, QueuePath, single_header};
 use crate::http::problem::ApiError;
+use crate::http::responses::SubmitErrors;
 use crate::http::responses::replayed;
-use crate::http::responses::{BatchErrors, SubmitErrors};
 use crate::http::state::BodyLimits;
 use crate::model::{QueueName, Task};
 use crate::store::tasks::Tasks;
@@ -38,31 +37,31 @@ pub struct SubmitTaskRequest {
     /// precision and all); at most the policy's `max_payload_bytes` of JSON text, and at most
     /// 64 levels of arrays and objects deep (the server's `TASKGATE_MAX_JSON_DEPTH`).
     #[schema(inline)]
-    payload: JsonText,
+    pub(super) payload: JsonText,
     /// -1000 to 1000, default 0. Higher is leased first; FIFO among equals.
     #[schema(inline, default = 0)]
-    priority: Option<Priority>,
+    pub(super) priority: Option<Priority>,
     /// Wait this long (0 to 31536000000 ms) before the task is ready. Not with `run_at`.
     #[schema(inline)]
-    delay_ms: Option<DelayMs>,
+    pub(super) delay_ms: Option<DelayMs>,
     /// RFC 3339 time at which the task becomes ready; a past time means now. Not with `delay_ms`.
     #[schema(inline)]
-    run_at: Option<Time>,
+    pub(super) run_at: Option<Time>,
     /// Attempts allowed for this task (1 to 1000); default the queue policy's at each failure.
     #[schema(inline)]
-    max_attempts: Option<MaxAttempts>,
+    pub(super) max_attempts: Option<MaxAttempts>,
     /// Lease length for this task (1000 to 86400000 ms) when the worker asks for none.
     #[schema(inline)]
-    lease_ms: Option<LeaseMs>,
+    pub(super) lease_ms: Option<LeaseMs>,
     /// The task's group (a tenant, customer, account or resource): 1 to 128 characters of
     /// `A-Z a-z 0-9 . _ : @ -`. The queue's strategy and group limits work by it; it cannot change.
     #[schema(inline)]
-    group: Option<Group>,
+    pub(super) group: Option<Group>,
     /// Start deadline (1 to 31536000000 ms): a task not leased within this long of becoming
     /// ready (each time it does: on submit, or when a retry or delay is due) is not run; it goes
     /// to `dead` with an `expired` entry in its history. Default the policy's `start_ttl_ms`.
     #[schema(inline)]
-    start_within_ms: Option<StartWithinMs>,
+    pub(super) start_within_ms: Option<StartWithinMs>,
 }
 
 impl Check for SubmitTaskRequest {
@@ -74,7 +73,7 @@ impl Check for SubmitTaskRequest {
 }
 
 /// A task starts after `delay_ms` or at `run_at`, not both (for a submit and a batch item).
-fn one_start(delay_ms: bool, run_at: bool, problems: &mut Problems) {
+pub(super) fn one_start(delay_ms: bool, run_at: bool, problems: &mut Problems) {
     if delay_ms && run_at {
         problems.fail("run_at", "give delay_ms or run_at, not both");
     }
@@ -82,7 +81,7 @@ fn one_start(delay_ms: bool, run_at: bool, problems: &mut Problems) {
 
 impl SubmitTaskRequest {
     /// The task this body asks for.
-    fn into_task(self) -> NewTask {
+    pub(super) fn into_task(self) -> NewTask {
         let start = match (self.delay_ms, self.run_at) {
             (Some(delay), _) => Start::AfterMs(delay.get()),
             (None, Some(at)) => Start::AtMs(at.0),
@@ -102,7 +101,7 @@ impl SubmitTaskRequest {
 }
 
 /// An idempotency key in a body: 1 to 255 printable ASCII characters, as the header allows.
-pub struct IdempotencyKey(String);
+pub struct IdempotencyKey(pub(super) String);
 
 impl<'de> Deserialize<'de> for IdempotencyKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -136,7 +135,7 @@ fn key_problem(key: &str) -> Option<String> {
 
 /// Attaches an idempotency key to a task, with a fingerprint of everything the task asks for,
 /// so a repeat is recognized and the same key on a different request is not.
-fn with_key(mut task: NewTask, key: String) -> NewTask {
+pub(super) fn with_key(mut task: NewTask, key: String) -> NewTask {
     let mut digest = Sha256::new();
     digest.update(task.payload.get());
     digest.update(format!(
@@ -161,7 +160,7 @@ fn with_key(mut task: NewTask, key: String) -> NewTask {
 }
 
 /// What a submit's outcome means over HTTP: the task and whether it is new, or the problem.
-fn submitted(
+pub(super) fn submitted(
     queue: &QueueName,
     size: usize,
     outcome: SubmitOutcome,
@@ -258,151 +257,4 @@ pub async fn submit_task(
     } else {
         replayed(reply)
     })
-}
-
-/// One task of a batch submit: a submit's body, plus its own idempotency key.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BatchTaskRequest {
-    /// Any JSON value, stored and returned exactly as sent; at most 64 levels of arrays and
-    /// objects deep (the server's `TASKGATE_MAX_JSON_DEPTH`).
-    #[schema(inline)]
-    payload: JsonText,
-    /// -1000 to 1000, default 0.
-    #[schema(inline, default = 0)]
-    priority: Option<Priority>,
-    /// Wait this long (0 to 31536000000 ms) before the task is ready. Not with `run_at`.
-    #[schema(inline)]
-    delay_ms: Option<DelayMs>,
-    /// RFC 3339 time at which the task becomes ready. Not with `delay_ms`.
-    #[schema(inline)]
-    run_at: Option<Time>,
-    /// Attempts allowed for this task (1 to 1000).
-    #[schema(inline)]
-    max_attempts: Option<MaxAttempts>,
-    /// Lease length for this task (1000 to 86400000 ms).
-    #[schema(inline)]
-    lease_ms: Option<LeaseMs>,
-    /// The task's group (1 to 128 characters of `A-Z a-z 0-9 . _ : @ -`).
-    #[schema(inline)]
-    group: Option<Group>,
-    /// Start deadline (1 to 31536000000 ms), as for a single submit.
-    #[schema(inline)]
-    start_within_ms: Option<StartWithinMs>,
-    /// This task's own idempotency key (1 to 255 printable characters), as the
-    /// `Idempotency-Key` header of a single submit.
-    #[schema(inline)]
-    idempotency_key: Option<IdempotencyKey>,
-}
-
-impl Check for BatchTaskRequest {
-    const DEEP: &'static [&'static str] = &["payload"];
-
-    fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
-        one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
-    }
-}
-
-impl BatchItem for BatchTaskRequest {
-    const PLURAL: &'static str = "tasks";
-}
-
-impl BatchTaskRequest {
-    /// The task this item asks for, with its key.
-    fn into_task(self) -> NewTask {
-        let key = self.idempotency_key.map(|k| k.0);
-        let task = SubmitTaskRequest {
-            payload: self.payload,
-            priority: self.priority,
-            delay_ms: self.delay_ms,
-            run_at: self.run_at,
-            max_attempts: self.max_attempts,
-            lease_ms: self.lease_ms,
-            group: self.group,
-            start_within_ms: self.start_within_ms,
-        }
-        .into_task();
-        match key {
-            Some(key) => with_key(task, key),
-            None => task,
-        }
-    }
-}
-
-/// Body of a batch submit.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = crate::model::examples::batch_request)]
-pub struct BatchSubmitRequest {
-    /// The tasks (1 to 1000), each submitted on its own terms.
-    #[schema(inline)]
-    tasks: Items<BatchTaskRequest>,
-}
-
-impl Check for BatchSubmitRequest {}
-
-/// A batch submit's outcomes, in request order.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = crate::model::examples::batch_response)]
-pub struct BatchSubmitResponse {
-    pub results: Vec<BatchResult>,
-}
-
-/// Submit tasks in a batch
-///
-/// Submits up to 1000 tasks in one call, each on its own terms: one bad task does not stop the
-/// others. The answer lists every task's outcome in request order (`201`, `200` for a replayed
-/// `idempotency_key`, or a `4xx` with its problem). The valid tasks are written together, in
-/// bounded scripts sent at once. More than 1000 tasks, or a body over the server's limit,
-/// fails the whole call and writes nothing. With `Taskgate-Durability: replicated`, a `503`
-/// means the tasks are stored on the primary only: repeat the call with the same
-/// `idempotency_key`s and get the same tasks back.
-#[utoipa::path(
-    post,
-    path = "/v1/queues/{queue}/tasks:batch",
-    security(("bearer" = ["producer", "admin"])),
-    tag = "tasks",
-    params(
-        QueueParams,
-        ("Taskgate-Durability" = Option<String>, Header,
-            description = "`replicated`: answer only once every task the batch stored is also on the configured number of Redis replicas (`WAIT`); `503` if they do not confirm in time")
-    ),
-    request_body(content = BatchSubmitRequest, example = json!(crate::model::examples::batch_request())),
-    responses(
-        (status = 200, description = "Every task's outcome, in request order", body = BatchSubmitResponse,
-            headers(
-                ("Taskgate-Replicas" = u32, description = "With `Taskgate-Durability: replicated`: how many replicas confirmed")
-            )),
-        BatchErrors,
-    )
-)]
-pub async fn submit_tasks(
-    _caller: Caller,
-    State(tasks): State<Tasks>,
-    State(limits): State<BodyLimits>,
-    QueuePath(queue): QueuePath,
-    durability: Durability,
-    Body(batch): Body<BatchSubmitRequest>,
-) -> Result<(HeaderMap, Json<BatchSubmitResponse>), ApiError> {
-    let items = batch.tasks.read_each(&limits).into_iter().map(|item| {
-        let task = item.map_err(ApiError::Validation)?.into_task();
-        check_size("payload", &task.payload, limits.max_payload_bytes)?;
-        Ok(task)
-    });
-    let (mut results, checked) = sort_out(items);
-    let (sizes, valid): (Vec<_>, Vec<_>) = checked
-        .into_iter()
-        .map(|(index, task)| ((index, task.payload.get().len()), task))
-        .unzip();
-    let (outcomes, confirmed) = tasks.submit_batch(&queue, valid, durability.0).await?;
-    let replicas = durability.check(confirmed, "every task of this batch")?;
-    for ((index, size), outcome) in sizes.into_iter().zip(outcomes) {
-        results[index] = Some(match submitted(&queue, size, outcome) {
-            Ok((task, true)) => BatchResult::done(index, 201, task, false),
-            Ok((task, false)) => BatchResult::done(index, 200, task, true),
-            Err(problem) => BatchResult::refused(index, &problem),
-        });
-    }
-    let results = results.into_iter().flatten().collect();
-    Ok((replicas, Json(BatchSubmitResponse { results })))
 }

@@ -11,6 +11,9 @@ use super::TaskState;
 pub enum ReasonCode {
     /// It waits for its `run_at` (a delay, or a retry's backoff): `until`.
     Scheduled,
+    /// Its start deadline (`start_within_ms` or the policy's `start_ttl_ms`) passed at `until`:
+    /// it will not be started, and the next lease or sweep ends it `dead`.
+    StartDeadlinePassed,
     /// The queue is paused.
     QueuePaused,
     /// The queue has `limit` tasks leased, its `max_in_flight`: `in_flight` of `limit`.
@@ -25,7 +28,7 @@ pub enum ReasonCode {
     GroupRateLimited,
     /// Its group is ordered and another of its tasks (`task_id`, in `task_state`) is out.
     OrderedGroupBusy,
-    /// No lease call has reached this queue lately (`last_lease_at`, if ever).
+    /// No lease call has reached this queue lately (`last_lease_at`, when one is on record).
     NoWorkers,
     /// `ahead` tasks will be leased before it (`exact`, or at least that many), counted over
     /// `scope`.
@@ -65,7 +68,8 @@ pub struct Reason {
     pub code: ReasonCode,
     /// The reason in a sentence, with its numbers.
     pub message: String,
-    /// `scheduled`: when it becomes ready; `leased`: when the lease runs out; finished: when.
+    /// `scheduled`: when it becomes ready; `leased`: when the lease runs out;
+    /// `start_deadline_passed`: when the deadline passed; finished: when.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
     /// The group a `group_*` or `ordered_group_busy` reason is about.
@@ -131,8 +135,9 @@ impl Reason {
 pub struct Explanation {
     /// The task's state (a scheduled task whose time has come is `ready`).
     pub state: TaskState,
-    /// True when the next lease call on the queue would take it: nothing holds it and no task
-    /// is ahead of it.
+    /// True when the next lease call on the queue would take it: nothing holds it and the
+    /// queue's order is known to put it first (a `behind` of 0, exact, over the whole queue).
+    /// False whenever that is not certain, as under `fair` with groups, where the turns decide.
     pub runnable_now: bool,
     /// Every cause that holds it now, in the order a lease meets them; for a leased or
     /// finished task, one reason saying who holds it or how it ended.

@@ -41,7 +41,8 @@ pub struct Totals {
     pub submitted: u64,
     /// Tasks acknowledged.
     pub completed: u64,
-    /// Failed attempts, expiries included.
+    /// Failed attempts, lease expiries included (a task ended by its start deadline made no
+    /// attempt: it is counted in `expired`, not here).
     pub failed: u64,
     /// Tasks that ran out of attempts (or failed with `retry: false`, or were not leased by
     /// their start deadline).

@@ -131,6 +131,7 @@ mod tests {
         &super::super::tasks::PEEK,
         &super::super::dispatch::LEASE,
         &super::super::dispatch::HEARTBEAT,
+        &super::super::dispatch::HEARTBEAT_WITH_PROGRESS,
         &super::super::dispatch::ACK,
         &super::super::dispatch::ACK_WITH_RESULT,
         &super::super::dispatch::ACK_BATCH,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::grouping::patch_group;
 use crate::harness::{TestApp, queue};
 
-async fn explain(app: &TestApp, q: &str, task: &Value) -> Value {
+pub async fn explain(app: &TestApp, q: &str, task: &Value) -> Value {
     let id = task["id"].as_str().expect("id");
     let reply = app.get(&format!("/v1/queues/{q}/tasks/{id}/explain")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -15,7 +15,7 @@ async fn explain(app: &TestApp, q: &str, task: &Value) -> Value {
 }
 
 /// The codes of an explanation's reasons, in order.
-fn codes(explained: &Value) -> Vec<&str> {
+pub fn codes(explained: &Value) -> Vec<&str> {
     explained["reasons"]
         .as_array()
         .expect("reasons")
@@ -25,7 +25,7 @@ fn codes(explained: &Value) -> Vec<&str> {
 }
 
 /// The reason with `code`.
-fn reason<'a>(explained: &'a Value, code: &str) -> &'a Value {
+pub fn reason<'a>(explained: &'a Value, code: &str) -> &'a Value {
     explained["reasons"]
         .as_array()
         .expect("reasons")
@@ -36,7 +36,7 @@ fn reason<'a>(explained: &'a Value, code: &str) -> &'a Value {
 
 /// A queue a worker has asked lately (its lease took nothing), so `no_workers` stays out of the
 /// way of the reason under test.
-async fn asked(app: &TestApp, q: &str) {
+pub async fn asked(app: &TestApp, q: &str) {
     app.submit(q, json!({"payload": "first"})).await;
     let lease = app.lease_one(q).await;
     assert_eq!(

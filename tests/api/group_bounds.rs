@@ -61,6 +61,7 @@ async fn lease_p90_us(redis: &RedisServer, app: &TestApp, q: &str, leases: usize
 /// milliseconds).
 #[tokio::test]
 async fn a_group_at_its_limit_costs_the_others_nothing() {
+    let _alone = crate::bounds::ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start_with(&["--slowlog-max-len", "100000"]);
     let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
     let (plain, loaded) = (queue("bounds-plain"), queue("bounds-loaded"));

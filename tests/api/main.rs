@@ -25,6 +25,7 @@ mod errors;
 mod examples;
 mod expiry;
 mod explain;
+mod explain_edges;
 mod faults;
 mod fidelity;
 mod group_bounds;

@@ -127,8 +127,41 @@ async fn a_new_attempt_starts_without_the_last_ones_progress() {
         .worker_call(&second, "heartbeat", json!({"progress": null}))
         .await;
     assert_eq!(beat.status, StatusCode::OK);
-    assert_eq!(app.task(&q, id).await["progress"], Value::Null);
-    assert!(app.task(&q, id).await["progress_at"].is_string());
+    let shown = app.task(&q, id).await;
+    assert_eq!(shown.get("progress"), Some(&Value::Null), "{shown}");
+    assert!(shown["progress_at"].is_string());
+}
+
+/// A redriven task's attempts count from 0 again: its first new attempt must not show the
+/// report of the dead attempt that had the same number.
+#[tokio::test]
+async fn a_redriven_task_starts_without_its_dead_attempts_progress() {
+    let app = TestApp::start().await;
+    let q = queue("progress-redrive");
+    let task = app.submit(&q, json!({"payload": 1})).await;
+    let id = task["id"].as_str().expect("id");
+    let lease = app.lease_one(&q).await;
+    let beat = app
+        .worker_call(&lease, "heartbeat", json!({"progress": "stuck at 90%"}))
+        .await;
+    assert_eq!(beat.status, StatusCode::OK);
+    let failed = app
+        .worker_call(&lease, "fail", json!({"error": "gave up", "retry": false}))
+        .await;
+    assert_eq!(failed.body["state"], "dead", "{}", failed.body);
+    assert_eq!(app.task(&q, id).await["progress"], "stuck at 90%");
+
+    let redriven = app
+        .post(
+            &format!("/v1/queues/{q}/dead:redrive"),
+            json!({"ids": [id]}),
+        )
+        .await;
+    assert_eq!(redriven.body, json!({"redriven": 1}));
+    let lease = app.lease_one(&q).await;
+    assert_eq!(lease["attempt"], 1);
+    assert!(lease["task"].get("progress").is_none(), "{lease}");
+    assert!(app.task(&q, id).await.get("progress").is_none());
 }
 
 #[tokio::test]

@@ -61,12 +61,12 @@ pub async fn get_task(
 /// Explain a task
 ///
 /// Why the task is where it is, read in one atomic step that changes nothing: for a task
-/// waiting to be leased, every cause that holds it now (`scheduled`, `queue_paused`,
-/// `queue_max_in_flight`, `queue_rate_limited`, `group_paused`, `group_max_in_flight`,
-/// `group_rate_limited`, `ordered_group_busy`), how many tasks will be leased before it
+/// waiting to be leased, every cause that holds it now (`scheduled`, `start_deadline_passed`,
+/// `queue_paused`, `queue_max_in_flight`, `queue_rate_limited`, `group_paused`,
+/// `group_max_in_flight`, `ordered_group_busy`, `group_rate_limited`), how many tasks will be leased before it
 /// (`behind`: exact where one index orders them, else a lower bound that says so), and whether
 /// any worker has asked the queue for tasks in the last 5 minutes (`no_workers`);
-/// `runnable_now` is true when the next lease call would take it. For a leased task, who holds
+/// `runnable_now` is true only when it is certain the next lease call takes it. For a leased task, who holds
 /// it and until when (`leased`); for a finished one, how it ended (`completed`, `dead` with
 /// the last error, `cancelled`). The codes are stable; the messages are for people.
 #[utoipa::path(

@@ -109,14 +109,15 @@ impl From<LeaseTasksRequest> for LeaseCall {
 pub struct LeaseList {
     leases: Vec<Lease>,
     /// When the list is empty because of a queue's `max_in_flight` or `rate_limit`: how long
-    /// to wait before asking again (also sent as `Retry-After`, in whole seconds).
+    /// to wait before asking again (also sent as `Retry-After`, in whole seconds). `1` when
+    /// the call ended tasks past their start deadline, within its bounded work, before it
+    /// found a live one: ask again at once.
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
 }
 
-/// The answer to a lease call: the list, `Idempotent-Replayed` on a repeat, `Retry-After` when
-/// a limit allowed nothing.
-/// The answer to a lease call that began at `started`, with its wait recorded in the metrics.
+/// The answer to a lease call that began at `started` (its wait recorded in the metrics): the
+/// list, `Idempotent-Replayed` on a repeat, `Retry-After` when nothing was granted for now.
 fn lease_response(started: Instant, outcome: LeaseOutcome) -> Response {
     crate::metrics::lease_wait(!outcome.leases.is_empty(), started.elapsed());
     let retry_after_ms = outcome.retry_after_ms.filter(|_| outcome.leases.is_empty());
@@ -144,7 +145,8 @@ fn lease_response(started: Instant, outcome: LeaseOutcome) -> Response {
 /// `lease_id`. A lease that runs out counts as a failed attempt and the task is delivered again.
 /// Nothing to hand out is not an error: an empty, paused or limited queue answers `200` with
 /// an empty list (with `retry_after_ms` and `Retry-After` when its `max_in_flight` or
-/// `rate_limit` is the reason). To retry a call whose answer was lost (a timeout, a dropped
+/// `rate_limit` is the reason, or `retry_after_ms: 1` when the call's bounded work went to
+/// ending tasks past their start deadline). To retry a call whose answer was lost (a timeout, a dropped
 /// connection), send it again with the same `request_id`: you get its leases back instead of
 /// new ones.
 #[utoipa::path(

@@ -6,9 +6,21 @@ use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply, remaining_ms};
 use crate::store::script::{ScriptDef, script};
 
+/// A heartbeat alone changes no size, so it runs while Redis is full: a worker keeps its
+/// lease whatever the memory.
 pub static HEARTBEAT: ScriptDef = script!(
     "heartbeat" in "dispatch",
     " flags=allow-oom",
+    keys: task_keys,
+    policy: lifecycle,
+    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
+);
+
+/// A heartbeat with a progress report adds data (up to 4 KiB a task), so it is refused while
+/// Redis is full, like an ack that stores a result.
+pub static HEARTBEAT_WITH_PROGRESS: ScriptDef = script!(
+    "heartbeat" in "dispatch",
+    "",
     keys: task_keys,
     policy: lifecycle,
     prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
@@ -30,7 +42,11 @@ impl Op for Heartbeat<'_> {
     }
 
     fn script(&self) -> &'static ScriptDef {
-        &HEARTBEAT
+        if self.progress.is_some() {
+            &HEARTBEAT_WITH_PROGRESS
+        } else {
+            &HEARTBEAT
+        }
     }
 
     fn args(&self, a: &mut Args<'_>) {

@@ -1,6 +1,7 @@
 -- lease.lua: leases up to max_tasks ready tasks by the queue's strategy: `priority` (highest
 -- priority first, FIFO among equals) or `fair` (task groups take weighted turns; see
--- prelude/groups.lua), within the queue's limits and each group's. It first settles a bounded number of this queue's expired leases and due scheduled tasks, so
+-- prelude/groups.lua), within the queue's limits and each group's. It first settles a bounded
+-- number of this queue's expired leases, due scheduled tasks and passed start deadlines, so
 -- delivery never waits for the reaper's next sweep.
 --
 -- Retry-safe leasing: a call with a request_id remembers which leases it granted until the
@@ -17,7 +18,8 @@
 -- Returns reply(status, { task, ... }, retry_after_ms or false), status one of 'ok',
 -- 'replayed' (the leases of an earlier call with this request_id), 'paused' (the queue is
 -- paused), 'limited' (its max_in_flight or rate limit allows nothing now: retry after
--- retry_after_ms) or 'again' (calls before it in the same script call handed out the task
+-- retry_after_ms; also when its bounded work ended, on tasks past their start deadline, before
+-- it found one to hand out: ask again at once) or 'again' (calls before it in the same script call handed out the task
 -- bytes one script call may: the server sends it again, alone). Each task's meta carries its
 -- lease_id and leased_until.
 
@@ -99,14 +101,18 @@ if rate then
 end
 
 local leased, granted, longest = {}, {}, 0
+-- Whether the last task `take` was given ended unstarted instead (it used no turn).
+local ended_unstarted = false
 
 -- Leases one ready task (already out of the ready sets): the lease, its fencing token, the
 -- reply, and its group's count. Returns false when the call's reply budget is spent. A task
 -- past its start deadline is ended instead, whatever the sweep has or has not done yet, so it
 -- is never leased late.
 local function take(id, meta)
+  ended_unstarted = false
   if meta.start_by then
     if meta.start_by <= now then
+      ended_unstarted = true
       expire_unstarted(id, meta)
       if meta.group then
         group_sync(meta.group, id, meta)
@@ -204,7 +210,11 @@ local function take_by_turn()
   local plain_pass = math.max(clock, tonumber(redis.call('HGET', K.stats, 'fair_plain')) or 0)
   if plain and (not turn[1] or plain_pass <= tonumber(turn[2])) then
     redis.call('HSET', K.stats, 'fair_clock', plain_pass, 'fair_plain', plain_pass + 1000)
-    return take_ungrouped(plain)
+    local more = take_ungrouped(plain)
+    if ended_unstarted then -- a task that was not run takes no turn
+      redis.call('HSET', K.stats, 'fair_clock', clock, 'fair_plain', plain_pass)
+    end
+    return more
   end
   local g, pass = turn[1], tonumber(turn[2])
   local state = redis.call('HGET', K.gstate, g)
@@ -221,28 +231,55 @@ local function take_by_turn()
   end
   redis.call('HSET', K.stats, 'fair_clock', pass)
   redis.call('ZADD', K.gturn, pass + 1000 / group_conf(g).weight, g)
-  return take_grouped(head, score)
+  local more = take_grouped(head, score)
+  if ended_unstarted then -- a task that was not run takes no turn (if still in the turns)
+    redis.call('HSET', K.stats, 'fair_clock', clock)
+    redis.call('ZADD', K.gturn, 'XX', pass, g)
+  end
+  return more
 end
 
+-- Each step grants a task, ends one past its start deadline, or puts one stale entry right;
+-- the bound keeps a run of those from making the call long. `spent`: the bound ran out first.
+local steps, step_max, spent = 0, wanted + INLINE_SETTLE_MAX, false
 if redis.call('EXISTS', K.gturn) == 0 then
-  -- No group in the turns: the tasks without a group, in one range read.
-  for _, member in ipairs(redis.call('ZRANGE', K.ready, 0, wanted - 1)) do
-    if not take_ungrouped(member) then
-      break
+  -- No group in the turns: the tasks without a group, in range reads (each member read is
+  -- taken out of `ready`, so every read moves on).
+  local full = false
+  while #leased < wanted and not (full or spent) do
+    local asked = wanted - #leased
+    local members = redis.call('ZRANGE', K.ready, 0, asked - 1)
+    for _, member in ipairs(members) do
+      if steps >= step_max then
+        spent = true
+        break
+      end
+      steps = steps + 1
+      if not take_ungrouped(member) then
+        full = true
+        break
+      end
+    end
+    if #members < asked then
+      break -- that was all of them
     end
   end
 else
   local next_task = POLICY.strategy == 1 and take_by_turn or take_by_priority
-  -- Each step grants a task or puts one stale entry right; the second bound keeps a run of
-  -- stale entries from making the call long.
-  local steps = 0
-  while #leased < wanted and steps < wanted + INLINE_SETTLE_MAX do
+  while #leased < wanted do
+    if steps >= step_max then
+      spent = true
+      break
+    end
     steps = steps + 1
-    local more = next_task()
-    if not more then
+    if not next_task() then
       break
     end
   end
+end
+-- The bound ran out on tasks that were not handed out: ask again at once.
+if #leased == 0 and spent then
+  return reply('limited', {}, 1)
 end
 
 -- Nothing granted while some groups wait for rate tokens: say when the first has one.

@@ -16,7 +16,7 @@ pub use types::*;
 pub(crate) use {
     ack::{ACK, ACK_BATCH, ACK_BATCH_WITH_RESULTS, ACK_WITH_RESULT},
     fail::{FAIL, FAIL_WITH_LONG_ERROR},
-    heartbeat::HEARTBEAT,
+    heartbeat::{HEARTBEAT, HEARTBEAT_WITH_PROGRESS},
     lease::LEASE,
 };
 

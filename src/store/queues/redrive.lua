@@ -1,5 +1,6 @@
--- redrive.lua: moves dead tasks back to ready, attempts reset (their error history is kept),
--- the listed ones or the oldest ones. At most SWEEP_ITEMS_MAX per call; the server repeats.
+-- redrive.lua: moves dead tasks back to ready, attempts reset (their error history is kept,
+-- their last attempt's progress report is not: attempts count from 0 again, and the new
+-- first attempt's report must not be confused with it), the listed ones or the oldest ones. At most SWEEP_ITEMS_MAX per call; the server repeats.
 -- arg: 1 how many of the oldest to take when no ids are given, 2.. task ids
 -- Returns reply('ok', redriven, skipped) (skipped: listed ids that are not dead).
 
@@ -19,7 +20,8 @@ for _, id in ipairs(ids) do
   if meta and meta.state == 'dead' then
     redis.call('ZREM', K.dead, id)
     meta.attempts, meta.attempts_expired, meta.attempts_failed = 0, 0, 0
-    meta.finished_at = nil
+    meta.finished_at, meta.prog, meta.prog_at = nil, nil, nil
+    redis.call('HDEL', K.progress, id)
     if meta.group then
       group_joined(meta.group)
     end

@@ -12,8 +12,11 @@ local raw = redis.call('HGET', K.meta, id)
 if not raw then
   return reply('not_found')
 end
-local ok, meta = pcall(cjson.decode, raw)
-if not ok or type(meta) ~= 'table' or meta.quarantined or type(meta.state) ~= 'string' then
+-- A record any call would quarantine is reported as quarantined, not read: `normalize` checks
+-- every field's type and the state (it writes nothing; `load_task` would quarantine).
+local ok, decoded = pcall(cjson.decode, raw)
+local meta = ok and normalize(decoded)
+if not meta or redis.call('ZSCORE', K.quarantine, id) then
   return reply('quarantined')
 end
 local state = meta.state
@@ -21,8 +24,14 @@ local reasons = {}
 local function say(...)
   table.insert(reasons, { ... })
 end
+-- A count or a time as an integer: a hand-edited record's negative, fractional or huge number
+-- reads as 0 or 2^53 rather than failing the call.
 local function num(value)
-  return string.format('%d', tonumber(value) or 0)
+  value = tonumber(value) or 0
+  if value ~= value or value < 0 then
+    value = 0
+  end
+  return string.format('%d', math.min(math.floor(value), 2 ^ 53))
 end
 
 if state == 'leased' then
@@ -33,7 +42,8 @@ if state == 'completed' or state == 'dead' or state == 'cancelled' then
   -- A dead task's last history entry says why (out of attempts, retry false, expired unstarted).
   local last = ''
   if state == 'dead' then
-    local entries = history(id, meta)
+    local read, entries = pcall(history, id, meta)
+    entries = read and entries
     if type(entries) == 'table' then
       entries = entries[#entries]
     end
@@ -44,14 +54,19 @@ if state == 'completed' or state == 'dead' or state == 'cancelled' then
   return reply('ok', state, reasons)
 end
 if state == 'scheduled' then
-  if (tonumber(meta.run_at) or 0) > now then
+  if meta.run_at > now then
     say('scheduled', num(meta.run_at), num(meta.attempts))
     return reply('ok', state, reasons)
   end
-  state = 'ready' -- due: the next call that settles it makes it ready (at the back of its order)
+  state = 'ready' -- due: the next call that settles it makes it ready
 end
 
--- Ready (or due). The queue's own limits first, as a lease checks them.
+-- Ready (or due). A start deadline that has passed ends it at the next lease or sweep.
+local due = meta.state == 'scheduled'
+if not due and meta.start_by and meta.start_by <= now then
+  say('start_deadline_passed', num(meta.start_by))
+end
+-- The queue's own limits, as a lease checks them.
 if POLICY.paused == 1 then
   say('queue_paused')
 end
@@ -73,8 +88,9 @@ if rate then
   end
 end
 
--- Its group's limits.
-local g = type(meta.group) == 'string' and meta.group or nil
+-- Its group's limits, in the order `group_hold` checks them. (Its holder is read here rather
+-- than with `group_holder`, which may quarantine: this script writes nothing.)
+local g = meta.group ~= '' and meta.group or nil
 if g then
   local conf = group_conf(g)
   if conf.paused then
@@ -85,10 +101,6 @@ if g then
     if out >= conf.max_in_flight then
       say('group_max_in_flight', g, num(out), num(conf.max_in_flight))
     end
-  end
-  local wait_until = group_rate_wait(g, conf)
-  if wait_until then
-    say('group_rate_limited', g, num(wait_until - now))
   end
   if conf.ordered then
     local holder = redis.call('HGET', K.ghold, g)
@@ -101,33 +113,42 @@ if g then
       end
     end
   end
+  local wait_until = group_rate_wait(g, conf)
+  if wait_until then
+    say('group_rate_limited', g, num(wait_until - now))
+  end
 end
 
--- How many tasks a lease takes before it. Exact where one index orders them all (a task
--- without a group, with no grouped task ready, under `priority`; or within the task's own
--- group or share of the fair turns), else a lower bound that says so.
-if meta.state == 'ready' and type(meta.seq) == 'string' then
-  local priority = tonumber(meta.priority) or 0
-  if g then
-    local member = g .. ' ' .. string.format('%04d', 1000 - priority) .. (type(meta.gseq) == 'string' and meta.gseq or meta.seq) .. ':' .. id
-    local ahead = redis.call('ZLEXCOUNT', K.gready, '[' .. g .. ' ', '(' .. member)
-    say('behind', num(ahead), 'group', POLICY.strategy == 1 and 'exact' or 'at_least')
+-- How many tasks a lease takes before it: exact where one index orders them all (its own
+-- group, or the tasks without a group, under `fair`; the whole queue under `priority` when no
+-- grouped task is ready), else a lower bound that says so. A due task is counted where it
+-- will be once made ready: a grouped one back at its place (its `gseq`), any other at the back
+-- of its priority.
+local priority = meta.priority
+if meta.state == 'ready' and not meta.seq then
+  say('behind', '0', 'queue', 'at_least') -- a ready record from before version 1: no place known
+elseif g then
+  local band = g .. ' ' .. string.format('%04d', 1000 - priority)
+  local place = meta.gseq or (not due and meta.seq)
+  local upto = place and (band .. place .. ':' .. id) or (band .. '~')
+  local ahead = redis.call('ZLEXCOUNT', K.gready, '[' .. g .. ' ', '(' .. upto)
+  say('behind', num(ahead), 'group', POLICY.strategy == 1 and 'exact' or 'at_least')
+else
+  local ahead
+  if due then
+    ahead = redis.call('ZCOUNT', K.ready, '-inf', -priority)
   else
-    local ahead = redis.call('ZRANK', K.ready, meta.seq .. ':' .. id) or 0
-    if POLICY.strategy == 1 then
-      say('behind', num(ahead), 'ungrouped', 'exact')
-    elseif redis.call('EXISTS', K.gready) == 0 then
-      say('behind', num(ahead), 'queue', 'exact')
-    else
-      -- Each group whose next task ranks before this one has at least that task ahead.
-      local heads = redis.call('ZCOUNT', K.gheads, '-inf', '(' .. (-priority))
-      say('behind', num(ahead + heads), 'queue', 'at_least')
-    end
+    ahead = redis.call('ZRANK', K.ready, meta.seq .. ':' .. id) or 0
   end
-elseif state == 'ready' then
-  -- Due but not yet made ready: it joins the back of its order.
-  local total = redis.call('ZCARD', K.ready) + redis.call('ZCARD', K.gready)
-  say('behind', num(total), 'queue', 'at_least')
+  if POLICY.strategy == 1 then
+    say('behind', num(ahead), 'ungrouped', 'exact')
+  elseif redis.call('EXISTS', K.gready) == 0 then
+    say('behind', num(ahead), 'queue', 'exact')
+  else
+    -- Each group whose next task has a higher priority has at least that task ahead.
+    local heads = redis.call('ZCOUNT', K.gheads, '-inf', '(' .. (-priority))
+    say('behind', num(ahead + heads), 'queue', 'at_least')
+  end
 end
 
 -- Whether anyone is asking: the time of the queue's last lease call.

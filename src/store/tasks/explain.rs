@@ -62,11 +62,15 @@ impl Op for Explain {
                 StoreError::Corrupt(format!("an explain reason of an unknown shape: {parts:?}"))
             })?);
         }
+        // Certain only when nothing holds it and the whole queue's order is known to put it
+        // first: a count within its group, or a lower bound, says nothing of the other turns.
         let held = reasons.iter().any(|r| r.code.holds());
-        let ahead = reasons.iter().any(|r| r.ahead.is_some_and(|n| n > 0));
+        let first = reasons.iter().any(|r| {
+            r.ahead == Some(0) && r.exact == Some(true) && r.scope == Some(BehindScope::Queue)
+        });
         Ok(ExplainOutcome::Found(Explanation {
             state,
-            runnable_now: state == TaskState::Ready && !held && !ahead,
+            runnable_now: state == TaskState::Ready && !held && first,
             reasons,
         }))
     }
@@ -88,6 +92,18 @@ fn word(parts: &[String]) -> Option<Reason> {
             };
             let mut r = Reason::new(ReasonCode::Scheduled, format!("it {why} until {until}"));
             r.until = Some(until);
+            r
+        }
+        "start_deadline_passed" => {
+            let at = rfc3339_ms(n(1)?);
+            let mut r = Reason::new(
+                ReasonCode::StartDeadlinePassed,
+                format!(
+                    "its start deadline passed at {at}: it will not be started, and the next \
+                     lease or sweep ends it dead"
+                ),
+            );
+            r.until = Some(at);
             r
         }
         "queue_paused" => Reason::new(ReasonCode::QueuePaused, "the queue is paused".into()),
@@ -150,7 +166,9 @@ fn word(parts: &[String]) -> Option<Reason> {
             let last = n(1).map(rfc3339_ms);
             let message = match &last {
                 Some(at) => format!("no worker has asked this queue for tasks since {at}"),
-                None => "no worker has ever asked this queue for tasks".to_owned(),
+                None => {
+                    "no worker has asked this queue for tasks lately (none on record)".to_owned()
+                }
             };
             let mut r = Reason::new(ReasonCode::NoWorkers, message);
             r.last_lease_at = last;
@@ -167,7 +185,8 @@ fn word(parts: &[String]) -> Option<Reason> {
             r
         }
         finished @ ("completed" | "dead" | "cancelled") => {
-            let (at, attempts) = (rfc3339_ms(n(1)?), u32::try_from(u(2)?).ok()?);
+            let at = rfc3339_ms(n(1)?);
+            let attempts = u32::try_from(u(2)?).unwrap_or(u32::MAX);
             let (code, message) = match finished {
                 "completed" => (
                     ReasonCode::Completed,
@@ -198,7 +217,7 @@ fn behind(ahead: u64, scope: &str, exact: bool) -> Option<Reason> {
         "queue" => (BehindScope::Queue, "in the queue".to_owned()),
         "group" => (
             BehindScope::Group,
-            "of its group (other groups take turns between them)".to_owned(),
+            "of its group (other groups' tasks may come between them)".to_owned(),
         ),
         "ungrouped" => (
             BehindScope::Ungrouped,

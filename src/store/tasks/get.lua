@@ -1,5 +1,5 @@
 -- get.lua: reads one task. It first settles what the Redis clock says has already happened
--- (an expired lease, a due schedule), so what a reader sees is what the next call will find.
+-- (an expired lease, a due schedule, a passed start deadline), so what a reader sees is what the next call will find.
 -- arg: 1 task id
 -- Returns reply('ok', task) | reply('not_found') | reply('quarantined').
 

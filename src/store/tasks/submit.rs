@@ -106,7 +106,7 @@ impl Op for SubmitBatch {
     }
 }
 
-/// The 10 arguments of one task (see `submit.lua`).
+/// The 11 arguments of one task (see `submit.lua`).
 fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
     let (delay, run_at) = match task.start {
         Start::Now => (None, None),

@@ -1,6 +1,6 @@
-//! Helpers of the task-group tests (`groups.rs`, `group_limits.rs`, `group_bounds.rs`): submit
-//! a group's tasks in batches, write a group's limits, and count a queue's leased tasks per
-//! group inside Redis, in one atomic look.
+//! Helpers of the task-group tests (`groups.rs`, `group_limits.rs`,
+//! `tests/timed/group_bounds.rs`): submit a group's tasks in batches, write a group's limits,
+//! and count a queue's leased tasks per group inside Redis, in one atomic look.
 
 use std::collections::HashMap;
 

@@ -56,9 +56,10 @@ async fn lease_p90_us(redis: &RedisServer, app: &TestApp, q: &str, leases: usize
 
 /// Two queues, each with 10,000 groups of one task; one of them also has a group at its
 /// `max_in_flight` with 100,000 ready tasks. Under both strategies, the 90th percentile of
-/// the lease script stays under 1 ms, and with the held group it is no slower than without
-/// it (within 50% + 50 µs of timing noise: a scan of the held group's tasks would cost
-/// milliseconds).
+/// the lease script stays under 5 ms (a walk of the held group's 100,000 tasks would take tens
+/// of ms; a lease alone takes 0.15-1 ms by the wall clock, depending on how idle a machine lets
+/// Redis's core go between calls made one at a time), and with the held group it is no slower
+/// than without it (within 50% + 50 µs of timing noise).
 #[tokio::test]
 async fn a_group_at_its_limit_costs_the_others_nothing() {
     let _alone = crate::bounds::ONE_AT_A_TIME.lock().await;
@@ -93,7 +94,7 @@ async fn a_group_at_its_limit_costs_the_others_nothing() {
         }
         let without = lease_p90_us(&redis, &app, &plain, 1000).await;
         let with = lease_p90_us(&redis, &app, &loaded, 1000).await;
-        assert!(with < 1000, "{strategy}: p90 {with} µs with the held group");
+        assert!(with < 5000, "{strategy}: p90 {with} µs with the held group");
         assert!(
             with <= without * 3 / 2 + 50,
             "{strategy}: p90 {with} µs with the held group, {without} µs without"

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{RedisServer, TestApp, eventually, queue};
+use crate::harness::{RedisServer, TestApp, queue};
 
 async fn submit_with_key(app: &TestApp, q: &str, key: &str, body: &Value) -> crate::harness::Reply {
     app.request_with(
@@ -348,49 +348,6 @@ async fn a_page_waits_for_a_result_and_follows_events() {
         .expect("data");
     let last: Value = serde_json::from_str(last).expect("task json");
     assert_eq!(last["result"], "done");
-}
-
-/// A long-poll is answered at once, empty, when the server shuts down.
-#[tokio::test]
-async fn shutdown_answers_waiting_workers_at_once() {
-    let mut app = TestApp::start().await;
-    let q = queue("shutdown-wait");
-    // The queue exists (a submit made it; its task is cancelled), so the waiter's lease call
-    // records its worker's name: once it is listed, the call has reached the server and run.
-    let task = app.submit(&q, json!({"payload": 1})).await;
-    let id = task["id"].as_str().expect("id");
-    let cancelled = app.delete(&format!("/v1/queues/{q}/tasks/{id}")).await;
-    assert_eq!(cancelled.status, StatusCode::OK);
-    let path = format!("{}/v1/queues/{q}/leases", app.base);
-    let waiter = tokio::spawn(async move {
-        let reply = reqwest::Client::new()
-            .post(path)
-            .json(&json!({"wait_ms": 20000, "worker": "waiter"}))
-            .send()
-            .await
-            .expect("long-poll");
-        (reply.status(), reply.text().await.unwrap_or_default())
-    });
-    let (app_ref, q_ref) = (&app, &q);
-    eventually("the long-poll to reach the server", || async move {
-        let listed = app_ref.get(&format!("/v1/queues/{q_ref}/workers")).await;
-        let names = listed.body["workers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        names.iter().any(|w| w["name"] == "waiter").then_some(())
-    })
-    .await;
-    let stopping = Instant::now();
-    app.restart(Duration::ZERO).await;
-    let (status, body) = waiter.await.expect("waiter");
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, r#"{"leases":[]}"#);
-    assert!(
-        stopping.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        stopping.elapsed()
-    );
 }
 
 /// A CORS preflight from an allowed origin is answered with the CORS headers a page needs;

@@ -1,14 +1,16 @@
 //! Graceful shutdown of the real binary: on SIGTERM it stops accepting, answers a waiting
 //! long-poll at once (empty), lets an in-flight request finish, stops the reaper and exits 0;
-//! a request that never finishes is given up after the shutdown timeout (here on SIGINT).
+//! a request that never finishes is given up after the shutdown timeout (here on SIGINT); and
+//! the in-process server answers a waiting long-poll at once when it stops.
 
 use std::time::{Duration, Instant};
 
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{RedisServer, eventually, queue};
+use crate::harness::{RedisServer, TestApp, eventually, queue};
 use crate::process::Server;
 
 /// A submit whose headers and first half of the body are sent; `finish` sends the rest.
@@ -203,4 +205,47 @@ async fn sigterm_does_not_wait_for_connections_without_a_request() {
             tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
         assert!(read.is_ok(), "a connection was left open");
     }
+}
+
+/// A long-poll is answered at once, empty, when the server shuts down.
+#[tokio::test]
+async fn shutdown_answers_waiting_workers_at_once() {
+    let mut app = TestApp::start().await;
+    let q = queue("shutdown-wait");
+    // The queue exists (a submit made it; its task is cancelled), so the waiter's lease call
+    // records its worker's name: once it is listed, the call has reached the server and run.
+    let task = app.submit(&q, json!({"payload": 1})).await;
+    let id = task["id"].as_str().expect("id");
+    let cancelled = app.delete(&format!("/v1/queues/{q}/tasks/{id}")).await;
+    assert_eq!(cancelled.status, StatusCode::OK);
+    let path = format!("{}/v1/queues/{q}/leases", app.base);
+    let waiter = tokio::spawn(async move {
+        let reply = reqwest::Client::new()
+            .post(path)
+            .json(&json!({"wait_ms": 20000, "worker": "waiter"}))
+            .send()
+            .await
+            .expect("long-poll");
+        (reply.status(), reply.text().await.unwrap_or_default())
+    });
+    let (app_ref, q_ref) = (&app, &q);
+    eventually("the long-poll to reach the server", || async move {
+        let listed = app_ref.get(&format!("/v1/queues/{q_ref}/workers")).await;
+        let names = listed.body["workers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        names.iter().any(|w| w["name"] == "waiter").then_some(())
+    })
+    .await;
+    let stopping = Instant::now();
+    app.restart(Duration::ZERO).await;
+    let (status, body) = waiter.await.expect("waiter");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, r#"{"leases":[]}"#);
+    assert!(
+        stopping.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        stopping.elapsed()
+    );
 }

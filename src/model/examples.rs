@@ -232,7 +232,7 @@ pub fn explanation() -> Value {
         "runnable_now": false,
         "reasons": [
             {"code": "group_max_in_flight", "message": "its group tenant-a has 2 of its max_in_flight 2 tasks leased", "group": "tenant-a", "in_flight": 2, "limit": 2},
-            {"code": "behind", "message": "1 task of its group (other groups take turns between them) will be leased before it", "ahead": 1, "exact": true, "scope": "group"}
+            {"code": "behind", "message": "1 task of its group (other groups' tasks may come between them) will be leased before it", "ahead": 1, "exact": true, "scope": "group"}
         ]
     })
 }

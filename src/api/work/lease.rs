@@ -109,9 +109,9 @@ impl From<LeaseTasksRequest> for LeaseCall {
 pub struct LeaseList {
     leases: Vec<Lease>,
     /// When the list is empty because of a queue's `max_in_flight` or `rate_limit`: how long
-    /// to wait before asking again (also sent as `Retry-After`, in whole seconds). `1` when
-    /// the call ended tasks past their start deadline, within its bounded work, before it
-    /// found a live one: ask again at once.
+    /// to wait before asking again (also sent as `Retry-After`, in whole seconds). `0` (and
+    /// no `Retry-After`) when the call ended tasks past their start deadline, within its
+    /// bounded work, before it found a live one: ask again at once.
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
 }
@@ -129,7 +129,7 @@ fn lease_response(started: Instant, outcome: LeaseOutcome) -> Response {
         return replayed(list);
     }
     let mut response = list.into_response();
-    if let Some(ms) = retry_after_ms {
+    if let Some(ms) = retry_after_ms.filter(|&ms| ms > 0) {
         let seconds = ms.div_ceil(1000).max(1);
         if let Ok(value) = HeaderValue::try_from(seconds.to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -145,8 +145,8 @@ fn lease_response(started: Instant, outcome: LeaseOutcome) -> Response {
 /// `lease_id`. A lease that runs out counts as a failed attempt and the task is delivered again.
 /// Nothing to hand out is not an error: an empty, paused or limited queue answers `200` with
 /// an empty list (with `retry_after_ms` and `Retry-After` when its `max_in_flight` or
-/// `rate_limit` is the reason, or `retry_after_ms: 1` when the call's bounded work went to
-/// ending tasks past their start deadline). To retry a call whose answer was lost (a timeout, a dropped
+/// `rate_limit` is the reason, or `retry_after_ms: 0` when the call's bounded work went to
+/// ending tasks past their start deadline: ask again at once). To retry a call whose answer was lost (a timeout, a dropped
 /// connection), send it again with the same `request_id`: you get its leases back instead of
 /// new ones.
 #[utoipa::path(

@@ -57,6 +57,10 @@ pub struct HeartbeatResponse {
     expires_at: String,
     /// Milliseconds until `expires_at`, measured by Redis.
     expires_in_ms: u64,
+    /// `true` when the heartbeat's `progress` was not stored because Redis is full (the lease
+    /// was extended all the same): send the report again later. Absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    progress_dropped: bool,
 }
 
 /// Body of an ack.
@@ -149,9 +153,11 @@ pub async fn heartbeat_task(
         HeartbeatOutcome::Extended {
             expires_at,
             expires_in_ms,
+            progress_dropped,
         } => Ok(Json(HeartbeatResponse {
             expires_at,
             expires_in_ms,
+            progress_dropped,
         })),
         HeartbeatOutcome::LeaseLost => Err(ApiError::LeaseLost),
         HeartbeatOutcome::NotFound => Err(path.not_found()),

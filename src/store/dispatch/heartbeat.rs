@@ -16,8 +16,9 @@ pub static HEARTBEAT: ScriptDef = script!(
     prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
 );
 
-/// A heartbeat with a progress report adds data (up to 4 KiB a task), so it is refused while
-/// Redis is full, like an ack that stores a result.
+/// A heartbeat with a progress report adds data (up to 4 KiB a task), so Redis refuses it
+/// while full, like an ack that stores a result; the lease is then extended without the report
+/// (`Dispatch::heartbeat`).
 pub static HEARTBEAT_WITH_PROGRESS: ScriptDef = script!(
     "heartbeat" in "dispatch",
     "",
@@ -63,6 +64,7 @@ impl Op for Heartbeat<'_> {
                 HeartbeatOutcome::Extended {
                     expires_at: rfc3339_ms(until),
                     expires_in_ms: remaining_ms(until, reply.now_ms),
+                    progress_dropped: false,
                 }
             }
             "lease_lost" => HeartbeatOutcome::LeaseLost,

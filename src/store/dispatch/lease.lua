@@ -18,8 +18,8 @@
 -- Returns reply(status, { task, ... }, retry_after_ms or false), status one of 'ok',
 -- 'replayed' (the leases of an earlier call with this request_id), 'paused' (the queue is
 -- paused), 'limited' (its max_in_flight or rate limit allows nothing now: retry after
--- retry_after_ms; also when its bounded work ended, on tasks past their start deadline, before
--- it found one to hand out: ask again at once) or 'again' (calls before it in the same script call handed out the task
+-- retry_after_ms; 0 when its bounded work ended, on tasks past their start deadline, before it
+-- found one to hand out: ask again at once) or 'again' (calls before it in the same script call handed out the task
 -- bytes one script call may: the server sends it again, alone). Each task's meta carries its
 -- lease_id and leased_until.
 
@@ -201,6 +201,7 @@ end
 -- pass served. The tasks without a group are one group of weight 1 whose pass is kept in the
 -- queue's stats; it too starts from the clock when it was idle.
 local function take_by_turn()
+  ended_unstarted = false -- a stale entry's step calls no take(): no earlier step's answer
   local turn = redis.call('ZRANGE', K.gturn, 0, 0, 'WITHSCORES')
   local plain = redis.call('ZRANGE', K.ready, 0, 0)[1]
   if not turn[1] and not plain then
@@ -277,9 +278,10 @@ else
     end
   end
 end
--- The bound ran out on tasks that were not handed out: ask again at once.
-if #leased == 0 and spent then
-  return reply('limited', {}, 1)
+-- The bound ran out on tasks that were not handed out, and some are left: ask again at once
+-- (retry_after_ms 0).
+if #leased == 0 and spent and (redis.call('EXISTS', K.gturn) == 1 or redis.call('ZCARD', K.ready) > 0) then
+  return reply('limited', {}, 0)
 end
 
 -- Nothing granted while some groups wait for rate tokens: say when the first has one.

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
+use super::outage::Cause;
 use super::{BATCH_ITEMS_MAX, Engine, Replication, StoreError};
 use crate::metrics;
 use crate::model::{ERROR_MESSAGE_MAX, QueueName, TaskId, TaskState};
@@ -120,7 +121,9 @@ impl Dispatch {
         Ok(total)
     }
 
-    /// Extends a live lease.
+    /// Extends a live lease, keeping `progress` if given. While Redis is full the report cannot
+    /// be stored (it adds data), but the lease must still be extended or the work would be
+    /// lost: the heartbeat goes again without it, and says the report was dropped.
     pub async fn heartbeat(
         &self,
         queue: &QueueName,
@@ -129,13 +132,34 @@ impl Dispatch {
         lease_ms: Option<u64>,
         progress: Option<&RawValue>,
     ) -> Result<HeartbeatOutcome, StoreError> {
-        let op = heartbeat::Heartbeat {
+        let op = |progress| heartbeat::Heartbeat {
             id,
             lease_id,
             lease_ms,
-            progress: progress.map(RawValue::get),
+            progress,
         };
-        self.engine.run(queue, op).await
+        match self
+            .engine
+            .run(queue, op(progress.map(RawValue::get)))
+            .await
+        {
+            Err(StoreError::Unavailable(why)) if progress.is_some() && why.cause == Cause::Full => {
+                let outcome = self.engine.run(queue, op(None)).await?;
+                Ok(match outcome {
+                    HeartbeatOutcome::Extended {
+                        expires_at,
+                        expires_in_ms,
+                        ..
+                    } => HeartbeatOutcome::Extended {
+                        expires_at,
+                        expires_in_ms,
+                        progress_dropped: true,
+                    },
+                    other => other,
+                })
+            }
+            outcome => outcome,
+        }
     }
 
     /// Completes a leased task with an optional result (JSON text, stored as given).

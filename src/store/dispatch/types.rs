@@ -65,6 +65,9 @@ pub enum HeartbeatOutcome {
     Extended {
         expires_at: String,
         expires_in_ms: u64,
+        /// Its progress report was not stored: Redis is full (the lease was extended all
+        /// the same).
+        progress_dropped: bool,
     },
     LeaseLost,
     NotFound,

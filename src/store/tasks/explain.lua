@@ -123,33 +123,36 @@ end
 -- group, or the tasks without a group, under `fair`; the whole queue under `priority` when no
 -- grouped task is ready), else a lower bound that says so. A due task is counted where it
 -- will be once made ready: a grouped one back at its place (its `gseq`), any other at the back
--- of its priority.
+-- of its priority. What a lease settles before it picks can change the order (other due tasks
+-- join it, tasks past their start deadline leave it): while any is waiting, a lower bound.
 local priority = meta.priority
+local settling = redis.call('ZCOUNT', K.scheduled, '-inf', now) - (due and 1 or 0)
+  + redis.call('ZCOUNT', K.deadlines, '-inf', now)
+local ahead, scope, exact
 if meta.state == 'ready' and not meta.seq then
-  say('behind', '0', 'queue', 'at_least') -- a ready record from before version 1: no place known
+  ahead, scope, exact = 0, 'queue', false -- a ready record from before version 1: no place known
 elseif g then
   local band = g .. ' ' .. string.format('%04d', 1000 - priority)
   local place = meta.gseq or (not due and meta.seq)
   local upto = place and (band .. place .. ':' .. id) or (band .. '~')
-  local ahead = redis.call('ZLEXCOUNT', K.gready, '[' .. g .. ' ', '(' .. upto)
-  say('behind', num(ahead), 'group', POLICY.strategy == 1 and 'exact' or 'at_least')
+  ahead = redis.call('ZLEXCOUNT', K.gready, '[' .. g .. ' ', '(' .. upto)
+  scope, exact = 'group', POLICY.strategy == 1
 else
-  local ahead
-  if due then
-    ahead = redis.call('ZCOUNT', K.ready, '-inf', -priority)
-  else
-    ahead = redis.call('ZRANK', K.ready, meta.seq .. ':' .. id) or 0
-  end
+  local rank = due and redis.call('ZCOUNT', K.ready, '-inf', -priority)
+    or redis.call('ZRANK', K.ready, meta.seq .. ':' .. id)
+  rank = rank or nil -- a missing member is false: not in the index (a hand-edited record)
+  ahead = rank or 0
   if POLICY.strategy == 1 then
-    say('behind', num(ahead), 'ungrouped', 'exact')
+    scope, exact = 'ungrouped', rank ~= nil
   elseif redis.call('EXISTS', K.gready) == 0 then
-    say('behind', num(ahead), 'queue', 'exact')
+    scope, exact = 'queue', rank ~= nil
   else
     -- Each group whose next task has a higher priority has at least that task ahead.
-    local heads = redis.call('ZCOUNT', K.gheads, '-inf', '(' .. (-priority))
-    say('behind', num(ahead + heads), 'queue', 'at_least')
+    ahead = ahead + redis.call('ZCOUNT', K.gheads, '-inf', '(' .. (-priority))
+    scope, exact = 'queue', false
   end
 end
+say('behind', num(ahead), scope, (exact and settling == 0) and 'exact' or 'at_least')
 
 -- Whether anyone is asking: the time of the queue's last lease call.
 local seen = tonumber(redis.call('HGET', K.stats, 'lease_seen'))

@@ -12,7 +12,8 @@ pub enum ReasonCode {
     /// It waits for its `run_at` (a delay, or a retry's backoff): `until`.
     Scheduled,
     /// Its start deadline (`start_within_ms` or the policy's `start_ttl_ms`) passed at `until`:
-    /// it will not be started, and the next lease or sweep ends it `dead`.
+    /// it will not be started, and the next call that reads it (a lease, a GET) or the sweep
+    /// ends it `dead`.
     StartDeadlinePassed,
     /// The queue is paused.
     QueuePaused,

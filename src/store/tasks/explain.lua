@@ -123,11 +123,13 @@ end
 -- group, or the tasks without a group, under `fair`; the whole queue under `priority` when no
 -- grouped task is ready), else a lower bound that says so. A due task is counted where it
 -- will be once made ready: a grouped one back at its place (its `gseq`), any other at the back
--- of its priority. What a lease settles before it picks can change the order (other due tasks
--- join it, tasks past their start deadline leave it): while any is waiting, a lower bound.
+-- of its priority. What a lease settles before it picks can change the order: other due tasks
+-- join it, and tasks past their start deadline leave it. While any is waiting the count is a
+-- lower bound, and the passed ones are taken off it (whether they are ahead is not known).
 local priority = meta.priority
-local settling = redis.call('ZCOUNT', K.scheduled, '-inf', now) - (due and 1 or 0)
-  + redis.call('ZCOUNT', K.deadlines, '-inf', now)
+local joining = redis.call('ZCOUNT', K.scheduled, '-inf', now) - (due and 1 or 0)
+local leaving = redis.call('ZCOUNT', K.deadlines, '-inf', now)
+  - ((not due and meta.start_by and meta.start_by <= now) and 1 or 0)
 local ahead, scope, exact
 if meta.state == 'ready' and not meta.seq then
   ahead, scope, exact = 0, 'queue', false -- a ready record from before version 1: no place known
@@ -152,7 +154,8 @@ else
     scope, exact = 'queue', false
   end
 end
-say('behind', num(ahead), scope, (exact and settling == 0) and 'exact' or 'at_least')
+ahead = math.max(0, ahead - leaving)
+say('behind', num(ahead), scope, (exact and joining + leaving == 0) and 'exact' or 'at_least')
 
 -- Whether anyone is asking: the time of the queue's last lease call.
 local seen = tonumber(redis.call('HGET', K.stats, 'lease_seen'))

@@ -100,7 +100,7 @@ fn word(parts: &[String]) -> Option<Reason> {
                 ReasonCode::StartDeadlinePassed,
                 format!(
                     "its start deadline passed at {at}: it will not be started, and the next \
-                     lease or sweep ends it dead"
+                     call that reads it (a lease, a GET) or the sweep ends it dead"
                 ),
             );
             r.until = Some(at);

@@ -19,8 +19,8 @@
 -- 'replayed' (the leases of an earlier call with this request_id), 'paused' (the queue is
 -- paused), 'limited' (its max_in_flight or rate limit allows nothing now: retry after
 -- retry_after_ms; 0 when its bounded work ended, on tasks past their start deadline, before it
--- found one to hand out: ask again at once) or 'again' (calls before it in the same script call handed out the task
--- bytes one script call may: the server sends it again, alone). Each task's meta carries its
+-- found one to hand out: ask again at once) or 'again' (calls before it in the same script
+-- call handed out the task bytes one script call may: the server sends it again, alone). Each task's meta carries its
 -- lease_id and leased_until.
 
 local worker, requested_ms, max_tasks, request_id = arg(1), tonumber(arg(2)), tonumber(arg(3)), arg(4)

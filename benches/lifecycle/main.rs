@@ -396,6 +396,7 @@ mod direct {
             lease_ms: None,
             group: None,
             start_within_ms: None,
+            requires: None,
             idempotency: None,
         }
     }
@@ -438,6 +439,7 @@ mod direct {
                 max_tasks: options.lease_max as u32,
                 lease_ms: None,
                 request_id: None,
+                labels: None,
             };
             let ack_batch = options.ack_batch;
             async move {

@@ -81,7 +81,10 @@ pub async fn list_workers(
                 sum.queues
                     .get_or_insert_with(Vec::new)
                     .push(queue.to_string());
-                sum.last_seen = sum.last_seen.clone().max(worker.last_seen);
+                if worker.last_seen >= sum.last_seen {
+                    sum.last_seen = worker.last_seen;
+                    sum.labels = worker.labels;
+                }
                 sum.leases_held += worker.leases_held;
                 sum.leased += worker.leased;
                 sum.completed += worker.completed;

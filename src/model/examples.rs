@@ -13,7 +13,7 @@ pub fn submit_request() -> Value {
 }
 
 pub fn lease_request() -> Value {
-    json!({"worker": "mailer-1", "max_tasks": 10, "lease_ms": 60000})
+    json!({"worker": "mailer-1", "max_tasks": 10, "lease_ms": 60000, "labels": {"region": "eu"}})
 }
 
 pub fn heartbeat_request() -> Value {
@@ -256,7 +256,7 @@ pub fn queue_workers() -> Value {
         "queue": "emails",
         "window_ms": 300000,
         "workers": [
-            {"name": "mailer-1", "last_seen": "2026-11-25T13:25:01.250Z", "leases_held": 2, "leased": 140, "completed": 136, "failed": 2}
+            {"name": "mailer-1", "last_seen": "2026-11-25T13:25:01.250Z", "leases_held": 2, "leased": 140, "completed": 136, "failed": 2, "labels": {"region": "eu"}}
         ],
         "anonymous": null,
         "unlisted": 0
@@ -268,7 +268,7 @@ pub fn workers() -> Value {
     json!({
         "window_ms": 300000,
         "workers": [
-            {"name": "mailer-1", "queues": ["emails"], "last_seen": "2026-11-25T13:25:01.250Z", "leases_held": 2, "leased": 140, "completed": 136, "failed": 2}
+            {"name": "mailer-1", "queues": ["emails"], "last_seen": "2026-11-25T13:25:01.250Z", "leases_held": 2, "leased": 140, "completed": 136, "failed": 2, "labels": {"region": "eu"}}
         ]
     })
 }

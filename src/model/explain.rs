@@ -1,5 +1,7 @@
 //! Why a task is where it is: the answer of `GET …/tasks/{id}/explain`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -31,6 +33,9 @@ pub enum ReasonCode {
     OrderedGroupBusy,
     /// No lease call has reached this queue lately (`last_lease_at`, when one is on record).
     NoWorkers,
+    /// It `requires` labels that none of the `workers_seen` workers that called this queue
+    /// lately had on their last lease call.
+    NoMatchingWorker,
     /// `ahead` tasks will be leased before it (`exact`, or at least that many), counted over
     /// `scope`.
     Behind,
@@ -47,7 +52,10 @@ pub enum ReasonCode {
 impl ReasonCode {
     /// Whether this reason alone keeps the task from the next lease.
     pub fn holds(self) -> bool {
-        !matches!(self, ReasonCode::NoWorkers | ReasonCode::Behind)
+        !matches!(
+            self,
+            ReasonCode::NoWorkers | ReasonCode::NoMatchingWorker | ReasonCode::Behind
+        )
     }
 }
 
@@ -102,6 +110,11 @@ pub struct Reason {
     /// `no_workers`: the queue's last lease call, if there ever was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_lease_at: Option<String>,
+    /// `no_matching_worker`: the task's requirements, and how many workers called lately.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requires: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers_seen: Option<u64>,
     /// Finished: the attempts made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
@@ -125,6 +138,8 @@ impl Reason {
             scope: None,
             worker: None,
             last_lease_at: None,
+            requires: None,
+            workers_seen: None,
             attempts: None,
         }
     }

@@ -1,5 +1,7 @@
 //! Tasks and leases as the API shows them, and the states a task goes through.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
@@ -118,6 +120,9 @@ pub struct Task {
     /// The group the task was submitted in, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// The labels a worker must have to lease it (`requires` at submit), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requires: Option<BTreeMap<String, String>>,
     /// The start deadline it was submitted with, if any (`start_within_ms`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_within_ms: Option<u64>,

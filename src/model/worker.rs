@@ -1,5 +1,7 @@
 //! The workers a queue has seen: who called lately, what each holds and has done.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -16,6 +18,9 @@ pub struct WorkerCounts {
     pub completed: u64,
     /// Attempts of its that failed within the window (explicit fails and expired leases).
     pub failed: u64,
+    /// The `labels` of its last lease call (for the anonymous workers: of the last anonymous
+    /// call); `{}` when it gave none.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A worker, by the name it gives in its lease calls.
@@ -36,6 +41,9 @@ pub struct WorkerView {
     pub completed: u64,
     /// Attempts of its that failed within the window (explicit fails and expired leases).
     pub failed: u64,
+    /// The `labels` of its last lease call; `{}` when it gave none. In `GET /v1/workers`, those
+    /// of its latest call on any queue.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl WorkerView {
@@ -57,6 +65,7 @@ impl WorkerView {
             leased: counts.leased,
             completed: counts.completed,
             failed: counts.failed,
+            labels: counts.labels,
         }
     }
 }

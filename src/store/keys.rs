@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 35] = [
+pub const ROLES: [(&str, &str); 38] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -124,6 +124,18 @@ pub const ROLES: [(&str, &str); 35] = [
     (
         "glive",
         "hash: group -> its live tasks (ready, scheduled or leased)",
+    ),
+    (
+        "rready",
+        "zset (lex): ready tasks without a group that require labels, `<requirements> <rank>`",
+    ),
+    (
+        "rsets",
+        "hash: requirement set (`k=v,k=v`) -> its live tasks (prelude/requires.lua)",
+    ),
+    (
+        "wlabels",
+        "hash: worker name -> the labels of its last lease call (`k=v,k=v`)",
     ),
     (
         "gnames",

@@ -1,6 +1,7 @@
 -- quarantine.lua: moves records the server found unreadable (a payload, result or error history
 -- that is not valid JSON) out of every index into the quarantine set, so no call fails on them
--- again, and out of their group's bookkeeping (prelude/groups.lua). Their data stays until the
+-- again, and out of their group's and requirement set's bookkeeping (prelude/groups.lua,
+-- prelude/requires.lua). Their data stays until the
 -- queue's dead-task retention has passed.
 -- arg: pairs of (task id, why)
 -- Returns reply('ok').
@@ -25,6 +26,14 @@ while arg(i) do
     quarantine(id, why, member)
     if first_time and ok and type(meta) == 'table' and type(meta.group) == 'string' then
       group_quarantined(id, meta)
+    elseif first_time and ok and type(meta) == 'table' and type(meta.rset) == 'string' then
+      -- A live task with requirements leaves its set as a finished one does.
+      if meta.state == 'ready' and type(meta.seq) == 'string' and tonumber(meta.priority) then
+        redis.call('ZREM', K.rready, req_member(id, meta))
+      end
+      if meta.state == 'ready' or meta.state == 'scheduled' or meta.state == 'leased' then
+        requires_left(meta.rset)
+      end
     end
   end
   i = i + 2

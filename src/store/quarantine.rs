@@ -10,7 +10,7 @@ pub static QUARANTINE: ScriptDef = script!(
     keys: task_keys,
     policy: ["lease_ms", "max_attempts", "groups.max_in_flight", "groups.rate_limit.per_second",
         "groups.rate_limit.burst", "groups.ordered"],
-    prelude: ["record", "groups_conf", "groups"],
+    prelude: ["record", "groups_conf", "groups", "requires"],
 );
 
 pub struct Quarantine<'a> {

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::model::{AttemptFailure, QueueName, Task, TaskError, TaskState, rfc3339_ms};
+use crate::model::{AttemptFailure, Labels, QueueName, Task, TaskError, TaskState, rfc3339_ms};
 
 /// The metadata a script keeps per task (`meta` hash). Fields the API never shows are skipped.
 /// The scripts normalize it before returning it, so defaults here are a second line only.
@@ -34,6 +34,8 @@ pub struct TaskMeta {
     pub worker: Option<String>,
     pub lease_id: Option<String>,
     pub group: Option<String>,
+    /// The labels a worker needs to lease it, canonical ("k=v,k=v").
+    pub rset: Option<String>,
     /// The attempt whose progress is stored (`progress` hash), and when it was reported.
     pub prog: Option<u32>,
     pub prog_at: Option<i64>,
@@ -138,6 +140,10 @@ impl TaskRecord {
             finished_at: meta.finished_at.map(rfc3339_ms),
             worker: meta.worker.clone(),
             group: meta.group.clone(),
+            requires: meta
+                .rset
+                .as_deref()
+                .map(|text| Labels::from_canonical(text).into_map()),
             start_within_ms: meta.start_ms,
             start_deadline: meta.start_by.map(rfc3339_ms),
             progress_at: progress.as_ref().and(meta.prog_at).map(rfc3339_ms),

@@ -75,7 +75,7 @@ macro_rules! script {
             "meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled",
             "deadlines", "leased", "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events",
             "gready", "gheads", "gturn", "gstate", "gleased", "grate", "gwait", "ghold", "gconf",
-            "glive", "gnames", "workers", "wstats"
+            "glive", "gnames", "workers", "wstats", "rready", "rsets", "wlabels"
             $($(, $extra)*)?
         ], $($rest)*)
     };
@@ -157,11 +157,12 @@ mod tests {
     use crate::model;
 
     /// Every prelude piece a script may declare, with its source.
-    const PIECES: [(&str, &str); 12] = [
+    const PIECES: [(&str, &str); 13] = [
         ("record", include_str!("prelude/record.lua")),
         ("groups_conf", include_str!("prelude/groups_conf.lua")),
         ("groups", include_str!("prelude/groups.lua")),
         ("group_view", include_str!("prelude/group_view.lua")),
+        ("requires", include_str!("prelude/requires.lua")),
         ("workers", include_str!("prelude/workers.lua")),
         ("lifecycle", include_str!("prelude/lifecycle.lua")),
         ("counts", include_str!("prelude/counts.lua")),
@@ -220,6 +221,10 @@ mod tests {
         assert_eq!(
             lua_limit("WORKER_WINDOW_MINUTES"),
             (model::WORKER_WINDOW_MS / 60_000).to_string()
+        );
+        assert_eq!(
+            lua_limit("REQUIREMENT_SETS_MAX"),
+            model::REQUIREMENT_SETS_MAX.to_string()
         );
         assert_eq!(
             lua_limit("WORKERS_PER_QUEUE_MAX"),

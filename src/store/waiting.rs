@@ -102,7 +102,8 @@ impl Waiting {
                 for queue in queues {
                     let channel = self.engine.keys().queue_key(queue, "events");
                     let request_id = request.request_id.as_deref();
-                    let listener = notifier.listen_ready(channel, request_id).await;
+                    let labels = request.labels.clone();
+                    let listener = notifier.listen_ready(channel, request_id, labels).await;
                     listeners.push(listener);
                 }
             }
@@ -127,7 +128,8 @@ impl Waiting {
                 return Ok(outcome);
             }
             let empty = outcome.retry_after_ms.is_none() && !outcome.paused;
-            if empty && !skip {
+            // Ready tasks this worker's labels do not satisfy are not "empty" for the next one.
+            if empty && !skip && !outcome.unmatched {
                 listeners.iter().for_each(|l| notifier.note_empty(l));
             }
             let left = deadline.saturating_duration_since(Instant::now());

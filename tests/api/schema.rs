@@ -77,14 +77,36 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<S
                     }
                 }
             }
-            // Every object here is closed: "properties" above already refuses a property it
-            // does not document, so `false` adds nothing to check.
+            // A record object is closed: "properties" above already refuses a property it
+            // does not document, so `false` adds nothing to check. A map (labels) has a schema
+            // for its values instead, and one for its names.
             "additionalProperties" => {
-                assert_eq!(
-                    rule,
-                    &Value::Bool(false),
-                    "{at}: additionalProperties {rule}"
-                );
+                if rule != &Value::Bool(false) {
+                    for (name, item) in value.as_object().into_iter().flatten() {
+                        check(doc, rule, item, &format!("{at}.{name}"), found);
+                    }
+                }
+            }
+            "propertyNames" => {
+                for name in value.as_object().into_iter().flatten().map(|(k, _)| k) {
+                    check(
+                        doc,
+                        rule,
+                        &Value::String(name.clone()),
+                        &format!("{at}.{name}"),
+                        found,
+                    );
+                }
+            }
+            "maxProperties" => {
+                if let (Some(object), Some(bound)) = (value.as_object(), rule.as_u64()) {
+                    if object.len() as u64 > bound {
+                        found.push(format!(
+                            "{at}: {} properties break maxProperties {bound}",
+                            object.len()
+                        ));
+                    }
+                }
             }
             "items" => {
                 for (n, item) in value.as_array().into_iter().flatten().enumerate() {

@@ -1,6 +1,7 @@
 //! The cluster-marked part of the integration suite: the same tests as `tests/api` for the
 //! lifecycle, policy, task groups (fairness, limits, ordering), multi-queue leasing, long polls,
-//! batch calls, retries and replays, explain and progress reports, run
+//! batch calls, retries and replays, worker labels and task requirements, explain and
+//! progress reports, run
 //! against a real Redis Cluster (three masters, three replicas, started by the harness), plus
 //! what only a cluster has: a master killed under load, and a queue's slot moved to another
 //! master.
@@ -12,6 +13,9 @@ pub const CLUSTER: bool = true;
 #[path = "../api/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "../api/monitor.rs"]
+#[allow(dead_code)]
+mod monitor;
 #[path = "../api/redis_cluster.rs"]
 mod redis_cluster;
 #[path = "../api/redis_server.rs"]
@@ -33,6 +37,8 @@ mod grouping;
 mod groups;
 #[path = "../api/instances.rs"]
 mod instances;
+#[path = "../api/labels.rs"]
+mod labels;
 #[path = "../api/lifecycle.rs"]
 mod lifecycle;
 #[path = "../api/lists.rs"]
@@ -47,6 +53,8 @@ mod progress;
 mod queues;
 #[path = "../api/replays.rs"]
 mod replays;
+#[path = "../api/requirements.rs"]
+mod requirements;
 #[path = "../api/retries.rs"]
 mod retries;
 #[path = "../api/roundtrips.rs"]

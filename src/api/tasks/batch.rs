@@ -7,7 +7,9 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::submit::{IdempotencyKey, SubmitTaskRequest, one_start, submitted, with_key};
+use super::submit::{
+    IdempotencyKey, SubmitTaskRequest, one_start, requires_alone, submitted, with_key,
+};
 use crate::http::batch::{BatchItem, BatchResult, Items, sort_out};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
@@ -18,6 +20,7 @@ use crate::http::extract::{Durability, QueueParams, QueuePath};
 use crate::http::problem::ApiError;
 use crate::http::responses::BatchErrors;
 use crate::http::state::BodyLimits;
+use crate::model::Requires;
 use crate::store::tasks::{NewTask, Tasks};
 
 /// One task of a batch submit: a submit's body, plus its own idempotency key.
@@ -49,6 +52,8 @@ pub struct BatchTaskRequest {
     /// Start deadline (1 to 31536000000 ms), as for a single submit.
     #[schema(inline)]
     start_within_ms: Option<StartWithinMs>,
+    /// Labels a worker must have to lease this task, as for a single submit. Not with `group`.
+    requires: Option<Requires>,
     /// This task's own idempotency key (1 to 255 printable characters), as the
     /// `Idempotency-Key` header of a single submit.
     #[schema(inline)]
@@ -60,6 +65,7 @@ impl Check for BatchTaskRequest {
 
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
         one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
+        requires_alone(self.group.is_some(), self.requires.as_ref(), problems);
     }
 }
 
@@ -80,6 +86,7 @@ impl BatchTaskRequest {
             lease_ms: self.lease_ms,
             group: self.group,
             start_within_ms: self.start_within_ms,
+            requires: self.requires,
         }
         .into_task();
         match key {

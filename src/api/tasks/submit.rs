@@ -19,7 +19,7 @@ use crate::http::problem::ApiError;
 use crate::http::responses::SubmitErrors;
 use crate::http::responses::replayed;
 use crate::http::state::BodyLimits;
-use crate::model::{QueueName, Task};
+use crate::model::{QueueName, Requires, Task};
 use crate::store::tasks::Tasks;
 use crate::store::tasks::{Idempotency, NewTask, Start, SubmitOutcome};
 
@@ -62,6 +62,11 @@ pub struct SubmitTaskRequest {
     /// to `dead` with an `expired` entry in its history. Default the policy's `start_ttl_ms`.
     #[schema(inline)]
     pub(super) start_within_ms: Option<StartWithinMs>,
+    /// Labels a worker must have to lease this task (at most 8; names 1-64 characters of
+    /// `A-Z a-z 0-9 . _ / -`, values 1-128 of `A-Z a-z 0-9 . _ : @ / -`): only a worker whose
+    /// lease call's `labels` include every one, with the same value, gets it. A queue's live
+    /// tasks may carry at most 64 distinct sets of requirements. Not with `group`.
+    pub(super) requires: Option<Requires>,
 }
 
 impl Check for SubmitTaskRequest {
@@ -69,6 +74,19 @@ impl Check for SubmitTaskRequest {
 
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
         one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
+        requires_alone(self.group.is_some(), self.requires.as_ref(), problems);
+    }
+}
+
+/// A task with requirements has no group (for a submit and a batch item): the groups' turns
+/// are not indexed by requirement set, so a lease could not pass a group whose next task its
+/// worker cannot take without reading the others.
+pub(super) fn requires_alone(group: bool, requires: Option<&Requires>, problems: &mut Problems) {
+    if group && requires.is_some_and(|r| !r.is_empty()) {
+        problems.fail(
+            "requires",
+            "a task with a group cannot have requirements (yet): give group or requires, not both",
+        );
     }
 }
 
@@ -95,6 +113,10 @@ impl SubmitTaskRequest {
             lease_ms: self.lease_ms.map(Int::get),
             group: self.group.map(|g| g.0),
             start_within_ms: self.start_within_ms.map(Int::get),
+            requires: self
+                .requires
+                .filter(|r| !r.is_empty())
+                .map(|r| r.canonical()),
             idempotency: None,
         }
     }
@@ -150,6 +172,9 @@ pub(super) fn with_key(mut task: NewTask, key: String) -> NewTask {
     if let Some(ms) = task.start_within_ms {
         digest.update(format!("\0start_within_ms={ms}"));
     }
+    if let Some(requires) = &task.requires {
+        digest.update(format!("\0requires={requires}"));
+    }
     let fingerprint = digest
         .finalize()
         .iter()
@@ -183,6 +208,14 @@ pub(super) fn submitted(
             "this Idempotency-Key was used for task {first}, which has since been removed; \
              the key still prevents a second task until its dedup window ends"
         ))),
+        SubmitOutcome::RequirementSetsFull { limit } => Err(ApiError::field(
+            "requires",
+            format!(
+                "queue {queue} already has {limit} distinct requirement sets among its live \
+                 tasks, its cap (REQUIREMENT_SETS_MAX): use one of them, or wait until tasks \
+                 of one have all finished"
+            ),
+        )),
     }
 }
 

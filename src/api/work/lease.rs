@@ -1,6 +1,7 @@
 //! Leasing, for workers: from one queue, or from several at once (in order, or by weight).
 //! What a worker does with a lease (heartbeat, ack, fail) is in `work.rs`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -21,7 +22,7 @@ use crate::http::responses::replayed;
 use crate::http::responses::{LeaseAcrossErrors, LeaseErrors};
 use crate::http::state::BodyLimits;
 use crate::http::state::Shutdown;
-use crate::model::{Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX};
+use crate::model::{Labels, Lease, MAX_TASKS_MAX, QueueName, REQUEST_ID_MAX, WORKER_NAME_MAX};
 use crate::store::dispatch::{LeaseOutcome, LeaseRequest, Strategy};
 use crate::store::waiting::Waiting;
 
@@ -63,6 +64,11 @@ pub struct LeaseTasksRequest {
     /// wait with an empty list. Waiting holds no Redis connection.
     #[schema(inline, default = 0)]
     wait_ms: Option<WaitMs>,
+    /// This worker's labels (at most 32; names 1-64 characters of `A-Z a-z 0-9 . _ / -`,
+    /// values 1-128 of `A-Z a-z 0-9 . _ : @ / -`): it is given only tasks whose `requires`
+    /// they include, and tasks without requirements. A long poll is woken only by tasks it can
+    /// take. Shown in the workers view.
+    labels: Option<Labels>,
 }
 
 impl Check for LeaseTasksRequest {}
@@ -79,6 +85,7 @@ fn lease_call(
     lease_ms: Option<LeaseMs>,
     request_id: Option<RequestId>,
     wait_ms: Option<WaitMs>,
+    labels: Option<Labels>,
 ) -> LeaseCall {
     LeaseCall {
         request: LeaseRequest {
@@ -86,6 +93,7 @@ fn lease_call(
             max_tasks: max_tasks.map_or(1, Int::get),
             lease_ms: lease_ms.map(Int::get),
             request_id: request_id.map(|r| r.0),
+            labels: labels.filter(|l| !l.is_empty()).map(Arc::new),
         },
         wait: Duration::from_millis(wait_ms.map_or(0, Int::get)),
     }
@@ -99,6 +107,7 @@ impl From<LeaseTasksRequest> for LeaseCall {
             body.lease_ms,
             body.request_id,
             body.wait_ms,
+            body.labels,
         )
     }
 }
@@ -212,6 +221,8 @@ pub struct LeaseAcrossRequest {
     /// Wait up to this long (0 to 30000 ms) for something to lease from any of the queues.
     #[schema(inline, default = 0)]
     wait_ms: Option<WaitMs>,
+    /// This worker's labels, as for a single-queue lease: they apply on every queue listed.
+    labels: Option<Labels>,
 }
 
 /// How a multi-queue lease picks its queues.
@@ -263,6 +274,7 @@ impl From<LeaseAcrossRequest> for LeaseAcross {
                 body.lease_ms,
                 body.request_id,
                 body.wait_ms,
+                body.labels,
             ),
         }
     }

@@ -15,7 +15,7 @@ pub static ACK: ScriptDef = script!(
     " flags=allow-oom",
     keys: task_keys,
     policy: lifecycle + ["max_payload_bytes"],
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle", "ack_one"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "ack_one"],
 );
 
 /// An ack that stores a result adds data.
@@ -24,7 +24,7 @@ pub static ACK_WITH_RESULT: ScriptDef = script!(
     "",
     keys: task_keys,
     policy: lifecycle + ["max_payload_bytes"],
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle", "ack_one"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "ack_one"],
 );
 
 /// Many acks at once; with no results among them, it only shrinks state.
@@ -33,7 +33,7 @@ pub static ACK_BATCH: ScriptDef = script!(
     " flags=allow-oom",
     keys: task_keys,
     policy: lifecycle + ["max_payload_bytes"],
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle", "ack_one"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "ack_one"],
 );
 
 /// Many acks at once, some of them storing results.
@@ -42,7 +42,7 @@ pub static ACK_BATCH_WITH_RESULTS: ScriptDef = script!(
     "",
     keys: task_keys,
     policy: lifecycle + ["max_payload_bytes"],
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle", "ack_one"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "ack_one"],
 );
 
 pub struct Ack<'a> {

@@ -12,7 +12,7 @@ pub static FAIL: ScriptDef = script!(
     " flags=allow-oom",
     keys: task_keys,
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 /// A fail with a longer error text adds data.
@@ -21,7 +21,7 @@ pub static FAIL_WITH_LONG_ERROR: ScriptDef = script!(
     "",
     keys: task_keys,
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 /// Longest error text a fail may record while Redis is out of memory.

@@ -13,7 +13,7 @@ pub static HEARTBEAT: ScriptDef = script!(
     " flags=allow-oom",
     keys: task_keys,
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 /// A heartbeat with a progress report adds data (up to 4 KiB a task), so Redis refuses it
@@ -24,7 +24,7 @@ pub static HEARTBEAT_WITH_PROGRESS: ScriptDef = script!(
     "",
     keys: task_keys,
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 pub struct Heartbeat<'a> {

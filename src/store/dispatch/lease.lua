@@ -13,17 +13,25 @@
 -- client that retried while its first long poll was still waiting) answer the same leases at
 -- once instead of at their next re-check.
 --
+-- A worker with labels is also given the ready tasks whose requirements its labels satisfy
+-- (prelude/requires.lua): each such set's best task competes with `ready`'s by priority, then
+-- arrival, and under `fair` they are all the tasks without a group.
+--
 -- arg: 1 worker name or '', 2 lease_ms or '' (task's, else policy's), 3 max_tasks,
---      4 request_id or '', 5.. one fresh lease id per task that may be handed out
+--      4 request_id or '', 5 the worker's labels ("k=v,k=v") or '',
+--      6.. one fresh lease id per task that may be handed out
 -- Returns reply(status, { task, ... }, retry_after_ms or false), status one of 'ok',
 -- 'replayed' (the leases of an earlier call with this request_id), 'paused' (the queue is
 -- paused), 'limited' (its max_in_flight or rate limit allows nothing now: retry after
 -- retry_after_ms; 0 when its bounded work ended, on tasks past their start deadline, before it
 -- found one to hand out: ask again at once) or 'again' (calls before it in the same script
--- call handed out the task bytes one script call may: the server sends it again, alone). Each task's meta carries its
--- lease_id and leased_until.
+-- call handed out the task bytes one script call may: the server sends it again, alone).
+-- Each task's meta carries its lease_id and leased_until. An 'ok' that leased nothing adds 1
+-- when ready tasks with requirements wait that this worker may not take (so its instance
+-- does not remember the queue as empty for other workers).
 
 local worker, requested_ms, max_tasks, request_id = arg(1), tonumber(arg(2)), tonumber(arg(3)), arg(4)
+local labels = arg(5)
 -- max_tasks 0 only looks up request_id (a multi-queue lease's retry checks each queue first).
 
 -- The live leases recorded for a request: "<id> <lease id> <id> <lease id> ...".
@@ -47,7 +55,7 @@ end
 if max_tasks == 0 then
   return reply('ok', {}, false)
 end
-local recorded = worker_seen(worker)
+local recorded = worker_seen(worker, labels)
 
 -- Once per script call: the calls that travel with this one run at the same `now`.
 if not SHARED.settled then
@@ -126,7 +134,7 @@ local function take(id, meta)
   meta.state = 'leased'
   meta.seq = nil
   meta.attempts = meta.attempts + 1
-  meta.lease_id = arg(5 + #leased)
+  meta.lease_id = arg(6 + #leased)
   meta.lease_len = lease_ms
   meta.leased_until = now + lease_ms
   meta.worker = worker ~= '' and worker or nil
@@ -153,6 +161,77 @@ local function take_ungrouped(member)
     return take(id, meta)
   end
   return true
+end
+
+-- The requirement sets this worker's labels satisfy, each with its best ready task (false
+-- when none): read once per call, then again only for a set a task was taken from.
+local set_heads = {}
+for _, rset in ipairs(sets_satisfied(labels)) do
+  set_heads[rset] = req_first(rset) or false
+end
+
+-- Whether a set this worker satisfies has a ready task.
+local function sets_ready()
+  for _, head in pairs(set_heads) do
+    if head then
+      return true
+    end
+  end
+  return false
+end
+
+-- Takes a task with requirements from `rready` (its member and set known).
+local function take_required(member, rset)
+  redis.call('ZREM', K.rready, member)
+  set_heads[rset] = req_first(rset) or false
+  local _, id = req_member_parts(member)
+  if not id then
+    return true
+  end
+  redis.call('ZREM', K.ready_time, id)
+  local meta = load_task(id)
+  if meta and meta.state == 'ready' and not meta.group and meta.rset == rset then
+    return take(id, meta)
+  end
+  return true
+end
+
+-- The best ready task without a group this worker may take: `ready`'s first, or the first of
+-- a set its labels satisfy, whichever ranks first (priority, then arrival). Returns its member,
+-- its rank and its set (nil for `ready`), or nil.
+local function best_plain()
+  local plain = redis.call('ZRANGE', K.ready, 0, 0, 'WITHSCORES')
+  local best, rank, best_set = plain[1], nil, nil
+  if best then
+    rank = string.format('%04d', 1000 + tonumber(plain[2])) .. best
+  end
+  for rset, head in pairs(set_heads) do
+    local head_rank = head and req_member_parts(head)
+    if head_rank and (not rank or head_rank < rank) then
+      best, rank, best_set = head, head_rank, rset
+    elseif head and not head_rank then
+      redis.call('ZREM', K.rready, head) -- not a member this version writes
+      set_heads[rset] = req_first(rset) or false
+    end
+  end
+  return best, rank, best_set
+end
+
+-- Takes the task best_plain found.
+local function take_plain_member(member, rset)
+  if rset then
+    return take_required(member, rset)
+  end
+  return take_ungrouped(member)
+end
+
+-- The next task without a group (no group is in the turns).
+local function take_plain()
+  local member, _, rset = best_plain()
+  if not member then
+    return nil
+  end
+  return take_plain_member(member, rset)
 end
 
 -- Takes a group's next task (its `gheads` member known). The group's limits are checked
@@ -184,16 +263,15 @@ end
 -- The next task under `priority`: the best of the tasks without a group and the groups' heads
 -- (lower score, then the earlier arrival number, which both members start with).
 local function take_by_priority()
-  local plain = redis.call('ZRANGE', K.ready, 0, 0, 'WITHSCORES')
+  local plain, rank, rset = best_plain()
   local head = redis.call('ZRANGE', K.gheads, 0, 0, 'WITHSCORES')
-  if not plain[1] and not head[1] then
+  if not plain and not head[1] then
     return nil
   end
-  if head[1] and (not plain[1] or tonumber(head[2]) < tonumber(plain[2])
-      or (tonumber(head[2]) == tonumber(plain[2]) and head[1] < plain[1])) then
+  if head[1] and (not rank or string.format('%04d', 1000 + tonumber(head[2])) .. head[1] < rank) then
     return take_grouped(head[1], tonumber(head[2]))
   end
-  return take_ungrouped(plain[1])
+  return take_plain_member(plain, rset)
 end
 
 -- The next task under `fair`: the group whose pass is lowest takes its turn and its pass moves
@@ -203,7 +281,7 @@ end
 local function take_by_turn()
   ended_unstarted = false -- a stale entry's step calls no take(): no earlier step's answer
   local turn = redis.call('ZRANGE', K.gturn, 0, 0, 'WITHSCORES')
-  local plain = redis.call('ZRANGE', K.ready, 0, 0)[1]
+  local plain, _, rset = best_plain()
   if not turn[1] and not plain then
     return nil
   end
@@ -211,7 +289,7 @@ local function take_by_turn()
   local plain_pass = math.max(clock, tonumber(redis.call('HGET', K.stats, 'fair_plain')) or 0)
   if plain and (not turn[1] or plain_pass <= tonumber(turn[2])) then
     redis.call('HSET', K.stats, 'fair_clock', plain_pass, 'fair_plain', plain_pass + 1000)
-    local more = take_ungrouped(plain)
+    local more = take_plain_member(plain, rset)
     if ended_unstarted then -- a task that was not run takes no turn
       redis.call('HSET', K.stats, 'fair_clock', clock, 'fair_plain', plain_pass)
     end
@@ -243,9 +321,10 @@ end
 -- Each step grants a task, ends one past its start deadline, or puts one stale entry right;
 -- the bound keeps a run of those from making the call long. `spent`: the bound ran out first.
 local steps, step_max, spent = 0, wanted + INLINE_SETTLE_MAX, false
-if redis.call('EXISTS', K.gturn) == 0 then
-  -- No group in the turns: the tasks without a group, in range reads (each member read is
-  -- taken out of `ready`, so every read moves on).
+local grouped = redis.call('EXISTS', K.gturn) == 1
+if not grouped and not sets_ready() then
+  -- No group in the turns and no task with requirements for this worker: the tasks without a
+  -- group, in range reads (each member read is taken out of `ready`, so every read moves on).
   local full = false
   while #leased < wanted and not (full or spent) do
     local asked = wanted - #leased
@@ -266,7 +345,10 @@ if redis.call('EXISTS', K.gturn) == 0 then
     end
   end
 else
-  local next_task = POLICY.strategy == 1 and take_by_turn or take_by_priority
+  local next_task = take_plain
+  if grouped then
+    next_task = POLICY.strategy == 1 and take_by_turn or take_by_priority
+  end
   while #leased < wanted do
     if steps >= step_max then
       spent = true
@@ -280,7 +362,8 @@ else
 end
 -- The bound ran out on tasks that were not handed out, and some are left: ask again at once
 -- (retry_after_ms 0).
-if #leased == 0 and spent and (redis.call('EXISTS', K.gturn) == 1 or redis.call('ZCARD', K.ready) > 0) then
+if #leased == 0 and spent and (redis.call('EXISTS', K.gturn) == 1 or redis.call('ZCARD', K.ready) > 0
+    or sets_ready()) then
   return reply('limited', {}, 0)
 end
 
@@ -303,4 +386,4 @@ if request_id ~= '' and #granted > 0 then
   redis.call('ZADD', K.request_expiry, now + longest, request_id)
   table.insert(EVENTS.requests, request_id)
 end
-return reply('ok', leased, false)
+return reply('ok', leased, false, #leased == 0 and redis.call('EXISTS', K.rready) == 1 and 1 or false)

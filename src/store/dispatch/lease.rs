@@ -14,7 +14,7 @@ pub static LEASE: ScriptDef = script!(
     keys: task_keys + ["requests", "request_expiry"],
     policy: lifecycle + ["max_in_flight", "paused", "rate_limit.per_second", "rate_limit.burst",
         "strategy"],
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 pub struct Lease<'a> {
@@ -37,7 +37,13 @@ impl Op for Lease<'_> {
         a.push(request.worker.as_deref().unwrap_or(""))
             .opt(request.lease_ms)
             .push(request.max_tasks)
-            .push(request.request_id.as_deref().unwrap_or(""));
+            .push(request.request_id.as_deref().unwrap_or(""))
+            .push(
+                request
+                    .labels
+                    .as_ref()
+                    .map_or(String::new(), |l| l.canonical()),
+            );
         // Lease ids are made here, not in Lua: Redis's script PRNG is not meant to be
         // unguessable, and a lease id is a fencing token. 128 random bits each.
         for _ in 0..request.max_tasks {
@@ -71,11 +77,13 @@ impl Op for Lease<'_> {
             Value::Int(ms) => u64::try_from(ms).ok(),
             _ => None,
         };
+        let unmatched = matches!(reply.next_or_nil(), Value::Int(1));
         Ok(LeaseOutcome {
             leases,
             replayed: status == "replayed",
             paused: status == "paused",
             retry_after_ms,
+            unmatched,
         })
     }
 }

@@ -113,6 +113,7 @@ impl Dispatch {
             if let Some(ms) = outcome.retry_after_ms {
                 total.retry_after_ms = Some(total.retry_after_ms.map_or(ms, |t| t.min(ms)));
             }
+            total.unmatched |= outcome.unmatched;
             total.leases.extend(outcome.leases);
         }
         if !total.leases.is_empty() {

@@ -1,9 +1,11 @@
 //! What the dispatch service takes and gives back. A lost lease is an outcome, not an error:
 //! the API layer decides what it means.
 
+use std::sync::Arc;
+
 use serde_json::value::RawValue;
 
-use crate::model::{Lease, Task, TaskId};
+use crate::model::{Labels, Lease, Task, TaskId};
 
 /// A checked lease request.
 #[derive(Debug, Clone, Default)]
@@ -13,6 +15,9 @@ pub struct LeaseRequest {
     pub lease_ms: Option<u64>,
     /// The client's id for this call: repeating it returns the same leases (SPEC §3.12).
     pub request_id: Option<String>,
+    /// The worker's labels, when it has any: it is given only tasks whose requirements they
+    /// include (and those without). Shared with the long poll's wake-up filter.
+    pub labels: Option<Arc<Labels>>,
 }
 
 /// One ack of a batch: the task, the lease it is fenced by, and its result, if any.
@@ -41,6 +46,9 @@ pub struct LeaseOutcome {
     pub paused: bool,
     /// The queue's `max_in_flight` or rate limit allowed nothing now: try again after this.
     pub retry_after_ms: Option<u64>,
+    /// Nothing was leased, and the queue may hold ready tasks these labels do not satisfy:
+    /// its emptiness is not this worker's to remember for others.
+    pub unmatched: bool,
 }
 
 /// How an ack or fail ended.

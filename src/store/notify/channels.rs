@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, oneshot};
 
 use super::{Command, Inner};
+use crate::model::Labels;
 
 /// How long a new listener waits for its channel's subscription to be confirmed before it
 /// relies on re-checking instead.
@@ -73,6 +74,20 @@ impl Channel {
         }
     }
 
+    /// Wakes the first `n` lease waiters whose labels satisfy `rset` (a task's requirements,
+    /// canonical): the others could not take the task and sleep on.
+    fn wake_waiters_for(&mut self, n: usize, rset: &str) {
+        let mut woken = 0;
+        self.lease.retain(|waiter| {
+            let fits = woken < n && waiter.labels.as_ref().is_some_and(|l| l.satisfy(rset));
+            if fits {
+                waiter.wake.wake();
+                woken += 1;
+            }
+            !fits
+        });
+    }
+
     /// Wakes everyone (after a reconnect, what they wait for may already have happened).
     pub(super) fn wake_all(&self) {
         for waiter in &self.lease {
@@ -97,6 +112,11 @@ impl Channel {
                             break;
                         }
                     }
+                }
+                "R" => {
+                    // "R <n> <requirements>": n tasks that require those labels became ready.
+                    let ready: usize = tokens.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                    self.wake_waiters_for(ready, tokens.next().unwrap_or(""));
                 }
                 "s" => {
                     // "s <n>": n slots freed (a batch of acks); a bare "s" (an older
@@ -137,12 +157,13 @@ impl Channel {
     }
 }
 
-/// A waiting lease call: its place, its wake-up, and its `request_id` (hex, as the scripts
-/// publish it), if it has one.
+/// A waiting lease call: its place, its wake-up, its `request_id` (hex, as the scripts
+/// publish it) and its worker's labels, if it has them.
 struct LeaseWaiter {
     id: u64,
     wake: Arc<Wake>,
     request: Option<String>,
+    labels: Option<Arc<Labels>>,
 }
 
 /// One listener's wake-up, and whether it was woken and whether it took the wake.
@@ -162,8 +183,9 @@ impl Wake {
 
 /// What a listener waits for.
 pub(super) enum Interest {
-    /// Work to lease; or leases recorded under this (hex) request id by another call.
-    Ready(Option<String>),
+    /// Work to lease (that these labels can take); or leases recorded under this (hex)
+    /// request id by another call.
+    Ready(Option<String>, Option<Arc<Labels>>),
     Task(String),
 }
 
@@ -205,10 +227,11 @@ impl Listener {
                 Channel::default()
             });
             match &listener.interest {
-                Interest::Ready(request) => entry.lease.push_back(LeaseWaiter {
+                Interest::Ready(request, labels) => entry.lease.push_back(LeaseWaiter {
                     id,
                     wake,
                     request: request.clone(),
+                    labels: labels.clone(),
                 }),
                 Interest::Task(task) => entry
                     .tasks
@@ -278,7 +301,7 @@ impl Drop for Listener {
             return;
         };
         match &self.interest {
-            Interest::Ready(_) => {
+            Interest::Ready(..) => {
                 channel.lease.retain(|w| w.id != self.id);
                 // Woken for a ready task but gone before it looked: the wake is passed on, so
                 // the task is not left waiting for the next check of a waiter never woken.
@@ -307,77 +330,5 @@ impl Drop for Listener {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    use std::sync::atomic::AtomicU64;
-
-    use tokio::sync::{mpsc, watch};
-
-    use super::*;
-    use crate::store::notify::Health;
-
-    /// A notifier's state with no connection behind it (subscriptions go unanswered).
-    fn offline() -> Arc<Inner> {
-        Arc::new(Inner {
-            commands: mpsc::unbounded_channel().0,
-            channels: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(0),
-            health: watch::Sender::new(Health::default()),
-        })
-    }
-
-    async fn waiter(inner: &Arc<Inner>) -> Listener {
-        Listener::register(inner, "queue".into(), Interest::Ready(None)).await
-    }
-
-    /// A ready task wakes one waiter; if that waiter goes away before it looks (its client
-    /// hung up), the next waiter is woken instead, so the task does not sit until a re-check.
-    #[tokio::test]
-    async fn a_woken_waiter_that_leaves_without_looking_passes_its_wake_on() {
-        let inner = offline();
-        let (first, second) = (waiter(&inner).await, waiter(&inner).await);
-        inner.dispatch("queue", "r 1");
-        drop(first);
-        let passed = tokio::time::timeout(Duration::from_millis(200), second.notified()).await;
-        assert!(passed.is_ok(), "the wake was not passed on");
-    }
-
-    /// A waiter that took its wake (and looked) passes nothing on when it goes.
-    #[tokio::test]
-    async fn a_waiter_that_looked_passes_nothing_on() {
-        let inner = offline();
-        let (first, second) = (waiter(&inner).await, waiter(&inner).await);
-        inner.dispatch("queue", "r 1");
-        first.notified().await;
-        drop(first);
-        let passed = tokio::time::timeout(Duration::from_millis(100), second.notified()).await;
-        assert!(passed.is_err(), "a second waiter was woken for one task");
-    }
-
-    /// "s 2" (a batch of acks freed two slots) wakes two waiters, not one; a bare "s" (an
-    /// older instance) still wakes one, and what follows it is read as before.
-    #[tokio::test]
-    async fn freed_slots_wake_as_many_waiters() {
-        let inner = offline();
-        let waiters = [
-            waiter(&inner).await,
-            waiter(&inner).await,
-            waiter(&inner).await,
-        ];
-        inner.dispatch("queue", "s 2");
-        async fn woken(w: &Listener) -> bool {
-            let notified = w.notified();
-            tokio::time::timeout(Duration::from_millis(100), notified)
-                .await
-                .is_ok()
-        }
-        assert!(woken(&waiters[0]).await && woken(&waiters[1]).await);
-        assert!(
-            !woken(&waiters[2]).await,
-            "a third waiter was woken for two slots"
-        );
-        inner.dispatch("queue", "s r 1");
-        assert!(woken(&waiters[2]).await);
-    }
-}
+#[path = "channels_tests.rs"]
+mod tests;

@@ -33,6 +33,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::endpoint::Endpoint;
+use crate::model::Labels;
 use channels::Channel;
 pub use channels::Listener;
 
@@ -80,10 +81,17 @@ impl Notifier {
         Ok(Self { inner })
     }
 
-    /// A place among the lease waiters of `channel`, for a call with `request_id`, if any.
-    pub async fn listen_ready(&self, channel: String, request_id: Option<&str>) -> Listener {
+    /// A place among the lease waiters of `channel`, for a call with `request_id` and
+    /// `labels`, if any (a task that requires labels wakes only waiters that have them).
+    pub async fn listen_ready(
+        &self,
+        channel: String,
+        request_id: Option<&str>,
+        labels: Option<Arc<Labels>>,
+    ) -> Listener {
         let request = request_id.map(|id| id.bytes().map(|b| format!("{b:02x}")).collect());
-        Listener::register(&self.inner, channel, channels::Interest::Ready(request)).await
+        let interest = channels::Interest::Ready(request, labels);
+        Listener::register(&self.inner, channel, interest).await
     }
 
     /// A place among the watchers of task `id` on `channel`.

@@ -61,6 +61,7 @@ end
 -- A resumed queue, or a raised limit, may let waiting workers lease now.
 EVENTS.slots = EVENTS.slots + 1
 EVENTS.ready = redis.call('ZCARD', K.ready) + redis.call('ZCARD', K.gready)
+  + redis.call('ZCARD', K.rready)
 version = version + 1
 redis.call('HSET', K.policy, '~version', version, '~updated_at', now, '~updated_by', updated_by)
 if #written > 0 then

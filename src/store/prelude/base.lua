@@ -65,12 +65,13 @@ local UNSTARTED = 0
 
 -- What the calls changed, published when the script ends as one message on the queue's
 -- `events` channel (when the script declares it), so instances wake their waiting workers and
--- watchers at once: "r <n>" n tasks became ready, "s <n>" n leases ended or limits changed
+-- watchers at once: "r <n>" n tasks became ready, "R <n> <requirements>" n tasks that
+-- require those labels did (only workers with them are woken), "s <n>" n leases ended or limits changed
 -- (as many waiters held back by max_in_flight or a pause may try again: a batch of acks
 -- frees many slots at once), "t <id>" a task changed state,
 -- "q <hex>" a lease call recorded leases under this request id (hex-encoded: ids may hold
 -- spaces), so other calls waiting with the same id answer them at once.
-local EVENTS = { ready = 0, slots = 0, tasks = {}, requests = {} }
+local EVENTS = { ready = 0, rsets = {}, slots = 0, tasks = {}, requests = {} }
 
 local function publish_events()
   if not K.events then
@@ -79,6 +80,9 @@ local function publish_events()
   local message = {}
   if EVENTS.ready > 0 then
     table.insert(message, 'r ' .. EVENTS.ready)
+  end
+  for rset, n in pairs(EVENTS.rsets) do
+    table.insert(message, 'R ' .. n .. ' ' .. rset)
   end
   if EVENTS.slots > 0 then
     table.insert(message, 's ' .. EVENTS.slots)

@@ -1,14 +1,14 @@
 -- counts.lua: the number of tasks in each state, for the scripts that report them.
 
 -- The number of tasks in each state (ZCARDs, so O(1) each), in the order the store reads them
--- (`Reply::counts`). Only for scripts that declare every state role and `gready` (ready tasks
--- with a group, prelude/groups.lua).
+-- (`Reply::counts`). Only for scripts that declare every state role, `gready` and `rready`
+-- (ready tasks with a group or with requirements: prelude/groups.lua, prelude/requires.lua).
 local function state_counts()
   local counts = {}
   for _, role in ipairs({ 'ready', 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'quarantine' }) do
     table.insert(counts, redis.call('ZCARD', K[role]))
   end
-  counts[1] = counts[1] + redis.call('ZCARD', K.gready)
+  counts[1] = counts[1] + redis.call('ZCARD', K.gready) + redis.call('ZCARD', K.rready)
   return counts
 end
 

@@ -13,7 +13,8 @@ local function snapshot_now()
   for n = 1, #totals do
     line[n] = string.format('%d', tonumber(totals[n]) or 0)
   end
-  table.insert(line, string.format('%d', redis.call('ZCARD', K.ready) + redis.call('ZCARD', K.gready)))
+  table.insert(line, string.format('%d', redis.call('ZCARD', K.ready) + redis.call('ZCARD', K.gready)
+    + redis.call('ZCARD', K.rready)))
   table.insert(line, string.format('%d', redis.call('ZCARD', K.leased)))
   return table.concat(line, ' ')
 end

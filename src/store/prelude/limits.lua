@@ -22,3 +22,6 @@ local HISTORY_MINUTES = 1440
 -- names one queue keeps (prelude/workers.lua; model::WORKER_WINDOW_MS, model::WORKERS_PER_QUEUE_MAX).
 local WORKER_WINDOW_MINUTES = 5
 local WORKERS_PER_QUEUE_MAX = 1000
+-- Most distinct requirement sets the live tasks of one queue may carry (prelude/requires.lua;
+-- model::REQUIREMENT_SETS_MAX).
+local REQUIREMENT_SETS_MAX = 64

@@ -15,7 +15,8 @@ local NUMBER_FIELDS = {
   'created_at', 'run_at', 'leased_until', 'lease_len', 'lease_ms', 'finished_at', 'hist',
   'prog', 'prog_at', 'start_ms', 'start_by',
 }
-local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined', 'group', 'gseq' }
+local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined', 'group', 'gseq',
+  'rset' }
 -- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
 local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time', 'deadlines' }
 
@@ -53,6 +54,9 @@ local function normalize(meta)
   local changed = dropped_number or dropped_string
   if meta.quarantined then
     return nil, meta.quarantined
+  end
+  if meta.rset and not string.match(meta.rset, '^[%w._:@/-]+=[%w._:@/=,-]+$') then
+    return nil, 'rset is not a requirement set'
   end
   local state = meta.state
   if not STATES[state] then

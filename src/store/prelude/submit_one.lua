@@ -6,9 +6,10 @@
 -- recorded in this same atomic step, so concurrent submits with one key create one task).
 -- Returns a reply list: { 'created', meta JSON } | { 'replayed', task } | { 'too_large', cap }
 -- | { 'key_reused', first task id } (the same key with another body)
--- | { 'key_gone', first task id } (its task has already been removed) | { 'exists' }.
+-- | { 'key_gone', first task id } (its task has already been removed) | { 'exists' }
+-- | { 'requires_full', REQUIREMENT_SETS_MAX } (its requirement set would be one too many).
 local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts, lease_ms, key,
-    fingerprint, group, start_within_ms)
+    fingerprint, group, start_within_ms, requires)
   if key ~= '' then
     local known = redis.call('HGET', K.idempotency, key)
     local expires = tonumber(redis.call('ZSCORE', K.idempotency_expiry, key))
@@ -30,6 +31,11 @@ local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts,
   if redis.call('HEXISTS', K.meta, id) == 1 then
     return { 'exists' }
   end
+  -- Requirements are for tasks without a group (the server refuses both together).
+  local rset = (requires ~= '' and group == '') and requires or nil
+  if rset and not requires_joined(rset, true) then
+    return { 'requires_full', REQUIREMENT_SETS_MAX }
+  end
   local start = now
   if delay_ms ~= '' then
     start = now + tonumber(delay_ms)
@@ -47,6 +53,7 @@ local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts,
     lease_ms = tonumber(lease_ms),
     group = group ~= '' and group or nil,
     start_ms = tonumber(start_within_ms),
+    rset = rset,
   }
   redis.call('HSET', K.payload, id, payload)
   if meta.group then

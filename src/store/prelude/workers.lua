@@ -8,10 +8,27 @@
 -- is counted in the stats' `workers_unlisted`. The reaper drops workers silent past the
 -- window.
 
--- Records that `name` called now; a new name takes a place when there is one, in a queue that
--- exists (a worker polling a mistyped queue name makes no key). Returns whether it is recorded.
-local function worker_seen(name)
+-- Its labels (a lease call's, canonical; nil for a heartbeat, which has none) are kept in
+-- `wlabels` while the name is recorded, for the workers view and explain's
+-- `no_matching_worker`: the anonymous workers share one entry, the last call's.
+local function worker_labelled(name, labels)
+  if labels == nil then
+    return
+  end
+  local had = redis.call('HGET', K.wlabels, name)
+  if labels == '' and had then
+    redis.call('HDEL', K.wlabels, name)
+  elseif labels ~= '' and had ~= labels then
+    redis.call('HSET', K.wlabels, name, labels)
+  end
+end
+
+-- Records that `name` called now (with `labels`, see worker_labelled); a new name takes a
+-- place when there is one, in a queue that exists (a worker polling a mistyped queue name
+-- makes no key). Returns whether it is recorded.
+local function worker_seen(name, labels)
   if redis.call('ZADD', K.workers, 'XX', 'CH', now, name) == 1 or redis.call('ZSCORE', K.workers, name) then
+    worker_labelled(name, labels)
     return true
   end
   if redis.call('EXISTS', K.stats) == 0 then
@@ -26,8 +43,10 @@ local function worker_seen(name)
     end
     redis.call('ZREM', K.workers, silent)
     redis.call('HDEL', K.wstats, silent)
+    redis.call('HDEL', K.wlabels, silent)
   end
   redis.call('ZADD', K.workers, now, name)
+  worker_labelled(name, labels)
   return true
 end
 

@@ -11,7 +11,7 @@ pub static REDRIVE: ScriptDef = script!(
     "",
     keys: task_keys,
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 pub static PURGE_DEAD: ScriptDef = script!(

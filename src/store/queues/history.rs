@@ -13,7 +13,7 @@ const MINUTE_MS: i64 = 60_000;
 pub static HISTORY: ScriptDef = script!(
     "history" in "queues",
     " flags=no-writes",
-    keys: ["history", "stats", "policy", "ready", "gready", "leased"],
+    keys: ["history", "stats", "policy", "ready", "gready", "rready", "leased"],
     policy: [],
     prelude: ["history"],
 );
@@ -21,7 +21,7 @@ pub static HISTORY: ScriptDef = script!(
 pub static NOTE_HISTORY: ScriptDef = script!(
     "note_history" in "queues",
     " flags=allow-oom",
-    keys: ["history", "stats", "ready", "gready", "leased"],
+    keys: ["history", "stats", "ready", "gready", "rready", "leased"],
     policy: [],
     prelude: ["history"],
 );

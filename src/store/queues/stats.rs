@@ -9,7 +9,7 @@ use crate::store::script::{ScriptDef, script};
 pub static STATS: ScriptDef = script!(
     "stats" in "queues",
     " flags=no-writes",
-    keys: ["ready", "gready", "ready_time", "scheduled", "deadlines", "leased", "completed", "dead", "cancelled",
+    keys: ["ready", "gready", "rready", "ready_time", "scheduled", "deadlines", "leased", "completed", "dead", "cancelled",
         "quarantine", "stats", "policy", "gstate", "gturn"],
     policy: [],
     prelude: ["counts"],

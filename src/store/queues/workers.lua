@@ -1,7 +1,8 @@
 -- workers.lua: the workers seen on the queue within the window (prelude/workers.lua), with
 -- their stats as stored, at most WORKERS_PER_QUEUE_MAX of them. Writes nothing.
 -- arg: none
--- Returns reply('ok', { name, last call (ms), stats or false, ... }, workers_unlisted)
+-- Returns reply('ok', { name, last call (ms), stats or false, labels or false, ... },
+-- workers_unlisted)
 -- or reply('not_found') for a queue with no trace in Redis.
 
 if redis.call('EXISTS', K.stats, K.policy) == 0 then
@@ -11,6 +12,7 @@ local seen = redis.call('ZRANGEBYSCORE', K.workers, now - WORKER_WINDOW_MINUTES 
   'WITHSCORES', 'LIMIT', 0, WORKERS_PER_QUEUE_MAX)
 local rows = {}
 for i = 1, #seen, 2 do
-  table.insert(rows, { seen[i], seen[i + 1], redis.call('HGET', K.wstats, seen[i]) })
+  table.insert(rows, { seen[i], seen[i + 1], redis.call('HGET', K.wstats, seen[i]),
+    redis.call('HGET', K.wlabels, seen[i]) })
 end
 return reply('ok', rows, tonumber(redis.call('HGET', K.stats, 'workers_unlisted')) or 0)

@@ -1,6 +1,6 @@
 //! `workers.lua`: the workers a queue has seen within the window, with what each holds and did.
 
-use crate::model::{WORKER_WINDOW_MS, WorkerCounts, WorkerView, rfc3339_ms};
+use crate::model::{Labels, WORKER_WINDOW_MS, WorkerCounts, WorkerView, rfc3339_ms};
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply, into_array, into_int, into_string, optional_string};
 use crate::store::script::{ScriptDef, script};
@@ -8,7 +8,7 @@ use crate::store::script::{ScriptDef, script};
 pub static WORKERS: ScriptDef = script!(
     "workers" in "queues",
     " flags=no-writes",
-    keys: ["workers", "wstats", "stats", "policy"],
+    keys: ["workers", "wstats", "wlabels", "stats", "policy"],
     policy: [],
     prelude: [],
 );
@@ -46,7 +46,10 @@ impl Op for Workers {
             let name = into_string(next())?;
             let last = into_string(next())?.parse::<f64>().unwrap_or(0.0) as i64;
             let stats = optional_string(next())?.unwrap_or_default();
-            let counts = counts(rfc3339_ms(last), &stats, minute);
+            let mut counts = counts(rfc3339_ms(last), &stats, minute);
+            counts.labels = optional_string(next())?
+                .map(|text| Labels::from_canonical(&text).into_map())
+                .unwrap_or_default();
             if name.is_empty() {
                 seen.anonymous = Some(counts);
             } else {

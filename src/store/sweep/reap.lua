@@ -85,6 +85,7 @@ local function walk(key, field, step)
 end
 walk(K.gready, 'group_mend', groups_mended)
 walk(K.gleased, 'group_lease_mend', group_leases_mended)
+walk(K.rready, 'requires_mend', requires_mended)
 
 -- Workers silent past the window are forgotten (a few per sweep).
 local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - WORKER_WINDOW_MINUTES * 60000,
@@ -92,6 +93,7 @@ local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - WORKER_WINDO
 if #silent > 0 then
   redis.call('ZREM', K.workers, unpack(silent))
   redis.call('HDEL', K.wstats, unpack(silent))
+  redis.call('HDEL', K.wlabels, unpack(silent))
 end
 
 -- This minute's snapshot for the queue's history (every sweep of the minute writes it; the
@@ -111,7 +113,7 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
     -- With no task left, what groups kept is stale (a rate clock still running, a count or
     -- hold a quarantined record left behind).
     redis.call('DEL', K.stats, K.grate, K.gleased, K.ghold, K.glive, K.gnames, K.history,
-      K.workers, K.wstats)
+      K.workers, K.wstats, K.wlabels, K.rsets)
     gone = 1
   end
 end

@@ -11,7 +11,7 @@ pub static REAP: ScriptDef = script!(
     keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry",
         "history"],
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle", "counts", "history"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "counts", "history"],
 );
 
 pub struct Reap;

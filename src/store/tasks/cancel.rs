@@ -11,7 +11,7 @@ pub static CANCEL: ScriptDef = script!(
     " flags=allow-oom",
     keys: task_keys,
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 pub struct Cancel {

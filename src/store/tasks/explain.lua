@@ -139,6 +139,14 @@ elseif g then
   local upto = place and (band .. place .. ':' .. id) or (band .. '~')
   ahead = redis.call('ZLEXCOUNT', K.gready, '[' .. g .. ' ', '(' .. upto)
   scope, exact = 'group', POLICY.strategy == 1
+elseif meta.rset then
+  -- Which tasks go first depends on the worker that asks: its own set's tasks ahead of it,
+  -- and the tasks without requirements of a higher priority, go first for every one of them.
+  local upto = due and (meta.rset .. ' ' .. string.format('%04d', 1000 - priority) .. '~')
+    or req_member(id, meta)
+  ahead = redis.call('ZLEXCOUNT', K.rready, '[' .. meta.rset .. ' ', '(' .. upto)
+    + redis.call('ZCOUNT', K.ready, '-inf', '(' .. (-priority))
+  scope, exact = 'queue', false
 else
   local rank = due and redis.call('ZCOUNT', K.ready, '-inf', -priority)
     or redis.call('ZRANK', K.ready, meta.seq .. ':' .. id)
@@ -156,6 +164,25 @@ else
 end
 ahead = math.max(0, ahead - leaving)
 say('behind', num(ahead), scope, (exact and joining + leaving == 0) and 'exact' or 'at_least')
+
+-- Whether anyone who may take it is asking: the labels of the workers seen within the window
+-- (at most WORKERS_PER_QUEUE_MAX names, read in one call).
+if meta.rset and not g then
+  local names = redis.call('ZRANGEBYSCORE', K.workers, now - window, '+inf', 'LIMIT', 0,
+    WORKERS_PER_QUEUE_MAX)
+  local matched = false
+  if #names > 0 then
+    for _, text in ipairs(redis.call('HMGET', K.wlabels, unpack(names))) do
+      if text and labels_satisfy(labels_table(text), meta.rset) then
+        matched = true
+        break
+      end
+    end
+  end
+  if not matched then
+    say('no_matching_worker', meta.rset, num(#names))
+  end
+end
 
 -- Whether anyone is asking: the time of the queue's last lease call.
 local seen = tonumber(redis.call('HGET', K.stats, 'lease_seen'))

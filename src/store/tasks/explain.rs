@@ -2,7 +2,8 @@
 //! words with its numbers.
 
 use crate::model::{
-    BehindScope, Explanation, Reason, ReasonCode, TaskId, TaskState, WORKER_WINDOW_MS, rfc3339_ms,
+    BehindScope, Explanation, Labels, Reason, ReasonCode, TaskId, TaskState, WORKER_WINDOW_MS,
+    rfc3339_ms,
 };
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply, into_array, into_string};
@@ -16,7 +17,7 @@ pub static EXPLAIN: ScriptDef = script!(
     policy: ["paused", "max_in_flight", "rate_limit.per_second", "rate_limit.burst", "strategy",
         "groups.max_in_flight", "groups.rate_limit.per_second", "groups.rate_limit.burst",
         "groups.ordered", "lease_ms", "max_attempts"],
-    prelude: ["record", "groups_conf", "groups"],
+    prelude: ["record", "groups_conf", "groups", "requires"],
 );
 
 /// How an explain ended.
@@ -172,6 +173,20 @@ fn word(parts: &[String]) -> Option<Reason> {
             };
             let mut r = Reason::new(ReasonCode::NoWorkers, message);
             r.last_lease_at = last;
+            r
+        }
+        "no_matching_worker" => {
+            let (requires, seen) = (Labels::from_canonical(&text(1)?).into_map(), u(2)?);
+            let wanted: Vec<String> = requires.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut r = Reason::new(
+                ReasonCode::NoMatchingWorker,
+                format!(
+                    "it requires {}, and none of the {seen} worker(s) that called this queue \
+                     lately had those labels on their last lease call",
+                    wanted.join(", ")
+                ),
+            );
+            (r.requires, r.workers_seen) = (Some(requires), Some(seen));
             r
         }
         "leased" => {

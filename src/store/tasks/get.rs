@@ -13,7 +13,7 @@ pub static GET: ScriptDef = script!(
     " flags=allow-oom",
     keys: task_keys,
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 /// Reads a task as stored, settling nothing (event streams' periodic re-reads).

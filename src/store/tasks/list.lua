@@ -1,6 +1,7 @@
 -- list.lua: one page of the queue's tasks in one state, in that state's own order: ready
 -- tasks without a group in priority then arrival order, then those with a group by group
--- name, each group in its own order (`gready`, prelude/groups.lua); scheduled by run time, leased by lease deadline, and
+-- name, each group in its own order (`gready`, prelude/groups.lua), then those with
+-- requirements by requirement set (`rready`, prelude/requires.lua); scheduled by run time, leased by lease deadline, and
 -- completed, dead and cancelled by when they will be purged. Writes nothing.
 -- arg: 1 the state (its set's role: ready, scheduled, leased, completed, dead, cancelled),
 -- 2 limit, 3 after: the score of the previous page's last member or '', 4 that member
@@ -13,13 +14,14 @@
 
 local role, limit, after_score, after_member = arg(1), tonumber(arg(2)), arg(3), arg(4)
 local set = K[role]
--- A ready task with a group is a `gready` member "<group> <rank>:<id>": the only members
--- with a space.
+-- A ready task with a group is a `gready` member "<group> <rank>:<id>", one with requirements
+-- an `rready` member "<k=v,...> <rank>:<id>": the only members with a space, and only the
+-- second kind has a '=' before it.
 local function grouped(member)
   return string.find(member, ' ', 1, true) ~= nil
 end
 if role == 'ready' and after_score ~= '' and grouped(after_member) then
-  set = K.gready
+  set = string.match(after_member, '^[^ ]*=') and K.rready or K.gready
 end
 
 -- True when member `a` sorts before `b` in Redis's order for equal scores (memcmp). Lua's own
@@ -83,11 +85,15 @@ local function read_page(start)
   return seen < #members / 2
 end
 local more = read_page(start_rank())
-if not more and role == 'ready' and set == K.ready and looked < limit
-    and bytes < LEASE_REPLY_BYTES_MAX then
-  set = K.gready
+-- Ready tasks go on from `ready` to `gready` to `rready`.
+local after = { [K.ready] = K.gready, [K.gready] = K.rready }
+while role == 'ready' and not more and after[set] do
+  if looked >= limit or bytes >= LEASE_REPLY_BYTES_MAX then
+    more = redis.call('EXISTS', after[set]) == 1
+      or (after[after[set]] ~= nil and redis.call('EXISTS', after[after[set]]) == 1)
+    break
+  end
+  set = after[set]
   more = read_page(0)
-elseif not more and set == K.ready and role == 'ready' then
-  more = redis.call('EXISTS', K.gready) == 1
 end
 return reply('ok', tasks, more and last or false)

@@ -12,7 +12,7 @@ use crate::store::script::{ScriptDef, script};
 pub static LIST: ScriptDef = script!(
     "list" in "tasks",
     " flags=no-writes",
-    keys: ["meta", "payload", "result", "progress", "errors", "ready", "gready", "ready_time", "scheduled", "deadlines", "leased",
+    keys: ["meta", "payload", "result", "progress", "errors", "ready", "gready", "rready", "ready_time", "scheduled", "deadlines", "leased",
         "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
     policy: ["lease_ms", "max_attempts"],
     prelude: ["record"],

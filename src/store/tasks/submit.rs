@@ -16,7 +16,7 @@ pub static SUBMIT: ScriptDef = script!(
     "",
     keys: task_keys + ["idempotency", "idempotency_expiry"],
     policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle", "submit_one"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "submit_one"],
 );
 
 pub static SUBMIT_BATCH: ScriptDef = script!(
@@ -24,7 +24,7 @@ pub static SUBMIT_BATCH: ScriptDef = script!(
     "",
     keys: task_keys + ["idempotency", "idempotency_expiry"],
     policy: lifecycle + ["max_payload_bytes", "dedup_window_ms"],
-    prelude: ["record", "groups_conf", "groups", "workers", "lifecycle", "submit_one"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "submit_one"],
 );
 
 pub struct Submit {
@@ -106,7 +106,7 @@ impl Op for SubmitBatch {
     }
 }
 
-/// The 11 arguments of one task (see `submit.lua`).
+/// The 12 arguments of one task (see `submit.lua`).
 fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
     let (delay, run_at) = match task.start {
         Start::Now => (None, None),
@@ -127,7 +127,8 @@ fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
         .push(key)
         .push(fingerprint)
         .push(task.group.as_ref().map_or("", |g| g.as_str()))
-        .opt(task.start_within_ms);
+        .opt(task.start_within_ms)
+        .push(task.requires.as_deref().unwrap_or(""));
 }
 
 fn read_outcome(
@@ -166,6 +167,9 @@ fn read_outcome(
         },
         "key_gone" => SubmitOutcome::KeyGone {
             first: into_string(value)?,
+        },
+        "requires_full" => SubmitOutcome::RequirementSetsFull {
+            limit: u64::try_from(crate::store::op::into_int(value)?).unwrap_or(0),
         },
         // A UUIDv7 collision: never expected, but never allowed to overwrite a task.
         "exists" => return Err(StoreError::Redis("new task id already taken".into())),

@@ -28,6 +28,8 @@ pub struct NewTask {
     pub start_within_ms: Option<u64>,
     /// The task's group, if it names one.
     pub group: Option<crate::model::GroupName>,
+    /// The labels a worker needs to lease it, canonical (`Requires::canonical`), if any.
+    pub requires: Option<String>,
     /// The producer's `Idempotency-Key`, with a fingerprint of its request: a repeat with the
     /// same key and fingerprint within the queue's dedup window gets the first task back.
     pub idempotency: Option<Idempotency>,
@@ -57,6 +59,10 @@ pub enum SubmitOutcome {
     /// The idempotency key is still remembered, but its task has since been removed.
     KeyGone {
         first: String,
+    },
+    /// Its requirement set would be one more than the queue's `REQUIREMENT_SETS_MAX`.
+    RequirementSetsFull {
+        limit: u64,
     },
 }
 

@@ -91,13 +91,14 @@ async fn view(engine: &Engine, queue: &QueueName) -> Result<(u32, u64), StoreErr
                 .arg(Field::Paused.name()),
         )
         .await?;
-    // Whether anything is ready, with or without a group: an empty sorted set does not exist,
-    // and both keys carry the queue's hash tag, so one EXISTS asks both.
+    // Whether anything is ready, with or without a group or requirements: an empty sorted set
+    // does not exist, and the keys carry the queue's hash tag, so one EXISTS asks them all.
     let ready: u64 = engine
         .query(
             redis::cmd("EXISTS")
                 .arg(keys.queue_key(queue, "ready"))
-                .arg(keys.queue_key(queue, "gready")),
+                .arg(keys.queue_key(queue, "gready"))
+                .arg(keys.queue_key(queue, "rready")),
         )
         .await?;
     let number = |v: Option<String>| v.and_then(|v| v.parse::<f64>().ok());

@@ -49,6 +49,7 @@ mod queues;
 mod race;
 mod replays;
 mod replication;
+mod requirement_faults;
 mod requirements;
 mod retention;
 mod retries;

@@ -205,13 +205,21 @@ local function best_plain()
   if best then
     rank = string.format('%04d', 1000 + tonumber(plain[2])) .. best
   end
-  for rset, head in pairs(set_heads) do
+  for rset in pairs(set_heads) do
+    local head = set_heads[rset]
     local head_rank = head and req_member_parts(head)
+    -- Members this version does not write are dropped as they are met (a few per call).
+    for _ = 1, INLINE_SETTLE_MAX do
+      if not head or head_rank then
+        break
+      end
+      redis.call('ZREM', K.rready, head)
+      head = req_first(rset)
+      head_rank = head and req_member_parts(head)
+    end
+    set_heads[rset] = head_rank and head or false
     if head_rank and (not rank or head_rank < rank) then
       best, rank, best_set = head, head_rank, rset
-    elseif head and not head_rank then
-      redis.call('ZREM', K.rready, head) -- not a member this version writes
-      set_heads[rset] = req_first(rset) or false
     end
   end
   return best, rank, best_set

@@ -35,6 +35,12 @@ export function note(text, kind = "ok") {
 export function when(time) {
     return typeof time === "string" ? time.replace("T", " ").replace(/\.\d+Z$/, "") : "";
 }
+/** Labels or requirements as "name=value, ..." (empty for none). */
+export function labelText(labels) {
+    return Object.entries(labels ?? {})
+        .map(([name, value]) => `${name}=${value}`)
+        .join(", ");
+}
 export function link(href, text) {
     return h("a", { href }, text);
 }

@@ -3,7 +3,7 @@
 // error history, kept live by following the task's event stream until it is finished; and a
 // cancel button while it can be cancelled.
 import { call, followEvents, q } from "./api.js";
-import { badge, h, json, link, note, when } from "./dom.js";
+import { badge, h, json, labelText, link, note, when } from "./dom.js";
 function render(task, cancel) {
     const fields = [
         ["attempts", `${task.attempts} of ${task.max_attempts}`],
@@ -13,6 +13,8 @@ function render(task, cancel) {
         ["leased until", when(task.leased_until)],
         ["finished", when(task.finished_at)],
         ["worker", task.worker ?? ""],
+        ["group", task.group ?? ""],
+        ["requires", labelText(task.requires)],
     ];
     const open = task.state === "ready" || task.state === "scheduled" || task.state === "leased";
     return [

@@ -1,10 +1,11 @@
 // The workers page (#/workers): every worker seen in the last minutes on the queues the key may
 // read, refreshed every 5 s; and the table a queue's page shows of its own workers.
 import { call, q } from "./api.js";
-import { h, link, note, when } from "./dom.js";
+import { h, labelText, link, note, when } from "./dom.js";
+const NUMBERS = ["holds", "leased", "completed", "failed"];
 function table(workers, withQueues) {
-    const head = ["worker", ...(withQueues ? ["queues"] : []), "last call", "holds", "leased", "completed", "failed"];
-    return h("table", { "data-testid": "workers" }, h("thead", {}, h("tr", {}, ...head.map((name, i) => h("th", { class: i > 1 ? "num" : "" }, name)))), h("tbody", {}, ...workers.map((w) => h("tr", { "data-worker": w.name }, h("td", {}, w.name), withQueues ? h("td", {}, ...(w.queues ?? []).flatMap((name, i) => [i ? ", " : "", link(`#/queues/${encodeURIComponent(name)}`, name)])) : null, h("td", {}, when(w.last_seen)), h("td", { class: "num" }, w.leases_held), h("td", { class: "num" }, w.leased), h("td", { class: "num" }, w.completed), h("td", { class: "num" }, w.failed)))));
+    const head = ["worker", ...(withQueues ? ["queues"] : []), "labels", "last call", "holds", "leased", "completed", "failed"];
+    return h("table", { "data-testid": "workers" }, h("thead", {}, h("tr", {}, ...head.map((name) => h("th", { class: NUMBERS.includes(name) ? "num" : "" }, name)))), h("tbody", {}, ...workers.map((w) => h("tr", { "data-worker": w.name }, h("td", {}, w.name), withQueues ? h("td", {}, ...(w.queues ?? []).flatMap((name, i) => [i ? ", " : "", link(`#/queues/${encodeURIComponent(name)}`, name)])) : null, h("td", { "data-testid": "labels" }, labelText(w.labels)), h("td", {}, when(w.last_seen)), h("td", { class: "num" }, w.leases_held), h("td", { class: "num" }, w.leased), h("td", { class: "num" }, w.completed), h("td", { class: "num" }, w.failed)))));
 }
 /** A queue's workers, for its page, and how to refresh them. */
 export function queueWorkers(queue) {

@@ -43,6 +43,13 @@ export function when(time: unknown): string {
   return typeof time === "string" ? time.replace("T", " ").replace(/\.\d+Z$/, "") : "";
 }
 
+/** Labels or requirements as "name=value, ..." (empty for none). */
+export function labelText(labels: Record<string, string> | undefined): string {
+  return Object.entries(labels ?? {})
+    .map(([name, value]) => `${name}=${value}`)
+    .join(", ");
+}
+
 export function link(href: string, text: string): HTMLAnchorElement {
   return h("a", { href }, text);
 }

@@ -4,7 +4,7 @@
 // cancel button while it can be cancelled.
 
 import { call, followEvents, q } from "./api.js";
-import { badge, h, json, link, note, when } from "./dom.js";
+import { badge, h, json, labelText, link, note, when } from "./dom.js";
 import type { Explanation, Task } from "./types.js";
 
 function render(task: Task, cancel: () => void): HTMLElement[] {
@@ -16,6 +16,8 @@ function render(task: Task, cancel: () => void): HTMLElement[] {
     ["leased until", when(task.leased_until)],
     ["finished", when(task.finished_at)],
     ["worker", task.worker ?? ""],
+    ["group", task.group ?? ""],
+    ["requires", labelText(task.requires)],
   ];
   const open = task.state === "ready" || task.state === "scheduled" || task.state === "leased";
   return [

@@ -23,6 +23,8 @@ export interface Task {
   leased_until?: string | null;
   finished_at?: string | null;
   worker?: string | null;
+  group?: string;
+  requires?: Record<string, string>;
   progress?: unknown;
   progress_at?: string;
   result?: unknown;
@@ -114,6 +116,7 @@ export interface WorkerView {
   leased: number;
   completed: number;
   failed: number;
+  labels: Record<string, string>;
 }
 
 export interface QueueWorkers {

@@ -2,15 +2,17 @@
 // read, refreshed every 5 s; and the table a queue's page shows of its own workers.
 
 import { call, q } from "./api.js";
-import { h, link, note, when } from "./dom.js";
+import { h, labelText, link, note, when } from "./dom.js";
 import type { QueueWorkers, WorkerList, WorkerView } from "./types.js";
 
+const NUMBERS = ["holds", "leased", "completed", "failed"];
+
 function table(workers: WorkerView[], withQueues: boolean): HTMLElement {
-  const head = ["worker", ...(withQueues ? ["queues"] : []), "last call", "holds", "leased", "completed", "failed"];
+  const head = ["worker", ...(withQueues ? ["queues"] : []), "labels", "last call", "holds", "leased", "completed", "failed"];
   return h(
     "table",
     { "data-testid": "workers" },
-    h("thead", {}, h("tr", {}, ...head.map((name, i) => h("th", { class: i > 1 ? "num" : "" }, name)))),
+    h("thead", {}, h("tr", {}, ...head.map((name) => h("th", { class: NUMBERS.includes(name) ? "num" : "" }, name)))),
     h(
       "tbody",
       {},
@@ -20,6 +22,7 @@ function table(workers: WorkerView[], withQueues: boolean): HTMLElement {
           { "data-worker": w.name },
           h("td", {}, w.name),
           withQueues ? h("td", {}, ...(w.queues ?? []).flatMap((name, i) => [i ? ", " : "", link(`#/queues/${encodeURIComponent(name)}`, name)])) : null,
+          h("td", { "data-testid": "labels" }, labelText(w.labels)),
           h("td", {}, when(w.last_seen)),
           h("td", { class: "num" }, w.leases_held),
           h("td", { class: "num" }, w.leased),

@@ -180,7 +180,7 @@ try {
   check("the task page shows the payload", (await page.textContent('[data-testid="payload"]')).includes("ada@example.com"));
   await page.locator('[data-testid="reasons"] li[data-code="behind"]').waitFor();
   check("the task page explains the task", (await page.textContent('[data-testid="why"]')).includes("will be leased before it"));
-  const work = await api("POST", `${qpath}/leases`, { max_tasks: 1, worker: "ui-worker" }, workerKey);
+  const work = await api("POST", `${qpath}/leases`, { max_tasks: 1, worker: "ui-worker", labels: { region: "eu", gpu: "a100" } }, workerKey);
   check("the submitted task is leased first (priority 5)", work.leases[0]?.task.id === id);
   await page.locator('[data-testid="task-state"]', { hasText: "leased" }).waitFor();
   await api("POST", `${qpath}/tasks/${id}/heartbeat`, { lease_id: work.leases[0].lease_id, progress: { done: 3, of: 4 } }, workerKey);
@@ -201,6 +201,8 @@ try {
   const row = page.locator('[data-testid="workers"] tr[data-worker="ui-worker"]');
   await row.waitFor();
   check("the workers page lists the worker with its queue", (await row.textContent()).includes(queue));
+  const labels = await row.locator('[data-testid="labels"]').textContent();
+  check("the workers page shows the worker's labels", labels === "gpu=a100, region=eu");
   await page.screenshot({ path: `${shots}/5-workers.png`, fullPage: true });
 
   // A real EventSource hears a heartbeat's progress as a `progress` event. EventSource cannot

@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 38] = [
+pub const ROLES: [(&str, &str); 40] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -128,6 +128,14 @@ pub const ROLES: [(&str, &str); 38] = [
     (
         "rready",
         "zset (lex): ready tasks without a group that require labels, `<requirements> <rank>`",
+    ),
+    (
+        "rheads",
+        "zset (lex): the next task of each group in the turns whose next task requires labels, `<requirements> <band><gheads member>`",
+    ),
+    (
+        "rturn",
+        "zset (lex): those groups by their fair-turn pass, `<requirements> <pass> <group>`",
     ),
     (
         "rsets",

@@ -26,9 +26,11 @@ while arg(i) do
     quarantine(id, why, member)
     if first_time and ok and type(meta) == 'table' and type(meta.group) == 'string' then
       group_quarantined(id, meta)
-    elseif first_time and ok and type(meta) == 'table' and type(meta.rset) == 'string' then
+    end
+    if first_time and ok and type(meta) == 'table' and type(meta.rset) == 'string' then
       -- A live task with requirements leaves its set as a finished one does.
-      if meta.state == 'ready' and type(meta.seq) == 'string' and tonumber(meta.priority) then
+      if meta.state == 'ready' and not meta.group and type(meta.seq) == 'string'
+          and tonumber(meta.priority) then
         redis.call('ZREM', K.rready, req_member(id, meta))
       end
       if meta.state == 'ready' or meta.state == 'scheduled' or meta.state == 'leased' then

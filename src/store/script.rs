@@ -75,7 +75,7 @@ macro_rules! script {
             "meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled",
             "deadlines", "leased", "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events",
             "gready", "gheads", "gturn", "gstate", "gleased", "grate", "gwait", "ghold", "gconf",
-            "glive", "gnames", "workers", "wstats", "rready", "rsets", "wlabels"
+            "glive", "gnames", "workers", "wstats", "rready", "rheads", "rturn", "rsets", "wlabels"
             $($(, $extra)*)?
         ], $($rest)*)
     };
@@ -157,12 +157,14 @@ mod tests {
     use crate::model;
 
     /// Every prelude piece a script may declare, with its source.
-    const PIECES: [(&str, &str); 13] = [
+    const PIECES: [(&str, &str); 15] = [
         ("record", include_str!("prelude/record.lua")),
         ("groups_conf", include_str!("prelude/groups_conf.lua")),
         ("groups", include_str!("prelude/groups.lua")),
         ("group_view", include_str!("prelude/group_view.lua")),
+        ("groups_mend", include_str!("prelude/groups_mend.lua")),
         ("requires", include_str!("prelude/requires.lua")),
+        ("choice", include_str!("prelude/choice.lua")),
         ("workers", include_str!("prelude/workers.lua")),
         ("lifecycle", include_str!("prelude/lifecycle.lua")),
         ("counts", include_str!("prelude/counts.lua")),

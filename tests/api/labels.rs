@@ -38,23 +38,33 @@ fn satisfies(labels: &Value, task: &Value) -> bool {
     required.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// 1,000 mixed tasks (a quarter in groups, the rest needing none, a GPU, the EU or both) and
-/// four workers on two instances: every task completes once, and no worker ever gets a task
-/// its labels do not satisfy. The queue is `fair`, so the groups take turns with the tasks
-/// without one, and each worker leases up to 10 at a time.
+/// 1,000 mixed tasks (needing nothing, a GPU, the EU or both; three in eight of them in five
+/// groups) and four workers on two instances: every task completes once, and no worker ever
+/// gets a task its labels do not satisfy. Under `fair` (the groups take turns with the tasks
+/// without one) and then `priority`, each worker leasing up to 10 at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn no_worker_gets_a_task_its_labels_do_not_satisfy() {
+async fn no_worker_gets_a_task_its_labels_do_not_satisfy_under_fair() {
+    mixed_work("fair").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_worker_gets_a_task_its_labels_do_not_satisfy_under_priority() {
+    mixed_work("priority").await;
+}
+
+async fn mixed_work(strategy: &str) {
     let first = Arc::new(TestApp::start().await);
     let second = Arc::new(twin(&first, RedisServer::shared()).await);
-    let q = queue("labels-mix");
-    first.patch_policy(&q, json!({"strategy": "fair"})).await;
+    let q = queue(&format!("labels-mix-{strategy}"));
+    first.patch_policy(&q, json!({"strategy": strategy})).await;
     let tasks: Vec<Value> = (0..1000)
         .map(|n| {
             let mut task = json!({"payload": n, "priority": (n % 3) as i64});
-            match (n % 8 == 7, mixed_requirements(n)) {
-                (true, _) => task["group"] = json!(format!("tenant-{}", n % 5)),
-                (false, Some(requires)) => task["requires"] = requires,
-                (false, None) => {}
+            if n % 8 >= 5 {
+                task["group"] = json!(format!("tenant-{}", n % 5));
+            }
+            if let Some(requires) = mixed_requirements(n) {
+                task["requires"] = requires;
             }
             task
         })
@@ -221,6 +231,13 @@ async fn priority_orders_tasks_with_and_without_requirements_together() {
         json!({"gpu": "a100"})
     );
 
+    let grouped_gpu = app
+        .submit(
+            &q,
+            json!({"payload": "grouped gpu", "group": "h", "requires": {"gpu": "a100"}, "priority": 4}),
+        )
+        .await;
+
     let cpu = app.lease(&q, json!({"max_tasks": 1})).await;
     assert_eq!(cpu[0]["task"]["id"], grouped["id"]);
     let fail = app
@@ -228,10 +245,46 @@ async fn priority_orders_tasks_with_and_without_requirements_together() {
         .await;
     assert_eq!(fail.status, StatusCode::OK, "{}", fail.body);
     let leases = app
-        .lease(&q, json!({"max_tasks": 3, "labels": {"gpu": "a100"}}))
+        .lease(&q, json!({"max_tasks": 4, "labels": {"gpu": "a100"}}))
         .await;
     let ids: Vec<&Value> = leases.iter().map(|l| &l["task"]["id"]).collect();
-    assert_eq!(ids, [&gpu["id"], &grouped["id"], &plain["id"]]);
+    assert_eq!(
+        ids,
+        [&gpu["id"], &grouped_gpu["id"], &grouped["id"], &plain["id"]]
+    );
+}
+
+/// Within a group, tasks keep the group's order: while its next task requires a GPU, a worker
+/// without one passes the group by (and takes other work), and the group's later tasks wait;
+/// once a GPU worker has taken that task, the next one goes to anyone. Under both strategies.
+#[tokio::test]
+async fn a_group_whose_next_task_needs_labels_is_passed_by_the_others() {
+    let app = TestApp::start().await;
+    for strategy in ["fair", "priority"] {
+        let q = queue(&format!("labels-hol-{strategy}"));
+        app.patch_policy(&q, json!({"strategy": strategy})).await;
+        let first = app
+            .submit(
+                &q,
+                json!({"payload": 1, "group": "t", "requires": {"gpu": "a100"}}),
+            )
+            .await;
+        let second = app.submit(&q, json!({"payload": 2, "group": "t"})).await;
+        let other = app.submit(&q, json!({"payload": 3, "group": "u"})).await;
+        let cpu = app.lease(&q, json!({"max_tasks": 5})).await;
+        let ids: Vec<&Value> = cpu.iter().map(|l| &l["task"]["id"]).collect();
+        assert_eq!(ids, [&other["id"]], "{strategy}: the CPU worker");
+        let gpu = app
+            .lease(&q, json!({"max_tasks": 1, "labels": {"gpu": "a100"}}))
+            .await;
+        assert_eq!(
+            gpu[0]["task"]["id"], first["id"],
+            "{strategy}: the GPU worker"
+        );
+        let cpu = app.lease(&q, json!({"max_tasks": 5})).await;
+        let ids: Vec<&Value> = cpu.iter().map(|l| &l["task"]["id"]).collect();
+        assert_eq!(ids, [&second["id"]], "{strategy}: the CPU worker, after");
+    }
 }
 
 /// A multi-queue lease carries its labels to every queue it lists.

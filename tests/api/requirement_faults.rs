@@ -114,3 +114,52 @@ async fn a_full_redis_refuses_a_submit_with_requirements_whole() {
         .await;
     assert!(leased.iter().any(|l| l["task"]["id"] == task["id"]));
 }
+
+/// With the turns of groups whose next task requires labels (`rheads`, `rturn`) and the groups'
+/// states deleted behind the server's back, every grouped task is still leased by a worker
+/// with the labels, under both strategies: the reaper's sweep re-places the groups from
+/// `gready`.
+#[tokio::test]
+async fn lost_turns_of_labelled_groups_heal_from_the_ready_tasks() {
+    let app = TestApp::start().await;
+    for strategy in ["fair", "priority"] {
+        let q = queue(&format!("req-group-heal-{strategy}"));
+        app.patch_policy(&q, json!({ "strategy": strategy })).await;
+        let mut ids = std::collections::HashSet::new();
+        for g in ["a", "b", "c"] {
+            for n in 0..2 {
+                let task = app
+                    .submit(
+                        &q,
+                        json!({"payload": n, "group": g, "requires": {"gpu": "a100"}}),
+                    )
+                    .await;
+                ids.insert(task["id"].as_str().expect("id").to_owned());
+            }
+        }
+        let roles = ["rheads", "rturn", "gstate"];
+        let keys: Vec<String> = roles.iter().map(|role| key(&app, &q, role)).collect();
+        let mut del = vec!["DEL"];
+        del.extend(keys.iter().map(String::as_str));
+        let deleted: i64 = RedisServer::shared().cmd(&del).await;
+        assert_eq!(deleted, 3, "{strategy}: all three were there");
+        let body = json!({"labels": {"gpu": "a100"}, "max_tasks": 6});
+        let cpu = app.lease(&q, json!({"max_tasks": 6})).await;
+        assert!(cpu.is_empty(), "{strategy}: a CPU worker got {cpu:?}");
+        let leased = eventually(&format!("{strategy}: all 6 leased"), || {
+            let (app, q, ids, body) = (&app, &q, &ids, body.clone());
+            async move {
+                for lease in app.lease(q, body).await {
+                    let acked = app.worker_call(&lease, "ack", json!({})).await;
+                    assert_eq!(acked.status, StatusCode::OK);
+                    let id = lease["task"]["id"].as_str().expect("id").to_owned();
+                    assert!(ids.contains(&id), "{id}");
+                }
+                let stats = app.queue_stats(q).await;
+                (stats["counts"]["completed"] == 6).then_some(stats)
+            }
+        })
+        .await;
+        assert_eq!(leased["counts"]["ready"], 0, "{leased}");
+    }
+}

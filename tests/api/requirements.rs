@@ -57,8 +57,8 @@ async fn the_sixty_fifth_requirement_set_is_refused() {
         .await;
 }
 
-/// Requirements and labels are checked: a bad name or value, too many entries, or
-/// requirements with a group are a 422 naming the field, and store nothing.
+/// Requirements and labels are checked: a bad name or value, or too many entries, are a 422
+/// naming the field, and store nothing.
 #[tokio::test]
 async fn bad_labels_and_requirements_name_their_field() {
     let app = TestApp::start().await;
@@ -76,10 +76,6 @@ async fn bad_labels_and_requirements_name_their_field() {
             "requires.gpu",
         ),
         (json!({"payload": 1, "requires": too_many}), "requires"),
-        (
-            json!({"payload": 1, "requires": {"gpu": "a100"}, "group": "t1"}),
-            "requires",
-        ),
     ] {
         let reply = app
             .post(&format!("/v1/queues/{q}/tasks"), body.clone())

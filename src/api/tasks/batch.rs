@@ -7,9 +7,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::submit::{
-    IdempotencyKey, SubmitTaskRequest, one_start, requires_alone, submitted, with_key,
-};
+use super::submit::{IdempotencyKey, SubmitTaskRequest, one_start, submitted, with_key};
 use crate::http::batch::{BatchItem, BatchResult, Items, sort_out};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
@@ -52,7 +50,7 @@ pub struct BatchTaskRequest {
     /// Start deadline (1 to 31536000000 ms), as for a single submit.
     #[schema(inline)]
     start_within_ms: Option<StartWithinMs>,
-    /// Labels a worker must have to lease this task, as for a single submit. Not with `group`.
+    /// Labels a worker must have to lease this task, as for a single submit.
     requires: Option<Requires>,
     /// This task's own idempotency key (1 to 255 printable characters), as the
     /// `Idempotency-Key` header of a single submit.
@@ -65,7 +63,6 @@ impl Check for BatchTaskRequest {
 
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
         one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
-        requires_alone(self.group.is_some(), self.requires.as_ref(), problems);
     }
 }
 

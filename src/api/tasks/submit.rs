@@ -65,7 +65,8 @@ pub struct SubmitTaskRequest {
     /// Labels a worker must have to lease this task (at most 8; names 1-64 characters of
     /// `A-Z a-z 0-9 . _ / -`, values 1-128 of `A-Z a-z 0-9 . _ : @ / -`): only a worker whose
     /// lease call's `labels` include every one, with the same value, gets it. A queue's live
-    /// tasks may carry at most 64 distinct sets of requirements. Not with `group`.
+    /// tasks may carry at most 64 distinct sets of requirements. In a group, the group's tasks
+    /// keep its order: a worker that cannot take the group's next task passes the group by.
     pub(super) requires: Option<Requires>,
 }
 
@@ -74,19 +75,6 @@ impl Check for SubmitTaskRequest {
 
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
         one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
-        requires_alone(self.group.is_some(), self.requires.as_ref(), problems);
-    }
-}
-
-/// A task with requirements has no group (for a submit and a batch item): the groups' turns
-/// are not indexed by requirement set, so a lease could not pass a group whose next task its
-/// worker cannot take without reading the others.
-pub(super) fn requires_alone(group: bool, requires: Option<&Requires>, problems: &mut Problems) {
-    if group && requires.is_some_and(|r| !r.is_empty()) {
-        problems.fail(
-            "requires",
-            "a task with a group cannot have requirements (yet): give group or requires, not both",
-        );
     }
 }
 

@@ -163,22 +163,8 @@ local function take_ungrouped(member)
   return true
 end
 
--- The requirement sets this worker's labels satisfy, each with its best ready task (false
--- when none): read once per call, then again only for a set a task was taken from.
-local set_heads = {}
-for _, rset in ipairs(sets_satisfied(labels)) do
-  set_heads[rset] = req_first(rset) or false
-end
-
--- Whether a set this worker satisfies has a ready task.
-local function sets_ready()
-  for _, head in pairs(set_heads) do
-    if head then
-      return true
-    end
-  end
-  return false
-end
+-- The requirement sets this worker's labels satisfy, and each one's best ready task.
+local set_heads = worker_sets(labels)
 
 -- Takes a task with requirements from `rready` (its member and set known).
 local function take_required(member, rset)
@@ -196,35 +182,6 @@ local function take_required(member, rset)
   return true
 end
 
--- The best ready task without a group this worker may take: `ready`'s first, or the first of
--- a set its labels satisfy, whichever ranks first (priority, then arrival). Returns its member,
--- its rank and its set (nil for `ready`), or nil.
-local function best_plain()
-  local plain = redis.call('ZRANGE', K.ready, 0, 0, 'WITHSCORES')
-  local best, rank, best_set = plain[1], nil, nil
-  if best then
-    rank = string.format('%04d', 1000 + tonumber(plain[2])) .. best
-  end
-  for rset in pairs(set_heads) do
-    local head = set_heads[rset]
-    local head_rank = head and req_member_parts(head)
-    -- Members this version does not write are dropped as they are met (a few per call).
-    for _ = 1, INLINE_SETTLE_MAX do
-      if not head or head_rank then
-        break
-      end
-      redis.call('ZREM', K.rready, head)
-      head = req_first(rset)
-      head_rank = head and req_member_parts(head)
-    end
-    set_heads[rset] = head_rank and head or false
-    if head_rank and (not rank or head_rank < rank) then
-      best, rank, best_set = head, head_rank, rset
-    end
-  end
-  return best, rank, best_set
-end
-
 -- Takes the task best_plain found.
 local function take_plain_member(member, rset)
   if rset then
@@ -235,30 +192,42 @@ end
 
 -- The next task without a group (no group is in the turns).
 local function take_plain()
-  local member, _, rset = best_plain()
+  local member, _, rset = best_plain(set_heads)
   if not member then
     return nil
   end
   return take_plain_member(member, rset)
 end
 
--- Takes a group's next task (its `gheads` member known). The group's limits are checked
+-- Takes a group's next task: `head` (a `gheads` member) and its score, `rset` its requirement
+-- set ('' for none; then `entry` is its `rheads` member). The group's limits are checked
 -- again first (a policy change may have lowered them since the group joined the turns), and a
 -- head that is not its group's current one, or whose record is gone or no longer ready, is
 -- dropped and its group put right: a stale entry costs one look.
-local function take_grouped(head, score)
+local function take_grouped(head, score, rset, entry)
   local id, g = group_head_parts(head)
-  if g and (redis.call('HGET', K.gstate, g) ~= 't ' .. head or group_hold(g, group_conf(g))) then
-    redis.call('ZREM', K.gheads, head)
+  local function drop()
+    if rset == '' then
+      redis.call('ZREM', K.gheads, head)
+    else
+      redis.call('ZREM', K.rheads, entry)
+    end
+  end
+  local _, in_head = turn_parts(g and redis.call('HGET', K.gstate, g))
+  if g and (in_head ~= head or group_hold(g, group_conf(g))) then
+    drop()
     group_sync(g)
     return true
   end
   local meta = id and load_task(id)
   if not (meta and meta.state == 'ready' and meta.group == g) then
-    redis.call('ZREM', K.gheads, head)
+    drop()
     if g then
-      local pri = string.format('%04d', 1000 + score)
-      redis.call('ZREM', K.gready, g .. ' ' .. pri .. string.match(head, '^(%S+)'))
+      local member = g .. ' ' .. string.format('%04d', 1000 + score) .. string.match(head, '^(%S+)')
+      redis.call('ZREM', K.gready, member)
+      if rset ~= '' then
+        redis.call('ZREM', K.gready, member .. ' ' .. rset)
+      end
       group_sync(g)
     end
     return true
@@ -269,15 +238,15 @@ local function take_grouped(head, score)
 end
 
 -- The next task under `priority`: the best of the tasks without a group and the groups' heads
--- (lower score, then the earlier arrival number, which both members start with).
+-- (lower score, then the earlier arrival number, which all members start with).
 local function take_by_priority()
-  local plain, rank, rset = best_plain()
-  local head = redis.call('ZRANGE', K.gheads, 0, 0, 'WITHSCORES')
-  if not plain and not head[1] then
+  local plain, rank, rset = best_plain(set_heads)
+  local head_rank, head, score, head_set, entry = best_head(set_heads)
+  if not plain and not head then
     return nil
   end
-  if head[1] and (not rank or string.format('%04d', 1000 + tonumber(head[2])) .. head[1] < rank) then
-    return take_grouped(head[1], tonumber(head[2]))
+  if head and (not rank or head_rank < rank) then
+    return take_grouped(head, score, head_set, entry)
   end
   return take_plain_member(plain, rset)
 end
@@ -288,14 +257,14 @@ end
 -- queue's stats; it too starts from the clock when it was idle.
 local function take_by_turn()
   ended_unstarted = false -- a stale entry's step calls no take(): no earlier step's answer
-  local turn = redis.call('ZRANGE', K.gturn, 0, 0, 'WITHSCORES')
-  local plain, _, rset = best_plain()
-  if not turn[1] and not plain then
+  local g, pass, turn_set, pass_seen = next_turn(set_heads)
+  local plain, _, rset = best_plain(set_heads)
+  if not g and not plain then
     return nil
   end
   local clock = fair_clock()
   local plain_pass = math.max(clock, tonumber(redis.call('HGET', K.stats, 'fair_plain')) or 0)
-  if plain and (not turn[1] or plain_pass <= tonumber(turn[2])) then
+  if plain and (not g or plain_pass <= pass) then
     redis.call('HSET', K.stats, 'fair_clock', plain_pass, 'fair_plain', plain_pass + 1000)
     local more = take_plain_member(plain, rset)
     if ended_unstarted then -- a task that was not run takes no turn
@@ -303,25 +272,41 @@ local function take_by_turn()
     end
     return more
   end
-  local g, pass = turn[1], tonumber(turn[2])
+  -- The turn must be the one the group's state says it has; else put right, then go on.
   local state = redis.call('HGET', K.gstate, g)
-  local head = state and string.match(state, '^t (.+)$')
-  if not head then
-    redis.call('ZREM', K.gturn, g) -- a turn without a head: put right, then go on
-    group_sync(g)
-    return true
-  end
-  local score = tonumber(redis.call('ZSCORE', K.gheads, head))
-  if not score then
-    group_sync(g, nil, nil, true) -- a head lost from `gheads`: put right, then go on
-    return true
+  local kind, head, state_set, state_pass, band = turn_parts(state)
+  local score
+  if turn_set == '' then
+    if kind ~= 't' then
+      redis.call('ZREM', K.gturn, g)
+      group_sync(g)
+      return true
+    end
+    score = tonumber(redis.call('ZSCORE', K.gheads, head))
+    if not score then
+      group_sync(g, nil, nil, true) -- a head lost from `gheads`
+      return true
+    end
+  else
+    if kind ~= 'u' or state_set ~= turn_set or pass_text(state_pass) ~= pass_seen then
+      redis.call('ZREM', K.rturn, turn_set .. ' ' .. pass_seen .. ' ' .. g)
+      group_sync(g)
+      return true
+    end
+    score = tonumber(band) - 1000
   end
   redis.call('HSET', K.stats, 'fair_clock', pass)
-  redis.call('ZADD', K.gturn, pass + 1000 / group_conf(g).weight, g)
-  local more = take_grouped(head, score)
+  local next_pass = pass + 1000 / group_conf(g).weight
+  turn_repass(g, state, next_pass)
+  local entry = turn_set ~= '' and (turn_set .. ' ' .. band .. head) or nil
+  local more = take_grouped(head, score, turn_set, entry)
   if ended_unstarted then -- a task that was not run takes no turn (if still in the turns)
     redis.call('HSET', K.stats, 'fair_clock', clock)
-    redis.call('ZADD', K.gturn, 'XX', pass, g)
+    local now_state = redis.call('HGET', K.gstate, g)
+    local now_kind, _, _, now_pass = turn_parts(now_state)
+    if now_kind == 't' or (now_kind == 'u' and pass_text(now_pass) == pass_text(next_pass)) then
+      turn_repass(g, now_state, pass)
+    end
   end
   return more
 end
@@ -329,8 +314,8 @@ end
 -- Each step grants a task, ends one past its start deadline, or puts one stale entry right;
 -- the bound keeps a run of those from making the call long. `spent`: the bound ran out first.
 local steps, step_max, spent = 0, wanted + INLINE_SETTLE_MAX, false
-local grouped = redis.call('EXISTS', K.gturn) == 1
-if not grouped and not sets_ready() then
+local grouped = redis.call('EXISTS', K.gturn) == 1 or labelled_turns(set_heads)
+if not grouped and not sets_ready(set_heads) then
   -- No group in the turns and no task with requirements for this worker: the tasks without a
   -- group, in range reads (each member read is taken out of `ready`, so every read moves on).
   local full = false
@@ -370,8 +355,7 @@ else
 end
 -- The bound ran out on tasks that were not handed out, and some are left: ask again at once
 -- (retry_after_ms 0).
-if #leased == 0 and spent and (redis.call('EXISTS', K.gturn) == 1 or redis.call('ZCARD', K.ready) > 0
-    or sets_ready()) then
+if #leased == 0 and spent and (grouped or redis.call('ZCARD', K.ready) > 0 or sets_ready(set_heads)) then
   return reply('limited', {}, 0)
 end
 
@@ -394,4 +378,5 @@ if request_id ~= '' and #granted > 0 then
   redis.call('ZADD', K.request_expiry, now + longest, request_id)
   table.insert(EVENTS.requests, request_id)
 end
-return reply('ok', leased, false, #leased == 0 and redis.call('EXISTS', K.rready) == 1 and 1 or false)
+local unmatched = #leased == 0 and redis.call('EXISTS', K.rready, K.rturn) > 0
+return reply('ok', leased, false, unmatched and 1 or false)

@@ -14,7 +14,7 @@ pub static LEASE: ScriptDef = script!(
     keys: task_keys + ["requests", "request_expiry"],
     policy: lifecycle + ["max_in_flight", "paused", "rate_limit.per_second", "rate_limit.burst",
         "strategy"],
-    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "choice"],
 );
 
 pub struct Lease<'a> {

@@ -13,9 +13,10 @@ local function state_counts()
 end
 
 -- The task groups with ready tasks, and how many of them a limit holds (prelude/groups.lua:
--- `gstate` has each group with ready tasks, `gturn` those that take their turns). Only for
--- scripts that declare both.
+-- `gstate` has each group with ready tasks, `gturn` and `rturn` those that take their turns).
+-- Only for scripts that declare all three.
 local function group_tally()
   local ready = redis.call('HLEN', K.gstate)
-  return { ready, math.max(0, ready - redis.call('ZCARD', K.gturn)) }
+  local turns = redis.call('ZCARD', K.gturn) + redis.call('ZCARD', K.rturn)
+  return { ready, math.max(0, ready - turns) }
 end

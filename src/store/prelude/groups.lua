@@ -11,7 +11,9 @@
 --   in the turns: its next task is in `gheads` (score -priority, member "<gseq>:<id> <group>",
 --     so the `priority` strategy takes the best head of all groups, oldest first among
 --     equals), the group is in `gturn` (score: its pass, for the `fair` strategy's weighted
---     turns) and `gstate` says "t <gheads member>";
+--     turns) and `gstate` says "t <gheads member>"; when that next task requires labels,
+--     its group is in `rheads` and `rturn` instead, by requirement set (below), and `gstate`
+--     says "u <set> <pass> <band><gheads member>";
 --   held (paused, at max_in_flight, out of rate tokens, or an ordered group whose task is
 --     out): in neither, `gstate` says "h <pass>" (its pass when it left the turns, so it goes
 --     back to the same place in them and does not win the next turn on a tie), and a group
@@ -24,20 +26,102 @@
 -- `ghold` (an ordered group's task that is out) and `glive`/`gnames` (the groups listed) hold
 -- only groups that have something there.
 --
+-- Requirements (prelude/requires.lua): a task's `gready` member ends with its requirement set,
+-- and a group goes in the turns by its next task's. Within a group tasks keep the group's
+-- order: a worker that cannot take a group's next task passes the group by, and the group's
+-- later tasks wait behind it. A group whose next task requires labels is kept apart, in
+-- `rheads` (lex members "<set> <band><gseq>:<id> <group>", band = 1000 - priority) and `rturn`
+-- (lex members "<set> <pass, fixed width> <group>"), so each set's best head and lowest pass
+-- are the first of its range: a lease reads the sets its worker satisfies and no other, and a
+-- worker without labels reads `gheads` and `gturn` as before.
+--
 -- Each group's limits are `group_conf` (prelude/groups_conf.lua).
 
--- A ready grouped task's member in `gready`.
+-- A ready grouped task's member in `gready`; one that requires labels ends with its
+-- requirement set (prelude/requires.lua), so its group's next task says what it needs.
 local function group_member(id, meta)
-  return meta.group .. ' ' .. string.format('%04d', 1000 - meta.priority) .. meta.gseq .. ':' .. id
+  local member = meta.group .. ' ' .. string.format('%04d', 1000 - meta.priority) .. meta.gseq .. ':' .. id
+  if type(meta.rset) == 'string' then
+    return member .. ' ' .. meta.rset
+  end
+  return member
 end
 
--- The `gheads` member and score of a `gready` member (nil for one this version does not write).
+-- The `gheads` member, score and requirement set ('' for none) of a `gready` member (nil for
+-- one this version does not write).
 local function group_head(member)
-  local g, pri, rest = string.match(member, '^(%S+) (%d%d%d%d)(%x+:%S+)$')
+  local g, pri, rest, rset = string.match(member, '^(%S+) (%d%d%d%d)(%x+:%S+) ?(%S*)$')
   if not rest then
     return nil
   end
-  return rest .. ' ' .. g, tonumber(pri) - 1000
+  return rest .. ' ' .. g, tonumber(pri) - 1000, rset
+end
+
+-- A pass as `rturn` orders it: fixed-width text, so lex order is numeric order.
+local function pass_text(pass)
+  return string.format('%020.4f', pass)
+end
+
+-- Where a group in the turns stands, from its `gstate`: 't' (its next task requires nothing:
+-- `gheads`, `gturn`) with its head, or 'u' (it requires `rset`: `rheads`, `rturn`) with its
+-- head, set, pass and priority band; nil when it is not in the turns.
+local function turn_parts(state)
+  local kind = state and string.sub(state, 1, 2)
+  if kind == 't ' then
+    return 't', string.sub(state, 3)
+  elseif kind == 'u ' then
+    local rset, pass, band, head = string.match(state, '^u (%S+) (%S+) (%d%d%d%d)(%S+ %S+)$')
+    if head then
+      return 'u', head, rset, tonumber(pass), band
+    end
+  end
+  return nil
+end
+
+-- Takes group g out of the turns (whatever its state says, and any `gturn` entry left
+-- behind); returns the pass it had there, or nil when none is known.
+local function turn_leave(g, state)
+  local kind, head, rset, pass, band = turn_parts(state)
+  if kind == 'u' then
+    redis.call('ZREM', K.rheads, rset .. ' ' .. band .. head)
+    redis.call('ZREM', K.rturn, rset .. ' ' .. pass_text(pass) .. ' ' .. g)
+  elseif kind == 't' then
+    redis.call('ZREM', K.gheads, head)
+  end
+  local plain_pass = redis.call('ZSCORE', K.gturn, g)
+  if plain_pass then
+    redis.call('ZREM', K.gturn, g)
+  end
+  return pass or tonumber(plain_pass)
+end
+
+-- Puts group g in the turns with its next task `head` (score -priority, requirement set
+-- `rset`) at `pass`: a task that requires nothing in `gheads` and `gturn`, one that requires
+-- labels in `rheads` and `rturn`, each ranged by set (lex members "<rset> <rank> <group>"), so a
+-- lease reads only the sets its worker satisfies.
+local function turn_join(g, head, score, rset, pass)
+  if rset == '' then
+    redis.call('ZADD', K.gheads, score, head)
+    redis.call('ZADD', K.gturn, pass, g)
+    redis.call('HSET', K.gstate, g, 't ' .. head)
+    return
+  end
+  local band = string.format('%04d', 1000 + score)
+  redis.call('HSETNX', K.rsets, rset, 1) -- a set lost from `rsets` is found again
+  redis.call('ZADD', K.rheads, 0, rset .. ' ' .. band .. head)
+  redis.call('ZADD', K.rturn, 0, rset .. ' ' .. pass_text(pass) .. ' ' .. g)
+  redis.call('HSET', K.gstate, g, 'u ' .. rset .. ' ' .. pass_text(pass) .. ' ' .. band .. head)
+end
+
+-- Moves group g (in the turns, its state `state`) to `pass`.
+local function turn_repass(g, state, pass)
+  local kind, head, rset, _, band = turn_parts(state)
+  if kind == 'u' then
+    turn_leave(g, state)
+    turn_join(g, head, tonumber(band) - 1000, rset, pass)
+  elseif kind == 't' then
+    redis.call('ZADD', K.gturn, 'XX', pass, g)
+  end
 end
 
 -- The task id and group of a `gheads` member.
@@ -131,19 +215,16 @@ end
 local function group_sync(g, known_id, known_meta, force)
   local state = redis.call('HGET', K.gstate, g)
   local hold, at_or_next = group_hold(g, group_conf(g), known_id, known_meta)
-  local in_turns = state and string.sub(state, 1, 2) == 't '
+  local kind, in_head = turn_parts(state)
+  local in_turns = kind ~= nil
   local has_ready = at_or_next ~= nil
   if hold then
     has_ready = group_first(g) ~= nil
   end
   if not has_ready or hold then
     local pass = nil
-    if in_turns then
-      redis.call('ZREM', K.gheads, string.sub(state, 3))
-    end
     if in_turns or force then
-      pass = redis.call('ZSCORE', K.gturn, g)
-      redis.call('ZREM', K.gturn, g)
+      pass = turn_leave(g, state)
     end
     if not has_ready then
       -- Idle: its pass is forgotten, so it cannot bank turns while it has nothing to do.
@@ -162,71 +243,36 @@ local function group_sync(g, known_id, known_meta, force)
     end
     return
   end
-  local head, score = group_head(at_or_next)
+  local head, score, rset = group_head(at_or_next)
   if not head then
     redis.call('ZREM', K.gready, at_or_next) -- not a member this version writes
     return group_sync(g, known_id, known_meta, force)
   end
-  if state == 't ' .. head and not force then
+  if in_head == head and not force then
     return
   end
-  if in_turns and state ~= 't ' .. head then
-    redis.call('ZREM', K.gheads, string.sub(state, 3))
+  if kind == 't' and rset == '' and not force then
+    -- The common move: a new head that requires nothing, in place of one that required
+    -- nothing. Its pass stays where it is.
+    redis.call('ZREM', K.gheads, in_head)
+    redis.call('ZADD', K.gheads, score, head)
+    redis.call('HSET', K.gstate, g, 't ' .. head)
+    return
+  end
+  local pass = nil
+  if in_turns or force then
+    pass = turn_leave(g, state)
+  end
+  if not (in_turns and pass) then
+    -- A group that comes back from being held takes up its own pass again, unless the clock
+    -- has gone past it (a held group banks no turns either); one that joins from idle starts
+    -- at the clock. A group still in the turns keeps its pass.
+    pass = math.max(held_pass(state) or 0, fair_clock())
   end
   if not in_turns or force then
-    -- NX: a group still in the turns keeps its pass. One that comes back from being held
-    -- takes up its own pass again, unless the clock has gone past it (a held group banks no
-    -- turns either); one that joins from idle starts at the clock.
-    local start = math.max(held_pass(state) or 0, fair_clock())
-    redis.call('ZADD', K.gturn, 'NX', start, g)
     redis.call('ZREM', K.gwait, g)
   end
-  redis.call('ZADD', K.gheads, score, head)
-  if state ~= 't ' .. head then
-    redis.call('HSET', K.gstate, g, 't ' .. head)
-  end
-end
-
--- Mends the groups' bookkeeping from the one index it derives from, `gready`: at most `limit`
--- groups with ready tasks, walked by name from `cursor` (where the last call stopped; '' for
--- the first), each put in place anew, so a lost `gturn`, `gheads`, `gstate` or `gwait` (a
--- `DEL`, a hand edit) costs the groups at most one sweep of the queue. The reaper calls it;
--- returns the cursor to go on from ('' when the walk is done).
-local function groups_mended(limit, cursor)
-  for _ = 1, limit do
-    local from = cursor == '' and '-' or '(' .. cursor .. '!'
-    local member = redis.call('ZRANGE', K.gready, from, '+', 'BYLEX', 'LIMIT', 0, 1)[1]
-    if not member then
-      return ''
-    end
-    local g = string.match(member, '^(%S+) ')
-    if g then
-      group_sync(g, nil, nil, true)
-      cursor = g
-    else
-      redis.call('ZREM', K.gready, member) -- not a member this version writes
-    end
-  end
-  return cursor
-end
-
--- Drops the `gleased` entries whose task is no longer leased (a record quarantined while it
--- was leased: its group is not known then, and the entry would count against the group's
--- max_in_flight for good), looking at most `limit` entries from `cursor` (the last one looked
--- at; '' for the first). The reaper calls it; returns the cursor to go on from ('' when done).
-local function group_leases_mended(limit, cursor)
-  local from = cursor == '' and '-' or '(' .. cursor
-  local members = redis.call('ZRANGE', K.gleased, from, '+', 'BYLEX', 'LIMIT', 0, limit)
-  for _, member in ipairs(members) do
-    local g, id = string.match(member, '^(%S+) (%S+)$')
-    if not (id and redis.call('ZSCORE', K.leased, id)) then
-      redis.call('ZREM', K.gleased, member)
-      if g then
-        group_sync(g)
-      end
-    end
-  end
-  return #members < limit and '' or members[#members]
+  turn_join(g, head, score, rset, pass)
 end
 
 -- A task joined group g (submitted, or redriven from dead): the group is listed while it has

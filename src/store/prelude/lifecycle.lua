@@ -2,9 +2,9 @@
 -- leases and their fencing, failures, terminal states, and the bounded reclaim and promotion
 -- steps that both the reaper and lease calls run.
 
--- A task with a group is ready in its group's order (prelude/groups.lua), one with
--- requirements in its requirement set's (prelude/requires.lua), any other in `ready`; all are
--- in `ready_time`. (A group comes first: requirements are for tasks without one.) Each time a task becomes ready its start deadline, if it
+-- A task with a group is ready in its group's order (prelude/groups.lua), one without a group
+-- that has requirements in its requirement set's (prelude/requires.lua), any other in `ready`;
+-- all are in `ready_time`. Each time a task becomes ready its start deadline, if it
 -- has one (its own `start_within_ms`, else the policy's `start_ttl_ms` now), starts anew and
 -- is indexed in `deadlines`: a task without one costs nothing here.
 local function make_ready(id, meta)
@@ -22,12 +22,15 @@ local function make_ready(id, meta)
   if meta.group then
     group_add(id, meta)
   elseif meta.rset then
-    requires_ready(id, meta)
-    return
+    redis.call('ZADD', K.rready, 0, req_member(id, meta))
   else
     redis.call('ZADD', K.ready, -meta.priority, ready_member(id, meta))
   end
-  EVENTS.ready = EVENTS.ready + 1
+  if meta.rset then
+    requires_ready(meta.rset)
+  else
+    EVENTS.ready = EVENTS.ready + 1
+  end
 end
 
 -- Takes a ready task out of the ready order (to lease or cancel it).
@@ -111,7 +114,8 @@ local function finish(id, meta, state)
   table.insert(EVENTS.tasks, id)
   if meta.group then
     group_finished(id, meta)
-  elseif meta.rset then
+  end
+  if meta.rset then
     requires_left(meta.rset)
   end
 end

@@ -5,11 +5,11 @@
 -- (the server builds the text: names and values hold no '=', ',' or space), and a task keeps
 -- its requirement set in `meta.rset`.
 --
--- A ready task without a group that has requirements waits in `rready`, one sorted set for all
--- sets (score 0, members "<rset> <rank>", rank = "<1000 - priority, 4 digits><arrival, 16
+-- A ready task without a group that has requirements waits in `rready` (one with a group, in
+-- its group's order: prelude/groups.lua), one sorted set for all sets (score 0, members "<rset> <rank>", rank = "<1000 - priority, 4 digits><arrival, 16
 -- hex>:<id>", as in `gready`), so each set's ready tasks are one range by name, best first. A
 -- space sorts below every character a set holds, so ranges never mix. `rsets` counts each
--- set's live tasks (scheduled, ready or leased): it is what a lease reads to find the sets its
+-- set's live tasks (scheduled, ready or leased, with a group or not): it is what a lease reads to find the sets its
 -- worker satisfies, and what caps the distinct sets of a queue (REQUIREMENT_SETS_MAX, checked
 -- at submit), so a lease reads at most that many index heads whatever the queue holds. Tasks
 -- without requirements stay in `ready` and cost nothing here.
@@ -56,12 +56,12 @@ local function requires_left(rset)
   end
 end
 
--- A ready task with requirements joins its set's range. A set missing from `rsets` (a lost
--- key) is put back, so its tasks can be leased again.
-local function requires_ready(id, meta)
-  redis.call('ZADD', K.rready, 0, req_member(id, meta))
-  redis.call('HSETNX', K.rsets, meta.rset, 1)
-  EVENTS.rsets[meta.rset] = (EVENTS.rsets[meta.rset] or 0) + 1
+-- A task that requires `rset` became ready (its index is `rready`, or its group's): a set
+-- missing from `rsets` (a lost key) is put back, so a lease can find it, and only waiters
+-- whose labels satisfy it are woken.
+local function requires_ready(rset)
+  redis.call('HSETNX', K.rsets, rset, 1)
+  EVENTS.rsets[rset] = (EVENTS.rsets[rset] or 0) + 1
 end
 
 -- Whether labels (a table name -> value) include every requirement of `rset`.

@@ -31,8 +31,7 @@ local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts,
   if redis.call('HEXISTS', K.meta, id) == 1 then
     return { 'exists' }
   end
-  -- Requirements are for tasks without a group (the server refuses both together).
-  local rset = (requires ~= '' and group == '') and requires or nil
+  local rset = requires ~= '' and requires or nil
   if rset and not requires_joined(rset, true) then
     return { 'requires_full', REQUIREMENT_SETS_MAX }
   end

@@ -24,7 +24,8 @@ for _, id in ipairs(ids) do
     redis.call('HDEL', K.progress, id)
     if meta.group then
       group_joined(meta.group)
-    elseif meta.rset then
+    end
+    if meta.rset then
       requires_joined(meta.rset, false) -- never refused: the task was accepted once
     end
     place(id, meta, now)

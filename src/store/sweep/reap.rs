@@ -11,7 +11,8 @@ pub static REAP: ScriptDef = script!(
     keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry",
         "history"],
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "counts", "history"],
+    prelude: ["record", "groups_conf", "groups", "groups_mend", "requires", "workers", "lifecycle", "counts",
+        "history"],
 );
 
 pub struct Reap;

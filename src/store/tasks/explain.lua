@@ -167,7 +167,7 @@ say('behind', num(ahead), scope, (exact and joining + leaving == 0) and 'exact' 
 
 -- Whether anyone who may take it is asking: the labels of the workers seen within the window
 -- (at most WORKERS_PER_QUEUE_MAX names, read in one call).
-if meta.rset and not g then
+if meta.rset then
   local names = redis.call('ZRANGEBYSCORE', K.workers, now - window, '+inf', 'LIMIT', 0,
     WORKERS_PER_QUEUE_MAX)
   local matched = false

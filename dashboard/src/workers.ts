@@ -7,6 +7,12 @@ import type { QueueWorkers, WorkerList, WorkerView } from "./types.js";
 
 const NUMBERS = ["holds", "leased", "completed", "failed"];
 
+/** A window in words: "5 minutes". */
+function minutes(ms: number): string {
+  const n = Math.round(ms / 60000);
+  return n === 1 ? "minute" : `${n} minutes`;
+}
+
 function table(workers: WorkerView[], withQueues: boolean): HTMLElement {
   const head = ["worker", ...(withQueues ? ["queues"] : []), "labels", "last call", "holds", "leased", "completed", "failed"];
   return h(
@@ -42,7 +48,7 @@ export function queueWorkers(queue: string): { element: HTMLElement; refresh: ()
       const { data } = await call<QueueWorkers>("GET", `${q(queue)}/workers`);
       const anonymous = data.anonymous ? ` Workers without a name: ${data.anonymous.leased} leased, ${data.anonymous.leases_held} held.` : "";
       body.replaceChildren(
-        data.workers.length ? table(data.workers, false) : note("No named worker called in the last 5 minutes."),
+        data.workers.length ? table(data.workers, false) : note(`No named worker called in the last ${minutes(data.window_ms)}.`),
         anonymous ? h("p", { class: "hint" }, anonymous) : "",
       );
     } catch (error) {
@@ -54,11 +60,11 @@ export function queueWorkers(queue: string): { element: HTMLElement; refresh: ()
 
 export function workersPage(root: HTMLElement, signal: AbortSignal): void {
   const holder = h("div", {}, note("Loading…"));
-  root.replaceChildren(h("h2", {}, "Workers"), h("p", { class: "hint" }, "Every worker that called a queue in the last 5 minutes, by the name it leases with."), holder);
+  root.replaceChildren(h("h2", {}, "Workers"), h("p", { class: "hint" }, "Every worker that called a queue within its workers window (5 minutes unless the queue's policy sets workers_window_ms), by the name it leases with."), holder);
   const refresh = async () => {
     try {
       const { data } = await call<WorkerList>("GET", "/v1/workers");
-      holder.replaceChildren(data.workers.length ? table(data.workers, true) : note("No worker called in the last 5 minutes."));
+      holder.replaceChildren(data.workers.length ? table(data.workers, true) : note("No worker called any queue within its window."));
     } catch (error) {
       holder.replaceChildren(note(String((error as Error).message), "error"));
     }

@@ -11,7 +11,7 @@ use crate::http::extract::auth::Caller;
 use crate::http::extract::{QueueParams, QueuePath};
 use crate::http::problem::ApiError;
 use crate::http::responses::{QueueErrors, WorkerListErrors};
-use crate::model::{QueueWorkers, WORKER_WINDOW_MS, WorkerList, WorkerView};
+use crate::model::{QueueWorkers, WorkerList, WorkerView};
 use crate::store::queues::Queues;
 
 /// Queues read per step of `GET /v1/workers`.
@@ -19,7 +19,8 @@ const QUEUES_PER_STEP: usize = 100;
 
 /// List a queue's workers
 ///
-/// The workers that called the queue (a lease or a heartbeat) within the last 5 minutes, by the
+/// The workers that called the queue (a lease or a heartbeat) within its policy's
+/// `workers_window_ms` (default 5 minutes), by the
 /// name they give in their lease calls: when each last called, the leases it holds now, and the
 /// tasks leased to it, completed and failed within the window. Workers that give no name are
 /// counted together (`anonymous`), never listed. A queue keeps at most 1000 names; a worker
@@ -43,7 +44,7 @@ pub async fn list_queue_workers(
         .ok_or_else(|| no_queue(&queue))?;
     Ok(Json(QueueWorkers {
         queue: queue.to_string(),
-        window_ms: WORKER_WINDOW_MS,
+        window_ms: seen.window_ms,
         workers: seen.named,
         anonymous: seen.anonymous,
         unlisted: seen.unlisted,
@@ -52,7 +53,8 @@ pub async fn list_queue_workers(
 
 /// List every worker
 ///
-/// Every named worker that called any queue the caller may read within the last 5 minutes,
+/// Every named worker that called any queue the caller may read within that queue's
+/// `workers_window_ms` (default 5 minutes),
 /// with the queues it called, its latest call, and its leases and counts summed over them.
 #[utoipa::path(
     get,
@@ -66,6 +68,7 @@ pub async fn list_workers(
     State(queues): State<Queues>,
 ) -> Result<Json<WorkerList>, ApiError> {
     let mut by_name: BTreeMap<String, WorkerView> = BTreeMap::new();
+    let mut longest = 0;
     let mut after = None;
     loop {
         let names = queues.list(after.as_ref(), QUEUES_PER_STEP).await?;
@@ -74,7 +77,9 @@ pub async fn list_workers(
             futures_util::future::try_join_all(visible.iter().map(|q| queues.workers(q))).await?;
         for (queue, workers) in visible.iter().zip(seen) {
             // A queue that went away between the listing and its read is left out.
-            for worker in workers.map(|w| w.named).unwrap_or_default() {
+            let Some(workers) = workers else { continue };
+            longest = longest.max(workers.window_ms);
+            for worker in workers.named {
                 let sum = by_name
                     .entry(worker.name.clone())
                     .or_insert_with(|| WorkerView::named(worker.name.clone()));
@@ -97,7 +102,7 @@ pub async fn list_workers(
         after = names.last().cloned();
     }
     Ok(Json(WorkerList {
-        window_ms: WORKER_WINDOW_MS,
+        window_ms: longest,
         workers: by_name.into_values().collect(),
     }))
 }

@@ -107,7 +107,8 @@ pub fn policy() -> Value {
         "dead_ttl_ms": 604800000,
         "dedup_window_ms": 86400000,
         "strategy": "fair",
-        "groups": {"max_in_flight": 2, "rate_limit": null, "ordered": false}
+        "groups": {"max_in_flight": 2, "rate_limit": null, "ordered": false},
+        "workers_window_ms": 300000
     })
 }
 

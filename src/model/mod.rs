@@ -45,8 +45,9 @@ pub const PRIORITY_MAX: i32 = 1_000;
 pub const MAX_TASKS_MAX: u32 = 100;
 /// Longest delay a submit or a retry may ask for: one year.
 pub const DELAY_MS_MAX: u64 = 31_536_000_000;
-/// How long after its last call a worker counts as present (the workers view; explain's
-/// `no_workers`).
+/// The default of the policy's `workers_window_ms` (`--default-workers-window-ms`): how long
+/// after its last call a worker counts as present (the workers view; explain's `no_workers`
+/// and `no_matching_worker`).
 pub const WORKER_WINDOW_MS: u64 = 300_000;
 /// Most worker names one queue keeps (the workers view).
 pub const WORKERS_PER_QUEUE_MAX: usize = 1_000;

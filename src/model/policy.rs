@@ -36,6 +36,7 @@ pub enum Field {
     GroupRateBurst,
     GroupOrdered,
     StartTtlMs,
+    WorkersWindowMs,
 }
 
 /// What kind of value a field holds.
@@ -49,7 +50,7 @@ pub enum Kind {
 }
 
 impl Field {
-    pub const ALL: [Field; 21] = [
+    pub const ALL: [Field; 22] = [
         Field::LeaseMs,
         Field::MaxAttempts,
         Field::BackoffInitialMs,
@@ -71,6 +72,7 @@ impl Field {
         Field::GroupRateBurst,
         Field::GroupOrdered,
         Field::StartTtlMs,
+        Field::WorkersWindowMs,
     ];
 
     /// The field's name in the API (a dotted path for nested ones) and in Redis.
@@ -97,6 +99,7 @@ impl Field {
             Field::GroupRateBurst => "groups.rate_limit.burst",
             Field::GroupOrdered => "groups.ordered",
             Field::StartTtlMs => "start_ttl_ms",
+            Field::WorkersWindowMs => "workers_window_ms",
         }
     }
 
@@ -135,6 +138,7 @@ impl Field {
             Field::CompletedTtlMs | Field::DeadTtlMs => (1_000.0, 365.0 * DAY_MS),
             Field::DedupWindowMs => (1_000.0, 30.0 * DAY_MS),
             Field::StartTtlMs => (1.0, 365.0 * DAY_MS),
+            Field::WorkersWindowMs => (60_000.0, 3_600_000.0),
         }
     }
 
@@ -283,6 +287,9 @@ pub struct QueuePolicy {
     /// run: it goes to `dead` with an `expired` entry in its history. A task's own
     /// `start_within_ms` comes first. `null`: no start deadline.
     pub start_ttl_ms: Option<u64>,
+    /// How long after its last call a worker is listed in the workers view and counts for
+    /// explain (60000 to 3600000 ms, whole minutes of counts).
+    pub workers_window_ms: u64,
 }
 
 impl QueuePolicy {
@@ -311,6 +318,7 @@ impl QueuePolicy {
             Field::GroupRateBurst => self.groups.rate_limit.as_ref()?.burst as f64,
             Field::GroupOrdered => f64::from(u8::from(self.groups.ordered)),
             Field::StartTtlMs => self.start_ttl_ms? as f64,
+            Field::WorkersWindowMs => self.workers_window_ms as f64,
         })
     }
 
@@ -340,6 +348,7 @@ impl QueuePolicy {
             Field::GroupRateBurst => set_burst(&mut self.groups.rate_limit, whole),
             Field::GroupOrdered => self.groups.ordered = value != 0.0,
             Field::StartTtlMs => self.start_ttl_ms = Some(whole),
+            Field::WorkersWindowMs => self.workers_window_ms = whole,
         }
     }
 

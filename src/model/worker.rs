@@ -75,8 +75,8 @@ impl WorkerView {
 #[schema(example = crate::model::examples::queue_workers)]
 pub struct QueueWorkers {
     pub queue: String,
-    /// How long after its last call a worker is listed (ms); counts cover the same span, by
-    /// whole minutes.
+    /// How long after its last call a worker is listed (ms: the queue's `workers_window_ms`);
+    /// counts cover the same span, by whole minutes.
     pub window_ms: u64,
     /// By name.
     pub workers: Vec<WorkerView>,
@@ -91,6 +91,8 @@ pub struct QueueWorkers {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = crate::model::examples::workers)]
 pub struct WorkerList {
+    /// The longest `workers_window_ms` of the queues read (0 when none was): each queue lists
+    /// and counts its workers over its own.
     pub window_ms: u64,
     /// By name, each with the queues it called.
     pub workers: Vec<WorkerView>,

@@ -85,7 +85,7 @@ macro_rules! script {
             "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier",
             "backoff.max_ms", "backoff.jitter", "completed_ttl_ms", "dead_ttl_ms",
             "groups.max_in_flight", "groups.rate_limit.per_second", "groups.rate_limit.burst",
-            "groups.ordered", "start_ttl_ms"
+            "groups.ordered", "start_ttl_ms", "workers_window_ms"
             $($(, $more)*)?
         ], $($rest)*)
     };
@@ -219,10 +219,6 @@ mod tests {
         assert_eq!(
             lua_limit("HISTORY_MINUTES"),
             model::HISTORY_MINUTES.to_string()
-        );
-        assert_eq!(
-            lua_limit("WORKER_WINDOW_MINUTES"),
-            (model::WORKER_WINDOW_MS / 60_000).to_string()
         );
         assert_eq!(
             lua_limit("REQUIREMENT_SETS_MAX"),

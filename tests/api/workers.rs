@@ -136,6 +136,61 @@ async fn a_worker_silent_past_the_window_disappears() {
     .await;
 }
 
+/// The window is the queue's policy `workers_window_ms`: with 2 minutes, a worker silent for 3
+/// is gone from the view (and its labels with it, at the sweep), one silent for 1 is listed,
+/// and the answer says the window. A window under a minute or over an hour is refused.
+#[tokio::test]
+async fn the_window_is_a_policy_setting() {
+    let app = TestApp::start().await;
+    let q = queue("workers-window");
+    app.submit(&q, json!({"payload": 1})).await;
+    let policy = app
+        .patch_policy(&q, json!({"workers_window_ms": 120_000}))
+        .await;
+    assert_eq!(policy["policy"]["workers_window_ms"], 120_000, "{policy}");
+    for name in ["three", "one"] {
+        app.lease(&q, json!({"worker": name, "labels": {"zone": "b"}}))
+            .await;
+    }
+    let key = format!("{}:{{q:{q}}}:workers", app.prefix);
+    let now: Vec<String> = RedisServer::shared().cmd(&["TIME"]).await;
+    let now_ms = now[0].parse::<i64>().expect("s") * 1000;
+    for (name, ago) in [("three", 180_000), ("one", 60_000)] {
+        let _: i64 = RedisServer::shared()
+            .cmd(&["ZADD", &key, "XX", &(now_ms - ago).to_string(), name])
+            .await;
+    }
+    let answer = app.get(&format!("/v1/queues/{q}/workers")).await.body;
+    assert_eq!(answer["window_ms"], 120_000, "{answer}");
+    let names: Vec<&str> = answer["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    assert_eq!(names, ["one"], "{answer}");
+    let labels_key = format!("{}:{{q:{q}}}:wlabels", app.prefix);
+    eventually("the sweep to forget the silent worker's labels", || async {
+        let left: Option<String> = RedisServer::shared()
+            .cmd(&["HGET", &labels_key, "three"])
+            .await;
+        left.is_none().then_some(())
+    })
+    .await;
+    for bad in [59_999, 3_600_001] {
+        let body = json!({ "workers_window_ms": bad });
+        let reply = app
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/v1/queues/{q}/policy"),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(reply.body["errors"][0]["field"], "workers_window_ms");
+    }
+}
+
 /// A worker polling a queue that does not exist leaves nothing behind.
 #[tokio::test]
 async fn polling_a_queue_that_does_not_exist_makes_no_key() {

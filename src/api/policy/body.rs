@@ -38,6 +38,7 @@ fn read_policy(f: &mut Fields<'_>) -> PolicyValues {
         ("dead_ttl_ms", Field::DeadTtlMs),
         ("dedup_window_ms", Field::DedupWindowMs),
         ("start_ttl_ms", Field::StartTtlMs),
+        ("workers_window_ms", Field::WorkersWindowMs),
     ] {
         read_value(f, name, field, &mut values);
     }

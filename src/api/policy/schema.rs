@@ -80,6 +80,11 @@ fn about(field: Field) -> &'static str {
              to\n`dead` with an `expired` entry in its history; a task's own `start_within_ms` \
              comes\nfirst. `null` for no start deadline."
         }
+        Field::WorkersWindowMs => {
+            "How long after its last lease or heartbeat a worker is listed in the workers view \
+             and\ncounts for explain (60000 to 3600000 ms); its counts cover the window by whole \
+             minutes."
+        }
     }
 }
 

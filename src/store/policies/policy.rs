@@ -18,7 +18,7 @@ pub static POLICY: ScriptDef = script!(
         "backoff.jitter", "max_payload_bytes", "rate_limit.per_second", "rate_limit.burst",
         "max_in_flight", "paused", "weight", "completed_ttl_ms", "dead_ttl_ms", "dedup_window_ms",
         "strategy", "groups.max_in_flight", "groups.rate_limit.per_second",
-        "groups.rate_limit.burst", "groups.ordered", "start_ttl_ms",
+        "groups.rate_limit.burst", "groups.ordered", "start_ttl_ms", "workers_window_ms",
     ],
     prelude: [],
 );

@@ -18,9 +18,9 @@ local LEASE_REPLY_BYTES_MAX = 1048576  -- task bytes one lease call hands out (a
 local BATCH_ITEMS_MAX = 100        -- tasks one submit_batch call adds (store::BATCH_ITEMS_MAX)
 -- Minutes of history a queue keeps, one snapshot each (prelude/history.lua; model::HISTORY_MINUTES).
 local HISTORY_MINUTES = 1440
--- Workers: how long a worker counts as present after its last call, in minutes, and how many
--- names one queue keeps (prelude/workers.lua; model::WORKER_WINDOW_MS, model::WORKERS_PER_QUEUE_MAX).
-local WORKER_WINDOW_MINUTES = 5
+-- Workers: how many names one queue keeps (prelude/workers.lua; model::WORKERS_PER_QUEUE_MAX).
+-- How long a worker counts as present after its last call is the policy's
+-- `workers_window_ms`.
 local WORKERS_PER_QUEUE_MAX = 1000
 -- Most distinct requirement sets the live tasks of one queue may carry (prelude/requires.lua;
 -- model::REQUIREMENT_SETS_MAX).

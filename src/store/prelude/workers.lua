@@ -1,7 +1,7 @@
 -- workers.lua: who works the queue. Each lease and heartbeat records its worker's name with
 -- when it last called (`workers`: name by last call, ms); each lease granted, completed or
--- failed counts against that worker in one-minute buckets over the last WORKER_WINDOW_MINUTES
--- minutes, with the leases it holds now (`wstats`: name -> "<held> <minute>:<leased>,
+-- failed counts against that worker in one-minute buckets over the last minutes of the
+-- policy's `workers_window_ms`, with the leases it holds now (`wstats`: name -> "<held> <minute>:<leased>,
 -- <completed>,<failed>;..." newest bucket first). A worker that gave no name is '' and is
 -- counted like the others, never listed. At most WORKERS_PER_QUEUE_MAX names are kept per
 -- queue; a new name past that (when none can be dropped for being silent) is not recorded and
@@ -35,7 +35,7 @@ local function worker_seen(name, labels)
     return false
   end
   if redis.call('ZCARD', K.workers) >= WORKERS_PER_QUEUE_MAX then
-    local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - WORKER_WINDOW_MINUTES * 60000,
+    local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - POLICY.workers_window_ms,
       'LIMIT', 0, 1)[1]
     if not silent then
       redis.call('HINCRBY', K.stats, 'workers_unlisted', 1)
@@ -61,6 +61,7 @@ local function worker_count(name, column, n, held, recorded)
   end
   raw = raw or ''
   local minute = math.floor(now / 60000)
+  local window = math.ceil(POLICY.workers_window_ms / 60000)
   local held_before, buckets = string.match(raw, '^(%d+) ?(.*)$')
   local counts, rest = { 0, 0, 0 }, buckets or ''
   local m, l, c, f, older = string.match(rest, '^(%d+):(%d+),(%d+),(%d+);?(.*)$')
@@ -71,7 +72,7 @@ local function worker_count(name, column, n, held, recorded)
   local kept = { string.format('%d:%d,%d,%d', minute, counts[1], counts[2], counts[3]) }
   for bucket in string.gmatch(rest, '[^;]+') do
     local at = tonumber(string.match(bucket, '^(%d+):'))
-    if not at or at <= minute - WORKER_WINDOW_MINUTES or #kept > WORKER_WINDOW_MINUTES then
+    if not at or at <= minute - window or #kept > window then
       break -- newest first: the rest are older still
     end
     table.insert(kept, bucket)

@@ -1,6 +1,6 @@
 //! `workers.lua`: the workers a queue has seen within the window, with what each holds and did.
 
-use crate::model::{Labels, WORKER_WINDOW_MS, WorkerCounts, WorkerView, rfc3339_ms};
+use crate::model::{Labels, WorkerCounts, WorkerView, rfc3339_ms};
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply, into_array, into_int, into_string, optional_string};
 use crate::store::script::{ScriptDef, script};
@@ -9,7 +9,7 @@ pub static WORKERS: ScriptDef = script!(
     "workers" in "queues",
     " flags=no-writes",
     keys: ["workers", "wstats", "wlabels", "stats", "policy"],
-    policy: [],
+    policy: ["workers_window_ms"],
     prelude: [],
 );
 
@@ -19,6 +19,8 @@ pub struct SeenWorkers {
     pub named: Vec<WorkerView>,
     pub anonymous: Option<WorkerCounts>,
     pub unlisted: u64,
+    /// The queue's `workers_window_ms`: who is listed, and what the counts cover.
+    pub window_ms: u64,
 }
 
 pub struct Workers;
@@ -40,13 +42,17 @@ impl Op for Workers {
         }
         let minute = reply.now_ms.div_euclid(60_000);
         let mut seen = SeenWorkers::default();
-        for row in into_array(reply.next()?)? {
+        let rows = into_array(reply.next()?)?;
+        seen.unlisted = u64::try_from(into_int(reply.next()?)?).unwrap_or(0);
+        seen.window_ms = reply.u64()?;
+        let window = seen.window_ms.div_ceil(60_000) as i64;
+        for row in rows {
             let mut parts = into_array(row)?.into_iter();
             let mut next = || parts.next().unwrap_or(deadpool_redis::redis::Value::Nil);
             let name = into_string(next())?;
             let last = into_string(next())?.parse::<f64>().unwrap_or(0.0) as i64;
             let stats = optional_string(next())?.unwrap_or_default();
-            let mut counts = counts(rfc3339_ms(last), &stats, minute);
+            let mut counts = counts(rfc3339_ms(last), &stats, minute, window);
             counts.labels = optional_string(next())?
                 .map(|text| Labels::from_canonical(&text).into_map())
                 .unwrap_or_default();
@@ -56,16 +62,14 @@ impl Op for Workers {
                 seen.named.push(WorkerView::of(name, counts));
             }
         }
-        seen.unlisted = u64::try_from(into_int(reply.next()?)?).unwrap_or(0);
         Ok(Some(seen))
     }
 }
 
 /// A worker's counts from its stored stats, "<held> <minute>:<leased>,<completed>,<failed>;...",
-/// summing the buckets within the window ending at `minute`. A stats text of another shape
-/// (hand-edited) counts as nothing.
-fn counts(last_seen: String, stats: &str, minute: i64) -> WorkerCounts {
-    let window = (WORKER_WINDOW_MS / 60_000) as i64;
+/// summing the buckets within the `window` minutes ending at `minute`. A stats text of another
+/// shape (hand-edited) counts as nothing.
+fn counts(last_seen: String, stats: &str, minute: i64, window: i64) -> WorkerCounts {
     let (held, buckets) = stats.split_once(' ').unwrap_or((stats, ""));
     let mut counts = WorkerCounts {
         last_seen,
@@ -96,7 +100,7 @@ mod tests {
     #[test]
     fn counts_sum_the_buckets_within_the_window() {
         let stats = "2 100:5,3,1;99:2,2,0;95:9,9,9";
-        let summed = counts("t".into(), stats, 100);
+        let summed = counts("t".into(), stats, 100, 5);
         assert_eq!(
             (
                 summed.leases_held,
@@ -107,7 +111,7 @@ mod tests {
             (2, 7, 5, 1),
             "minute 95 is past the 5-minute window ending at 100"
         );
-        assert_eq!(counts("t".into(), "", 100).leased, 0);
-        assert_eq!(counts("t".into(), "x y:z", 100).leases_held, 0);
+        assert_eq!(counts("t".into(), "", 100, 5).leased, 0);
+        assert_eq!(counts("t".into(), "x y:z", 100, 5).leases_held, 0);
     }
 }

@@ -88,7 +88,7 @@ walk(K.gleased, 'group_lease_mend', group_leases_mended)
 walk(K.rready, 'requires_mend', requires_mended)
 
 -- Workers silent past the window are forgotten (a few per sweep).
-local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - WORKER_WINDOW_MINUTES * 60000,
+local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - POLICY.workers_window_ms,
   'LIMIT', 0, WORKERS_PRUNED_MAX)
 if #silent > 0 then
   redis.call('ZREM', K.workers, unpack(silent))

@@ -3,11 +3,11 @@
 -- every cause that holds it now, in the order a lease meets them; for a leased one, who holds
 -- it; for a finished one, how it ended. Bounded: a fixed number of reads, whatever the queue
 -- holds (each count is a sorted-set rank or count, O(log n)).
--- arg: 1 task id, 2 how long a lease call counts as recent (ms)
+-- arg: 1 task id (a lease call counts as recent within the policy's `workers_window_ms`)
 -- Returns reply('ok', state, { reason, ... }) | reply('not_found') | reply('quarantined'), each
 -- reason a list: { code, values... } (the server words them; see store/tasks/explain.rs).
 
-local id, window = arg(1), tonumber(arg(2))
+local id, window = arg(1), POLICY.workers_window_ms
 local raw = redis.call('HGET', K.meta, id)
 if not raw then
   return reply('not_found')

@@ -2,8 +2,7 @@
 //! words with its numbers.
 
 use crate::model::{
-    BehindScope, Explanation, Labels, Reason, ReasonCode, TaskId, TaskState, WORKER_WINDOW_MS,
-    rfc3339_ms,
+    BehindScope, Explanation, Labels, Reason, ReasonCode, TaskId, TaskState, rfc3339_ms,
 };
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply, into_array, into_string};
@@ -15,6 +14,7 @@ pub static EXPLAIN: ScriptDef = script!(
     " flags=no-writes",
     keys: task_keys,
     policy: ["paused", "max_in_flight", "rate_limit.per_second", "rate_limit.burst", "strategy",
+        "workers_window_ms",
         "groups.max_in_flight", "groups.rate_limit.per_second", "groups.rate_limit.burst",
         "groups.ordered", "lease_ms", "max_attempts"],
     prelude: ["record", "groups_conf", "groups", "requires"],
@@ -40,7 +40,7 @@ impl Op for Explain {
     }
 
     fn args(&self, a: &mut Args<'_>) {
-        a.push(self.id.to_string()).push(WORKER_WINDOW_MS);
+        a.push(self.id.to_string());
     }
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<ExplainOutcome, StoreError> {

@@ -74,6 +74,33 @@ async fn grouped_ready_tasks_page_after_the_ungrouped_ones() {
     );
 }
 
+/// Ready tasks with requirements are listed too, one page at a time, after the others: those
+/// without a group by requirement set, those in a group in their group's order; every cursor
+/// goes into a query string as it is.
+#[tokio::test]
+async fn ready_tasks_with_requirements_page_through_too() {
+    let app = TestApp::start().await;
+    let q = queue("list-ready-requires");
+    for n in 0..8 {
+        let mut task = json!({"payload": {"n": n}});
+        if n % 2 == 1 {
+            task["requires"] = json!({"zone": "eu:1", "gpu": "a100"});
+        }
+        if n >= 4 {
+            task["group"] = json!("g");
+        }
+        app.submit(&q, task).await;
+    }
+    assert_eq!(
+        all_pages(&app, &q, "ready", 1).await,
+        vec![0, 2, 4, 5, 6, 7, 1, 3]
+    );
+    assert_eq!(
+        all_pages(&app, &q, "ready", 3).await,
+        vec![0, 2, 4, 5, 6, 7, 1, 3]
+    );
+}
+
 #[tokio::test]
 async fn each_state_lists_its_own_tasks() {
     let app = TestApp::start().await;

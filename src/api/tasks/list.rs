@@ -69,20 +69,51 @@ pub async fn page(
     let found = tasks.list(queue, task_state, limit, after.as_ref()).await?;
     Ok(Json(TaskList {
         tasks: found.tasks,
-        // A grouped member's space is written `~` (in no group name or id), so the cursor
-        // goes into a query string as it is.
-        next_cursor: found
-            .next
-            .map(|c| format!("{}_{}", c.score, c.member.replace(' ', "~"))),
+        next_cursor: found.next.map(|c| write_cursor(&c)),
     }))
 }
 
 /// `<score>_<member>`, where the member is a task id or, in the ready order, `<16 hex>:<id>`
-/// (a task without a group) or `<group>~<4 digits><16 hex>:<id>` (one with a group; a space
-/// instead of the `~` is read too).
+/// (a task without a group) or `<group>~<4 digits><16 hex>:<id>` (one with a group: its space
+/// is written `~`, in no group name or id), so the cursor goes into a query string as it is. A
+/// member with requirements (`<requirements> <rank>`, or a group's member followed by ` <requirements>`)
+/// holds `=` and `,`: it is written `x<hex>` instead.
+fn write_cursor(cursor: &PageCursor) -> String {
+    let member = &cursor.member;
+    if member.contains('=') {
+        let hex: String = member.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{}_x{hex}", cursor.score)
+    } else {
+        format!("{}_{}", cursor.score, member.replace(' ', "~"))
+    }
+}
+
+/// A member written `x<hex>` by `write_cursor`: its text, when it is one of a ready task with
+/// requirements (`<name> <4 digits><16 hex>:<id>`, then maybe ` <requirements>`).
+fn hex_member(text: &str) -> Option<String> {
+    let hex = text.strip_prefix('x')?;
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let member = String::from_utf8(bytes).ok()?;
+    let mut parts = member.split(' ');
+    let (_, rank) = (parts.next()?, parts.next()?);
+    let digits = rank.get(..4)?;
+    digits.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
+    let (arrival, id) = rank[4..].split_once(':')?;
+    (arrival.len() == 16 && arrival.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())?;
+    TaskId::parse(id).ok()?;
+    (parts.count() <= 1 && member.contains('=')).then_some(member)
+}
+
+/// Reads a cursor `write_cursor` wrote.
 fn parse_cursor(cursor: &str) -> Result<PageCursor, ApiError> {
     let parsed = cursor.split_once('_').and_then(|(score, member)| {
         let score = score.parse().ok()?;
+        if let Some(member) = hex_member(member) {
+            return Some(PageCursor { score, member });
+        }
         let member = &member.replace('~', " ");
         let ranked = match member.split_once(' ') {
             Some((group, rank)) => {

@@ -73,7 +73,7 @@ local function read_page(start)
     end
     local member, score = members[n], members[n + 1]
     looked, last, seen = looked + 1, { score, member }, seen + 1
-    local id = grouped(member) and string.match(member, ':([^:]+)$') or member_id(member)
+    local id = grouped(member) and string.match(member, '^%S+ %d%d%d%d%x+:(%S+)') or member_id(member)
     local raw = redis.call('HGET', K.meta, id)
     local ok, meta = pcall(cjson.decode, raw or '')
     if ok and type(meta) == 'table' then

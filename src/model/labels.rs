@@ -107,8 +107,30 @@ fn allowed(text: &str, max: usize, extra: &[u8]) -> bool {
 
 impl<'de, const MAX: usize> Deserialize<'de> for LabelMap<MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, String>::deserialize(d)?;
-        Self::parse(map).map_err(de::Error::custom)
+        d.deserialize_map(MapOfText::<MAX>)
+    }
+}
+
+/// Reads a JSON object of strings, refusing a name given twice (JSON leaves duplicates
+/// undefined; "the last one wins" would route a task by a value the client did not mean).
+struct MapOfText<const MAX: usize>;
+
+impl<'de, const MAX: usize> de::Visitor<'de> for MapOfText<MAX> {
+    type Value = LabelMap<MAX>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of strings")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        let mut map = BTreeMap::new();
+        while let Some((name, value)) = entries.next_entry::<String, String>()? {
+            if map.contains_key(&name) {
+                return Err(de::Error::custom(format!("names {name:?} twice")));
+            }
+            map.insert(name, value);
+        }
+        LabelMap::parse(map).map_err(de::Error::custom)
     }
 }
 
@@ -175,6 +197,15 @@ mod tests {
         assert!(!labels.satisfy("gpu=h100"));
         assert!(!labels.satisfy("gpu=a100,zone=b"));
         assert!(!Labels::default().satisfy("gpu=a100"));
+    }
+
+    #[test]
+    fn a_name_given_twice_is_refused() {
+        let twice: Result<Requires, _> = serde_json::from_str(r#"{"gpu": "a", "gpu": "b"}"#);
+        let error = twice.expect_err("a duplicate name").to_string();
+        assert!(error.contains("twice"), "{error}");
+        let once: Requires = serde_json::from_str(r#"{"gpu": "a"}"#).expect("valid");
+        assert_eq!(once.canonical(), "gpu=a");
     }
 
     #[test]

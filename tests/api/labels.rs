@@ -11,7 +11,7 @@ use deadpool_redis::redis;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{RedisServer, TestApp, queue};
+use crate::harness::{Deadline, RedisServer, TestApp, queue};
 use crate::monitor::Monitor;
 
 /// A second instance on the same Redis and key prefix as `app`.
@@ -94,13 +94,15 @@ async fn mixed_work(strategy: &str) {
         ("plain", json!({}), &second),
     ];
     let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Deadline::after(Duration::from_secs(60));
     let mut running = Vec::new();
     for (name, labels, app) in workers {
-        let (app, q, done) = ((*app).clone(), q.clone(), done.clone());
+        let (app, q, done, deadline) = ((*app).clone(), q.clone(), done.clone(), deadline);
         running.push(tokio::spawn(async move {
             let mut wrong = Vec::new();
             let mut got = 0;
             while done.load(Ordering::SeqCst) < 1000 {
+                deadline.check("all 1000 tasks completed");
                 let body =
                     json!({"worker": name, "labels": labels, "max_tasks": 10, "wait_ms": 200});
                 for lease in app.lease(&q, body).await {
@@ -292,7 +294,8 @@ async fn a_group_whose_next_task_needs_labels_is_passed_by_the_others() {
 async fn a_multi_queue_lease_applies_its_labels_on_each_queue() {
     let app = TestApp::start().await;
     let (a, b) = (queue("labels-a"), queue("labels-b"));
-    app.submit(&a, json!({"payload": "gpu", "requires": {"gpu": "a100"}}))
+    let gpu = app
+        .submit(&a, json!({"payload": "gpu", "requires": {"gpu": "a100"}}))
         .await;
     let plain = app.submit(&b, json!({"payload": "plain"})).await;
     let body = json!({"queues": [a, b], "max_tasks": 2});
@@ -303,5 +306,7 @@ async fn a_multi_queue_lease_applies_its_labels_on_each_queue() {
     assert_eq!(leases[0]["task"]["id"], plain["id"]);
     let body = json!({"queues": [a, b], "max_tasks": 2, "labels": {"gpu": "a100"}});
     let labelled = app.post("/v1/leases", body).await;
-    assert_eq!(labelled.body["leases"].as_array().map(Vec::len), Some(1));
+    let leases = labelled.body["leases"].as_array().expect("leases");
+    assert_eq!(leases.len(), 1, "{}", labelled.body);
+    assert_eq!(leases[0]["task"]["id"], gpu["id"]);
 }

@@ -35,6 +35,7 @@ mod health;
 mod history;
 mod instances;
 mod isolation;
+mod label_turns;
 mod labels;
 mod lifecycle;
 mod limits;

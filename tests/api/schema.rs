@@ -82,6 +82,11 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<S
             // for its values instead, and one for its names.
             "additionalProperties" => {
                 if rule != &Value::Bool(false) {
+                    // Only a map of names to values may be open, and it names its names.
+                    assert!(
+                        rule.is_object() && schema.contains_key("propertyNames"),
+                        "{at}: additionalProperties {rule} on a record"
+                    );
                     for (name, item) in value.as_object().into_iter().flatten() {
                         check(doc, rule, item, &format!("{at}.{name}"), found);
                     }

@@ -134,6 +134,30 @@ async fn a_repeated_key_is_422_naming_it_at_every_level_but_inside_a_payload() {
     assert_eq!(refused["status"], 422, "{refused}");
     assert_eq!(named(&refused["error"])[0].0, "priority", "{refused}");
 
+    // A requirement or a label named twice: the task would be routed by a value the client
+    // may not have meant.
+    let reply = send_raw(
+        &app,
+        Method::POST,
+        &tasks,
+        r#"{"payload": 1, "requires": {"gpu": "a100", "gpu": "h100"}}"#,
+    )
+    .await;
+    let problems = named(reply.assert_problem(422, "validation"));
+    assert_eq!(problems[0].0, "requires");
+    assert!(problems[0].1.contains("twice"), "{problems:?}");
+    let reply = send_raw(
+        &app,
+        Method::POST,
+        &format!("/v1/queues/{q}/leases"),
+        r#"{"labels": {"gpu": "a100", "gpu": "h100"}}"#,
+    )
+    .await;
+    assert_eq!(
+        named(reply.assert_problem(422, "validation"))[0].0,
+        "labels"
+    );
+
     // The same key twice at the top level of a batch.
     let reply = send_raw(
         &app,

@@ -37,6 +37,8 @@ mod grouping;
 mod groups;
 #[path = "../api/instances.rs"]
 mod instances;
+#[path = "../api/label_turns.rs"]
+mod label_turns;
 #[path = "../api/labels.rs"]
 mod labels;
 #[path = "../api/lifecycle.rs"]

@@ -64,8 +64,9 @@ pub async fn get_task(
 /// waiting to be leased, every cause that holds it now (`scheduled`, `start_deadline_passed`,
 /// `queue_paused`, `queue_max_in_flight`, `queue_rate_limited`, `group_paused`,
 /// `group_max_in_flight`, `ordered_group_busy`, `group_rate_limited`), how many tasks will be leased before it
-/// (`behind`: exact where one index orders them, else a lower bound that says so), and whether
-/// any worker has asked the queue for tasks in the last 5 minutes (`no_workers`);
+/// (`behind`: exact where one index orders them, else a lower bound that says so), whether a
+/// worker with the labels it `requires` has asked lately (`no_matching_worker`), and whether
+/// any worker has asked the queue for tasks within its `workers_window_ms` (`no_workers`);
 /// `runnable_now` is true only when it is certain the next lease call takes it. For a leased task, who holds
 /// it and until when (`leased`); for a finished one, how it ended (`completed`, `dead` with
 /// the last error, `cancelled`). The codes are stable; the messages are for people.

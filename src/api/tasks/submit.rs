@@ -200,7 +200,7 @@ pub(super) fn submitted(
             "requires",
             format!(
                 "queue {queue} already has {limit} distinct requirement sets among its live \
-                 tasks, its cap (REQUIREMENT_SETS_MAX): use one of them, or wait until tasks \
+                 tasks, the most a queue may have: use one of them, or wait until the tasks \
                  of one have all finished"
             ),
         )),

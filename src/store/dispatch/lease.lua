@@ -163,13 +163,14 @@ local function take_ungrouped(member)
   return true
 end
 
--- The requirement sets this worker's labels satisfy, and each one's best ready task.
-local set_heads = worker_sets(labels)
+-- What this worker may read: the requirement sets its labels satisfy (prelude/choice.lua).
+local view = worker_view(labels)
+local worker_labels = labels_table(labels)
 
 -- Takes a task with requirements from `rready` (its member and set known).
 local function take_required(member, rset)
   redis.call('ZREM', K.rready, member)
-  set_heads[rset] = req_first(rset) or false
+  view.ready[rset] = req_first(rset) or false
   local _, id = req_member_parts(member)
   if not id then
     return true
@@ -192,7 +193,7 @@ end
 
 -- The next task without a group (no group is in the turns).
 local function take_plain()
-  local member, _, rset = best_plain(set_heads)
+  local member, _, rset = best_plain(view)
   if not member then
     return nil
   end
@@ -211,6 +212,7 @@ local function take_grouped(head, score, rset, entry)
       redis.call('ZREM', K.gheads, head)
     else
       redis.call('ZREM', K.rheads, entry)
+      turns_touched(rset)
     end
   end
   local _, in_head = turn_parts(g and redis.call('HGET', K.gstate, g))
@@ -220,7 +222,15 @@ local function take_grouped(head, score, rset, entry)
     return true
   end
   local meta = id and load_task(id)
-  if not (meta and meta.state == 'ready' and meta.group == g) then
+  local live = meta and meta.state == 'ready' and meta.group == g
+  if live and ((meta.rset or '') ~= rset or not labels_satisfy(worker_labels, rset)) then
+    -- An index out of step with the record (a hand edit): re-placed from `gready`, never
+    -- handed to a worker whose labels do not satisfy the task.
+    drop()
+    group_sync(g, nil, nil, true)
+    return true
+  end
+  if not live then
     drop()
     if g then
       local member = g .. ' ' .. string.format('%04d', 1000 + score) .. string.match(head, '^(%S+)')
@@ -240,8 +250,8 @@ end
 -- The next task under `priority`: the best of the tasks without a group and the groups' heads
 -- (lower score, then the earlier arrival number, which all members start with).
 local function take_by_priority()
-  local plain, rank, rset = best_plain(set_heads)
-  local head_rank, head, score, head_set, entry = best_head(set_heads)
+  local plain, rank, rset = best_plain(view)
+  local head_rank, head, score, head_set, entry = best_head(view)
   if not plain and not head then
     return nil
   end
@@ -257,8 +267,8 @@ end
 -- queue's stats; it too starts from the clock when it was idle.
 local function take_by_turn()
   ended_unstarted = false -- a stale entry's step calls no take(): no earlier step's answer
-  local g, pass, turn_set, pass_seen = next_turn(set_heads)
-  local plain, _, rset = best_plain(set_heads)
+  local g, pass, turn_set, pass_seen = next_turn(view)
+  local plain, _, rset = best_plain(view)
   if not g and not plain then
     return nil
   end
@@ -290,13 +300,17 @@ local function take_by_turn()
   else
     if kind ~= 'u' or state_set ~= turn_set or pass_text(state_pass) ~= pass_seen then
       redis.call('ZREM', K.rturn, turn_set .. ' ' .. pass_seen .. ' ' .. g)
+      turns_touched(turn_set)
       group_sync(g)
       return true
     end
     score = tonumber(band) - 1000
   end
-  redis.call('HSET', K.stats, 'fair_clock', pass)
-  local next_pass = pass + 1000 / group_conf(g).weight
+  -- A pass behind the clock is brought up to it: a group no worker could serve (its next task
+  -- needs labels only some have) banks no turns meanwhile, and the clock never goes back.
+  local served = math.max(pass, clock)
+  redis.call('HSET', K.stats, 'fair_clock', served)
+  local next_pass = served + 1000 / group_conf(g).weight
   turn_repass(g, state, next_pass)
   local entry = turn_set ~= '' and (turn_set .. ' ' .. band .. head) or nil
   local more = take_grouped(head, score, turn_set, entry)
@@ -314,8 +328,8 @@ end
 -- Each step grants a task, ends one past its start deadline, or puts one stale entry right;
 -- the bound keeps a run of those from making the call long. `spent`: the bound ran out first.
 local steps, step_max, spent = 0, wanted + INLINE_SETTLE_MAX, false
-local grouped = redis.call('EXISTS', K.gturn) == 1 or labelled_turns(set_heads)
-if not grouped and not sets_ready(set_heads) then
+local grouped = redis.call('EXISTS', K.gturn) == 1 or labelled_turns(view)
+if not grouped and not sets_ready(view) then
   -- No group in the turns and no task with requirements for this worker: the tasks without a
   -- group, in range reads (each member read is taken out of `ready`, so every read moves on).
   local full = false
@@ -355,7 +369,7 @@ else
 end
 -- The bound ran out on tasks that were not handed out, and some are left: ask again at once
 -- (retry_after_ms 0).
-if #leased == 0 and spent and (grouped or redis.call('ZCARD', K.ready) > 0 or sets_ready(set_heads)) then
+if #leased == 0 and spent and (grouped or redis.call('ZCARD', K.ready) > 0 or sets_ready(view)) then
   return reply('limited', {}, 0)
 end
 

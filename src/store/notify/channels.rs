@@ -81,7 +81,7 @@ impl Channel {
         self.lease.retain(|waiter| {
             let fits = woken < n && waiter.labels.as_ref().is_some_and(|l| l.satisfy(rset));
             if fits {
-                waiter.wake.wake();
+                waiter.wake.wake_for(rset);
                 woken += 1;
             }
             !fits
@@ -172,12 +172,23 @@ struct Wake {
     notify: Notify,
     woken: AtomicBool,
     taken: AtomicBool,
+    /// The requirements of the task it was woken for, when they need labels: a wake passed on
+    /// goes to a waiter that has them too.
+    needs: std::sync::Mutex<Option<String>>,
 }
 
 impl Wake {
     fn wake(&self) {
         self.woken.store(true, Ordering::Release);
         self.notify.notify_one();
+    }
+
+    /// Wakes it for a task that requires `rset`.
+    fn wake_for(&self, rset: &str) {
+        if let Ok(mut needs) = self.needs.lock() {
+            *needs = Some(rset.to_owned());
+        }
+        self.wake();
     }
 }
 
@@ -307,7 +318,13 @@ impl Drop for Listener {
                 // the task is not left waiting for the next check of a waiter never woken.
                 let woken = self.wake.woken.load(Ordering::Acquire);
                 if woken && !self.wake.taken.load(Ordering::Acquire) {
-                    channel.wake_next_waiter();
+                    let needs = self.wake.needs.lock().ok().and_then(|mut n| n.take());
+                    match needs {
+                        Some(rset) => channel.wake_waiters_for(1, &rset),
+                        None => {
+                            channel.wake_next_waiter();
+                        }
+                    }
                 }
             }
             Interest::Task(task) => {

@@ -104,3 +104,33 @@ async fn a_task_with_requirements_wakes_only_waiters_that_satisfy_them() {
     );
     assert!(!woken(&plain).await && !woken(&cpu).await);
 }
+
+/// A waiter woken for a task that needs labels, and gone before it looked, passes the wake to
+/// the next waiter that has them, not to the first in line.
+#[tokio::test]
+async fn a_wake_for_labels_is_passed_on_to_a_waiter_with_them() {
+    let inner = offline();
+    let gpu = || {
+        let map = [("gpu".to_owned(), "a100".to_owned())]
+            .into_iter()
+            .collect();
+        Some(Arc::new(Labels::parse(map).expect("labels")))
+    };
+    let register =
+        |labels| Listener::register(&inner, "queue".into(), Interest::Ready(None, labels));
+    let first = register(gpu()).await;
+    let plain = register(None).await;
+    let second = register(gpu()).await;
+    inner.dispatch("queue", "R 1 gpu=a100");
+    drop(first);
+    let passed = tokio::time::timeout(Duration::from_millis(200), second.notified()).await;
+    assert!(
+        passed.is_ok(),
+        "the wake did not reach the second GPU waiter"
+    );
+    let plain_woken = tokio::time::timeout(Duration::from_millis(100), plain.notified()).await;
+    assert!(
+        plain_woken.is_err(),
+        "the plain waiter was woken for a GPU task"
+    );
+}

@@ -61,7 +61,14 @@ end
 -- A resumed queue, or a raised limit, may let waiting workers lease now.
 EVENTS.slots = EVENTS.slots + 1
 EVENTS.ready = redis.call('ZCARD', K.ready) + redis.call('ZCARD', K.gready)
-  + redis.call('ZCARD', K.rready)
+-- Tasks that need labels wake the waiters that have them (at most REQUIREMENT_SETS_MAX sets,
+-- and a few redriven past it).
+local needing = redis.call('ZCARD', K.rready) + redis.call('ZCARD', K.rheads)
+if needing > 0 then
+  for _, rset in ipairs(redis.call('HKEYS', K.rsets)) do
+    EVENTS.rsets[rset] = needing
+  end
+end
 version = version + 1
 redis.call('HSET', K.policy, '~version', version, '~updated_at', now, '~updated_by', updated_by)
 if #written > 0 then

@@ -12,7 +12,7 @@ use crate::store::script::{ScriptDef, script};
 pub static POLICY: ScriptDef = script!(
     "policy" in "policies",
     " flags=allow-oom",
-    keys: ["ready", "gready", "rready", "policy", "events"],
+    keys: ["ready", "gready", "rready", "rheads", "rsets", "policy", "events"],
     policy: [
         "lease_ms", "max_attempts", "backoff.initial_ms", "backoff.multiplier", "backoff.max_ms",
         "backoff.jitter", "max_payload_bytes", "rate_limit.per_second", "rate_limit.burst",

@@ -3,23 +3,26 @@
 -- read from the index that has no requirements and from the indexes of the requirement sets
 -- the worker's labels satisfy, and no other (prelude/requires.lua, prelude/groups.lua).
 --
--- `heads` is the worker's view of `rready`: each requirement set its labels satisfy -> that
--- set's best ready task (false when none), read once per call (`worker_sets`), then again only
--- for a set a task was taken from. A worker without labels has none, and reads what it read
--- before requirements existed.
+-- `view` is what the worker may read, made once per lease call (`worker_view`): `sets`, the
+-- requirement sets its labels satisfy; `ready`, each one's best ready task without a group
+-- (false when none), read again only for a set a task was taken from; and `heads` and `turns`,
+-- each one's first `rheads` and `rturn` entry, read when first needed and again only when a
+-- change in this script call touched that set's range (TURNS_TOUCHED, prelude/groups.lua). So
+-- a lease step reads the sets it has not read yet or that changed, not every set each time. A
+-- worker without labels has no set, and reads what it read before requirements existed.
 
--- The requirement sets `labels` (canonical text) satisfy, each with its best ready task.
-local function worker_sets(labels)
-  local heads = {}
-  for _, rset in ipairs(sets_satisfied(labels)) do
-    heads[rset] = req_first(rset) or false
+-- The view of a worker with `labels` (canonical text).
+local function worker_view(labels)
+  local view = { sets = sets_satisfied(labels), ready = {}, heads = {}, turns = {} }
+  for _, rset in ipairs(view.sets) do
+    view.ready[rset] = req_first(rset) or false
   end
-  return heads
+  return view
 end
 
--- Whether a set in `heads` has a ready task without a group.
-local function sets_ready(heads)
-  for _, head in pairs(heads) do
+-- Whether a set of the view has a ready task without a group.
+local function sets_ready(view)
+  for _, head in pairs(view.ready) do
     if head then
       return true
     end
@@ -30,13 +33,14 @@ end
 -- The best ready task without a group the worker may take: `ready`'s first, or the first of
 -- a set it satisfies, whichever ranks first (priority, then arrival). Returns its member, its
 -- rank and its set (nil for `ready`), or nil.
-local function best_plain(heads)
+local function best_plain(view)
   local plain = redis.call('ZRANGE', K.ready, 0, 0, 'WITHSCORES')
   local best, rank, best_set = plain[1], nil, nil
   if best then
     rank = string.format('%04d', 1000 + tonumber(plain[2])) .. best
   end
-  for rset in pairs(heads) do
+  local heads = view.ready
+  for _, rset in ipairs(view.sets) do
     local head = heads[rset]
     local head_rank = head and req_member_parts(head)
     -- Members this version does not write are dropped as they are met (a few per call).
@@ -57,29 +61,35 @@ local function best_plain(heads)
 end
 
 -- Whether groups whose next task requires labels the worker has may be in the turns.
-local function labelled_turns(heads)
-  return next(heads) ~= nil and redis.call('EXISTS', K.rturn) == 1
+local function labelled_turns(view)
+  return #view.sets > 0 and redis.call('EXISTS', K.rturn) == 1
 end
 
--- The first member of set `rset`'s range in the lex index `key`, or nil.
-local function set_first(key, rset)
-  return redis.call('ZRANGE', key, '[' .. rset .. ' ', '(' .. rset .. '!', 'BYLEX', 'LIMIT', 0, 1)[1]
+-- The first member of set `rset`'s range in the lex index `key` (`rheads` or `rturn`, whose
+-- kept entries are `cache`, and changes `touched`), or nil.
+local function set_first(key, cache, touched, rset)
+  if cache[rset] == nil or touched[rset] then
+    touched[rset] = nil
+    cache[rset] = redis.call('ZRANGE', key, '[' .. rset .. ' ', '(' .. rset .. '!', 'BYLEX',
+      'LIMIT', 0, 1)[1] or false
+  end
+  return cache[rset] or nil
 end
 
 -- The best group head the worker may take: `gheads`' first, or the first in `rheads` of a set
 -- it satisfies, whichever ranks first (priority, then arrival). Returns its rank, head, score,
 -- set ('' for `gheads`) and `rheads` entry, or nil.
-local function best_head(heads)
+local function best_head(view)
   local first = redis.call('ZRANGE', K.gheads, 0, 0, 'WITHSCORES')
   local rank, head, score, rset, entry = nil, first[1], tonumber(first[2]), '', nil
   if head then
     rank = string.format('%04d', 1000 + score) .. head
   end
-  if not labelled_turns(heads) then
+  if not labelled_turns(view) then
     return rank, head, score, rset, entry
   end
-  for set in pairs(heads) do
-    local e = set_first(K.rheads, set)
+  for _, set in ipairs(view.sets) do
+    local e = set_first(K.rheads, view.heads, TURNS_TOUCHED.heads, set)
     local band, h = nil, nil
     if e then
       band, h = string.match(e, '^%S+ (%d%d%d%d)(%S+ %S+)$')
@@ -88,6 +98,7 @@ local function best_head(heads)
       rank, head, score, rset, entry = band .. h, h, tonumber(band) - 1000, set, e
     elseif e and not h then
       redis.call('ZREM', K.rheads, e) -- not a member this version writes
+      view.heads[set] = nil
     end
   end
   return rank, head, score, rset, entry
@@ -96,14 +107,14 @@ end
 -- The group whose turn it is for the worker: `gturn`'s first, or the first in `rturn` of a set
 -- it satisfies, whichever pass is lowest. Returns the group, its pass, its set ('' for
 -- `gturn`) and its `rturn` entry's pass text, or nil.
-local function next_turn(heads)
+local function next_turn(view)
   local first = redis.call('ZRANGE', K.gturn, 0, 0, 'WITHSCORES')
   local g, pass, rset, text = first[1], tonumber(first[2]), '', nil
-  if not labelled_turns(heads) then
+  if not labelled_turns(view) then
     return g, pass, rset, text
   end
-  for set in pairs(heads) do
-    local e = set_first(K.rturn, set)
+  for _, set in ipairs(view.sets) do
+    local e = set_first(K.rturn, view.turns, TURNS_TOUCHED.turns, set)
     local p, name = nil, nil
     if e then
       p, name = string.match(e, '^%S+ (%S+) (%S+)$')
@@ -112,6 +123,7 @@ local function next_turn(heads)
       g, pass, rset, text = name, tonumber(p), set, p
     elseif e and not tonumber(p) then
       redis.call('ZREM', K.rturn, e) -- not a member this version writes
+      view.turns[set] = nil
     end
   end
   return g, pass, rset, text

@@ -57,6 +57,16 @@ local function group_head(member)
   return rest .. ' ' .. g, tonumber(pri) - 1000, rset
 end
 
+-- The requirement sets whose `rheads` / `rturn` ranges this script call changed, so a lease
+-- re-reads only those of the first entries it keeps per set (prelude/choice.lua).
+local TURNS_TOUCHED = { heads = {}, turns = {} }
+
+-- Notes that set `rset`'s ranges changed.
+local function turns_touched(rset)
+  TURNS_TOUCHED.heads[rset] = true
+  TURNS_TOUCHED.turns[rset] = true
+end
+
 -- A pass as `rturn` orders it: fixed-width text, so lex order is numeric order.
 local function pass_text(pass)
   return string.format('%020.4f', pass)
@@ -71,7 +81,7 @@ local function turn_parts(state)
     return 't', string.sub(state, 3)
   elseif kind == 'u ' then
     local rset, pass, band, head = string.match(state, '^u (%S+) (%S+) (%d%d%d%d)(%S+ %S+)$')
-    if head then
+    if head and tonumber(pass) then
       return 'u', head, rset, tonumber(pass), band
     end
   end
@@ -85,6 +95,7 @@ local function turn_leave(g, state)
   if kind == 'u' then
     redis.call('ZREM', K.rheads, rset .. ' ' .. band .. head)
     redis.call('ZREM', K.rturn, rset .. ' ' .. pass_text(pass) .. ' ' .. g)
+    turns_touched(rset)
   elseif kind == 't' then
     redis.call('ZREM', K.gheads, head)
   end
@@ -111,6 +122,7 @@ local function turn_join(g, head, score, rset, pass)
   redis.call('ZADD', K.rheads, 0, rset .. ' ' .. band .. head)
   redis.call('ZADD', K.rturn, 0, rset .. ' ' .. pass_text(pass) .. ' ' .. g)
   redis.call('HSET', K.gstate, g, 'u ' .. rset .. ' ' .. pass_text(pass) .. ' ' .. band .. head)
+  turns_touched(rset)
 end
 
 -- Moves group g (in the turns, its state `state`) to `pass`.
@@ -273,6 +285,11 @@ local function group_sync(g, known_id, known_meta, force)
     redis.call('ZREM', K.gwait, g)
   end
   turn_join(g, head, score, rset, pass)
+  if rset ~= '' then
+    -- Its next task needs labels: the waiting workers that have them are woken, not the
+    -- first in line (who may not).
+    EVENTS.rsets[rset] = (EVENTS.rsets[rset] or 0) + 1
+  end
 end
 
 -- A task joined group g (submitted, or redriven from dead): the group is listed while it has

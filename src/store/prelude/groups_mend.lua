@@ -42,3 +42,35 @@ local function group_leases_mended(limit, cursor)
   end
   return #members < limit and '' or members[#members]
 end
+
+-- Drops the `rturn` entries no group's state points to (a lost or edited `gstate`: the group
+-- was re-placed elsewhere, and the entry would stand in its set's turns for good), looking at
+-- most `limit` entries from `cursor` (the last one looked at; '' for the first). The reaper
+-- calls it; returns the cursor to go on from ('' when done).
+local function turns_mended(limit, cursor)
+  local from = cursor == '' and '-' or '(' .. cursor
+  local members = redis.call('ZRANGE', K.rturn, from, '+', 'BYLEX', 'LIMIT', 0, limit)
+  for _, member in ipairs(members) do
+    local rset, pass, g = string.match(member, '^(%S+) (%S+) (%S+)$')
+    local kind, _, state_set, state_pass = turn_parts(g and redis.call('HGET', K.gstate, g))
+    if not (kind == 'u' and state_set == rset and pass_text(state_pass) == pass) then
+      redis.call('ZREM', K.rturn, member)
+    end
+  end
+  return #members < limit and '' or members[#members]
+end
+
+-- Drops the `rheads` entries no group's state points to, as `turns_mended` does `rturn`'s.
+local function heads_mended(limit, cursor)
+  local from = cursor == '' and '-' or '(' .. cursor
+  local members = redis.call('ZRANGE', K.rheads, from, '+', 'BYLEX', 'LIMIT', 0, limit)
+  for _, member in ipairs(members) do
+    local rset, band, head = string.match(member, '^(%S+) (%d%d%d%d)(%S+ %S+)$')
+    local g = head and string.match(head, ' (%S+)$')
+    local kind, state_head, state_set, _, state_band = turn_parts(g and redis.call('HGET', K.gstate, g))
+    if not (kind == 'u' and state_head == head and state_set == rset and state_band == band) then
+      redis.call('ZREM', K.rheads, member)
+    end
+  end
+  return #members < limit and '' or members[#members]
+end

@@ -37,6 +37,17 @@ local function wrong_field(meta, fields, kind)
   return nil, dropped
 end
 
+-- Whether `text` is a requirement set as the server writes it: "name=value" pairs joined by
+-- ',' (model::Requires), so the scripts and the server read it alike.
+local function requirement_set(text)
+  for pair in string.gmatch(text .. ',', '([^,]*),') do
+    if not string.match(pair, '^[%w._/-]+=[%w._:@/-]+$') then
+      return false
+    end
+  end
+  return true
+end
+
 -- Brings decoded metadata to the current shape. Returns the table and whether it changed, or
 -- nil and why the record cannot be used.
 local function normalize(meta)
@@ -55,7 +66,7 @@ local function normalize(meta)
   if meta.quarantined then
     return nil, meta.quarantined
   end
-  if meta.rset and not string.match(meta.rset, '^[%w._:@/-]+=[%w._:@/=,-]+$') then
+  if meta.rset and not requirement_set(meta.rset) then
     return nil, 'rset is not a requirement set'
   end
   local state = meta.state

@@ -44,11 +44,13 @@ local function requires_joined(rset, capped)
 end
 
 -- A live task that requires `rset` finished (completed, dead, cancelled or quarantined). A set
--- whose count a lost or edited key made too low stays while it still has ready tasks, so a
--- lease can find them.
+-- whose count a lost or edited key made too low stays while it still has ready tasks (without
+-- a group, or a group's next task), so a lease can find them.
 local function requires_left(rset)
   if redis.call('HINCRBY', K.rsets, rset, -1) <= 0 then
-    if req_first(rset) then
+    local heads = redis.call('ZRANGE', K.rheads, '[' .. rset .. ' ', '(' .. rset .. '!', 'BYLEX',
+      'LIMIT', 0, 1)
+    if req_first(rset) or heads[1] then
       redis.call('HSET', K.rsets, rset, 1)
     else
       redis.call('HDEL', K.rsets, rset)
@@ -98,14 +100,14 @@ local function sets_satisfied(text)
   return sets
 end
 
--- Puts back the `rsets` entries of sets that have ready tasks, from the one index they derive
--- from, `rready`: at most `limit` sets, walked by name from `cursor` ('' for the first). The
--- reaper calls it, so a lost `rsets` costs the requirement tasks at most one sweep; returns
--- the cursor to go on from ('' when the walk is done).
-local function requires_mended(limit, cursor)
+-- Puts back the `rsets` entries of sets that have ready tasks, from the indexes they derive
+-- from, `key` (`rready`, or `rheads` for the groups'): at most `limit` sets, walked by name from
+-- `cursor` ('' for the first). The reaper calls it, so a lost `rsets` costs the requirement
+-- tasks at most one sweep; returns the cursor to go on from ('' when the walk is done).
+local function requires_mended(key, limit, cursor)
   for _ = 1, limit do
     local from = cursor == '' and '-' or '(' .. cursor .. '!'
-    local member = redis.call('ZRANGE', K.rready, from, '+', 'BYLEX', 'LIMIT', 0, 1)[1]
+    local member = redis.call('ZRANGE', key, from, '+', 'BYLEX', 'LIMIT', 0, 1)[1]
     if not member then
       return ''
     end
@@ -114,7 +116,7 @@ local function requires_mended(limit, cursor)
       redis.call('HSETNX', K.rsets, rset, 1)
       cursor = rset
     else
-      redis.call('ZREM', K.rready, member) -- not a member this version writes
+      redis.call('ZREM', key, member) -- not a member this version writes
     end
   end
   return cursor

@@ -85,7 +85,14 @@ local function walk(key, field, step)
 end
 walk(K.gready, 'group_mend', groups_mended)
 walk(K.gleased, 'group_lease_mend', group_leases_mended)
-walk(K.rready, 'requires_mend', requires_mended)
+walk(K.rready, 'requires_mend', function(limit, cursor)
+  return requires_mended(K.rready, limit, cursor)
+end)
+walk(K.rheads, 'requires_heads_mend', function(limit, cursor)
+  return requires_mended(K.rheads, limit, cursor)
+end)
+walk(K.rturn, 'turns_mend', turns_mended)
+walk(K.rheads, 'heads_mend', heads_mended)
 
 -- Workers silent past the window are forgotten (a few per sweep).
 local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - POLICY.workers_window_ms,

@@ -152,9 +152,12 @@ else
     or redis.call('ZRANK', K.ready, meta.seq .. ':' .. id)
   rank = rank or nil -- a missing member is false: not in the index (a hand-edited record)
   ahead = rank or 0
+  -- Ready tasks with requirements go before it for the workers that may take them, and not
+  -- for the others: while any wait, the count is a lower bound.
+  local required = redis.call('EXISTS', K.rready) == 1
   if POLICY.strategy == 1 then
-    scope, exact = 'ungrouped', rank ~= nil
-  elseif redis.call('EXISTS', K.gready) == 0 then
+    scope, exact = 'ungrouped', rank ~= nil and not required
+  elseif redis.call('EXISTS', K.gready) == 0 and not required then
     scope, exact = 'queue', rank ~= nil
   else
     -- Each group whose next task has a higher priority has at least that task ahead.

@@ -1,6 +1,6 @@
-//! The workers view: each named worker with the leases it holds and what it did in the window,
-//! the anonymous ones counted but not listed, every worker across queues, and a worker silent
-//! past the window gone from the view and then from Redis.
+//! The workers view: each named worker with its labels, the leases it holds and what it did in
+//! the window, the anonymous ones counted but not listed, every worker across queues, a worker
+//! silent past the window gone from the view and then from Redis, and the window a setting.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -35,13 +35,19 @@ async fn three_workers_show_their_leases_and_counts() {
         app.submit(&q, json!({"payload": n})).await;
     }
     let a = app
-        .lease(&q, json!({"worker": "gpu-a", "max_tasks": 3}))
+        .lease(
+            &q,
+            json!({"worker": "gpu-a", "max_tasks": 3, "labels": {"gpu": "a100"}}),
+        )
         .await;
     let b = app
         .lease(&q, json!({"worker": "cpu-b", "max_tasks": 2}))
         .await;
     let c = app
-        .lease(&q, json!({"worker": "eu-c", "max_tasks": 1}))
+        .lease(
+            &q,
+            json!({"worker": "eu-c", "max_tasks": 1, "labels": {"region": "eu", "rack": "7"}}),
+        )
         .await;
     let anonymous = app.lease(&q, json!({"max_tasks": 1})).await;
     assert_eq!((a.len(), b.len(), c.len(), anonymous.len()), (3, 2, 1, 1));
@@ -74,6 +80,13 @@ async fn three_workers_show_their_leases_and_counts() {
         "{answer}"
     );
     assert_eq!(tally(worker(&answer, "gpu-a")), (1, 3, 2, 0));
+    assert_eq!(worker(&answer, "gpu-a")["labels"], json!({"gpu": "a100"}));
+    assert_eq!(worker(&answer, "cpu-b")["labels"], json!({}));
+    assert_eq!(
+        worker(&answer, "eu-c")["labels"],
+        json!({"rack": "7", "region": "eu"}),
+        "a heartbeat keeps the labels of the last lease call"
+    );
     assert_eq!(
         tally(worker(&answer, "cpu-b")),
         (0, 2, 0, 1),

@@ -397,6 +397,7 @@ mod direct {
             group: None,
             start_within_ms: None,
             requires: None,
+            debounce: None,
             idempotency: None,
         }
     }

@@ -35,7 +35,7 @@ export interface Task {
 export interface QueueStats {
   name: string;
   counts: Record<State | "quarantined", number>;
-  totals: { submitted: number; completed: number; failed: number; dead: number; expired: number };
+  totals: { submitted: number; completed: number; failed: number; dead: number; expired: number; debounced: number };
   oldest_ready_age_ms: number | null;
   groups: { ready: number; held: number };
   policy: Record<string, unknown> & { paused: boolean };

@@ -50,6 +50,9 @@ pub struct Totals {
     /// Tasks not leased by their start deadline (`start_within_ms`, `start_ttl_ms`), sent to
     /// `dead` unrun; counted in `dead` too.
     pub expired: u64,
+    /// Submits a `debounce` key's waiting task took (updates, not new tasks: not counted in
+    /// `submitted`).
+    pub debounced: u64,
 }
 
 /// A queue's task groups that have ready tasks now.

@@ -147,6 +147,10 @@ pub struct Task {
     pub last_error: Option<String>,
     /// Failed attempts, oldest first, at most the last 10.
     pub errors: Vec<TaskError>,
+    /// In a submit's answer only: `true` when the submit's `debounce` key found this task still
+    /// waiting for its run time, and gave it the submit's fields and a new run time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debounced: Option<bool>,
 }
 
 /// A granted lease: the right to work on `task` until `expires_at`.

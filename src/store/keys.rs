@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 40] = [
+pub const ROLES: [(&str, &str); 41] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -75,6 +75,10 @@ pub const ROLES: [(&str, &str); 40] = [
     (
         "idempotency",
         "hash: Idempotency-Key -> `<task id> <fingerprint of the request>`",
+    ),
+    (
+        "debounce",
+        "hash: debounce key -> `<task id> <first submit ms>`, while that task waits to run",
     ),
     (
         "idempotency_expiry",

@@ -151,6 +151,7 @@ impl TaskRecord {
             result,
             last_error: errors.last().map(|e| e.message.clone()),
             errors,
+            debounced: None,
         };
         Ok(Self { task, meta })
     }

@@ -75,7 +75,7 @@ macro_rules! script {
             "meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled",
             "deadlines", "leased", "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events",
             "gready", "gheads", "gturn", "gstate", "gleased", "grate", "gwait", "ghold", "gconf",
-            "glive", "gnames", "workers", "wstats", "rready", "rheads", "rturn", "rsets", "wlabels"
+            "glive", "gnames", "workers", "wstats", "rready", "rheads", "rturn", "rsets", "wlabels", "debounce"
             $($(, $extra)*)?
         ], $($rest)*)
     };

@@ -20,6 +20,7 @@ mod batching_faults;
 mod batching_work;
 mod connections;
 mod deadlines;
+mod debounce;
 mod errors;
 mod examples;
 mod expiry;

@@ -1,7 +1,7 @@
 //! The cluster-marked part of the integration suite: the same tests as `tests/api` for the
 //! lifecycle, policy, task groups (fairness, limits, ordering), multi-queue leasing, long polls,
-//! batch calls, retries and replays, worker labels and task requirements, explain and
-//! progress reports, run
+//! batch calls, retries and replays, debounced submits, worker labels and task requirements,
+//! explain and progress reports, run
 //! against a real Redis Cluster (three masters, three replicas, started by the harness), plus
 //! what only a cluster has: a master killed under load, and a queue's slot moved to another
 //! master.
@@ -27,6 +27,8 @@ mod reply;
 
 #[path = "../api/acks.rs"]
 mod acks;
+#[path = "../api/debounce.rs"]
+mod debounce;
 #[path = "../api/explain.rs"]
 mod explain;
 #[path = "../api/group_limits.rs"]

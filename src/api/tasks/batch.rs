@@ -7,7 +7,8 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::submit::{IdempotencyKey, SubmitTaskRequest, one_start, submitted, with_key};
+use super::debounce::{Debounce, debounce_rules};
+use super::submit::{Fate, IdempotencyKey, SubmitTaskRequest, one_start, submitted, with_key};
 use crate::http::batch::{BatchItem, BatchResult, Items, sort_out};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
@@ -52,6 +53,8 @@ pub struct BatchTaskRequest {
     start_within_ms: Option<StartWithinMs>,
     /// Labels a worker must have to lease this task, as for a single submit.
     requires: Option<Requires>,
+    /// Debounce, as for a single submit. Not with `delay_ms`, `run_at` or `idempotency_key`.
+    debounce: Option<Debounce>,
     /// This task's own idempotency key (1 to 255 printable characters), as the
     /// `Idempotency-Key` header of a single submit.
     #[schema(inline)]
@@ -63,6 +66,9 @@ impl Check for BatchTaskRequest {
 
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
         one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
+        let start = self.delay_ms.is_some() || self.run_at.is_some();
+        let keyed = self.idempotency_key.is_some();
+        debounce_rules(self.debounce.as_ref(), start, keyed, problems);
     }
 }
 
@@ -84,6 +90,7 @@ impl BatchTaskRequest {
             group: self.group,
             start_within_ms: self.start_within_ms,
             requires: self.requires,
+            debounce: self.debounce,
         }
         .into_task();
         match key {
@@ -162,8 +169,9 @@ pub async fn submit_tasks(
     let replicas = durability.check(confirmed, "every task of this batch")?;
     for ((index, size), outcome) in sizes.into_iter().zip(outcomes) {
         results[index] = Some(match submitted(&queue, size, outcome) {
-            Ok((task, true)) => BatchResult::done(index, 201, task, false),
-            Ok((task, false)) => BatchResult::done(index, 200, task, true),
+            Ok((task, Fate::Created)) => BatchResult::done(index, 201, task, false),
+            Ok((task, Fate::Replayed)) => BatchResult::done(index, 200, task, true),
+            Ok((task, Fate::Debounced)) => BatchResult::done(index, 200, task, false),
             Err(problem) => BatchResult::refused(index, &problem),
         });
     }

@@ -6,6 +6,7 @@
 //! no Redis keys and hold no state.
 
 pub(super) mod batch;
+mod debounce;
 pub(super) mod list;
 pub(super) mod submit;
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::debounce::{Debounce, NOT_WITH_IDEMPOTENCY_KEY, debounce_rules};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
     AnyText, DelayMs, Group, Int, JsonText, LeaseMs, MaxAttempts, Priority, StartWithinMs, Time,
@@ -68,6 +69,12 @@ pub struct SubmitTaskRequest {
     /// tasks may carry at most 64 distinct sets of requirements. In a group, the group's tasks
     /// keep its order: a worker that cannot take the group's next task passes the group by.
     pub(super) requires: Option<Requires>,
+    /// Debounce: while the task of this `key` still waits for its run time, this submit
+    /// updates that task (payload and the other fields) and moves its run time to `delay_ms`
+    /// from now, never past `max_delay_ms` after the key's first submit; the answer is `200`
+    /// with that task and `debounced: true`. Once it is ready, the next submit starts a new
+    /// task. Not with `delay_ms`, `run_at` or an `Idempotency-Key`.
+    pub(super) debounce: Option<Debounce>,
 }
 
 impl Check for SubmitTaskRequest {
@@ -75,6 +82,8 @@ impl Check for SubmitTaskRequest {
 
     fn check(&self, _limits: &BodyLimits, problems: &mut Problems) {
         one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
+        let start = self.delay_ms.is_some() || self.run_at.is_some();
+        debounce_rules(self.debounce.as_ref(), start, false, problems);
     }
 }
 
@@ -105,6 +114,7 @@ impl SubmitTaskRequest {
                 .requires
                 .filter(|r| !r.is_empty())
                 .map(|r| r.canonical()),
+            debounce: self.debounce.map(Debounce::spec),
             idempotency: None,
         }
     }
@@ -172,15 +182,27 @@ pub(super) fn with_key(mut task: NewTask, key: String) -> NewTask {
     task
 }
 
-/// What a submit's outcome means over HTTP: the task and whether it is new, or the problem.
+/// What became of a submit that was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fate {
+    Created,
+    /// A repeat of an earlier submit with the same idempotency key.
+    Replayed,
+    /// Its debounce key's task took it.
+    Debounced,
+}
+
+/// What a submit's outcome means over HTTP: the task and what became of the submit, or the
+/// problem.
 pub(super) fn submitted(
     queue: &QueueName,
     size: usize,
     outcome: SubmitOutcome,
-) -> Result<(Task, bool), ApiError> {
+) -> Result<(Task, Fate), ApiError> {
     match outcome {
-        SubmitOutcome::Created(task) => Ok((*task, true)),
-        SubmitOutcome::Replayed(task) => Ok((*task, false)),
+        SubmitOutcome::Created(task) => Ok((*task, Fate::Created)),
+        SubmitOutcome::Replayed(task) => Ok((*task, Fate::Replayed)),
+        SubmitOutcome::Debounced(task) => Ok((*task, Fate::Debounced)),
         SubmitOutcome::TooLarge { limit } => Err(ApiError::PayloadTooLarge(format!(
             "payload is {size} bytes of JSON; queue {queue} accepts at most {limit} (its \
              policy's max_payload_bytes)"
@@ -257,6 +279,9 @@ pub async fn submit_task(
     check_size("payload", &task.payload, limits.max_payload_bytes)?;
     let task = match single_header(&headers, IDEMPOTENCY_KEY, "Idempotency-Key")? {
         None => task,
+        Some(_) if task.debounce.is_some() => {
+            return Err(ApiError::field("debounce", NOT_WITH_IDEMPOTENCY_KEY));
+        }
         Some(value) => {
             let key = value.to_str().unwrap_or("\u{7f}").to_owned();
             if let Some(problem) = key_problem(&key) {
@@ -267,15 +292,15 @@ pub async fn submit_task(
     };
     let size = task.payload.get().len();
     let (outcome, confirmed) = tasks.submit_replicated(&queue, task, durability.0).await?;
-    let (task, created) = submitted(&queue, size, outcome)?;
+    let (task, fate) = submitted(&queue, size, outcome)?;
     let replicas = durability.check(confirmed, &format!("task {}", task.id))?;
     let location = format!("/v1/queues/{}/tasks/{}", task.queue, task.id);
     let location = HeaderValue::try_from(location)
         .map_err(|e| ApiError::Internal(format!("location header: {e}")))?;
     let reply = ([(header::LOCATION, location)], replicas, Json(task));
-    Ok(if created {
-        (StatusCode::CREATED, reply).into_response()
-    } else {
-        replayed(reply)
+    Ok(match fate {
+        Fate::Created => (StatusCode::CREATED, reply).into_response(),
+        Fate::Replayed => replayed(reply),
+        Fate::Debounced => (StatusCode::OK, reply).into_response(),
     })
 }

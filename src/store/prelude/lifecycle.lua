@@ -2,12 +2,25 @@
 -- leases and their fencing, failures, terminal states, and the bounded reclaim and promotion
 -- steps that both the reaper and lease calls run.
 
+-- A debounced task lets go of its key once it is ready or finished (prelude/submit_one.lua):
+-- the next submit with the key starts a new task.
+local function debounce_released(id, meta)
+  if meta.dkey then
+    local entry = redis.call('HGET', K.debounce, meta.dkey)
+    if entry and string.match(entry, '^(%S+)') == id then
+      redis.call('HDEL', K.debounce, meta.dkey)
+    end
+    meta.dkey = nil
+  end
+end
+
 -- A task with a group is ready in its group's order (prelude/groups.lua), one without a group
 -- that has requirements in its requirement set's (prelude/requires.lua), any other in `ready`;
 -- all are in `ready_time`. Each time a task becomes ready its start deadline, if it
 -- has one (its own `start_within_ms`, else the policy's `start_ttl_ms` now), starts anew and
 -- is indexed in `deadlines`: a task without one costs nothing here.
 local function make_ready(id, meta)
+  debounce_released(id, meta)
   meta.state = 'ready'
   meta.seq = string.format('%016x', redis.call('HINCRBY', K.stats, 'seq', 1))
   local start_ms = meta.start_ms or POLICY.start_ttl_ms
@@ -105,6 +118,7 @@ end
 -- Moves a task to a terminal state, to be purged after the state's retention time (dead tasks
 -- have their own; completed and cancelled ones share one).
 local function finish(id, meta, state)
+  debounce_released(id, meta)
   meta.state = state
   meta.seq = nil
   meta.finished_at = now

@@ -16,7 +16,7 @@ local NUMBER_FIELDS = {
   'prog', 'prog_at', 'start_ms', 'start_by',
 }
 local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined', 'group', 'gseq',
-  'rset' }
+  'rset', 'dkey' }
 -- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
 local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time', 'deadlines' }
 

@@ -7,9 +7,16 @@
 -- Returns a reply list: { 'created', meta JSON } | { 'replayed', task } | { 'too_large', cap }
 -- | { 'key_reused', first task id } (the same key with another body)
 -- | { 'key_gone', first task id } (its task has already been removed) | { 'exists' }
--- | { 'requires_full', REQUIREMENT_SETS_MAX } (its requirement set would be one too many).
+-- | { 'requires_full', REQUIREMENT_SETS_MAX } (its requirement set would be one too many)
+-- | { 'debounced', task } (the debounce key's task took this submit, see `debounced`).
+--
+-- Debounce (`dkey`, `ddelay` ms, `dmax` ms or ''): the key's task, while it still waits for its
+-- run time, takes this submit's fields and runs `ddelay` after it, but never later than `dmax`
+-- after the key's first submit; else a new task is added, to run after `ddelay` (or `dmax`),
+-- and becomes the key's. `debounce` holds "<task id> <first submit ms>" per key only while its
+-- task waits: a task that becomes ready or finishes lets go of its key (lifecycle.lua).
 local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts, lease_ms, key,
-    fingerprint, group, start_within_ms, requires)
+    fingerprint, group, start_within_ms, requires, dkey, ddelay, dmax)
   if key ~= '' then
     local known = redis.call('HGET', K.idempotency, key)
     local expires = tonumber(redis.call('ZSCORE', K.idempotency_expiry, key))
@@ -32,11 +39,48 @@ local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts,
     return { 'exists' }
   end
   local rset = requires ~= '' and requires or nil
+  local g = group ~= '' and group or nil
+  if dkey ~= '' then
+    local entry = redis.call('HGET', K.debounce, dkey)
+    local did, first = string.match(entry or '', '^(%S+) (%d+)$')
+    local meta = did and load_task(did)
+    if meta and meta.state == 'scheduled' and meta.dkey == dkey then
+      if rset ~= meta.rset then
+        if rset and not requires_joined(rset, true) then
+          return { 'requires_full', REQUIREMENT_SETS_MAX }
+        end
+        if meta.rset then
+          requires_left(meta.rset)
+        end
+      end
+      if g ~= meta.group then
+        if meta.group then
+          group_finished(did, meta)
+        end
+        if g then
+          group_joined(g)
+        end
+      end
+      redis.call('HSET', K.payload, did, payload)
+      meta.priority, meta.max_attempts, meta.lease_ms = tonumber(priority), tonumber(max_attempts), tonumber(lease_ms)
+      meta.start_ms, meta.group, meta.rset = tonumber(start_within_ms), g, rset
+      local at = now + tonumber(ddelay)
+      if dmax ~= '' then
+        at = math.min(at, tonumber(first) + tonumber(dmax))
+      end
+      redis.call('ZREM', K.scheduled, did)
+      place(did, meta, at)
+      redis.call('HINCRBY', K.stats, 'debounced', 1)
+      return { 'debounced', (task_reply(did, meta, save_meta(did, meta))) }
+    end
+  end
   if rset and not requires_joined(rset, true) then
     return { 'requires_full', REQUIREMENT_SETS_MAX }
   end
   local start = now
-  if delay_ms ~= '' then
+  if dkey ~= '' then
+    start = now + math.min(tonumber(ddelay), tonumber(dmax) or tonumber(ddelay))
+  elseif delay_ms ~= '' then
     start = now + tonumber(delay_ms)
   elseif run_at ~= '' then
     start = tonumber(run_at)
@@ -57,6 +101,10 @@ local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts,
   redis.call('HSET', K.payload, id, payload)
   if meta.group then
     group_joined(meta.group)
+  end
+  if dkey ~= '' then
+    meta.dkey = dkey
+    redis.call('HSET', K.debounce, dkey, id .. ' ' .. string.format('%d', now))
   end
   place(id, meta, start)
   redis.call('HINCRBY', K.stats, 'submitted', 1)

@@ -2,7 +2,7 @@
 -- policy values, from set sizes and counters only (never a scan of its tasks). Writes nothing.
 -- arg: none
 -- Returns reply('ok', { ready, scheduled, leased, completed, dead, cancelled, quarantined },
---   { submitted, completed, failed, dead, expired }, oldest ready since (ms) or false, policy hash,
+--   { submitted, completed, failed, dead, expired, debounced }, oldest ready since (ms) or false, policy hash,
 --   { groups with ready tasks, held ones })
 -- or reply('not_found') for a queue with no trace in Redis.
 
@@ -11,7 +11,8 @@ local exists = redis.call('EXISTS', K.stats, K.policy) > 0
 if not exists then
   return reply('not_found')
 end
-local totals = redis.call('HMGET', K.stats, 'submitted', 'completed', 'failed', 'dead', 'expired')
+local totals = redis.call('HMGET', K.stats, 'submitted', 'completed', 'failed', 'dead', 'expired',
+  'debounced')
 for n = 1, #totals do
   totals[n] = tonumber(totals[n]) or 0
 end

@@ -36,7 +36,7 @@ impl Op for Stats<'_> {
         }
         let counts = reply.counts()?;
         let t = reply.u64s()?;
-        let Some(&[submitted, done, failed, died, expired]) = t.get(..5) else {
+        let Some(&[submitted, done, failed, died, expired, debounced]) = t.get(..6) else {
             return Err(StoreError::Corrupt("short stats reply".into()));
         };
         let oldest_ready_age_ms = match reply.next()? {
@@ -58,6 +58,7 @@ impl Op for Stats<'_> {
                 failed,
                 dead: died,
                 expired,
+                debounced,
             },
             oldest_ready_age_ms,
             groups: reply.group_tally()?,

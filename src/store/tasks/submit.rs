@@ -106,7 +106,7 @@ impl Op for SubmitBatch {
     }
 }
 
-/// The 12 arguments of one task (see `submit.lua`).
+/// The 15 arguments of one task (see `submit.lua`).
 fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
     let (delay, run_at) = match task.start {
         Start::Now => (None, None),
@@ -129,6 +129,10 @@ fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
         .push(task.group.as_ref().map_or("", |g| g.as_str()))
         .opt(task.start_within_ms)
         .push(task.requires.as_deref().unwrap_or(""));
+    match &task.debounce {
+        Some(d) => a.push(d.key.as_str()).push(d.delay_ms).opt(d.max_delay_ms),
+        None => a.push("").push("").push(""),
+    };
 }
 
 fn read_outcome(
@@ -158,6 +162,18 @@ fn read_outcome(
         "replayed" => match reply.record(value)? {
             Some(record) => SubmitOutcome::Replayed(Box::new(record.task)),
             None => return Err(StoreError::Corrupt("the first task is unreadable".into())),
+        },
+        "debounced" => match reply.record(value)? {
+            Some(record) => {
+                let mut task = record.task;
+                task.debounced = Some(true);
+                SubmitOutcome::Debounced(Box::new(task))
+            }
+            None => {
+                return Err(StoreError::Corrupt(
+                    "the debounced task is unreadable".into(),
+                ));
+            }
         },
         "too_large" => SubmitOutcome::TooLarge {
             limit: u64::try_from(crate::store::op::into_int(value)?).unwrap_or(0),

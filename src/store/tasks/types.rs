@@ -30,9 +30,21 @@ pub struct NewTask {
     pub group: Option<crate::model::GroupName>,
     /// The labels a worker needs to lease it, canonical (`Requires::canonical`), if any.
     pub requires: Option<String>,
+    /// Debounce: while the task of this key still waits for its run time, this submit updates
+    /// it instead of adding one (`start` is then ignored).
+    pub debounce: Option<DebounceSpec>,
     /// The producer's `Idempotency-Key`, with a fingerprint of its request: a repeat with the
     /// same key and fingerprint within the queue's dedup window gets the first task back.
     pub idempotency: Option<Idempotency>,
+}
+
+/// A submit's debounce: its key, how long after this submit the task runs, and at most how
+/// long after the first submit of the key's task.
+#[derive(Debug, Clone)]
+pub struct DebounceSpec {
+    pub key: String,
+    pub delay_ms: u64,
+    pub max_delay_ms: Option<u64>,
 }
 
 /// An idempotency key and the fingerprint (SHA-256, hex) of the request that carried it.
@@ -48,6 +60,8 @@ pub enum SubmitOutcome {
     Created(Box<Task>),
     /// A repeat of an earlier submit with the same idempotency key: its task, as it is now.
     Replayed(Box<Task>),
+    /// The debounce key's task, still waiting, took this submit's fields and a new run time.
+    Debounced(Box<Task>),
     /// The payload is larger than the queue's `max_payload_bytes`.
     TooLarge {
         limit: u64,

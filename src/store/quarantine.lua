@@ -27,6 +27,9 @@ while arg(i) do
     if first_time and ok and type(meta) == 'table' and type(meta.group) == 'string' then
       group_quarantined(id, meta)
     end
+    if first_time and ok and type(meta) == 'table' and type(meta.dkey) == 'string' then
+      debounce_released(id, meta) -- a debounced task put aside lets go of its key
+    end
     if first_time and ok and type(meta) == 'table' and type(meta.rset) == 'string' then
       -- A live task with requirements leaves its set as a finished one does.
       if meta.state == 'ready' and not meta.group and type(meta.seq) == 'string'

@@ -8,9 +8,8 @@ pub static QUARANTINE: ScriptDef = script!(
     "quarantine" in ".",
     " flags=allow-oom",
     keys: task_keys,
-    policy: ["lease_ms", "max_attempts", "groups.max_in_flight", "groups.rate_limit.per_second",
-        "groups.rate_limit.burst", "groups.ordered"],
-    prelude: ["record", "groups_conf", "groups", "requires"],
+    policy: lifecycle,
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 pub struct Quarantine<'a> {

@@ -43,9 +43,16 @@ async fn fifty_submits_with_one_key_make_one_task_with_the_last_payload() {
     let last = &answers[49];
     assert_eq!(last["payload"], json!({"n": 49}));
     assert_eq!(last["state"], "scheduled");
-    // Its run time is 200 ms after the last submit (by the Redis clock: its answer's `run_at`
-    // was set in that same call), and the first submit was about a second before.
+    // Its run time is 200 ms after the last submit, by the Redis clock: at most 200 ms after
+    // a reading of that clock taken just after the submit answered.
+    let now: Vec<String> = RedisServer::shared().cmd(&["TIME"]).await;
+    let now_ms =
+        now[0].parse::<i64>().expect("s") * 1000 + now[1].parse::<i64>().expect("us") / 1000;
     let (created, run_at) = (ms(&last["created_at"]), ms(&last["run_at"]));
+    assert!(
+        run_at - now_ms <= 200 && run_at - now_ms > 100,
+        "{last} at {now_ms}"
+    );
     assert!(run_at - created >= 49 * 20 + 200, "{last}");
 
     let started = Instant::now();
@@ -57,6 +64,7 @@ async fn fifty_submits_with_one_key_make_one_task_with_the_last_payload() {
     assert!(started.elapsed() < Duration::from_secs(2));
     let stats = app.queue_stats(&q).await;
     assert_eq!(stats["totals"]["submitted"], 1, "{stats}");
+    assert_eq!(stats["totals"]["debounced"], 49, "{stats}");
     let key = format!("{}:{{q:{q}}}:debounce", app.prefix);
     let left: i64 = RedisServer::shared().cmd(&["HLEN", &key]).await;
     assert_eq!(left, 0, "the key is let go once its task is ready");
@@ -120,13 +128,15 @@ async fn the_key_is_let_go_with_its_task_and_bad_combinations_are_refused() {
     let id = task["id"].as_str().expect("id");
     let cancelled = app.delete(&format!("/v1/queues/{q}/tasks/{id}")).await;
     assert_eq!(cancelled.status, StatusCode::OK);
+    let key = format!("{}:{{q:{q}}}:debounce", app.prefix);
+    let kept: i64 = RedisServer::shared().cmd(&["HEXISTS", &key, "k"]).await;
+    assert_eq!(kept, 0, "the cancelled task let go of its key");
     let next = app
         .submit(&q, json!({"payload": 2, "debounce": spec}))
         .await;
     assert_ne!(next["id"], task["id"]);
     // The key's bookkeeping lost behind the server's back: the next submit starts a new task
     // (a second run, never a lost one), and the waiting one still runs.
-    let key = format!("{}:{{q:{q}}}:debounce", app.prefix);
     let deleted: i64 = RedisServer::shared().cmd(&["DEL", &key]).await;
     assert_eq!(deleted, 1);
     let after = app
@@ -181,4 +191,65 @@ async fn the_key_is_let_go_with_its_task_and_bad_combinations_are_refused() {
     );
     assert_eq!(results[0]["task"]["id"], results[1]["task"]["id"]);
     assert_eq!(results[1]["task"]["payload"], "b");
+}
+
+/// A task whose run time has come is not debounced, even before any sweep or call has made it
+/// ready (the reaper is off here): the next submit with the key starts a new task, and the
+/// first is ready. A replace that changes the requirements moves the task's place among the
+/// requirement sets, at the cap too.
+#[tokio::test]
+async fn a_due_task_is_not_put_off_and_a_replace_moves_its_requirement_set() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("debounce-due");
+    let spec = json!({"key": "k", "delay_ms": 300});
+    let first = app
+        .submit(&q, json!({"payload": 1, "debounce": spec}))
+        .await;
+    let run_at = ms(&first["run_at"]);
+    // Wait for the Redis clock to pass the run time, asking Redis nothing about the task.
+    loop {
+        let now: Vec<String> = redis.cmd(&["TIME"]).await;
+        let now_ms =
+            now[0].parse::<i64>().expect("s") * 1000 + now[1].parse::<i64>().expect("us") / 1000;
+        if now_ms > run_at {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second = app
+        .submit(&q, json!({"payload": 2, "debounce": spec}))
+        .await;
+    assert_ne!(second["id"], first["id"], "a due task was put off again");
+    let first_now = app.task(&q, first["id"].as_str().expect("id")).await;
+    assert_eq!(first_now["state"], "ready");
+
+    // Requirements replaced: the set the task leaves is let go, the one it takes is counted,
+    // and at the cap a swap is still allowed.
+    let rq = queue("debounce-requires");
+    for n in 0..63 {
+        app.submit(
+            &rq,
+            json!({"payload": n, "requires": {"m": format!("m{n}")}}),
+        )
+        .await;
+    }
+    let spec = json!({"key": "r", "delay_ms": 60000});
+    app.submit(
+        &rq,
+        json!({"payload": "a", "requires": {"gpu": "a100"}, "debounce": spec}),
+    )
+    .await;
+    let swapped = app
+        .post(
+            &format!("/v1/queues/{rq}/tasks"),
+            json!({"payload": "b", "requires": {"tpu": "v4"}, "debounce": spec}),
+        )
+        .await;
+    assert_eq!(swapped.status, StatusCode::OK, "{}", swapped.body);
+    assert_eq!(swapped.body["requires"], json!({"tpu": "v4"}));
+    let rsets = format!("{}:{{q:{rq}}}:rsets", app.prefix);
+    let gpu: Option<String> = redis.cmd(&["HGET", &rsets, "gpu=a100"]).await;
+    let tpu: Option<String> = redis.cmd(&["HGET", &rsets, "tpu=v4"]).await;
+    assert_eq!((gpu, tpu.as_deref()), (None, Some("1")));
 }

@@ -125,8 +125,9 @@ async fn dead_letters_page_redrive_and_purge_in_bulk() {
         status => assert_eq!(status, 404, "{}", stats.body),
     }
     let listed = app.get(&format!("/v1/queues/{q}/dead")).await;
-    if listed.status == 200 {
-        assert_eq!(listed.body, json!({"tasks": [], "next_cursor": null}));
+    match listed.status.as_u16() {
+        200 => assert_eq!(listed.body, json!({"tasks": [], "next_cursor": null})),
+        status => assert_eq!(status, 404, "{}", listed.body),
     }
 }
 

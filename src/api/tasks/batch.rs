@@ -123,7 +123,8 @@ pub struct BatchSubmitResponse {
 ///
 /// Submits up to 1000 tasks in one call, each on its own terms: one bad task does not stop the
 /// others. The answer lists every task's outcome in request order (`201`, `200` for a replayed
-/// `idempotency_key`, or a `4xx` with its problem). The valid tasks are written together, in
+/// `idempotency_key` or a `debounce` that updated its key's task, or a `4xx` with its
+/// problem). The valid tasks are written together, in
 /// bounded scripts sent at once. More than 1000 tasks, or a body over the server's limit,
 /// fails the whole call and writes nothing. With `Taskgate-Durability: replicated`, a `503`
 /// means the tasks are stored on the primary only: repeat the call with the same

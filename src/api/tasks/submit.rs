@@ -235,7 +235,9 @@ pub(super) fn submitted(
 /// means the task is stored in Redis: it will not be lost. With an `Idempotency-Key`, a repeat
 /// within the queue's `dedup_window_ms` creates nothing and answers `200` with the first task
 /// (`Idempotent-Replayed: true`), so a producer can retry after a timeout or a `5xx` without
-/// making duplicates; the same key with a different body is `422`.
+/// making duplicates; the same key with a different body is `422`. With a `debounce` key whose
+/// task still waits for its run time, that task takes the submit's fields and a new run time:
+/// `200` with it and `debounced: true`.
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue}/tasks",
@@ -258,10 +260,10 @@ pub(super) fn submitted(
                 ("Location" = String, description = "Path of the new task"),
                 ("Taskgate-Replicas" = u32, description = "With `Taskgate-Durability: replicated`: how many replicas confirmed")
             )),
-        (status = 200, description = "A repeat of an earlier submit with the same Idempotency-Key: the first task, as it is now", body = Task,
+        (status = 200, description = "A repeat of an earlier submit with the same Idempotency-Key: the first task, as it is now (with `Idempotent-Replayed: true`); or the task of the submit's `debounce` key, which took this submit (`debounced: true`, no `Idempotent-Replayed`)", body = Task,
             headers(
                 ("Location" = String, description = "Path of the task"),
-                ("Idempotent-Replayed" = String, description = "`true`")
+                ("Idempotent-Replayed" = String, description = "`true` for a repeat of an Idempotency-Key")
             )),
         SubmitErrors,
     )

@@ -44,13 +44,22 @@ local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts,
     local entry = redis.call('HGET', K.debounce, dkey)
     local did, first = string.match(entry or '', '^(%S+) (%d+)$')
     local meta = did and load_task(did)
+    -- A task whose run time has come is ready, whether or not a sweep has said so yet: it lets
+    -- go of the key, and this submit starts a new task.
+    if meta and meta.state == 'scheduled' and meta.dkey == dkey and settle(did, meta) then
+      meta = nil
+    end
     if meta and meta.state == 'scheduled' and meta.dkey == dkey then
       if rset ~= meta.rset then
-        if rset and not requires_joined(rset, true) then
-          return { 'requires_full', REQUIREMENT_SETS_MAX }
-        end
+        -- Its old set is left first, so a swap at the cap is not refused.
         if meta.rset then
           requires_left(meta.rset)
+        end
+        if rset and not requires_joined(rset, true) then
+          if meta.rset then
+            requires_joined(meta.rset, false)
+          end
+          return { 'requires_full', REQUIREMENT_SETS_MAX }
         end
       end
       if g ~= meta.group then

@@ -121,11 +121,14 @@ fn bounded_fields() -> Vec<Bounded> {
                         add(Place::Item(name.clone(), first.clone()), field, inner);
                     }
                 } else if let Some(fields) = property["properties"].as_object() {
-                    // An object of the body: its other fields at their highest.
-                    let siblings: Map<String, Value> = fields
-                        .iter()
-                        .filter_map(|(field, inner)| Some((field.clone(), highest(inner)?)))
-                        .collect();
+                    // An object of the body: its other fields at their highest, and those
+                    // without bounds (a name) as its example has them.
+                    let mut siblings = property["example"].as_object().cloned().unwrap_or_default();
+                    siblings.extend(
+                        fields
+                            .iter()
+                            .filter_map(|(field, inner)| Some((field.clone(), highest(inner)?))),
+                    );
                     for (field, inner) in fields {
                         add(Place::Group(name.clone(), siblings.clone()), field, inner);
                     }

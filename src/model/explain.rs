@@ -31,6 +31,9 @@ pub enum ReasonCode {
     GroupRateLimited,
     /// Its group is ordered and another of its tasks (`task_id`, in `task_state`) is out.
     OrderedGroupBusy,
+    /// Its group's next task (`task_id`) `requires` labels that no worker seen lately has:
+    /// the group keeps its order, so it waits for such a worker.
+    GroupNextNeedsLabels,
     /// No lease call has reached this queue lately (`last_lease_at`, when one is on record).
     NoWorkers,
     /// It `requires` labels that none of the `workers_seen` workers that called this queue
@@ -91,7 +94,8 @@ pub struct Reason {
     /// Rate limits: milliseconds until the next token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_in_ms: Option<u64>,
-    /// `ordered_group_busy`: the task that holds the group, and its state.
+    /// `ordered_group_busy`: the task that holds the group, and its state;
+    /// `group_next_needs_labels`: the group's next task.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,7 +114,8 @@ pub struct Reason {
     /// `no_workers`: the queue's last lease call, if there ever was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_lease_at: Option<String>,
-    /// `no_matching_worker`: the task's requirements, and how many workers called lately.
+    /// `no_matching_worker`: the task's requirements, and how many workers called lately;
+    /// `group_next_needs_labels`: the group's next task's requirements.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requires: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]

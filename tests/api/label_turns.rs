@@ -158,3 +158,46 @@ async fn explain_is_not_certain_while_tasks_that_need_labels_wait() {
         .await;
     assert_eq!(payloads(&leased), ["gpu"]);
 }
+
+/// A task waiting behind its group's next task, which needs labels no worker seen lately has,
+/// is told so (`group_next_needs_labels`, with that task and its requirements); the next task
+/// itself is told `no_matching_worker` instead.
+#[tokio::test]
+async fn explain_names_a_group_waiting_for_labels_no_worker_has() {
+    let app = TestApp::start().await;
+    let q = queue("labels-explain-group");
+    let head = app
+        .submit(
+            &q,
+            json!({"payload": "gpu", "group": "g", "requires": {"gpu": "a100"}}),
+        )
+        .await;
+    let behind = app
+        .submit(&q, json!({"payload": "plain", "group": "g"}))
+        .await;
+    app.lease(&q, json!({"worker": "cpu-1"})).await;
+    let explain = |id: &Value| {
+        let path = format!("/v1/queues/{q}/tasks/{}/explain", id.as_str().expect("id"));
+        let app = &app;
+        async move { app.get(&path).await.body }
+    };
+    let codes = |answer: &Value| -> Vec<String> {
+        answer["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .map(|r| r["code"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let waiting = explain(&behind["id"]).await;
+    let reason = waiting["reasons"][0].clone();
+    assert_eq!(reason["code"], "group_next_needs_labels", "{waiting}");
+    assert_eq!(reason["task_id"], head["id"]);
+    assert_eq!(reason["requires"], json!({"gpu": "a100"}));
+    let first = explain(&head["id"]).await;
+    assert!(
+        codes(&first).contains(&"no_matching_worker".to_owned()),
+        "{first}"
+    );
+    assert!(!codes(&first).contains(&"group_next_needs_labels".to_owned()));
+}

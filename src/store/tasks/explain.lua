@@ -88,6 +88,21 @@ if rate then
   end
 end
 
+-- Whether a worker seen within the window had labels that satisfy `rset` on its last lease
+-- call, and how many were seen (at most WORKERS_PER_QUEUE_MAX names, read in one call).
+local function labels_seen(rset)
+  local names = redis.call('ZRANGEBYSCORE', K.workers, now - window, '+inf', 'LIMIT', 0,
+    WORKERS_PER_QUEUE_MAX)
+  if #names > 0 then
+    for _, text in ipairs(redis.call('HMGET', K.wlabels, unpack(names))) do
+      if text and labels_satisfy(labels_table(text), rset) then
+        return true, #names
+      end
+    end
+  end
+  return false, #names
+end
+
 -- Its group's limits, in the order `group_hold` checks them. (Its holder is read here rather
 -- than with `group_holder`, which may quarantine: this script writes nothing.)
 local g = meta.group ~= '' and meta.group or nil
@@ -116,6 +131,13 @@ if g then
   local wait_until = group_rate_wait(g, conf)
   if wait_until then
     say('group_rate_limited', g, num(wait_until - now))
+  end
+  -- Its group's next task, ahead of it, needs labels no worker seen lately has: the group
+  -- waits for such a worker (a group keeps its order).
+  local kind, head, head_set = turn_parts(redis.call('HGET', K.gstate, g))
+  local head_id = kind == 'u' and string.match(head, '^%x+:(%S+) ')
+  if head_id and head_id ~= id and not labels_seen(head_set) then
+    say('group_next_needs_labels', g, head_id, head_set)
   end
 end
 
@@ -168,22 +190,11 @@ end
 ahead = math.max(0, ahead - leaving)
 say('behind', num(ahead), scope, (exact and joining + leaving == 0) and 'exact' or 'at_least')
 
--- Whether anyone who may take it is asking: the labels of the workers seen within the window
--- (at most WORKERS_PER_QUEUE_MAX names, read in one call).
+-- Whether anyone who may take it is asking.
 if meta.rset then
-  local names = redis.call('ZRANGEBYSCORE', K.workers, now - window, '+inf', 'LIMIT', 0,
-    WORKERS_PER_QUEUE_MAX)
-  local matched = false
-  if #names > 0 then
-    for _, text in ipairs(redis.call('HMGET', K.wlabels, unpack(names))) do
-      if text and labels_satisfy(labels_table(text), meta.rset) then
-        matched = true
-        break
-      end
-    end
-  end
+  local matched, seen_count = labels_seen(meta.rset)
   if not matched then
-    say('no_matching_worker', meta.rset, num(#names))
+    say('no_matching_worker', meta.rset, num(seen_count))
   end
 end
 

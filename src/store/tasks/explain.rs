@@ -162,6 +162,20 @@ fn word(parts: &[String]) -> Option<Reason> {
             (r.group, r.task_id, r.task_state) = (Some(g), Some(holder), Some(state));
             r
         }
+        "group_next_needs_labels" => {
+            let (g, head, rset) = (text(1)?, text(2)?, text(3)?);
+            let requires = Labels::from_canonical(&rset).into_map();
+            let mut r = Reason::new(
+                ReasonCode::GroupNextNeedsLabels,
+                format!(
+                    "its group {g}'s next task {head} requires {}, which no worker that called \
+                     this queue lately has; the group keeps its order and waits for one",
+                    rset.replace(',', ", ")
+                ),
+            );
+            (r.group, r.task_id, r.requires) = (Some(g), Some(head), Some(requires));
+            r
+        }
         "behind" => behind(u(1)?, parts.get(2)?, parts.get(3)? == "exact")?,
         "no_workers" => {
             let last = n(1).map(rfc3339_ms);

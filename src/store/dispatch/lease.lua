@@ -165,7 +165,6 @@ end
 
 -- What this worker may read: the requirement sets its labels satisfy (prelude/choice.lua).
 local view = worker_view(labels)
-local worker_labels = labels_table(labels)
 
 -- Takes a task with requirements from `rready` (its member and set known).
 local function take_required(member, rset)
@@ -223,7 +222,7 @@ local function take_grouped(head, score, rset, entry)
   end
   local meta = id and load_task(id)
   local live = meta and meta.state == 'ready' and meta.group == g
-  if live and ((meta.rset or '') ~= rset or not labels_satisfy(worker_labels, rset)) then
+  if live and ((meta.rset or '') ~= rset or not labels_satisfy(view.labels, rset)) then
     -- An index out of step with the record (a hand edit): re-placed from `gready`, never
     -- handed to a worker whose labels do not satisfy the task.
     drop()
@@ -233,7 +232,7 @@ local function take_grouped(head, score, rset, entry)
   if not live then
     drop()
     if g then
-      local member = g .. ' ' .. string.format('%04d', 1000 + score) .. string.match(head, '^(%S+)')
+      local member = g .. ' ' .. priority_band(-score) .. string.match(head, '^(%S+)')
       redis.call('ZREM', K.gready, member)
       if rset ~= '' then
         redis.call('ZREM', K.gready, member .. ' ' .. rset)

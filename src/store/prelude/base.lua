@@ -109,6 +109,19 @@ end
 -- call that finds it spent answers 'again' and the server sends it anew).
 local SHARED = { settled = false, lease_bytes = 0 }
 
+-- The first member of `name`'s range in the lex index `key`, whose members are "<name> <rest>"
+-- (a group's or a requirement set's): names hold no space, and a space sorts below every
+-- character they hold, so one name's range never takes in another's. nil when it has none.
+local function lex_first(key, name)
+  return redis.call('ZRANGE', key, '[' .. name .. ' ', '(' .. name .. '!', 'BYLEX', 'LIMIT', 0, 1)[1]
+end
+
+-- The order band of a priority: "<1000 - priority, 4 digits>", which ranks the members of the
+-- lex indexes as the score -priority ranks `ready`'s.
+local function priority_band(priority)
+  return string.format('%04d', 1000 - priority)
+end
+
 -- The running call's answer.
 local function reply(status, ...)
   return { status, now, QUARANTINED, UNSTARTED, ... }

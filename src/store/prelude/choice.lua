@@ -3,8 +3,8 @@
 -- read from the index that has no requirements and from the indexes of the requirement sets
 -- the worker's labels satisfy, and no other (prelude/requires.lua, prelude/groups.lua).
 --
--- `view` is what the worker may read, made once per lease call (`worker_view`): `sets`, the
--- requirement sets its labels satisfy; `ready`, each one's best ready task without a group
+-- `view` is what the worker may read, made once per lease call (`worker_view`): `labels`, its
+-- labels as a table; `sets`, the requirement sets they satisfy; `ready`, each one's best ready task without a group
 -- (false when none), read again only for a set a task was taken from; and `heads` and `turns`,
 -- each one's first `rheads` and `rturn` entry, read when first needed and again only when a
 -- change in this script call touched that set's range (TURNS_TOUCHED, prelude/groups.lua). So
@@ -13,7 +13,8 @@
 
 -- The view of a worker with `labels` (canonical text).
 local function worker_view(labels)
-  local view = { sets = sets_satisfied(labels), ready = {}, heads = {}, turns = {} }
+  local parsed = labels_table(labels)
+  local view = { labels = parsed, sets = sets_satisfied(parsed), ready = {}, heads = {}, turns = {} }
   for _, rset in ipairs(view.sets) do
     view.ready[rset] = req_first(rset) or false
   end
@@ -37,7 +38,7 @@ local function best_plain(view)
   local plain = redis.call('ZRANGE', K.ready, 0, 0, 'WITHSCORES')
   local best, rank, best_set = plain[1], nil, nil
   if best then
-    rank = string.format('%04d', 1000 + tonumber(plain[2])) .. best
+    rank = priority_band(-tonumber(plain[2])) .. best
   end
   local heads = view.ready
   for _, rset in ipairs(view.sets) do
@@ -70,8 +71,7 @@ end
 local function set_first(key, cache, touched, rset)
   if cache[rset] == nil or touched[rset] then
     touched[rset] = nil
-    cache[rset] = redis.call('ZRANGE', key, '[' .. rset .. ' ', '(' .. rset .. '!', 'BYLEX',
-      'LIMIT', 0, 1)[1] or false
+    cache[rset] = lex_first(key, rset) or false
   end
   return cache[rset] or nil
 end
@@ -83,7 +83,7 @@ local function best_head(view)
   local first = redis.call('ZRANGE', K.gheads, 0, 0, 'WITHSCORES')
   local rank, head, score, rset, entry = nil, first[1], tonumber(first[2]), '', nil
   if head then
-    rank = string.format('%04d', 1000 + score) .. head
+    rank = priority_band(-score) .. head
   end
   if not labelled_turns(view) then
     return rank, head, score, rset, entry

@@ -40,7 +40,7 @@
 -- A ready grouped task's member in `gready`; one that requires labels ends with its
 -- requirement set (prelude/requires.lua), so its group's next task says what it needs.
 local function group_member(id, meta)
-  local member = meta.group .. ' ' .. string.format('%04d', 1000 - meta.priority) .. meta.gseq .. ':' .. id
+  local member = meta.group .. ' ' .. priority_band(meta.priority) .. meta.gseq .. ':' .. id
   if type(meta.rset) == 'string' then
     return member .. ' ' .. meta.rset
   end
@@ -117,7 +117,7 @@ local function turn_join(g, head, score, rset, pass)
     redis.call('HSET', K.gstate, g, 't ' .. head)
     return
   end
-  local band = string.format('%04d', 1000 + score)
+  local band = priority_band(-score)
   redis.call('HSETNX', K.rsets, rset, 1) -- a set lost from `rsets` is found again
   redis.call('ZADD', K.rheads, 0, rset .. ' ' .. band .. head)
   redis.call('ZADD', K.rturn, 0, rset .. ' ' .. pass_text(pass) .. ' ' .. g)
@@ -143,7 +143,7 @@ end
 
 -- The group's first ready task's member, or nil.
 local function group_first(g)
-  return redis.call('ZRANGE', K.gready, '[' .. g .. ' ', '(' .. g .. '!', 'BYLEX', 'LIMIT', 0, 1)[1]
+  return lex_first(K.gready, g)
 end
 
 -- A group's rate limit is a token bucket kept as one number (GCRA): its `grate` score is when

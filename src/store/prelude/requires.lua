@@ -16,7 +16,7 @@
 
 -- A ready task's member in `rready`.
 local function req_member(id, meta)
-  return meta.rset .. ' ' .. string.format('%04d', 1000 - meta.priority) .. meta.seq .. ':' .. id
+  return meta.rset .. ' ' .. priority_band(meta.priority) .. meta.seq .. ':' .. id
 end
 
 -- The rank (what orders the ready tasks of all sets, as `ready` orders its own) and the task id
@@ -28,7 +28,7 @@ end
 
 -- The best ready task of set `rset`, or nil.
 local function req_first(rset)
-  return redis.call('ZRANGE', K.rready, '[' .. rset .. ' ', '(' .. rset .. '!', 'BYLEX', 'LIMIT', 0, 1)[1]
+  return lex_first(K.rready, rset)
 end
 
 -- One more live task requires `rset`. With `capped` (a submit), a set the queue does not have
@@ -48,9 +48,7 @@ end
 -- a group, or a group's next task), so a lease can find them.
 local function requires_left(rset)
   if redis.call('HINCRBY', K.rsets, rset, -1) <= 0 then
-    local heads = redis.call('ZRANGE', K.rheads, '[' .. rset .. ' ', '(' .. rset .. '!', 'BYLEX',
-      'LIMIT', 0, 1)
-    if req_first(rset) or heads[1] then
+    if req_first(rset) or lex_first(K.rheads, rset) then
       redis.call('HSET', K.rsets, rset, 1)
     else
       redis.call('HDEL', K.rsets, rset)
@@ -85,39 +83,18 @@ local function labels_table(text)
   return labels
 end
 
--- The requirement sets of this queue that `text` (a worker's canonical labels) satisfies: at
--- most REQUIREMENT_SETS_MAX of them (and the few redrives added past it). None without labels.
-local function sets_satisfied(text)
-  if text == '' then
+-- The requirement sets of this queue that `labels` (a worker's, as labels_table reads them)
+-- satisfy: at most REQUIREMENT_SETS_MAX of them (and the few redrives added past it). None
+-- without labels.
+local function sets_satisfied(labels)
+  if next(labels) == nil then
     return {}
   end
-  local labels, sets = labels_table(text), {}
+  local sets = {}
   for _, rset in ipairs(redis.call('HKEYS', K.rsets)) do
     if labels_satisfy(labels, rset) then
       table.insert(sets, rset)
     end
   end
   return sets
-end
-
--- Puts back the `rsets` entries of sets that have ready tasks, from the indexes they derive
--- from, `key` (`rready`, or `rheads` for the groups'): at most `limit` sets, walked by name from
--- `cursor` ('' for the first). The reaper calls it, so a lost `rsets` costs the requirement
--- tasks at most one sweep; returns the cursor to go on from ('' when the walk is done).
-local function requires_mended(key, limit, cursor)
-  for _ = 1, limit do
-    local from = cursor == '' and '-' or '(' .. cursor .. '!'
-    local member = redis.call('ZRANGE', key, from, '+', 'BYLEX', 'LIMIT', 0, 1)[1]
-    if not member then
-      return ''
-    end
-    local rset = string.match(member, '^(%S+) ')
-    if rset then
-      redis.call('HSETNX', K.rsets, rset, 1)
-      cursor = rset
-    else
-      redis.call('ZREM', key, member) -- not a member this version writes
-    end
-  end
-  return cursor
 end

@@ -156,7 +156,7 @@ local ahead, scope, exact
 if meta.state == 'ready' and not meta.seq then
   ahead, scope, exact = 0, 'queue', false -- a ready record from before version 1: no place known
 elseif g then
-  local band = g .. ' ' .. string.format('%04d', 1000 - priority)
+  local band = g .. ' ' .. priority_band(priority)
   local place = meta.gseq or (not due and meta.seq)
   local upto = place and (band .. place .. ':' .. id) or (band .. '~')
   ahead = redis.call('ZLEXCOUNT', K.gready, '[' .. g .. ' ', '(' .. upto)
@@ -164,7 +164,7 @@ elseif g then
 elseif meta.rset then
   -- Which tasks go first depends on the worker that asks: its own set's tasks ahead of it,
   -- and the tasks without requirements of a higher priority, go first for every one of them.
-  local upto = due and (meta.rset .. ' ' .. string.format('%04d', 1000 - priority) .. '~')
+  local upto = due and (meta.rset .. ' ' .. priority_band(priority) .. '~')
     or req_member(id, meta)
   ahead = redis.call('ZLEXCOUNT', K.rready, '[' .. meta.rset .. ' ', '(' .. upto)
     + redis.call('ZCOUNT', K.ready, '-inf', '(' .. (-priority))

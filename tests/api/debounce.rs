@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{RedisServer, TestApp, ms, queue};
+use crate::harness::{RedisServer, TestApp, eventually, ms, queue};
 
 /// Submits `n` tasks with debounce `spec`, `every` apart; returns the answers.
 async fn burst(app: &TestApp, q: &str, n: usize, every: Duration, spec: Value) -> Vec<Value> {
@@ -45,9 +45,7 @@ async fn fifty_submits_with_one_key_make_one_task_with_the_last_payload() {
     assert_eq!(last["state"], "scheduled");
     // Its run time is 200 ms after the last submit, by the Redis clock: at most 200 ms after
     // a reading of that clock taken just after the submit answered.
-    let now: Vec<String> = RedisServer::shared().cmd(&["TIME"]).await;
-    let now_ms =
-        now[0].parse::<i64>().expect("s") * 1000 + now[1].parse::<i64>().expect("us") / 1000;
+    let now_ms = RedisServer::shared().now_ms().await;
     let (created, run_at) = (ms(&last["created_at"]), ms(&last["run_at"]));
     assert!(
         run_at - now_ms <= 200 && run_at - now_ms > 100,
@@ -202,15 +200,10 @@ async fn a_due_task_is_not_put_off_and_a_replace_moves_its_requirement_set() {
         .await;
     let run_at = ms(&first["run_at"]);
     // Wait for the Redis clock to pass the run time, asking Redis nothing about the task.
-    loop {
-        let now: Vec<String> = redis.cmd(&["TIME"]).await;
-        let now_ms =
-            now[0].parse::<i64>().expect("s") * 1000 + now[1].parse::<i64>().expect("us") / 1000;
-        if now_ms > run_at {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("Redis's clock to pass the run time", || async {
+        (redis.now_ms().await > run_at).then_some(())
+    })
+    .await;
     let second = app
         .submit(&q, json!({"payload": 2, "debounce": spec}))
         .await;

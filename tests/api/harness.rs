@@ -404,10 +404,19 @@ impl TestApp {
     pub async fn subscribed(&self, redis: &RedisServer, queue: &str) {
         let channel = format!("{}:{{q:{queue}}}:events", self.prefix);
         eventually(&format!("a subscription to {channel}"), || async {
-            let counts: Vec<redis::Value> = redis.cmd(&["PUBSUB", "NUMSUB", &channel]).await;
-            matches!(counts.get(1), Some(redis::Value::Int(n)) if *n >= 1).then_some(())
+            (self.subscriptions(redis, queue).await >= 1).then_some(())
         })
         .await;
+    }
+
+    /// How many connections (one per instance) listen for `queue`'s events in `redis` now.
+    pub async fn subscriptions(&self, redis: &RedisServer, queue: &str) -> i64 {
+        let channel = format!("{}:{{q:{queue}}}:events", self.prefix);
+        let counts: Vec<redis::Value> = redis.cmd(&["PUBSUB", "NUMSUB", &channel]).await;
+        match counts.get(1) {
+            Some(redis::Value::Int(n)) => *n,
+            _ => 0,
+        }
     }
 
     /// Every Redis key this app has written.

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_redis::redis;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -109,12 +108,7 @@ async fn a_group_whose_next_task_needs_labels_wakes_a_worker_with_them() {
     listed(2).await;
     let gpu = wait("gpu", json!({"gpu": "a100"}));
     listed(3).await;
-    let channel = format!("{}:{{q:{q}}}:events", app.prefix);
-    eventually("the instance to listen", || async {
-        let counts: Vec<redis::Value> = redis.cmd(&["PUBSUB", "NUMSUB", &channel]).await;
-        matches!(counts.get(1), Some(redis::Value::Int(n)) if *n >= 1).then_some(())
-    })
-    .await;
+    app.subscribed(&redis, &q).await;
 
     let acked = app.worker_call(&first[0], "ack", json!({})).await;
     assert_eq!(acked.status, StatusCode::OK);

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -159,12 +158,10 @@ async fn a_long_poll_is_woken_only_by_tasks_it_can_take() {
     let gpu = poll(app.clone(), "gpu-waiter", json!({"gpu": "a100"}));
     let cpu = poll(other.clone(), "cpu-waiter", json!({}));
     let monitor = Monitor::start(&redis).await;
-    let channel = format!("{}:{{q:{q}}}:events", app.prefix);
     crate::harness::eventually("both waiters to have asked once, and listen", || async {
         let workers = app.get(&format!("/v1/queues/{q}/workers")).await.body;
         let names = workers["workers"].as_array().map_or(0, Vec::len);
-        let counts: Vec<redis::Value> = redis.cmd(&["PUBSUB", "NUMSUB", &channel]).await;
-        let listening = matches!(counts.get(1), Some(redis::Value::Int(n)) if *n >= 2);
+        let listening = app.subscriptions(&redis, &q).await >= 2;
         (names == 2 && listening).then_some(())
     })
     .await;

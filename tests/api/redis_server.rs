@@ -273,6 +273,15 @@ impl RedisServer {
         result.unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
+    /// This Redis's clock (`TIME`), in milliseconds since the epoch: the clock the scripts
+    /// stamp tasks with.
+    pub async fn now_ms(&self) -> i64 {
+        let time: Vec<String> = self.cmd(&["TIME"]).await;
+        let seconds: i64 = time[0].parse().expect("TIME seconds");
+        let micros: i64 = time[1].parse().expect("TIME microseconds");
+        seconds * 1000 + micros / 1000
+    }
+
     /// Keeps Redis busy with one script for `ms` milliseconds, on a thread of its own, as a long
     /// `EVAL` in production would. Other clients wait (or, past `busy-reply-threshold`, get
     /// `BUSY`) until it ends; join the handle to wait for the end.

@@ -124,8 +124,7 @@ async fn a_worker_silent_past_the_window_disappears() {
         .await;
     // Its last call six minutes ago, by the Redis clock: as if it had been silent since.
     let key = format!("{}:{{q:{q}}}:workers", app.prefix);
-    let now: Vec<String> = RedisServer::shared().cmd(&["TIME"]).await;
-    let six_minutes_ago = now[0].parse::<i64>().expect("s") * 1000 - 360_000;
+    let six_minutes_ago = RedisServer::shared().now_ms().await - 360_000;
     let _: i64 = RedisServer::shared()
         .cmd(&["ZADD", &key, "XX", &six_minutes_ago.to_string(), "gone"])
         .await;
@@ -166,8 +165,7 @@ async fn the_window_is_a_policy_setting() {
             .await;
     }
     let key = format!("{}:{{q:{q}}}:workers", app.prefix);
-    let now: Vec<String> = RedisServer::shared().cmd(&["TIME"]).await;
-    let now_ms = now[0].parse::<i64>().expect("s") * 1000;
+    let now_ms = RedisServer::shared().now_ms().await;
     for (name, ago) in [("three", 180_000), ("one", 60_000)] {
         let _: i64 = RedisServer::shared()
             .cmd(&["ZADD", &key, "XX", &(now_ms - ago).to_string(), name])

@@ -99,12 +99,23 @@ fn hex_member(text: &str) -> Option<String> {
     let member = String::from_utf8(bytes).ok()?;
     let mut parts = member.split(' ');
     let (_, rank) = (parts.next()?, parts.next()?);
-    let digits = rank.get(..4)?;
-    digits.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
-    let (arrival, id) = rank[4..].split_once(':')?;
-    (arrival.len() == 16 && arrival.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())?;
-    TaskId::parse(id).ok()?;
+    TaskId::parse(arrival_id(after_band(rank)?)?).ok()?;
     (parts.count() <= 1 && member.contains('=')).then_some(member)
+}
+
+/// What follows the 4-digit priority band a ranked member starts with, or `None`.
+fn after_band(rank: &str) -> Option<&str> {
+    let digits = rank.get(..4)?;
+    digits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| &rank[4..])
+}
+
+/// The task id of `<16 hex>:<id>` (an arrival number, then the id), or `None`.
+fn arrival_id(ranked: &str) -> Option<&str> {
+    let (arrival, id) = ranked.split_once(':')?;
+    (arrival.len() == 16 && arrival.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
 /// Reads a cursor `write_cursor` wrote.
@@ -118,21 +129,16 @@ fn parse_cursor(cursor: &str) -> Result<PageCursor, ApiError> {
         let ranked = match member.split_once(' ') {
             Some((group, rank)) => {
                 GroupName::parse(group).ok()?;
-                let digits = rank.get(..4)?;
-                digits.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
-                &rank[4..]
+                after_band(rank)?
             }
             None => member,
         };
-        let id = match ranked.split_once(':') {
-            Some((arrival, id))
-                if arrival.len() == 16 && arrival.bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
-                id
-            }
-            Some(_) => return None,
-            None if ranked.len() < member.len() => return None,
-            None => member,
+        let id = if ranked.contains(':') {
+            arrival_id(ranked)?
+        } else if ranked.len() < member.len() {
+            return None; // a grouped member without its arrival number
+        } else {
+            member
         };
         TaskId::parse(id).ok()?;
         Some(PageCursor {

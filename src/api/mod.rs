@@ -10,11 +10,12 @@ mod health;
 mod metrics;
 mod policy;
 mod queues;
+mod schedules;
 mod tasks;
 mod work;
 mod workers;
 
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::http::state::AppState;
@@ -51,9 +52,44 @@ pub fn routes() -> OpenApiRouter<AppState> {
             policy::patch_queue_policy,
             policy::delete_queue_policy
         ))
+        .routes(routes!(schedules::list_schedules))
+        .routes(routes!(
+            schedules::get_schedule,
+            schedules::put_schedule,
+            schedules::patch_schedule,
+            schedules::delete_schedule
+        ))
+        .merge(verb_route(routes!(schedules::trigger_schedule)))
         .routes(routes!(queues::list_dead_tasks, queues::purge_dead_tasks))
         .routes(routes!(queues::redrive_dead_tasks))
         .routes(routes!(health::get_health))
         .routes(routes!(health::get_readiness))
         .routes(routes!(metrics::get_metrics))
+}
+
+/// An operation whose documented path ends in a verb after a parameter
+/// (`…/schedules/{name}:trigger`): the router cannot match a parameter followed by text in one
+/// segment, so it is served on the path without the verb (`…/schedules/{name}`, whose handler's
+/// extractor checks the verb is there) and documented with it. Auth rules follow the served
+/// path (`Rules::from_document` reads the verb off).
+fn verb_route(
+    (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
+) -> OpenApiRouter<AppState> {
+    let mut router = OpenApiRouter::new();
+    for (documented, item) in paths.paths {
+        let served = crate::http::extract::auth::served_path(&documented);
+        router = router.route(&served, method_router.clone());
+        router
+            .get_openapi_mut()
+            .paths
+            .paths
+            .insert(documented, item);
+    }
+    router
+        .get_openapi_mut()
+        .components
+        .get_or_insert_with(utoipa::openapi::Components::new)
+        .schemas
+        .extend(schemas);
+    router
 }

@@ -13,6 +13,7 @@ pub mod docs;
 pub mod extract;
 mod fold;
 pub mod limits;
+pub mod merge_patch;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;

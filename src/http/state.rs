@@ -16,6 +16,7 @@ use crate::store::dispatch::Dispatch;
 use crate::store::groups::Groups;
 use crate::store::policies::Policies;
 use crate::store::queues::Queues;
+use crate::store::schedules::Schedules;
 use crate::store::tasks::Tasks;
 use crate::store::waiting::Waiting;
 use crate::store::{self, Engine, PoolSettings, Replication, Services};
@@ -106,6 +107,7 @@ parts! {
     Dispatch => |state| state.store.dispatch.clone(),
     Policies => |state| state.store.policies.clone(),
     Groups => |state| state.store.groups.clone(),
+    Schedules => |state| state.store.schedules.clone(),
     Queues => |state| state.store.queues.clone(),
     Waiting => |state| state.store.waiting.clone(),
     Engine => |state| state.store.engine.clone(),

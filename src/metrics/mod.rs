@@ -57,6 +57,12 @@ pub const POOL_WAIT: &str = "taskgate_redis_pool_wait_seconds";
 /// Calls waiting for the script call of their lane (script and queue) on its way to Redis, to
 /// travel together in the next one (`store/lanes.rs`).
 pub const CALLS_WAITING: &str = "taskgate_redis_calls_waiting";
+/// Schedule runs, by `outcome`: `fired` (a tick's task submitted), `triggered` (a trigger's),
+/// `missed` (ticks that came and went while no instance or no Redis was up, skipped or caught
+/// up by one run, see `catch_up`), `failed` (the submit was refused: the payload over the
+/// queue's cap, say). Not labelled by queue or schedule: their tasks are counted by queue as
+/// `submitted` transitions.
+pub const SCHEDULE_RUNS: &str = "taskgate_schedule_runs_total";
 /// Script calls that carried calls which had waited for one on its way (batches).
 pub const BATCHES: &str = "taskgate_redis_batches_total";
 /// Calls those batches carried: divided by `BATCHES`, the mean batch size.
@@ -121,6 +127,9 @@ fn handle() -> &'static PrometheusHandle {
             counter!(REDIS_ERRORS, "kind" => kind).absolute(0);
         }
         counter!(REAPER_FAILURES).absolute(0);
+        for outcome in SCHEDULE_OUTCOMES {
+            counter!(SCHEDULE_RUNS, "outcome" => outcome).absolute(0);
+        }
         counter!(BATCHES).absolute(0);
         counter!(BATCHED_CALLS).absolute(0);
         gauge!(CALLS_WAITING).set(0.0);
@@ -193,6 +202,7 @@ fn describe() {
     describe_counter!(BATCHED_CALLS, "Calls carried by those batches");
     describe_histogram!(REAPER_SWEEP, Unit::Seconds, "Time of one reaper tick");
     describe_counter!(REAPER_FAILURES, "Queue sweeps that failed");
+    describe_counter!(SCHEDULE_RUNS, "Schedule runs, by outcome");
 }
 
 /// Handles of labelled series, found again by borrowed labels: once a series exists, recording
@@ -274,6 +284,17 @@ pub fn shed(class_name: &'static str) {
 
 pub fn in_flight(class_name: &'static str, change: f64) {
     class(class_name).0.increment(change);
+}
+
+/// The outcomes of `SCHEDULE_RUNS`.
+pub const SCHEDULE_OUTCOMES: [&str; 4] = ["fired", "triggered", "missed", "failed"];
+
+/// `n` schedule runs ended with `outcome` (one of `SCHEDULE_OUTCOMES`).
+pub fn schedule_runs(outcome: &'static str, n: u64) {
+    // Off the hot path (a sweep's runs): the macro's lookup is cheap enough.
+    if n > 0 {
+        counter!(SCHEDULE_RUNS, "outcome" => outcome).increment(n);
+    }
 }
 
 /// `n` tasks of `queue` went through `transition` (one of `queues::TRANSITIONS`).

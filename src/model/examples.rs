@@ -273,3 +273,46 @@ pub fn workers() -> Value {
         ]
     })
 }
+
+/// A schedule's body: a digest every night at 02:30 Berlin time.
+pub fn schedule_request() -> Value {
+    json!({
+        "cron": "30 2 * * *",
+        "timezone": "Europe/Berlin",
+        "task": schedule_task(),
+        "catch_up": "latest"
+    })
+}
+
+/// A schedule's body: every hour.
+pub fn schedule_every_request() -> Value {
+    json!({"every_ms": 3600000, "task": schedule_task(), "catch_up": "latest"})
+}
+
+/// The task a schedule submits.
+pub fn schedule_task() -> Value {
+    json!({"payload": {"report": "daily-digest"}, "priority": 5, "max_attempts": 3})
+}
+
+/// A schedule, as read.
+pub fn schedule_view() -> Value {
+    json!({
+        "queue": "emails",
+        "name": "nightly-digest",
+        "cron": "30 2 * * *",
+        "timezone": "Europe/Berlin",
+        "task": schedule_task(),
+        "paused": false,
+        "catch_up": "latest",
+        "status": "active",
+        "next_runs": ["2026-11-26T01:30:00.000Z", "2026-11-27T01:30:00.000Z",
+            "2026-11-28T01:30:00.000Z", "2026-11-29T01:30:00.000Z", "2026-11-30T01:30:00.000Z"],
+        "last_runs": [{"at": "2026-11-25T01:30:00.000Z", "kind": "tick",
+            "task_id": "019abcde-f012-7345-8678-9abcdef01234", "state": "completed", "error": null}],
+        "runs": {"fired": 12, "triggered": 1, "missed": 0, "failed": 0},
+        "version": 3,
+        "created_at": "2026-11-13T09:00:00.000Z",
+        "updated_at": "2026-11-20T09:00:00.000Z",
+        "updated_by": "ops"
+    })
+}

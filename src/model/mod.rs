@@ -13,6 +13,7 @@ mod group;
 mod labels;
 mod policy;
 mod queue;
+pub mod schedule;
 mod task;
 mod worker;
 

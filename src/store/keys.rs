@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 41] = [
+pub const ROLES: [(&str, &str); 45] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -152,6 +152,19 @@ pub const ROLES: [(&str, &str); 41] = [
     (
         "gnames",
         "zset (lex): the groups with live tasks or overrides, by name",
+    ),
+    (
+        "schedules",
+        "hash: schedule name -> `<version> <record JSON>` (store/schedules)",
+    ),
+    ("snames", "zset (lex): the schedules, by name"),
+    (
+        "sdue",
+        "zset: schedules that are not paused or ended, by their next tick (ms)",
+    ),
+    (
+        "sruns",
+        "hash: schedule name -> its last runs and run counts (JSON)",
     ),
 ];
 

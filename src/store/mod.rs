@@ -9,6 +9,7 @@
 //! - `policies`: a queue's policy, read and written under `If-Match`;
 //! - `groups`: a queue's task groups, and each group's own limits under `If-Match`;
 //! - `queues`: stats, dead letters, deletion;
+//! - `schedules`: a queue's recurring schedules, written under `If-Match`, fired by the sweep;
 //! - `sweep`: the background sweep; `registry`: which queues exist, healed by the sweep;
 //! - `waiting`: long-poll leases, result waits, the listeners of event streams (`notify`).
 //!
@@ -38,6 +39,7 @@ pub mod groups;
 pub mod policies;
 pub mod queues;
 pub mod registry;
+pub mod schedules;
 pub mod sweep;
 pub mod tasks;
 pub mod waiting;
@@ -64,6 +66,7 @@ pub struct Services {
     pub groups: groups::Groups,
     pub queues: queues::Queues,
     pub waiting: waiting::Waiting,
+    pub schedules: schedules::Schedules,
     pub sweep: sweep::Sweep,
     pub registry: Registry,
 }
@@ -80,12 +83,14 @@ pub fn open(
     let notifier = notify::Notifier::start(engine.endpoint().clone())?;
     let tasks = tasks::Tasks::new(engine.clone(), registry.clone());
     let dispatch = dispatch::Dispatch::new(engine.clone());
+    let schedules = schedules::Schedules::new(engine.clone(), registry.clone());
     Ok(Services {
         policies: policies::Policies::new(engine.clone(), registry.clone()),
         groups: groups::Groups::new(engine.clone(), registry.clone()),
         queues: queues::Queues::new(engine.clone(), registry.clone()),
         waiting: waiting::Waiting::new(engine.clone(), notifier, dispatch.clone(), tasks.clone()),
-        sweep: sweep::Sweep::new(engine.clone(), registry.clone()),
+        sweep: sweep::Sweep::new(engine.clone(), registry.clone(), schedules.clone()),
+        schedules,
         registry,
         tasks,
         dispatch,

@@ -153,6 +153,12 @@ mod tests {
         &super::super::queues::DROP,
         &super::super::groups::VIEW,
         &super::super::groups::WRITE,
+        &super::super::schedules::READ,
+        &super::super::schedules::LIST,
+        &super::super::schedules::WRITE,
+        &super::super::schedules::DELETE,
+        &super::super::schedules::DUE,
+        &super::super::schedules::FIRE,
     ];
     use crate::model;
 
@@ -223,6 +229,10 @@ mod tests {
         assert_eq!(
             lua_limit("REQUIREMENT_SETS_MAX"),
             model::REQUIREMENT_SETS_MAX.to_string()
+        );
+        assert_eq!(
+            lua_limit("SCHEDULE_RUNS_KEPT"),
+            model::schedule::LAST_RUNS.to_string()
         );
         assert_eq!(
             lua_limit("WORKERS_PER_QUEUE_MAX"),

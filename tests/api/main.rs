@@ -56,6 +56,8 @@ mod requirements;
 mod retention;
 mod retries;
 mod roundtrips;
+mod schedule_ticks;
+mod schedules;
 mod schema;
 mod scripts;
 mod shutdown;

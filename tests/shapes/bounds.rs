@@ -91,13 +91,20 @@ fn bounded_fields() -> Vec<Bounded> {
             };
             let (content_type, media) = content.iter().next().expect("a content type");
             let schema = resolve(&document, &media["schema"]);
+            // The example, or the first of several.
+            let first = media["examples"]
+                .as_object()
+                .and_then(|examples| examples.values().next())
+                .map_or(&Value::Null, |example| &example["value"]);
             let example = media["example"]
                 .as_object()
+                .or_else(|| first.as_object())
                 .cloned()
                 .unwrap_or_else(|| panic!("{method} {path}: the body has an example"));
             let path = path
                 .replace("{queue}", "bounds")
                 .replace("{group}", "tenant-42")
+                .replace("{name}", "nightly")
                 .replace("{id}", "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11");
             let mut add = |place: Place, field: &str, property: &Value| {
                 found.push(Bounded {
@@ -325,6 +332,7 @@ async fn every_documented_query_bound_is_the_enforced_one() {
         let path = path
             .replace("{queue}", "bounds")
             .replace("{group}", "tenant-42")
+            .replace("{name}", "nightly")
             .replace("{id}", "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a11");
         let query: Vec<&Value> = parameters.iter().filter(|p| p["in"] == "query").collect();
         let required: Vec<String> = query

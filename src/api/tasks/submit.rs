@@ -184,7 +184,7 @@ pub(super) fn with_key(mut task: NewTask, key: String) -> NewTask {
 
 /// What became of a submit that was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Fate {
+pub(crate) enum Fate {
     Created,
     /// A repeat of an earlier submit with the same idempotency key.
     Replayed,
@@ -194,7 +194,7 @@ pub(super) enum Fate {
 
 /// What a submit's outcome means over HTTP: the task and what became of the submit, or the
 /// problem.
-pub(super) fn submitted(
+pub(crate) fn submitted(
     queue: &QueueName,
     size: usize,
     outcome: SubmitOutcome,

@@ -50,7 +50,7 @@ impl Rules {
                     continue;
                 };
                 rules
-                    .entry(path.clone())
+                    .entry(served_path(path))
                     .or_default()
                     .push((method, rule_of(operation)));
             }
@@ -65,6 +65,16 @@ impl Rules {
             .get(route)
             .and_then(|methods| methods.iter().find(|(m, _)| m == method))
             .map_or(&ADMIN_ONLY, |(_, rule)| rule)
+    }
+}
+
+/// The route a documented path is served on: the path itself, or for an operation whose path
+/// ends in a verb after a parameter (`…/{name}:trigger`), the path without the verb (see
+/// `api::verb_route`).
+pub fn served_path(documented: &str) -> String {
+    match documented.rsplit_once("}:") {
+        Some((head, verb)) if !verb.contains('/') => format!("{head}}}"),
+        _ => documented.to_owned(),
     }
 }
 

@@ -25,3 +25,5 @@ local WORKERS_PER_QUEUE_MAX = 1000
 -- Most distinct requirement sets the live tasks of one queue may carry (prelude/requires.lua;
 -- model::REQUIREMENT_SETS_MAX).
 local REQUIREMENT_SETS_MAX = 64
+-- Runs each schedule remembers (schedules/fire.lua; model::LAST_RUNS).
+local SCHEDULE_RUNS_KEPT = 10

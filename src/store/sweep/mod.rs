@@ -1,8 +1,9 @@
 //! The sweep service: the background sweep. Every instance runs it: each sweep of a queue is one
 //! atomic script (`reap.rs`, `reap.lua`), so any number of instances sweeping at once never handle a task
 //! twice. It reclaims expired leases even when no worker calls that queue again, promotes due
-//! retries and delayed tasks, purges terminal tasks past their retention, and keeps the queue
-//! registry true.
+//! retries and delayed tasks, purges terminal tasks past their retention, fires the schedules
+//! whose tick has come (`store/schedules`: each tick once, whoever fires it), and keeps the
+//! queue registry true.
 //!
 //! Isolation: one queue's failure is logged with its name and the sweep goes on with the next;
 //! so does a failed part of the tick (the registry's scan, its reading), logged with what failed.
@@ -24,6 +25,7 @@ pub(crate) use reap::REAP;
 pub use types::*;
 
 use super::registry::Registry;
+use super::schedules::Schedules;
 use super::{Engine, StoreError};
 use crate::metrics;
 use crate::model::QueueName;
@@ -59,11 +61,16 @@ pub struct TickReport {
 pub struct Sweep {
     engine: Engine,
     registry: Registry,
+    schedules: Schedules,
 }
 
 impl Sweep {
-    pub(super) fn new(engine: Engine, registry: Registry) -> Self {
-        Self { engine, registry }
+    pub(super) fn new(engine: Engine, registry: Registry, schedules: Schedules) -> Self {
+        Self {
+            engine,
+            registry,
+            schedules,
+        }
     }
 
     /// One bounded sweep of a queue: expired leases, due tasks, expired terminal tasks. A queue
@@ -308,9 +315,14 @@ async fn sweep_queue(sweep: &Sweep, queue: &QueueName) -> Result<ReapReport, Sto
         total.gone = pass.gone;
         total.counts = pass.counts;
         total.groups = pass.groups;
+        total.schedules_due = pass.schedules_due;
         if !pass.more {
             break;
         }
+    }
+    if total.schedules_due > 0 {
+        let fired = sweep.schedules.fire_due(queue).await?;
+        total.fired = fired.fired;
     }
     Ok(total)
 }

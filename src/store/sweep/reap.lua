@@ -3,11 +3,11 @@
 -- retention) and forgets expired lease request ids, each bounded by count and bytes. Every
 -- instance runs it; it is atomic, so concurrent sweeps never double-handle a task.
 -- A queue left with nothing at all (no tasks in any state, nothing quarantined, no remembered
--- requests or idempotency keys, no policy ever set) has its last key, `stats`, deleted, and
+-- requests or idempotency keys, no policy ever set, no schedule) has its last key, `stats`, deleted, and
 -- the sweep answers gone = 1 so the caller drops the queue from the registry. A queue whose
 -- policy was ever set keeps it (and its version, which ETags rely on) until it is deleted.
 -- arg: none
--- Returns reply('ok', reclaimed, promoted, purged, more, gone, counts, group tally); more = 1 when some step
+-- Returns reply('ok', reclaimed, promoted, purged, more, gone, counts, group tally, schedules due); more = 1 when some step
 -- hit its bound, so more work is already waiting; counts are the queue's tasks per state after
 -- the sweep (see `state_counts`), sampled here so that metrics cost no extra round trip.
 
@@ -109,7 +109,7 @@ note_snapshot(math.floor(now / 60000))
 
 local gone = 0
 local counts = state_counts()
-local idle = not more and redis.call('EXISTS', K.policy, K.gconf) == 0
+local idle = not more and redis.call('EXISTS', K.policy, K.gconf, K.schedules) == 0
 if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) == 0
     and redis.call('HLEN', K.idempotency) == 0 then
   local empty = true
@@ -124,4 +124,6 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
     gone = 1
   end
 end
-return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone, counts, group_tally())
+-- Schedules whose tick has come: the server decides and fires them (schedules/fire.lua).
+local due = redis.call('ZCOUNT', K.sdue, '-inf', now)
+return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone, counts, group_tally(), due)

@@ -9,7 +9,7 @@ pub static REAP: ScriptDef = script!(
     "reap" in "sweep",
     " flags=allow-oom",
     keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry",
-        "history"],
+        "history", "schedules", "sdue"],
     policy: lifecycle,
     prelude: ["record", "groups_conf", "groups", "groups_mend", "requires", "workers", "lifecycle", "counts",
         "history"],
@@ -38,6 +38,8 @@ impl Op for Reap {
             gone: reply.int()? == 1,
             counts: reply.counts()?,
             groups: reply.group_tally()?,
+            schedules_due: reply.u64()?,
+            fired: 0,
         })
     }
 }

@@ -14,4 +14,8 @@ pub struct ReapReport {
     pub counts: crate::model::StateCounts,
     /// Its task groups with ready tasks, and the held ones.
     pub groups: crate::model::GroupTally,
+    /// Schedules whose tick has come (fired after the sweep's scripts, `store/schedules`).
+    pub schedules_due: u64,
+    /// Tasks those schedules submitted.
+    pub fired: u64,
 }

@@ -10,6 +10,7 @@ mod submit;
 mod types;
 
 pub use explain::ExplainOutcome;
+pub(crate) use submit::{push_task, read_outcome};
 pub use types::*;
 #[cfg(test)]
 pub(crate) use {

@@ -107,7 +107,7 @@ impl Op for SubmitBatch {
 }
 
 /// The 15 arguments of one task (see `submit.lua`).
-fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
+pub(crate) fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
     let (delay, run_at) = match task.start {
         Start::Now => (None, None),
         Start::AfterMs(ms) => (Some(ms), None),
@@ -135,7 +135,7 @@ fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
     };
 }
 
-fn read_outcome(
+pub(crate) fn read_outcome(
     reply: &mut Reply<'_>,
     status: &str,
     value: Value,

@@ -156,6 +156,7 @@ mod tests {
         &super::super::schedules::READ,
         &super::super::schedules::LIST,
         &super::super::schedules::WRITE,
+        &super::super::schedules::WRITE_IN_PLACE,
         &super::super::schedules::DELETE,
         &super::super::schedules::DUE,
         &super::super::schedules::FIRE,

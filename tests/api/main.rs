@@ -56,6 +56,7 @@ mod requirements;
 mod retention;
 mod retries;
 mod roundtrips;
+mod schedule_faults;
 mod schedule_ticks;
 mod schedules;
 mod schema;

@@ -28,14 +28,14 @@ const SWEEP_ITEMS_MAX: i64 = 80;
 pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// From now on, Redis logs every command with its duration.
-async fn watch_commands(redis: &RedisServer) {
+pub(crate) async fn watch_commands(redis: &RedisServer) {
     redis.config_set("slowlog-log-slower-than", "0").await;
     redis.config_set("slowlog-max-len", "200000").await;
     let () = redis.cmd(&["SLOWLOG", "RESET"]).await;
 }
 
 /// The script calls Redis logged: (microseconds, script sha).
-async fn scripts_run(redis: &RedisServer) -> Vec<(i64, String)> {
+pub(crate) async fn scripts_run(redis: &RedisServer) -> Vec<(i64, String)> {
     let entries: Vec<Value> = redis.cmd(&["SLOWLOG", "GET", "-1"]).await;
     let text = |value: Option<&Value>| match value {
         Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),

@@ -1,5 +1,6 @@
 //! The tests that time Redis's scripts by the wall clock (`SLOWLOG`): bounded work per sweep
-//! script (`bounds.rs`) and per lease whatever the groups hold (`group_bounds.rs`). A binary
+//! script (`bounds.rs`), per lease whatever the groups hold (`group_bounds.rs`), and per
+//! sweep whatever the schedules (`schedule_bounds.rs`). A binary
 //! of their own, because cargo runs test binaries one after another: no other test's load
 //! lands on their measurements (in `tests/api`, a busy neighbour test on the two cores made
 //! Redis's scripts take three times as long by the wall clock, and failed them).
@@ -27,3 +28,4 @@ mod grouping;
 
 mod bounds;
 mod group_bounds;
+mod schedule_bounds;

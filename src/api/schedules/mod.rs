@@ -267,13 +267,14 @@ async fn write(
             def,
         };
         match schedules
-            .write(queue, name, Some(version), &record, now)
+            .write(queue, name, Some(version), &record, current, now)
             .await?
         {
             WriteOutcome::Written { version: written } => {
                 let state = ScheduleState {
                     name: name.clone(),
                     version: written,
+                    stored_bytes: 0,
                     next_due: record.next_after(now),
                     runs: current.map(|c| c.runs.clone()).unwrap_or_default(),
                     record,

@@ -4,10 +4,10 @@
 -- Returns reply('ok', { ready, scheduled, leased, completed, dead, cancelled, quarantined },
 --   { submitted, completed, failed, dead, expired, debounced }, oldest ready since (ms) or false, policy hash,
 --   { groups with ready tasks, held ones })
--- or reply('not_found') for a queue with no trace in Redis.
+-- or reply('not_found') for a queue with no trace in Redis (no counters, policy or schedules).
 
 local counts = state_counts()
-local exists = redis.call('EXISTS', K.stats, K.policy) > 0
+local exists = redis.call('EXISTS', K.stats, K.policy, K.schedules) > 0
 if not exists then
   return reply('not_found')
 end

@@ -5,7 +5,8 @@
 -- tick (`expected`) and at the version it decided on; the others find it moved and do nothing.
 -- The task's idempotency key holds the tick as well (given by the server), so even a tick
 -- decided twice (a schedule re-written to a tick that already fired) gives one task.
--- arg: 1 name, 2 mode 'tick' | 'trigger', 3 the tick it was due at (mode 'tick'), 4 the
+-- arg: 1 name, 2 mode 'tick' | 'trigger', 3 the tick it was due at (mode 'tick'; '' when it
+--      was found missing from the due set, which it must still be: a mend), 4 the
 --      version decided on, 5 the tick to run, or '' (none: the ticks were missed and skipped),
 --      6 ticks missed, 7 next tick or '' (ended), 8-22 the task, as submit.lua's 1-15
 -- Returns reply('ok', submit status or 'none', its value, the policy's max_attempts)

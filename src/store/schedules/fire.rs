@@ -81,6 +81,9 @@ pub enum Occasion {
     Tick { due: i64 },
     /// A trigger: run once now, the schedule's ticks unchanged.
     Trigger,
+    /// A mend: the schedule should be due but is missing from the due set (its entry was
+    /// deleted under it); it goes back, at its next tick.
+    Mend,
 }
 
 /// One run of a schedule, decided on its `version`.
@@ -123,6 +126,7 @@ impl Op for Fire<'_> {
         let (mode, due) = match self.occasion {
             Occasion::Tick { due } => ("tick", Some(due)),
             Occasion::Trigger => ("trigger", None),
+            Occasion::Mend => ("tick", None),
         };
         a.push(self.name.as_str())
             .push(mode)

@@ -19,8 +19,12 @@ pub use types::*;
 pub(crate) use {
     fire::{DUE, FIRE},
     read::{LIST, READ},
-    write::{DELETE, WRITE},
+    write::{DELETE, WRITE, WRITE_IN_PLACE},
 };
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
@@ -38,12 +42,17 @@ const DUE_BATCH: usize = 64;
 const DUE_BATCHES_PER_TICK: usize = 8;
 /// How often a trigger re-reads a schedule that was written while it ran.
 const TRIGGER_ATTEMPTS: usize = 3;
+/// Schedules one mend reads, and how often a queue's are mended (per instance).
+const MEND_PAGE: u32 = 50;
+const MEND_EVERY: Duration = Duration::from_secs(2);
 
 /// A queue's schedules. Cheap to clone.
 #[derive(Clone)]
 pub struct Schedules {
     engine: Engine,
     registry: Registry,
+    /// Per queue: when this instance last mended its schedules, and the name it got to.
+    mends: Arc<Mutex<HashMap<QueueName, (Instant, Option<ScheduleName>)>>>,
 }
 
 /// What one sweep of a queue's due schedules did.
@@ -56,7 +65,11 @@ pub struct FireReport {
 
 impl Schedules {
     pub(super) fn new(engine: Engine, registry: Registry) -> Self {
-        Self { engine, registry }
+        Self {
+            engine,
+            registry,
+            mends: Arc::default(),
+        }
     }
 
     /// One schedule (`None` inside when there is none), with the Redis time it was read at.
@@ -81,17 +94,19 @@ impl Schedules {
 
     /// Creates or replaces a schedule (at `expected_version` only, when given), to fire next
     /// at its first tick after `now_ms` (the Redis time of the read this write is based on).
-    /// Creates the queue.
+    /// `replaces` is the schedule as read, when it exists. Creates the queue.
     pub async fn write(
         &self,
         queue: &QueueName,
         name: &ScheduleName,
         expected_version: Option<u64>,
         record: &ScheduleRecord,
+        replaces: Option<&ScheduleState>,
         now_ms: i64,
     ) -> Result<WriteOutcome, StoreError> {
         let op = write::WriteSchedule {
             name,
+            replaces_bytes: replaces.map(|state| state.stored_bytes),
             expected_version,
             record,
             next: record.next_after(now_ms),
@@ -181,6 +196,50 @@ impl Schedules {
         }
         metrics::schedule_runs("missed", report.missed);
         Ok(report)
+    }
+
+    /// Mends the next page of the queue's schedules, at most every `MEND_EVERY`: one that
+    /// should be due (readable, not paused, with a tick to come) but has no entry in the due set
+    /// (deleted under it, say by a `DEL` of the key) goes back in, at its next tick, so a lost
+    /// index heals within a pass over the schedules. The sweep's part, after `fire_due`.
+    pub async fn mend_some(&self, queue: &QueueName) -> Result<(), StoreError> {
+        let after = {
+            let Ok(mut mends) = self.mends.lock() else {
+                return Ok(());
+            };
+            if mends.len() > 10_000 {
+                mends.clear();
+            }
+            match mends.get(queue) {
+                Some((at, _)) if at.elapsed() < MEND_EVERY => return Ok(()),
+                Some((_, after)) => after.clone(),
+                None => None,
+            }
+        };
+        let page = self.list(queue, after.as_ref(), MEND_PAGE).await?;
+        if let Ok(mut mends) = self.mends.lock() {
+            mends.insert(queue.clone(), (Instant::now(), page.next.clone()));
+        }
+        let lost = page.schedules.iter().filter_map(|state| {
+            let next = state.record.next_after(page.now_ms);
+            (state.next_due.is_none() && next.is_some()).then_some((state, next))
+        });
+        let mends = lost.map(|(state, next)| {
+            tracing::warn!(queue = %queue, schedule = %state.name, "a schedule was missing from the due set; it is due again at its next tick");
+            let op = Fire {
+                name: &state.name,
+                occasion: Occasion::Mend,
+                version: state.version,
+                run: None,
+                missed: 0,
+                next,
+            };
+            self.engine.run(queue, op)
+        });
+        for result in join_all(mends).await {
+            result?;
+        }
+        Ok(())
     }
 
     /// Decides and fires one due schedule. Returns (tasks fired, ticks missed, runs failed).

@@ -53,6 +53,7 @@ pub(super) fn parse_entry(
         record,
         runs,
         next_due,
+        stored_bytes: json.len(),
     }))
 }
 

@@ -51,6 +51,8 @@ pub struct ScheduleState {
     pub runs: RunLog,
     /// The tick it waits for, if it is due at all (not paused, not ended).
     pub next_due: Option<i64>,
+    /// The size of its stored record, in bytes.
+    pub stored_bytes: usize,
 }
 
 /// A schedule's runs and its counts (`sruns` hash: this as JSON, kept by `fire.lua`).

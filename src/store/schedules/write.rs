@@ -16,6 +16,17 @@ pub static WRITE: ScriptDef = script!(
     prelude: [],
 );
 
+/// The same, for a rewrite about the size of the record it replaces (a pause, a resume, a new
+/// cron: at most `IN_PLACE_SLACK` bytes larger): it works when Redis is full, so an operator
+/// can always stop or resume a schedule.
+pub static WRITE_IN_PLACE: ScriptDef = script!(
+    "write" in "schedules",
+    " flags=allow-oom",
+    keys: ["schedules", "snames", "sdue"],
+    policy: [],
+    prelude: [],
+);
+
 /// Frees data, so it works when Redis is full.
 pub static DELETE: ScriptDef = script!(
     "delete" in "schedules",
@@ -25,22 +36,38 @@ pub static DELETE: ScriptDef = script!(
     prelude: [],
 );
 
+/// How much larger than the record it replaces a rewrite may be and still work when Redis is
+/// full (room for `updated_by`, a longer cron expression).
+const IN_PLACE_SLACK: usize = 64;
+
 pub struct WriteSchedule<'a> {
     pub name: &'a ScheduleName,
+    /// The stored record's size in bytes, when the schedule exists: a record no larger may be
+    /// written when Redis is full.
+    pub replaces_bytes: Option<usize>,
     pub expected_version: Option<u64>,
     pub record: &'a ScheduleRecord,
     pub next: Option<i64>,
+}
+
+impl WriteSchedule<'_> {
+    fn text(&self) -> String {
+        serde_json::to_string(self.record).unwrap_or_default()
+    }
 }
 
 impl Op for WriteSchedule<'_> {
     type Outcome = WriteOutcome;
 
     fn script(&self) -> &'static ScriptDef {
-        &WRITE
+        match self.replaces_bytes {
+            Some(stored) if self.text().len() <= stored + IN_PLACE_SLACK => &WRITE_IN_PLACE,
+            _ => &WRITE,
+        }
     }
 
     fn args(&self, a: &mut Args<'_>) {
-        let record = serde_json::to_string(self.record).unwrap_or_default();
+        let record = self.text();
         a.push(self.name.as_str())
             .opt(self.expected_version)
             .push(record)

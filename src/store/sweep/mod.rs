@@ -316,6 +316,7 @@ async fn sweep_queue(sweep: &Sweep, queue: &QueueName) -> Result<ReapReport, Sto
         total.counts = pass.counts;
         total.groups = pass.groups;
         total.schedules_due = pass.schedules_due;
+        total.schedules = pass.schedules;
         if !pass.more {
             break;
         }
@@ -323,6 +324,9 @@ async fn sweep_queue(sweep: &Sweep, queue: &QueueName) -> Result<ReapReport, Sto
     if total.schedules_due > 0 {
         let fired = sweep.schedules.fire_due(queue).await?;
         total.fired = fired.fired;
+    }
+    if total.schedules > 0 {
+        sweep.schedules.mend_some(queue).await?;
     }
     Ok(total)
 }

@@ -7,7 +7,8 @@
 -- the sweep answers gone = 1 so the caller drops the queue from the registry. A queue whose
 -- policy was ever set keeps it (and its version, which ETags rely on) until it is deleted.
 -- arg: none
--- Returns reply('ok', reclaimed, promoted, purged, more, gone, counts, group tally, schedules due); more = 1 when some step
+-- Returns reply('ok', reclaimed, promoted, purged, more, gone, counts, group tally, schedules due,
+-- schedules); more = 1 when some step
 -- hit its bound, so more work is already waiting; counts are the queue's tasks per state after
 -- the sweep (see `state_counts`), sampled here so that metrics cost no extra round trip.
 
@@ -124,6 +125,8 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
     gone = 1
   end
 end
--- Schedules whose tick has come: the server decides and fires them (schedules/fire.lua).
+-- Schedules whose tick has come: the server decides and fires them (schedules/fire.lua); and
+-- how many the queue has (the server mends their due entries now and then).
 local due = redis.call('ZCOUNT', K.sdue, '-inf', now)
-return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone, counts, group_tally(), due)
+return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone, counts, group_tally(), due,
+  redis.call('HLEN', K.schedules))

@@ -39,6 +39,7 @@ impl Op for Reap {
             counts: reply.counts()?,
             groups: reply.group_tally()?,
             schedules_due: reply.u64()?,
+            schedules: reply.u64()?,
             fired: 0,
         })
     }

@@ -16,6 +16,8 @@ pub struct ReapReport {
     pub groups: crate::model::GroupTally,
     /// Schedules whose tick has come (fired after the sweep's scripts, `store/schedules`).
     pub schedules_due: u64,
+    /// Schedules the queue has.
+    pub schedules: u64,
     /// Tasks those schedules submitted.
     pub fired: u64,
 }

@@ -1,0 +1,133 @@
+//! Schedules when Redis misbehaves: a lost due set heals (the sweep mends it), a record that
+//! no longer reads stops firing but can be replaced, a damaged run log starts afresh, and a
+//! full Redis refuses a new schedule whole while a pause and a delete still work.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{RedisServer, TestApp, eventually, queue};
+
+async fn schedule(app: &TestApp, q: &str, name: &str) -> crate::reply::Reply {
+    app.get(&format!("/v1/queues/{q}/schedules/{name}")).await
+}
+
+async fn fired(app: &TestApp, q: &str, name: &str) -> u64 {
+    schedule(app, q, name).await.body["runs"]["fired"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_lost_due_set_heals_and_a_broken_record_waits_to_be_replaced() {
+    let redis = RedisServer::shared();
+    let app = TestApp::start().await;
+    let q = queue("sched-faults");
+    let key = |role: &str| format!("{}:{{q:{q}}}:{role}", app.prefix);
+    let body = json!({"every_ms": 1000, "task": {"payload": 1}});
+    let put = app
+        .request(
+            Method::PUT,
+            &format!("/v1/queues/{q}/schedules/a"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    eventually("a first run", || async {
+        (fired(&app, &q, "a").await >= 1).then_some(())
+    })
+    .await;
+
+    // The due set deleted under it: the schedule is mended back and runs again.
+    let () = redis.cmd(&["DEL", &key("sdue")]).await;
+    let before = fired(&app, &q, "a").await;
+    eventually("a run after the due set was lost", || async {
+        (fired(&app, &q, "a").await > before).then_some(())
+    })
+    .await;
+
+    // A damaged run log: the next run starts a new one.
+    let () = redis.cmd(&["HSET", &key("sruns"), "a", "{not json"]).await;
+    eventually("a run with a fresh log", || async {
+        let s = schedule(&app, &q, "a").await.body;
+        (s["runs"]["fired"] == 1 && s["last_runs"].as_array().map(Vec::len) == Some(1))
+            .then_some(())
+    })
+    .await;
+
+    // A record that does not read: taken out of the due set, not fired, answered as a 500.
+    let () = redis
+        .cmd(&["HSET", &key("schedules"), "a", "9 {broken"])
+        .await;
+    eventually("the broken schedule out of the due set", || async {
+        let due: Option<String> = redis.cmd(&["ZSCORE", &key("sdue"), "a"]).await;
+        due.is_none().then_some(())
+    })
+    .await;
+    schedule(&app, &q, "a")
+        .await
+        .assert_problem(500, "internal");
+    let trigger = app
+        .request(
+            Method::POST,
+            &format!("/v1/queues/{q}/schedules/a:trigger"),
+            None,
+        )
+        .await;
+    trigger.assert_problem(500, "internal");
+    // Replaced, it is version 10 and runs again.
+    let replaced = app
+        .request(
+            Method::PUT,
+            &format!("/v1/queues/{q}/schedules/a"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    assert_eq!(replaced.body["version"], 10);
+    let runs = fired(&app, &q, "a").await;
+    eventually("a run after the replacement", || async {
+        (fired(&app, &q, "a").await > runs).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_full_redis_refuses_a_new_schedule_but_pauses_and_deletes_one() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &[]).await;
+    let q = queue("sched-full");
+    let path = |name: &str| format!("/v1/queues/{q}/schedules/{name}");
+    let body = json!({"every_ms": 1000, "task": {"payload": "x".repeat(2048)}});
+    assert_eq!(
+        app.request(Method::PUT, &path("keep"), Some(&body))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let used = redis.memory("used_memory").await;
+    redis.config_set("maxmemory", &used.to_string()).await;
+    let refused = app.request(Method::PUT, &path("new"), Some(&body)).await;
+    refused.assert_problem(503, "unavailable");
+    app.get(&path("new")).await.assert_problem(404, "not-found");
+
+    let paused = app
+        .request(Method::PATCH, &path("keep"), Some(&json!({"paused": true})))
+        .await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+    assert_eq!(paused.body["status"], "paused");
+    let resumed = app
+        .request(
+            Method::PATCH,
+            &path("keep"),
+            Some(&json!({"paused": false})),
+        )
+        .await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+    assert_eq!(
+        app.delete(&path("keep")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    redis.config_set("maxmemory", "0").await;
+    let left: Value = app.get(&format!("/v1/queues/{q}/schedules")).await.body;
+    assert_eq!(left["schedules"], json!([]));
+}

@@ -217,13 +217,11 @@ async fn pause_resume_trigger_patch_and_delete_do_what_they_say() {
     app.delete(&path(&q, "s"))
         .await
         .assert_problem(404, "not-found");
-    let keys = app.keys(RedisServer::shared()).await;
-    assert!(
-        !keys
-            .iter()
-            .any(|k| k.ends_with(":sdue") || k.ends_with(":schedules")),
-        "{keys:?}"
-    );
+    for role in ["schedules", "snames", "sdue", "sruns"] {
+        let key = format!("{}:{{q:{q}}}:{role}", app.prefix);
+        let left: i64 = RedisServer::shared().cmd(&["EXISTS", &key]).await;
+        assert_eq!(left, 0, "{key} outlived its last schedule");
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The cluster-marked part of the integration suite: the same tests as `tests/api` for the
 //! lifecycle, policy, task groups (fairness, limits, ordering), multi-queue leasing, long polls,
-//! batch calls, retries and replays, debounced submits, worker labels and task requirements,
+//! batch calls, retries and replays, debounced submits, schedules, worker labels and task requirements,
 //! explain and progress reports, run
 //! against a real Redis Cluster (three masters, three replicas, started by the harness), plus
 //! what only a cluster has: a master killed under load, and a queue's slot moved to another
@@ -63,5 +63,7 @@ mod requirements;
 mod retries;
 #[path = "../api/roundtrips.rs"]
 mod roundtrips;
+#[path = "../api/schedules.rs"]
+mod schedules;
 
 mod topology;

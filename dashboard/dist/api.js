@@ -43,7 +43,11 @@ export async function call(method, path, body, extra = {}) {
         throw new Problem(response.status, data ?? {});
     return { data: data, headers: response.headers };
 }
-/** PUTs the JSON text of an editor to `path`, only if it is still at `etag` (`If-Match`). */
+/**
+ * PUTs the JSON text of an editor to `path`, only if it is still at `etag` (`If-Match`); with
+ * `etag` null, only if nothing is there yet (`If-None-Match: *`), so a new one never replaces
+ * one created meanwhile.
+ */
 export async function saveJson(path, text, etag) {
     let body;
     try {
@@ -53,7 +57,7 @@ export async function saveJson(path, text, etag) {
         return { error: `not JSON: ${error.message}` };
     }
     try {
-        await call("PUT", path, body, { "if-match": etag });
+        await call("PUT", path, body, etag === null ? { "if-none-match": "*" } : { "if-match": etag });
         return "saved";
     }
     catch (error) {

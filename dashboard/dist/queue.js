@@ -1,12 +1,14 @@
 // A queue's page: its counts, pause and resume, its policy (edited with If-Match, so two
 // operators cannot overwrite each other), its tasks per state, dead-letter redrive and purge,
-// its history as charts (charts.ts), its task groups (groups.ts), its workers (workers.ts), and
+// its history as charts (charts.ts), its task groups (groups.ts), its schedules (schedules.ts),
+// its workers (workers.ts), and
 // a submit form.
 import { call, q, saveJson } from "./api.js";
 import { badge, h, json, link, note, when } from "./dom.js";
 import { historySection } from "./charts.js";
 import { queueWorkers } from "./workers.js";
 import { groupsSection } from "./groups.js";
+import { schedulesSection } from "./schedules.js";
 import { submitForm } from "./submit.js";
 import { STATES } from "./types.js";
 /** The queue's own values, from the overridden field paths ("rate_limit.burst" and so on). */
@@ -106,6 +108,7 @@ function taskLists(queue, refreshCounts) {
 export function queuePage(root, queue, signal) {
     const counts = h("div", {}, note("Loading…"));
     const groups = groupsSection(queue);
+    const schedules = schedulesSection(queue);
     const history = historySection(queue);
     const workers = queueWorkers(queue);
     const refresh = async () => {
@@ -117,6 +120,7 @@ export function queuePage(root, queue, signal) {
             counts.replaceChildren(note(String(error.message), "error"));
         }
         await groups.refresh();
+        await schedules.refresh();
         await workers.refresh();
     };
     const policy = policyEditor(queue);
@@ -130,7 +134,7 @@ export function queuePage(root, queue, signal) {
         }
         await refresh();
     };
-    root.replaceChildren(h("p", { class: "crumbs" }, link("#/", "Queues"), " / ", queue), h("h2", {}, queue), counts, history.element, taskLists(queue, refresh), groups.element, workers.element, h("div", { class: "columns" }, policy.element, submitForm(queue)));
+    root.replaceChildren(h("p", { class: "crumbs" }, link("#/", "Queues"), " / ", queue), h("h2", {}, queue), counts, history.element, taskLists(queue, refresh), groups.element, schedules.element, workers.element, h("div", { class: "columns" }, policy.element, submitForm(queue)));
     void refresh();
     const timer = setInterval(refresh, 2000);
     // A minute's point changes at most with each sweep: every 10 s is enough.

@@ -58,8 +58,12 @@ export async function call<T>(
 /** How a save of an editor's JSON ended: saved, refused as stale (`412`), or an error to show. */
 export type Saved = "saved" | "stale" | { error: string };
 
-/** PUTs the JSON text of an editor to `path`, only if it is still at `etag` (`If-Match`). */
-export async function saveJson(path: string, text: string, etag: string): Promise<Saved> {
+/**
+ * PUTs the JSON text of an editor to `path`, only if it is still at `etag` (`If-Match`); with
+ * `etag` null, only if nothing is there yet (`If-None-Match: *`), so a new one never replaces
+ * one created meanwhile.
+ */
+export async function saveJson(path: string, text: string, etag: string | null): Promise<Saved> {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -67,7 +71,7 @@ export async function saveJson(path: string, text: string, etag: string): Promis
     return { error: `not JSON: ${(error as Error).message}` };
   }
   try {
-    await call("PUT", path, body, { "if-match": etag });
+    await call("PUT", path, body, etag === null ? { "if-none-match": "*" } : { "if-match": etag });
     return "saved";
   } catch (error) {
     if (error instanceof Problem && error.status === 412) return "stale";

@@ -1,6 +1,7 @@
 // A queue's page: its counts, pause and resume, its policy (edited with If-Match, so two
 // operators cannot overwrite each other), its tasks per state, dead-letter redrive and purge,
-// its history as charts (charts.ts), its task groups (groups.ts), its workers (workers.ts), and
+// its history as charts (charts.ts), its task groups (groups.ts), its schedules (schedules.ts),
+// its workers (workers.ts), and
 // a submit form.
 
 import { call, q, saveJson } from "./api.js";
@@ -8,6 +9,7 @@ import { badge, h, json, link, note, when } from "./dom.js";
 import { historySection } from "./charts.js";
 import { queueWorkers } from "./workers.js";
 import { groupsSection } from "./groups.js";
+import { schedulesSection } from "./schedules.js";
 import { submitForm } from "./submit.js";
 import { STATES, type PolicyView, type QueueStats, type State, type TaskList } from "./types.js";
 
@@ -151,6 +153,7 @@ function taskLists(queue: string, refreshCounts: () => void): HTMLElement {
 export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal): void {
   const counts = h("div", {}, note("Loading…"));
   const groups = groupsSection(queue);
+  const schedules = schedulesSection(queue);
   const history = historySection(queue);
   const workers = queueWorkers(queue);
   const refresh = async () => {
@@ -161,6 +164,7 @@ export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal)
       counts.replaceChildren(note(String((error as Error).message), "error"));
     }
     await groups.refresh();
+    await schedules.refresh();
     await workers.refresh();
   };
   const policy = policyEditor(queue);
@@ -180,6 +184,7 @@ export function queuePage(root: HTMLElement, queue: string, signal: AbortSignal)
     history.element,
     taskLists(queue, refresh),
     groups.element,
+    schedules.element,
     workers.element,
     h("div", { class: "columns" }, policy.element, submitForm(queue)),
   );

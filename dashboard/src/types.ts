@@ -131,3 +131,37 @@ export interface WorkerList {
   window_ms: number;
   workers: WorkerView[];
 }
+
+export interface ScheduleRun {
+  at: string;
+  kind: "tick" | "trigger" | "failed";
+  task_id: string | null;
+  state: string | null;
+  error: string | null;
+}
+
+export interface ScheduleView {
+  queue: string;
+  name: string;
+  cron?: string;
+  timezone?: string;
+  every_ms?: number;
+  task: Record<string, unknown>;
+  paused: boolean;
+  start_at?: string;
+  end_at?: string;
+  catch_up: "skip" | "latest";
+  status: "active" | "paused" | "ended";
+  next_runs: string[];
+  last_runs: ScheduleRun[];
+  runs: { fired: number; triggered: number; missed: number; failed: number };
+  version: number;
+  created_at: string;
+  updated_at: string;
+  updated_by: string | null;
+}
+
+export interface ScheduleList {
+  schedules: ScheduleView[];
+  next_cursor: string | null;
+}

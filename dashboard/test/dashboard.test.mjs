@@ -2,7 +2,8 @@
 // running taskgate: load it, see a queue appear after a submit, pause and resume it, edit its
 // policy (If-Match, and the 412 when someone else changed it first), see its history charts
 // drawn from the served history, pause, resume and edit a
-// task group from its Groups table, redrive a dead task and
+// task group from its Groups table, pause, resume, run and edit a schedule from its Schedules
+// table, redrive a dead task and
 // purge one, submit from the form and follow that task (and its worker's progress) to
 // `completed` over its event stream; and a real EventSource hears a `progress` event.
 // Takes a screenshot of each page, and checks that every API call the dashboard made is an
@@ -123,6 +124,29 @@ try {
   const group = await api("GET", `${qpath}/groups/tenant-a`);
   check("a group's weight saved", group.limits.weight === 4 && group.overrides.join() === "weight", JSON.stringify(group));
   await api("DELETE", `${qpath}/tasks/${grouped.id}`); // out of the way of the steps below
+  // Schedules: one made over the API shows in the Schedules table; pause and resume it, run it
+  // now, see that run among its last runs, and edit it (saved with If-Match).
+  await api("PUT", `${qpath}/schedules/ui-daily`, { cron: "0 6 * * *", timezone: "Europe/Berlin", task: { payload: { report: "ui" } } });
+  const scheduleRow = page.locator('tr[data-schedule="ui-daily"]');
+  await scheduleRow.waitFor();
+  await scheduleRow.locator('[data-testid="schedule-pause"]').click();
+  await scheduleRow.locator('[data-schedule-status="paused"]').waitFor();
+  check("pause a schedule", (await api("GET", `${qpath}/schedules/ui-daily`)).paused === true);
+  await scheduleRow.locator('[data-testid="schedule-resume"]').click();
+  await scheduleRow.locator('[data-schedule-status="active"]').waitFor();
+  await scheduleRow.locator('[data-testid="schedule-trigger"]').click();
+  await scheduleRow.locator('[data-testid="schedule-open"]').click();
+  await page.locator('[data-testid="schedule-runs"] tr', { hasText: "trigger" }).waitFor();
+  const ran = await api("GET", `${qpath}/schedules/ui-daily`);
+  check("run a schedule now", ran.runs.triggered === 1 && ran.last_runs[0].kind === "trigger", JSON.stringify(ran));
+  await api("DELETE", `${qpath}/tasks/${ran.last_runs[0].task_id}`); // out of the way below
+  await page.locator('[data-testid="schedule-editor"]').fill(JSON.stringify({ cron: "0 7 * * *", timezone: "Europe/Berlin", task: { payload: { report: "ui" } } }));
+  await page.click('[data-testid="schedule-save"]');
+  await page.locator('[data-testid="schedule-editor"]').waitFor({ state: "detached" });
+  const edited = await api("GET", `${qpath}/schedules/ui-daily`);
+  check("a schedule's cron saved", edited.cron === "0 7 * * *" && edited.version === ran.version + 1, JSON.stringify(edited));
+  await page.screenshot({ path: `${shots}/3b-schedules.png`, fullPage: true });
+  await api("DELETE", `${qpath}/schedules/ui-daily`);
   // The charts are drawn from the served history: as many points, the same sums.
   const served = await api("GET", `${qpath}/history?window=1h`);
   const servedSubmitted = served.points.reduce((sum, p) => sum + p.submitted, 0);

@@ -42,6 +42,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../dashboard/dist/queues.js"),
     ),
     (
+        "schedules.js",
+        JS,
+        include_str!("../../dashboard/dist/schedules.js"),
+    ),
+    (
         "submit.js",
         JS,
         include_str!("../../dashboard/dist/submit.js"),

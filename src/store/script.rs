@@ -232,6 +232,10 @@ mod tests {
             model::REQUIREMENT_SETS_MAX.to_string()
         );
         assert_eq!(
+            lua_limit("SCHEDULE_TICK_KEY_MS"),
+            model::schedule::SCHEDULE_TICK_KEY_MS.to_string()
+        );
+        assert_eq!(
             lua_limit("SCHEDULE_RUNS_KEPT"),
             model::schedule::LAST_RUNS.to_string()
         );

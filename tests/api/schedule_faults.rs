@@ -74,7 +74,7 @@ async fn a_lost_due_set_heals_and_a_broken_record_waits_to_be_replaced() {
         )
         .await;
     trigger.assert_problem(500, "internal");
-    // Replaced, it is version 10 and runs again.
+    // Replaced, at a version past the broken one's, it runs again.
     let replaced = app
         .request(
             Method::PUT,
@@ -83,7 +83,11 @@ async fn a_lost_due_set_heals_and_a_broken_record_waits_to_be_replaced() {
         )
         .await;
     assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
-    assert_eq!(replaced.body["version"], 10);
+    assert!(
+        replaced.body["version"].as_u64() > Some(9),
+        "{}",
+        replaced.body
+    );
     let runs = fired(&app, &q, "a").await;
     eventually("a run after the replacement", || async {
         (fired(&app, &q, "a").await > runs).then_some(())

@@ -9,7 +9,9 @@ use crate::http::extract::body::field::{
 };
 use crate::http::extract::body::{Check, Problems};
 use crate::http::state::BodyLimits;
-use crate::model::schedule::{CatchUp, EVERY_MS_MAX, EVERY_MS_MIN, ScheduleDef, TaskTemplate};
+use crate::model::schedule::{
+    CatchUp, EVERY_MS_MAX, EVERY_MS_MIN, SCHEDULE_PAYLOAD_MAX, ScheduleDef, TaskTemplate,
+};
 use crate::model::{Cron, Requires, Zone};
 
 type EveryMs = Int<{ EVERY_MS_MIN as i64 }, { EVERY_MS_MAX as i64 }>;
@@ -47,8 +49,9 @@ pub struct ScheduleRequest {
     #[schema(inline)]
     pub(super) end_at: Option<Time>,
     /// Ticks missed while no instance (or no Redis) was up: `skip` runs none of them, `latest`
-    /// runs one, for the newest. A tick is missed when it had not run by the time the next
-    /// one came due, or 60 s after its time. Default `skip`.
+    /// runs one, for the newest. A tick is on time when it runs before the tick after it comes
+    /// due and within 60 s of its time; when the sweep finds several ticks due, they were all
+    /// missed. Default `skip`.
     pub(super) catch_up: Option<CatchUp>,
 }
 
@@ -58,14 +61,16 @@ pub struct ScheduleRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = crate::model::examples::schedule_task)]
 pub struct ScheduleTask {
-    /// Any JSON value, stored and submitted exactly as sent; at most the policy's
-    /// `max_payload_bytes` when each run submits it (a run over it fails, and is counted).
+    /// Any JSON value, stored and submitted exactly as sent: at most 65536 bytes, and at most
+    /// the policy's `max_payload_bytes` when each run submits it (a run over it fails, and is
+    /// counted).
     #[schema(inline)]
     pub(super) payload: JsonText,
     /// -1000 to 1000, default 0.
     #[schema(inline, default = 0)]
     pub(super) priority: Option<Priority>,
-    /// Each run's task becomes ready this long (0 to 31536000000 ms) after its tick.
+    /// Each run's task becomes ready this long (0 to 31536000000 ms) after the run submits it
+    /// (at its tick, within the sweep's interval).
     #[schema(inline)]
     pub(super) delay_ms: Option<DelayMs>,
     /// Attempts allowed (1 to 1000); default the queue policy's.
@@ -189,6 +194,16 @@ impl Check for ScheduleRequest {
             }
         }
         problems.depth("task", self.task.payload.0.as_ref(), limits);
+        let bytes = self.task.payload.0.get().len();
+        if bytes > SCHEDULE_PAYLOAD_MAX {
+            problems.fail(
+                "task.payload",
+                format!(
+                    "is {bytes} bytes of JSON; a schedule's payload may be at most \
+                     {SCHEDULE_PAYLOAD_MAX} (it is kept as long as the schedule is)"
+                ),
+            );
+        }
     }
 }
 

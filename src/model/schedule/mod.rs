@@ -23,6 +23,13 @@ pub const EVERY_MS_MAX: u64 = 31_536_000_000;
 /// Most schedules one queue may hold (each is a small record; the sweep finds due ones by
 /// their next run time, so their number does not slow it).
 pub const SCHEDULES_MAX: u64 = 10_000;
+/// Largest payload a schedule's task may carry, in bytes of JSON text: a schedule is kept for
+/// good, so its payload is bounded apart from the queue's `max_payload_bytes` (also checked,
+/// at each run).
+pub const SCHEDULE_PAYLOAD_MAX: usize = 65_536;
+/// How long a tick's idempotency key is kept, ms: long enough for any instance that decided
+/// the tick to have fired it or given up.
+pub const SCHEDULE_TICK_KEY_MS: u64 = 3_600_000;
 /// How many upcoming runs a schedule's view lists.
 pub const NEXT_RUNS: usize = 5;
 /// How many past runs a schedule keeps (with their tasks).

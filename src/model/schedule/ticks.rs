@@ -73,7 +73,7 @@ impl Cadence {
                 continue;
             };
             // Bounded: the span before this one held no tick.
-            for _ in 0..100_000 {
+            for _ in 0..10_000 {
                 match self.next_after(tick, window) {
                     Some(next) if next <= bound => tick = next,
                     _ => break,

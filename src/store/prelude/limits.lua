@@ -27,3 +27,5 @@ local WORKERS_PER_QUEUE_MAX = 1000
 local REQUIREMENT_SETS_MAX = 64
 -- Runs each schedule remembers (schedules/fire.lua; model::LAST_RUNS).
 local SCHEDULE_RUNS_KEPT = 10
+-- How long a schedule's tick key is kept, ms (schedules/fire.lua; model::SCHEDULE_TICK_KEY_MS).
+local SCHEDULE_TICK_KEY_MS = 3600000

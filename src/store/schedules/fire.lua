@@ -17,7 +17,7 @@ local entry = redis.call('HGET', K.schedules, name)
 if not entry then
   return reply('gone')
 end
-if tonumber(string.match(entry, '^(%d+) ')) ~= version then
+if (tonumber(string.match(entry, '^(%d+) ')) or 0) ~= version then
   return reply('moved')
 end
 if mode == 'tick' and tonumber(redis.call('ZSCORE', K.sdue, name)) ~= tonumber(arg(3)) then
@@ -45,6 +45,11 @@ if arg(5) ~= '' then
   status, value = result[1], result[2] or false
   local kind = mode == 'trigger' and 'trigger' or 'tick'
   if status == 'created' then
+    if arg(15) ~= '' then
+      -- A tick's key guards against deciding that tick twice, which happens within seconds:
+      -- kept an hour, not the queue's dedup window, so a fast schedule's keys stay few.
+      redis.call('ZADD', K.idempotency_expiry, now + SCHEDULE_TICK_KEY_MS, arg(15))
+    end
     ran(arg(5), arg(8), kind)
     count(mode == 'trigger' and 'triggered' or 'fired', 1)
   elseif status == 'replayed' then

@@ -1,4 +1,5 @@
--- list.lua: a page of the queue's schedules, by name. Writes nothing.
+-- list.lua: a page of the queue's schedules, by name. Writes nothing but index repairs (a name
+-- whose record is gone leaves the index).
 -- arg: 1 the last name of the page before, or '' (the first page); 2 page size
 -- Returns reply('ok', { name, entry, next tick or false, runs JSON or false, ... }, more (1 or 0)).
 

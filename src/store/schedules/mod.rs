@@ -46,13 +46,16 @@ const TRIGGER_ATTEMPTS: usize = 3;
 const MEND_PAGE: u32 = 50;
 const MEND_EVERY: Duration = Duration::from_secs(2);
 
+/// Per queue: when this instance last mended its schedules, and the name it got to.
+type Mends = HashMap<QueueName, (Instant, Option<ScheduleName>)>;
+
 /// A queue's schedules. Cheap to clone.
 #[derive(Clone)]
 pub struct Schedules {
     engine: Engine,
     registry: Registry,
-    /// Per queue: when this instance last mended its schedules, and the name it got to.
-    mends: Arc<Mutex<HashMap<QueueName, (Instant, Option<ScheduleName>)>>>,
+    /// Where each queue's mending is (`mend_some`).
+    mends: Arc<Mutex<Mends>>,
 }
 
 /// What one sweep of a queue's due schedules did.
@@ -61,6 +64,8 @@ pub struct FireReport {
     pub fired: u64,
     pub missed: u64,
     pub failed: u64,
+    /// Schedules whose firing failed (logged; tried again at the next sweep).
+    pub errors: u64,
 }
 
 impl Schedules {
@@ -107,6 +112,7 @@ impl Schedules {
         let op = write::WriteSchedule {
             name,
             replaces_bytes: replaces.map(|state| state.stored_bytes),
+            keeps_cadence: replaces.is_some_and(|state| state.record.ticks_like(record)),
             expected_version,
             record,
             next: record.next_after(now_ms),
@@ -158,7 +164,7 @@ impl Schedules {
             };
             match self.engine.run(queue, op).await? {
                 FireOutcome::Ran(Some(outcome)) => {
-                    count(queue, &outcome, "triggered");
+                    let _ = count(queue, &outcome, "triggered");
                     return Ok(TriggerOutcome::Ran {
                         outcome,
                         payload_bytes,
@@ -169,9 +175,7 @@ impl Schedules {
                 FireOutcome::Moved | FireOutcome::Ran(None) => {}
             }
         }
-        Err(StoreError::Redis(
-            "the schedule kept changing while it was triggered".into(),
-        ))
+        Ok(TriggerOutcome::Busy)
     }
 
     /// Fires the queue's due schedules (the sweep's part): up to `DUE_BATCHES_PER_TICK`
@@ -184,13 +188,25 @@ impl Schedules {
             let runs = due
                 .iter()
                 .map(|schedule| self.fire_one(queue, schedule, now));
-            for result in join_all(runs).await {
-                let (fired, missed, failed) = result?;
-                report.fired += fired;
-                report.missed += missed;
-                report.failed += failed;
+            for (schedule, result) in due.iter().zip(join_all(runs).await) {
+                match result {
+                    Ok((fired, missed, failed)) => {
+                        report.fired += fired;
+                        report.missed += missed;
+                        report.failed += failed;
+                    }
+                    // Redis is away: the whole sweep stops, as any of its calls would.
+                    Err(err @ StoreError::Unavailable(_)) => return Err(err),
+                    // One schedule's failure is its own: the others of the batch still fire.
+                    Err(err) => {
+                        tracing::warn!(queue = %queue, schedule = %schedule.name, error = %err, "firing a schedule failed; it is tried again at the next sweep");
+                        report.errors += 1;
+                    }
+                }
             }
-            if !full {
+            // A batch with failures is not followed by another: the same schedules, still due,
+            // would come first again.
+            if !full || report.errors > 0 {
                 break;
             }
         }
@@ -287,8 +303,8 @@ impl Schedules {
         let missed = op.missed;
         match self.engine.run(queue, op).await? {
             FireOutcome::Ran(Some(outcome)) => {
-                let fired = count(queue, &outcome, "fired");
-                Ok((u64::from(fired), missed, u64::from(!fired)))
+                let (fired, failed) = count(queue, &outcome, "fired");
+                Ok((fired, missed, failed))
             }
             FireOutcome::Ran(None) => Ok((0, missed, 0)),
             FireOutcome::Moved | FireOutcome::Gone => Ok((0, 0, 0)),
@@ -317,19 +333,19 @@ fn stop_firing<'a>(
     }
 }
 
-/// Counts a run's outcome; whether it submitted a task (a replayed tick's task was counted
-/// when it was created).
-fn count(queue: &QueueName, outcome: &SubmitOutcome, kind: &'static str) -> bool {
+/// Counts a run's outcome: (tasks submitted, runs refused). A replayed tick's task was
+/// counted when it was created.
+fn count(queue: &QueueName, outcome: &SubmitOutcome, kind: &'static str) -> (u64, u64) {
     match outcome {
         SubmitOutcome::Created(_) => {
             metrics::schedule_runs(kind, 1);
             metrics::transition(queue.as_str(), "submitted", 1);
-            true
+            (1, 0)
         }
-        SubmitOutcome::Replayed(_) | SubmitOutcome::Debounced(_) => true,
+        SubmitOutcome::Replayed(_) | SubmitOutcome::Debounced(_) => (0, 0),
         _ => {
             metrics::schedule_runs("failed", 1);
-            false
+            (0, 1)
         }
     }
 }

@@ -32,6 +32,18 @@ impl ScheduleRecord {
         }
     }
 
+    /// Whether `other` ticks as this one does (same cadence, anchor and window), so a place
+    /// this one has among its ticks is `other`'s too.
+    pub fn ticks_like(&self, other: &ScheduleRecord) -> bool {
+        let (a, b) = (&self.def, &other.def);
+        a.cron == b.cron
+            && a.timezone == b.timezone
+            && a.every_ms == b.every_ms
+            && a.start_at == b.start_at
+            && a.end_at == b.end_at
+            && self.anchor_ms == other.anchor_ms
+    }
+
     /// The first tick after `now`, unless it is paused or has ended.
     pub fn next_after(&self, now: i64) -> Option<i64> {
         if self.def.paused {
@@ -161,15 +173,13 @@ pub struct SchedulePage {
 pub enum WriteOutcome {
     Written {
         version: u64,
+        /// The tick it waits for now (`None`: paused or ended).
+        next_due: Option<i64>,
     },
     /// The schedule was at another version (the one given, or the one read first).
-    Stale {
-        version: u64,
-    },
+    Stale { version: u64 },
     /// The queue holds `SCHEDULES_MAX` schedules already.
-    Full {
-        limit: u64,
-    },
+    Full { limit: u64 },
 }
 
 /// How a delete ended.
@@ -191,4 +201,6 @@ pub enum TriggerOutcome {
     NotFound,
     /// Its record cannot be read.
     Unreadable,
+    /// It was written again each time it was read to be run.
+    Busy,
 }

@@ -48,6 +48,8 @@ pub struct WriteSchedule<'a> {
     pub expected_version: Option<u64>,
     pub record: &'a ScheduleRecord,
     pub next: Option<i64>,
+    /// The write keeps the schedule's cadence: its place in the due set, if any, stays.
+    pub keeps_cadence: bool,
 }
 
 impl WriteSchedule<'_> {
@@ -72,13 +74,18 @@ impl Op for WriteSchedule<'_> {
             .opt(self.expected_version)
             .push(record)
             .opt(self.next)
-            .push(SCHEDULES_MAX);
+            .push(SCHEDULES_MAX)
+            .flag(self.keeps_cadence);
     }
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<WriteOutcome, StoreError> {
         Ok(match reply.status.as_str() {
             "ok" => WriteOutcome::Written {
                 version: reply.u64()?,
+                next_due: match reply.next()? {
+                    deadpool_redis::redis::Value::Nil => None,
+                    due => Some(crate::store::op::into_int(due)?),
+                },
             },
             "stale" => WriteOutcome::Stale {
                 version: reply.u64()?,

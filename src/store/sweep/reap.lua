@@ -121,7 +121,7 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
     -- With no task left, what groups kept is stale (a rate clock still running, a count or
     -- hold a quarantined record left behind).
     redis.call('DEL', K.stats, K.grate, K.gleased, K.ghold, K.glive, K.gnames, K.history,
-      K.workers, K.wstats, K.wlabels, K.rsets, K.debounce)
+      K.workers, K.wstats, K.wlabels, K.rsets, K.debounce, K.snames, K.sdue, K.sruns)
     gone = 1
   end
 end

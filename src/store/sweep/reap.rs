@@ -9,7 +9,7 @@ pub static REAP: ScriptDef = script!(
     "reap" in "sweep",
     " flags=allow-oom",
     keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry",
-        "history", "schedules", "sdue"],
+        "history", "schedules", "snames", "sdue", "sruns"],
     policy: lifecycle,
     prelude: ["record", "groups_conf", "groups", "groups_mend", "requires", "workers", "lifecycle", "counts",
         "history"],

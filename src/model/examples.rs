@@ -310,7 +310,7 @@ pub fn schedule_view() -> Value {
         "last_runs": [{"at": "2026-11-25T01:30:00.000Z", "kind": "tick",
             "task_id": "019abcde-f012-7345-8678-9abcdef01234", "state": "completed", "error": null}],
         "runs": {"fired": 12, "triggered": 1, "missed": 0, "failed": 0},
-        "version": 3,
+        "version": 1764896957123u64,
         "created_at": "2026-11-13T09:00:00.000Z",
         "updated_at": "2026-11-20T09:00:00.000Z",
         "updated_by": "ops"

@@ -267,3 +267,26 @@ async fn the_python_worker_sends_its_key_and_stops_on_a_refused_one() {
     assert_eq!(output.status.code(), Some(2), "{log}");
     assert!(log.contains("401") && log.contains("unauthorized"), "{log}");
 }
+
+/// The README's schedule examples run as pasted: created, triggered (its run listed), paused
+/// under the `ETag` just read, deleted.
+#[tokio::test]
+async fn the_readme_schedule_examples_run_as_pasted() {
+    let app = TestApp::start().await;
+    let stdout = run_readme_block(&app, "## Schedules").await;
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines[0]["status"], "active", "{stdout}");
+    assert_eq!(lines[1]["state"], "ready", "{stdout}");
+    assert_eq!(lines[2]["runs"]["triggered"], 1, "{stdout}");
+    assert_eq!(
+        lines[2]["last_runs"][0]["task_id"], lines[1]["id"],
+        "{stdout}"
+    );
+    assert_eq!(lines[3]["status"], "paused", "{stdout}");
+    assert!(stdout.ends_with("204\n"), "{stdout}");
+}

@@ -1,6 +1,7 @@
 //! Schedules when Redis misbehaves: a lost due set heals (the sweep mends it), a record that
 //! no longer reads stops firing but can be replaced, a damaged run log starts afresh, and a
-//! full Redis refuses a new schedule whole while a pause and a delete still work.
+//! full Redis refuses a new schedule whole while a pause and a delete still work; a run the
+//! queue refuses is listed with its reason.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -134,4 +135,39 @@ async fn a_full_redis_refuses_a_new_schedule_but_pauses_and_deletes_one() {
     redis.config_set("maxmemory", "0").await;
     let left: Value = app.get(&format!("/v1/queues/{q}/schedules")).await.body;
     assert_eq!(left["schedules"], json!([]));
+}
+
+/// A run the queue refuses (its payload over a cap lowered since) is a failed run, listed with
+/// its reason in words, and the schedule goes on with its ticks.
+#[tokio::test]
+async fn a_refused_run_is_listed_with_its_reason_and_the_schedule_goes_on() {
+    let app = TestApp::start().await;
+    let q = queue("sched-refused");
+    let body = json!({"every_ms": 1000, "task": {"payload": {"report": "too big for 10 bytes"}}});
+    let path = format!("/v1/queues/{q}/schedules/big");
+    assert_eq!(
+        app.request(Method::PUT, &path, Some(&body)).await.status,
+        StatusCode::CREATED
+    );
+    app.patch_policy(&q, json!({"max_payload_bytes": 10})).await;
+    let refused = eventually("two refused runs", || async {
+        let s = schedule(&app, &q, "big").await.body;
+        (s["runs"]["failed"].as_u64() >= Some(2)).then_some(s)
+    })
+    .await;
+    let run = &refused["last_runs"][0];
+    assert_eq!(run["kind"], "tick", "{refused}");
+    assert_eq!(run["task_id"], Value::Null, "{refused}");
+    assert!(
+        run["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("max_payload_bytes")),
+        "{refused}"
+    );
+    assert_eq!(refused["runs"]["fired"], 0);
+    assert_eq!(refused["status"], "active");
+    let trigger = app
+        .request(Method::POST, &format!("{path}:trigger"), None)
+        .await;
+    trigger.assert_problem(413, "payload-too-large");
 }

@@ -54,7 +54,9 @@ pub struct ScheduleView {
     pub last_runs: Vec<RunView>,
     /// How many runs it had.
     pub runs: RunCounts,
-    /// Grows by one on every change; also the `ETag` (`"3"`).
+    /// Grows on every change, and is at least the Redis clock in ms, so a schedule made again
+    /// under a deleted one's name never has a version an old `ETag` names; also the `ETag`
+    /// (`"1764896957123"`).
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -91,19 +93,29 @@ pub enum ScheduleStatus {
     Ended,
 }
 
+/// What a run was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKindView {
+    /// One of its ticks.
+    Tick,
+    /// A trigger.
+    Trigger,
+}
+
 /// One run of a schedule.
 #[derive(Serialize, ToSchema)]
 pub struct RunView {
     /// The tick it ran for, or when it was triggered (RFC 3339).
     pub at: String,
-    /// `tick`, `trigger`, or `failed` (the submit was refused: see `error`).
-    pub kind: String,
+    pub kind: RunKindView,
     /// The task it submitted.
     pub task_id: Option<String>,
     /// The state that task is in now; `null` once it is purged.
     pub state: Option<String>,
-    /// Why no task was submitted (`too_large`: the payload is over the queue's
-    /// `max_payload_bytes`; `requires_full`: the queue has 64 requirement sets).
+    /// Why no task was submitted, when the submit was refused (the payload over the queue's
+    /// `max_payload_bytes`, the queue at its 64 requirement sets); `null` for a run that
+    /// submitted its task.
     pub error: Option<String>,
 }
 
@@ -143,6 +155,17 @@ impl TaskView {
                 .as_deref()
                 .map(|text| Requires::from_canonical(text).into_map()),
         }
+    }
+}
+
+/// A refused run's reason, as the script recorded it, in words.
+fn refusal(code: &str) -> String {
+    match code {
+        "too_large" => "the payload is over the queue's max_payload_bytes".to_owned(),
+        "requires_full" => {
+            "the queue already has 64 distinct requirement sets among its live tasks".to_owned()
+        }
+        other => format!("the submit was refused ({other})"),
     }
 }
 
@@ -191,14 +214,12 @@ impl ScheduleView {
                 .map(|run| RunView {
                     at: rfc3339_ms(run.at),
                     kind: match run.kind {
-                        RunKind::Tick => "tick",
-                        RunKind::Trigger => "trigger",
-                        RunKind::Failed => "failed",
-                    }
-                    .to_owned(),
+                        RunKind::Tick => RunKindView::Tick,
+                        RunKind::Trigger => RunKindView::Trigger,
+                    },
                     task_id: run.task_id.clone(),
                     state: run.state.clone(),
-                    error: run.error.clone(),
+                    error: run.error.as_deref().map(refusal),
                 })
                 .collect(),
             runs: RunCounts {

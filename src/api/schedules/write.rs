@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
 
@@ -56,7 +56,8 @@ const WRITE_ATTEMPTS: usize = 5;
         (status = 200, description = "The schedule, replaced", body = ScheduleView,
             headers(("ETag" = String, description = "The new version, quoted"))),
         (status = 201, description = "The schedule, created", body = ScheduleView,
-            headers(("ETag" = String, description = "The new version, quoted"))),
+            headers(("ETag" = String, description = "The new version, quoted"),
+                ("Location" = String, description = "The schedule's URL"))),
         ScheduleWriteErrors,
     )
 )]
@@ -188,7 +189,14 @@ async fn write(
                 } else {
                     StatusCode::OK
                 };
-                return Ok(schedule_response(status, queue, &state, now));
+                let mut response = schedule_response(status, queue, &state, now);
+                if version == 0 {
+                    let location = format!("/v1/queues/{queue}/schedules/{name}");
+                    if let Ok(value) = HeaderValue::try_from(location) {
+                        response.headers_mut().insert(header::LOCATION, value);
+                    }
+                }
+                return Ok(response);
             }
             WriteOutcome::Full { limit } => {
                 return Err(ApiError::Conflict(format!(

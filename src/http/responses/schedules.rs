@@ -35,8 +35,8 @@ error_set!(
         ApiError::NotFound("no schedule nightly in queue emails".into()),
         ApiError::Conflict("queue emails holds 10000 schedules, the most a queue may hold".into()),
         ApiError::PreconditionFailed(
-            "the schedule nightly of queue emails is at version 3, not the one in If-Match: \
-             read it again and re-apply your change"
+            "the definition of schedule nightly of queue emails is at version 1764896957123, \
+             not the one in If-Match: read it again and re-apply your change"
                 .into()
         ),
         too_large("the request body"),
@@ -52,8 +52,8 @@ error_set!(
     ScheduleDeleteErrors: [
         ApiError::NotFound("no schedule nightly in queue emails".into()),
         ApiError::PreconditionFailed(
-            "the schedule nightly of queue emails is at version 3, not the one in If-Match: \
-             read it again and re-apply your change"
+            "the definition of schedule nightly of queue emails is at version 1764896957123, \
+             not the one in If-Match: read it again and re-apply your change"
                 .into()
         ),
         invalid("name", "must be 1-128 characters of A-Z a-z 0-9 . _ -"),

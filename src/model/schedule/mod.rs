@@ -42,14 +42,17 @@ pub const ON_TIME_MS: i64 = 60_000;
 /// ticks than this counts this many.
 pub const MISSED_COUNTED_MAX: u64 = 1_000;
 
-/// A schedule's name: 1 to 128 characters of `A-Z a-z 0-9 . _ -` (as a queue's). No `:`, so
-/// that `…/schedules/{name}:trigger` reads one way only.
+/// A schedule's name: 1 to 128 characters of `A-Z a-z 0-9 . _ -` (as a queue's), not `.` or
+/// `..`. No `:`, so that `…/schedules/{name}:trigger` reads one way only.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ScheduleName(String);
 
 impl ScheduleName {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        // `.` and `..` are path segments an HTTP client resolves away: no one could reach them.
         let ok = !raw.is_empty()
+            && raw != "."
+            && raw != ".."
             && raw.len() <= SCHEDULE_NAME_MAX
             && raw
                 .bytes()
@@ -59,7 +62,7 @@ impl ScheduleName {
         } else {
             Err(FieldError::new(
                 "name",
-                "must be 1-128 characters of A-Z a-z 0-9 . _ -",
+                "must be 1-128 characters of A-Z a-z 0-9 . _ - (not . or ..)",
             ))
         }
     }
@@ -149,6 +152,21 @@ impl ScheduleDef {
                 })
             }
             _ => Err("a schedule has either cron or every_ms".to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ScheduleName;
+
+    #[test]
+    fn schedule_names_follow_their_pattern_and_are_never_dot_segments() {
+        for good in ["nightly", "a.b_c-9", "...", &"x".repeat(128)] {
+            assert!(ScheduleName::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a:b", "a b", "a/b", &"x".repeat(129)] {
+            assert!(ScheduleName::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -57,7 +57,7 @@ if arg(5) ~= '' then
     local first = redis.call('HGET', K.idempotency, arg(15))
     ran(arg(5), first and string.match(first, '^(%S+)') or false, kind)
   else
-    ran(arg(5), false, 'failed', status)
+    ran(arg(5), false, kind, status)
     count('failed', 1)
   end
 end

@@ -343,7 +343,8 @@ fn count(queue: &QueueName, outcome: &SubmitOutcome, kind: &'static str) -> (u64
             (1, 0)
         }
         SubmitOutcome::Replayed(_) | SubmitOutcome::Debounced(_) => (0, 0),
-        _ => {
+        refused => {
+            tracing::warn!(queue = %queue, ?refused, "a schedule's run was refused; the schedule goes on with its next tick");
             metrics::schedule_runs("failed", 1);
             (0, 1)
         }

@@ -70,7 +70,8 @@ pub struct ScheduleState {
 /// A schedule's runs and its counts (`sruns` hash: this as JSON, kept by `fire.lua`).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RunLog {
-    /// `[tick, task id or false, kind, why]`, newest first.
+    /// `[tick, task id or false, kind, why]`, newest first: kind `tick` or `trigger`, and why
+    /// the submit was refused when it was (older records wrote such runs as kind `failed`).
     #[serde(default, deserialize_with = "lenient_runs")]
     pub runs: Vec<Run>,
     #[serde(default)]
@@ -96,11 +97,11 @@ pub struct Run {
     pub state: Option<String>,
 }
 
+/// What a run was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
     Tick,
     Trigger,
-    Failed,
 }
 
 /// Reads the runs as `fire.lua` writes them, skipping any entry another version wrote
@@ -115,9 +116,8 @@ fn lenient_runs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Run>, D::E
         .filter_map(|entry| {
             let parts = entry.as_array()?;
             let kind = match parts.get(2)?.as_str()? {
-                "tick" => RunKind::Tick,
+                "tick" | "failed" => RunKind::Tick,
                 "trigger" => RunKind::Trigger,
-                "failed" => RunKind::Failed,
                 _ => return None,
             };
             Some(Run {

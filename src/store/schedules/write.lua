@@ -1,5 +1,5 @@
 -- write.lua: creates or replaces one schedule, atomically with its version check, and sets when
--- it next fires. The version grows by one on every write; it is the schedule's ETag.
+-- it next fires. The version grows on every write (see below); it is the schedule's ETag.
 -- arg: 1 name, 2 expected version or '' (none; 0: the schedule must not exist yet),
 --      3 the record (JSON), 4 next tick (ms) or '' (paused or ended: not due),
 --      5 most schedules the queue may hold (model::SCHEDULES_MAX), 6 '1' when the write keeps

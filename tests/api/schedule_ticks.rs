@@ -114,6 +114,13 @@ async fn three_instances_one_killed_fire_exactly_one_task_per_tick() {
     );
     let expected: BTreeSet<i64> = (0..10).map(|n| start + n * 1000).collect();
     assert_eq!(at, expected);
+    eprintln!(
+        "3 instances, 1 SIGKILLed after the 4th tick: {} ticks, {} tasks, {} runs, {} missed",
+        expected.len(),
+        ready.len(),
+        runs.len(),
+        schedule["runs"]["missed"]
+    );
 }
 
 /// Every instance stopped for five ticks: a `skip` schedule runs none of them, a `latest` one
@@ -181,6 +188,13 @@ async fn after_five_missed_ticks_skip_runs_none_and_latest_runs_one() {
         "latest runs exactly one: {latest}"
     );
     assert_eq!(latest["runs"]["missed"], 4, "{latest}");
+    eprintln!(
+        "down 5.5 s: skip ran {:?} of the outage's ticks, missed {}; latest ran {:?}, missed {}",
+        in_gap(&skip),
+        skip["runs"]["missed"],
+        in_gap(&latest),
+        latest["runs"]["missed"]
+    );
     // Both go on with their ticks.
     eventually("ticks after the restart", || async {
         let (a, b) = (runs(&app, &q, "skip").await, runs(&app, &q, "latest").await);

@@ -18,10 +18,10 @@ mod workers;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
-use crate::http::state::AppState;
+use crate::http::state::RouterState;
 
 /// Every operation of the API, with its OpenAPI description.
-pub fn routes() -> OpenApiRouter<AppState> {
+pub fn routes() -> OpenApiRouter<RouterState> {
     OpenApiRouter::new()
         .routes(routes!(tasks::submit::submit_task, tasks::list::list_tasks))
         .routes(routes!(tasks::batch::submit_tasks))
@@ -73,8 +73,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// extractor checks the verb is there) and documented with it. Auth rules follow the served
 /// path (`Rules::from_document` reads the verb off).
 fn verb_route(
-    (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
-) -> OpenApiRouter<AppState> {
+    (schemas, paths, method_router): UtoipaMethodRouter<RouterState>,
+) -> OpenApiRouter<RouterState> {
     let mut router = OpenApiRouter::new();
     for (documented, item) in paths.paths {
         let served = crate::http::extract::auth::served_path(&documented);

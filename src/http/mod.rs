@@ -80,7 +80,7 @@ pub fn app(api: ApiRoutes, mut state: AppState, settings: HttpSettings) -> Route
     state.rules = std::sync::Arc::new(extract::auth::Rules::from_document(&document));
     let document = document.to_pretty_json().unwrap_or_default();
     let router = api
-        .with_state(state)
+        .with_state(state::RouterState::new(state))
         .merge(docs::routes(document))
         .merge(dashboard::routes());
     around(router, &settings)

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::{ApiError, Problem};
 use super::responses;
-use super::state::{ApiRoutes, AppState};
+use super::state::{ApiRoutes, RouterState};
 use crate::model::FieldError;
 use utoipa::openapi::path::Operation;
 
@@ -96,7 +96,7 @@ impl Modify for BearerKeys {
 }
 
 /// The served router and its OpenAPI document, completed with what every operation shares.
-pub fn router(api: ApiRoutes) -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn router(api: ApiRoutes) -> (axum::Router<RouterState>, utoipa::openapi::OpenApi) {
     let (router, mut document) =
         utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(api)

@@ -311,12 +311,12 @@ pub const REPLICAS: &str = "taskgate-replicas";
 /// of replicas (Redis `WAIT`). Absent: answer once the primary has it.
 pub struct Durability(pub Option<crate::store::Replication>);
 
-impl FromRequestParts<super::state::AppState> for Durability {
+impl FromRequestParts<super::state::RouterState> for Durability {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &super::state::AppState,
+        state: &super::state::RouterState,
     ) -> Result<Self, ApiError> {
         match single_header(&parts.headers, DURABILITY, "Taskgate-Durability")?
             .map(|v| v.to_str().unwrap_or(""))

@@ -130,6 +130,9 @@ pub struct Task {
     /// ends. Not leased by then, the task goes to `dead` unrun.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_deadline: Option<String>,
+    /// The schedule run that submitted it, for a task a schedule made (README, "Schedules").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<TaskSchedule>,
     /// The latest `progress` the current attempt's worker sent with a heartbeat, unchanged
     /// (cleared when a new attempt starts; kept once the task is finished).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,6 +154,28 @@ pub struct Task {
     /// waiting for its run time, and gave it the submit's fields and a new run time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub debounced: Option<bool>,
+}
+
+/// The schedule run that submitted a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"name": "nightly-digest", "kind": "tick", "at": "2026-11-25T01:30:00.000Z"}))]
+pub struct TaskSchedule {
+    /// The schedule's name (in the task's queue).
+    pub name: String,
+    pub kind: ScheduleRunKind,
+    /// The tick it ran for (the time the run stands for, such as the night of a nightly
+    /// report), or when it was triggered (RFC 3339).
+    pub at: String,
+}
+
+/// What a schedule's run was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleRunKind {
+    /// One of its ticks.
+    Tick,
+    /// A trigger.
+    Trigger,
 }
 
 /// A granted lease: the right to work on `task` until `expires_at`.

@@ -8,7 +8,10 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::model::{AttemptFailure, Labels, QueueName, Task, TaskError, TaskState, rfc3339_ms};
+use crate::model::{
+    AttemptFailure, Labels, QueueName, ScheduleRunKind, Task, TaskError, TaskSchedule, TaskState,
+    rfc3339_ms,
+};
 
 /// The metadata a script keeps per task (`meta` hash). Fields the API never shows are skipped.
 /// The scripts normalize it before returning it, so defaults here are a second line only.
@@ -42,6 +45,35 @@ pub struct TaskMeta {
     /// The task's own start deadline length, and while it is ready, its deadline.
     pub start_ms: Option<u64>,
     pub start_by: Option<i64>,
+    /// The schedule run that submitted it: "<tick|trigger> <ms> <name>" (schedules/fire.lua).
+    /// Read leniently: a value of another shape is no schedule, not an unreadable record.
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub sched: Option<String>,
+}
+
+/// A text field that is dropped, not refused, when it holds anything else.
+fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(text) => Some(text),
+        _ => None,
+    })
+}
+
+/// The schedule run a task's `sched` names.
+fn schedule_run(text: &str) -> Option<TaskSchedule> {
+    let mut parts = text.splitn(3, ' ');
+    let kind = match parts.next()? {
+        "tick" => ScheduleRunKind::Tick,
+        "trigger" => ScheduleRunKind::Trigger,
+        _ => return None,
+    };
+    let at = parts.next()?.parse::<i64>().ok()?;
+    let name = parts.next()?.to_owned();
+    Some(TaskSchedule {
+        name,
+        kind,
+        at: rfc3339_ms(at),
+    })
 }
 
 /// One line of a task's stored error history. The lease that failed the attempt is stored too
@@ -146,6 +178,7 @@ impl TaskRecord {
                 .map(|text| Labels::from_canonical(text).into_map()),
             start_within_ms: meta.start_ms,
             start_deadline: meta.start_by.map(rfc3339_ms),
+            schedule: meta.sched.as_deref().and_then(schedule_run),
             progress_at: progress.as_ref().and(meta.prog_at).map(rfc3339_ms),
             progress,
             result,

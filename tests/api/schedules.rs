@@ -95,6 +95,11 @@ async fn a_schedule_is_written_read_listed_and_runs_on_its_ticks() {
         assert_eq!(run["kind"], "tick");
         let task = app.task(&q, run["task_id"].as_str().expect("id")).await;
         assert_eq!(task["priority"], 7);
+        assert_eq!(
+            task["schedule"],
+            json!({"name": "every-second", "kind": "tick", "at": run["at"]}),
+            "the task names the run that made it"
+        );
         assert_eq!(task["group"], "g1");
         assert_eq!(task["payload"], json!({"big": 12345678901234567890u64}));
         let late = ms(&task["created_at"]) - ms(&run["at"]);
@@ -134,6 +139,8 @@ async fn pause_resume_trigger_patch_and_delete_do_what_they_say() {
         .await;
     assert_eq!(triggered.status, StatusCode::CREATED, "{}", triggered.body);
     assert_eq!(triggered.body["payload"], "hello");
+    assert_eq!(triggered.body["schedule"]["kind"], "trigger");
+    assert_eq!(triggered.body["schedule"]["name"], "s");
     let s = read(&app, &q, "s").await;
     assert_eq!(s["runs"]["triggered"], 1);
     assert_eq!(s["last_runs"][0]["kind"], "trigger");

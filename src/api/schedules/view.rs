@@ -9,8 +9,8 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use crate::model::schedule::{CatchUp, NEXT_RUNS, TaskTemplate, runs_after};
-use crate::model::{Requires, rfc3339_ms};
-use crate::store::schedules::{RunKind, ScheduleState};
+use crate::model::{Requires, ScheduleRunKind, rfc3339_ms};
+use crate::store::schedules::ScheduleState;
 
 /// The fields of a schedule's view that are not part of its definition.
 pub const READ_ONLY: [&str; 10] = [
@@ -93,22 +93,12 @@ pub enum ScheduleStatus {
     Ended,
 }
 
-/// What a run was for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RunKindView {
-    /// One of its ticks.
-    Tick,
-    /// A trigger.
-    Trigger,
-}
-
 /// One run of a schedule.
 #[derive(Serialize, ToSchema)]
 pub struct RunView {
     /// The tick it ran for, or when it was triggered (RFC 3339).
     pub at: String,
-    pub kind: RunKindView,
+    pub kind: ScheduleRunKind,
     /// The task it submitted.
     pub task_id: Option<String>,
     /// The state that task is in now; `null` once it is purged.
@@ -213,10 +203,7 @@ impl ScheduleView {
                 .iter()
                 .map(|run| RunView {
                     at: rfc3339_ms(run.at),
-                    kind: match run.kind {
-                        RunKind::Tick => RunKindView::Tick,
-                        RunKind::Trigger => RunKindView::Trigger,
-                    },
+                    kind: run.kind,
                     task_id: run.task_id.clone(),
                     state: run.state.clone(),
                     error: run.error.as_deref().map(refusal),

@@ -50,6 +50,12 @@ if arg(5) ~= '' then
       -- kept an hour, not the queue's dedup window, so a fast schedule's keys stay few.
       redis.call('ZADD', K.idempotency_expiry, now + SCHEDULE_TICK_KEY_MS, arg(15))
     end
+    -- The task says which schedule's run made it ("<kind> <ms> <name>", read by record.rs).
+    local meta = load_task(arg(8))
+    if meta then
+      meta.sched = kind .. ' ' .. string.format('%d', tonumber(arg(5))) .. ' ' .. name
+      value = save_meta(arg(8), meta)
+    end
     ran(arg(5), arg(8), kind)
     count(mode == 'trigger' and 'triggered' or 'fired', 1)
   elseif status == 'replayed' then

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ScheduleRunKind;
 use crate::model::schedule::{Cadence, ScheduleDef, ScheduleName, Window};
 use crate::store::tasks::SubmitOutcome;
 
@@ -90,18 +91,11 @@ pub struct Run {
     /// The tick it ran for (a trigger's: when it was triggered), ms.
     pub at: i64,
     pub task_id: Option<String>,
-    pub kind: RunKind,
+    pub kind: ScheduleRunKind,
     /// Why no task was submitted, for a failed run (the submit's refusal).
     pub error: Option<String>,
     /// The state its task is in now (`None`: not read, or the task is gone).
     pub state: Option<String>,
-}
-
-/// What a run was for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunKind {
-    Tick,
-    Trigger,
 }
 
 /// Reads the runs as `fire.lua` writes them, skipping any entry another version wrote
@@ -116,8 +110,8 @@ fn lenient_runs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Run>, D::E
         .filter_map(|entry| {
             let parts = entry.as_array()?;
             let kind = match parts.get(2)?.as_str()? {
-                "tick" | "failed" => RunKind::Tick,
-                "trigger" => RunKind::Trigger,
+                "tick" | "failed" => ScheduleRunKind::Tick,
+                "trigger" => ScheduleRunKind::Trigger,
                 _ => return None,
             };
             Some(Run {

@@ -36,6 +36,7 @@ function countsBar(stats: QueueStats, onPause: (paused: boolean) => void): HTMLE
     ...STATES.map((state) => h("div", { class: "count" }, badge(state), h("strong", { "data-count": state }, stats.counts[state]))),
     h("div", { class: "count" }, h("span", {}, "oldest ready"), h("strong", {}, stats.oldest_ready_age_ms === null ? "–" : `${stats.oldest_ready_age_ms} ms`)),
     h("div", { class: "count" }, h("span", {}, "groups ready / held"), h("strong", { "data-count": "groups" }, `${stats.groups.ready} / ${stats.groups.held}`)),
+    h("div", { class: "count" }, h("span", {}, "schedules"), h("strong", { "data-count": "schedules" }, stats.schedules)),
     h(
       "button",
       { class: paused ? "primary" : "", "data-testid": paused ? "resume" : "pause", onclick: () => onPause(!paused) },

@@ -38,6 +38,7 @@ export interface QueueStats {
   totals: { submitted: number; completed: number; failed: number; dead: number; expired: number; debounced: number };
   oldest_ready_age_ms: number | null;
   groups: { ready: number; held: number };
+  schedules: number;
   policy: Record<string, unknown> & { paused: boolean };
 }
 

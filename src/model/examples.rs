@@ -119,6 +119,7 @@ pub fn queue_stats() -> Value {
         "totals": {"submitted": 1254, "completed": 1200, "failed": 17, "dead": 3, "expired": 1, "debounced": 0},
         "oldest_ready_age_ms": 1520,
         "groups": {"ready": 12, "held": 2},
+        "schedules": 1,
         "policy": policy()
     })
 }

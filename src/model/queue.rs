@@ -77,6 +77,8 @@ pub struct QueueStats {
     pub oldest_ready_age_ms: Option<u64>,
     /// Its task groups with ready tasks, and how many of them a limit holds.
     pub groups: GroupTally,
+    /// How many schedules it has (README, "Schedules").
+    pub schedules: u64,
     /// The queue's effective policy.
     pub policy: QueuePolicy,
 }

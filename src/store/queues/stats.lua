@@ -3,7 +3,7 @@
 -- arg: none
 -- Returns reply('ok', { ready, scheduled, leased, completed, dead, cancelled, quarantined },
 --   { submitted, completed, failed, dead, expired, debounced }, oldest ready since (ms) or false, policy hash,
---   { groups with ready tasks, held ones })
+--   { groups with ready tasks, held ones }, schedules)
 -- or reply('not_found') for a queue with no trace in Redis (no counters, policy or schedules).
 
 local counts = state_counts()
@@ -18,4 +18,4 @@ for n = 1, #totals do
 end
 local oldest = redis.call('ZRANGE', K.ready_time, 0, 0, 'WITHSCORES')
 return reply('ok', counts, totals, oldest[2] and tonumber(oldest[2]) or false,
-  redis.call('HGETALL', K.policy), group_tally())
+  redis.call('HGETALL', K.policy), group_tally(), redis.call('HLEN', K.schedules))

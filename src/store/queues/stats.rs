@@ -62,6 +62,7 @@ impl Op for Stats<'_> {
             },
             oldest_ready_age_ms,
             groups: reply.group_tally()?,
+            schedules: reply.u64()?,
             policy: parse_policy_hash(self.defaults, &hash).effective,
         }))
     }

@@ -107,7 +107,11 @@ async fn a_schedule_is_written_read_listed_and_runs_on_its_ticks() {
         assert_eq!(run["state"], task["state"]);
     }
     assert_eq!(submitted(&app, &q).await, 3);
-    assert_eq!(app.queue_stats(&q).await["schedules"], 1, "counted in the queue's view");
+    assert_eq!(
+        app.queue_stats(&q).await["schedules"],
+        1,
+        "counted in the queue's view"
+    );
     assert_eq!(ended["runs"]["missed"], 0);
     assert_eq!(ended["next_runs"], json!([]));
 

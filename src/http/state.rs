@@ -25,7 +25,8 @@ use crate::store::{self, Engine, PoolSettings, Replication, Services};
 /// and documents them, and knows none of them by name.
 pub type ApiRoutes = utoipa_axum::router::OpenApiRouter<RouterState>;
 
-/// The application's state. Cheap to clone.
+/// The application's state: every service and the settings requests read. The router holds
+/// it behind one `Arc` (`RouterState`).
 #[derive(Clone)]
 pub struct AppState {
     pub store: Services,
@@ -45,7 +46,7 @@ pub struct AppState {
 /// The state the router holds: the application's state behind one `Arc`. Axum clones the
 /// router's state for every request; cloned whole, `AppState` is a reference count per
 /// service and per setting (a profile of the server under load showed its clones and drops
-/// at 8% of the server's CPU), where this is one. Handlers still take only the part they use
+/// at 8-9% of the server's CPU, BENCHMARKS.md), where this is one. Handlers still take only the part they use
 /// (`FromRef`, below).
 #[derive(Clone)]
 pub struct RouterState(Arc<AppState>);

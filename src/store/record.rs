@@ -190,6 +190,29 @@ impl TaskRecord {
     }
 }
 
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_run_reads_back_and_anything_else_is_none() {
+        let run = schedule_run("tick 1764896957123 nightly-digest").expect("a run");
+        assert_eq!(run.name, "nightly-digest");
+        assert_eq!(run.kind, ScheduleRunKind::Tick);
+        assert_eq!(run.at, rfc3339_ms(1_764_896_957_123));
+        for bad in ["cron 1 x", "tick abc x", "tick 1", "", "trigger"] {
+            assert_eq!(schedule_run(bad), None, "{bad}");
+        }
+        let meta = |sched: &str| {
+            serde_json::from_str::<TaskMeta>(&format!(r#"{{"state": "ready", "sched": {sched}}}"#))
+                .expect("a record that reads")
+                .sched
+        };
+        assert_eq!(meta("5"), None, "another shape is no schedule");
+        assert_eq!(meta(r#""trigger 1 s""#).as_deref(), Some("trigger 1 s"));
+    }
+}
+
 /// Reads an error history: one JSON object per entry. Before record version 1 the whole
 /// history was one text, a JSON array or one object per line; both are still read.
 fn parse_history(entries: &[String]) -> Result<Vec<TaskError>, String> {

@@ -146,6 +146,23 @@ async fn pause_resume_trigger_patch_and_delete_do_what_they_say() {
     assert_eq!(triggered.body["payload"], "hello");
     assert_eq!(triggered.body["schedule"]["kind"], "trigger");
     assert_eq!(triggered.body["schedule"]["name"], "s");
+    let id = triggered.body["id"].as_str().expect("id");
+    assert_eq!(
+        app.task(&q, id).await["schedule"],
+        triggered.body["schedule"],
+        "stored with the task"
+    );
+    let lease = app.lease_one(&q).await;
+    assert_eq!(lease["task"]["id"], triggered.body["id"]);
+    assert_eq!(
+        lease["task"]["schedule"], triggered.body["schedule"],
+        "and in its lease"
+    );
+    let at = ms(&triggered.body["schedule"]["at"]);
+    assert!(
+        ms(&triggered.body["created_at"]) - at < 1000,
+        "at: when it was triggered"
+    );
     let s = read(&app, &q, "s").await;
     assert_eq!(s["runs"]["triggered"], 1);
     assert_eq!(s["last_runs"][0]["kind"], "trigger");

@@ -171,3 +171,62 @@ async fn a_refused_run_is_listed_with_its_reason_and_the_schedule_goes_on() {
         .await;
     trigger.assert_problem(413, "payload-too-large");
 }
+
+/// Redis stalls (a long script) past the client's response timeout while ticks come due: the
+/// sweep's calls time out, the scripts they sent still run once Redis is back, and each tick is
+/// run once or counted missed: none twice, none lost.
+#[tokio::test]
+async fn a_stall_past_the_response_timeout_neither_doubles_nor_loses_a_tick() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(
+        &redis,
+        &[
+            "--reaper-interval-ms=100",
+            "--redis-response-timeout-ms=500",
+        ],
+    )
+    .await;
+    let q = queue("sched-stall");
+    let start = (redis.now_ms().await / 1000 + 1) * 1000;
+    let body = json!({"every_ms": 1000, "start_at": taskgate::model::rfc3339_ms(start),
+                      "task": {"payload": 1}});
+    let path = format!("/v1/queues/{q}/schedules/s");
+    assert_eq!(
+        app.request(Method::PUT, &path, Some(&body)).await.status,
+        StatusCode::CREATED
+    );
+    eventually("two runs", || async {
+        (fired(&app, &q, "s").await >= 2).then_some(())
+    })
+    .await;
+    let stall = redis.stall(2500);
+    tokio::task::spawn_blocking(move || stall.join())
+        .await
+        .expect("join")
+        .expect("stall thread");
+    let stalled_until = redis.now_ms().await;
+    let after = eventually("a run after the stall", || async {
+        let s = schedule(&app, &q, "s").await.body;
+        let last = s["last_runs"][0]["at"]
+            .as_str()
+            .map(taskgate::model::parse_rfc3339_ms);
+        (last.flatten() > Some(stalled_until)).then_some(s)
+    })
+    .await;
+    let runs = after["last_runs"].as_array().expect("runs");
+    let ticks: Vec<i64> = runs
+        .iter()
+        .map(|r| taskgate::model::parse_rfc3339_ms(r["at"].as_str().expect("at")).expect("time"))
+        .collect();
+    let distinct: std::collections::BTreeSet<&str> =
+        runs.iter().filter_map(|r| r["task_id"].as_str()).collect();
+    assert_eq!(distinct.len(), runs.len(), "a tick run twice: {after}");
+    let fired = after["runs"]["fired"].as_u64().expect("fired");
+    let missed = after["runs"]["missed"].as_u64().expect("missed");
+    let stats = app.queue_stats(&q).await;
+    assert_eq!(stats["totals"]["submitted"], fired, "{stats}");
+    // Every tick from the first (start_at) to the last run was run or counted missed.
+    let ticks_between = ((ticks[0] - start) / 1000 + 1) as u64;
+    assert_eq!(fired + missed, ticks_between, "{after}");
+    assert!(missed >= 1, "the stall's ticks were missed: {after}");
+}

@@ -252,6 +252,13 @@ pub fn optional_string(value: Value) -> Result<Option<String>, StoreError> {
     }
 }
 
+pub fn optional_int(value: Value) -> Result<Option<i64>, StoreError> {
+    match value {
+        Value::Nil => Ok(None),
+        other => into_int(other).map(Some),
+    }
+}
+
 /// A task's error history in a reply: its entries (missing ones are nil), or the whole history
 /// as one text as written before record version 1, or nil.
 fn history(value: Value) -> Result<Vec<String>, StoreError> {

@@ -160,7 +160,7 @@ async fn write(
         let record = ScheduleRecord {
             // An every_ms schedule keeps counting from where it did while its cadence stays.
             anchor_ms: match current {
-                Some(c) if same_cadence(&c.record.def, &def) => c.record.anchor_ms,
+                Some(c) if c.record.def.same_cadence(&def) => c.record.anchor_ms,
                 _ => now,
             },
             created_at: current.map_or(now, |c| c.record.created_at),
@@ -211,14 +211,6 @@ async fn write(
     Err(ApiError::Conflict(format!(
         "schedule {name} of queue {queue} kept changing while this write was applied: try again"
     )))
-}
-
-/// Whether two definitions tick alike (so an `every_ms` schedule keeps its count).
-fn same_cadence(a: &ScheduleDef, b: &ScheduleDef) -> bool {
-    a.cron == b.cron
-        && a.timezone == b.timezone
-        && a.every_ms == b.every_ms
-        && a.start_at == b.start_at
 }
 
 /// Delete a schedule

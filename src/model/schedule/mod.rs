@@ -136,6 +136,15 @@ pub struct TaskTemplate {
 }
 
 impl ScheduleDef {
+    /// Whether `other` has this cadence (expression, zone, interval and start), so an
+    /// `every_ms` schedule keeps counting from where it did.
+    pub fn same_cadence(&self, other: &ScheduleDef) -> bool {
+        self.cron == other.cron
+            && self.timezone == other.timezone
+            && self.every_ms == other.every_ms
+            && self.start_at == other.start_at
+    }
+
     /// Its cadence, counting an `every_ms` schedule from `anchor_ms` (its `start_at`, or when it
     /// was written). `Err` names what no longer reads (a record written by another version).
     pub fn cadence(&self, anchor_ms: i64) -> Result<Cadence, String> {

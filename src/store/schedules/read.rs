@@ -2,12 +2,10 @@
 //! reads, and the reading of a stored entry (`<version> <record JSON>`) they share with the
 //! sweep's `due.lua`.
 
-use deadpool_redis::redis::Value;
-
 use super::types::{RunLog, SchedulePage, ScheduleRead, ScheduleState, Stored};
 use crate::model::schedule::ScheduleName;
 use crate::store::StoreError;
-use crate::store::op::{Args, Op, Reply, into_array, into_int, into_string, optional_string};
+use crate::store::op::{Args, Op, Reply, into_array, into_string, optional_int, optional_string};
 use crate::store::script::{ScriptDef, script};
 
 pub static READ: ScriptDef = script!(
@@ -55,13 +53,6 @@ pub(super) fn parse_entry(
         next_due,
         stored_bytes: json.len(),
     }))
-}
-
-fn optional_int(value: Value) -> Result<Option<i64>, StoreError> {
-    match value {
-        Value::Nil => Ok(None),
-        other => into_int(other).map(Some),
-    }
 }
 
 pub struct ReadSchedule<'a> {

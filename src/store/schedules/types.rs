@@ -36,12 +36,8 @@ impl ScheduleRecord {
     /// Whether `other` ticks as this one does (same cadence, anchor and window), so a place
     /// this one has among its ticks is `other`'s too.
     pub fn ticks_like(&self, other: &ScheduleRecord) -> bool {
-        let (a, b) = (&self.def, &other.def);
-        a.cron == b.cron
-            && a.timezone == b.timezone
-            && a.every_ms == b.every_ms
-            && a.start_at == b.start_at
-            && a.end_at == b.end_at
+        self.def.same_cadence(&other.def)
+            && self.def.end_at == other.def.end_at
             && self.anchor_ms == other.anchor_ms
     }
 

@@ -4,7 +4,7 @@
 use super::types::{DeleteOutcome, ScheduleRecord, WriteOutcome};
 use crate::model::schedule::{SCHEDULES_MAX, ScheduleName};
 use crate::store::StoreError;
-use crate::store::op::{Args, Op, Reply};
+use crate::store::op::{Args, Op, Reply, optional_int};
 use crate::store::script::{ScriptDef, script};
 
 /// Adds data: refused whole when Redis is out of memory.
@@ -82,10 +82,7 @@ impl Op for WriteSchedule<'_> {
         Ok(match reply.status.as_str() {
             "ok" => WriteOutcome::Written {
                 version: reply.u64()?,
-                next_due: match reply.next()? {
-                    deadpool_redis::redis::Value::Nil => None,
-                    due => Some(crate::store::op::into_int(due)?),
-                },
+                next_due: optional_int(reply.next()?)?,
             },
             "stale" => WriteOutcome::Stale {
                 version: reply.u64()?,

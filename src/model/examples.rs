@@ -115,7 +115,7 @@ pub fn policy() -> Value {
 pub fn queue_stats() -> Value {
     json!({
         "name": "emails",
-        "counts": {"scheduled": 2, "ready": 40, "leased": 8, "completed": 1200, "dead": 3, "cancelled": 1, "quarantined": 0},
+        "counts": {"waiting": 0, "scheduled": 2, "ready": 40, "leased": 8, "completed": 1200, "dead": 3, "cancelled": 1, "quarantined": 0},
         "totals": {"submitted": 1254, "completed": 1200, "failed": 17, "dead": 3, "expired": 1, "debounced": 0},
         "oldest_ready_age_ms": 1520,
         "groups": {"ready": 12, "held": 2},

@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::TaskState;
+use super::{TaskRef, TaskState};
 
 /// What holds a task, or what became of it. Stable names: code against them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
+    /// It waits for the tasks it depends on: `waiting_for` lists those it has not heard have
+    /// finished.
+    WaitingFor,
     /// It waits for its `run_at` (a delay, or a retry's backoff): `until`.
     Scheduled,
     /// Its start deadline (`start_within_ms` or the policy's `start_ttl_ms`) passed at `until`:
@@ -123,6 +126,9 @@ pub struct Reason {
     /// Finished: the attempts made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
+    /// `waiting_for`: the parents that have not finished (as far as the task has heard).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<Vec<TaskRef>>,
 }
 
 impl Reason {
@@ -146,6 +152,7 @@ impl Reason {
             requires: None,
             workers_seen: None,
             attempts: None,
+            waiting_for: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! names, ids, bounds and times are here.
 
 mod cron;
+mod dependency;
 pub mod examples;
 mod explain;
 mod group;
@@ -18,6 +19,7 @@ mod task;
 mod worker;
 
 pub use cron::*;
+pub use dependency::*;
 pub use explain::*;
 pub use group::*;
 pub use labels::*;
@@ -96,7 +98,7 @@ impl FieldError {
 
 /// A checked queue name: `^[A-Za-z0-9._-]{1,128}$`, so it can never break out of its Redis
 /// hash tag (no braces, colons or spaces).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QueueName(String);
 
 impl QueueName {

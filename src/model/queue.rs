@@ -9,6 +9,8 @@ use super::QueuePolicy;
 /// How many tasks are in each state now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct StateCounts {
+    /// Waiting for their dependencies.
+    pub waiting: u64,
     pub scheduled: u64,
     pub ready: u64,
     pub leased: u64,
@@ -21,8 +23,9 @@ pub struct StateCounts {
 
 impl StateCounts {
     /// Each state's name and count, as metrics label them.
-    pub fn by_state(&self) -> [(&'static str, u64); 7] {
+    pub fn by_state(&self) -> [(&'static str, u64); 8] {
         [
+            ("waiting", self.waiting),
             ("scheduled", self.scheduled),
             ("ready", self.ready),
             ("leased", self.leased),

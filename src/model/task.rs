@@ -6,10 +6,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
+use super::{Dependency, OnDependencyFailure};
+
 /// Where a task is in its life. `completed`, `dead` and `cancelled` are terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
+    /// Waiting for its dependencies (`depends_on`) to finish.
+    Waiting,
     /// Waiting for its `run_at` (a delayed submit, or a retry in backoff).
     Scheduled,
     /// Waiting for a worker.
@@ -25,7 +29,8 @@ pub enum TaskState {
 }
 
 impl TaskState {
-    pub const ALL: [TaskState; 6] = [
+    pub const ALL: [TaskState; 7] = [
+        TaskState::Waiting,
         TaskState::Ready,
         TaskState::Scheduled,
         TaskState::Leased,
@@ -47,6 +52,7 @@ impl TaskState {
     /// The state's name, as the API spells it.
     pub fn name(self) -> &'static str {
         match self {
+            TaskState::Waiting => "waiting",
             TaskState::Scheduled => "scheduled",
             TaskState::Ready => "ready",
             TaskState::Leased => "leased",
@@ -67,6 +73,9 @@ pub enum AttemptFailure {
     /// the attempts made so far and the message saying so, the task was not leased by its start
     /// deadline and was not run.
     Expired,
+    /// A task it depends on ended `dead` or `cancelled`, or is gone (the message names it): it
+    /// was not run, and went `dead` or `cancelled` as its `on_dependency_failure` says.
+    Dependency,
 }
 
 /// One failed attempt in a task's error history.
@@ -150,6 +159,16 @@ pub struct Task {
     pub last_error: Option<String>,
     /// Failed attempts, oldest first, at most the last 10.
     pub errors: Vec<TaskError>,
+    /// The tasks it depends on (`depends_on` at submit), each with what it knows of it: in a
+    /// lease, every parent has finished, and a completed parent's result is here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<Vec<Dependency>>,
+    /// For a task with dependencies: what it does when one of them fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_dependency_failure: Option<OnDependencyFailure>,
+    /// Whether tasks depend on this one (their release follows its finish); not shown.
+    #[serde(skip)]
+    pub has_dependents: bool,
     /// In a submit's answer only: `true` when the submit's `debounce` key found this task still
     /// waiting for its run time, and gave it the submit's fields and a new run time.
     #[serde(skip_serializing_if = "Option::is_none")]

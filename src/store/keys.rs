@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 45] = [
+pub const ROLES: [(&str, &str); 50] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -165,6 +165,26 @@ pub const ROLES: [(&str, &str); 45] = [
     (
         "sruns",
         "hash: schedule name -> its last runs and run counts (JSON)",
+    ),
+    (
+        "parents",
+        "hash: task id -> the tasks it depends on, `[[queue, id], ...]` (store/deps)",
+    ),
+    (
+        "depres",
+        "hash: `<task id> <parent queue> <parent id>` -> that parent's outcome as delivered",
+    ),
+    (
+        "dlink",
+        "zset: waiting tasks by when their parents are next (re)checked (ms)",
+    ),
+    (
+        "kids",
+        "zset (lex): `<task id> <child queue> <child id>`: the tasks that wait for this queue's",
+    ),
+    (
+        "outbox",
+        "zset: finished tasks whose outcome their dependents have yet to get, by finish (ms)",
     ),
 ];
 

@@ -10,6 +10,7 @@
 //! - `groups`: a queue's task groups, and each group's own limits under `If-Match`;
 //! - `queues`: stats, dead letters, deletion;
 //! - `schedules`: a queue's recurring schedules, written under `If-Match`, fired by the sweep;
+//! - `deps`: tasks that wait for other tasks, across queues and slots (outbox and delivery);
 //! - `sweep`: the background sweep; `registry`: which queues exist, healed by the sweep;
 //! - `waiting`: long-poll leases, result waits, the listeners of event streams (`notify`).
 //!
@@ -34,6 +35,7 @@ mod record;
 mod script;
 mod settings;
 
+pub mod deps;
 pub mod dispatch;
 pub mod groups;
 pub mod policies;
@@ -67,6 +69,7 @@ pub struct Services {
     pub queues: queues::Queues,
     pub waiting: waiting::Waiting,
     pub schedules: schedules::Schedules,
+    pub deps: deps::Dependencies,
     pub sweep: sweep::Sweep,
     pub registry: Registry,
 }
@@ -81,16 +84,23 @@ pub fn open(
     let engine = Engine::new(settings, key_prefix, defaults)?;
     let registry = Registry::new(engine.clone());
     let notifier = notify::Notifier::start(engine.endpoint().clone())?;
-    let tasks = tasks::Tasks::new(engine.clone(), registry.clone());
-    let dispatch = dispatch::Dispatch::new(engine.clone());
+    let deps = deps::Dependencies::new(engine.clone());
+    let tasks = tasks::Tasks::new(engine.clone(), registry.clone(), deps.clone());
+    let dispatch = dispatch::Dispatch::new(engine.clone(), deps.clone());
     let schedules = schedules::Schedules::new(engine.clone(), registry.clone());
     Ok(Services {
         policies: policies::Policies::new(engine.clone(), registry.clone()),
         groups: groups::Groups::new(engine.clone(), registry.clone()),
         queues: queues::Queues::new(engine.clone(), registry.clone()),
         waiting: waiting::Waiting::new(engine.clone(), notifier, dispatch.clone(), tasks.clone()),
-        sweep: sweep::Sweep::new(engine.clone(), registry.clone(), schedules.clone()),
+        sweep: sweep::Sweep::new(
+            engine.clone(),
+            registry.clone(),
+            schedules.clone(),
+            deps.clone(),
+        ),
         schedules,
+        deps,
         registry,
         tasks,
         dispatch,

@@ -6,7 +6,7 @@
 use deadpool_redis::redis::{ToRedisArgs, Value};
 
 use super::StoreError;
-use super::record::{RecordParts, TaskRecord};
+use super::record::{RecordParts, StoredDependency, TaskRecord};
 use super::script::ScriptDef;
 use crate::model::{QueueName, StateCounts};
 
@@ -142,12 +142,14 @@ impl<'q> Reply<'q> {
                 dead,
                 cancelled,
                 quarantined,
+                waiting,
             ],
-        ) = self.u64s()?.get(..7)
+        ) = self.u64s()?.get(..8)
         else {
             return Err(corrupt("short list of state counts"));
         };
         Ok(StateCounts {
+            waiting,
             scheduled,
             ready,
             leased,
@@ -185,6 +187,7 @@ impl<'q> Reply<'q> {
             history: history(next())?,
             policy_max_attempts: u32::try_from(into_int(next())?).unwrap_or(u32::MAX),
             progress: optional_string(next())?,
+            dependencies: dependencies(next())?,
         };
         let id = parts.id.clone();
         match TaskRecord::build(self.queue, parts) {
@@ -272,6 +275,26 @@ fn history(value: Value) -> Result<Vec<String>, StoreError> {
             .collect()),
         other => Ok(optional_string(other)?.into_iter().collect()),
     }
+}
+
+/// A task's dependencies in a reply (`prelude/record.lua`, `dependencies`): a flat list of
+/// queue, id and outcome (nil while pending) per parent, or nil for a task without any.
+fn dependencies(value: Value) -> Result<Option<Vec<StoredDependency>>, StoreError> {
+    let Value::Array(items) = value else {
+        return Ok(None);
+    };
+    let mut items = items.into_iter();
+    let mut parents = Vec::new();
+    while let Some(queue) = items.next() {
+        let id = items.next().unwrap_or(Value::Nil);
+        let outcome = items.next().unwrap_or(Value::Nil);
+        parents.push((
+            into_string(queue)?,
+            into_string(id)?,
+            optional_string(outcome)?,
+        ));
+    }
+    Ok(Some(parents))
 }
 
 pub fn corrupt(why: impl ToString) -> StoreError {

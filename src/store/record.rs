@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::model::{
-    AttemptFailure, Labels, QueueName, ScheduleRunKind, Task, TaskError, TaskSchedule, TaskState,
-    rfc3339_ms,
+    AttemptFailure, Dependency, Labels, OnDependencyFailure, QueueName, ScheduleRunKind, Task,
+    TaskError, TaskSchedule, TaskState, rfc3339_ms,
 };
 
 /// The metadata a script keeps per task (`meta` hash). Fields the API never shows are skipped.
@@ -49,6 +49,11 @@ pub struct TaskMeta {
     /// Read leniently: a value of another shape is no schedule, not an unreadable record.
     #[serde(default, deserialize_with = "lenient_text")]
     pub sched: Option<String>,
+    /// For a task with dependencies: what it does when one fails
+    /// (`OnDependencyFailure::stored`).
+    pub dfail: Option<String>,
+    /// Set once a task has dependents (store/deps).
+    pub kids: Option<u32>,
 }
 
 /// A text field that is dropped, not refused, when it holds anything else.
@@ -95,7 +100,12 @@ pub struct Parts<'a> {
     pub progress: Option<Box<RawValue>>,
     pub history: &'a [String],
     pub policy_max_attempts: u32,
+    /// Its dependencies: (queue, id, stored outcome), for a task that has them.
+    pub dependencies: Option<Vec<StoredDependency>>,
 }
+
+/// One parent as a task record holds it: queue, id, and the outcome delivered, if any.
+pub type StoredDependency = (String, String, Option<String>);
 
 /// A task as a script returned it, with the metadata it was built from.
 pub struct TaskRecord {
@@ -115,6 +125,7 @@ pub struct RecordParts {
     pub history: Vec<String>,
     /// The queue's current max_attempts, for a task without its own.
     pub policy_max_attempts: u32,
+    pub dependencies: Option<Vec<StoredDependency>>,
 }
 
 impl TaskRecord {
@@ -143,6 +154,7 @@ impl TaskRecord {
                 progress,
                 history: &parts.history,
                 policy_max_attempts: parts.policy_max_attempts,
+                dependencies: parts.dependencies,
             },
         )
     }
@@ -156,6 +168,16 @@ impl TaskRecord {
         // A report belongs to the attempt that sent it: one left by an earlier attempt (a
         // record written between a lease and its clean-up) is not shown as this one's.
         let progress = parts.progress.filter(|_| meta.prog == Some(meta.attempts));
+        let dependencies = parts
+            .dependencies
+            .map(|list| {
+                list.into_iter()
+                    .map(|(queue, id, outcome)| {
+                        Dependency::from_stored(queue, id, outcome.as_deref())
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         let task = Task {
             id: parts.id,
             queue: queue.to_string(),
@@ -184,6 +206,11 @@ impl TaskRecord {
             result,
             last_error: errors.last().map(|e| e.message.clone()),
             errors,
+            on_dependency_failure: dependencies
+                .as_ref()
+                .map(|_| OnDependencyFailure::from_stored(meta.dfail.as_deref())),
+            dependencies,
+            has_dependents: meta.kids.is_some(),
             debounced: None,
         };
         Ok(Self { task, meta })

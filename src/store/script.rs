@@ -75,7 +75,8 @@ macro_rules! script {
             "meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled",
             "deadlines", "leased", "completed", "dead", "cancelled", "quarantine", "stats", "policy", "events",
             "gready", "gheads", "gturn", "gstate", "gleased", "grate", "gwait", "ghold", "gconf",
-            "glive", "gnames", "workers", "wstats", "rready", "rheads", "rturn", "rsets", "wlabels", "debounce"
+            "glive", "gnames", "workers", "wstats", "rready", "rheads", "rturn", "rsets", "wlabels", "debounce",
+            "outbox", "parents", "depres", "dlink"
             $($(, $extra)*)?
         ], $($rest)*)
     };
@@ -160,11 +161,18 @@ mod tests {
         &super::super::schedules::DELETE,
         &super::super::schedules::DUE,
         &super::super::schedules::FIRE,
+        &super::super::deps::EXISTS,
+        &super::super::deps::LINK,
+        &super::super::deps::LINKED,
+        &super::super::deps::RESOLVE,
+        &super::super::deps::OUTBOX,
+        &super::super::deps::DELIVERED,
+        &super::super::deps::DUE,
     ];
     use crate::model;
 
     /// Every prelude piece a script may declare, with its source.
-    const PIECES: [(&str, &str); 15] = [
+    const PIECES: [(&str, &str); 16] = [
         ("record", include_str!("prelude/record.lua")),
         ("groups_conf", include_str!("prelude/groups_conf.lua")),
         ("groups", include_str!("prelude/groups.lua")),
@@ -178,6 +186,7 @@ mod tests {
         ("history", include_str!("prelude/history.lua")),
         ("submit_one", include_str!("prelude/submit_one.lua")),
         ("ack_one", include_str!("prelude/ack_one.lua")),
+        ("deps", include_str!("prelude/deps.lua")),
         ("base", include_str!("prelude/base.lua")),
         ("calls", include_str!("prelude/calls.lua")),
     ];
@@ -243,6 +252,17 @@ mod tests {
             lua_limit("WORKERS_PER_QUEUE_MAX"),
             model::WORKERS_PER_QUEUE_MAX.to_string()
         );
+        for (name, value) in [
+            (
+                "DEPENDENCY_RESULTS_MAX_BYTES",
+                model::DEPENDENCY_RESULTS_MAX_BYTES as u64,
+            ),
+            ("DEPENDENCY_LINK_GRACE_MS", model::DEPENDENCY_LINK_GRACE_MS),
+            ("DEPENDENCY_RECHECK_MS", model::DEPENDENCY_RECHECK_MS),
+            ("OUTBOX_GRACE_MS", model::OUTBOX_GRACE_MS),
+        ] {
+            assert_eq!(lua_limit(name), value.to_string(), "{name}");
+        }
     }
 
     /// Each script's POLICY_FIELDS are model fields; the policy write names all of them, in the

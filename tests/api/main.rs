@@ -69,3 +69,5 @@ mod tls;
 mod unavailable;
 mod waiting;
 mod workers;
+mod workflow_faults;
+mod workflows;

@@ -229,7 +229,7 @@ async fn queue_stats_agree_with_a_mixed_workload() {
     let stats = app.queue_stats(&q).await;
     assert_eq!(
         stats["counts"],
-        json!({"scheduled": 200, "ready": 280, "leased": 150, "completed": 300, "dead": 50, "cancelled": 20, "quarantined": 0})
+        json!({"waiting": 0, "scheduled": 200, "ready": 280, "leased": 150, "completed": 300, "dead": 50, "cancelled": 20, "quarantined": 0})
     );
     assert_eq!(
         stats["totals"],

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::debounce::{Debounce, debounce_rules};
+use super::depends::{DependsOn, dependency_rules};
 use super::submit::{Fate, IdempotencyKey, SubmitTaskRequest, one_start, submitted, with_key};
 use crate::http::batch::{BatchItem, BatchResult, Items, sort_out};
 use crate::http::extract::auth::Caller;
@@ -19,7 +20,7 @@ use crate::http::extract::{Durability, QueueParams, QueuePath};
 use crate::http::problem::ApiError;
 use crate::http::responses::BatchErrors;
 use crate::http::state::BodyLimits;
-use crate::model::Requires;
+use crate::model::{OnDependencyFailure, Requires};
 use crate::store::tasks::{NewTask, Tasks};
 
 /// One task of a batch submit: a submit's body, plus its own idempotency key.
@@ -55,6 +56,11 @@ pub struct BatchTaskRequest {
     requires: Option<Requires>,
     /// Debounce, as for a single submit. Not with `delay_ms`, `run_at` or `idempotency_key`.
     debounce: Option<Debounce>,
+    /// Tasks (1 to 100, any queue) that must finish first, as for a single submit.
+    #[schema(inline)]
+    depends_on: Option<DependsOn>,
+    /// What it does if a parent fails, as for a single submit.
+    on_dependency_failure: Option<OnDependencyFailure>,
     /// This task's own idempotency key (1 to 255 printable characters), as the
     /// `Idempotency-Key` header of a single submit.
     #[schema(inline)]
@@ -69,6 +75,12 @@ impl Check for BatchTaskRequest {
         let start = self.delay_ms.is_some() || self.run_at.is_some();
         let keyed = self.idempotency_key.is_some();
         debounce_rules(self.debounce.as_ref(), start, keyed, problems);
+        dependency_rules(
+            self.depends_on.as_ref(),
+            self.on_dependency_failure,
+            self.debounce.is_some(),
+            problems,
+        );
     }
 }
 
@@ -91,6 +103,8 @@ impl BatchTaskRequest {
             start_within_ms: self.start_within_ms,
             requires: self.requires,
             debounce: self.debounce,
+            depends_on: self.depends_on,
+            on_dependency_failure: self.on_dependency_failure,
         }
         .into_task();
         match key {

@@ -7,6 +7,7 @@
 
 pub(super) mod batch;
 mod debounce;
+mod depends;
 pub(super) mod list;
 pub(super) mod submit;
 

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::debounce::{Debounce, NOT_WITH_IDEMPOTENCY_KEY, debounce_rules};
+use super::depends::{DependsOn, dependency_rules, parents};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::field::{
     AnyText, DelayMs, Group, Int, JsonText, LeaseMs, MaxAttempts, Priority, StartWithinMs, Time,
@@ -20,7 +21,7 @@ use crate::http::problem::ApiError;
 use crate::http::responses::SubmitErrors;
 use crate::http::responses::replayed;
 use crate::http::state::BodyLimits;
-use crate::model::{QueueName, Requires, Task};
+use crate::model::{OnDependencyFailure, QueueName, Requires, Task};
 use crate::store::tasks::Tasks;
 use crate::store::tasks::{Idempotency, NewTask, Start, SubmitOutcome};
 
@@ -75,6 +76,15 @@ pub struct SubmitTaskRequest {
     /// with that task and `debounced: true`. Once it is ready, the next submit starts a new
     /// task. Not with `delay_ms`, `run_at` or an `Idempotency-Key`.
     pub(super) debounce: Option<Debounce>,
+    /// Tasks (1 to 100, in any queue) that must finish before this one runs: it is `waiting`
+    /// until every one has, then `ready` (or `scheduled`, until its `run_at` or `delay_ms`
+    /// counted from the submit). An unknown one is `422` and nothing is stored. Its lease
+    /// carries each parent's outcome and result (`dependencies`). Not with `debounce`.
+    #[schema(inline)]
+    pub(super) depends_on: Option<DependsOn>,
+    /// What it does if a parent ends `dead` or `cancelled` (or is gone): `dead` (the default)
+    /// or `cancel` at once, or `run` once every parent has finished. Only with `depends_on`.
+    pub(super) on_dependency_failure: Option<OnDependencyFailure>,
 }
 
 impl Check for SubmitTaskRequest {
@@ -84,6 +94,12 @@ impl Check for SubmitTaskRequest {
         one_start(self.delay_ms.is_some(), self.run_at.is_some(), problems);
         let start = self.delay_ms.is_some() || self.run_at.is_some();
         debounce_rules(self.debounce.as_ref(), start, false, problems);
+        dependency_rules(
+            self.depends_on.as_ref(),
+            self.on_dependency_failure,
+            self.debounce.is_some(),
+            problems,
+        );
     }
 }
 
@@ -115,6 +131,8 @@ impl SubmitTaskRequest {
                 .filter(|r| !r.is_empty())
                 .map(|r| r.canonical()),
             debounce: self.debounce.map(Debounce::spec),
+            depends_on: parents(self.depends_on),
+            on_dependency_failure: self.on_dependency_failure.unwrap_or_default(),
             idempotency: None,
         }
     }
@@ -173,6 +191,15 @@ pub(super) fn with_key(mut task: NewTask, key: String) -> NewTask {
     if let Some(requires) = &task.requires {
         digest.update(format!("\0requires={requires}"));
     }
+    if let Some(parents) = &task.depends_on {
+        for parent in parents {
+            digest.update(format!("\0depends_on={}/{}", parent.queue, parent.id));
+        }
+        digest.update(format!(
+            "\0on_dependency_failure={:?}",
+            task.on_dependency_failure
+        ));
+    }
     let fingerprint = digest
         .finalize()
         .iter()
@@ -218,6 +245,18 @@ pub(crate) fn submitted(
             "this Idempotency-Key was used for task {first}, which has since been removed; \
              the key still prevents a second task until its dedup window ends"
         ))),
+        SubmitOutcome::UnknownDependencies(unknown) => Err(ApiError::field(
+            "depends_on",
+            format!(
+                "names tasks that do not exist (never submitted, or already purged): {}; \
+                 nothing was stored",
+                unknown
+                    .iter()
+                    .map(|parent| format!("{} in queue {}", parent.id, parent.queue))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
         SubmitOutcome::RequirementSetsFull { limit } => Err(ApiError::field(
             "requires",
             format!(

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
+use super::deps::Dependencies;
 use super::outage::Cause;
 use super::{BATCH_ITEMS_MAX, Engine, Replication, StoreError};
 use crate::metrics;
@@ -35,13 +36,16 @@ use order::QueueOrder;
 pub struct Dispatch {
     engine: Engine,
     weighted: Arc<order::Weighted>,
+    /// Finished tasks' outcomes go to the tasks that wait for them.
+    deps: Dependencies,
 }
 
 impl Dispatch {
-    pub(super) fn new(engine: Engine) -> Self {
+    pub(super) fn new(engine: Engine, deps: Dependencies) -> Self {
         Self {
             engine,
             weighted: Arc::default(),
+            deps,
         }
     }
 
@@ -193,8 +197,9 @@ impl Dispatch {
             result,
         };
         let (outcome, confirmed) = self.engine.run_replicated(queue, op, replication).await?;
-        if let FinishOutcome::Done(_) = &outcome {
+        if let FinishOutcome::Done(task) = &outcome {
             metrics::transition(queue.as_str(), "completed", 1);
+            self.deps.deliver_soon(queue, task);
         }
         Ok((outcome, confirmed))
     }
@@ -214,10 +219,13 @@ impl Dispatch {
             .map(|items| ack::AckBatch { items });
         let (outcomes, confirmed) = self.engine.run_chunks(queue, ops, replication).await?;
         let outcomes: Vec<FinishOutcome> = outcomes.into_iter().flatten().collect();
-        let completed = outcomes
-            .iter()
-            .filter(|o| matches!(o, FinishOutcome::Done(_)))
-            .count();
+        let mut completed = 0;
+        for outcome in &outcomes {
+            if let FinishOutcome::Done(task) = outcome {
+                completed += 1;
+                self.deps.deliver_soon(queue, task);
+            }
+        }
         metrics::transition(queue.as_str(), "completed", completed as u64);
         Ok((outcomes, confirmed))
     }
@@ -244,6 +252,7 @@ impl Dispatch {
                 _ => "retried",
             };
             metrics::transition(queue.as_str(), transition, 1);
+            self.deps.deliver_soon(queue, task);
         }
         Ok(outcome)
     }

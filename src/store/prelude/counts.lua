@@ -2,13 +2,16 @@
 
 -- The number of tasks in each state (ZCARDs, so O(1) each), in the order the store reads them
 -- (`Reply::counts`). Only for scripts that declare every state role, `gready` and `rready`
--- (ready tasks with a group or with requirements: prelude/groups.lua, prelude/requires.lua).
+-- (ready tasks with a group or with requirements: prelude/groups.lua, prelude/requires.lua)
+-- and `dlink`.
 local function state_counts()
   local counts = {}
   for _, role in ipairs({ 'ready', 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'quarantine' }) do
     table.insert(counts, redis.call('ZCARD', K[role]))
   end
   counts[1] = counts[1] + redis.call('ZCARD', K.gready) + redis.call('ZCARD', K.rready)
+  -- Waiting tasks (store/deps) are in `dlink` until their parents have all finished.
+  table.insert(counts, redis.call('ZCARD', K.dlink))
   return counts
 end
 

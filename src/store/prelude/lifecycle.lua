@@ -132,6 +132,12 @@ local function finish(id, meta, state)
   if meta.rset then
     requires_left(meta.rset)
   end
+  if meta.kids then
+    -- Tasks wait for this one: its outcome goes out to them from this outbox (store/deps), at
+    -- once from the instance that finished it, else from the sweep. A later finish (after a
+    -- redrive) enters it again.
+    redis.call('ZADD', K.outbox, now, id)
+  end
 end
 
 -- A ready task, already out of the ready order, that was not leased by its start deadline:

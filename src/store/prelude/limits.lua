@@ -29,3 +29,12 @@ local REQUIREMENT_SETS_MAX = 64
 local SCHEDULE_RUNS_KEPT = 10
 -- How long a schedule's tick key is kept, ms (schedules/fire.lua; model::SCHEDULE_TICK_KEY_MS).
 local SCHEDULE_TICK_KEY_MS = 3600000
+-- Dependencies (store/deps; model::dependency): the result bytes a waiting task copies from
+-- its parents, how long its links may stay unconfirmed before the sweep makes them, how often
+-- the sweep re-checks the parents of a task that still waits, and how long a finished parent's
+-- outcome is left to the instance that finished it before the sweep delivers it (all ms but
+-- the first).
+local DEPENDENCY_RESULTS_MAX_BYTES = 262144
+local DEPENDENCY_LINK_GRACE_MS = 5000
+local DEPENDENCY_RECHECK_MS = 60000
+local OUTBOX_GRACE_MS = 500

@@ -8,15 +8,15 @@
 -- moved to the queue's quarantine set, reported once, and never fails a call again.
 
 local STATES = {
-  scheduled = true, ready = true, leased = true, completed = true, dead = true, cancelled = true,
+  waiting = true, scheduled = true, ready = true, leased = true, completed = true, dead = true, cancelled = true,
 }
 local NUMBER_FIELDS = {
   'v', 'priority', 'attempts', 'max_attempts', 'attempts_expired', 'attempts_failed',
   'created_at', 'run_at', 'leased_until', 'lease_len', 'lease_ms', 'finished_at', 'hist',
-  'prog', 'prog_at', 'start_ms', 'start_by',
+  'prog', 'prog_at', 'start_ms', 'start_by', 'dn', 'dwait', 'dbytes', 'kids',
 }
 local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined', 'group', 'gseq',
-  'rset', 'dkey' }
+  'rset', 'dkey', 'dfail' }
 -- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
 local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time', 'deadlines' }
 
@@ -193,8 +193,47 @@ local function history(id, meta)
   return redis.call('HMGET', K.errors, unpack(fields))
 end
 
+-- A task's dependencies (store/deps) as a reply: { parent queue, parent id, outcome or false,
+-- ... } in the order it named them, where the outcome is what was delivered (`<state>`,
+-- `<state> <result>`, `<state>+` for a result left out); and their size in bytes. A list that
+-- does not read (a hand-edited field) is shown as none, not failed on.
+local function dependencies(id)
+  local ok, parents = pcall(cjson.decode, redis.call('HGET', K.parents, id) or '[]')
+  if not ok or type(parents) ~= 'table' or #parents == 0 then
+    return {}, 0
+  end
+  local fields = {}
+  for i, parent in ipairs(parents) do
+    fields[i] = id .. ' ' .. tostring(parent[1]) .. ' ' .. tostring(parent[2])
+  end
+  local outcomes = redis.call('HMGET', K.depres, unpack(fields))
+  local flat, bytes = {}, 0
+  for i, parent in ipairs(parents) do
+    local outcome = outcomes[i] or false
+    table.insert(flat, tostring(parent[1]))
+    table.insert(flat, tostring(parent[2]))
+    table.insert(flat, outcome)
+    bytes = bytes + #fields[i] + (outcome and #outcome or 0)
+  end
+  return flat, bytes
+end
+
+-- The parents a waiting task has not heard from: { queue, id, ... }.
+local function unheard_parents(id)
+  local all = dependencies(id)
+  local unheard = {}
+  for i = 1, #all, 3 do
+    if not all[i + 2] then
+      table.insert(unheard, all[i])
+      table.insert(unheard, all[i + 1])
+    end
+  end
+  return unheard
+end
+
 -- One task as a reply: { id, meta JSON, payload, result or false, history, the queue's
--- max_attempts (for a task without its own), progress or false }, and its size in bytes.
+-- max_attempts (for a task without its own), progress or false, dependencies or false }, and
+-- its size in bytes.
 -- A progress report is the attempt's that sent it (meta.prog): an earlier attempt's is left
 -- unread rather than deleted at each lease, so leasing costs nothing for it.
 local function task_reply(id, meta, meta_json)
@@ -211,7 +250,13 @@ local function task_reply(id, meta, meta_json)
   elseif entries then
     bytes = bytes + #entries
   end
-  return { id, meta_json, payload, result, entries, POLICY.max_attempts, progress }, bytes
+  local parents = false
+  if meta.dn then
+    local parent_bytes
+    parents, parent_bytes = dependencies(id)
+    bytes = bytes + parent_bytes
+  end
+  return { id, meta_json, payload, result, entries, POLICY.max_attempts, progress, parents }, bytes
 end
 
 local function write_history_entry(id, meta, entry)

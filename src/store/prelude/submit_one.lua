@@ -15,8 +15,13 @@
 -- after the key's first submit; else a new task is added, to run after `ddelay` (or `dmax`),
 -- and becomes the key's. `debounce` holds "<task id> <first submit ms>" per key only while its
 -- task waits: a task that becomes ready or finishes lets go of its key (lifecycle.lua).
+--
+-- Dependencies (`parents`, JSON `[[queue, id], ...]`, or ''; `dfail` the stored
+-- on_dependency_failure): the task is `waiting`, with its start time kept in run_at, until
+-- every parent's outcome has reached it (store/deps, resolve.lua). It is due for its links to
+-- be made (dlink) after a grace the submitting instance uses to make them itself.
 local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts, lease_ms, key,
-    fingerprint, group, start_within_ms, requires, dkey, ddelay, dmax)
+    fingerprint, group, start_within_ms, requires, dkey, ddelay, dmax, parents, dfail)
   if key ~= '' then
     local known = redis.call('HGET', K.idempotency, key)
     local expires = tonumber(redis.call('ZSCORE', K.idempotency_expiry, key))
@@ -115,7 +120,16 @@ local function submit_one(id, payload, priority, delay_ms, run_at, max_attempts,
     meta.dkey = dkey
     redis.call('HSET', K.debounce, dkey, id .. ' ' .. string.format('%d', now))
   end
-  place(id, meta, start)
+  if parents and parents ~= '' then
+    meta.dn = #cjson.decode(parents)
+    meta.dwait, meta.dfail = meta.dn, dfail ~= '' and dfail or nil
+    meta.state, meta.run_at = 'waiting', start
+    redis.call('HSET', K.parents, id, parents)
+    redis.call('ZADD', K.dlink, now + DEPENDENCY_LINK_GRACE_MS, id)
+    table.insert(EVENTS.tasks, id)
+  else
+    place(id, meta, start)
+  end
   redis.call('HINCRBY', K.stats, 'submitted', 1)
   if key ~= '' then
     redis.call('HSET', K.idempotency, key, id .. ' ' .. fingerprint)

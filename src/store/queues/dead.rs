@@ -17,10 +17,9 @@ pub static REDRIVE: ScriptDef = script!(
 pub static PURGE_DEAD: ScriptDef = script!(
     "purge_dead" in "queues",
     " flags=allow-oom",
-    keys: ["meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled", "deadlines", "leased",
-        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
-    policy: ["lease_ms", "max_attempts"],
-    prelude: ["record"],
+    keys: task_keys + ["kids"],
+    policy: lifecycle,
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "deps"],
 );
 
 /// Redrives the listed dead tasks, or (with none listed) up to `oldest` of the oldest.

@@ -7,6 +7,7 @@ local ids = redis.call('ZRANGE', K.dead, 0, math.min(tonumber(arg(1)), SWEEP_ITE
 local purged, freed = 0, 0
 for _, id in ipairs(ids) do
   freed = freed + erase(id)
+  erase_links(id)
   redis.call('ZREM', K.dead, id)
   purged = purged + 1
   if freed >= PURGE_BYTES_MAX then

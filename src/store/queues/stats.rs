@@ -10,7 +10,7 @@ pub static STATS: ScriptDef = script!(
     "stats" in "queues",
     " flags=no-writes",
     keys: ["ready", "gready", "rready", "ready_time", "scheduled", "deadlines", "leased", "completed", "dead", "cancelled",
-        "quarantine", "stats", "policy", "gstate", "gturn", "rturn", "schedules"],
+        "quarantine", "stats", "policy", "gstate", "gturn", "rturn", "schedules", "dlink"],
     policy: [],
     prelude: ["counts"],
 );

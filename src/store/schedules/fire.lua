@@ -8,7 +8,7 @@
 -- arg: 1 name, 2 mode 'tick' | 'trigger', 3 the tick it was due at (mode 'tick'; '' when it
 --      was found missing from the due set, which it must still be: a mend), 4 the
 --      version decided on, 5 the tick to run, or '' (none: the ticks were missed and skipped),
---      6 ticks missed, 7 next tick or '' (ended), 8-22 the task, as submit.lua's 1-15
+--      6 ticks missed, 7 next tick or '' (ended), 8-24 the task, as submit.lua's 1-17
 -- Returns reply('ok', submit status or 'none', its value, the policy's max_attempts)
 --       | reply('moved') (another fire or a write came first) | reply('gone').
 
@@ -41,7 +41,7 @@ end
 local status, value = 'none', false
 if arg(5) ~= '' then
   local result = submit_one(arg(8), arg(9), arg(10), arg(11), arg(12), arg(13), arg(14), arg(15),
-    arg(16), arg(17), arg(18), arg(19), arg(20), arg(21), arg(22))
+    arg(16), arg(17), arg(18), arg(19), arg(20), arg(21), arg(22), arg(23), arg(24))
   status, value = result[1], result[2] or false
   local kind = mode == 'trigger' and 'trigger' or 'tick'
   if status == 'created' then

@@ -366,6 +366,8 @@ fn new_task(template: &TaskTemplate, idempotency: Option<Idempotency>) -> NewTas
             .and_then(|g| GroupName::parse(g).ok()),
         requires: template.requires.clone(),
         debounce: None,
+        depends_on: None,
+        on_dependency_failure: Default::default(),
         idempotency,
     }
 }

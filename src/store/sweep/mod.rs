@@ -2,8 +2,9 @@
 //! atomic script (`reap.rs`, `reap.lua`), so any number of instances sweeping at once never handle a task
 //! twice. It reclaims expired leases even when no worker calls that queue again, promotes due
 //! retries and delayed tasks, purges terminal tasks past their retention, fires the schedules
-//! whose tick has come (`store/schedules`: each tick once, whoever fires it), and keeps the
-//! queue registry true.
+//! whose tick has come (`store/schedules`: each tick once, whoever fires it), delivers the
+//! outcomes of finished tasks that others wait for and re-links waiting tasks (`store/deps`),
+//! and keeps the queue registry true.
 //!
 //! Isolation: one queue's failure is logged with its name and the sweep goes on with the next;
 //! so does a failed part of the tick (the registry's scan, its reading), logged with what failed.
@@ -24,6 +25,7 @@ mod types;
 pub(crate) use reap::REAP;
 pub use types::*;
 
+use super::deps::Dependencies;
 use super::registry::Registry;
 use super::schedules::Schedules;
 use super::{Engine, StoreError};
@@ -62,14 +64,21 @@ pub struct Sweep {
     engine: Engine,
     registry: Registry,
     schedules: Schedules,
+    deps: Dependencies,
 }
 
 impl Sweep {
-    pub(super) fn new(engine: Engine, registry: Registry, schedules: Schedules) -> Self {
+    pub(super) fn new(
+        engine: Engine,
+        registry: Registry,
+        schedules: Schedules,
+        deps: Dependencies,
+    ) -> Self {
         Self {
             engine,
             registry,
             schedules,
+            deps,
         }
     }
 
@@ -317,6 +326,8 @@ async fn sweep_queue(sweep: &Sweep, queue: &QueueName) -> Result<ReapReport, Sto
         total.groups = pass.groups;
         total.schedules_due = pass.schedules_due;
         total.schedules = pass.schedules;
+        total.outbox_due = pass.outbox_due;
+        total.links_due = pass.links_due;
         if !pass.more {
             break;
         }
@@ -327,6 +338,9 @@ async fn sweep_queue(sweep: &Sweep, queue: &QueueName) -> Result<ReapReport, Sto
     }
     if total.schedules > 0 {
         sweep.schedules.mend_some(queue).await?;
+    }
+    if total.outbox_due + total.links_due > 0 {
+        sweep.deps.sweep(queue).await?;
     }
     Ok(total)
 }

@@ -8,7 +8,7 @@
 -- policy was ever set keeps it (and its version, which ETags rely on) until it is deleted.
 -- arg: none
 -- Returns reply('ok', reclaimed, promoted, purged, more, gone, counts, group tally, schedules due,
--- schedules); more = 1 when some step
+-- schedules, outbox entries due, waiting tasks due for their links); more = 1 when some step
 -- hit its bound, so more work is already waiting; counts are the queue's tasks per state after
 -- the sweep (see `state_counts`), sampled here so that metrics cost no extra round trip.
 
@@ -35,8 +35,14 @@ local function purge(role, before)
   end
   local ids = redis.call('ZRANGEBYSCORE', K[role], '-inf', before, 'LIMIT', 0, budget)
   for _, id in ipairs(ids) do
-    freed = freed + erase(id)
-    redis.call('ZREM', K[role], id)
+    if redis.call('ZSCORE', K.outbox, id) then
+      -- Its outcome has yet to reach the tasks that wait for it: kept a little longer.
+      redis.call('ZADD', K[role], now + DEPENDENCY_LINK_GRACE_MS, id)
+    else
+      freed = freed + erase(id)
+      erase_links(id)
+      redis.call('ZREM', K[role], id)
+    end
     purged, budget = purged + 1, budget - 1
     if budget <= 0 or freed >= PURGE_BYTES_MAX then
       more = true
@@ -121,12 +127,16 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
     -- With no task left, what groups kept is stale (a rate clock still running, a count or
     -- hold a quarantined record left behind).
     redis.call('DEL', K.stats, K.grate, K.gleased, K.ghold, K.glive, K.gnames, K.history,
-      K.workers, K.wstats, K.wlabels, K.rsets, K.debounce, K.snames, K.sdue, K.sruns)
+      K.workers, K.wstats, K.wlabels, K.rsets, K.debounce, K.snames, K.sdue, K.sruns, K.kids,
+      K.outbox, K.parents, K.depres, K.dlink)
     gone = 1
   end
 end
 -- Schedules whose tick has come: the server decides and fires them (schedules/fire.lua); and
 -- how many the queue has (the server mends their due entries now and then).
 local due = redis.call('ZCOUNT', K.sdue, '-inf', now)
+-- Finished tasks whose outcome the instance that finished them has not delivered in time, and
+-- waiting tasks due for their parents to be (re)checked: the server delivers (store/deps).
 return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone, counts, group_tally(), due,
-  redis.call('HLEN', K.schedules))
+  redis.call('HLEN', K.schedules), redis.call('ZCOUNT', K.outbox, '-inf', now - OUTBOX_GRACE_MS),
+  redis.call('ZCOUNT', K.dlink, '-inf', now))

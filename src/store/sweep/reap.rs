@@ -9,10 +9,10 @@ pub static REAP: ScriptDef = script!(
     "reap" in "sweep",
     " flags=allow-oom",
     keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry",
-        "history", "schedules", "snames", "sdue", "sruns"],
+        "history", "schedules", "snames", "sdue", "sruns", "kids"],
     policy: lifecycle,
-    prelude: ["record", "groups_conf", "groups", "groups_mend", "requires", "workers", "lifecycle", "counts",
-        "history"],
+    prelude: ["record", "groups_conf", "groups", "groups_mend", "requires", "workers", "lifecycle", "deps",
+        "counts", "history"],
 );
 
 pub struct Reap;
@@ -40,6 +40,8 @@ impl Op for Reap {
             groups: reply.group_tally()?,
             schedules_due: reply.u64()?,
             schedules: reply.u64()?,
+            outbox_due: reply.u64()?,
+            links_due: reply.u64()?,
             fired: 0,
         })
     }

@@ -18,6 +18,11 @@ pub struct ReapReport {
     pub schedules_due: u64,
     /// Schedules the queue has.
     pub schedules: u64,
+    /// Finished tasks whose outcome is overdue for the tasks that wait for them, and waiting
+    /// tasks due for their parents to be (re)linked (delivered after the sweep's scripts,
+    /// `store/deps`).
+    pub outbox_due: u64,
+    pub links_due: u64,
     /// Tasks those schedules submitted.
     pub fired: u64,
 }

@@ -1,4 +1,4 @@
--- cancel.lua: cancels a scheduled, ready or leased task. A leased task's lease ends at once,
+-- cancel.lua: cancels a waiting, scheduled, ready or leased task. A leased task's lease ends at once,
 -- so its worker's next heartbeat, ack or fail is 409 lease-lost. The task is kept like a
 -- completed one, then purged.
 -- arg: 1 task id
@@ -23,6 +23,8 @@ if meta.state == 'ready' then
   unready(id, meta)
 elseif meta.state == 'scheduled' then
   redis.call('ZREM', K.scheduled, id)
+elseif meta.state == 'waiting' then
+  redis.call('ZREM', K.dlink, id)
 elseif meta.state == 'leased' then
   release_lease(id, meta)
 end

@@ -53,6 +53,10 @@ if state == 'completed' or state == 'dead' or state == 'cancelled' then
   say(state, num(meta.finished_at), num(meta.attempts), last)
   return reply('ok', state, reasons)
 end
+if state == 'waiting' then
+  say('waiting_for', unpack(unheard_parents(id)))
+  return reply('ok', state, reasons)
+end
 if state == 'scheduled' then
   if meta.run_at > now then
     say('scheduled', num(meta.run_at), num(meta.attempts))

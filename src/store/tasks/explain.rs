@@ -2,7 +2,7 @@
 //! words with its numbers.
 
 use crate::model::{
-    BehindScope, Explanation, Labels, Reason, ReasonCode, TaskId, TaskState, rfc3339_ms,
+    BehindScope, Explanation, Labels, Reason, ReasonCode, TaskId, TaskRef, TaskState, rfc3339_ms,
 };
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply, into_array, into_string};
@@ -84,6 +84,27 @@ fn word(parts: &[String]) -> Option<Reason> {
     let u = |i: usize| n(i).and_then(|v| u64::try_from(v).ok());
     let text = |i: usize| parts.get(i).filter(|v| !v.is_empty()).cloned();
     Some(match parts.first()?.as_str() {
+        "waiting_for" => {
+            let parents: Vec<TaskRef> = parts[1..]
+                .chunks(2)
+                .filter_map(|pair| match pair {
+                    [queue, id] => Some(TaskRef {
+                        queue: queue.clone(),
+                        id: id.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let mut r = Reason::new(
+                ReasonCode::WaitingFor,
+                format!(
+                    "it waits for {} task(s) it depends on to finish",
+                    parents.len()
+                ),
+            );
+            r.waiting_for = Some(parents);
+            r
+        }
         "scheduled" => {
             let until = rfc3339_ms(n(1)?);
             let why = if u(2)? > 0 {

@@ -21,7 +21,7 @@ pub static PEEK: ScriptDef = script!(
     "peek" in "tasks",
     " flags=no-writes",
     keys: ["meta", "payload", "result", "progress", "errors", "ready", "ready_time", "scheduled", "deadlines", "leased",
-        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
+        "completed", "dead", "cancelled", "quarantine", "stats", "policy", "parents", "depres"],
     policy: ["lease_ms", "max_attempts"],
     prelude: ["record"],
 );

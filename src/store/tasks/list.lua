@@ -2,8 +2,9 @@
 -- tasks without a group in priority then arrival order, then those with a group by group
 -- name, each group in its own order (`gready`, prelude/groups.lua), then those with
 -- requirements by requirement set (`rready`, prelude/requires.lua); scheduled by run time, leased by lease deadline, and
--- completed, dead and cancelled by when they will be purged. Writes nothing.
--- arg: 1 the state (its set's role: ready, scheduled, leased, completed, dead, cancelled),
+-- completed, dead and cancelled by when they will be purged, waiting by when their parents are
+-- next checked. Writes nothing.
+-- arg: 1 the state's set's role (ready, scheduled, leased, completed, dead, cancelled; dlink for waiting),
 -- 2 limit, 3 after: the score of the previous page's last member or '', 4 that member
 -- Returns reply('ok', { task, ... }, { score, member } of the last member looked at, or false
 -- when this is the last page). A page also stops at LEASE_REPLY_BYTES_MAX of task data.

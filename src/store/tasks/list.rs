@@ -13,7 +13,7 @@ pub static LIST: ScriptDef = script!(
     "list" in "tasks",
     " flags=no-writes",
     keys: ["meta", "payload", "result", "progress", "errors", "ready", "gready", "rready", "ready_time", "scheduled", "deadlines", "leased",
-        "completed", "dead", "cancelled", "quarantine", "stats", "policy"],
+        "completed", "dead", "cancelled", "quarantine", "stats", "policy", "dlink", "parents", "depres"],
     policy: ["lease_ms", "max_attempts"],
     prelude: ["record"],
 );
@@ -32,8 +32,12 @@ impl Op for ListTasks<'_> {
     }
 
     fn args(&self, a: &mut Args<'_>) {
-        // Each state's set has the state's name as its key role.
-        a.push(self.state.name())
+        // Each state's set has the state's name as its key role; waiting tasks are in `dlink`.
+        let role = match self.state {
+            TaskState::Waiting => "dlink",
+            state => state.name(),
+        };
+        a.push(role)
             .push(self.limit)
             .opt(self.after.map(|c| c.score))
             .push(self.after.map_or("", |c| c.member.as_str()));

@@ -21,21 +21,27 @@ pub(crate) use {
     submit::{SUBMIT, SUBMIT_BATCH},
 };
 
+use super::deps::Dependencies;
 use super::registry::Registry;
 use super::{BATCH_ITEMS_MAX, Engine, Replication, StoreError};
 use crate::metrics;
-use crate::model::{QueueName, TaskId, TaskState};
+use crate::model::{DependencyRef, QueueName, Task, TaskId, TaskState};
 
 /// Tasks, for producers. Cheap to clone.
 #[derive(Clone)]
 pub struct Tasks {
     engine: Engine,
     registry: Registry,
+    deps: Dependencies,
 }
 
 impl Tasks {
-    pub(super) fn new(engine: Engine, registry: Registry) -> Self {
-        Self { engine, registry }
+    pub(super) fn new(engine: Engine, registry: Registry, deps: Dependencies) -> Self {
+        Self {
+            engine,
+            registry,
+            deps,
+        }
     }
 
     /// Adds a task, unless its payload is over the queue's `max_payload_bytes`.
@@ -56,13 +62,23 @@ impl Tasks {
         replication: Option<Replication>,
     ) -> Result<(SubmitOutcome, u32), StoreError> {
         let id = TaskId::new_v7();
-        let (outcome, confirmed) = self
+        let parents = task.depends_on.clone();
+        if let Some(parents) = &parents {
+            let unknown = self.deps.unknown(parents).await?;
+            if !unknown.is_empty() {
+                return Ok((SubmitOutcome::UnknownDependencies(unknown), 0));
+            }
+        }
+        let (mut outcome, confirmed) = self
             .engine
             .run_replicated(queue, submit::Submit { id, task }, replication)
             .await?;
-        if matches!(outcome, SubmitOutcome::Created(_)) {
+        if let SubmitOutcome::Created(task) = &mut outcome {
             metrics::transition(queue.as_str(), "submitted", 1);
             self.registry.note_queue(queue);
+            if let Some(parents) = &parents {
+                self.link(queue, task, parents).await;
+            }
         }
         Ok((outcome, confirmed))
     }
@@ -77,8 +93,30 @@ impl Tasks {
         tasks: Vec<NewTask>,
         replication: Option<Replication>,
     ) -> Result<(Vec<SubmitOutcome>, u32), StoreError> {
+        let wanted: Vec<DependencyRef> = tasks
+            .iter()
+            .flat_map(|task| task.depends_on.iter().flatten().cloned())
+            .collect();
+        let unknown = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.deps.unknown(&wanted).await?
+        };
+        // Tasks naming an unknown parent are refused where they stand; the others go.
+        let mut refused: Vec<Option<SubmitOutcome>> = Vec::with_capacity(tasks.len());
+        let mut parents: Vec<Option<Vec<DependencyRef>>> = Vec::new();
         let mut chunks: Vec<Vec<(TaskId, NewTask)>> = Vec::new();
         for task in tasks {
+            let missing: Vec<DependencyRef> = (task.depends_on.iter().flatten())
+                .filter(|parent| unknown.contains(parent))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                refused.push(Some(SubmitOutcome::UnknownDependencies(missing)));
+                continue;
+            }
+            refused.push(None);
+            parents.push(task.depends_on.clone());
             match chunks.last_mut() {
                 Some(chunk) if chunk.len() < BATCH_ITEMS_MAX => {
                     chunk.push((TaskId::new_v7(), task))
@@ -90,16 +128,40 @@ impl Tasks {
             .into_iter()
             .map(|tasks| submit::SubmitBatch { tasks });
         let (outcomes, confirmed) = self.engine.run_chunks(queue, ops, replication).await?;
-        let outcomes: Vec<SubmitOutcome> = outcomes.into_iter().flatten().collect();
-        let created = outcomes
-            .iter()
-            .filter(|o| matches!(o, SubmitOutcome::Created(_)))
-            .count();
+        let mut submitted: Vec<SubmitOutcome> = outcomes.into_iter().flatten().collect();
+        let mut created = 0;
+        for (outcome, parents) in submitted.iter_mut().zip(&parents) {
+            if let SubmitOutcome::Created(task) = outcome {
+                created += 1;
+                if let Some(parents) = parents {
+                    self.link(queue, task, parents).await;
+                }
+            }
+        }
         if created > 0 {
             metrics::transition(queue.as_str(), "submitted", created as u64);
             self.registry.note_queue(queue);
         }
+        let mut submitted = submitted.into_iter();
+        let outcomes = refused
+            .into_iter()
+            .filter_map(|refused| refused.or_else(|| submitted.next()))
+            .collect();
         Ok((outcomes, confirmed))
+    }
+
+    /// Links a new waiting task to its parents (`store/deps`) and answers it as it is then. A
+    /// failure leaves the links to the sweep: the task is stored, and it waits.
+    async fn link(&self, queue: &QueueName, task: &mut Box<Task>, parents: &[DependencyRef]) {
+        let Ok(id) = TaskId::parse(&task.id) else {
+            return;
+        };
+        match self.deps.link(queue, id, parents).await {
+            Ok(Some(linked)) => **task = linked,
+            Ok(None) => {}
+            Err(err) => tracing::warn!(queue = %queue, task = %task.id, error = %err,
+                "linking a new task to its parents failed; the sweep will link it"),
+        }
     }
 
     /// Reads a task, settling what the Redis clock says is already due.
@@ -121,11 +183,12 @@ impl Tasks {
         self.engine.run(queue, get::Get { id, settle: false }).await
     }
 
-    /// Cancels a scheduled, ready or leased task; a leased task's lease ends at once.
+    /// Cancels a waiting, scheduled, ready or leased task; a leased task's lease ends at once.
     pub async fn cancel(&self, queue: &QueueName, id: TaskId) -> Result<CancelOutcome, StoreError> {
         let outcome = self.engine.run(queue, cancel::Cancel { id }).await?;
-        if matches!(outcome, CancelOutcome::Cancelled(_)) {
+        if let CancelOutcome::Cancelled(task) = &outcome {
             metrics::transition(queue.as_str(), "cancelled", 1);
+            self.deps.deliver_soon(queue, task);
         }
         Ok(outcome)
     }

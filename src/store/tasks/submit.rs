@@ -4,7 +4,7 @@
 use deadpool_redis::redis::Value;
 
 use super::types::{NewTask, Start, SubmitOutcome};
-use crate::model::TaskId;
+use crate::model::{DependencyRef, TaskId};
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply, into_array, into_string};
 use crate::store::record::{Parts, TaskRecord};
@@ -106,7 +106,7 @@ impl Op for SubmitBatch {
     }
 }
 
-/// The 15 arguments of one task (see `submit.lua`).
+/// The 17 arguments of one task (see `submit.lua`).
 pub(crate) fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
     let (delay, run_at) = match task.start {
         Start::Now => (None, None),
@@ -133,6 +133,21 @@ pub(crate) fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
         Some(d) => a.push(d.key.as_str()).push(d.delay_ms).opt(d.max_delay_ms),
         None => a.push("").push("").push(""),
     };
+    match &task.depends_on {
+        Some(parents) => a
+            .push(parents_json(parents))
+            .push(task.on_dependency_failure.stored()),
+        None => a.push("").push(""),
+    };
+}
+
+/// A task's parents as its record keeps them: `[[queue, id], ...]`.
+pub(crate) fn parents_json(parents: &[DependencyRef]) -> String {
+    let pairs: Vec<[String; 2]> = parents
+        .iter()
+        .map(|p| [p.queue.to_string(), p.id.to_string()])
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_default()
 }
 
 pub(crate) fn read_outcome(
@@ -155,6 +170,12 @@ pub(crate) fn read_outcome(
                 progress: None,
                 history: &[],
                 policy_max_attempts,
+                dependencies: task.depends_on.as_ref().map(|parents| {
+                    parents
+                        .iter()
+                        .map(|p| (p.queue.to_string(), p.id.to_string(), None))
+                        .collect()
+                }),
             };
             let record = TaskRecord::assemble(reply.queue, parts).map_err(StoreError::Corrupt)?;
             SubmitOutcome::Created(Box::new(record.task))

@@ -33,6 +33,9 @@ pub struct NewTask {
     /// Debounce: while the task of this key still waits for its run time, this submit updates
     /// it instead of adding one (`start` is then ignored).
     pub debounce: Option<DebounceSpec>,
+    /// The tasks it waits for (none: it does not wait), and what it does if one fails.
+    pub depends_on: Option<Vec<crate::model::DependencyRef>>,
+    pub on_dependency_failure: crate::model::OnDependencyFailure,
     /// The producer's `Idempotency-Key`, with a fingerprint of its request: a repeat with the
     /// same key and fingerprint within the queue's dedup window gets the first task back.
     pub idempotency: Option<Idempotency>,
@@ -78,6 +81,8 @@ pub enum SubmitOutcome {
     RequirementSetsFull {
         limit: u64,
     },
+    /// These parents (`depends_on`) do not exist: nothing was stored.
+    UnknownDependencies(Vec<crate::model::DependencyRef>),
 }
 
 /// How a read ended.

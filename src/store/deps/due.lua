@@ -1,0 +1,23 @@
+-- due.lua: what the sweep delivers for this queue: finished tasks whose outcome has waited in
+-- the outbox past OUTBOX_GRACE_MS (left to the instance that finished them until then), and
+-- waiting tasks due for their parents to be (re)linked, each with the parents it has not heard
+-- from. The latter are moved on by DEPENDENCY_LINK_GRACE_MS, so sweeps of other instances do not
+-- all take them at once (linked.lua moves them further once linked). A task in `dlink` that no
+-- longer waits leaves it.
+-- arg: 1 most of each kind
+-- Returns reply('ok', { outbox task id, ... }, { child id, { parent queue, parent id, ... }, ... }).
+
+local limit = tonumber(arg(1))
+local outbox = redis.call('ZRANGEBYSCORE', K.outbox, '-inf', now - OUTBOX_GRACE_MS, 'LIMIT', 0, limit)
+local links = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.dlink, '-inf', now, 'LIMIT', 0, limit)) do
+  local meta = load_task(id)
+  if meta and meta.state == 'waiting' then
+    redis.call('ZADD', K.dlink, now + DEPENDENCY_LINK_GRACE_MS, id)
+    table.insert(links, id)
+    table.insert(links, unheard_parents(id))
+  else
+    redis.call('ZREM', K.dlink, id)
+  end
+end
+return reply('ok', outbox, links)

@@ -398,6 +398,9 @@ mod direct {
             start_within_ms: None,
             requires: None,
             debounce: None,
+            depends_on: None,
+            on_dependency_failure: Default::default(),
+            flow: None,
             idempotency: None,
         }
     }

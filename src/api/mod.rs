@@ -5,6 +5,7 @@
 //! extractors, problem+json, the documented error sets) is the HTTP edge's, in `http/`.
 
 mod events;
+mod flows;
 mod groups;
 mod health;
 mod metrics;
@@ -60,6 +61,9 @@ pub fn routes() -> OpenApiRouter<RouterState> {
             schedules::delete_schedule
         ))
         .merge(verb_route(routes!(schedules::trigger_schedule)))
+        .routes(routes!(flows::submit_flow))
+        .routes(routes!(flows::get_flow, flows::cancel_flow))
+        .routes(routes!(flows::events::get_flow_events))
         .routes(routes!(queues::list_dead_tasks, queues::purge_dead_tasks))
         .routes(routes!(queues::redrive_dead_tasks))
         .routes(routes!(health::get_health))

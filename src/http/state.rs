@@ -13,6 +13,7 @@ use crate::access::Access;
 use crate::config::Config;
 use crate::http::extract::auth::Rules;
 use crate::store::dispatch::Dispatch;
+use crate::store::flows::Flows;
 use crate::store::groups::Groups;
 use crate::store::policies::Policies;
 use crate::store::queues::Queues;
@@ -131,6 +132,7 @@ parts! {
     Policies => |state| state.store.policies.clone(),
     Groups => |state| state.store.groups.clone(),
     Schedules => |state| state.store.schedules.clone(),
+    Flows => |state| state.store.flows.clone(),
     Queues => |state| state.store.queues.clone(),
     Waiting => |state| state.store.waiting.clone(),
     Engine => |state| state.store.engine.clone(),

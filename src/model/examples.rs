@@ -317,3 +317,27 @@ pub fn schedule_view() -> Value {
         "updated_by": "ops"
     })
 }
+
+pub fn flow() -> Value {
+    json!({
+        "id": "thumbnails~01936f1e-6b1f-7c3a-9d2e-4f5a6b7c8d9e",
+        "created_at": "2026-11-25T18:00:00.000Z",
+        "finished": false,
+        "tasks": [
+            {"ref": "thumb-1", "queue": "thumbnails", "id": "01936f1e-6b20-7c3a-9d2e-4f5a6b7c8d01", "state": "completed"},
+            {"ref": "thumb-2", "queue": "thumbnails", "id": "01936f1e-6b20-7c3a-9d2e-4f5a6b7c8d02", "state": "leased"},
+            {"ref": "zip", "queue": "archives", "id": "01936f1e-6b20-7c3a-9d2e-4f5a6b7c8d03", "state": "waiting"}
+        ]
+    })
+}
+
+pub fn flow_request() -> Value {
+    json!({
+        "tasks": [
+            {"ref": "thumb-1", "queue": "thumbnails", "payload": {"image": "a.png"}},
+            {"ref": "thumb-2", "queue": "thumbnails", "payload": {"image": "b.png"}},
+            {"ref": "zip", "queue": "archives", "payload": {"name": "thumbs.zip"},
+             "depends_on": ["thumb-1", "thumb-2"]}
+        ]
+    })
+}

@@ -166,6 +166,9 @@ pub struct Task {
     /// For a task with dependencies: what it does when one of them fails.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_dependency_failure: Option<OnDependencyFailure>,
+    /// The flow it was submitted in (`POST /v1/flows`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
     /// Whether tasks depend on this one (their release follows its finish); not shown.
     #[serde(skip)]
     pub has_dependents: bool,

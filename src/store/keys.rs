@@ -9,7 +9,7 @@ use crate::model::QueueName;
 
 /// Every role a queue's key can have, with what it holds. A script's declared roles must come
 /// from this list (a unit test checks).
-pub const ROLES: [(&str, &str); 50] = [
+pub const ROLES: [(&str, &str); 52] = [
     ("meta", "hash: task id -> task metadata (JSON)"),
     (
         "payload",
@@ -185,6 +185,14 @@ pub const ROLES: [(&str, &str); 50] = [
     (
         "outbox",
         "zset: finished tasks whose outcome their dependents have yet to get, by finish (ms)",
+    ),
+    (
+        "flows",
+        "hash: flow uuid -> `staging <ms>`, `aborted <ms>` or its record (JSON) (store/flows)",
+    ),
+    (
+        "fcheck",
+        "zset: the flows kept here by when the sweep next checks whether any task is left (ms)",
     ),
 ];
 

@@ -11,6 +11,7 @@
 //! - `queues`: stats, dead letters, deletion;
 //! - `schedules`: a queue's recurring schedules, written under `If-Match`, fired by the sweep;
 //! - `deps`: tasks that wait for other tasks, across queues and slots (outbox and delivery);
+//! - `flows`: many tasks with dependencies between them, stored all or nothing;
 //! - `sweep`: the background sweep; `registry`: which queues exist, healed by the sweep;
 //! - `waiting`: long-poll leases, result waits, the listeners of event streams (`notify`).
 //!
@@ -37,6 +38,7 @@ mod settings;
 
 pub mod deps;
 pub mod dispatch;
+pub mod flows;
 pub mod groups;
 pub mod policies;
 pub mod queues;
@@ -70,6 +72,7 @@ pub struct Services {
     pub waiting: waiting::Waiting,
     pub schedules: schedules::Schedules,
     pub deps: deps::Dependencies,
+    pub flows: flows::Flows,
     pub sweep: sweep::Sweep,
     pub registry: Registry,
 }
@@ -93,11 +96,13 @@ pub fn open(
         groups: groups::Groups::new(engine.clone(), registry.clone()),
         queues: queues::Queues::new(engine.clone(), registry.clone()),
         waiting: waiting::Waiting::new(engine.clone(), notifier, dispatch.clone(), tasks.clone()),
+        flows: flows::Flows::new(engine.clone(), tasks.clone()),
         sweep: sweep::Sweep::new(
             engine.clone(),
             registry.clone(),
             schedules.clone(),
             deps.clone(),
+            flows::Flows::new(engine.clone(), tasks.clone()),
         ),
         schedules,
         deps,

@@ -168,16 +168,27 @@ impl TaskRecord {
         // A report belongs to the attempt that sent it: one left by an earlier attempt (a
         // record written between a lease and its clean-up) is not shown as this one's.
         let progress = parts.progress.filter(|_| meta.prog == Some(meta.attempts));
+        // A flow's commit is a parent named `~<uuid>` in the flow's home queue: shown as the
+        // task's flow, not as a dependency.
+        let mut flow = None;
         let dependencies = parts
             .dependencies
             .map(|list| {
                 list.into_iter()
+                    .filter(|(queue, id, _)| match id.strip_prefix('~') {
+                        Some(uuid) => {
+                            flow = Some(format!("{queue}~{uuid}"));
+                            false
+                        }
+                        None => true,
+                    })
                     .map(|(queue, id, outcome)| {
                         Dependency::from_stored(queue, id, outcome.as_deref())
                     })
                     .collect::<Result<Vec<_>, _>>()
             })
-            .transpose()?;
+            .transpose()?
+            .filter(|list| !list.is_empty());
         let task = Task {
             id: parts.id,
             queue: queue.to_string(),
@@ -210,6 +221,7 @@ impl TaskRecord {
                 .as_ref()
                 .map(|_| OnDependencyFailure::from_stored(meta.dfail.as_deref())),
             dependencies,
+            flow,
             has_dependents: meta.kids.is_some(),
             debounced: None,
         };

@@ -168,6 +168,12 @@ mod tests {
         &super::super::deps::OUTBOX,
         &super::super::deps::DELIVERED,
         &super::super::deps::DUE,
+        &super::super::flows::BEGIN,
+        &super::super::flows::COMMIT,
+        &super::super::flows::FORGET,
+        &super::super::flows::READ,
+        &super::super::flows::DUE,
+        &super::super::flows::STATES,
     ];
     use crate::model;
 
@@ -260,6 +266,7 @@ mod tests {
             ("DEPENDENCY_LINK_GRACE_MS", model::DEPENDENCY_LINK_GRACE_MS),
             ("DEPENDENCY_RECHECK_MS", model::DEPENDENCY_RECHECK_MS),
             ("OUTBOX_GRACE_MS", model::OUTBOX_GRACE_MS),
+            ("FLOW_COMMIT_MS", model::FLOW_COMMIT_MS),
         ] {
             assert_eq!(lua_limit(name), value.to_string(), "{name}");
         }

@@ -28,6 +28,7 @@ mod explain;
 mod explain_edges;
 mod faults;
 mod fidelity;
+mod flows;
 mod group_faults;
 mod group_limits;
 mod grouping;

@@ -1,7 +1,7 @@
 //! The cluster-marked part of the integration suite: the same tests as `tests/api` for the
 //! lifecycle, policy, task groups (fairness, limits, ordering), multi-queue leasing, long polls,
 //! batch calls, retries and replays, debounced submits, schedules, worker labels and task requirements,
-//! explain and progress reports, run
+//! explain and progress reports, dependencies between tasks across slots, run
 //! against a real Redis Cluster (three masters, three replicas, started by the harness), plus
 //! what only a cluster has: a master killed under load, and a queue's slot moved to another
 //! master.
@@ -65,5 +65,7 @@ mod retries;
 mod roundtrips;
 #[path = "../api/schedules.rs"]
 mod schedules;
+#[path = "../api/workflows.rs"]
+mod workflows;
 
 mod topology;

@@ -39,52 +39,52 @@ pub struct SubmitTaskRequest {
     /// precision and all); at most the policy's `max_payload_bytes` of JSON text, and at most
     /// 64 levels of arrays and objects deep (the server's `TASKGATE_MAX_JSON_DEPTH`).
     #[schema(inline)]
-    pub(super) payload: JsonText,
+    pub(crate) payload: JsonText,
     /// -1000 to 1000, default 0. Higher is leased first; FIFO among equals.
     #[schema(inline, default = 0)]
-    pub(super) priority: Option<Priority>,
+    pub(crate) priority: Option<Priority>,
     /// Wait this long (0 to 31536000000 ms) before the task is ready. Not with `run_at`.
     #[schema(inline)]
-    pub(super) delay_ms: Option<DelayMs>,
+    pub(crate) delay_ms: Option<DelayMs>,
     /// RFC 3339 time at which the task becomes ready; a past time means now. Not with `delay_ms`.
     #[schema(inline)]
-    pub(super) run_at: Option<Time>,
+    pub(crate) run_at: Option<Time>,
     /// Attempts allowed for this task (1 to 1000); default the queue policy's at each failure.
     #[schema(inline)]
-    pub(super) max_attempts: Option<MaxAttempts>,
+    pub(crate) max_attempts: Option<MaxAttempts>,
     /// Lease length for this task (1000 to 86400000 ms) when the worker asks for none.
     #[schema(inline)]
-    pub(super) lease_ms: Option<LeaseMs>,
+    pub(crate) lease_ms: Option<LeaseMs>,
     /// The task's group (a tenant, customer, account or resource): 1 to 128 characters of
     /// `A-Z a-z 0-9 . _ : @ -`. The queue's strategy and group limits work by it; it cannot change.
     #[schema(inline)]
-    pub(super) group: Option<Group>,
+    pub(crate) group: Option<Group>,
     /// Start deadline (1 to 31536000000 ms): a task not leased within this long of becoming
     /// ready (each time it does: on submit, or when a retry or delay is due) is not run; it goes
     /// to `dead` with an `expired` entry in its history. Default the policy's `start_ttl_ms`.
     #[schema(inline)]
-    pub(super) start_within_ms: Option<StartWithinMs>,
+    pub(crate) start_within_ms: Option<StartWithinMs>,
     /// Labels a worker must have to lease this task (at most 8; names 1-64 characters of
     /// `A-Z a-z 0-9 . _ / -`, values 1-128 of `A-Z a-z 0-9 . _ : @ / -`): only a worker whose
     /// lease call's `labels` include every one, with the same value, gets it. A queue's live
     /// tasks may carry at most 64 distinct sets of requirements. In a group, the group's tasks
     /// keep its order: a worker that cannot take the group's next task passes the group by.
-    pub(super) requires: Option<Requires>,
+    pub(crate) requires: Option<Requires>,
     /// Debounce: while the task of this `key` still waits for its run time, this submit
     /// updates that task (payload and the other fields) and moves its run time to `delay_ms`
     /// from now, never past `max_delay_ms` after the key's first submit; the answer is `200`
     /// with that task and `debounced: true`. Once it is ready, the next submit starts a new
     /// task. Not with `delay_ms`, `run_at` or an `Idempotency-Key`.
-    pub(super) debounce: Option<Debounce>,
+    pub(crate) debounce: Option<Debounce>,
     /// Tasks (1 to 100, in any queue) that must finish before this one runs: it is `waiting`
     /// until every one has, then `ready` (or `scheduled`, until its `run_at` or `delay_ms`
     /// counted from the submit). An unknown one is `422` and nothing is stored. Its lease
     /// carries each parent's outcome and result (`dependencies`). Not with `debounce`.
     #[schema(inline)]
-    pub(super) depends_on: Option<DependsOn>,
+    pub(crate) depends_on: Option<DependsOn>,
     /// What it does if a parent ends `dead` or `cancelled` (or is gone): `dead` (the default)
     /// or `cancel` at once, or `run` once every parent has finished. Only with `depends_on`.
-    pub(super) on_dependency_failure: Option<OnDependencyFailure>,
+    pub(crate) on_dependency_failure: Option<OnDependencyFailure>,
 }
 
 impl Check for SubmitTaskRequest {
@@ -104,7 +104,7 @@ impl Check for SubmitTaskRequest {
 }
 
 /// A task starts after `delay_ms` or at `run_at`, not both (for a submit and a batch item).
-pub(super) fn one_start(delay_ms: bool, run_at: bool, problems: &mut Problems) {
+pub(crate) fn one_start(delay_ms: bool, run_at: bool, problems: &mut Problems) {
     if delay_ms && run_at {
         problems.fail("run_at", "give delay_ms or run_at, not both");
     }
@@ -112,7 +112,7 @@ pub(super) fn one_start(delay_ms: bool, run_at: bool, problems: &mut Problems) {
 
 impl SubmitTaskRequest {
     /// The task this body asks for.
-    pub(super) fn into_task(self) -> NewTask {
+    pub(crate) fn into_task(self) -> NewTask {
         let start = match (self.delay_ms, self.run_at) {
             (Some(delay), _) => Start::AfterMs(delay.get()),
             (None, Some(at)) => Start::AtMs(at.0),
@@ -133,6 +133,7 @@ impl SubmitTaskRequest {
             debounce: self.debounce.map(Debounce::spec),
             depends_on: parents(self.depends_on),
             on_dependency_failure: self.on_dependency_failure.unwrap_or_default(),
+            flow: None,
             idempotency: None,
         }
     }

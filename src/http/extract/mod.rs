@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+mod flow;
 mod group;
 mod schedule;
 mod window;
@@ -17,6 +18,7 @@ use utoipa::IntoParams;
 
 use crate::http::problem::ApiError;
 use crate::model::{FieldError, QueueName, TaskId, TaskState};
+pub use flow::{FlowParams, FlowPath};
 pub use group::{GroupParams, GroupPath};
 pub use schedule::{ScheduleParams, SchedulePath, TRIGGER_SUFFIX, TriggerPath};
 pub use window::{HistoryWindow, HistoryWindowParams};

@@ -374,5 +374,7 @@ pub fn replayed(body: impl axum::response::IntoResponse) -> axum::response::Resp
         .into_response()
 }
 
+mod flows;
 mod schedules;
+pub use flows::*;
 pub use schedules::*;

@@ -9,14 +9,34 @@
 -- 'gone' (no such task), '<state>', '<state> <result>' or '<state>+' (a result too large for
 -- any child to keep: read it with GET).
 
+-- A flow's commit (store/flows) stands as a parent of each of its tasks, named '~<flow>':
+-- 'completed' once the flow is committed; false while it is being stored; 'gone' when it has no
+-- record, or was never committed within FLOW_COMMIT_MS (it is then marked aborted in this same
+-- step, so it can no longer commit: its tasks never run).
+local function flow_outcome(flow)
+  local record = redis.call('HGET', K.flows, flow)
+  local staged = record and tonumber(string.match(record, '^staging (%d+)$'))
+  if not record or string.find(record, '^aborted') then
+    return 'gone'
+  elseif not staged then
+    return 'completed'
+  elseif now - staged <= FLOW_COMMIT_MS then
+    return false
+  end
+  redis.call('HSET', K.flows, flow, 'aborted ' .. string.format('%d', now))
+  return 'gone'
+end
+
 local child = ' ' .. arg(1) .. ' ' .. arg(2)
 local out = {}
 local i = 3
 while arg(i) do
   local id = arg(i)
-  local meta = load_task(id)
+  local meta = string.sub(id, 1, 1) ~= '~' and load_task(id)
   local outcome = false
-  if not meta then
+  if string.sub(id, 1, 1) == '~' then
+    outcome = flow_outcome(string.sub(id, 2))
+  elseif not meta then
     outcome = 'gone'
   else
     redis.call('ZADD', K.kids, 0, id .. child)

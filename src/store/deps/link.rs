@@ -20,7 +20,7 @@ pub static EXISTS: ScriptDef = script!(
 pub static LINK: ScriptDef = script!(
     "link" in "deps",
     "",
-    keys: task_keys + ["kids"],
+    keys: task_keys + ["kids", "flows"],
     policy: lifecycle,
     prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "deps"],
 );

@@ -98,6 +98,52 @@ impl Dependencies {
         self.link_parents(queue, &id.to_string(), parents).await
     }
 
+    /// Makes a waiting task known to its parents, and nothing else (a flow's tasks, whose
+    /// parents are being stored with them and cannot have finished).
+    pub(crate) async fn link_only(
+        &self,
+        queue: &QueueName,
+        id: TaskId,
+        parents: &[DependencyRef],
+    ) -> Result<(), StoreError> {
+        let child = id.to_string();
+        let links = by_queue(parents).into_iter().map(|(parent_queue, ids)| {
+            let child = &child;
+            async move {
+                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                for chunk in ids.chunks(BATCH_ITEMS_MAX) {
+                    let op = link::Link {
+                        child_queue: queue.as_str(),
+                        child,
+                        parents: chunk,
+                    };
+                    self.engine.run(&parent_queue, op).await?;
+                }
+                Ok::<_, StoreError>(())
+            }
+        });
+        try_join_all(links).await?;
+        Ok(())
+    }
+
+    /// One parent's outcome to some of its children in `queue`; answers each child's state.
+    pub(crate) async fn resolve(
+        &self,
+        queue: &QueueName,
+        parent_queue: &QueueName,
+        parent: &str,
+        outcome: &str,
+        children: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let op = resolve::Resolve {
+            parent_queue: parent_queue.as_str(),
+            parent,
+            outcome,
+            children,
+        };
+        self.engine.run(queue, op).await
+    }
+
     async fn link_parents(
         &self,
         queue: &QueueName,

@@ -21,6 +21,10 @@ while arg(i) do
     if take_outcome(id, meta, parent_queue, parent, outcome, word) then
       raw = save_meta(id, meta)
     end
+    if meta.state == 'waiting' then
+      -- This parent knew of it: its links stand, and the sweep's re-check can wait.
+      redis.call('ZADD', K.dlink, 'XX', now + DEPENDENCY_RECHECK_MS, id)
+    end
   end
   table.insert(out, id)
   table.insert(out, meta and meta.state or 'not_found')

@@ -56,8 +56,15 @@ local function take_outcome(id, meta, parent_queue, parent, outcome, word)
   if meta.state ~= 'waiting' then
     return true
   end
-  if word ~= 'completed' and meta.dfail ~= 'run' then
+  local flow = string.sub(parent, 1, 1) == '~'
+  if word ~= 'completed' and (flow or meta.dfail ~= 'run') then
     redis.call('ZREM', K.dlink, id)
+    if flow then
+      -- Its flow was never committed (store/flows): all or nothing, so none of it runs.
+      append_history(id, meta, 'dependency', 'its flow ' .. parent_queue .. parent .. ' was never committed')
+      finish(id, meta, 'cancelled')
+      return true
+    end
     local what = word == 'gone' and 'no longer exists' or 'ended ' .. word
     append_history(id, meta, 'dependency', 'dependency ' .. parent_queue .. '/' .. parent .. ' ' .. what)
     finish(id, meta, meta.dfail == 'cancel' and 'cancelled' or 'dead')

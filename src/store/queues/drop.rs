@@ -9,7 +9,7 @@ pub static DROP: ScriptDef = script!(
     "drop" in "queues",
     " flags=allow-oom",
     keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry",
-        "history", "schedules", "snames", "sdue", "sruns", "kids"],
+        "history", "schedules", "snames", "sdue", "sruns", "kids", "flows", "fcheck"],
     policy: [],
     prelude: [],
 );

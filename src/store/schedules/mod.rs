@@ -368,6 +368,7 @@ fn new_task(template: &TaskTemplate, idempotency: Option<Idempotency>) -> NewTas
         debounce: None,
         depends_on: None,
         on_dependency_failure: Default::default(),
+        flow: None,
         idempotency,
     }
 }

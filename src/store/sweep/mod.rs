@@ -26,6 +26,7 @@ pub(crate) use reap::REAP;
 pub use types::*;
 
 use super::deps::Dependencies;
+use super::flows::Flows;
 use super::registry::Registry;
 use super::schedules::Schedules;
 use super::{Engine, StoreError};
@@ -65,6 +66,7 @@ pub struct Sweep {
     registry: Registry,
     schedules: Schedules,
     deps: Dependencies,
+    flows: Flows,
 }
 
 impl Sweep {
@@ -73,12 +75,14 @@ impl Sweep {
         registry: Registry,
         schedules: Schedules,
         deps: Dependencies,
+        flows: Flows,
     ) -> Self {
         Self {
             engine,
             registry,
             schedules,
             deps,
+            flows,
         }
     }
 
@@ -328,6 +332,7 @@ async fn sweep_queue(sweep: &Sweep, queue: &QueueName) -> Result<ReapReport, Sto
         total.schedules = pass.schedules;
         total.outbox_due = pass.outbox_due;
         total.links_due = pass.links_due;
+        total.flows_due = pass.flows_due;
         if !pass.more {
             break;
         }
@@ -341,6 +346,9 @@ async fn sweep_queue(sweep: &Sweep, queue: &QueueName) -> Result<ReapReport, Sto
     }
     if total.outbox_due + total.links_due > 0 {
         sweep.deps.sweep(queue).await?;
+    }
+    if total.flows_due > 0 {
+        sweep.flows.sweep(queue).await?;
     }
     Ok(total)
 }

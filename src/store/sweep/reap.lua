@@ -3,12 +3,13 @@
 -- retention) and forgets expired lease request ids, each bounded by count and bytes. Every
 -- instance runs it; it is atomic, so concurrent sweeps never double-handle a task.
 -- A queue left with nothing at all (no tasks in any state, nothing quarantined, no remembered
--- requests or idempotency keys, no policy ever set, no schedule) has its last key, `stats`, deleted, and
+-- requests or idempotency keys, no policy ever set, no schedule, no flow record) has its last key, `stats`, deleted, and
 -- the sweep answers gone = 1 so the caller drops the queue from the registry. A queue whose
 -- policy was ever set keeps it (and its version, which ETags rely on) until it is deleted.
 -- arg: none
 -- Returns reply('ok', reclaimed, promoted, purged, more, gone, counts, group tally, schedules due,
--- schedules, outbox entries due, waiting tasks due for their links); more = 1 when some step
+-- schedules, outbox entries due, waiting tasks due for their links, flows due for a check);
+-- more = 1 when some step
 -- hit its bound, so more work is already waiting; counts are the queue's tasks per state after
 -- the sweep (see `state_counts`), sampled here so that metrics cost no extra round trip.
 
@@ -116,7 +117,7 @@ note_snapshot(math.floor(now / 60000))
 
 local gone = 0
 local counts = state_counts()
-local idle = not more and redis.call('EXISTS', K.policy, K.gconf, K.schedules) == 0
+local idle = not more and redis.call('EXISTS', K.policy, K.gconf, K.schedules, K.flows) == 0
 if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) == 0
     and redis.call('HLEN', K.idempotency) == 0 then
   local empty = true
@@ -128,7 +129,7 @@ if idle and redis.call('HLEN', K.meta) == 0 and redis.call('HLEN', K.requests) =
     -- hold a quarantined record left behind).
     redis.call('DEL', K.stats, K.grate, K.gleased, K.ghold, K.glive, K.gnames, K.history,
       K.workers, K.wstats, K.wlabels, K.rsets, K.debounce, K.snames, K.sdue, K.sruns, K.kids,
-      K.outbox, K.parents, K.depres, K.dlink)
+      K.outbox, K.parents, K.depres, K.dlink, K.fcheck)
     gone = 1
   end
 end
@@ -139,4 +140,4 @@ local due = redis.call('ZCOUNT', K.sdue, '-inf', now)
 -- waiting tasks due for their parents to be (re)checked: the server delivers (store/deps).
 return reply('ok', reclaimed, promoted, purged, more and 1 or 0, gone, counts, group_tally(), due,
   redis.call('HLEN', K.schedules), redis.call('ZCOUNT', K.outbox, '-inf', now - OUTBOX_GRACE_MS),
-  redis.call('ZCOUNT', K.dlink, '-inf', now))
+  redis.call('ZCOUNT', K.dlink, '-inf', now), redis.call('ZCOUNT', K.fcheck, '-inf', now))

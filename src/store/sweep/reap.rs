@@ -9,7 +9,7 @@ pub static REAP: ScriptDef = script!(
     "reap" in "sweep",
     " flags=allow-oom",
     keys: task_keys + ["requests", "request_expiry", "idempotency", "idempotency_expiry",
-        "history", "schedules", "snames", "sdue", "sruns", "kids"],
+        "history", "schedules", "snames", "sdue", "sruns", "kids", "flows", "fcheck"],
     policy: lifecycle,
     prelude: ["record", "groups_conf", "groups", "groups_mend", "requires", "workers", "lifecycle", "deps",
         "counts", "history"],
@@ -42,6 +42,7 @@ impl Op for Reap {
             schedules: reply.u64()?,
             outbox_due: reply.u64()?,
             links_due: reply.u64()?,
+            flows_due: reply.u64()?,
             fired: 0,
         })
     }

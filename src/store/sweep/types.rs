@@ -23,6 +23,8 @@ pub struct ReapReport {
     /// `store/deps`).
     pub outbox_due: u64,
     pub links_due: u64,
+    /// Flows kept in this queue due for a check (forgotten once none of their tasks is left).
+    pub flows_due: u64,
     /// Tasks those schedules submitted.
     pub fired: u64,
 }

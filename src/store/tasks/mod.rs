@@ -150,6 +150,34 @@ impl Tasks {
         Ok((outcomes, confirmed))
     }
 
+    /// Stores up to `BATCH_ITEMS_MAX` tasks of a flow as given: their parents are tasks of the
+    /// flow being stored, neither checked nor linked here (`store/flows` does both).
+    pub(crate) async fn store_flow_chunk(
+        &self,
+        queue: &QueueName,
+        tasks: Vec<(TaskId, NewTask)>,
+    ) -> Result<Vec<(TaskId, SubmitOutcome)>, StoreError> {
+        let ids: Vec<TaskId> = tasks.iter().map(|(id, _)| *id).collect();
+        let outcomes = self
+            .engine
+            .run(queue, submit::SubmitBatch { tasks })
+            .await?;
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, SubmitOutcome::Created(_)))
+            .count();
+        if created > 0 {
+            metrics::transition(queue.as_str(), "submitted", created as u64);
+            self.registry.note_queue(queue);
+        }
+        Ok(ids.into_iter().zip(outcomes).collect())
+    }
+
+    /// The dependencies service these tasks link through.
+    pub(crate) fn deps(&self) -> &Dependencies {
+        &self.deps
+    }
+
     /// Links a new waiting task to its parents (`store/deps`) and answers it as it is then. A
     /// failure leaves the links to the sweep: the task is stored, and it waits.
     async fn link(&self, queue: &QueueName, task: &mut Box<Task>, parents: &[DependencyRef]) {

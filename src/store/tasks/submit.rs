@@ -4,7 +4,7 @@
 use deadpool_redis::redis::Value;
 
 use super::types::{NewTask, Start, SubmitOutcome};
-use crate::model::{DependencyRef, TaskId};
+use crate::model::{DependencyRef, FlowId, TaskId};
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply, into_array, into_string};
 use crate::store::record::{Parts, TaskRecord};
@@ -133,19 +133,26 @@ pub(crate) fn push_task(a: &mut Args<'_>, id: TaskId, task: &NewTask) {
         Some(d) => a.push(d.key.as_str()).push(d.delay_ms).opt(d.max_delay_ms),
         None => a.push("").push("").push(""),
     };
-    match &task.depends_on {
-        Some(parents) => a
-            .push(parents_json(parents))
-            .push(task.on_dependency_failure.stored()),
-        None => a.push("").push(""),
-    };
+    if task.depends_on.is_none() && task.flow.is_none() {
+        a.push("").push("");
+    } else {
+        let parents = task.depends_on.as_deref().unwrap_or_default();
+        a.push(parents_json(task.flow.as_ref(), parents))
+            .push(task.on_dependency_failure.stored());
+    }
 }
 
-/// A task's parents as its record keeps them: `[[queue, id], ...]`.
-pub(crate) fn parents_json(parents: &[DependencyRef]) -> String {
-    let pairs: Vec<[String; 2]> = parents
-        .iter()
-        .map(|p| [p.queue.to_string(), p.id.to_string()])
+/// A task's parents as its record keeps them: `[[queue, id], ...]`, its flow's commit first
+/// (`[<home queue>, "~<uuid>"]`) when it is in a flow.
+fn parents_json(flow: Option<&FlowId>, parents: &[DependencyRef]) -> String {
+    let commit = flow.map(|flow| [flow.home.to_string(), flow.commit_parent()]);
+    let pairs: Vec<[String; 2]> = commit
+        .into_iter()
+        .chain(
+            parents
+                .iter()
+                .map(|p| [p.queue.to_string(), p.id.to_string()]),
+        )
         .collect();
     serde_json::to_string(&pairs).unwrap_or_default()
 }

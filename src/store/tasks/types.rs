@@ -36,6 +36,8 @@ pub struct NewTask {
     /// The tasks it waits for (none: it does not wait), and what it does if one fails.
     pub depends_on: Option<Vec<crate::model::DependencyRef>>,
     pub on_dependency_failure: crate::model::OnDependencyFailure,
+    /// The flow it is stored in (store/flows): it waits for the flow's commit too.
+    pub flow: Option<crate::model::FlowId>,
     /// The producer's `Idempotency-Key`, with a fingerprint of its request: a repeat with the
     /// same key and fingerprint within the queue's dedup window gets the first task back.
     pub idempotency: Option<Idempotency>,

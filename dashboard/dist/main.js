@@ -1,8 +1,9 @@
 // The taskgate dashboard: a small single-page app on the public API only. Routes live in the
 // URL's hash: #/ (queues), #/queues/<name> (a queue), #/queues/<name>/tasks/<id> (a task),
-// #/workers (every worker).
+// #/flows/<id> (a flow), #/workers (every worker).
 import { apiKey, setApiKey } from "./api.js";
 import { h } from "./dom.js";
+import { flowPage } from "./flow.js";
 import { queuePage } from "./queue.js";
 import { queuesPage } from "./queues.js";
 import { taskPage } from "./task.js";
@@ -17,6 +18,8 @@ function route() {
         taskPage(root, parts[1], parts[3], leaving.signal);
     else if (parts[0] === "queues" && parts[1])
         queuePage(root, parts[1], leaving.signal);
+    else if (parts[0] === "flows" && parts[1])
+        flowPage(root, parts[1], leaving.signal);
     else if (parts[0] === "workers")
         workersPage(root, leaving.signal);
     else

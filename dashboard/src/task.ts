@@ -5,7 +5,37 @@
 
 import { call, followEvents, q } from "./api.js";
 import { badge, h, json, labelText, link, note, when } from "./dom.js";
-import type { Explanation, Task } from "./types.js";
+import type { Dependency, Explanation, Task } from "./types.js";
+
+/** A link to a task's page. */
+export function taskLink(queue: string, id: string): HTMLElement {
+  return link(`#/queues/${encodeURIComponent(queue)}/tasks/${encodeURIComponent(id)}`, id);
+}
+
+/** The tasks a task waits for (or waited for), each linked, with what it knows of each. */
+function renderParents(task: Task): HTMLElement | null {
+  if (!task.dependencies) return null;
+  const row = (d: Dependency) =>
+    h(
+      "tr",
+      { "data-parent": d.id },
+      h("td", {}, d.queue),
+      h("td", {}, taskLink(d.queue, d.id)),
+      h("td", {}, badge(d.state)),
+      h("td", {}, d.result_omitted ? "(too large: see the task)" : d.result === undefined ? "" : JSON.stringify(d.result)),
+    );
+  return h(
+    "div",
+    {},
+    h("h3", {}, "Depends on ", h("span", { class: "hint" }, `if one fails: ${task.on_dependency_failure ?? "dead"}`)),
+    h(
+      "table",
+      { "data-testid": "parents" },
+      h("thead", {}, h("tr", {}, h("th", {}, "queue"), h("th", {}, "task"), h("th", {}, "state"), h("th", {}, "result"))),
+      h("tbody", {}, ...task.dependencies.map(row)),
+    ),
+  );
+}
 
 function render(task: Task, cancel: () => void): HTMLElement[] {
   const fields: [string, unknown][] = [
@@ -19,10 +49,12 @@ function render(task: Task, cancel: () => void): HTMLElement[] {
     ["group", task.group ?? ""],
     ["requires", labelText(task.requires)],
   ];
-  const open = task.state === "ready" || task.state === "scheduled" || task.state === "leased";
+  const open = task.state === "waiting" || task.state === "ready" || task.state === "scheduled" || task.state === "leased";
   return [
     h("p", {}, h("span", { "data-testid": "task-state" }, badge(task.state)), open ? h("button", { class: "danger", onclick: cancel }, "Cancel task") : null),
     h("table", { class: "fields" }, h("tbody", {}, ...fields.map(([name, value]) => h("tr", {}, h("th", {}, name), h("td", {}, String(value)))))),
+    task.flow ? h("p", { "data-testid": "flow-link" }, "In flow ", link(`#/flows/${encodeURIComponent(task.flow)}`, task.flow)) : null,
+    renderParents(task),
     h("h3", {}, "Payload"),
     json(task.payload, "payload"),
     task.progress_at !== undefined

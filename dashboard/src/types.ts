@@ -1,6 +1,6 @@
 // The shapes of the API answers the dashboard reads (see /openapi.json for the full contract).
 
-export const STATES = ["ready", "scheduled", "leased", "completed", "dead", "cancelled"] as const;
+export const STATES = ["waiting", "ready", "scheduled", "leased", "completed", "dead", "cancelled"] as const;
 export type State = (typeof STATES)[number];
 
 export interface TaskError {
@@ -30,6 +30,26 @@ export interface Task {
   result?: unknown;
   last_error?: string | null;
   errors: TaskError[];
+  dependencies?: Dependency[];
+  on_dependency_failure?: "dead" | "cancel" | "run";
+  flow?: string;
+}
+
+/** One parent of a task, and what the task knows of it. */
+export interface Dependency {
+  queue: string;
+  id: string;
+  state: "pending" | "completed" | "dead" | "cancelled" | "gone";
+  result?: unknown;
+  result_omitted?: boolean;
+}
+
+/** A flow (POST /v1/flows) and its tasks' states. */
+export interface Flow {
+  id: string;
+  created_at: string;
+  finished: boolean;
+  tasks: { ref: string; queue: string; id: string; state: State | null }[];
 }
 
 export interface QueueStats {

@@ -5,7 +5,8 @@
 // task group from its Groups table, pause, resume, run and edit a schedule from its Schedules
 // table, redrive a dead task and
 // purge one, submit from the form and follow that task (and its worker's progress) to
-// `completed` over its event stream; and a real EventSource hears a `progress` event.
+// `completed` over its event stream, follow a flow on its page (a task's parents and results
+// on the task's page) and cancel it; and a real EventSource hears a `progress` event.
 // Takes a screenshot of each page, and checks that every API call the dashboard made is an
 // operation of the OpenAPI document. Run by tests/polyglot/dashboard.rs with TASKGATE_URL,
 // TASKGATE_ADMIN_KEY, TASKGATE_WORKER_KEY, TASKGATE_QUEUE, SCREENSHOT_DIR and TASKGATE_OPEN_URL
@@ -230,6 +231,30 @@ try {
   const labels = await row.locator('[data-testid="labels"]').textContent();
   check("the workers page shows the worker's labels", labels === "gpu=a100, region=eu");
   await page.screenshot({ path: `${shots}/5-workers.png`, fullPage: true });
+
+  // A flow: its page lists each task with its state, live; a waiting task's page shows its
+  // parents (linked) and its flow; cancelling the flow from its page cancels what is left.
+  const flowQueue = `${queue}-flow`;
+  const flow = await api("POST", "/v1/flows", { tasks: [
+    { ref: "thumb", queue: flowQueue, payload: { image: "a.png" } },
+    { ref: "zip", queue: flowQueue, payload: { name: "z.zip" }, depends_on: ["thumb"] },
+  ] });
+  await page.goto(`${base}/ui/#/flows/${encodeURIComponent(flow.id)}`);
+  await page.locator('[data-testid="flow-tasks"] tr[data-ref="zip"] [data-state="waiting"]').waitFor();
+  const thumbLease = (await api("POST", `/v1/queues/${flowQueue}/leases`, { max_tasks: 1 }, workerKey)).leases[0];
+  await api("POST", `/v1/queues/${flowQueue}/tasks/${thumbLease.task.id}/ack`, { lease_id: thumbLease.lease_id, result: { url: "s3://t/a.png" } }, workerKey);
+  await page.locator('[data-testid="flow-tasks"] tr[data-ref="thumb"] [data-state="completed"]').waitFor();
+  await page.locator('[data-testid="flow-tasks"] tr[data-ref="zip"] [data-state="ready"]').waitFor();
+  check("the flow page follows its tasks' states", true);
+  const zip = flow.tasks[1];
+  await page.click(`[data-testid="flow-tasks"] tr[data-ref="zip"] a`);
+  await page.locator(`[data-testid="parents"] tr[data-parent="${thumbLease.task.id}"]`, { hasText: "s3://t/a.png" }).waitFor();
+  check("a task's page shows its parents and their results", (await page.textContent('[data-testid="flow-link"]')).includes(flow.id));
+  await page.goto(`${base}/ui/#/flows/${encodeURIComponent(flow.id)}`);
+  await page.getByRole("button", { name: "Cancel flow" }).click();
+  await page.locator('[data-testid="flow-tasks"] tr[data-ref="zip"] [data-state="cancelled"]').waitFor();
+  check("cancel a flow", (await api("GET", `/v1/queues/${flowQueue}/tasks/${zip.id}`)).state === "cancelled");
+  await page.screenshot({ path: `${shots}/6-flow.png`, fullPage: true });
 
   // A real EventSource hears a heartbeat's progress as a `progress` event. EventSource cannot
   // send a key, so this is against the second server, which requires none, from a page of its

@@ -63,6 +63,13 @@ pub const CALLS_WAITING: &str = "taskgate_redis_calls_waiting";
 /// queue's cap, say). Not labelled by queue or schedule: their tasks are counted by queue as
 /// `submitted` transitions.
 pub const SCHEDULE_RUNS: &str = "taskgate_schedule_runs_total";
+/// Finished tasks' outcomes delivered to every task that waits for them (`store/deps`), by
+/// who delivered them: the instance that finished the task, or the sweep (it was killed, or
+/// the delivery failed).
+pub const DEPENDENCY_DELIVERIES: &str = "taskgate_dependency_deliveries_total";
+/// Flows submitted, by outcome: committed, refused (a task refused by its queue), failed (an
+/// error, or the commit window passed; none of it runs).
+pub const FLOWS: &str = "taskgate_flows_total";
 /// Script calls that carried calls which had waited for one on its way (batches).
 pub const BATCHES: &str = "taskgate_redis_batches_total";
 /// Calls those batches carried: divided by `BATCHES`, the mean batch size.
@@ -73,7 +80,7 @@ pub const REAPER_SWEEP: &str = "taskgate_reaper_sweep_duration_seconds";
 pub const REAPER_FAILURES: &str = "taskgate_reaper_queue_failures_total";
 
 /// Every family above, for the README and the test that checks `/metrics` shows them.
-pub const FAMILIES: [&str; 18] = [
+pub const FAMILIES: [&str; 20] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     HTTP_SHED,
@@ -92,6 +99,8 @@ pub const FAMILIES: [&str; 18] = [
     BATCHED_CALLS,
     REAPER_SWEEP,
     REAPER_FAILURES,
+    DEPENDENCY_DELIVERIES,
+    FLOWS,
 ];
 
 /// Histogram buckets for request and Redis latencies, in seconds.
@@ -129,6 +138,12 @@ fn handle() -> &'static PrometheusHandle {
         counter!(REAPER_FAILURES).absolute(0);
         for outcome in SCHEDULE_OUTCOMES {
             counter!(SCHEDULE_RUNS, "outcome" => outcome).absolute(0);
+        }
+        for by in DELIVERERS {
+            counter!(DEPENDENCY_DELIVERIES, "by" => by).absolute(0);
+        }
+        for outcome in FLOW_OUTCOMES {
+            counter!(FLOWS, "outcome" => outcome).absolute(0);
         }
         counter!(BATCHES).absolute(0);
         counter!(BATCHED_CALLS).absolute(0);
@@ -203,6 +218,11 @@ fn describe() {
     describe_histogram!(REAPER_SWEEP, Unit::Seconds, "Time of one reaper tick");
     describe_counter!(REAPER_FAILURES, "Queue sweeps that failed");
     describe_counter!(SCHEDULE_RUNS, "Schedule runs, by outcome");
+    describe_counter!(
+        DEPENDENCY_DELIVERIES,
+        "Finished tasks' outcomes delivered to the tasks that wait for them, by who delivered"
+    );
+    describe_counter!(FLOWS, "Flows submitted, by outcome");
 }
 
 /// Handles of labelled series, found again by borrowed labels: once a series exists, recording
@@ -295,6 +315,22 @@ pub fn schedule_runs(outcome: &'static str, n: u64) {
     if n > 0 {
         counter!(SCHEDULE_RUNS, "outcome" => outcome).increment(n);
     }
+}
+
+/// Who delivers a finished task's outcome (`DEPENDENCY_DELIVERIES`).
+pub const DELIVERERS: [&str; 2] = ["finisher", "sweep"];
+/// The outcomes of `FLOWS`.
+pub const FLOW_OUTCOMES: [&str; 3] = ["committed", "refused", "failed"];
+
+/// A finished task's outcome reached every task that waits for it, delivered `by` one of
+/// `DELIVERERS`.
+pub fn dependency_delivered(by: &'static str) {
+    counter!(DEPENDENCY_DELIVERIES, "by" => by).increment(1);
+}
+
+/// A flow was submitted with `outcome` (one of `FLOW_OUTCOMES`).
+pub fn flow(outcome: &'static str) {
+    counter!(FLOWS, "outcome" => outcome).increment(1);
 }
 
 /// `n` tasks of `queue` went through `transition` (one of `queues::TRANSITIONS`).

@@ -143,6 +143,11 @@ fn the_python_worker_has_a_useful_help() {
 /// Runs the first shell block after `heading` in README.md, as pasted, in one bash against
 /// `app`; returns its output, asserting it succeeded and wrote nothing on stderr.
 async fn run_readme_block(app: &TestApp, heading: &str) -> String {
+    run_readme_block_at(app, heading, 0).await
+}
+
+/// As `run_readme_block`, for the section's shell block at `at` (0 the first).
+async fn run_readme_block_at(app: &TestApp, heading: &str, at: usize) -> String {
     let readme = include_str!("../../README.md");
     let section = readme
         .split(heading)
@@ -150,7 +155,7 @@ async fn run_readme_block(app: &TestApp, heading: &str) -> String {
         .unwrap_or_else(|| panic!("no section {heading}"));
     let block = section
         .split("```sh\n")
-        .nth(1)
+        .nth(1 + at)
         .and_then(|rest| rest.split("\n```").next())
         .expect("the section's shell block");
     let base = app.base.clone();
@@ -289,4 +294,41 @@ async fn the_readme_schedule_examples_run_as_pasted() {
     );
     assert_eq!(lines[3]["status"], "paused", "{stdout}");
     assert!(stdout.ends_with("204\n"), "{stdout}");
+}
+
+/// The README's workflow examples run as pasted: a receipt that waits for its charge; a flow
+/// whose zip waits for two thumbnails and gets both results in its lease.
+#[tokio::test]
+async fn the_readme_workflow_examples_run_as_pasted() {
+    let app = TestApp::start().await;
+    let stdout = run_readme_block_at(&app, "## Workflows", 0).await;
+    let receipt: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(receipt["state"], "waiting", "{stdout}");
+    assert_eq!(receipt["dependencies"][0]["queue"], "payments", "{stdout}");
+    assert_eq!(receipt["dependencies"][0]["state"], "pending", "{stdout}");
+
+    let stdout = run_readme_block_at(&app, "## Workflows", 1).await;
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(
+        lines[0],
+        serde_json::json!([{"ref": "thumb-1", "state": "ready"}, {"ref": "thumb-2", "state": "ready"},
+                           {"ref": "zip", "state": "waiting"}]),
+        "{stdout}"
+    );
+    let mut urls: Vec<String> = serde_json::from_value(lines[1].clone()).expect("urls");
+    urls.sort();
+    assert_eq!(urls, ["s3://t/1.png", "s3://t/2.png"], "{stdout}");
+    assert_eq!(
+        lines[2]["finished"], false,
+        "the zip is leased, not finished: {stdout}"
+    );
+    assert_eq!(
+        lines[2]["states"],
+        serde_json::json!(["completed", "completed", "leased"]),
+        "{stdout}"
+    );
 }

@@ -268,3 +268,39 @@ async fn a_finished_parent_counts_at_once_and_a_waiting_task_can_be_cancelled() 
     assert_eq!(app.task(&qc, id).await["state"], "cancelled");
     nothing_ready(&app, &qc).await;
 }
+
+#[tokio::test]
+async fn a_task_may_wait_for_a_hundred_parents_and_not_one_more() {
+    let app = TestApp::start().await;
+    let (qp, qc) = (queue("hundred-p"), queue("hundred-c"));
+    let tasks: Vec<Value> = (0..101).map(|i| json!({"payload": i})).collect();
+    let batch = app
+        .post(
+            &format!("/v1/queues/{qp}/tasks:batch"),
+            json!({"tasks": tasks}),
+        )
+        .await;
+    let parents: Vec<Value> = batch.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| json!({"queue": qp, "id": r["task"]["id"]}))
+        .collect();
+    let over = json!({"payload": 0, "depends_on": parents});
+    let reply = app.post(&format!("/v1/queues/{qc}/tasks"), over).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["errors"][0]["field"], "depends_on");
+    assert_eq!(
+        reply.body["errors"][0]["message"],
+        "must list 1 to 100 items"
+    );
+    let at = json!({"payload": 0, "depends_on": parents[..100]});
+    let child = app.submit(&qc, at).await;
+    assert_eq!(child["state"], "waiting");
+    assert_eq!(child["dependencies"].as_array().map(Vec::len), Some(100));
+}

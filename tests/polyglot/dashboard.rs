@@ -3,6 +3,7 @@
 //! the policy editor's `If-Match` flow, a task group paused, resumed and edited, a dead task
 //! redriven, a task followed to `completed` with its worker's progress, a real `EventSource`
 //! hearing a `progress` event,
+//! a flow followed on its page and cancelled, a task's parents,
 //! a screenshot of each page (in `target/dashboard-screenshots/`), and every API call the page
 //! made checked against the OpenAPI document. And: the committed bundle (`dashboard/dist/`)
 //! is what its TypeScript sources compile to.
@@ -36,7 +37,14 @@ async fn the_dashboard_works_in_a_real_browser() {
         &run(command, Duration::from_secs(180)).await,
     );
     assert!(stdout.contains("dashboard: all checks passed"), "{stdout}");
-    for shot in ["1-queues", "2-queue", "3-dead", "4-task", "5-workers"] {
+    for shot in [
+        "1-queues",
+        "2-queue",
+        "3-dead",
+        "4-task",
+        "5-workers",
+        "6-flow",
+    ] {
         let path = at_root(&format!("target/dashboard-screenshots/{shot}.png"));
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         assert!(size > 10_000, "{} is missing or blank", path.display());

@@ -35,6 +35,7 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 
 use super::{BATCH_ITEMS_MAX, Engine, StoreError};
+use crate::metrics;
 use crate::model::{DependencyRef, OUTBOX_PAGE, QueueName, Task, TaskId, TaskState};
 
 /// Outbox entries and waiting tasks one sweep of a queue delivers, of each.
@@ -206,7 +207,7 @@ impl Dependencies {
             if let Some(pause) = deps.pause {
                 tokio::time::sleep(pause).await;
             }
-            if let Err(err) = deps.deliver(&queue, &id).await {
+            if let Err(err) = deps.deliver(&queue, &id, "finisher").await {
                 tracing::warn!(queue = %queue, task = %id, error = %err,
                     "delivering a task's outcome to the tasks that wait for it failed; the sweep will");
             }
@@ -215,7 +216,13 @@ impl Dependencies {
 
     /// Delivers a finished task's outcome to every task that waits for it, a page of them at a
     /// time, then takes it out of the outbox. Safe to repeat, and to run in many instances.
-    pub async fn deliver(&self, queue: &QueueName, id: &str) -> Result<(), StoreError> {
+    /// `by` is who delivers, for the metrics (`metrics::DELIVERERS`).
+    pub async fn deliver(
+        &self,
+        queue: &QueueName,
+        id: &str,
+        by: &'static str,
+    ) -> Result<(), StoreError> {
         let mut after = String::new();
         loop {
             let op = outbox::Outbox {
@@ -252,7 +259,9 @@ impl Dependencies {
                         id,
                         score: &page.score,
                     };
-                    return self.engine.run(queue, done).await;
+                    self.engine.run(queue, done).await?;
+                    metrics::dependency_delivered(by);
+                    return Ok(());
                 }
             }
         }
@@ -271,7 +280,7 @@ impl Dependencies {
             )
             .await?;
         for id in &due.outbox {
-            self.deliver(queue, id).await?;
+            self.deliver(queue, id, "sweep").await?;
         }
         for (child, parents) in &due.links {
             let parents: Vec<DependencyRef> = parents

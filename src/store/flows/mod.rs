@@ -30,6 +30,7 @@ use serde::Deserialize;
 
 use super::tasks::{NewTask, SubmitOutcome, Tasks};
 use super::{BATCH_ITEMS_MAX, Engine, StoreError};
+use crate::metrics;
 use crate::model::{
     DependencyRef, Flow, FlowId, FlowTask, OUTBOX_PAGE, QueueName, TaskId, TaskState, rfc3339_ms,
 };
@@ -83,6 +84,16 @@ impl Flows {
     /// Stores a flow: every task, or (in effect) none. The caller has checked the references:
     /// `after` points at other tasks of the flow and has no cycle.
     pub async fn submit(&self, tasks: Vec<NewFlowTask>) -> Result<FlowOutcome, StoreError> {
+        let outcome = self.store_flow(tasks).await;
+        metrics::flow(match &outcome {
+            Ok(FlowOutcome::Created(_)) => "committed",
+            Ok(FlowOutcome::Refused { .. }) => "refused",
+            Err(_) => "failed",
+        });
+        outcome
+    }
+
+    async fn store_flow(&self, tasks: Vec<NewFlowTask>) -> Result<FlowOutcome, StoreError> {
         let Some(first) = tasks.first() else {
             return Err(StoreError::Corrupt("a flow without tasks".into()));
         };

@@ -27,7 +27,7 @@ impl<'de, T: Deserialize<'de>, const MIN: usize, const MAX: usize> Deserialize<'
                 Expected("a list").refuse(unexpected)
             }
             fn count<E: de::Error>() -> E {
-                E::custom(format!("must list {MIN} to {MAX} names"))
+                E::custom(format!("must list {MIN} to {MAX} items"))
             }
         }
         impl<'de, T: Deserialize<'de>, const MIN: usize, const MAX: usize> Visitor<'de> for V<T, MIN, MAX> {

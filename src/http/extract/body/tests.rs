@@ -214,7 +214,7 @@ fn each_item_of_a_list_is_named_by_its_place() {
     let too_many = named(sample(br#"{"payload": 1, "queues": ["a", "b", "c", "d"]}"#));
     assert_eq!(
         too_many,
-        [("queues".to_owned(), "must list 1 to 3 names".to_owned())]
+        [("queues".to_owned(), "must list 1 to 3 items".to_owned())]
     );
 }
 

@@ -117,38 +117,27 @@ pub struct Dependency {
 
 impl Dependency {
     /// A parent as a task's record holds it: the outcome as delivered (`<state>`,
-    /// `<state> <result>`, or `<state>+` for a result left out), or none yet.
-    pub fn from_stored(queue: String, id: String, outcome: Option<&str>) -> Result<Self, String> {
-        let Some(outcome) = outcome else {
-            return Ok(Self {
-                queue,
-                id,
-                state: DependencyState::Pending,
-                result: None,
-                result_omitted: false,
-            });
+    /// `<state> <result>`, or `<state>+` for a result left out), or none yet. Read leniently:
+    /// an outcome that does not read (a hand-edited field) is shown as pending, a result that
+    /// is not JSON as left out, rather than making the whole task unreadable.
+    pub fn from_stored(queue: String, id: String, outcome: Option<&str>) -> Self {
+        let (word, rest) = match outcome.map(|o| o.split_once(' ').unwrap_or((o, ""))) {
+            Some((word, rest)) => (word, (!rest.is_empty()).then_some(rest)),
+            None => ("", None),
         };
-        let (word, rest) = match outcome.split_once(' ') {
-            Some((word, result)) => (word, Some(result)),
-            None => (outcome, None),
-        };
-        let (word, result_omitted) = match word.strip_suffix('+') {
+        let (word, omitted) = match word.strip_suffix('+') {
             Some(word) => (word, true),
             None => (word, false),
         };
-        let state = DependencyState::parse(word)
-            .ok_or_else(|| format!("a dependency's outcome {word:?} is no outcome"))?;
-        let result = rest
-            .map(|text| RawValue::from_string(text.to_owned()))
-            .transpose()
-            .map_err(|e| format!("a dependency's result is not JSON: {e}"))?;
-        Ok(Self {
+        let state = DependencyState::parse(word).unwrap_or(DependencyState::Pending);
+        let result = rest.and_then(|text| RawValue::from_string(text.to_owned()).ok());
+        Self {
             queue,
             id,
             state,
+            result_omitted: omitted || (rest.is_some() && result.is_none()),
             result,
-            result_omitted,
-        })
+        }
     }
 }
 
@@ -159,15 +148,21 @@ mod tests {
     #[test]
     fn stored_outcomes_read_back() {
         let read = |outcome| Dependency::from_stored("q".into(), "i".into(), outcome);
-        assert_eq!(read(None).unwrap().state, DependencyState::Pending);
-        let done = read(Some(r#"completed {"a": 1}"#)).unwrap();
+        assert_eq!(read(None).state, DependencyState::Pending);
+        let done = read(Some(r#"completed {"a": 1}"#));
         assert_eq!(done.state, DependencyState::Completed);
         assert_eq!(done.result.unwrap().get(), r#"{"a": 1}"#);
-        let big = read(Some("completed+")).unwrap();
+        let big = read(Some("completed+"));
         assert!(big.result_omitted && big.result.is_none());
-        assert_eq!(read(Some("gone")).unwrap().state, DependencyState::Gone);
-        assert!(read(Some("ready")).is_err());
-        assert!(read(Some("completed {")).is_err());
+        assert_eq!(read(Some("gone")).state, DependencyState::Gone);
+        assert_eq!(
+            read(Some("ready")).state,
+            DependencyState::Pending,
+            "no outcome"
+        );
+        let broken = read(Some("completed {"));
+        assert_eq!(broken.state, DependencyState::Completed);
+        assert!(broken.result_omitted && broken.result.is_none(), "not JSON");
         for mode in [
             OnDependencyFailure::Dead,
             OnDependencyFailure::Cancel,

@@ -185,9 +185,8 @@ impl TaskRecord {
                     .map(|(queue, id, outcome)| {
                         Dependency::from_stored(queue, id, outcome.as_deref())
                     })
-                    .collect::<Result<Vec<_>, _>>()
+                    .collect::<Vec<_>>()
             })
-            .transpose()?
             .filter(|list| !list.is_empty());
         let task = Task {
             id: parts.id,

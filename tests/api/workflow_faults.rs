@@ -171,3 +171,107 @@ async fn a_child_whose_link_was_lost_is_released_by_the_recheck() {
     .await;
     assert_eq!(released["dependencies"][0]["state"], "completed");
 }
+
+/// Redis full: the ack (which only shrinks state) goes through and the parent's outcome waits
+/// in its outbox, as the delivery that would copy it into the child is refused; once there is
+/// room, the sweep delivers it and the child runs.
+#[tokio::test]
+async fn a_full_redis_keeps_an_outcome_in_the_outbox_until_there_is_room() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &[]).await;
+    let (qp, qc) = (queue("full-p"), queue("full-c"));
+    let parent = app.submit(&qp, json!({"payload": 1})).await;
+    let body = json!({"payload": 2, "depends_on": [{"queue": qp, "id": parent["id"]}]});
+    let child = app.submit(&qc, body).await;
+    let lease = app.lease_one(&qp).await;
+    let used = redis.memory("used_memory").await;
+    redis.config_set("maxmemory", &used.to_string()).await;
+    let mark = crate::harness::log_mark();
+    let ack = app.worker_call(&lease, "ack", json!({})).await;
+    assert_eq!(
+        ack.status,
+        StatusCode::OK,
+        "an ack only shrinks state: {}",
+        ack.body
+    );
+    let parent_id = parent["id"].as_str().expect("id");
+    eventually("the refused delivery", || async {
+        let lines = crate::harness::log_lines_since(mark, "delivering a task's outcome");
+        lines.iter().any(|l| l.contains(parent_id)).then_some(())
+    })
+    .await;
+    let id = child["id"].as_str().expect("id");
+    assert_eq!(app.task(&qc, id).await["state"], "waiting");
+    let outbox = format!("{}:{{q:{qp}}}:outbox", app.prefix);
+    let held: i64 = redis.cmd(&["ZCARD", &outbox]).await;
+    assert_eq!(held, 1, "the outcome waits in the outbox");
+    redis.config_set("maxmemory", "0").await;
+    app.task_when(&qc, id, |t| t["state"] == "ready").await;
+    let left: i64 = redis.cmd(&["ZCARD", &outbox]).await;
+    assert_eq!(left, 0);
+}
+
+/// Bookkeeping deleted or damaged behind the service's back: a lost outbox entry is made up
+/// by the child's re-check; a lost list of parents ends the child dead (it could never hear
+/// from them), not waiting forever; a damaged outcome field reads as pending, not as an
+/// unreadable task, and the parent's outcome is still taken.
+#[tokio::test]
+async fn lost_or_damaged_bookkeeping_never_strands_a_child() {
+    let app = TestApp::start().await;
+    let redis = RedisServer::shared();
+    let (qp, qc) = (queue("mend-p"), queue("mend-c"));
+    let key = |q: &str, role: &str| format!("{}:{{q:{q}}}:{role}", app.prefix);
+    let after =
+        |parent: &Value| json!({"payload": 0, "depends_on": [{"queue": qp, "id": parent["id"]}]});
+    let due_now = |id: &str| {
+        let dlink = key(&qc, "dlink");
+        let id = id.to_owned();
+        async move {
+            let _: i64 = RedisServer::shared().cmd(&["ZADD", &dlink, "0", &id]).await;
+        }
+    };
+
+    // The outbox entry lost between the ack and its delivery (the acking instance pauses).
+    let parent = app.submit(&qp, json!({"payload": 1})).await;
+    let child = app.submit(&qc, after(&parent)).await;
+    let child_id = child["id"].as_str().expect("id");
+    let _: i64 = redis.cmd(&["DEL", &key(&qp, "kids")]).await;
+    let lease = app.lease_one(&qp).await;
+    app.worker_call(&lease, "ack", json!({})).await;
+    let _: i64 = redis.cmd(&["DEL", &key(&qp, "outbox")]).await;
+    due_now(child_id).await;
+    app.task_when(&qc, child_id, |t| t["state"] == "ready")
+        .await;
+
+    // The child's list of parents deleted: it goes dead, saying why.
+    let parent = app.submit(&qp, json!({"payload": 2})).await;
+    let lost = app.submit(&qc, after(&parent)).await;
+    let lost_id = lost["id"].as_str().expect("id");
+    let _: i64 = redis.cmd(&["HDEL", &key(&qc, "parents"), lost_id]).await;
+    due_now(lost_id).await;
+    let dead = app
+        .task_when(&qc, lost_id, |t| t["state"] != "waiting")
+        .await;
+    assert_eq!(dead["state"], "dead", "{dead}");
+    assert_eq!(dead["errors"][0]["kind"], "dependency", "{dead}");
+
+    // A damaged outcome: shown as pending, the task still reads. (The second parent is
+    // still ready in `qp`: this one comes first, by priority.)
+    let parent = app.submit(&qp, json!({"payload": 3, "priority": 9})).await;
+    let damaged = app.submit(&qc, after(&parent)).await;
+    let damaged_id = damaged["id"].as_str().expect("id");
+    let field = format!("{damaged_id} {qp} {}", parent["id"].as_str().expect("id"));
+    let _: i64 = redis
+        .cmd(&["HSET", &key(&qc, "depres"), &field, "garbage {"])
+        .await;
+    let read = app.task(&qc, damaged_id).await;
+    assert_eq!(read["dependencies"][0]["state"], "pending", "{read}");
+    // ...and the parent's outcome is still taken when it comes.
+    let lease = app.lease_one(&qp).await;
+    assert_eq!(lease["task"]["id"], parent["id"]);
+    app.worker_call(&lease, "ack", json!({})).await;
+    let released = app
+        .task_when(&qc, damaged_id, |t| t["state"] == "ready")
+        .await;
+    assert_eq!(released["dependencies"][0]["state"], "completed");
+}

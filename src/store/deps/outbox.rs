@@ -24,13 +24,13 @@ pub static DELIVERED: ScriptDef = script!(
     prelude: [],
 );
 
-/// Reads, and moves due entries on (changes no size).
+/// Reads, and moves due entries on (changes no size; a task whose parents were lost ends).
 pub static DUE: ScriptDef = script!(
     "due" in "deps",
     " flags=allow-oom",
     keys: task_keys,
-    policy: ["lease_ms", "max_attempts"],
-    prelude: ["record"],
+    policy: lifecycle,
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle"],
 );
 
 /// A page of a finished task's dependents.

@@ -41,7 +41,7 @@ end
 local function take_outcome(id, meta, parent_queue, parent, outcome, word)
   local field = id .. ' ' .. parent_queue .. ' ' .. parent
   local known = redis.call('HGET', K.depres, field)
-  if known then
+  if heard(known) then
     if word == 'completed' and string.match(known, '^(%a+)') ~= 'completed' then
       redis.call('HSET', K.depres, field, kept_outcome(meta, outcome, word))
       return true

@@ -218,12 +218,19 @@ local function dependencies(id)
   return flat, bytes
 end
 
+-- Whether a kept outcome (`depres`) says how a parent ended: one that does not (a hand-edited
+-- field) counts as not heard, so the parent's outcome is still taken when it comes.
+local HEARD = { completed = true, dead = true, cancelled = true, gone = true }
+local function heard(outcome)
+  return outcome and HEARD[string.match(outcome, '^(%a+)')] or false
+end
+
 -- The parents a waiting task has not heard from: { queue, id, ... }.
 local function unheard_parents(id)
   local all = dependencies(id)
   local unheard = {}
   for i = 1, #all, 3 do
-    if not all[i + 2] then
+    if not heard(all[i + 2]) then
       table.insert(unheard, all[i])
       table.insert(unheard, all[i + 1])
     end

@@ -26,6 +26,7 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../dashboard/dist/charts.js"),
     ),
     ("dom.js", JS, include_str!("../../dashboard/dist/dom.js")),
+    ("flow.js", JS, include_str!("../../dashboard/dist/flow.js")),
     (
         "groups.js",
         JS,

@@ -268,3 +268,30 @@ async fn a_flows_events_follow_it_to_its_end() {
         .collect();
     assert_eq!(two.last(), Some(&&json!("completed")), "{text}");
 }
+
+/// A flow is kept while any of its tasks is, and forgotten by the sweep once they have all
+/// been purged (here after a retention of a second).
+#[tokio::test]
+async fn a_flow_is_forgotten_once_its_tasks_are_purged() {
+    let app = TestApp::start().await;
+    let q = queue("flow-purge");
+    app.patch_policy(&q, json!({"completed_ttl_ms": 1000, "dead_ttl_ms": 1000}))
+        .await;
+    let body = json!({"tasks": [{"ref": "only", "queue": q, "payload": 1}]});
+    let flow = app.post("/v1/flows", body).await;
+    let id = flow.body["id"].as_str().expect("id").to_owned();
+    let task = flow.body["tasks"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(run_ready(&app, &q).await, [task.clone()]);
+    let path = format!("/v1/flows/{id}");
+    assert_eq!(app.get(&path).await.body["finished"], true);
+    crate::harness::eventually("the flow to be forgotten", || async {
+        (app.get(&path).await.status == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
+    let gone = app.get(&format!("/v1/queues/{q}/tasks/{task}")).await;
+    assert_eq!(
+        gone.status,
+        StatusCode::NOT_FOUND,
+        "its task was purged first"
+    );
+}

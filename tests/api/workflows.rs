@@ -7,7 +7,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, eventually, queue};
+use crate::harness::{RedisServer, TestApp, eventually, queue};
 
 /// Submits `body` to `q` with `depends_on` the given (queue, task) pairs.
 async fn submit_after(app: &TestApp, q: &str, parents: &[&Value], mut body: Value) -> Value {
@@ -53,6 +53,18 @@ async fn fail_for_good(app: &TestApp, q: &str) -> Value {
 async fn a_diamond_across_three_queues_runs_its_last_task_once_after_both_middles() {
     let app = TestApp::start().await;
     let (qa, qb, qc) = (queue("dia-a"), queue("dia-b"), queue("dia-c"));
+    if crate::CLUSTER {
+        // On the cluster suite, the three queues live in three slots.
+        let mut slots = std::collections::BTreeSet::new();
+        for q in [&qa, &qb, &qc] {
+            let key = format!("{}:{{q:{q}}}:meta", app.prefix);
+            let slot: i64 = RedisServer::shared()
+                .cmd(&["CLUSTER", "KEYSLOT", &key])
+                .await;
+            slots.insert(slot);
+        }
+        assert_eq!(slots.len(), 3, "{slots:?}");
+    }
     let a = app.submit(&qa, json!({"payload": "A"})).await;
     let b = submit_after(&app, &qb, &[&a], json!({"payload": "B"})).await;
     let c = submit_after(&app, &qc, &[&a], json!({"payload": "C"})).await;

@@ -1,7 +1,7 @@
 //! The cluster-marked part of the integration suite: the same tests as `tests/api` for the
 //! lifecycle, policy, task groups (fairness, limits, ordering), multi-queue leasing, long polls,
 //! batch calls, retries and replays, debounced submits, schedules, worker labels and task requirements,
-//! explain and progress reports, dependencies between tasks across slots, run
+//! explain and progress reports, dependencies between tasks and flows across slots, run
 //! against a real Redis Cluster (three masters, three replicas, started by the harness), plus
 //! what only a cluster has: a master killed under load, and a queue's slot moved to another
 //! master.
@@ -31,6 +31,8 @@ mod acks;
 mod debounce;
 #[path = "../api/explain.rs"]
 mod explain;
+#[path = "../api/flows.rs"]
+mod flows;
 #[path = "../api/group_limits.rs"]
 mod group_limits;
 #[path = "../api/grouping.rs"]

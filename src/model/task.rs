@@ -159,8 +159,9 @@ pub struct Task {
     pub last_error: Option<String>,
     /// Failed attempts, oldest first, at most the last 10.
     pub errors: Vec<TaskError>,
-    /// The tasks it depends on (`depends_on` at submit), each with what it knows of it: in a
-    /// lease, every parent has finished, and a completed parent's result is here.
+    /// The tasks it depends on (`depends_on` at submit, or its flow's), each with what it
+    /// knows of it, and a completed parent's result. In a lease every parent has finished,
+    /// unless the task was redriven after a parent failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dependencies: Option<Vec<Dependency>>,
     /// For a task with dependencies: what it does when one of them fails.

@@ -36,7 +36,8 @@ while arg(i) do
           and tonumber(meta.priority) then
         redis.call('ZREM', K.rready, req_member(id, meta))
       end
-      if meta.state == 'ready' or meta.state == 'scheduled' or meta.state == 'leased' then
+      if meta.state == 'ready' or meta.state == 'scheduled' or meta.state == 'leased'
+          or meta.state == 'waiting' then
         requires_left(meta.rset)
       end
     end

@@ -295,3 +295,69 @@ async fn a_flow_is_forgotten_once_its_tasks_are_purged() {
         "its task was purged first"
     );
 }
+
+/// A flow one of whose tasks its queue refuses (a payload over that queue's cap) is a problem
+/// naming that task, and leaves nothing behind: the tasks stored before it are taken back,
+/// and the queues they went to are forgotten as if never used.
+#[tokio::test]
+async fn a_refused_flow_leaves_nothing_behind() {
+    let app = TestApp::start().await;
+    let (first, capped) = (queue("flow-taken-back"), queue("flow-capped"));
+    app.patch_policy(&capped, json!({"max_payload_bytes": 64}))
+        .await;
+    let body = json!({"tasks": [
+        {"ref": "a", "queue": first, "payload": 1},
+        {"ref": "b", "queue": capped, "payload": "x".repeat(100), "depends_on": ["a"]},
+    ]});
+    let reply = app.post("/v1/flows", body).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.body
+    );
+    let detail = reply.body["detail"].as_str().expect("detail");
+    assert!(detail.starts_with("tasks[1]: "), "{detail}");
+    crate::harness::eventually("the first queue to be forgotten", || async {
+        (app.get(&format!("/v1/queues/{first}")).await.status == StatusCode::NOT_FOUND)
+            .then_some(())
+    })
+    .await;
+    let waiting = app
+        .get(&format!("/v1/queues/{capped}/tasks?state=cancelled"))
+        .await;
+    assert_eq!(waiting.body["tasks"], json!([]), "{}", waiting.body);
+}
+
+/// With an `Idempotency-Key`, a repeat of a flow answers the first (200, `Idempotent-Replayed`)
+/// and stores nothing; the key with another flow is a 422 naming it.
+#[tokio::test]
+async fn a_flow_with_an_idempotency_key_is_stored_once() {
+    let app = TestApp::start().await;
+    let q = queue("flow-key");
+    let body = json!({"tasks": [{"ref": "a", "queue": q, "payload": 1}]});
+    let send = |body: Value| {
+        let app = &app;
+        async move {
+            app.request_with(
+                reqwest::Method::POST,
+                "/v1/flows",
+                Some(&body),
+                &[("idempotency-key", "nightly-2026-12-06")],
+            )
+            .await
+        }
+    };
+    let first = send(body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = send(body).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let replayed = again.headers.get("idempotent-replayed");
+    assert_eq!(replayed.and_then(|v| v.to_str().ok()), Some("true"));
+    assert_eq!(again.body["id"], first.body["id"]);
+    let other = send(json!({"tasks": [{"ref": "a", "queue": q, "payload": 2}]})).await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(other.body["errors"][0]["field"], "Idempotency-Key");
+    let stats = app.queue_stats(&q).await;
+    assert_eq!(stats["totals"]["submitted"], 1, "{stats}");
+}

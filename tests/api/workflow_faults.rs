@@ -172,43 +172,91 @@ async fn a_child_whose_link_was_lost_is_released_by_the_recheck() {
     assert_eq!(released["dependencies"][0]["state"], "completed");
 }
 
-/// Redis full: the ack (which only shrinks state) goes through and the parent's outcome waits
-/// in its outbox, as the delivery that would copy it into the child is refused; once there is
-/// room, the sweep delivers it and the child runs.
-#[tokio::test]
-async fn a_full_redis_keeps_an_outcome_in_the_outbox_until_there_is_room() {
+/// Redis full: an outcome still reaches its children, so their waits end and the parent can
+/// be purged (the memory comes back). One without a result goes as it is; one whose result
+/// cannot be copied goes without it (`result_omitted`: the child reads it with GET). Here the
+/// acking instance pauses before delivering, and Redis fills up meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_redis_still_lets_outcomes_reach_their_children() {
     let redis = RedisServer::start();
-    let app = TestApp::start_with(&redis, &[]).await;
+    let url = redis.url();
+    let env = [
+        ("TASKGATE_REDIS_URL", url.as_str()),
+        ("TASKGATE_TEST_DELIVERY_PAUSE_MS", "1500"),
+    ];
+    let mut server = Server::spawn(&env, &[]);
+    server.wait_up();
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
     let (qp, qc) = (queue("full-p"), queue("full-c"));
-    let parent = app.submit(&qp, json!({"payload": 1})).await;
-    let body = json!({"payload": 2, "depends_on": [{"queue": qp, "id": parent["id"]}]});
-    let child = app.submit(&qc, body).await;
-    let lease = app.lease_one(&qp).await;
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        let parent = post(
+            &client,
+            &base,
+            &format!("/v1/queues/{qp}/tasks"),
+            json!({"payload": 1}),
+        )
+        .await;
+        let body = json!({"payload": 2, "depends_on": [{"queue": qp, "id": parent["id"]}]});
+        children.push(post(&client, &base, &format!("/v1/queues/{qc}/tasks"), body).await);
+    }
+    let leases = post(
+        &client,
+        &base,
+        &format!("/v1/queues/{qp}/leases"),
+        json!({"max_tasks": 2}),
+    )
+    .await;
+    let leases = leases["leases"].as_array().expect("leases").clone();
+    // The first acked with a result, while there is room; then Redis is full; then the second,
+    // without one (an ack without a result runs while Redis is full).
+    let ack = |lease: &Value, result: Value| {
+        let id = lease["task"]["id"].as_str().expect("id").to_owned();
+        let body = json!({"lease_id": lease["lease_id"], "result": result});
+        (format!("/v1/queues/{qp}/tasks/{id}/ack"), body)
+    };
+    let (path, body) = ack(&leases[0], json!({"big": "x".repeat(100)}));
+    post(&client, &base, &path, body).await;
     let used = redis.memory("used_memory").await;
     redis.config_set("maxmemory", &used.to_string()).await;
-    let mark = crate::harness::log_mark();
-    let ack = app.worker_call(&lease, "ack", json!({})).await;
-    assert_eq!(
-        ack.status,
-        StatusCode::OK,
-        "an ack only shrinks state: {}",
-        ack.body
-    );
-    let parent_id = parent["id"].as_str().expect("id");
-    eventually("the refused delivery", || async {
-        let lines = crate::harness::log_lines_since(mark, "delivering a task's outcome");
-        lines.iter().any(|l| l.contains(parent_id)).then_some(())
-    })
-    .await;
-    let id = child["id"].as_str().expect("id");
-    assert_eq!(app.task(&qc, id).await["state"], "waiting");
-    let outbox = format!("{}:{{q:{qp}}}:outbox", app.prefix);
-    let held: i64 = redis.cmd(&["ZCARD", &outbox]).await;
-    assert_eq!(held, 1, "the outcome waits in the outbox");
+    let (path, mut body) = ack(&leases[1], json!(null));
+    body.as_object_mut().expect("body").remove("result");
+    post(&client, &base, &path, body).await;
+    for (n, child) in children.iter().enumerate() {
+        let id = child["id"].as_str().expect("id");
+        let path = format!("{base}/v1/queues/{qc}/tasks/{id}");
+        let task = eventually("the child released while Redis is full", || async {
+            let task: Value = client.get(&path).send().await.ok()?.json().await.ok()?;
+            (task["state"] == "ready").then_some(task)
+        })
+        .await;
+        let parent = &task["dependencies"][0];
+        assert_eq!(parent["state"], "completed", "{task}");
+        assert_eq!(
+            parent.get("result"),
+            None,
+            "child {n}: no result copied: {task}"
+        );
+    }
+    let first = children
+        .iter()
+        .find(|c| {
+            let parent_id = &c["dependencies"][0]["id"];
+            *parent_id == leases[0]["task"]["id"]
+        })
+        .expect("the child of the first");
+    let id = first["id"].as_str().expect("id");
+    let read: Value = client
+        .get(format!("{base}/v1/queues/{qc}/tasks/{id}"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(read["dependencies"][0]["result_omitted"], true, "{read}");
     redis.config_set("maxmemory", "0").await;
-    app.task_when(&qc, id, |t| t["state"] == "ready").await;
-    let left: i64 = redis.cmd(&["ZCARD", &outbox]).await;
-    assert_eq!(left, 0);
 }
 
 /// Bookkeeping deleted or damaged behind the service's back: a lost outbox entry is made up
@@ -274,4 +322,124 @@ async fn lost_or_damaged_bookkeeping_never_strands_a_child() {
         .task_when(&qc, damaged_id, |t| t["state"] == "ready")
         .await;
     assert_eq!(released["dependencies"][0]["state"], "completed");
+}
+
+/// A failure goes down a chain of dependents at once, each ending its own children as it ends:
+/// with the sweep turned off, a chain of four ends whole.
+#[tokio::test]
+async fn a_failure_goes_down_a_chain_without_the_sweep() {
+    let app = TestApp::start_with(RedisServer::shared(), &["--reaper-interval-ms=0"]).await;
+    let q = queue("chain");
+    let mut chain = vec![app.submit(&q, json!({"payload": 0})).await];
+    for n in 1..5 {
+        let parent = &chain[n - 1];
+        let body = json!({"payload": n, "depends_on": [{"queue": q, "id": parent["id"]}]});
+        chain.push(app.submit(&q, body).await);
+    }
+    let lease = app.lease_one(&q).await;
+    let fail = json!({"error": "broken", "retry": false});
+    assert_eq!(
+        app.worker_call(&lease, "fail", fail).await.status,
+        StatusCode::OK
+    );
+    let last = chain[4]["id"].as_str().expect("id");
+    let ended = app.task_when(&q, last, |t| t["state"] == "dead").await;
+    let message = ended["errors"][0]["message"].as_str().expect("message");
+    assert!(
+        message.contains(chain[3]["id"].as_str().expect("id")),
+        "{message}"
+    );
+}
+
+/// A parent redriven while its outcome (`dead`) still waits to go out: the stale outcome is
+/// dropped, not delivered, so its child (`run`) waits for the parent's next end and runs
+/// after it has completed. The instance that failed it pauses before delivering, and the
+/// redrive comes in that pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_redriven_before_its_outcome_went_out_is_waited_for_again() {
+    let redis = RedisServer::shared();
+    let url = redis.url();
+    let prefix = format!("redrive{}", std::process::id());
+    let env = [
+        ("TASKGATE_REDIS_URL", url.as_str()),
+        ("TASKGATE_KEY_PREFIX", prefix.as_str()),
+        ("TASKGATE_TEST_DELIVERY_PAUSE_MS", "1000"),
+        ("TASKGATE_REAPER_INTERVAL_MS", "0"),
+    ];
+    let mut server = Server::spawn(&env, &[]);
+    server.wait_up();
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+    let q = queue("redrive-early");
+    let parent = post(
+        &client,
+        &base,
+        &format!("/v1/queues/{q}/tasks"),
+        json!({"payload": 0}),
+    )
+    .await;
+    let body = json!({"payload": 1, "on_dependency_failure": "run",
+                      "depends_on": [{"queue": q, "id": parent["id"]}]});
+    let child = post(&client, &base, &format!("/v1/queues/{q}/tasks"), body).await;
+    let leases = post(&client, &base, &format!("/v1/queues/{q}/leases"), json!({})).await;
+    let lease = &leases["leases"][0];
+    let id = parent["id"].as_str().expect("id");
+    let fail = json!({"lease_id": lease["lease_id"], "error": "no", "retry": false});
+    post(
+        &client,
+        &base,
+        &format!("/v1/queues/{q}/tasks/{id}/fail"),
+        fail,
+    )
+    .await;
+    let redriven = post(
+        &client,
+        &base,
+        &format!("/v1/queues/{q}/dead:redrive"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(redriven["redriven"], 1, "{redriven}");
+    // The paused delivery runs (its outbox entry goes) and finds the parent ready again.
+    let outbox = format!("{prefix}:{{q:{q}}}:outbox");
+    eventually("the stale outcome to be dropped", || async {
+        let n: i64 = redis.cmd(&["ZCARD", &outbox]).await;
+        (n == 0).then_some(())
+    })
+    .await;
+    let child_id = child["id"].as_str().expect("id");
+    let path = format!("{base}/v1/queues/{q}/tasks/{child_id}");
+    let read: Value = client
+        .get(&path)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(read["state"], "waiting", "{read}");
+    let leases = post(&client, &base, &format!("/v1/queues/{q}/leases"), json!({})).await;
+    let lease = &leases["leases"][0];
+    assert_eq!(
+        lease["task"]["id"], parent["id"],
+        "only the parent is ready"
+    );
+    let ack = json!({"lease_id": lease["lease_id"], "result": "second time"});
+    post(
+        &client,
+        &base,
+        &format!("/v1/queues/{q}/tasks/{id}/ack"),
+        ack,
+    )
+    .await;
+    let released = eventually("the child released", || async {
+        let read: Value = client.get(&path).send().await.ok()?.json().await.ok()?;
+        (read["state"] == "ready").then_some(read)
+    })
+    .await;
+    assert_eq!(
+        released["dependencies"][0]["state"], "completed",
+        "{released}"
+    );
+    assert_eq!(released["dependencies"][0]["result"], "second time");
 }

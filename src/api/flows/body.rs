@@ -12,7 +12,7 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::api::tasks::submit::{SubmitTaskRequest, one_start};
 use crate::http::batch::{BatchItem, Items};
 use crate::http::extract::body::field::{
-    AnyText, DelayMs, Group, JsonText, LeaseMs, MaxAttempts, Priority, StartWithinMs, Time,
+    DelayMs, Group, JsonText, LeaseMs, MaxAttempts, Priority, StartWithinMs, Time,
 };
 use crate::http::extract::body::list::{List, Queue};
 use crate::http::extract::body::{Check, Problems};
@@ -28,7 +28,17 @@ pub struct FlowRef(pub String);
 
 impl<'de> Deserialize<'de> for FlowRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = AnyText::deserialize(d)?.0;
+        // A `{queue, id}` here is the commonest slip: a flow's tasks wait only for each other.
+        let text = match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(text) => text,
+            _ => {
+                return Err(de::Error::custom(
+                    "must be the `ref` of another task of this flow (a string): a flow's tasks \
+                     wait only for each other; to wait for a task outside it, submit that task \
+                     with depends_on by id",
+                ));
+            }
+        };
         let fits = (1..=FLOW_REF_MAX).contains(&text.len())
             && text
                 .bytes()

@@ -7,18 +7,19 @@ pub mod events;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::api::tasks::submit::submitted;
+use crate::api::tasks::submit::{fingerprint, idempotency_key, submitted};
 use crate::http::extract::auth::Caller;
 use crate::http::extract::body::{Body, check_size};
 use crate::http::extract::{FlowParams, FlowPath};
 use crate::http::problem::ApiError;
-use crate::http::responses::{FlowReadErrors, FlowSubmitErrors};
+use crate::http::responses::{FlowReadErrors, FlowSubmitErrors, replayed};
 use crate::http::state::BodyLimits;
 use crate::model::{FieldError, Flow, FlowId};
 use crate::store::flows::{FlowOutcome, Flows};
+use crate::store::tasks::Idempotency;
 use body::FlowRequest;
 
 /// Submit a flow
@@ -27,18 +28,28 @@ use body::FlowRequest;
 /// reference (`ref`, `depends_on`): a task runs once every task it depends on has completed
 /// (`on_dependency_failure` says what it does when one fails), and its lease carries their
 /// results. All or nothing: the `201` means every task is stored; on any error none of them
-/// runs (the tasks stored before it are cancelled unrun). Unknown references, a reference used
+/// runs, and the tasks stored before it are taken back. Unknown references, a reference used
 /// twice and cycles are `422`, naming them, with nothing stored. The flow's id names the queue
-/// of its first task, which keeps the flow's record.
+/// of its first task, which keeps the flow's record. With an `Idempotency-Key`, a repeat within
+/// that queue's `dedup_window_ms` creates nothing and answers `200` with the first flow.
 #[utoipa::path(
     post,
     path = "/v1/flows",
     security(("bearer" = ["producer", "admin"])),
     tag = "flows",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "Your name for this flow (1 to 255 printable characters): a repeat within the dedup window of the first task's queue returns the first flow")
+    ),
     request_body(content = FlowRequest, example = json!(crate::model::examples::flow_request())),
     responses(
         (status = 201, description = "Every task is stored; those with nothing to wait for are ready", body = Flow,
             headers(("Location" = String, description = "The flow's URL"))),
+        (status = 200, description = "A repeat of an earlier flow's Idempotency-Key: that flow, as it is now (with `Idempotent-Replayed: true`)", body = Flow,
+            headers(
+                ("Location" = String, description = "The flow's URL"),
+                ("Idempotent-Replayed" = String, description = "`true`")
+            )),
         FlowSubmitErrors,
     )
 )]
@@ -46,6 +57,7 @@ pub async fn submit_flow(
     _caller: Caller,
     State(flows): State<Flows>,
     State(limits): State<BodyLimits>,
+    headers: HeaderMap,
     Body(request): Body<FlowRequest>,
 ) -> Result<Response, ApiError> {
     let tasks = request.into_tasks(&limits).map_err(ApiError::Validation)?;
@@ -59,16 +71,29 @@ pub async fn submit_flow(
         )?;
         sizes.push((task.queue.clone(), payload.get().len()));
     }
-    match flows.submit(tasks).await? {
+    // A repeat is recognized by everything the flow asks for, in the order given.
+    let idempotency = idempotency_key(&headers)?.map(|key| Idempotency {
+        fingerprint: fingerprint(&format!("{tasks:?}")),
+        key,
+    });
+    let located = |flow: &Flow| [(header::LOCATION, format!("/v1/flows/{}", flow.id))];
+    match flows.submit(tasks, idempotency.as_ref()).await? {
         FlowOutcome::Created(flow) => {
-            let location = format!("/v1/flows/{}", flow.id);
-            Ok((
-                StatusCode::CREATED,
-                [(header::LOCATION, location)],
-                Json(flow),
-            )
-                .into_response())
+            Ok((StatusCode::CREATED, located(&flow), Json(flow)).into_response())
         }
+        FlowOutcome::Replayed(flow) => Ok(replayed((located(&flow), Json(flow)))),
+        FlowOutcome::KeyReused { first } => Err(ApiError::field(
+            "Idempotency-Key",
+            format!(
+                "was used within the dedup window for a different flow ({first}); use a new \
+                 key for a new flow"
+            ),
+        )),
+        FlowOutcome::KeyPending { first } => Err(ApiError::Conflict(format!(
+            "this Idempotency-Key names flow {first}, which is still being stored by another \
+             call, or failed: read it with GET /v1/flows/{first}, and send a new key to try \
+             again"
+        ))),
         FlowOutcome::Refused { at, outcome } => {
             let (queue, size) = &sizes[at];
             match submitted(queue, *size, outcome) {
@@ -78,6 +103,9 @@ pub async fn submit_flow(
                         .map(|e| FieldError::new(format!("tasks[{at}].{}", e.field), e.message))
                         .collect(),
                 )),
+                Err(ApiError::PayloadTooLarge(why)) => {
+                    Err(ApiError::PayloadTooLarge(format!("tasks[{at}]: {why}")))
+                }
                 Err(problem) => Err(problem),
                 Ok(_) => Err(ApiError::Internal(format!("tasks[{at}] was refused"))),
             }

@@ -172,6 +172,26 @@ fn key_problem(key: &str) -> Option<String> {
         .then(|| format!("must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters"))
 }
 
+/// The request's `Idempotency-Key` header, checked, if it has one.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = single_header(headers, IDEMPOTENCY_KEY, "Idempotency-Key")? else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or("\u{7f}").to_owned();
+    match key_problem(&key) {
+        Some(problem) => Err(ApiError::field("Idempotency-Key", problem)),
+        None => Ok(Some(key)),
+    }
+}
+
+/// SHA-256 of `text`, in hex: the fingerprint of a request an idempotency key is kept with.
+pub(crate) fn fingerprint(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Attaches an idempotency key to a task, with a fingerprint of everything the task asks for,
 /// so a repeat is recognized and the same key on a different request is not.
 pub(super) fn with_key(mut task: NewTask, key: String) -> NewTask {
@@ -319,18 +339,12 @@ pub async fn submit_task(
 ) -> Result<Response, ApiError> {
     let task = body.into_task();
     check_size("payload", &task.payload, limits.max_payload_bytes)?;
-    let task = match single_header(&headers, IDEMPOTENCY_KEY, "Idempotency-Key")? {
+    let task = match idempotency_key(&headers)? {
         None => task,
         Some(_) if task.debounce.is_some() => {
             return Err(ApiError::field("debounce", NOT_WITH_IDEMPOTENCY_KEY));
         }
-        Some(value) => {
-            let key = value.to_str().unwrap_or("\u{7f}").to_owned();
-            if let Some(problem) = key_problem(&key) {
-                return Err(ApiError::field("Idempotency-Key", problem));
-            }
-            with_key(task, key)
-        }
+        Some(key) => with_key(task, key),
     };
     let size = task.payload.get().len();
     let (outcome, confirmed) = tasks.submit_replicated(&queue, task, durability.0).await?;

@@ -9,6 +9,11 @@
 
 local limit = tonumber(arg(1))
 local outbox = redis.call('ZRANGEBYSCORE', K.outbox, '-inf', now - OUTBOX_GRACE_MS, 'LIMIT', 0, limit)
+-- Each is due again a grace later, behind the others: one that keeps failing (its children's
+-- slot refusing) does not hold up the rest.
+for _, id in ipairs(outbox) do
+  redis.call('ZADD', K.outbox, now, id)
+end
 local links = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.dlink, '-inf', now, 'LIMIT', 0, limit)) do
   local meta = load_task(id)

@@ -3,7 +3,7 @@
 
 use deadpool_redis::redis::Value;
 
-use crate::model::{Task, TaskId};
+use crate::model::Task;
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply, into_array, into_string, optional_string};
 use crate::store::script::{ScriptDef, script};
@@ -36,7 +36,7 @@ pub static LINKED: ScriptDef = script!(
 
 /// The ids among `ids` this queue does not hold.
 pub struct Exists<'a> {
-    pub ids: &'a [TaskId],
+    pub ids: &'a [String],
 }
 
 impl Op for Exists<'_> {
@@ -48,7 +48,7 @@ impl Op for Exists<'_> {
 
     fn args(&self, a: &mut Args<'_>) {
         for id in self.ids {
-            a.push(id.to_string());
+            a.push(id.as_str());
         }
     }
 

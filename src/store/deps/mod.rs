@@ -26,7 +26,7 @@ mod resolve;
 pub(crate) use {
     link::{EXISTS, LINK, LINKED},
     outbox::{DELIVERED, DUE, OUTBOX},
-    resolve::RESOLVE,
+    resolve::{RESOLVE, RESOLVE_WITH_RESULT},
 };
 
 use std::collections::BTreeMap;
@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use futures_util::future::try_join_all;
 
+use super::outage::Cause;
 use super::{BATCH_ITEMS_MAX, Engine, StoreError};
 use crate::metrics;
 use crate::model::{DependencyRef, OUTBOX_PAGE, QueueName, Task, TaskId, TaskState};
@@ -66,21 +67,18 @@ impl Dependencies {
         &self,
         parents: &[DependencyRef],
     ) -> Result<Vec<DependencyRef>, StoreError> {
-        let checks = by_queue(parents)
+        let checks = ids_by_queue(parents)
             .into_iter()
             .map(|(queue, ids)| async move {
                 let mut unknown = Vec::new();
                 for chunk in ids.chunks(BATCH_ITEMS_MAX) {
                     let missing = self.engine.run(&queue, link::Exists { ids: chunk }).await?;
-                    unknown.extend(
-                        chunk
-                            .iter()
-                            .filter(|id| missing.contains(&id.to_string()))
-                            .map(|id| DependencyRef {
-                                queue: queue.clone(),
-                                id: *id,
-                            }),
-                    );
+                    unknown.extend(missing.iter().filter_map(|id| {
+                        Some(DependencyRef {
+                            queue: queue.clone(),
+                            id: TaskId::parse(id).ok()?,
+                        })
+                    }));
                 }
                 Ok::<_, StoreError>(unknown)
             });
@@ -96,7 +94,8 @@ impl Dependencies {
         id: TaskId,
         parents: &[DependencyRef],
     ) -> Result<Option<Task>, StoreError> {
-        self.link_parents(queue, &id.to_string(), parents).await
+        self.link_parents(queue, &id.to_string(), ids_by_queue(parents))
+            .await
     }
 
     /// Makes a waiting task known to its parents, and nothing else (a flow's tasks, whose
@@ -108,26 +107,29 @@ impl Dependencies {
         parents: &[DependencyRef],
     ) -> Result<(), StoreError> {
         let child = id.to_string();
-        let links = by_queue(parents).into_iter().map(|(parent_queue, ids)| {
-            let child = &child;
-            async move {
-                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-                for chunk in ids.chunks(BATCH_ITEMS_MAX) {
-                    let op = link::Link {
-                        child_queue: queue.as_str(),
-                        child,
-                        parents: chunk,
-                    };
-                    self.engine.run(&parent_queue, op).await?;
+        let links = ids_by_queue(parents)
+            .into_iter()
+            .map(|(parent_queue, ids)| {
+                let child = &child;
+                async move {
+                    for chunk in ids.chunks(BATCH_ITEMS_MAX) {
+                        let op = link::Link {
+                            child_queue: queue.as_str(),
+                            child,
+                            parents: chunk,
+                        };
+                        self.engine.run(&parent_queue, op).await?;
+                    }
+                    Ok::<_, StoreError>(())
                 }
-                Ok::<_, StoreError>(())
-            }
-        });
+            });
         try_join_all(links).await?;
         Ok(())
     }
 
-    /// One parent's outcome to some of its children in `queue`; answers each child's state.
+    /// One parent's outcome to some of its children in `queue`; answers each child's state. A
+    /// child that ends there (its parent failed) and has dependents of its own passes its
+    /// outcome on at once, so a failure goes down a chain without waiting for sweeps.
     pub(crate) async fn resolve(
         &self,
         queue: &QueueName,
@@ -135,58 +137,75 @@ impl Dependencies {
         parent: &str,
         outcome: &str,
         children: &[String],
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<(String, Option<TaskState>)>, StoreError> {
         let op = resolve::Resolve {
             parent_queue: parent_queue.as_str(),
             parent,
             outcome,
             children,
         };
-        self.engine.run(queue, op).await
+        let resolved = match self.engine.run(queue, op).await {
+            // Redis is full: the outcome goes without its result (the child reads it with
+            // GET), which adds next to nothing, rather than wait in the outbox, where it would
+            // keep its parent from being purged and memory from being freed.
+            Err(StoreError::Unavailable(why)) if why.cause == Cause::Full => {
+                let Some((word, _)) = outcome.split_once(' ') else {
+                    return Err(StoreError::Unavailable(why));
+                };
+                let op = resolve::Resolve {
+                    parent_queue: parent_queue.as_str(),
+                    parent,
+                    outcome: &format!("{word}+"),
+                    children,
+                };
+                self.engine.run(queue, op).await?
+            }
+            other => other?,
+        };
+        Ok(resolved
+            .into_iter()
+            .map(|(id, state, ended)| {
+                if ended {
+                    self.pass_on(queue, &id);
+                }
+                (id, TaskState::parse(&state))
+            })
+            .collect())
     }
 
+    /// Links `child` to its parents (by queue, each its ids; a flow's commit is one, named
+    /// `~<uuid>`), takes the outcomes of those that have finished, and moves its next check
+    /// on. Answers the task as it is then.
     async fn link_parents(
         &self,
         queue: &QueueName,
         child: &str,
-        parents: &[DependencyRef],
+        parents: BTreeMap<QueueName, Vec<String>>,
     ) -> Result<Option<Task>, StoreError> {
-        let links = by_queue(parents)
-            .into_iter()
-            .map(|(parent_queue, ids)| async move {
-                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-                let mut finished = Vec::new();
-                for chunk in ids.chunks(BATCH_ITEMS_MAX) {
-                    let answers = self
-                        .engine
-                        .run(
-                            &parent_queue,
-                            link::Link {
-                                child_queue: queue.as_str(),
-                                child,
-                                parents: chunk,
-                            },
-                        )
-                        .await?;
-                    finished.extend(answers.into_iter().filter_map(|(parent, outcome)| {
-                        outcome.map(|outcome| (parent_queue.clone(), parent, outcome))
-                    }));
-                }
-                Ok::<_, StoreError>(finished)
-            });
+        let links = parents.into_iter().map(|(parent_queue, ids)| async move {
+            let mut finished = Vec::new();
+            for chunk in ids.chunks(BATCH_ITEMS_MAX) {
+                let answers = self
+                    .engine
+                    .run(
+                        &parent_queue,
+                        link::Link {
+                            child_queue: queue.as_str(),
+                            child,
+                            parents: chunk,
+                        },
+                    )
+                    .await?;
+                finished.extend(answers.into_iter().filter_map(|(parent, outcome)| {
+                    outcome.map(|outcome| (parent_queue.clone(), parent, outcome))
+                }));
+            }
+            Ok::<_, StoreError>(finished)
+        });
         let finished: Vec<_> = try_join_all(links).await?.into_iter().flatten().collect();
         let child = [child.to_owned()];
         for (parent_queue, parent, outcome) in &finished {
-            self.engine
-                .run(
-                    queue,
-                    resolve::Resolve {
-                        parent_queue: parent_queue.as_str(),
-                        parent,
-                        outcome,
-                        children: &child,
-                    },
-                )
+            self.resolve(queue, parent_queue, parent, outcome, &child)
                 .await?;
         }
         self.engine.run(queue, link::Linked { id: &child[0] }).await
@@ -202,7 +221,13 @@ impl Dependencies {
         if !task.has_dependents || !finished {
             return;
         }
-        let (deps, queue, id) = (self.clone(), queue.clone(), task.id.clone());
+        self.pass_on(queue, &task.id);
+    }
+
+    /// Delivers a task's outcome from its outbox in the background (after the test-only
+    /// pause, when one is set); a failure is left to the sweep.
+    fn pass_on(&self, queue: &QueueName, id: &str) {
+        let (deps, queue, id) = (self.clone(), queue.clone(), id.to_owned());
         tokio::spawn(async move {
             if let Some(pause) = deps.pause {
                 tokio::time::sleep(pause).await;
@@ -224,6 +249,9 @@ impl Dependencies {
         by: &'static str,
     ) -> Result<(), StoreError> {
         let mut after = String::new();
+        // The entry as first read: entered again while its pages go out (a redrive and a new
+        // finish), it starts over, so every child gets the newest outcome.
+        let mut entered = None;
         loop {
             let op = outbox::Outbox {
                 id,
@@ -233,6 +261,10 @@ impl Dependencies {
             let Some(page) = self.engine.run(queue, op).await? else {
                 return Ok(());
             };
+            if entered.get_or_insert_with(|| page.score.clone()) != &page.score {
+                (after, entered) = (String::new(), None);
+                continue;
+            }
             let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for (child_queue, child) in page.children {
                 children.entry(child_queue).or_default().push(child);
@@ -241,15 +273,7 @@ impl Dependencies {
             let deliveries = children.iter().filter_map(|(child_queue, ids)| {
                 // A member naming no queue (written by hand) has nowhere to go.
                 let child_queue = QueueName::parse(child_queue).ok()?;
-                Some(async move {
-                    let op = resolve::Resolve {
-                        parent_queue: queue.as_str(),
-                        parent: id,
-                        outcome,
-                        children: ids,
-                    };
-                    self.engine.run(&child_queue, op).await
-                })
+                Some(async move { self.resolve(&child_queue, queue, id, outcome, ids).await })
             });
             try_join_all(deliveries).await?;
             match page.next {
@@ -279,32 +303,44 @@ impl Dependencies {
                 },
             )
             .await?;
+        // One failing step (a child's slot refusing) must not stop the others: each is tried,
+        // and the first error is reported once all were.
+        let mut first_error = None;
         for id in &due.outbox {
-            self.deliver(queue, id, "sweep").await?;
+            if let Err(err) = self.deliver(queue, id, "sweep").await {
+                first_error.get_or_insert(err);
+            }
         }
         for (child, parents) in &due.links {
-            let parents: Vec<DependencyRef> = parents
-                .iter()
-                .filter_map(|(parent_queue, parent)| {
-                    Some(DependencyRef {
-                        queue: QueueName::parse(parent_queue).ok()?,
-                        id: TaskId::parse(parent).ok()?,
-                    })
-                })
-                .collect();
-            self.link_parents(queue, child, &parents).await?;
+            let mut by_queue: BTreeMap<QueueName, Vec<String>> = BTreeMap::new();
+            for (parent_queue, parent) in parents {
+                // A name that is no queue (written by hand) has nowhere to be asked.
+                if let Ok(parent_queue) = QueueName::parse(parent_queue) {
+                    by_queue
+                        .entry(parent_queue)
+                        .or_default()
+                        .push(parent.clone());
+                }
+            }
+            if let Err(err) = self.link_parents(queue, child, by_queue).await {
+                first_error.get_or_insert(err);
+            }
         }
-        Ok((due.outbox.len(), due.links.len()))
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok((due.outbox.len(), due.links.len())),
+        }
     }
 }
 
 /// Parents by queue, each queue's ids once.
-fn by_queue(parents: &[DependencyRef]) -> BTreeMap<QueueName, Vec<TaskId>> {
-    let mut queues: BTreeMap<QueueName, Vec<TaskId>> = BTreeMap::new();
+fn ids_by_queue(parents: &[DependencyRef]) -> BTreeMap<QueueName, Vec<String>> {
+    let mut queues: BTreeMap<QueueName, Vec<String>> = BTreeMap::new();
     for parent in parents {
         let ids = queues.entry(parent.queue.clone()).or_default();
-        if !ids.contains(&parent.id) {
-            ids.push(parent.id);
+        let id = parent.id.to_string();
+        if !ids.contains(&id) {
+            ids.push(id);
         }
     }
     queues

@@ -11,11 +11,16 @@ if not score then
   return reply('ok', false)
 end
 local meta = load_task(id)
-local outcome = meta and finished_outcome(id, meta) or 'gone'
+local outcome = 'gone'
+if meta then
+  outcome = finished_outcome(id, meta)
+end
 if not outcome then
   redis.call('ZREM', K.outbox, id)
   return reply('ok', false)
 end
+-- A page carries the outcome once per child: a large result makes for fewer children a page.
+page = math.max(1, math.min(page, math.floor(OUTBOX_PAGE_BYTES / #outcome)))
 local from = after ~= '' and '(' .. after or '[' .. id .. ' '
 local members = redis.call('ZRANGE', K.kids, from, '(' .. id .. '!', 'BYLEX', 'LIMIT', 0, page)
 local children = {}

@@ -7,7 +7,8 @@
 -- children knew of it (a child still waiting then runs; one that ended stays ended, and runs
 -- with the result if redriven).
 -- arg: 1 the parent's queue, 2 its id, 3 its outcome (as link.lua answers it), 4.. child ids
--- Returns reply('ok', { child id, state or 'not_found', ... }).
+-- Returns reply('ok', { child id, state or 'not_found', 1 when it ended here and has
+-- dependents to tell (it is in the outbox) else 0, ... }).
 
 local parent_queue, parent, outcome = arg(1), arg(2), arg(3)
 local word = string.match(outcome, '^(%a+)')
@@ -17,9 +18,14 @@ while arg(i) do
   local id = arg(i)
   i = i + 1
   local meta, raw = load_task(id)
+  local ended = 0
   if meta then
+    local was = meta.state
     if take_outcome(id, meta, parent_queue, parent, outcome, word) then
       raw = save_meta(id, meta)
+    end
+    if was == 'waiting' and meta.kids and (meta.state == 'dead' or meta.state == 'cancelled') then
+      ended = 1
     end
     if meta.state == 'waiting' then
       -- This parent knew of it: its links stand, and the sweep's re-check can wait.
@@ -28,5 +34,6 @@ while arg(i) do
   end
   table.insert(out, id)
   table.insert(out, meta and meta.state or 'not_found')
+  table.insert(out, ended)
 end
 return reply('ok', out)

@@ -3,14 +3,24 @@
 use deadpool_redis::redis::Value;
 
 use crate::store::StoreError;
-use crate::store::op::{Args, Op, Reply, into_array, into_string};
+use crate::store::op::{Args, Op, Reply, into_array, into_int, into_string};
 use crate::store::script::{ScriptDef, script};
 
-/// Keeps the outcome (and a result within the child's budget): adds data, refused whole when
-/// Redis is full (the outcome stays in the parent's outbox, delivered when there is room).
-pub static RESOLVE: ScriptDef = script!(
+/// Keeps an outcome with its result: adds data, refused whole when Redis is full (the caller
+/// then sends it without the result).
+pub static RESOLVE_WITH_RESULT: ScriptDef = script!(
     "resolve" in "deps",
     "",
+    keys: task_keys + ["kids"],
+    policy: lifecycle,
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "deps"],
+);
+
+/// Keeps an outcome without a result: a few bytes per child, and it lets their waits end and
+/// their parents be purged, so it runs while Redis is full (as an ack does).
+pub static RESOLVE: ScriptDef = script!(
+    "resolve" in "deps",
+    " flags=allow-oom",
     keys: task_keys + ["kids"],
     policy: lifecycle,
     prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "deps"],
@@ -24,12 +34,19 @@ pub struct Resolve<'a> {
     pub children: &'a [String],
 }
 
+/// A child after an outcome reached it: its id, its state (or `not_found`), and whether it
+/// ended there with dependents of its own to tell (its outcome is in its outbox).
+pub type Resolved = (String, String, bool);
+
 impl Op for Resolve<'_> {
-    /// Each child's state after it (or `not_found`).
-    type Outcome = Vec<(String, String)>;
+    type Outcome = Vec<Resolved>;
 
     fn script(&self) -> &'static ScriptDef {
-        &RESOLVE
+        if self.outcome.contains(' ') {
+            &RESOLVE_WITH_RESULT
+        } else {
+            &RESOLVE
+        }
     }
 
     fn args(&self, a: &mut Args<'_>) {
@@ -41,15 +58,16 @@ impl Op for Resolve<'_> {
         }
     }
 
-    fn outcome(self, reply: &mut Reply<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<Vec<Resolved>, StoreError> {
         if reply.status != "ok" {
             return Err(reply.unexpected());
         }
         let mut items = into_array(reply.next()?)?.into_iter();
         let mut states = Vec::new();
         while let Some(id) = items.next() {
-            let state = items.next().unwrap_or(Value::Nil);
-            states.push((into_string(id)?, into_string(state)?));
+            let state = into_string(items.next().unwrap_or(Value::Nil))?;
+            let ended = into_int(items.next().unwrap_or(Value::Nil))? == 1;
+            states.push((into_string(id)?, state, ended));
         }
         Ok(states)
     }

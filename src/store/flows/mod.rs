@@ -14,12 +14,13 @@
 //! their tasks is left (`due.lua`, `forget.lua`).
 
 mod read;
+mod stage;
 mod write;
 
 #[cfg(test)]
 pub(crate) use {
     read::{DUE, READ, STATES},
-    write::{BEGIN, COMMIT, FORGET},
+    write::{ABORT, BEGIN, COMMIT, DISCARD, FORGET},
 };
 
 use std::collections::BTreeMap;
@@ -28,12 +29,10 @@ use futures_util::StreamExt;
 use futures_util::future::try_join_all;
 use serde::Deserialize;
 
-use super::tasks::{NewTask, SubmitOutcome, Tasks};
-use super::{BATCH_ITEMS_MAX, Engine, StoreError};
+use super::tasks::{Idempotency, NewTask, SubmitOutcome, Tasks};
+use super::{Engine, StoreError};
 use crate::metrics;
-use crate::model::{
-    DependencyRef, Flow, FlowId, FlowTask, OUTBOX_PAGE, QueueName, TaskId, TaskState, rfc3339_ms,
-};
+use crate::model::{Flow, FlowId, FlowTask, QueueName, TaskId, TaskState, rfc3339_ms};
 
 /// Scripts a flow's storing (or cancelling) runs at once.
 const CONCURRENT_STEPS: usize = 16;
@@ -42,6 +41,7 @@ const DUE_PER_SWEEP: usize = 8;
 
 /// One task of a flow to store: its reference, queue, the task, and the places (in the flow's
 /// list) of the tasks it depends on.
+#[derive(Debug)]
 pub struct NewFlowTask {
     pub reference: String,
     pub queue: QueueName,
@@ -53,8 +53,19 @@ pub struct NewFlowTask {
 #[derive(Debug)]
 pub enum FlowOutcome {
     Created(Flow),
+    /// A repeat of an earlier flow's idempotency key: that flow, as it is now.
+    Replayed(Flow),
+    /// The idempotency key was used, within its window, for another request (that flow's id).
+    KeyReused {
+        first: String,
+    },
+    /// The idempotency key names a flow that was not stored (refused, failed, or still being
+    /// stored by another call).
+    KeyPending {
+        first: String,
+    },
     /// A task was refused by its queue (its payload over the queue's cap, too many requirement
-    /// sets): the flow is not committed, and the tasks stored so far are cancelled unrun.
+    /// sets): the flow is not committed, and the tasks stored so far are erased.
     Refused {
         at: usize,
         outcome: SubmitOutcome,
@@ -83,189 +94,31 @@ impl Flows {
 
     /// Stores a flow: every task, or (in effect) none. The caller has checked the references:
     /// `after` points at other tasks of the flow and has no cycle.
-    pub async fn submit(&self, tasks: Vec<NewFlowTask>) -> Result<FlowOutcome, StoreError> {
-        let outcome = self.store_flow(tasks).await;
-        metrics::flow(match &outcome {
-            Ok(FlowOutcome::Created(_)) => "committed",
-            Ok(FlowOutcome::Refused { .. }) => "refused",
-            Err(_) => "failed",
-        });
+    pub async fn submit(
+        &self,
+        tasks: Vec<NewFlowTask>,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<FlowOutcome, StoreError> {
+        // Stored by a task of its own, so a caller that goes away (a client that disconnects,
+        // a request timeout) never leaves a flow half stored: it is committed, or taken back.
+        let flows = self.clone();
+        let idempotency = idempotency.cloned();
+        let outcome =
+            tokio::spawn(async move { flows.store_flow(tasks, idempotency.as_ref()).await })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(StoreError::Redis(format!("storing the flow stopped: {e}")))
+                });
+        let counted = match &outcome {
+            Ok(FlowOutcome::Created(_)) => Some("committed"),
+            Ok(FlowOutcome::Refused { .. }) => Some("refused"),
+            Err(_) => Some("failed"),
+            Ok(_) => None, // a repeat, not a flow of its own
+        };
+        if let Some(outcome) = counted {
+            metrics::flow(outcome);
+        }
         outcome
-    }
-
-    async fn store_flow(&self, tasks: Vec<NewFlowTask>) -> Result<FlowOutcome, StoreError> {
-        let Some(first) = tasks.first() else {
-            return Err(StoreError::Corrupt("a flow without tasks".into()));
-        };
-        let flow = FlowId::new(first.queue.clone());
-        let uuid = flow.uuid.hyphenated().to_string();
-        if !self
-            .engine
-            .run(&flow.home, write::Begin { flow: &uuid })
-            .await?
-        {
-            return Err(StoreError::Redis("new flow id already taken".into()));
-        }
-        let ids: Vec<TaskId> = tasks.iter().map(|_| TaskId::new_v7()).collect();
-        let queues: Vec<QueueName> = tasks.iter().map(|t| t.queue.clone()).collect();
-        let mut by_queue: BTreeMap<QueueName, Vec<(TaskId, NewTask)>> = BTreeMap::new();
-        let mut listed = Vec::with_capacity(tasks.len());
-        let mut links = Vec::new();
-        for (at, item) in tasks.into_iter().enumerate() {
-            let mut task = item.task;
-            let parents: Vec<DependencyRef> = item
-                .after
-                .iter()
-                .map(|&p| DependencyRef {
-                    queue: queues[p].clone(),
-                    id: ids[p],
-                })
-                .collect();
-            if !parents.is_empty() {
-                links.push((item.queue.clone(), ids[at], parents.clone()));
-                task.depends_on = Some(parents);
-            }
-            task.flow = Some(flow.clone());
-            listed.push((item.queue.clone(), ids[at], item.reference));
-            by_queue
-                .entry(item.queue)
-                .or_default()
-                .push((ids[at], task));
-        }
-        if let Some(refused) = self.store(by_queue, &listed).await? {
-            self.release(&flow, &listed, "gone").await?;
-            return Ok(refused);
-        }
-        self.link(links).await?;
-        let record = record_json(&listed);
-        let commit = write::Commit {
-            flow: &uuid,
-            record: &record,
-        };
-        let Some(at) = self.engine.run(&flow.home, commit).await? else {
-            return Err(StoreError::Redis(
-                "the flow was not stored within its commit window; none of it will run".into(),
-            ));
-        };
-        let states = self.release(&flow, &listed, "completed").await?;
-        let tasks: Vec<FlowTask> = listed
-            .into_iter()
-            .zip(states)
-            .map(|((queue, id, reference), state)| FlowTask {
-                reference,
-                queue: queue.to_string(),
-                id: id.to_string(),
-                state,
-            })
-            .collect();
-        Ok(FlowOutcome::Created(Flow {
-            id: flow.to_string(),
-            created_at: rfc3339_ms(at),
-            finished: Flow::all_finished(&tasks),
-            tasks,
-        }))
-    }
-
-    /// Stores every task, waiting; the first refusal, if any.
-    async fn store(
-        &self,
-        by_queue: BTreeMap<QueueName, Vec<(TaskId, NewTask)>>,
-        listed: &[(QueueName, TaskId, String)],
-    ) -> Result<Option<FlowOutcome>, StoreError> {
-        let mut batches = Vec::new();
-        for (queue, tasks) in by_queue {
-            let mut tasks = tasks.into_iter().peekable();
-            while tasks.peek().is_some() {
-                let chunk: Vec<(TaskId, NewTask)> = tasks.by_ref().take(BATCH_ITEMS_MAX).collect();
-                batches.push((queue.clone(), chunk));
-            }
-        }
-        let tasks = self.tasks.clone();
-        let stored: Vec<Vec<(TaskId, SubmitOutcome)>> = futures_util::stream::iter(batches)
-            .map(|(queue, chunk)| {
-                let tasks = tasks.clone();
-                async move { tasks.store_flow_chunk(&queue, chunk).await }
-            })
-            .buffer_unordered(CONCURRENT_STEPS)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
-        for (id, outcome) in stored.into_iter().flatten() {
-            if !matches!(outcome, SubmitOutcome::Created(_)) {
-                let at = listed
-                    .iter()
-                    .position(|(_, listed_id, _)| *listed_id == id)
-                    .unwrap_or_default();
-                return Ok(Some(FlowOutcome::Refused { at, outcome }));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Makes each task known to the flow's tasks it depends on.
-    async fn link(
-        &self,
-        links: Vec<(QueueName, TaskId, Vec<DependencyRef>)>,
-    ) -> Result<(), StoreError> {
-        let deps = self.tasks.deps().clone();
-        let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(links)
-            .map(|(queue, id, parents)| {
-                let deps = deps.clone();
-                async move { deps.link_only(&queue, id, &parents).await }
-            })
-            .buffer_unordered(CONCURRENT_STEPS)
-            .collect()
-            .await;
-        results.into_iter().collect()
-    }
-
-    /// Delivers the flow's commit (`completed`) or its end (`gone`) to every task; answers each
-    /// task's state after it.
-    async fn release(
-        &self,
-        flow: &FlowId,
-        listed: &[(QueueName, TaskId, String)],
-        outcome: &str,
-    ) -> Result<Vec<Option<TaskState>>, StoreError> {
-        let mut by_queue: BTreeMap<QueueName, Vec<String>> = BTreeMap::new();
-        for (queue, id, _) in listed {
-            by_queue
-                .entry(queue.clone())
-                .or_default()
-                .push(id.to_string());
-        }
-        let mut steps = Vec::new();
-        for (queue, ids) in by_queue {
-            for chunk in ids.chunks(OUTBOX_PAGE) {
-                steps.push((queue.clone(), chunk.to_vec()));
-            }
-        }
-        let (deps, home, parent) = (
-            self.tasks.deps().clone(),
-            flow.home.clone(),
-            flow.commit_parent(),
-        );
-        let answers: Vec<Vec<(String, String)>> = futures_util::stream::iter(steps)
-            .map(|(queue, chunk)| {
-                let (deps, home, parent) = (deps.clone(), home.clone(), parent.clone());
-                let outcome = outcome.to_owned();
-                async move { deps.resolve(&queue, &home, &parent, &outcome, &chunk).await }
-            })
-            .buffer_unordered(CONCURRENT_STEPS)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
-        let states: BTreeMap<String, String> = answers.into_iter().flatten().collect();
-        Ok(listed
-            .iter()
-            .map(|(_, id, _)| {
-                states
-                    .get(&id.to_string())
-                    .and_then(|s| TaskState::parse(s))
-            })
-            .collect())
     }
 
     /// A flow and its tasks' states now; None when there is no such flow (or it was never
@@ -326,6 +179,27 @@ impl Flows {
             .collect())
     }
 
+    /// Whether any listed task is still stored (a record that does not read counts: it is
+    /// there until it is purged).
+    async fn any_left(&self, listed: &[(String, String, String)]) -> Result<bool, StoreError> {
+        let mut by_queue: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (queue, id, _) in listed {
+            by_queue.entry(queue).or_default().push(id.clone());
+        }
+        for (queue, ids) in by_queue {
+            let Ok(queue) = QueueName::parse(queue) else {
+                continue;
+            };
+            for chunk in ids.chunks(FLOW_READ_CHUNK) {
+                let words = self.engine.run(&queue, read::States { ids: chunk }).await?;
+                if words.iter().any(Option::is_some) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Cancels every unfinished task of a flow (finished ones keep their state); answers the
     /// flow after it, or None when there is no such flow.
     pub async fn cancel(&self, flow: &FlowId) -> Result<Option<Flow>, StoreError> {
@@ -377,11 +251,7 @@ impl Flows {
         let mut forgotten = 0;
         for (flow, text) in due {
             let gone = match serde_json::from_str::<Record>(&text) {
-                Ok(record) => self
-                    .states(&record.tasks)
-                    .await?
-                    .iter()
-                    .all(|task| task.state.is_none()),
+                Ok(record) => !self.any_left(&record.tasks).await?,
                 // Never committed: its tasks were cancelled, and are kept (and purged) alone.
                 Err(_) => true,
             };
@@ -400,15 +270,3 @@ impl Flows {
 
 /// Task states one script reads.
 const FLOW_READ_CHUNK: usize = 1_000;
-
-/// The record a flow is committed with; the script fills in `at`.
-fn record_json(listed: &[(QueueName, TaskId, String)]) -> String {
-    let tasks: Vec<(String, String, &str)> = listed
-        .iter()
-        .map(|(queue, id, reference)| (queue.to_string(), id.to_string(), reference.as_str()))
-        .collect();
-    format!(
-        "{{\"at\":0,\"tasks\":{}}}",
-        serde_json::to_string(&tasks).unwrap_or_default()
-    )
-}

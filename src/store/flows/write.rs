@@ -1,17 +1,37 @@
-//! `begin.lua`, `commit.lua` and `forget.lua`: a flow's record, from its first task stored to
-//! its commit, and forgotten once none of its tasks is left.
+//! `begin.lua`, `commit.lua`, `abort.lua`, `discard.lua` and `forget.lua`: a flow's record,
+//! from its first task stored to its commit (or its abort, with its tasks taken back), and
+//! forgotten once none of its tasks is left.
 
 use crate::store::StoreError;
 use crate::store::op::{Args, Op, Reply};
 use crate::store::script::{ScriptDef, script};
+use crate::store::tasks::Idempotency;
 
 /// Adds a record: refused whole when Redis is full (then nothing of the flow is stored).
 pub static BEGIN: ScriptDef = script!(
     "begin" in "flows",
     "",
-    keys: ["flows", "fcheck"],
+    keys: ["flows", "fcheck", "idempotency", "idempotency_expiry", "policy"],
+    policy: ["dedup_window_ms"],
+    prelude: [],
+);
+
+/// Marks the record aborted and lets its key go: shrinks or keeps.
+pub static ABORT: ScriptDef = script!(
+    "abort" in "flows",
+    " flags=allow-oom",
+    keys: ["flows", "fcheck", "idempotency", "idempotency_expiry"],
     policy: [],
     prelude: [],
+);
+
+/// Erases tasks: shrinks.
+pub static DISCARD: ScriptDef = script!(
+    "discard" in "flows",
+    " flags=allow-oom",
+    keys: task_keys + ["kids"],
+    policy: lifecycle,
+    prelude: ["record", "groups_conf", "groups", "requires", "workers", "lifecycle", "deps"],
 );
 
 /// Rewrites the record with the flow's task list: adds data.
@@ -34,26 +54,98 @@ pub static FORGET: ScriptDef = script!(
 
 pub struct Begin<'a> {
     pub flow: &'a str,
+    pub idempotency: Option<&'a Idempotency>,
+}
+
+/// How beginning a flow went.
+pub enum Begun {
+    Begun,
+    /// A flow of that id exists (a UUIDv7 collision: never expected).
+    Exists,
+    /// The idempotency key names an earlier flow (its uuid) of the same request...
+    Replayed(String),
+    /// ...or of another request.
+    KeyReused(String),
 }
 
 impl Op for Begin<'_> {
-    /// False when a flow of that id exists (a UUIDv7 collision: never expected).
-    type Outcome = bool;
+    type Outcome = Begun;
 
     fn script(&self) -> &'static ScriptDef {
         &BEGIN
     }
 
     fn args(&self, a: &mut Args<'_>) {
-        a.push(self.flow);
+        let (key, print) = self
+            .idempotency
+            .map_or(("", ""), |i| (i.key.as_str(), i.fingerprint.as_str()));
+        a.push(self.flow).push(key).push(print);
     }
 
-    fn outcome(self, reply: &mut Reply<'_>) -> Result<bool, StoreError> {
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<Begun, StoreError> {
         match reply.status.as_str() {
-            "ok" => Ok(true),
-            "exists" => Ok(false),
+            "ok" => Ok(Begun::Begun),
+            "exists" => Ok(Begun::Exists),
+            "replayed" => Ok(Begun::Replayed(reply.string()?)),
+            "key_reused" => Ok(Begun::KeyReused(reply.string()?)),
             _ => Err(reply.unexpected()),
         }
+    }
+}
+
+pub struct Abort<'a> {
+    pub flow: &'a str,
+    pub key: &'a str,
+    /// Its tasks are all taken back: an aborted record goes.
+    pub forget: bool,
+}
+
+impl Op for Abort<'_> {
+    type Outcome = ();
+
+    fn script(&self) -> &'static ScriptDef {
+        &ABORT
+    }
+
+    fn args(&self, a: &mut Args<'_>) {
+        a.push(self.flow)
+            .push(self.key)
+            .push(if self.forget { "forget" } else { "" });
+    }
+
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<(), StoreError> {
+        if reply.status != "ok" {
+            return Err(reply.unexpected());
+        }
+        Ok(())
+    }
+}
+
+pub struct Discard<'a> {
+    /// The flow's commit parent, `~<uuid>`.
+    pub commit: &'a str,
+    pub ids: &'a [String],
+}
+
+impl Op for Discard<'_> {
+    type Outcome = ();
+
+    fn script(&self) -> &'static ScriptDef {
+        &DISCARD
+    }
+
+    fn args(&self, a: &mut Args<'_>) {
+        a.push(self.commit);
+        for id in self.ids {
+            a.push(id.as_str());
+        }
+    }
+
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<(), StoreError> {
+        if reply.status != "ok" {
+            return Err(reply.unexpected());
+        }
+        Ok(())
     }
 }
 

@@ -37,7 +37,8 @@ end
 -- A child takes one parent's outcome (`word` is its state: completed, dead, cancelled, gone).
 -- Counted once per parent: a repeat changes nothing, except that a parent that completed
 -- after it failed (a redrive) replaces what the child knew of it. Returns whether the child's
--- record changed (the caller saves it).
+-- record changed (the caller saves it). A child that ends here and has dependents of its own
+-- is in its outbox now (`finish`): the caller says so, so its outcome goes on at once.
 local function take_outcome(id, meta, parent_queue, parent, outcome, word)
   local field = id .. ' ' .. parent_queue .. ' ' .. parent
   local known = redis.call('HGET', K.depres, field)

@@ -367,6 +367,7 @@ end
 local function group_quarantined(id, meta)
   local g = meta.group
   local live = meta.state == 'ready' or meta.state == 'scheduled' or meta.state == 'leased'
+    or meta.state == 'waiting'
   if meta.state == 'ready' and type(meta.gseq) == 'string' and tonumber(meta.priority) then
     redis.call('ZREM', K.gready, group_member(id, meta))
   end

@@ -38,6 +38,8 @@ local DEPENDENCY_RESULTS_MAX_BYTES = 262144
 local DEPENDENCY_LINK_GRACE_MS = 5000
 local DEPENDENCY_RECHECK_MS = 60000
 local OUTBOX_GRACE_MS = 500
+-- Outcome bytes one delivery script takes to its children (a page of children is cut to fit).
+local OUTBOX_PAGE_BYTES = 4194304
 -- Flows (store/flows; model::FLOW_COMMIT_MS): how long a flow may take from its first task
 -- stored to its commit. Past it, a flow not committed never will be: its tasks are cancelled.
 local FLOW_COMMIT_MS = 60000

@@ -18,7 +18,8 @@ local NUMBER_FIELDS = {
 local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined', 'group', 'gseq',
   'rset', 'dkey', 'dfail' }
 -- Index sets a task id can be a member of as itself (ready members carry an arrival prefix).
-local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time', 'deadlines' }
+local ID_SETS = { 'scheduled', 'leased', 'completed', 'dead', 'cancelled', 'ready_time', 'deadlines',
+  'dlink' }
 
 -- The first of `fields` in `meta` that is not of `kind` (JSON nulls are dropped on the way),
 -- and whether a null was dropped. A plain function, not a closure made per call: this runs for

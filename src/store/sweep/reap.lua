@@ -43,8 +43,9 @@ local function purge(role, before)
       freed = freed + erase(id)
       erase_links(id)
       redis.call('ZREM', K[role], id)
+      purged = purged + 1
     end
-    purged, budget = purged + 1, budget - 1
+    budget = budget - 1
     if budget <= 0 or freed >= PURGE_BYTES_MAX then
       more = true
       return

@@ -85,9 +85,11 @@ fn word(parts: &[String]) -> Option<Reason> {
     let text = |i: usize| parts.get(i).filter(|v| !v.is_empty()).cloned();
     Some(match parts.first()?.as_str() {
         "waiting_for" => {
+            // A flow's commit (`~<uuid>`) is not a task: a flow being stored waits for it.
             let parents: Vec<TaskRef> = parts[1..]
                 .chunks(2)
                 .filter_map(|pair| match pair {
+                    [_, id] if id.starts_with('~') => None,
                     [queue, id] => Some(TaskRef {
                         queue: queue.clone(),
                         id: id.clone(),

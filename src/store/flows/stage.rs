@@ -29,7 +29,7 @@ impl Flows {
             idempotency,
         };
         match self.engine.run(&flow.home, begin).await? {
-            write::Begun::Begun => {}
+            write::Begun::Started => {}
             write::Begun::Exists => {
                 return Err(StoreError::Redis("new flow id already taken".into()));
             }

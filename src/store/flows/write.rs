@@ -59,7 +59,7 @@ pub struct Begin<'a> {
 
 /// How beginning a flow went.
 pub enum Begun {
-    Begun,
+    Started,
     /// A flow of that id exists (a UUIDv7 collision: never expected).
     Exists,
     /// The idempotency key names an earlier flow (its uuid) of the same request...
@@ -84,7 +84,7 @@ impl Op for Begin<'_> {
 
     fn outcome(self, reply: &mut Reply<'_>) -> Result<Begun, StoreError> {
         match reply.status.as_str() {
-            "ok" => Ok(Begun::Begun),
+            "ok" => Ok(Begun::Started),
             "exists" => Ok(Begun::Exists),
             "replayed" => Ok(Begun::Replayed(reply.string()?)),
             "key_reused" => Ok(Begun::KeyReused(reply.string()?)),

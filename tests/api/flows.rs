@@ -281,7 +281,7 @@ async fn a_flow_is_forgotten_once_its_tasks_are_purged() {
     let flow = app.post("/v1/flows", body).await;
     let id = flow.body["id"].as_str().expect("id").to_owned();
     let task = flow.body["tasks"][0]["id"].as_str().expect("id").to_owned();
-    assert_eq!(run_ready(&app, &q).await, [task.clone()]);
+    assert_eq!(run_ready(&app, &q).await, std::slice::from_ref(&task));
     let path = format!("/v1/flows/{id}");
     assert_eq!(app.get(&path).await.body["finished"], true);
     crate::harness::eventually("the flow to be forgotten", || async {

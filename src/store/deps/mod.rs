@@ -249,9 +249,10 @@ impl Dependencies {
         by: &'static str,
     ) -> Result<(), StoreError> {
         let mut after = String::new();
-        // The entry as first read: entered again while its pages go out (a redrive and a new
-        // finish), it starts over, so every child gets the newest outcome.
-        let mut entered = None;
+        // The outcome as first read: if it changes while the pages go out (a redrive and a new
+        // finish), delivery starts over, so every child gets the newest one. (Not the entry's
+        // score: the sweep moves that on, and a long delivery would then start over for ever.)
+        let mut first_outcome = None;
         loop {
             let op = outbox::Outbox {
                 id,
@@ -261,8 +262,8 @@ impl Dependencies {
             let Some(page) = self.engine.run(queue, op).await? else {
                 return Ok(());
             };
-            if entered.get_or_insert_with(|| page.score.clone()) != &page.score {
-                (after, entered) = (String::new(), None);
+            if first_outcome.get_or_insert_with(|| page.outcome.clone()) != &page.outcome {
+                (after, first_outcome) = (String::new(), None);
                 continue;
             }
             let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();

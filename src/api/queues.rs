@@ -245,7 +245,9 @@ pub async fn redrive_dead_tasks(
 
 /// Purge dead tasks
 ///
-/// Deletes every dead task of the queue, in bounded batches.
+/// Deletes every dead task of the queue, in bounded batches, except one whose outcome is
+/// still on its way to the tasks that wait for it (README, "Workflows"): retention purges it
+/// once delivered.
 #[utoipa::path(
     delete,
     path = "/v1/queues/{queue}/dead",

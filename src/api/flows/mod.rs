@@ -91,8 +91,8 @@ pub async fn submit_flow(
         )),
         FlowOutcome::KeyPending { first } => Err(ApiError::Conflict(format!(
             "this Idempotency-Key names flow {first}, which is still being stored by another \
-             call, or failed: read it with GET /v1/flows/{first}, and send a new key to try \
-             again"
+             call: repeat this request with the same key in a moment to get it (a flow that \
+             failed lets its key go)"
         ))),
         FlowOutcome::Refused { at, outcome } => {
             let (queue, size) = &sizes[at];

@@ -19,9 +19,8 @@ error_set!(
         malformed(),
         ApiError::Conflict(
             "this Idempotency-Key names flow thumbnails~01936f1e-6b1f-7c3a-9d2e-4f5a6b7c8d9e, \
-             which is still being stored by another call, or failed: read it with GET \
-             /v1/flows/thumbnails~01936f1e-6b1f-7c3a-9d2e-4f5a6b7c8d9e, and send a new key to \
-             try again"
+             which is still being stored by another call: repeat this request with the same key \
+             in a moment to get it (a flow that failed lets its key go)"
                 .into()
         ),
         too_large("the request body"),

@@ -5,10 +5,14 @@
 -- Once every task it stored has been taken back (discard.lua), nothing needs the mark: with
 -- `forget`, an aborted record goes.
 -- arg: 1 flow (its uuid), 2 idempotency key or '', 3 'forget' or ''
--- Returns reply('ok').
+-- Returns reply('ok') | reply('committed') (the flow was committed: nothing changed).
 
 local flow, key = arg(1), arg(2)
 local record = redis.call('HGET', K.flows, flow) or ''
+if record ~= '' and not string.find(record, '^staging ') and not string.find(record, '^aborted ') then
+  -- Committed after all (its reply was lost on the way): nothing is taken back.
+  return reply('committed')
+end
 if string.find(record, '^staging ') then
   redis.call('HSET', K.flows, flow, 'aborted ' .. string.format('%d', now))
 elseif arg(3) == 'forget' and string.find(record, '^aborted ') then

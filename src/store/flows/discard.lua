@@ -12,8 +12,9 @@ while arg(i) do
   local id = arg(i)
   i = i + 1
   local meta = load_task(id)
-  -- Only a task of this flow (its first parent is the flow's commit) that still waits.
-  if meta and meta.state == 'waiting' and dependencies(id)[2] == commit then
+  -- Only a task of this flow (its first parent is the flow's commit) that still waits for it.
+  local parents = meta and dependencies(id) or {}
+  if meta and meta.state == 'waiting' and parents[2] == commit and not heard(parents[3]) then
     redis.call('ZREM', K.dlink, id)
     finish(id, meta, 'cancelled')
     redis.call('ZREM', K.cancelled, id)

@@ -59,8 +59,8 @@ pub enum FlowOutcome {
     KeyReused {
         first: String,
     },
-    /// The idempotency key names a flow that was not stored (refused, failed, or still being
-    /// stored by another call).
+    /// The idempotency key names a flow still being stored by another call (one that failed
+    /// lets its key go; one whose taking back failed keeps it until its dedup window ends).
     KeyPending {
         first: String,
     },

@@ -1,6 +1,6 @@
 //! Storing a flow (the steps `mod.rs` describes): begin its record, store every task waiting
 //! for the flow's commit, link them, commit, and deliver the commit to each task; on a
-//! refusal, deliver its end instead, so none of it runs.
+//! refusal or an error before the commit, take the tasks back (erase them), so none of it runs.
 
 use std::collections::BTreeMap;
 
@@ -72,16 +72,26 @@ impl Flows {
             Ok(Ok(at)) => at,
             // Not committed, and never will be: none of it may run, so what was stored goes.
             Ok(Err(refused)) => {
+                // Refused before the commit was tried: it cannot have been committed.
                 self.take_back(&flow, &listed, key).await?;
                 return Ok(refused);
             }
-            Err(err) => {
-                if let Err(also) = self.take_back(&flow, &listed, key).await {
+            Err(err) => match self.take_back(&flow, &listed, key).await {
+                // The commit ran after all (its reply was lost): the flow stands, as stored.
+                Ok(true) => {
+                    let states = self.release(&flow, &listed).await;
+                    return match self.read(&flow).await {
+                        Ok(Some(read)) if states.is_ok() => Ok(FlowOutcome::Created(read)),
+                        _ => Err(err),
+                    };
+                }
+                Ok(false) => return Err(err),
+                Err(also) => {
                     tracing::warn!(flow = %flow, error = %also, "taking back a flow that failed \
                         failed too; its tasks are cancelled once its commit window has passed");
+                    return Err(err);
                 }
-                return Err(err);
-            }
+            },
         };
         // Committed: the flow is stored whatever happens now. A release that fails is left to
         // the sweep's re-link of each task, which finds the commit; the tasks wait until then.
@@ -139,20 +149,23 @@ impl Flows {
     }
 
     /// A flow that will not be committed: marked aborted (its key let go), and the tasks it
-    /// stored erased.
+    /// stored erased. Answers true, changing nothing, when the flow turns out to be committed
+    /// (the commit ran, but its reply was lost): then it stands.
     async fn take_back(
         &self,
         flow: &FlowId,
         listed: &[(QueueName, TaskId, String)],
         key: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let uuid = flow.uuid.hyphenated().to_string();
         let abort = |forget| write::Abort {
             flow: &uuid,
             key,
             forget,
         };
-        self.engine.run(&flow.home, abort(false)).await?;
+        if self.engine.run(&flow.home, abort(false)).await? {
+            return Ok(true);
+        }
         let commit = flow.commit_parent();
         for (queue, ids) in ids_by_queue(listed) {
             for chunk in ids.chunks(OUTBOX_PAGE) {

@@ -101,7 +101,8 @@ pub struct Abort<'a> {
 }
 
 impl Op for Abort<'_> {
-    type Outcome = ();
+    /// True when the flow turns out to be committed (nothing was changed).
+    type Outcome = bool;
 
     fn script(&self) -> &'static ScriptDef {
         &ABORT
@@ -113,11 +114,12 @@ impl Op for Abort<'_> {
             .push(if self.forget { "forget" } else { "" });
     }
 
-    fn outcome(self, reply: &mut Reply<'_>) -> Result<(), StoreError> {
-        if reply.status != "ok" {
-            return Err(reply.unexpected());
+    fn outcome(self, reply: &mut Reply<'_>) -> Result<bool, StoreError> {
+        match reply.status.as_str() {
+            "ok" => Ok(false),
+            "committed" => Ok(true),
+            _ => Err(reply.unexpected()),
         }
-        Ok(())
     }
 }
 

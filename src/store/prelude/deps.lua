@@ -57,12 +57,19 @@ local function take_outcome(id, meta, parent_queue, parent, outcome, word)
   if meta.state ~= 'waiting' then
     return true
   end
-  local flow = string.sub(parent, 1, 1) == '~'
-  if word ~= 'completed' and (flow or meta.dfail ~= 'run') then
+  -- A task of a flow whose commit it has not heard of: any failure (the commit's, or a parent
+  -- of the flow cancelled because the flow never committed) cancels it, whatever its mode, so
+  -- none of an uncommitted flow ever runs, not even after a redrive.
+  local uncommitted = false
+  if word ~= 'completed' then
+    local all = dependencies(id)
+    uncommitted = string.sub(all[2] or '', 1, 1) == '~' and string.match(all[3] or '', '^(%a+)') ~= 'completed'
+      and all[1] .. all[2]
+  end
+  if word ~= 'completed' and (uncommitted or meta.dfail ~= 'run') then
     redis.call('ZREM', K.dlink, id)
-    if flow then
-      -- Its flow was never committed (store/flows): all or nothing, so none of it runs.
-      append_history(id, meta, 'dependency', 'its flow ' .. parent_queue .. parent .. ' was never committed')
+    if uncommitted then
+      append_history(id, meta, 'dependency', 'its flow ' .. uncommitted .. ' was never committed')
       finish(id, meta, 'cancelled')
       return true
     end

@@ -137,7 +137,7 @@ impl Watch {
                 () = tokio::time::sleep(crate::store::waiting::recheck_after(&self.listener)) => {}
                 () = tokio::time::sleep_until(self.ends_at) => {
                     self.done = true;
-                    return Some(reconnect());
+                    return Some(reconnect("task"));
                 }
                 () = self.shutdown.cancelled() => return None,
             }
@@ -149,12 +149,13 @@ impl Watch {
     }
 }
 
-/// The last event of a stream that reached its lifetime: the client should connect again.
-fn reconnect() -> Event {
+/// The last event of a stream that reached its lifetime: the client should connect again to
+/// follow `what` (`task`, `flow`).
+pub(crate) fn reconnect(what: &str) -> Event {
     Event::default()
         .event("reconnect")
         .retry(Duration::from_millis(1000))
-        .data(r#"{"reason":"this stream reached the server's longest stream time; connect again to follow the task (EventSource does so by itself)"}"#)
+        .data(format!(r#"{{"reason":"this stream reached the server's longest stream time; connect again to follow the {what} (EventSource does so by itself)"}}"#))
 }
 
 /// What happened, as the event's name.

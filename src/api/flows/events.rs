@@ -98,8 +98,7 @@ impl FlowWatch {
                 () = tokio::time::sleep(FLOW_EVENTS_EVERY) => {}
                 () = tokio::time::sleep_until(self.ends_at) => {
                     self.done = true;
-                    return Some(Event::default().event("reconnect").retry(Duration::from_millis(1000))
-                        .data(r#"{"reason":"this stream reached the server's longest stream time; connect again to follow the flow (EventSource does so by itself)"}"#));
+                    return Some(crate::api::events::reconnect("flow"));
                 }
                 () = self.shutdown.cancelled() => return None,
             }

@@ -81,12 +81,9 @@ pub struct Flow {
 impl Flow {
     /// Whether every task has finished.
     pub fn all_finished(tasks: &[FlowTask]) -> bool {
-        tasks.iter().all(|t| {
-            matches!(
-                t.state,
-                None | Some(TaskState::Completed | TaskState::Dead | TaskState::Cancelled)
-            )
-        })
+        tasks
+            .iter()
+            .all(|t| t.state.is_none_or(TaskState::is_terminal))
     }
 }
 

@@ -49,6 +49,14 @@ impl TaskState {
         Self::ALL.into_iter().find(|state| state.name() == name)
     }
 
+    /// Completed, dead and cancelled tasks change no more (unless redriven).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskState::Completed | TaskState::Dead | TaskState::Cancelled
+        )
+    }
+
     /// The state's name, as the API spells it.
     pub fn name(self) -> &'static str {
         match self {

@@ -24,7 +24,7 @@ use super::dispatch::{Dispatch, LeaseOutcome, LeaseRequest, Strategy};
 use super::notify::{Health, Notifier};
 use super::tasks::{GetOutcome, Tasks};
 use super::{Engine, Listener, StoreError};
-use crate::model::{QueueName, TaskId, TaskState};
+use crate::model::{QueueName, TaskId};
 
 /// How often a waiter checks again when a message for it could pass unseen (its subscription
 /// is not confirmed, or the pub/sub connection is down).
@@ -255,16 +255,6 @@ async fn woken(
         () = health_changed => Woken::Look,
         () = tokio::time::sleep(nap) => Woken::Slept,
         () = shutdown.cancelled() => Woken::Shutdown,
-    }
-}
-
-impl TaskState {
-    /// Completed, dead and cancelled tasks change no more (unless redriven).
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            TaskState::Completed | TaskState::Dead | TaskState::Cancelled
-        )
     }
 }
 

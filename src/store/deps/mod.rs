@@ -214,11 +214,7 @@ impl Dependencies {
     /// Delivers a finished task's outcome to the tasks that wait for it, soon, in the
     /// background: the caller's answer does not wait for its dependents' slots.
     pub fn deliver_soon(&self, queue: &QueueName, task: &Task) {
-        let finished = matches!(
-            task.state,
-            TaskState::Completed | TaskState::Dead | TaskState::Cancelled
-        );
-        if !task.has_dependents || !finished {
+        if !task.has_dependents || !task.state.is_terminal() {
             return;
         }
         self.pass_on(queue, &task.id);

@@ -149,6 +149,26 @@ impl Flows {
         &self,
         listed: &[(String, String, String)],
     ) -> Result<Vec<FlowTask>, StoreError> {
+        let words = self.stored_states(listed).await?;
+        Ok(listed
+            .iter()
+            .map(|(queue, id, reference)| FlowTask {
+                reference: reference.clone(),
+                queue: queue.clone(),
+                id: id.clone(),
+                state: words
+                    .get(id)
+                    .and_then(|word| word.as_deref().and_then(TaskState::parse)),
+            })
+            .collect())
+    }
+
+    /// Each listed task's stored state word (`unreadable` for a record that does not read),
+    /// or None when it is not stored: a read per queue.
+    async fn stored_states(
+        &self,
+        listed: &[(String, String, String)],
+    ) -> Result<BTreeMap<String, Option<String>>, StoreError> {
         let mut by_queue: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (queue, id, _) in listed {
             by_queue.entry(queue).or_default().push(id.clone());
@@ -164,40 +184,14 @@ impl Flows {
                 Ok::<_, StoreError>(states)
             })
         });
-        let states: BTreeMap<String, Option<String>> =
-            try_join_all(reads).await?.into_iter().flatten().collect();
-        Ok(listed
-            .iter()
-            .map(|(queue, id, reference)| FlowTask {
-                reference: reference.clone(),
-                queue: queue.clone(),
-                id: id.clone(),
-                state: states
-                    .get(id)
-                    .and_then(|word| word.as_deref().and_then(TaskState::parse)),
-            })
-            .collect())
+        Ok(try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
     /// Whether any listed task is still stored (a record that does not read counts: it is
     /// there until it is purged).
     async fn any_left(&self, listed: &[(String, String, String)]) -> Result<bool, StoreError> {
-        let mut by_queue: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for (queue, id, _) in listed {
-            by_queue.entry(queue).or_default().push(id.clone());
-        }
-        for (queue, ids) in by_queue {
-            let Ok(queue) = QueueName::parse(queue) else {
-                continue;
-            };
-            for chunk in ids.chunks(FLOW_READ_CHUNK) {
-                let words = self.engine.run(&queue, read::States { ids: chunk }).await?;
-                if words.iter().any(Option::is_some) {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
+        let words = self.stored_states(listed).await?;
+        Ok(words.values().any(Option::is_some))
     }
 
     /// Cancels every unfinished task of a flow (finished ones keep their state); answers the
@@ -207,15 +201,7 @@ impl Flows {
             return Ok(None);
         };
         let open = before.tasks.iter().filter_map(|task| {
-            let unfinished = matches!(
-                task.state,
-                Some(
-                    TaskState::Waiting
-                        | TaskState::Scheduled
-                        | TaskState::Ready
-                        | TaskState::Leased
-                )
-            );
+            let unfinished = task.state.is_some_and(|state| !state.is_terminal());
             let queue = QueueName::parse(&task.queue).ok()?;
             let id = TaskId::parse(&task.id).ok()?;
             unfinished.then_some((queue, id))

@@ -20,17 +20,14 @@ use crate::http::problem::{ApiError, InternalCause};
 pub async fn observe(State(access_log): State<bool>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(no route)", MatchedPath::as_str)
-        .to_owned();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
+    // Held by reference count, not copied: these run on every request.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("(no route)", MatchedPath::as_str);
+    let request_id = request.headers().get("x-request-id").cloned();
+    let request_id = request_id
+        .as_ref()
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+        .unwrap_or("");
     // `key` is filled in by the `Caller` extractor: the key's name, never the key.
     let span = tracing::info_span!(
         "request",
@@ -42,7 +39,7 @@ pub async fn observe(State(access_log): State<bool>, request: Request, next: Nex
     let response = next.run(request).instrument(span.clone()).await;
     let _inside = span.enter();
     let status = response.status().as_u16();
-    crate::metrics::request(&method, &route, status, started.elapsed());
+    crate::metrics::request(&method, route, status, started.elapsed());
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         tracing::error!(%cause, "request failed");
     }
@@ -50,7 +47,7 @@ pub async fn observe(State(access_log): State<bool>, request: Request, next: Nex
         let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         // Probes come from orchestrators every few seconds (the image's own HEALTHCHECK every
         // 10 s): below INFO, so that the access log shows traffic.
-        if matches!(route.as_str(), "/healthz" | "/readyz") {
+        if matches!(route, "/healthz" | "/readyz") {
             tracing::debug!(target: "taskgate::access", status, duration_ms, "request");
         } else {
             tracing::info!(target: "taskgate::access", status, duration_ms, "request");
@@ -63,12 +60,14 @@ pub async fn observe(State(access_log): State<bool>, request: Request, next: Nex
 /// body-limit and other rejections) into the problem for its status, keeping its headers
 /// (such as `Allow` on a 405).
 pub async fn problem_errors(request: Request, next: Next) -> Response {
-    let route = format!("{} {}", request.method(), request.uri().path());
+    // Kept by reference count; the text is made only for an error that needs it.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
         return response;
     }
+    let route = format!("{method} {}", uri.path());
     let error = match status {
         StatusCode::NOT_FOUND => ApiError::NotFound(format!("no route for {route}")),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,

@@ -50,6 +50,7 @@ mod producers;
 mod progress;
 mod queues;
 mod race;
+mod records;
 mod replays;
 mod replication;
 mod requirement_faults;

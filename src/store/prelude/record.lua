@@ -13,7 +13,7 @@ local STATES = {
 local NUMBER_FIELDS = {
   'v', 'priority', 'attempts', 'max_attempts', 'attempts_expired', 'attempts_failed',
   'created_at', 'run_at', 'leased_until', 'lease_len', 'lease_ms', 'finished_at', 'hist',
-  'prog', 'prog_at', 'start_ms', 'start_by', 'dn', 'dwait', 'dbytes', 'kids',
+  'prog', 'prog_at', 'start_ms', 'start_by', 'dn', 'dwait', 'dbytes', 'kids', 'lh',
 }
 local STRING_FIELDS = { 'state', 'seq', 'lease_id', 'worker', 'acked_by', 'quarantined', 'group', 'gseq',
   'rset', 'dkey', 'dfail' }
@@ -74,17 +74,19 @@ local function normalize(meta)
   if not STATES[state] then
     return nil, 'unknown state ' .. tostring(state)
   end
+  -- A priority or a counter that is 0 is not stored (`save_meta`): filling it in is reading
+  -- the record, not changing it.
   local p = meta.priority
   if p == nil then
-    meta.priority, p, changed = 0, 0, true
+    meta.priority, p = 0, 0
   end
   if p ~= math.floor(p) or p < -1000 or p > 1000 then
     return nil, 'priority out of range'
   end
-  -- Counters a record may lack: an older version's, or a hand-written one's.
-  if meta.attempts == nil then meta.attempts, changed = 0, true end
-  if meta.attempts_expired == nil then meta.attempts_expired, changed = 0, true end
-  if meta.attempts_failed == nil then meta.attempts_failed, changed = 0, true end
+  if meta.attempts == nil then meta.attempts = 0 end
+  if meta.attempts_expired == nil then meta.attempts_expired = 0 end
+  if meta.attempts_failed == nil then meta.attempts_failed = 0 end
+  -- Fields a record may lack only if an older version or a hand wrote it.
   if meta.created_at == nil then meta.created_at, changed = 0, true end
   if meta.run_at == nil then meta.run_at, changed = meta.created_at, true end
   if state == 'leased' then
@@ -95,6 +97,11 @@ local function normalize(meta)
     if meta.finished_at == nil then meta.finished_at, changed = meta.run_at, true end
   end
   if (meta.v or 0) < RECORD_VERSION then
+    -- Its history, if it has one, is still the one text in the field "<id>" (see `history`)
+    -- until a failure moves it into slots: `lh` says to look there.
+    if (meta.hist or 0) == 0 then
+      meta.lh = 1
+    end
     meta.v, changed = RECORD_VERSION, true
   end
   return meta, changed
@@ -120,9 +127,17 @@ local function member_id(member)
   return member
 end
 
--- Stores a task's metadata and returns the JSON text stored.
+-- Stores a task's metadata and returns the JSON text stored. A priority or counter that is 0
+-- is left out (`normalize` reads it back as 0, as the server and older versions do): most
+-- records hold several, and every change of state encodes and stores the record again.
 local function save_meta(id, meta)
+  local p, a, ae, af = meta.priority, meta.attempts, meta.attempts_expired, meta.attempts_failed
+  if p == 0 then meta.priority = nil end
+  if a == 0 then meta.attempts = nil end
+  if ae == 0 then meta.attempts_expired = nil end
+  if af == 0 then meta.attempts_failed = nil end
   local raw = cjson.encode(meta)
+  meta.priority, meta.attempts, meta.attempts_expired, meta.attempts_failed = p, a, ae, af
   redis.call('HSET', K.meta, id, raw)
   return raw
 end
@@ -181,11 +196,18 @@ local function history_fields(id)
   return fields
 end
 
--- The history's entries, oldest first, as stored (or the legacy text, or false).
+-- Whether a task's history may still be the text written before version 1 (`lh`, set when
+-- `normalize` migrated the record; a reader that does not normalize sees the old version).
+local function legacy_history(meta)
+  return (meta.hist or 0) == 0 and (meta.lh or (meta.v or 0) < RECORD_VERSION)
+end
+
+-- The history's entries, oldest first, as stored (or the legacy text, or false). A record of
+-- this version with no entries has none to read.
 local function history(id, meta)
   local written = meta.hist or 0
   if written == 0 then
-    return redis.call('HGET', K.errors, id)
+    return legacy_history(meta) and redis.call('HGET', K.errors, id) or false
   end
   local fields = {}
   for n = math.max(1, written - ERROR_HISTORY_MAX + 1), written do
@@ -246,8 +268,11 @@ end
 -- unread rather than deleted at each lease, so leasing costs nothing for it.
 local function task_reply(id, meta, meta_json)
   local payload = redis.call('HGET', K.payload, id)
-  local result = redis.call('HGET', K.result, id)
-  local progress = meta.prog == meta.attempts and redis.call('HGET', K.progress, id)
+  -- Only an ack stores a result, and nothing takes a completed task out of `completed`.
+  local result = meta.state == 'completed' and redis.call('HGET', K.result, id)
+  -- false, never nil, for what is not there: a nil would end the reply's list early.
+  local progress = meta.prog ~= nil and meta.prog == (meta.attempts or 0)
+    and redis.call('HGET', K.progress, id)
   local entries = history(id, meta)
   local bytes = #meta_json + (payload and #payload or 0) + (result and #result or 0)
     + (progress and #progress or 0)
@@ -274,8 +299,9 @@ end
 
 -- Appends one failed attempt to the task's error history.
 local function append_history(id, meta, kind, message, lease_id)
-  if (meta.hist or 0) == 0 then
+  if legacy_history(meta) then
     -- A history written before version 1 (one JSON array, or lines) moves into slots.
+    meta.lh = nil
     local legacy = redis.call('HGET', K.errors, id)
     if legacy then
       redis.call('HDEL', K.errors, id)

@@ -3,8 +3,8 @@
 //! Each op declares its script next to itself (`dispatch/lease.rs` declares `LEASE`, built
 //! from `dispatch/lease.lua`) with the `script!` macro: the key roles it is passed, the policy
 //! fields it reads and the prelude pieces (`prelude/`) it needs. The script is put together at
-//! compile time (never at run time) from a shebang with its flags, `local KEY_ROLES = {...}`,
-//! `local POLICY_FIELDS = {...}`, the pieces, and its own file (run once per call it carries:
+//! compile time from a shebang with its flags, `local POLICY_FIELDS = {...}`, the pieces, and
+//! its own file (run once per call it carries:
 //! concurrent calls travel together, see `store/lanes.rs`), so it is one self-contained
 //! EVALSHA that can reach exactly the keys it declares (`K.<role>` in Lua). `redis::Script` sends EVALSHA and, when Redis answers NOSCRIPT (after a restart,
 //! failover or SCRIPT FLUSH), loads the script and retries once.
@@ -53,9 +53,34 @@ impl ScriptDef {
         }
     }
 
-    /// The script, hashed on first use.
+    /// The script, put together and hashed on first use.
     pub fn script(&self) -> &Script {
-        self.script.get_or_init(|| Script::new(self.source))
+        self.script.get_or_init(|| Script::new(&self.text()))
+    }
+
+    /// The text sent to Redis: the shebang, then `K` and `POLICY` as table constructors naming
+    /// this script's roles and fields, then the rest. Why constructors: Redis runs a script's
+    /// whole text on every call, and a constructor with constant keys is one presized table,
+    /// where filling one in a loop from a list of names cost ~3 us a call for the 42 roles of a
+    /// task script (and as much again for the policy's defaults). `prelude/base.lua` lays the
+    /// queue's own policy values over the defaults.
+    fn text(&self) -> String {
+        use std::fmt::Write;
+
+        let (shebang, rest) = self.source.split_once('\n').expect("a shebang line");
+        let mut text = String::with_capacity(self.source.len() + 2048);
+        text.push_str(shebang);
+        text.push_str("\nlocal K = {");
+        for (i, role) in self.roles.iter().enumerate() {
+            let _ = write!(text, "{role} = KEYS[{}], ", i + 1);
+        }
+        text.push_str("}\nlocal POLICY = {");
+        for (i, field) in self.policy.iter().enumerate() {
+            let _ = write!(text, "['{field}'] = tonumber(ARGV[{}]), ", i + 1);
+        }
+        text.push_str("}\n");
+        text.push_str(rest);
+        text
     }
 }
 
@@ -65,7 +90,7 @@ impl ScriptDef {
 /// - `policy`: the policy fields it reads, `lifecycle` being those the task lifecycle reads;
 /// - `prelude`: the pieces of `prelude/` it needs, after `limits` and `base`.
 ///
-/// Its source is: shebang and flags, `local KEY_ROLES`, `local POLICY_FIELDS`, the pieces,
+/// Its source is: shebang and flags, `local POLICY_FIELDS`, the pieces,
 /// `<dir>/<name>.lua` (under `src/store/`) as the body of `local function call()`, and
 /// `prelude/calls.lua`, which runs that body once per call the script call carries. Unit tests check that it uses no key role, policy field or prelude
 /// function it does not declare.
@@ -99,7 +124,6 @@ macro_rules! script {
             &[$($piece),*],
             concat!(
                 "#!lua", $flags, "\n",
-                "local KEY_ROLES = {", $("'", $role, "', ",)* "}\n",
                 "local POLICY_FIELDS = {", $("'", $field, "', ",)* "}\n",
                 include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/prelude/limits.lua")),
                 "\n",

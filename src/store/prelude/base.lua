@@ -1,6 +1,7 @@
--- base.lua: the frame every taskgate script runs in. Scripts are put together at compile time
--- (store/script.rs) as: shebang, `local KEY_ROLES = {...}`, `local POLICY_FIELDS = {...}`, the
--- limits, this frame, the prelude pieces the script declares, the script's body.
+-- base.lua: the frame every taskgate script runs in. Scripts are put together (store/script.rs)
+-- as: shebang, `local K = {...}` and `local POLICY = {...}` (made for the script when it is
+-- first used), `local POLICY_FIELDS = {...}`, the limits, this frame, the prelude pieces the
+-- script declares, the script's body.
 --
 -- KEYS: the roles the script declared, in that order; `K.<role>` names each key. A script uses
 -- only the roles it declared (a unit test checks), so it never touches a key it was not passed.
@@ -14,23 +15,24 @@
 -- lists the records that call moved aside ("<id>: <why>"), so the server can log them, and
 -- `unstarted` counts the tasks it ended at their start deadline, for the server's metrics.
 
--- A plain table, built once per script call: the cheapest way to name keys. That a script uses only
--- roles it declared is checked by a unit test (store::script::tests), not at run time.
-local K = {}
-for i, role in ipairs(KEY_ROLES) do
-  K[role] = KEYS[i]
-end
+-- `K`, the key of each role, is a plain table: the cheapest way to name keys. That a script
+-- uses only roles it declared is checked by a unit test (store::script::tests), not at run time.
 
 -- The effective policy, for the fields this script reads (POLICY_FIELDS, declared with the
--- script; a unit test checks it reads no other): the queue's own value (its `policy` hash)
--- where it has one, else the server's default, read in this same atomic step so a change
--- applies to the very next call on every instance. A stored value that is not a number (a
--- hand-edited hash) is ignored. Booleans are 1 and 0.
-local POLICY = {}
-if #POLICY_FIELDS > 0 then
-  local own = K.policy and redis.call('HMGET', K.policy, unpack(POLICY_FIELDS)) or {}
-  for i = 1, #POLICY_FIELDS do
-    POLICY[POLICY_FIELDS[i]] = tonumber(own[i]) or tonumber(ARGV[i])
+-- script; a unit test checks it reads no other): `POLICY` opens with the server's defaults,
+-- and the queue's own values (its `policy` hash) go over them here, read in this same atomic
+-- step so a change applies to the very next call on every instance. The whole hash is read: it
+-- holds only what the policy API wrote (a value per field set, and three `~` fields), and
+-- one `HGETALL` costs less than an `HMGET` of every field a task script reads. A stored value
+-- that is not a number (a hand-edited hash) is ignored; a field the script does not read is
+-- never looked at. Booleans are 1 and 0.
+if K.policy and #POLICY_FIELDS > 0 then
+  local own = redis.call('HGETALL', K.policy)
+  for i = 1, #own, 2 do
+    local value = tonumber(own[i + 1])
+    if value then
+      POLICY[own[i]] = value
+    end
   end
 end
 

@@ -21,13 +21,13 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, ErrorKind, FromRedisValue, RedisError, ScriptInvocation,
-    ServerErrorKind, Value,
+    self, AsyncConnectionConfig, ErrorKind, FromRedisValue, RedisError, ServerErrorKind, Value,
 };
 
 use super::StoreError;
 use super::endpoint::{Endpoint, Link};
 use super::outage::{Cause, Unavailable};
+use super::script::Library;
 use super::settings::{PoolSettings, Replication};
 
 /// Timeouts in a row, with no reply in between, after which a connection is presumed dead (a
@@ -49,22 +49,100 @@ struct Health {
 }
 
 impl Conn {
-    /// Runs a script (EVALSHA, loading it on NOSCRIPT; in a cluster, in its keys' slot).
-    pub async fn invoke(&mut self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        let result = match &mut self.link {
-            Link::Node(conn) => invocation.invoke_async(conn).await,
-            Link::Cluster(conn) => invocation.invoke_async(conn).await,
+    /// Calls a script's function (`FCALL`, in a cluster in its keys' slot). When Redis does not
+    /// have it (a restart without persistence, a new node, `FUNCTION FLUSH`, or simply the
+    /// first call of this version), loads the library (on every primary of a cluster) and
+    /// calls again, once. When Redis refuses to load it (full, or an ACL), runs the same code
+    /// as an EVAL script instead (`EVALSHA`, loading it on `NOSCRIPT`).
+    pub async fn fcall(
+        &mut self,
+        fcall: &redis::Cmd,
+        library: &Library,
+    ) -> Result<Value, StoreError> {
+        let result = match self.send(fcall).await {
+            Err(err)
+                if err
+                    .detail()
+                    .is_some_and(|d| d.starts_with("Function not found")) =>
+            {
+                let mut load = redis::cmd("FUNCTION");
+                // REPLACE: another instance may load the same library at the same moment.
+                load.arg("LOAD").arg("REPLACE").arg(&library.text);
+                match self.send::<Value>(&load).await {
+                    Ok(_) => self.send(fcall).await,
+                    Err(err) if matches!(err.code(), Some("OOM" | "NOPERM" | "ERR")) => {
+                        self.evalsha(fcall, library).await
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            other => other,
         };
         self.observe(result)
     }
 
+    /// `fcall`'s call as `EVALSHA` of the library's EVAL form (the same arguments after the
+    /// function's name), loading the script on `NOSCRIPT`.
+    async fn evalsha(
+        &mut self,
+        fcall: &redis::Cmd,
+        library: &Library,
+    ) -> Result<Value, RedisError> {
+        let mut evalsha = redis::cmd("EVALSHA");
+        evalsha.arg(&library.eval_sha);
+        let mut first_key = None;
+        for (n, arg) in fcall.args_iter().enumerate().skip(2) {
+            if let redis::Arg::Simple(bytes) = arg {
+                evalsha.arg(bytes);
+                if n == 3 {
+                    first_key = Some(String::from_utf8_lossy(bytes).into_owned());
+                }
+            }
+        }
+        match self.send(&evalsha).await {
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                let mut load = redis::cmd("SCRIPT");
+                load.arg("LOAD").arg(&library.eval_text);
+                self.send_to_slot::<String>(&load, first_key.as_deref().unwrap_or(""))
+                    .await?;
+                self.send(&evalsha).await
+            }
+            other => other,
+        }
+    }
+
+    /// Sends `cmd` to the primary of `slot_key`'s slot (the one node when not a cluster).
+    async fn send_to_slot<T: FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+        slot_key: &str,
+    ) -> Result<T, RedisError> {
+        match &mut self.link {
+            Link::Node(conn) => cmd.query_async(conn).await,
+            Link::Cluster(conn) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::new(super::endpoint::slot(slot_key), SlotAddr::Master);
+                conn.route_command(
+                    cmd.clone(),
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                )
+                .await
+                .and_then(|value| T::from_redis_value(value).map_err(Into::into))
+            }
+        }
+    }
+
     /// Sends one command (in a cluster, where redis-rs routes it).
     pub async fn query<T: FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let result = match &mut self.link {
+        let result = self.send(cmd).await;
+        self.observe(result)
+    }
+
+    async fn send<T: FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, RedisError> {
+        match &mut self.link {
             Link::Node(conn) => cmd.query_async(conn).await,
             Link::Cluster(conn) => cmd.query_async(conn).await,
-        };
-        self.observe(result)
+        }
     }
 
     /// `WAIT`: until `replication.replicas` replicas have every write sent on this connection so
@@ -79,19 +157,7 @@ impl Conn {
         let mut cmd = redis::cmd("WAIT");
         cmd.arg(replication.replicas)
             .arg(u64::try_from(replication.timeout.as_millis()).unwrap_or(u64::MAX));
-        let result: Result<i64, RedisError> = match &mut self.link {
-            Link::Node(conn) => cmd.query_async(conn).await,
-            Link::Cluster(conn) => {
-                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-                let route = Route::new(super::endpoint::slot(slot_key), SlotAddr::Master);
-                conn.route_command(
-                    cmd,
-                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
-                )
-                .await
-                .and_then(|value| i64::from_redis_value(value).map_err(Into::into))
-            }
-        };
+        let result: Result<i64, RedisError> = self.send_to_slot(&cmd, slot_key).await;
         self.observe(result)
             .map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
     }

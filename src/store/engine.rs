@@ -263,18 +263,20 @@ impl Engine {
         calls: &[Call],
         replication: Option<Replication>,
     ) -> Result<(Vec<Value>, u32), StoreError> {
-        let mut invocation = def.script().prepare_invoke();
+        let library = def.library();
+        let mut fcall = redis::cmd("FCALL");
+        fcall.arg(&library.name).arg(def.roles.len());
         for role in def.roles {
-            invocation.key(self.inner.keys.queue_key(queue, role));
+            fcall.arg(self.inner.keys.queue_key(queue, role));
         }
         for field in def.policy {
-            invocation.arg(self.inner.policy_args.get(field).map_or("", String::as_str));
+            fcall.arg(self.inner.policy_args.get(field).map_or("", String::as_str));
         }
-        invocation.arg(rand::random::<u32>()).arg(calls.len());
+        fcall.arg(rand::random::<u32>()).arg(calls.len());
         for call in calls {
-            invocation.arg(call.args.len());
+            fcall.arg(call.args.len());
             for arg in &call.args {
-                invocation.arg(arg.as_slice());
+                fcall.arg(arg.as_slice());
             }
         }
         let started = Instant::now();
@@ -291,7 +293,7 @@ impl Engine {
         };
         let value = {
             let _busy = self.inner.in_flight.enter();
-            conn.invoke(&invocation).await
+            conn.fcall(&fcall, library).await
         };
         let value = self
             .observe(def.name, started, value)

@@ -2,14 +2,21 @@
 //!
 //! Each op declares its script next to itself (`dispatch/lease.rs` declares `LEASE`, built
 //! from `dispatch/lease.lua`) with the `script!` macro: the key roles it is passed, the policy
-//! fields it reads and the prelude pieces (`prelude/`) it needs. The script is put together at
+//! fields it reads and the prelude pieces (`prelude/`) it needs. Its source is put together at
 //! compile time from a shebang with its flags, `local POLICY_FIELDS = {...}`, the pieces, and
-//! its own file (run once per call it carries:
-//! concurrent calls travel together, see `store/lanes.rs`), so it is one self-contained
-//! EVALSHA that can reach exactly the keys it declares (`K.<role>` in Lua). `redis::Script` sends EVALSHA and, when Redis answers NOSCRIPT (after a restart,
-//! failover or SCRIPT FLUSH), loads the script and retries once.
+//! its own file (run once per call it carries: concurrent calls travel together, see
+//! `store/lanes.rs`). Redis keeps it as a function library of its own (`Library`), called with
+//! `FCALL`, that can reach exactly the keys it declares (`K.<role>` in Lua). When Redis does
+//! not have the library (the first call, a restart without persistence, a new primary,
+//! `FUNCTION FLUSH`), the call loads it and tries again once (`conn::Conn::fcall`).
 //!
-//! Why the shebang flags (Redis 7+): when Redis is out of memory, a script without
+//! Why functions rather than `EVALSHA`: Redis runs a script's whole text on every `EVALSHA`,
+//! and with the prelude's hundred functions that was most of a call's Redis time (making each
+//! closure walks Lua's list of open upvalues). A library's text runs once, at load
+//! (prelude/base.lua says what is made again for each call).
+//!
+//! Why the flags (Redis 7+; the shebang's become the function's): when Redis is out of
+//! memory, a script without
 //! `allow-oom` is refused whole before it runs, so a refused call leaves no trace. Only calls
 //! that shrink or keep state are `allow-oom`: leasing, heartbeats, an ack without a result, a
 //! fail with a short error, the reaper and reads. An ack with a result and a fail with a long
@@ -32,7 +39,7 @@ pub struct ScriptDef {
     #[cfg_attr(not(test), allow(dead_code))] // checked by the unit tests below
     pieces: &'static [&'static str],
     source: &'static str,
-    script: OnceLock<Script>,
+    library: OnceLock<Library>,
 }
 
 impl ScriptDef {
@@ -49,39 +56,80 @@ impl ScriptDef {
             policy,
             pieces,
             source,
-            script: OnceLock::new(),
+            library: OnceLock::new(),
         }
     }
 
-    /// The script, put together and hashed on first use.
-    pub fn script(&self) -> &Script {
-        self.script.get_or_init(|| Script::new(&self.text()))
+    /// The script as a Redis function library, put together on first use.
+    pub fn library(&self) -> &Library {
+        self.library.get_or_init(|| self.build_library())
     }
 
-    /// The text sent to Redis: the shebang, then `K` and `POLICY` as table constructors naming
-    /// this script's roles and fields, then the rest. Why constructors: Redis runs a script's
-    /// whole text on every call, and a constructor with constant keys is one presized table,
-    /// where filling one in a loop from a list of names cost ~3 us a call for the 42 roles of a
-    /// task script (and as much again for the policy's defaults). `prelude/base.lua` lays the
-    /// queue's own policy values over the defaults.
-    fn text(&self) -> String {
+    /// The library text: `#!lua name=<name>`; the per-call `KEYS`, `ARGV`, `K` and `POLICY`;
+    /// `frame_tables`, which makes `K` and `POLICY` for a call as table constructors naming
+    /// this script's roles and fields (a constructor with constant keys is one presized table:
+    /// filling one in a loop cost ~3 us a call for the 42 roles of a task script); the source
+    /// (pieces, body, `run_calls`); and the registration of `run_calls` under the library's
+    /// name, with the shebang's flags. The name carries a digest of all that, so two versions
+    /// of taskgate on one Redis never call each other's code.
+    fn build_library(&self) -> Library {
         use std::fmt::Write;
 
         let (shebang, rest) = self.source.split_once('\n').expect("a shebang line");
-        let mut text = String::with_capacity(self.source.len() + 2048);
-        text.push_str(shebang);
-        text.push_str("\nlocal K = {");
+        let flags = shebang
+            .split_once("flags=")
+            .map(|(_, flags)| {
+                flags
+                    .split(',')
+                    .map(|f| format!("'{}'", f.trim()))
+                    .collect()
+            })
+            .unwrap_or_else(Vec::new)
+            .join(", ");
+        let mut body = String::with_capacity(self.source.len() + 2048);
+        body.push_str("local function frame_tables()\n  K = {");
         for (i, role) in self.roles.iter().enumerate() {
-            let _ = write!(text, "{role} = KEYS[{}], ", i + 1);
+            let _ = write!(body, "{role} = KEYS[{}], ", i + 1);
         }
-        text.push_str("}\nlocal POLICY = {");
+        body.push_str("}\n  POLICY = {");
         for (i, field) in self.policy.iter().enumerate() {
-            let _ = write!(text, "['{field}'] = tonumber(ARGV[{}]), ", i + 1);
+            let _ = write!(body, "['{field}'] = tonumber(ARGV[{}]), ", i + 1);
         }
-        text.push_str("}\n");
-        text.push_str(rest);
-        text
+        body.push_str("}\nend\n");
+        body.push_str(rest);
+        let digest = Script::new(&format!("{flags}\n{body}"))
+            .get_hash()
+            .to_owned();
+        let name = format!("tg_{}_{}", self.name, &digest[..16]);
+        // KEYS and ARGV are the call's (set by `run_calls`); an EVAL script starts from the
+        // globals of those names, which a library does not have while it loads.
+        let text = format!(
+            "#!lua name={name}\nlocal KEYS, ARGV, K, POLICY = {{}}, {{}}, {{}}, {{}}\n{body}\n\
+             redis.register_function{{function_name = '{name}', callback = run_calls, \
+             flags = {{{flags}}}}}\n"
+        );
+        let eval_text = format!(
+            "{shebang}\nlocal KEYS, ARGV, K, POLICY = KEYS, ARGV, {{}}, {{}}\n{body}\n\
+             return run_calls(KEYS, ARGV)\n"
+        );
+        Library {
+            name,
+            text,
+            eval_sha: Script::new(&eval_text).get_hash().to_owned(),
+            eval_text,
+        }
     }
+}
+
+/// A script as Redis keeps it: one library holding one function of the same name; and the
+/// same code as an EVAL script, for when Redis refuses to load the library (it is full:
+/// `FUNCTION LOAD` is refused at `maxmemory` where `SCRIPT LOAD` is not; or an ACL allows
+/// scripts and not functions), so that what a full Redis still lets run, runs.
+pub struct Library {
+    pub name: String,
+    pub text: String,
+    pub eval_text: String,
+    pub eval_sha: String,
 }
 
 /// Builds a `ScriptDef` at compile time from what the script declares:

@@ -105,7 +105,7 @@ async fn a_batch_over_the_limit_is_refused_whole_and_changes_nothing() {
 }
 
 /// 250 acks are three scripts (100 + 100 + 50), sent together: one round trip's wait, and no
-/// command but those three EVALSHAs.
+/// command but those three FCALLs.
 #[tokio::test]
 async fn a_batch_of_acks_is_sent_to_redis_at_once() {
     let redis = RedisServer::start();
@@ -145,6 +145,6 @@ async fn a_batch_of_acks_is_sent_to_redis_at_once() {
         assert!(results.iter().all(|r| r["status"] == 200), "{}", reply.body);
     })
     .await;
-    assert_eq!(commands, vec!["evalsha"; 3]);
+    assert_eq!(commands, vec!["fcall"; 3]);
     assert_eq!(app.queue_stats(&q).await["totals"]["completed"], 251);
 }

@@ -31,8 +31,8 @@ pub async fn setup(name: &str) -> (RedisServer, Arc<TestApp>, String) {
     (redis, app, queue(name))
 }
 
-/// Loads every script the tests here count into Redis's script cache, so that no first call's
-/// `NOSCRIPT` retry shows as a second script call.
+/// Loads every script the tests here count into Redis (each its function library), so that no
+/// first call's load and retry shows as a second script call.
 pub async fn warm(app: &TestApp) {
     let q = queue("warm");
     let tasks = json!({"tasks": [{"payload": 1}, {"payload": 2}, {"payload": 3}]});

@@ -51,14 +51,18 @@ impl Monitor {
         .await;
     }
 
-    /// The script calls (`EVALSHA`/`EVAL` sent by a client, not commands run inside a script)
+    /// The script calls (`FCALL`, or `EVALSHA`/`EVAL` where Redis refused the library, sent by
+    /// a client, not commands run inside a script)
     /// that carried at least one of `markers`, and how many times each marker was carried in all.
     pub fn scripts_carrying(&self, markers: &[String]) -> (usize, Vec<usize>) {
         let lines = self.lines.lock().expect("lines");
         let scripts: Vec<&String> = lines
             .iter()
             .filter(|l| {
-                !l.contains(" lua]") && (l.contains("\"EVALSHA\"") || l.contains("\"EVAL\""))
+                !l.contains(" lua]")
+                    && ["\"FCALL\"", "\"EVALSHA\"", "\"EVAL\""]
+                        .iter()
+                        .any(|c| l.contains(c))
             })
             .collect();
         let carrying = scripts

@@ -139,8 +139,9 @@ async fn a_lease_whose_reply_was_lost_is_recovered_with_its_request_id() {
         .await;
     let body = json!({"request_id": "lost-1", "lease_ms": 30000});
     let path = format!("{}/v1/queues/{q}/leases", app.base);
-    // Load the lease script first: otherwise Redis answers the stalled call with NOSCRIPT, and
-    // the reload is never sent because the server drops a request whose client has gone.
+    // Load the lease script first: otherwise Redis answers the stalled call with "Function not
+    // found", and the load is never sent because the server drops a request whose client has
+    // gone.
     assert!(app.lease(&queue("warm-up"), json!({})).await.is_empty());
 
     let stall = redis.stall(800);

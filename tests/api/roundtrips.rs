@@ -1,5 +1,5 @@
 //! The hot path's cost in Redis: submit, lease and ack each send exactly one command to Redis
-//! (one EVALSHA). Counted with `MONITOR` on a Redis of the test's own, which lists every
+//! (one FCALL). Counted with `MONITOR` on a Redis of the test's own, which lists every
 //! command clients send, and marks the commands a script runs inside Redis as `[... lua]`.
 
 use std::io::{BufRead, BufReader, Write};
@@ -46,7 +46,7 @@ async fn commands_until_marker(
         if line.contains(&format!("\"{marker}\"")) {
             return seen;
         }
-        // Client commands look like `+<time> [0 127.0.0.1:port] "evalsha" ...`; the commands a
+        // Client commands look like `+<time> [0 127.0.0.1:port] "fcall" ...`; the commands a
         // script runs inside Redis are `[0 lua]` and cost no round trip.
         if line.starts_with('+') && line.contains(" [") && !line.contains(" lua] ") && line != "+OK"
         {
@@ -75,7 +75,7 @@ where
     commands_until_marker(&lines, &mut conn, "after").await
 }
 
-/// Each of submit, lease and ack costs one Redis round trip: one EVALSHA and nothing else.
+/// Each of submit, lease and ack costs one Redis round trip: one FCALL and nothing else.
 #[tokio::test]
 async fn submit_lease_and_ack_are_one_redis_command_each() {
     let redis = RedisServer::start();
@@ -98,14 +98,14 @@ async fn submit_lease_and_ack_are_one_redis_command_each() {
     app.submit(&q, json!({"payload": 1})).await;
     assert_eq!(
         commands_until_marker(&lines, &mut conn, "m1").await,
-        vec!["evalsha"],
+        vec!["fcall"],
         "submit"
     );
 
     let lease = app.lease_one(&q).await;
     assert_eq!(
         commands_until_marker(&lines, &mut conn, "m2").await,
-        vec!["evalsha"],
+        vec!["fcall"],
         "lease"
     );
 
@@ -113,7 +113,7 @@ async fn submit_lease_and_ack_are_one_redis_command_each() {
     assert_eq!(acked.status, reqwest::StatusCode::OK);
     assert_eq!(
         commands_until_marker(&lines, &mut conn, "m3").await,
-        vec!["evalsha"],
+        vec!["fcall"],
         "ack"
     );
 }

@@ -1,5 +1,6 @@
-//! The NOSCRIPT path: after Redis forgets its scripts (restart, failover, `SCRIPT FLUSH`),
-//! every operation reloads its script and works.
+//! When Redis forgets taskgate's code (restart without persistence, failover, `FUNCTION
+//! FLUSH`, `SCRIPT FLUSH`), every operation loads it again and works; and when Redis refuses to
+//! load it (full), what a full Redis still allows runs as an EVAL script.
 
 use deadpool_redis::redis;
 use reqwest::StatusCode;
@@ -9,16 +10,69 @@ use crate::harness::{RedisServer, TestApp, eventually, queue};
 
 async fn flush_scripts(redis: &RedisServer) {
     let mut conn = redis.connection().await;
-    let _: () = redis::cmd("SCRIPT")
-        .arg("FLUSH")
-        .query_async(&mut conn)
-        .await
-        .expect("SCRIPT FLUSH");
+    for kind in ["FUNCTION", "SCRIPT"] {
+        let _: () = redis::cmd(kind)
+            .arg("FLUSH")
+            .query_async(&mut conn)
+            .await
+            .expect("FLUSH");
+    }
+}
+
+/// How many calls Redis has taken of `command` (`fcall`, `evalsha`).
+async fn calls_of(redis: &RedisServer, command: &str) -> u64 {
+    let info: String = redis.cmd(&["INFO", "commandstats"]).await;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A full Redis refuses `FUNCTION LOAD`: with taskgate's functions gone (a restart without
+/// persistence whose data filled it up again), a lease still runs, as an EVAL script, and a
+/// submit is still refused as a full Redis refuses it (503), not failed otherwise. Once there
+/// is room, the functions load again and calls go back to `FCALL`.
+#[tokio::test]
+async fn a_full_redis_that_lost_the_functions_still_runs_what_it_allows() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("full-noscript");
+    app.submit(&q, json!({"payload": "before"})).await;
+    flush_scripts(&redis).await;
+    let used: String = redis.cmd(&["INFO", "memory"]).await;
+    let used = used
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .expect("used_memory")
+        .trim()
+        .to_owned();
+    let () = redis.cmd(&["CONFIG", "SET", "maxmemory", &used]).await;
+
+    let evals = calls_of(&redis, "evalsha").await;
+    let lease = app.lease_one(&q).await;
+    assert_eq!(lease["task"]["payload"], "before");
+    assert!(
+        calls_of(&redis, "evalsha").await > evals,
+        "the lease did not run as an EVAL script"
+    );
+    let refused = app
+        .post(&format!("/v1/queues/{q}/tasks"), json!({"payload": "full"}))
+        .await;
+    refused.assert_problem(503, "unavailable");
+
+    let () = redis.cmd(&["CONFIG", "SET", "maxmemory", "0"]).await;
+    let fcalls = calls_of(&redis, "fcall").await;
+    let acked = app.worker_call(&lease, "ack", json!({})).await;
+    assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
+    assert!(
+        calls_of(&redis, "fcall").await > fcalls,
+        "the ack was not an FCALL"
+    );
 }
 
 /// Every script (submit, get, lease with and without a request id, heartbeat, ack with and
 /// without a result, fail with a short and a long error, quarantine, and the reaper's sweep)
-/// works right after `SCRIPT FLUSH`.
+/// works right after `FUNCTION FLUSH` and `SCRIPT FLUSH`.
 #[tokio::test]
 async fn every_operation_survives_script_flush() {
     let redis = RedisServer::start();
@@ -102,7 +156,7 @@ async fn every_operation_survives_script_flush() {
     eventually("the expired lease to be reclaimed", || async move {
         flush_scripts(redis).await;
         let tick = reaper.lock().await.tick().await;
-        assert_eq!(tick.queues_failed, 0, "sweep after SCRIPT FLUSH: {tick:?}");
+        assert_eq!(tick.queues_failed, 0, "sweep after the flush: {tick:?}");
         (tick.reclaimed > 0).then_some(())
     })
     .await;

@@ -58,11 +58,15 @@ async fn a_refused_subscription_is_retried_with_a_growing_pause() {
     assert!(opened <= 8, "{opened} connections opened in 3 s");
 }
 
-/// Script calls Redis has taken so far (`EVALSHA` and `EVAL`, answered or refused).
+/// Script calls Redis has taken so far (`FCALL`, `EVALSHA` and `EVAL`, answered or refused).
 async fn script_calls(redis: &RedisServer) -> u64 {
     let info: String = redis.cmd(&["INFO", "commandstats"]).await;
     info.lines()
-        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter(|l| {
+            ["cmdstat_fcall:", "cmdstat_evalsha:", "cmdstat_eval:"]
+                .iter()
+                .any(|c| l.starts_with(c))
+        })
         .flat_map(|l| l.split(&[':', ','][..]))
         .filter_map(|field| field.split_once('='))
         .filter(|(name, _)| matches!(*name, "calls" | "failed_calls" | "rejected_calls"))

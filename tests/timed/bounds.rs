@@ -54,7 +54,7 @@ pub(crate) async fn scripts_run(redis: &RedisServer) -> Vec<(i64, String)> {
                 return None;
             };
             text(args.first())
-                .eq_ignore_ascii_case("evalsha")
+                .eq_ignore_ascii_case("fcall")
                 .then(|| (*micros, text(args.get(1))))
         })
         .collect()

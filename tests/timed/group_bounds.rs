@@ -40,7 +40,7 @@ async fn lease_p90_us(redis: &RedisServer, app: &TestApp, q: &str, leases: usize
         .filter_map(|entry| match entry {
             redis::Value::Array(fields) => match (&fields[2], &fields[3]) {
                 (redis::Value::Int(us), redis::Value::Array(args))
-                    if matches!(&args[0], redis::Value::BulkString(c) if c == b"EVALSHA") =>
+                    if matches!(&args[0], redis::Value::BulkString(c) if c == b"FCALL") =>
                 {
                     Some(*us as u64)
                 }

@@ -1,7 +1,15 @@
--- base.lua: the frame every taskgate script runs in. Scripts are put together (store/script.rs)
--- as: shebang, `local K = {...}` and `local POLICY = {...}` (made for the script when it is
--- first used), `local POLICY_FIELDS = {...}`, the limits, this frame, the prelude pieces the
--- script declares, the script's body.
+-- base.lua: the frame every taskgate script runs in. Each script is a Redis function library
+-- (store/script.rs): `#!lua name=...`; the per-call `KEYS`, `ARGV`, `K`, `POLICY` and
+-- `frame_tables`, which makes `K` and `POLICY` for a call; `local POLICY_FIELDS = {...}`; the
+-- limits; this frame; the prelude pieces the script declares; the script's body as `call`; and
+-- `run_calls` (prelude/calls.lua), the function Redis calls.
+--
+-- Why a library: Redis runs an EVAL script's whole text on every call, and making the
+-- prelude's functions anew each time cost more than most calls' own work (~20 us of Redis for
+-- a lease's, BENCHMARKS.md). A library's text runs once, when it is loaded: its functions stay.
+-- So everything here that belongs to one call is made again by `begin_call`, never kept from
+-- the last: the clock, the policy, the events, the budgets, and what pieces register with
+-- `on_each_call`.
 --
 -- KEYS: the roles the script declared, in that order; `K.<role>` names each key. A script uses
 -- only the roles it declared (a unit test checks), so it never touches a key it was not passed.
@@ -20,18 +28,20 @@
 
 -- The effective policy, for the fields this script reads (POLICY_FIELDS, declared with the
 -- script; a unit test checks it reads no other): `POLICY` opens with the server's defaults,
--- and the queue's own values (its `policy` hash) go over them here, read in this same atomic
+-- and the queue's own values (its `policy` hash) go over them, read in this same atomic
 -- step so a change applies to the very next call on every instance. The whole hash is read: it
 -- holds only what the policy API wrote (a value per field set, and three `~` fields), and
 -- one `HGETALL` costs less than an `HMGET` of every field a task script reads. A stored value
 -- that is not a number (a hand-edited hash) is ignored; a field the script does not read is
 -- never looked at. Booleans are 1 and 0.
-if K.policy and #POLICY_FIELDS > 0 then
-  local own = redis.call('HGETALL', K.policy)
-  for i = 1, #own, 2 do
-    local value = tonumber(own[i + 1])
-    if value then
-      POLICY[own[i]] = value
+local function read_policy()
+  if K.policy and #POLICY_FIELDS > 0 then
+    local own = redis.call('HGETALL', K.policy)
+    for i = 1, #own, 2 do
+      local value = tonumber(own[i + 1])
+      if value then
+        POLICY[own[i]] = value
+      end
     end
   end
 end
@@ -60,7 +70,8 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local now = now_ms()
+-- The Redis clock when the call began (`begin_call`).
+local now = 0
 
 local QUARANTINED = {}
 local UNSTARTED = 0
@@ -73,7 +84,7 @@ local UNSTARTED = 0
 -- frees many slots at once), "t <id>" a task changed state,
 -- "q <hex>" a lease call recorded leases under this request id (hex-encoded: ids may hold
 -- spaces), so other calls waiting with the same id answer them at once.
-local EVENTS = { ready = 0, rsets = {}, slots = 0, tasks = {}, requests = {} }
+local EVENTS = {}
 
 local function publish_events()
   if not K.events then
@@ -109,7 +120,28 @@ end
 -- batch is bounded as one call is (limits.lua): a lease settles expired leases and due tasks
 -- once per script call, and the task bytes its leases hand out count against one budget (a
 -- call that finds it spent answers 'again' and the server sends it anew).
-local SHARED = { settled = false, lease_bytes = 0 }
+local SHARED = {}
+
+-- What pieces keep for one script call (a cache, what it touched), made anew by `begin_call`.
+-- (Registered while the library loads, when Redis lends a script no library such as `table`.)
+local EACH_CALL = {}
+local function on_each_call(reset)
+  EACH_CALL[#EACH_CALL + 1] = reset
+end
+
+-- Makes this call's frame; nothing from the last call of this function survives it.
+local function begin_call()
+  frame_tables()
+  read_policy()
+  ARG_BASE, ARG_COUNT, seeded = 0, 0, false
+  now = now_ms()
+  QUARANTINED, UNSTARTED = {}, 0
+  EVENTS = { ready = 0, rsets = {}, slots = 0, tasks = {}, requests = {} }
+  SHARED = { settled = false, lease_bytes = 0 }
+  for i = 1, #EACH_CALL do
+    EACH_CALL[i]()
+  end
+end
 
 -- The first member of `name`'s range in the lex index `key`, whose members are "<name> <rest>"
 -- (a group's or a requirement set's): names hold no space, and a space sorts below every

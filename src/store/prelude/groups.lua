@@ -59,7 +59,10 @@ end
 
 -- The requirement sets whose `rheads` / `rturn` ranges this script call changed, so a lease
 -- re-reads only those of the first entries it keeps per set (prelude/choice.lua).
-local TURNS_TOUCHED = { heads = {}, turns = {} }
+local TURNS_TOUCHED
+on_each_call(function()
+  TURNS_TOUCHED = { heads = {}, turns = {} }
+end)
 
 -- Notes that set `rset`'s ranges changed.
 local function turns_touched(rset)

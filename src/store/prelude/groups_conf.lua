@@ -5,7 +5,10 @@
 -- `ordered` is the queue's alone.
 
 -- Each group's limits, read once per script call.
-local GROUP_CONF = {}
+local GROUP_CONF
+on_each_call(function()
+  GROUP_CONF = {}
+end)
 
 local function group_conf(g)
   local conf = GROUP_CONF[g]

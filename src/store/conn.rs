@@ -50,15 +50,18 @@ struct Health {
 
 impl Conn {
     /// Calls a script's function (`FCALL`, in a cluster in its keys' slot). When Redis does not
-    /// have it (a restart without persistence, a new node, `FUNCTION FLUSH`, or simply the
-    /// first call of this version), loads the library (on every primary of a cluster) and
-    /// calls again, once. When Redis refuses to load it (full, or an ACL), runs the same code
-    /// as an EVAL script instead (`EVALSHA`, loading it on `NOSCRIPT`).
+    /// have it (a restart without persistence, a new primary, `FUNCTION FLUSH`, or simply the
+    /// first call of this version), loads the library on that slot's primary and calls again,
+    /// once. When Redis refuses to load it (`OOM`: it is full; `NOPERM`: an ACL allows scripts
+    /// but not functions) or to call it (`NOPERM`), runs the same code as an EVAL script
+    /// instead. Any other refusal (a library that does not compile) is an error, not hidden.
     pub async fn fcall(
         &mut self,
         fcall: &redis::Cmd,
         library: &Library,
     ) -> Result<Value, StoreError> {
+        // Its slot's key (the first), needed only on the way that loads.
+        let first_key = || nth_arg(fcall, 3);
         let result = match self.send(fcall).await {
             Err(err)
                 if err
@@ -66,15 +69,19 @@ impl Conn {
                     .is_some_and(|d| d.starts_with("Function not found")) =>
             {
                 let mut load = redis::cmd("FUNCTION");
-                // REPLACE: another instance may load the same library at the same moment.
-                load.arg("LOAD").arg("REPLACE").arg(&library.text);
-                match self.send::<Value>(&load).await {
+                load.arg("LOAD").arg(&library.text);
+                match self.send_to_slot::<Value>(&load, &first_key()).await {
                     Ok(_) => self.send(fcall).await,
-                    Err(err) if matches!(err.code(), Some("OOM" | "NOPERM" | "ERR")) => {
-                        self.evalsha(fcall, library).await
+                    // Another call (of this instance or another) loaded it first.
+                    Err(err) if err.detail().is_some_and(|d| d.contains("already exists")) => {
+                        self.send(fcall).await
                     }
+                    Err(err) if refused(&err) => self.evalsha(fcall, library, &first_key()).await,
                     Err(err) => Err(err),
                 }
+            }
+            Err(err) if err.code() == Some("NOPERM") => {
+                self.evalsha(fcall, library, &first_key()).await
             }
             other => other,
         };
@@ -87,24 +94,20 @@ impl Conn {
         &mut self,
         fcall: &redis::Cmd,
         library: &Library,
+        first_key: &str,
     ) -> Result<Value, RedisError> {
         let mut evalsha = redis::cmd("EVALSHA");
         evalsha.arg(&library.eval_sha);
-        let mut first_key = None;
-        for (n, arg) in fcall.args_iter().enumerate().skip(2) {
+        for arg in fcall.args_iter().skip(2) {
             if let redis::Arg::Simple(bytes) = arg {
                 evalsha.arg(bytes);
-                if n == 3 {
-                    first_key = Some(String::from_utf8_lossy(bytes).into_owned());
-                }
             }
         }
         match self.send(&evalsha).await {
             Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 let mut load = redis::cmd("SCRIPT");
                 load.arg("LOAD").arg(&library.eval_text);
-                self.send_to_slot::<String>(&load, first_key.as_deref().unwrap_or(""))
-                    .await?;
+                self.send_to_slot::<String>(&load, first_key).await?;
                 self.send(&evalsha).await
             }
             other => other,
@@ -215,6 +218,19 @@ impl Conn {
             Err(_) => self.health.timeouts_in_a_row.store(0, Ordering::Relaxed),
         }
         result.map_err(|err| classify(&err))
+    }
+}
+
+/// Whether Redis refused to load a library for a reason an EVAL script does not have.
+fn refused(err: &RedisError) -> bool {
+    matches!(err.code(), Some("OOM" | "NOPERM"))
+}
+
+/// The `n`th argument of `cmd` (0 is the command's name) as text, or "".
+fn nth_arg(cmd: &redis::Cmd, n: usize) -> String {
+    match cmd.args_iter().nth(n) {
+        Some(redis::Arg::Simple(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
     }
 }
 

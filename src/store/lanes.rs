@@ -6,7 +6,7 @@
 //! window. A call that finds a script of its lane already on its way to Redis waits in line;
 //! when that script is answered, everyone waiting (up to the batch bounds, in arrival order)
 //! leaves together in the next one, on a task of its own, and gets exactly its own reply. So
-//! under load the frame of a script call (the `EVALSHA`, the prelude, the policy read, the
+//! under load the frame of a script call (the `FCALL`, the frame, the policy read, the
 //! clock, the round trip, a replicated write's `WAIT`) is paid once per batch, not per call.
 //!
 //! - A lane is one queue's, and every key of a queue shares its Cluster slot, so a batch runs

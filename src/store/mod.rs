@@ -112,3 +112,13 @@ pub fn open(
         engine,
     })
 }
+
+/// Every script's Redis function library, as (name, text): for the test that loads each into a
+/// real Redis (a library that does not load would fail its first call, not this build).
+#[doc(hidden)]
+pub fn libraries() -> impl Iterator<Item = (&'static str, &'static str)> {
+    script::SCRIPTS.iter().map(|def| {
+        let library = def.library();
+        (library.name.as_str(), library.text.as_str())
+    })
+}

@@ -32,8 +32,10 @@ while arg(i) do
     end
     if first_time and ok and type(meta) == 'table' and type(meta.rset) == 'string' then
       -- A live task with requirements leaves its set as a finished one does.
+      -- (Read as stored: a priority of 0 is not stored, prelude/record.lua.)
       if meta.state == 'ready' and not meta.group and type(meta.seq) == 'string'
-          and tonumber(meta.priority) then
+          and (meta.priority == nil or tonumber(meta.priority)) then
+        meta.priority = tonumber(meta.priority) or 0
         redis.call('ZREM', K.rready, req_member(id, meta))
       end
       if meta.state == 'ready' or meta.state == 'scheduled' or meta.state == 'leased'

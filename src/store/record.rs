@@ -14,7 +14,8 @@ use crate::model::{
 };
 
 /// The metadata a script keeps per task (`meta` hash). Fields the API never shows are skipped.
-/// The scripts normalize it before returning it, so defaults here are a second line only.
+/// A priority or counter that is 0 is not stored (prelude/record.lua): the serde defaults here
+/// are what fill them in.
 #[derive(Debug, Deserialize)]
 pub struct TaskMeta {
     pub state: TaskState,

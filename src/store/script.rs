@@ -11,8 +11,8 @@
 //! `FUNCTION FLUSH`), the call loads it and tries again once (`conn::Conn::fcall`).
 //!
 //! Why functions rather than `EVALSHA`: Redis runs a script's whole text on every `EVALSHA`,
-//! and with the prelude's hundred functions that was most of a call's Redis time (making each
-//! closure walks Lua's list of open upvalues). A library's text runs once, at load
+//! and making the prelude's hundred functions anew was about as much Redis time as a call's
+//! own work (each closure made walks Lua's list of open upvalues; BENCHMARKS.md). A library's text runs once, at load
 //! (prelude/base.lua says what is made again for each call).
 //!
 //! Why the flags (Redis 7+; the shebang's become the function's): when Redis is out of
@@ -97,24 +97,29 @@ impl ScriptDef {
         }
         body.push_str("}\nend\n");
         body.push_str(rest);
-        let digest = Script::new(&format!("{flags}\n{body}"))
-            .get_hash()
-            .to_owned();
-        let name = format!("tg_{}_{}", self.name, &digest[..16]);
         // KEYS and ARGV are the call's (set by `run_calls`); an EVAL script starts from the
-        // globals of those names, which a library does not have while it loads.
-        let text = format!(
-            "#!lua name={name}\nlocal KEYS, ARGV, K, POLICY = {{}}, {{}}, {{}}, {{}}\n{body}\n\
-             redis.register_function{{function_name = '{name}', callback = run_calls, \
+        // globals of those names, which a library does not have while it loads. The name is a
+        // digest of the whole library text (with `NAME` in its place), so any change to it
+        // makes a new library.
+        let template = format!(
+            "#!lua name=NAME\nlocal KEYS, ARGV, K, POLICY = {{}}, {{}}, {{}}, {{}}\n{body}\n\
+             redis.register_function{{function_name = 'NAME', callback = run_calls, \
              flags = {{{flags}}}}}\n"
         );
+        let digest = Script::new(&template).get_hash().to_owned();
+        let name = format!("tg_{}_{}", self.name, &digest[..16]);
         let eval_text = format!(
             "{shebang}\nlocal KEYS, ARGV, K, POLICY = KEYS, ARGV, {{}}, {{}}\n{body}\n\
              return run_calls(KEYS, ARGV)\n"
         );
         Library {
+            text: template
+                .replace("name=NAME", &format!("name={name}"))
+                .replace(
+                    "function_name = 'NAME'",
+                    &format!("function_name = '{name}'"),
+                ),
             name,
-            text,
             eval_sha: Script::new(&eval_text).get_hash().to_owned(),
             eval_text,
         }
@@ -122,9 +127,9 @@ impl ScriptDef {
 }
 
 /// A script as Redis keeps it: one library holding one function of the same name; and the
-/// same code as an EVAL script, for when Redis refuses to load the library (it is full:
-/// `FUNCTION LOAD` is refused at `maxmemory` where `SCRIPT LOAD` is not; or an ACL allows
-/// scripts and not functions), so that what a full Redis still lets run, runs.
+/// same code as an EVAL script, for when Redis refuses the library (`conn::Conn::fcall`: it is
+/// full, and `FUNCTION LOAD` is refused at `maxmemory` where `SCRIPT LOAD` is not; or an ACL
+/// allows scripts and not functions), so that what a full Redis still lets run, runs.
 pub struct Library {
     pub name: String,
     pub text: String,
@@ -190,235 +195,62 @@ macro_rules! script {
 }
 pub(crate) use script;
 
+/// Every script. A new script is one more line here (the unit tests check each, and an API
+/// test loads each library into Redis).
+pub(crate) static SCRIPTS: &[&ScriptDef] = &[
+    &super::tasks::SUBMIT,
+    &super::tasks::SUBMIT_BATCH,
+    &super::tasks::GET,
+    &super::tasks::PEEK,
+    &super::dispatch::LEASE,
+    &super::dispatch::HEARTBEAT,
+    &super::dispatch::HEARTBEAT_WITH_PROGRESS,
+    &super::dispatch::ACK,
+    &super::dispatch::ACK_WITH_RESULT,
+    &super::dispatch::ACK_BATCH,
+    &super::dispatch::ACK_BATCH_WITH_RESULTS,
+    &super::dispatch::FAIL,
+    &super::dispatch::FAIL_WITH_LONG_ERROR,
+    &super::sweep::REAP,
+    &super::quarantine::QUARANTINE,
+    &super::policies::POLICY,
+    &super::queues::STATS,
+    &super::queues::HISTORY,
+    &super::queues::NOTE_HISTORY,
+    &super::queues::WORKERS,
+    &super::tasks::CANCEL,
+    &super::tasks::EXPLAIN,
+    &super::tasks::LIST,
+    &super::queues::REDRIVE,
+    &super::queues::PURGE_DEAD,
+    &super::queues::DROP,
+    &super::groups::VIEW,
+    &super::groups::WRITE,
+    &super::schedules::READ,
+    &super::schedules::LIST,
+    &super::schedules::WRITE,
+    &super::schedules::WRITE_IN_PLACE,
+    &super::schedules::DELETE,
+    &super::schedules::DUE,
+    &super::schedules::FIRE,
+    &super::deps::EXISTS,
+    &super::deps::LINK,
+    &super::deps::LINKED,
+    &super::deps::RESOLVE,
+    &super::deps::RESOLVE_WITH_RESULT,
+    &super::deps::OUTBOX,
+    &super::deps::DELIVERED,
+    &super::deps::DUE,
+    &super::flows::BEGIN,
+    &super::flows::COMMIT,
+    &super::flows::FORGET,
+    &super::flows::ABORT,
+    &super::flows::DISCARD,
+    &super::flows::READ,
+    &super::flows::DUE,
+    &super::flows::STATES,
+];
+
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use super::*;
-
-    /// Every script, for the tests here. A new script is one more line here.
-    const ALL: &[&ScriptDef] = &[
-        &super::super::tasks::SUBMIT,
-        &super::super::tasks::SUBMIT_BATCH,
-        &super::super::tasks::GET,
-        &super::super::tasks::PEEK,
-        &super::super::dispatch::LEASE,
-        &super::super::dispatch::HEARTBEAT,
-        &super::super::dispatch::HEARTBEAT_WITH_PROGRESS,
-        &super::super::dispatch::ACK,
-        &super::super::dispatch::ACK_WITH_RESULT,
-        &super::super::dispatch::ACK_BATCH,
-        &super::super::dispatch::ACK_BATCH_WITH_RESULTS,
-        &super::super::dispatch::FAIL,
-        &super::super::dispatch::FAIL_WITH_LONG_ERROR,
-        &super::super::sweep::REAP,
-        &super::super::quarantine::QUARANTINE,
-        &super::super::policies::POLICY,
-        &super::super::queues::STATS,
-        &super::super::queues::HISTORY,
-        &super::super::queues::NOTE_HISTORY,
-        &super::super::queues::WORKERS,
-        &super::super::tasks::CANCEL,
-        &super::super::tasks::EXPLAIN,
-        &super::super::tasks::LIST,
-        &super::super::queues::REDRIVE,
-        &super::super::queues::PURGE_DEAD,
-        &super::super::queues::DROP,
-        &super::super::groups::VIEW,
-        &super::super::groups::WRITE,
-        &super::super::schedules::READ,
-        &super::super::schedules::LIST,
-        &super::super::schedules::WRITE,
-        &super::super::schedules::WRITE_IN_PLACE,
-        &super::super::schedules::DELETE,
-        &super::super::schedules::DUE,
-        &super::super::schedules::FIRE,
-        &super::super::deps::EXISTS,
-        &super::super::deps::LINK,
-        &super::super::deps::LINKED,
-        &super::super::deps::RESOLVE,
-        &super::super::deps::RESOLVE_WITH_RESULT,
-        &super::super::deps::OUTBOX,
-        &super::super::deps::DELIVERED,
-        &super::super::deps::DUE,
-        &super::super::flows::BEGIN,
-        &super::super::flows::COMMIT,
-        &super::super::flows::FORGET,
-        &super::super::flows::ABORT,
-        &super::super::flows::DISCARD,
-        &super::super::flows::READ,
-        &super::super::flows::DUE,
-        &super::super::flows::STATES,
-    ];
-    use crate::model;
-
-    /// Every prelude piece a script may declare, with its source.
-    const PIECES: [(&str, &str); 16] = [
-        ("record", include_str!("prelude/record.lua")),
-        ("groups_conf", include_str!("prelude/groups_conf.lua")),
-        ("groups", include_str!("prelude/groups.lua")),
-        ("group_view", include_str!("prelude/group_view.lua")),
-        ("groups_mend", include_str!("prelude/groups_mend.lua")),
-        ("requires", include_str!("prelude/requires.lua")),
-        ("choice", include_str!("prelude/choice.lua")),
-        ("workers", include_str!("prelude/workers.lua")),
-        ("lifecycle", include_str!("prelude/lifecycle.lua")),
-        ("counts", include_str!("prelude/counts.lua")),
-        ("history", include_str!("prelude/history.lua")),
-        ("submit_one", include_str!("prelude/submit_one.lua")),
-        ("ack_one", include_str!("prelude/ack_one.lua")),
-        ("deps", include_str!("prelude/deps.lua")),
-        ("base", include_str!("prelude/base.lua")),
-        ("calls", include_str!("prelude/calls.lua")),
-    ];
-
-    /// The value of `local NAME = value` in the Lua limits.
-    fn lua_limit(name: &str) -> String {
-        let source = include_str!("prelude/limits.lua");
-        source
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("local {name} = ")))
-            .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
-            .unwrap_or_else(|| panic!("limits.lua has no {name}"))
-    }
-
-    /// The identifiers that follow `prefix` in `source` (`K.` gives the key roles named).
-    fn names_after(source: &str, prefix: &str) -> BTreeSet<String> {
-        source
-            .match_indices(prefix)
-            .map(|(at, _)| {
-                source[at + prefix.len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
-                    .collect::<String>()
-            })
-            .filter(|name| !name.is_empty())
-            .collect()
-    }
-
-    /// The policy fields a source reads: `POLICY.name` and `POLICY['dotted.name']`.
-    fn policy_reads(source: &str) -> BTreeSet<String> {
-        let mut fields = names_after(source, "POLICY.");
-        fields.extend(names_after(source, "POLICY['"));
-        fields
-    }
-
-    #[test]
-    fn lua_limits_agree_with_the_model() {
-        assert_eq!(
-            lua_limit("ERROR_HISTORY_MAX"),
-            model::ERROR_HISTORY_MAX.to_string()
-        );
-        assert_eq!(
-            lua_limit("BATCH_ITEMS_MAX"),
-            super::super::BATCH_ITEMS_MAX.to_string()
-        );
-        assert_eq!(
-            lua_limit("HISTORY_MINUTES"),
-            model::HISTORY_MINUTES.to_string()
-        );
-        assert_eq!(
-            lua_limit("REQUIREMENT_SETS_MAX"),
-            model::REQUIREMENT_SETS_MAX.to_string()
-        );
-        assert_eq!(
-            lua_limit("SCHEDULE_TICK_KEY_MS"),
-            model::schedule::SCHEDULE_TICK_KEY_MS.to_string()
-        );
-        assert_eq!(
-            lua_limit("SCHEDULE_RUNS_KEPT"),
-            model::schedule::LAST_RUNS.to_string()
-        );
-        assert_eq!(
-            lua_limit("WORKERS_PER_QUEUE_MAX"),
-            model::WORKERS_PER_QUEUE_MAX.to_string()
-        );
-        for (name, value) in [
-            (
-                "DEPENDENCY_RESULTS_MAX_BYTES",
-                model::DEPENDENCY_RESULTS_MAX_BYTES as u64,
-            ),
-            ("DEPENDENCY_LINK_GRACE_MS", model::DEPENDENCY_LINK_GRACE_MS),
-            ("DEPENDENCY_RECHECK_MS", model::DEPENDENCY_RECHECK_MS),
-            ("OUTBOX_GRACE_MS", model::OUTBOX_GRACE_MS),
-            ("FLOW_COMMIT_MS", model::FLOW_COMMIT_MS),
-        ] {
-            assert_eq!(lua_limit(name), value.to_string(), "{name}");
-        }
-    }
-
-    /// Each script's POLICY_FIELDS are model fields; the policy write names all of them, in the
-    /// model's order (its arguments may set any).
-    #[test]
-    fn declared_policy_fields_are_model_fields() {
-        for def in ALL {
-            for name in def.policy {
-                assert!(
-                    model::Field::from_name(name).is_some(),
-                    "{}: {name}",
-                    def.name
-                );
-            }
-        }
-        let all: Vec<&str> = model::Field::ALL.iter().map(|f| f.name()).collect();
-        assert_eq!(super::super::policies::POLICY.policy, all.as_slice());
-    }
-
-    /// A script reads exactly the policy fields it declares (and so receives in ARGV): none
-    /// it does not (it would read nil), none it does not use (a wasted argument and lookup).
-    #[test]
-    fn scripts_read_exactly_the_policy_fields_they_declare() {
-        for def in ALL.iter().filter(|def| def.name != "policy") {
-            let declared: BTreeSet<String> = def.policy.iter().map(|f| f.to_string()).collect();
-            assert_eq!(policy_reads(def.source), declared, "{}", def.name);
-        }
-    }
-
-    #[test]
-    fn scripts_declare_only_known_roles_and_use_only_declared_ones() {
-        let known: Vec<&str> = super::super::keys::ROLES.iter().map(|(r, _)| *r).collect();
-        for def in ALL {
-            for role in def.roles {
-                assert!(known.contains(role), "{}: unknown role {role}", def.name);
-            }
-            // Every role the script (prelude included) names as `K.<role>` must be declared;
-            // the frame's own uses (`K.policy`, `K.events`) are guarded: used when declared.
-            let base = include_str!("prelude/base.lua");
-            for name in names_after(&def.source.replace(base, ""), "K.") {
-                if known.contains(&name.as_str()) {
-                    assert!(
-                        def.roles.contains(&name.as_str()),
-                        "{} uses K.{name} without declaring it",
-                        def.name
-                    );
-                }
-            }
-        }
-    }
-
-    /// A script calls only prelude functions of the pieces it includes (and each piece only
-    /// those of the pieces before it), so a piece can be left out wherever it is not needed.
-    #[test]
-    fn scripts_use_only_the_prelude_functions_they_include() {
-        let defined_in = |source: &str| names_after(source, "local function ");
-        let every: BTreeSet<String> = PIECES.iter().flat_map(|(_, s)| defined_in(s)).collect();
-        for def in ALL {
-            for piece in def.pieces {
-                assert!(
-                    PIECES.iter().any(|(p, _)| p == piece),
-                    "{}: no piece {piece}",
-                    def.name
-                );
-            }
-            let defined = defined_in(def.source);
-            for function in &every {
-                let called = def.source.contains(&format!("{function}("));
-                assert!(
-                    !called || defined.contains(function),
-                    "{} calls {function} without including the piece that defines it",
-                    def.name
-                );
-            }
-        }
-    }
-}
+#[path = "script_tests.rs"]
+mod tests;

@@ -125,7 +125,7 @@ async fn a_batch_of_acks_is_sent_to_redis_at_once() {
         deadline.check("250 leases");
         leases.extend(app.lease(&q, json!({"max_tasks": 100})).await);
     }
-    // Warm the script cache: the first ack batch may load its script.
+    // Load the script: the first ack batch may load its library.
     let warm = leases.pop().expect("a lease");
     app.post(
         &format!("/v1/queues/{q}/acks"),

@@ -171,7 +171,7 @@ async fn a_record_from_an_older_version_is_read_with_defaults() {
     assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
     let stored: String = redis.cmd(&["HGET", &key(&app, &q, "meta"), id]).await;
     assert!(
-        stored.contains("\"v\":1"),
+        stored.contains("\"v\":2"),
         "the record was not migrated: {stored}"
     );
 }

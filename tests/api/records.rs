@@ -16,6 +16,15 @@ async fn stored_text(redis: &RedisServer, app: &TestApp, q: &str, id: &str) -> S
     redis.cmd(&["HGET", &key(app, q, "meta"), id]).await
 }
 
+/// The `HSET`s Redis has run, inside scripts too.
+async fn hsets(redis: &RedisServer) -> u64 {
+    let info: String = redis.cmd(&["INFO", "commandstats"]).await;
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_hset:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn messages(task: &Value) -> Vec<String> {
     task["errors"]
         .as_array()
@@ -57,11 +66,9 @@ async fn zero_counters_are_not_stored_and_read_as_zero() {
     ] {
         assert_eq!(task[field], 0, "{field} in {task}");
     }
-    assert_eq!(
-        stored_text(&redis, &app, &q, &id).await,
-        stored,
-        "a read wrote the record back"
-    );
+    let writes = hsets(&redis).await;
+    app.task(&q, &id).await;
+    assert_eq!(hsets(&redis).await, writes, "a read wrote the record back");
 
     let lease = app.lease_one(&q).await;
     let failed = app
@@ -81,58 +88,99 @@ async fn zero_counters_are_not_stored_and_read_as_zero() {
     assert_eq!(stored["priority"], -7, "{stored}");
 }
 
-/// A record from before version 1 keeps its history as one JSON text in the field `<id>`:
-/// reads show it, the lease that migrates the record keeps it, and the next failure moves it
-/// into slots beside the new entry. A record of this version with a stray `<id>` field (none
-/// of ours writes one) shows no history.
+/// A record from before version 1 keeps its history as one JSON text in the field `<id>`, and
+/// so may a record that version 1 migrated (it did not mark them): reads show it, the lease
+/// that migrates the record keeps it, and the next failure moves it into slots beside the new
+/// entry. A record of this version with a stray `<id>` field (none of ours writes one) shows no
+/// history.
 #[tokio::test]
 async fn a_history_from_before_version_1_is_shown_and_moved_into_slots() {
     let redis = RedisServer::start();
     let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
     let q = queue("old-history");
-    let id = "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a12";
     let errors = key(&app, &q, "errors");
     let legacy = r#"[{"attempt":1,"at":1,"kind":"failed","message":"before versions"}]"#;
-    let () = redis
-        .cmd(&[
-            "HSET",
-            &key(&app, &q, "meta"),
-            id,
-            r#"{"state":"scheduled","attempts":1,"attempts_failed":1}"#,
-        ])
-        .await;
-    let () = redis.cmd(&["HSET", &errors, id, legacy]).await;
-    let () = redis
-        .cmd(&["HSET", &key(&app, &q, "payload"), id, "{}"])
-        .await;
-    let _: i64 = redis
-        .cmd(&["ZADD", &key(&app, &q, "scheduled"), "0", id])
-        .await;
+    for (id, version) in [
+        ("019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a12", ""),
+        ("019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a13", r#""v":1,"#),
+    ] {
+        let meta = format!(r#"{{{version}"state":"scheduled","attempts":1,"attempts_failed":1}}"#);
+        let () = redis
+            .cmd(&["HSET", &key(&app, &q, "meta"), id, &meta])
+            .await;
+        let () = redis.cmd(&["HSET", &errors, id, legacy]).await;
+        let () = redis
+            .cmd(&["HSET", &key(&app, &q, "payload"), id, "{}"])
+            .await;
+        let _: i64 = redis
+            .cmd(&["ZADD", &key(&app, &q, "scheduled"), "0", id])
+            .await;
 
-    assert_eq!(messages(&app.task(&q, id).await), ["before versions"]);
-    let lease = app.lease_one(&q).await;
-    assert_eq!(lease["task"]["id"], id);
-    assert_eq!(messages(&lease["task"]), ["before versions"]);
-    let migrated = stored_text(&redis, &app, &q, id).await;
-    assert!(migrated.contains("\"v\":1"), "not migrated: {migrated}");
-    assert_eq!(messages(&app.task(&q, id).await), ["before versions"]);
+        assert_eq!(
+            messages(&app.task(&q, id).await),
+            ["before versions"],
+            "{meta}"
+        );
+        let lease = app.lease_one(&q).await;
+        assert_eq!(lease["task"]["id"], id);
+        assert_eq!(messages(&lease["task"]), ["before versions"]);
+        let migrated = stored_text(&redis, &app, &q, id).await;
+        assert!(migrated.contains("\"v\":2"), "not migrated: {migrated}");
+        assert_eq!(messages(&app.task(&q, id).await), ["before versions"]);
 
-    let failed = app
-        .worker_call(&lease, "fail", json!({"error": "after", "retry_in_ms": 0}))
-        .await;
-    assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
-    assert_eq!(messages(&failed.body), ["before versions", "after"]);
-    let left: i64 = redis.cmd(&["HEXISTS", &errors, id]).await;
-    assert_eq!(left, 0, "the old text stayed beside the slots");
-    let stored = stored_text(&redis, &app, &q, id).await;
-    assert!(!stored.contains("\"lh\""), "still marked: {stored}");
-    assert_eq!(
-        messages(&app.task(&q, id).await),
-        ["before versions", "after"]
-    );
+        let failed = app
+            .worker_call(
+                &lease,
+                "fail",
+                json!({"error": "after", "retry_in_ms": 3_600_000}),
+            )
+            .await;
+        assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
+        assert_eq!(messages(&failed.body), ["before versions", "after"]);
+        let left: i64 = redis.cmd(&["HEXISTS", &errors, id]).await;
+        assert_eq!(left, 0, "the old text stayed beside the slots");
+        let stored = stored_text(&redis, &app, &q, id).await;
+        assert!(!stored.contains("\"lh\""), "still marked: {stored}");
+        assert_eq!(
+            messages(&app.task(&q, id).await),
+            ["before versions", "after"]
+        );
+    }
 
     let current = app.submit(&q, json!({"payload": 3})).await;
     let current = current["id"].as_str().expect("id");
     let () = redis.cmd(&["HSET", &errors, current, legacy]).await;
     assert!(messages(&app.task(&q, current).await).is_empty());
+}
+
+/// A ready task at the default priority (0, so not stored) whose payload cannot be read is put
+/// aside by the first read that meets it, and leaves its group's order or its requirement
+/// set's order with it: no ghost ready entry stays behind.
+#[tokio::test]
+async fn an_unreadable_task_at_the_default_priority_leaves_its_ready_order() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("compact-quarantine");
+    for (body, order) in [
+        (json!({"payload": 1, "group": "acct"}), "gready"),
+        (json!({"payload": 2, "requires": {"gpu": "a100"}}), "rready"),
+    ] {
+        let id = app.submit(&q, body).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let before: i64 = redis.cmd(&["ZCARD", &key(&app, &q, order)]).await;
+        assert_eq!(before, 1, "{order}");
+        let () = redis
+            .cmd(&["HSET", &key(&app, &q, "payload"), &id, "{not json"])
+            .await;
+        app.get(&format!("/v1/queues/{q}/tasks/{id}"))
+            .await
+            .assert_problem(404, "not-found");
+        let after: i64 = redis.cmd(&["ZCARD", &key(&app, &q, order)]).await;
+        assert_eq!(after, 0, "a ghost entry stayed in {order}");
+    }
+    let stats = app.queue_stats(&q).await;
+    assert_eq!(stats["counts"]["quarantined"], 2, "{stats}");
+    assert_eq!(stats["counts"]["ready"], 0, "{stats}");
 }

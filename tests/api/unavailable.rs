@@ -172,7 +172,7 @@ async fn a_full_redis_still_leases_with_a_request_id_and_grows_by_little() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    // The lease script is loaded into Redis's script cache first, so only data is measured.
+    // The lease script's library is loaded into Redis first, so only data is measured.
     assert!(app.lease(&queue("oom-empty"), json!({})).await.is_empty());
     redis.config_set("maxmemory", "1").await;
     let data_before = stored_bytes(&redis).await;

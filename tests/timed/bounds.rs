@@ -34,7 +34,7 @@ pub(crate) async fn watch_commands(redis: &RedisServer) {
     let () = redis.cmd(&["SLOWLOG", "RESET"]).await;
 }
 
-/// The script calls Redis logged: (microseconds, script sha).
+/// The script calls Redis logged: (microseconds, the function called).
 pub(crate) async fn scripts_run(redis: &RedisServer) -> Vec<(i64, String)> {
     let entries: Vec<Value> = redis.cmd(&["SLOWLOG", "GET", "-1"]).await;
     let text = |value: Option<&Value>| match value {

@@ -22,7 +22,6 @@ mod link;
 mod outbox;
 mod resolve;
 
-#[cfg(test)]
 pub(crate) use {
     link::{EXISTS, LINK, LINKED},
     outbox::{DELIVERED, DUE, OUTBOX},

@@ -12,7 +12,6 @@ mod order;
 mod types;
 
 pub use types::*;
-#[cfg(test)]
 pub(crate) use {
     ack::{ACK, ACK_BATCH, ACK_BATCH_WITH_RESULTS, ACK_WITH_RESULT},
     fail::{FAIL, FAIL_WITH_LONG_ERROR},

@@ -17,7 +17,6 @@ mod read;
 mod stage;
 mod write;
 
-#[cfg(test)]
 pub(crate) use {
     read::{DUE, READ, STATES},
     write::{ABORT, BEGIN, COMMIT, DISCARD, FORGET},

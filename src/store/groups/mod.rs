@@ -7,7 +7,6 @@ mod view;
 mod write;
 
 pub use write::{GroupWrite, GroupWriteOutcome};
-#[cfg(test)]
 pub(crate) use {view::VIEW, write::WRITE};
 
 use super::registry::Registry;

@@ -4,7 +4,6 @@
 mod policy;
 mod types;
 
-#[cfg(test)]
 pub(crate) use policy::POLICY;
 pub(super) use policy::push_write;
 pub use types::*;

@@ -22,5 +22,7 @@ local function run_calls(keys, args)
     cursor = cursor + ARG_COUNT
   end
   publish_events()
+  -- What this call was sent (up to a batch's payloads) is not kept until the next call.
+  KEYS, ARGV, EVENTS = {}, {}, {}
   return replies
 end

@@ -2,7 +2,10 @@
 -- (store::script::tests checks them), the two must agree.
 
 -- Shape of the task records this version writes; older records are migrated when read.
-local RECORD_VERSION = 1
+-- 1: the error history in slots (prelude/record.lua). 2: a priority or counter that is 0 is
+-- not stored; and a record below 2 that has no slots yet may hold the text written before 1
+-- (version 1 migrated records without saying whether they had one).
+local RECORD_VERSION = 2
 -- Failed attempts remembered per task (model::ERROR_HISTORY_MAX).
 local ERROR_HISTORY_MAX = 10
 

@@ -97,8 +97,9 @@ local function normalize(meta)
     if meta.finished_at == nil then meta.finished_at, changed = meta.run_at, true end
   end
   if (meta.v or 0) < RECORD_VERSION then
-    -- Its history, if it has one, is still the one text in the field "<id>" (see `history`)
-    -- until a failure moves it into slots: `lh` says to look there.
+    -- Its history, if it has one and no slots yet, may be the one text in the field "<id>"
+    -- written before version 1 (see `history`) until a failure moves it into slots: `lh`
+    -- says to look there.
     if (meta.hist or 0) == 0 then
       meta.lh = 1
     end

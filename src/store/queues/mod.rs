@@ -8,7 +8,6 @@ mod history;
 mod stats;
 mod workers;
 
-#[cfg(test)]
 pub(crate) use {
     dead::{PURGE_DEAD, REDRIVE},
     drop::DROP,

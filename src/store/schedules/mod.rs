@@ -15,7 +15,6 @@ mod types;
 mod write;
 
 pub use types::*;
-#[cfg(test)]
 pub(crate) use {
     fire::{DUE, FIRE},
     read::{LIST, READ},

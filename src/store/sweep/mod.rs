@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 mod reap;
 mod types;
 
-#[cfg(test)]
 pub(crate) use reap::REAP;
 pub use types::*;
 

@@ -12,7 +12,6 @@ mod types;
 pub use explain::ExplainOutcome;
 pub(crate) use submit::{push_task, read_outcome};
 pub use types::*;
-#[cfg(test)]
 pub(crate) use {
     cancel::CANCEL,
     explain::EXPLAIN,

@@ -36,7 +36,7 @@ pub struct ScriptDef {
     pub roles: &'static [&'static str],
     /// The policy fields it reads (`model::Field` names): their defaults open its ARGV.
     pub policy: &'static [&'static str],
-    #[cfg_attr(not(test), allow(dead_code))] // checked by the unit tests below
+    #[cfg_attr(not(test), allow(dead_code))] // checked by the unit tests (script_tests.rs)
     pieces: &'static [&'static str],
     source: &'static str,
     library: OnceLock<Library>,
@@ -194,62 +194,6 @@ macro_rules! script {
     };
 }
 pub(crate) use script;
-
-/// Every script. A new script is one more line here (the unit tests check each, and an API
-/// test loads each library into Redis).
-pub(crate) static SCRIPTS: &[&ScriptDef] = &[
-    &super::tasks::SUBMIT,
-    &super::tasks::SUBMIT_BATCH,
-    &super::tasks::GET,
-    &super::tasks::PEEK,
-    &super::dispatch::LEASE,
-    &super::dispatch::HEARTBEAT,
-    &super::dispatch::HEARTBEAT_WITH_PROGRESS,
-    &super::dispatch::ACK,
-    &super::dispatch::ACK_WITH_RESULT,
-    &super::dispatch::ACK_BATCH,
-    &super::dispatch::ACK_BATCH_WITH_RESULTS,
-    &super::dispatch::FAIL,
-    &super::dispatch::FAIL_WITH_LONG_ERROR,
-    &super::sweep::REAP,
-    &super::quarantine::QUARANTINE,
-    &super::policies::POLICY,
-    &super::queues::STATS,
-    &super::queues::HISTORY,
-    &super::queues::NOTE_HISTORY,
-    &super::queues::WORKERS,
-    &super::tasks::CANCEL,
-    &super::tasks::EXPLAIN,
-    &super::tasks::LIST,
-    &super::queues::REDRIVE,
-    &super::queues::PURGE_DEAD,
-    &super::queues::DROP,
-    &super::groups::VIEW,
-    &super::groups::WRITE,
-    &super::schedules::READ,
-    &super::schedules::LIST,
-    &super::schedules::WRITE,
-    &super::schedules::WRITE_IN_PLACE,
-    &super::schedules::DELETE,
-    &super::schedules::DUE,
-    &super::schedules::FIRE,
-    &super::deps::EXISTS,
-    &super::deps::LINK,
-    &super::deps::LINKED,
-    &super::deps::RESOLVE,
-    &super::deps::RESOLVE_WITH_RESULT,
-    &super::deps::OUTBOX,
-    &super::deps::DELIVERED,
-    &super::deps::DUE,
-    &super::flows::BEGIN,
-    &super::flows::COMMIT,
-    &super::flows::FORGET,
-    &super::flows::ABORT,
-    &super::flows::DISCARD,
-    &super::flows::READ,
-    &super::flows::DUE,
-    &super::flows::STATES,
-];
 
 #[cfg(test)]
 #[path = "script_tests.rs"]

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::*;
 use crate::model;
 
-const ALL: &[&ScriptDef] = super::SCRIPTS;
+const ALL: &[&ScriptDef] = crate::store::SCRIPTS;
 
 /// Every prelude piece a script may declare, with its source.
 const PIECES: [(&str, &str); 16] = [

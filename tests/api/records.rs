@@ -57,6 +57,7 @@ async fn zero_counters_are_not_stored_and_read_as_zero() {
             "{field} stored: {stored}"
         );
     }
+    let writes = hsets(&redis).await;
     let task = app.task(&q, &id).await;
     for field in [
         "priority",
@@ -66,7 +67,6 @@ async fn zero_counters_are_not_stored_and_read_as_zero() {
     ] {
         assert_eq!(task[field], 0, "{field} in {task}");
     }
-    let writes = hsets(&redis).await;
     app.task(&q, &id).await;
     assert_eq!(hsets(&redis).await, writes, "a read wrote the record back");
 
@@ -89,9 +89,9 @@ async fn zero_counters_are_not_stored_and_read_as_zero() {
 }
 
 /// A record from before version 1 keeps its history as one JSON text in the field `<id>`, and
-/// so may a record that version 1 migrated (it did not mark them): reads show it, the lease
-/// that migrates the record keeps it, and the next failure moves it into slots beside the new
-/// entry. A record of this version with a stray `<id>` field (none of ours writes one) shows no
+/// so may a record that version 1 migrated (it did not mark them): the read that migrates the
+/// record shows it, so do the lease and the reads after it, and the next failure moves it into
+/// slots beside the new entry. A record of this version with a stray `<id>` field (none of ours writes one) shows no
 /// history.
 #[tokio::test]
 async fn a_history_from_before_version_1_is_shown_and_moved_into_slots() {

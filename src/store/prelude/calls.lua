@@ -22,7 +22,8 @@ local function run_calls(keys, args)
     cursor = cursor + ARG_COUNT
   end
   publish_events()
-  -- What this call was sent (up to a batch's payloads) is not kept until the next call.
+  -- What this call was sent (up to a batch's payloads) is not kept until the next call (but
+  -- for a call that failed before here, whose tables the next one replaces).
   KEYS, ARGV, EVENTS = {}, {}, {}
   return replies
 end

@@ -2,9 +2,9 @@
 -- (store::script::tests checks them), the two must agree.
 
 -- Shape of the task records this version writes; older records are migrated when read.
--- 1: the error history in slots (prelude/record.lua). 2: a priority or counter that is 0 is
--- not stored; and a record below 2 that has no slots yet may hold the text written before 1
--- (version 1 migrated records without saying whether they had one).
+-- 1: the error history in slots (prelude/record.lua). 2: a record below 2 that has no slots
+-- yet may hold the history text written before 1 (version 1 migrated records without saying
+-- whether they had one; version 2 marks them, `lh`).
 local RECORD_VERSION = 2
 -- Failed attempts remembered per task (model::ERROR_HISTORY_MAX).
 local ERROR_HISTORY_MAX = 10

@@ -6,10 +6,10 @@
 --
 -- Why a library: Redis runs an EVAL script's whole text on every call, and making the
 -- prelude's functions anew each time cost about as much as a call's own work (22 of the 35 us
--- that a lease script's frame took, BENCHMARKS.md). A library's text runs once, when it is loaded: its functions stay.
--- So everything here that belongs to one call is made again by `begin_call`, never kept from
--- the last: the clock, the policy, the events, the budgets, and what pieces register with
--- `on_each_call`.
+-- that a lease script's frame took, BENCHMARKS.md). A library's text runs once, when it is
+-- loaded: its functions stay. So everything here that belongs to one call is made again by
+-- `begin_call`, never kept from the last: the clock, the policy, the events, the budgets, and
+-- what pieces register with `on_each_call`.
 --
 -- KEYS: the roles the script declared, in that order; `K.<role>` names each key. A script uses
 -- only the roles it declared (a unit test checks), so it never touches a key it was not passed.

@@ -184,3 +184,25 @@ async fn an_unreadable_task_at_the_default_priority_leaves_its_ready_order() {
     assert_eq!(stats["counts"]["quarantined"], 2, "{stats}");
     assert_eq!(stats["counts"]["ready"], 0, "{stats}");
 }
+
+/// A record that version 1 migrated and that has no old history text is not marked as maybe
+/// having one (`lh`) once this version has read it: it costs no look for one at later reads.
+#[tokio::test]
+async fn a_version_1_record_without_old_history_is_not_marked() {
+    let redis = RedisServer::start();
+    let app = TestApp::start_with(&redis, &["--reaper-interval-ms=0"]).await;
+    let q = queue("v1-no-history");
+    let id = "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a14";
+    let meta = r#"{"v":1,"state":"scheduled","run_at":99999999999999,"created_at":1}"#;
+    let () = redis.cmd(&["HSET", &key(&app, &q, "meta"), id, meta]).await;
+    let () = redis
+        .cmd(&["HSET", &key(&app, &q, "payload"), id, "{}"])
+        .await;
+    let _: i64 = redis
+        .cmd(&["ZADD", &key(&app, &q, "scheduled"), "99999999999999", id])
+        .await;
+    assert!(messages(&app.task(&q, id).await).is_empty());
+    let stored = stored_text(&redis, &app, &q, id).await;
+    assert!(stored.contains("\"v\":2"), "not migrated: {stored}");
+    assert!(!stored.contains("\"lh\""), "marked: {stored}");
+}

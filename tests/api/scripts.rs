@@ -185,3 +185,43 @@ async fn every_operation_survives_script_flush() {
         "leased"
     );
 }
+
+/// An ACL that allows scripts and not functions (`-fcall -function`, as a user set up for an
+/// older version may be): `FCALL` answers `NOPERM`, every call runs as an EVAL script instead,
+/// and nothing fails; no library is loaded.
+#[tokio::test]
+async fn a_user_without_functions_runs_every_call_as_an_eval_script() {
+    let redis = RedisServer::start();
+    let () = redis
+        .cmd(&[
+            "ACL",
+            "SETUSER",
+            "scripts-only",
+            "on",
+            ">pw",
+            "~*",
+            "&*",
+            "+@all",
+            "-fcall",
+            "-function",
+        ])
+        .await;
+    let url = redis
+        .url()
+        .replacen("redis://", "redis://scripts-only:pw@", 1);
+    let app = TestApp::start_with(
+        &redis,
+        &[&format!("--redis-url={url}"), "--reaper-interval-ms=0"],
+    )
+    .await;
+    let q = queue("acl-no-functions");
+    let evals = calls_of(&redis, "evalsha").await;
+    app.submit(&q, json!({"payload": 1})).await;
+    let lease = app.lease_one(&q).await;
+    let acked = app.worker_call(&lease, "ack", json!({"result": 2})).await;
+    assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
+    assert_eq!(acked.body["result"], 2);
+    assert!(calls_of(&redis, "evalsha").await >= evals + 3);
+    let loaded: Vec<redis::Value> = redis.cmd(&["FUNCTION", "LIST"]).await;
+    assert!(loaded.is_empty(), "a library was loaded: {loaded:?}");
+}

@@ -175,6 +175,11 @@ local function load_task(id, member)
     quarantine(id, changed_or_why, member)
     return nil, 'quarantined'
   end
+  -- Just migrated (`normalize` marked it `lh`): whether it has an old text is known here,
+  -- once, rather than looked for at every read until a failure moves it.
+  if meta.lh and changed_or_why and redis.call('HEXISTS', K.errors, id) == 0 then
+    meta.lh = nil
+  end
   return meta, (not changed_or_why) and raw or nil
 end
 

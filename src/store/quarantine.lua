@@ -17,6 +17,10 @@ while arg(i) do
     local member = id
     local first_time = not redis.call('ZSCORE', K.quarantine, id)
     if ok and type(meta) == 'table' then
+      -- Read as stored, not normalized: a priority of 0 is not stored (prelude/record.lua).
+      if meta.priority == nil then
+        meta.priority = 0
+      end
       if type(meta.seq) == 'string' then
         member = meta.seq .. ':' .. id
       end
@@ -32,10 +36,8 @@ while arg(i) do
     end
     if first_time and ok and type(meta) == 'table' and type(meta.rset) == 'string' then
       -- A live task with requirements leaves its set as a finished one does.
-      -- (Read as stored: a priority of 0 is not stored, prelude/record.lua.)
       if meta.state == 'ready' and not meta.group and type(meta.seq) == 'string'
-          and (meta.priority == nil or tonumber(meta.priority)) then
-        meta.priority = tonumber(meta.priority) or 0
+          and tonumber(meta.priority) then
         redis.call('ZREM', K.rready, req_member(id, meta))
       end
       if meta.state == 'ready' or meta.state == 'scheduled' or meta.state == 'leased'

@@ -371,10 +371,7 @@ local function group_quarantined(id, meta)
   local g = meta.group
   local live = meta.state == 'ready' or meta.state == 'scheduled' or meta.state == 'leased'
     or meta.state == 'waiting'
-  -- (Read as stored: a priority of 0 is not stored, prelude/record.lua.)
-  if meta.state == 'ready' and type(meta.gseq) == 'string'
-      and (meta.priority == nil or tonumber(meta.priority)) then
-    meta.priority = tonumber(meta.priority) or 0
+  if meta.state == 'ready' and type(meta.gseq) == 'string' and tonumber(meta.priority) then
     redis.call('ZREM', K.gready, group_member(id, meta))
   end
   redis.call('ZREM', K.gleased, g .. ' ' .. id)

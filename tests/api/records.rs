@@ -16,13 +16,23 @@ async fn stored_text(redis: &RedisServer, app: &TestApp, q: &str, id: &str) -> S
     redis.cmd(&["HGET", &key(app, q, "meta"), id]).await
 }
 
-/// The `HSET`s Redis has run, inside scripts too.
-async fn hsets(redis: &RedisServer) -> u64 {
-    let info: String = redis.cmd(&["INFO", "commandstats"]).await;
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_hset:calls="))
-        .and_then(|rest| rest.split(',').next()?.parse().ok())
-        .unwrap_or(0)
+/// Writes a record by hand, as an older version (or a hand) left it: its metadata `meta`, an
+/// empty payload, and a place in `scheduled` due at `due_at`.
+async fn write_scheduled(
+    redis: &RedisServer,
+    app: &TestApp,
+    q: &str,
+    id: &str,
+    meta: &str,
+    due_at: &str,
+) {
+    let () = redis.cmd(&["HSET", &key(app, q, "meta"), id, meta]).await;
+    let () = redis
+        .cmd(&["HSET", &key(app, q, "payload"), id, "{}"])
+        .await;
+    let _: i64 = redis
+        .cmd(&["ZADD", &key(app, q, "scheduled"), due_at, id])
+        .await;
 }
 
 fn messages(task: &Value) -> Vec<String> {
@@ -57,7 +67,7 @@ async fn zero_counters_are_not_stored_and_read_as_zero() {
             "{field} stored: {stored}"
         );
     }
-    let writes = hsets(&redis).await;
+    let writes = redis.calls_of("hset").await;
     let task = app.task(&q, &id).await;
     for field in [
         "priority",
@@ -68,7 +78,11 @@ async fn zero_counters_are_not_stored_and_read_as_zero() {
         assert_eq!(task[field], 0, "{field} in {task}");
     }
     app.task(&q, &id).await;
-    assert_eq!(hsets(&redis).await, writes, "a read wrote the record back");
+    assert_eq!(
+        redis.calls_of("hset").await,
+        writes,
+        "a read wrote the record back"
+    );
 
     let lease = app.lease_one(&q).await;
     let failed = app
@@ -105,16 +119,8 @@ async fn a_history_from_before_version_1_is_shown_and_moved_into_slots() {
         ("019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a13", r#""v":1,"#),
     ] {
         let meta = format!(r#"{{{version}"state":"scheduled","attempts":1,"attempts_failed":1}}"#);
-        let () = redis
-            .cmd(&["HSET", &key(&app, &q, "meta"), id, &meta])
-            .await;
+        write_scheduled(&redis, &app, &q, id, &meta, "0").await;
         let () = redis.cmd(&["HSET", &errors, id, legacy]).await;
-        let () = redis
-            .cmd(&["HSET", &key(&app, &q, "payload"), id, "{}"])
-            .await;
-        let _: i64 = redis
-            .cmd(&["ZADD", &key(&app, &q, "scheduled"), "0", id])
-            .await;
 
         assert_eq!(
             messages(&app.task(&q, id).await),
@@ -194,13 +200,7 @@ async fn a_version_1_record_without_old_history_is_not_marked() {
     let q = queue("v1-no-history");
     let id = "019ab5e2-6f00-7c3a-9d2e-2b8f1c0e4a14";
     let meta = r#"{"v":1,"state":"scheduled","run_at":99999999999999,"created_at":1}"#;
-    let () = redis.cmd(&["HSET", &key(&app, &q, "meta"), id, meta]).await;
-    let () = redis
-        .cmd(&["HSET", &key(&app, &q, "payload"), id, "{}"])
-        .await;
-    let _: i64 = redis
-        .cmd(&["ZADD", &key(&app, &q, "scheduled"), "99999999999999", id])
-        .await;
+    write_scheduled(&redis, &app, &q, id, meta, "99999999999999").await;
     assert!(messages(&app.task(&q, id).await).is_empty());
     let stored = stored_text(&redis, &app, &q, id).await;
     assert!(stored.contains("\"v\":2"), "not migrated: {stored}");

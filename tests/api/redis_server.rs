@@ -260,6 +260,16 @@ impl RedisServer {
             .expect("connect to test redis")
     }
 
+    /// How many calls of `command` (`hset`, `fcall`, `evalsha`) this Redis has run so far,
+    /// those inside scripts included (`INFO commandstats`).
+    pub async fn calls_of(&self, command: &str) -> u64 {
+        let info: String = self.cmd(&["INFO", "commandstats"]).await;
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Sends one command to this Redis (in a cluster, to the node its key names).
     pub async fn cmd<T: redis::FromRedisValue + Send + 'static>(&self, args: &[&str]) -> T {
         let mut cmd = redis::cmd(args[0]);

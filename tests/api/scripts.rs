@@ -19,15 +19,6 @@ async fn flush_scripts(redis: &RedisServer) {
     }
 }
 
-/// How many calls Redis has taken of `command` (`fcall`, `evalsha`).
-async fn calls_of(redis: &RedisServer, command: &str) -> u64 {
-    let info: String = redis.cmd(&["INFO", "commandstats"]).await;
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .and_then(|rest| rest.split(',').next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Every script's library loads into Redis (Redis lends a library no global while it loads,
 /// so a piece that used one at its top level would fail here, not at its first call), under
 /// its own name, and no two share a name.
@@ -63,11 +54,11 @@ async fn a_full_redis_that_lost_the_functions_still_runs_what_it_allows() {
         .to_owned();
     let () = redis.cmd(&["CONFIG", "SET", "maxmemory", &used]).await;
 
-    let evals = calls_of(&redis, "evalsha").await;
+    let evals = redis.calls_of("evalsha").await;
     let lease = app.lease_one(&q).await;
     assert_eq!(lease["task"]["payload"], "before");
     assert!(
-        calls_of(&redis, "evalsha").await > evals,
+        redis.calls_of("evalsha").await > evals,
         "the lease did not run as an EVAL script"
     );
     let refused = app
@@ -76,11 +67,11 @@ async fn a_full_redis_that_lost_the_functions_still_runs_what_it_allows() {
     refused.assert_problem(503, "unavailable");
 
     let () = redis.cmd(&["CONFIG", "SET", "maxmemory", "0"]).await;
-    let evals = calls_of(&redis, "evalsha").await;
+    let evals = redis.calls_of("evalsha").await;
     let acked = app.worker_call(&lease, "ack", json!({})).await;
     assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
     assert_eq!(
-        calls_of(&redis, "evalsha").await,
+        redis.calls_of("evalsha").await,
         evals,
         "the ack ran as EVAL"
     );
@@ -215,13 +206,13 @@ async fn a_user_without_functions_runs_every_call_as_an_eval_script() {
     )
     .await;
     let q = queue("acl-no-functions");
-    let evals = calls_of(&redis, "evalsha").await;
+    let evals = redis.calls_of("evalsha").await;
     app.submit(&q, json!({"payload": 1})).await;
     let lease = app.lease_one(&q).await;
     let acked = app.worker_call(&lease, "ack", json!({"result": 2})).await;
     assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
     assert_eq!(acked.body["result"], 2);
-    assert!(calls_of(&redis, "evalsha").await >= evals + 3);
+    assert!(redis.calls_of("evalsha").await >= evals + 3);
     let loaded: Vec<redis::Value> = redis.cmd(&["FUNCTION", "LIST"]).await;
     assert!(loaded.is_empty(), "a library was loaded: {loaded:?}");
 }

@@ -24,6 +24,6 @@ local function run_calls(keys, args)
   publish_events()
   -- What this call was sent (up to a batch's payloads) is not kept until the next call (but
   -- for a call that failed before here, whose tables the next one replaces).
-  KEYS, ARGV, EVENTS = {}, {}, {}
+  KEYS, ARGV, EVENTS = nil, nil, nil
   return replies
 end

@@ -16,7 +16,7 @@ use super::conn::{Conn, Connections};
 use super::endpoint::Endpoint;
 use super::in_flight::{InFlight, command_name};
 use super::keys::KeySpace;
-use super::lanes::{Call, Carrier, Joined, Lane, LaneKey, Lanes, Sent, call_of, first};
+use super::lanes::{Call, Carrier, Joined, Lane, LaneKey, Lanes, Sent, Turn, call_of, first};
 use super::op::{Op, Reply, into_array, is_status};
 use super::outage::OutageLog;
 use super::policies::format_value;
@@ -213,17 +213,15 @@ impl Engine {
                     .lanes
                     .join(self.inner.clone(), lane, call_of(&op, weight))
                 {
-                    Joined::Lead(mut turn, call) => {
-                        let sent = self.send(queue, def, &[call], replication).await;
-                        turn.ended(&sent);
-                        drop(turn);
-                        first(sent?)
-                    }
+                    Joined::Lead(turn, call) => first(
+                        self.send(queue, def, &[call], replication, Some(turn))
+                            .await?,
+                    ),
                     Joined::Wait(waiter) => waiter.answer().await?,
                 }
             }
             None => first(
-                self.send(queue, def, &[call_of(&op, 1)], replication)
+                self.send(queue, def, &[call_of(&op, 1)], replication, None)
                     .await?,
             ),
         };
@@ -231,7 +229,7 @@ impl Engine {
             // The calls before it in its script call used that call's budget (`SHARED` in
             // prelude/base.lua): alone, it is first and has the whole of it.
             let sent = self
-                .send(queue, def, &[call_of(&op, 1)], replication)
+                .send(queue, def, &[call_of(&op, 1)], replication, None)
                 .await?;
             (value, confirmed) = first(sent);
         }
@@ -255,13 +253,15 @@ impl Engine {
 
     /// One script call carrying `calls`, with the keys of its roles and the policy block; then
     /// the replication wait, if asked for. Returns each call's reply, in order, and how many
-    /// replicas confirmed.
+    /// replicas confirmed. A lane's `turn` is handed on as soon as the script is answered,
+    /// before the wait (`lanes.rs`).
     async fn send(
         &self,
         queue: &QueueName,
         def: &'static ScriptDef,
         calls: &[Call],
         replication: Option<Replication>,
+        turn: Option<Turn>,
     ) -> Result<(Vec<Value>, u32), StoreError> {
         let library = def.library();
         let mut fcall = redis::cmd("FCALL");
@@ -287,17 +287,19 @@ impl Engine {
                 (self.inner.exclusive.get_exclusive().await).map(|(conn, held)| (conn, Some(held)))
             }
         };
-        let (mut conn, _held) = match checkout {
-            Ok(checked_out) => checked_out,
-            Err(err) => return self.observe(def.name, started, Err(err)),
+        let ran = match checkout {
+            Ok((mut conn, held)) => {
+                let _busy = self.inner.in_flight.enter();
+                let value = conn.fcall(&fcall, library).await;
+                value.map(|value| (value, conn, held))
+            }
+            Err(err) => Err(err),
         };
-        let value = {
-            let _busy = self.inner.in_flight.enter();
-            conn.fcall(&fcall, library).await
-        };
-        let value = self
-            .observe(def.name, started, value)
-            .map_err(|err| err.in_script(def.name))?;
+        let ran = self.observe(def.name, started, ran);
+        if let Some(turn) = turn {
+            turn.hand_on(&ran);
+        }
+        let (value, mut conn, _held) = ran.map_err(|err| err.in_script(def.name))?;
         let replies = into_array(value)?;
         if replies.len() != calls.len() {
             return Err(StoreError::Corrupt(format!(
@@ -389,10 +391,18 @@ impl Engine {
 
 /// Sends the batches that leave on a task of their own (`lanes.rs`).
 impl Carrier for Inner {
-    fn carry(self: Arc<Self>, lane: LaneKey, calls: Vec<Call>) -> BoxFuture<'static, Sent> {
+    fn carry(self: Arc<Self>, turn: Turn, calls: Vec<Call>) -> BoxFuture<'static, Sent> {
         let engine = Engine { inner: self };
-        Box::pin(
-            async move { (engine.send(&lane.queue, lane.script, &calls, lane.replication)).await },
-        )
+        let lane = turn.lane().clone();
+        Box::pin(async move {
+            let sent = engine.send(
+                &lane.queue,
+                lane.script,
+                &calls,
+                lane.replication,
+                Some(turn),
+            );
+            sent.await
+        })
     }
 }

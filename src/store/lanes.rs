@@ -4,10 +4,14 @@
 //! Each (script, queue, replicated or not) has a lane. A call that finds its lane empty goes at
 //! once, on the caller's own task: at low load nothing changes, there is no timer and no
 //! window. A call that finds a script of its lane already on its way to Redis waits in line;
-//! when that script is answered, everyone waiting (up to the batch bounds, in arrival order)
+//! when that script has run, everyone waiting (up to the batch bounds, in arrival order)
 //! leaves together in the next one, on a task of its own, and gets exactly its own reply. So
 //! under load the frame of a script call (the `FCALL`, the frame, the policy read, the
 //! clock, the round trip, a replicated write's `WAIT`) is paid once per batch, not per call.
+//! - The lane is handed on as soon as Redis has answered the script, before a replicated
+//!   batch's `WAIT`: the next batch runs its script while the one before waits for its
+//!   replicas (each `WAIT`, on its own connection, covers its own batch's writes), so a wait
+//!   for replicas never holds the queue's next writes back.
 //!
 //! - A lane is one queue's, and every key of a queue shares its Cluster slot, so a batch runs
 //!   in one slot; one queue's burst never delays another queue's calls.
@@ -78,9 +82,10 @@ pub type Answer = Result<(Value, u32), StoreError>;
 /// The replies to a batch's calls, in order, and how many replicas confirmed it.
 pub type Sent = Result<(Vec<Value>, u32), StoreError>;
 
-/// What sends a batch that left on a task of its own: one script call carrying `calls`.
+/// What sends a batch that left on a task of its own: one script call carrying `calls`. It
+/// hands `turn` on (`Turn::hand_on`) once Redis has answered the script.
 pub trait Carrier: Send + Sync + 'static {
-    fn carry(self: Arc<Self>, lane: LaneKey, calls: Vec<Call>) -> BoxFuture<'static, Sent>;
+    fn carry(self: Arc<Self>, turn: Turn, calls: Vec<Call>) -> BoxFuture<'static, Sent>;
 }
 
 /// Which calls may travel together, and all a batch needs to be sent.
@@ -256,20 +261,25 @@ impl Drop for Turn {
 }
 
 impl Turn {
-    /// Notes how the call on its way ended, before the turn is dropped.
-    pub fn ended<T>(&mut self, sent: &Result<T, StoreError>) {
-        if let Err(err @ StoreError::Unavailable(_)) = sent {
+    /// The lane this turn is of.
+    pub fn lane(&self) -> &LaneKey {
+        &self.lane
+    }
+
+    /// Hands the lane on once Redis has answered the script on its way (`ran`): the next
+    /// batch leaves, or, when Redis was unavailable, the calls waiting fail with its error.
+    pub fn hand_on<T>(mut self, ran: &Result<T, StoreError>) {
+        if let Err(err @ StoreError::Unavailable(_)) = ran {
             self.unavailable = Some(err.clone());
         }
     }
 
-    /// Sends one batch and hands each caller its own reply.
-    async fn carry(mut self, batch: Vec<Waiting>) {
+    /// Sends one batch (the carrier hands the lane on) and hands each caller its own reply.
+    async fn carry(self, batch: Vec<Waiting>) {
         metrics::batch_sent(batch.len());
         let (calls, answers): (Vec<Call>, Vec<_>) =
             batch.into_iter().map(|w| (w.call, w.answer)).unzip();
-        let sent = self.carrier.clone().carry(self.lane.clone(), calls).await;
-        self.ended(&sent);
+        let sent = self.carrier.clone().carry(self, calls).await;
         match sent {
             Ok((replies, confirmed)) => {
                 for (answer, reply) in answers.into_iter().zip(replies) {

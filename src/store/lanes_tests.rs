@@ -13,12 +13,13 @@ struct Echo {
 }
 
 impl Carrier for Echo {
-    fn carry(self: Arc<Self>, _lane: LaneKey, calls: Vec<Call>) -> BoxFuture<'static, Sent> {
+    fn carry(self: Arc<Self>, turn: Turn, calls: Vec<Call>) -> BoxFuture<'static, Sent> {
         let firsts: Vec<String> = calls
             .iter()
             .map(|c| String::from_utf8_lossy(&c.args[0]).into_owned())
             .collect();
         self.batches.lock().expect("batches").push(firsts.clone());
+        turn.hand_on::<()>(&Ok(()));
         let replies = firsts
             .into_iter()
             .map(|f| Value::BulkString(f.into_bytes()))
@@ -114,14 +115,13 @@ async fn a_batch_holds_at_most_its_bound_of_items() {
 #[tokio::test]
 async fn calls_waiting_behind_an_unavailable_redis_get_its_error_at_once() {
     let (lanes, echo) = (Arc::new(Lanes::default()), Arc::new(Echo::default()));
-    let mut turn = lead(lanes.join(echo.clone(), lane(), call("leader", 1)));
+    let turn = lead(lanes.join(echo.clone(), lane(), call("leader", 1)));
     let waiter = wait(lanes.join(echo.clone(), lane(), call("a", 1)));
     let down = StoreError::Unavailable(Unavailable {
         cause: Cause::Timeout,
         detail: "test".into(),
     });
-    turn.ended::<()>(&Err(down));
-    drop(turn);
+    turn.hand_on::<()>(&Err(down));
     assert!(matches!(
         waiter.answer().await,
         Err(StoreError::Unavailable(_))

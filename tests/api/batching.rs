@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{REPLICATED, RedisServer, Reply, TestApp, eventually, queue};
 use crate::monitor::Monitor;
-use crate::replication::replica_of;
+use crate::replication::{blocked_in_wait, replica_of};
 
 pub const CALLERS: usize = 50;
 
@@ -305,4 +305,40 @@ async fn replicated_writes_travelling_together_each_wait_for_the_replica() {
     monitor.sync(&master).await;
     let waits = monitor.lines_with("\"WAIT\"");
     assert!(waits < 20, "{waits} WAITs for 20 replicated submits");
+}
+
+/// A replicated batch hands its lane on once its script has run, before its `WAIT`: with no
+/// replica yet, a second replicated submit to the same queue is stored and waits for replicas
+/// of its own while the first still waits; once a replica comes, both are answered as
+/// confirmed by it.
+#[tokio::test]
+async fn a_replicated_write_waiting_for_replicas_does_not_hold_its_queue_back() {
+    let master = RedisServer::start();
+    let flags = [
+        "--reaper-interval-ms=0",
+        "--replica-wait-ms=8000",
+        "--redis-response-timeout-ms=20000",
+    ];
+    let app = Arc::new(TestApp::start_with(&master, &flags).await);
+    let q = queue("wait-hands-on");
+    let replicated = |n: usize| {
+        let (app, q) = (app.clone(), q.clone());
+        tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": n})).await })
+    };
+    let first = replicated(1);
+    blocked_in_wait(&master, 1).await;
+    let second = replicated(2);
+    blocked_in_wait(&master, 2).await;
+    assert!(
+        !first.is_finished(),
+        "the first wait ended before the second began"
+    );
+    assert_eq!(app.queue_stats(&q).await["counts"]["ready"], 2);
+
+    let _replica = replica_of(&master).await;
+    for waiting in [first, second] {
+        let reply = waiting.await.expect("join");
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        assert_eq!(reply.headers["taskgate-replicas"], "1");
+    }
 }

@@ -28,6 +28,17 @@ pub async fn replica_of(master: &RedisServer) -> RedisServer {
     replica
 }
 
+/// Waits until exactly `n` clients of `redis` are blocked (replicated writes in their `WAIT`).
+pub async fn blocked_in_wait(redis: &RedisServer, n: usize) {
+    eventually("replicated writes to wait in WAIT", || async move {
+        let clients: String = redis.cmd(&["INFO", "clients"]).await;
+        clients
+            .contains(&format!("blocked_clients:{n}\r"))
+            .then_some(())
+    })
+    .await;
+}
+
 /// With a replica, a replicated submit and ack are answered once it has them, and say how many
 /// replicas confirmed; without one, the answer is a `503` that says the change is on the
 /// primary only (and a retry with the same key replays it). A wrong value is a `422`.
@@ -232,17 +243,8 @@ async fn a_write_waiting_for_replicas_does_not_hold_up_other_requests() {
         let (app, q) = (app.clone(), format!("{q}-{n}"));
         tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": n})).await })
     };
-    let blocked = |n: usize| {
-        let alone = &alone;
-        eventually("replicated submits to wait in WAIT", move || async move {
-            let clients: String = alone.cmd(&["INFO", "clients"]).await;
-            clients
-                .contains(&format!("blocked_clients:{n}\r"))
-                .then_some(())
-        })
-    };
     let first = replicated(0);
-    blocked(1).await;
+    blocked_in_wait(&alone, 1).await;
     for _ in 0..3 {
         assert!(app.queue_stats(&q).await["counts"]["ready"].is_u64());
         app.submit(&q, json!({"payload": "meanwhile"})).await;
@@ -253,7 +255,7 @@ async fn a_write_waiting_for_replicas_does_not_hold_up_other_requests() {
     );
 
     let others: Vec<_> = (1..8).map(replicated).collect();
-    blocked(8).await;
+    blocked_in_wait(&alone, 8).await;
     let ninth = app
         .submit_replicated(&format!("{q}-9"), json!({"payload": 9}))
         .await;

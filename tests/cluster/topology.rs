@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::harness::{FAILOVER_FLAGS, RedisServer, TestApp, eventually, queue};
+use crate::redis_cluster::node_command;
 
 /// Statuses and created task ids seen by a background load.
 #[derive(Default)]
@@ -167,6 +168,36 @@ async fn moving_a_queues_slot_needs_no_restart_and_loses_nothing() {
         app.worker_call(&lease, "ack", json!({})).await.status,
         StatusCode::OK
     );
+}
+
+/// A queue whose slot moved to a master that has none of taskgate's functions (one restarted
+/// without data, or new) while this process still has the old map: its calls are sent on there
+/// (`MOVED`), where taskgate loads what they need, with no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_sent_on_to_a_master_without_the_functions_load_them_there() {
+    let redis = RedisServer::start_cluster();
+    let app = TestApp::start_with(&redis, &[]).await;
+    let q = queue("moved");
+    app.submit(&q, json!({"payload": "before"})).await;
+    let key = format!("{}:{{q:{q}}}:meta", app.prefix);
+    let cluster = redis.cluster();
+    let to = tokio::task::block_in_place(|| cluster.move_slot_of(&key));
+    assert!(node_command(to, &["FUNCTION", "FLUSH"]).is_some());
+    let id = app.submit(&q, json!({"payload": "after"})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for _ in 0..2 {
+        let lease = app.lease_one(&q).await;
+        assert_eq!(
+            app.worker_call(&lease, "ack", json!({})).await.status,
+            StatusCode::OK
+        );
+        if lease["task"]["id"] == id.as_str() {
+            return;
+        }
+    }
+    panic!("task {id} was never leased");
 }
 
 /// Queues land on every master; the registry, deleted, heals from all of them (its scan visits

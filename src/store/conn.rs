@@ -149,19 +149,46 @@ impl Conn {
     }
 
     /// `WAIT`: until `replication.replicas` replicas have every write sent on this connection so
-    /// far (the last being this request's script), or the timeout; how many did. In a cluster,
-    /// to the master of `slot_key`'s slot, on the same node connection the script used. It
-    /// blocks the connection meanwhile, hence a connection of its own (`Held`).
+    /// far, or the timeout; how many did. In a cluster, to the master of `marker_key`'s slot, on
+    /// the same node connection the script used. It blocks the connection meanwhile, hence a
+    /// connection of its own (`Held`).
+    ///
+    /// A `WAIT` covers only the writes of its own connection, and a script may have written
+    /// nothing while answering from writes that are not on the replicas yet (a replay of a
+    /// task another call created a moment ago, on another connection or another instance). So
+    /// the same pipeline first writes a marker (a count in `marker_key`, the queue's stats):
+    /// Redis replicates in the order it writes, so replicas that have the marker have every
+    /// write made before it, whoever made it.
     pub async fn wait_replicas(
         &mut self,
         replication: Replication,
-        slot_key: &str,
+        marker_key: &str,
     ) -> Result<u32, StoreError> {
-        let mut cmd = redis::cmd("WAIT");
-        cmd.arg(replication.replicas)
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        pipe.cmd("HINCRBY")
+            .arg(marker_key)
+            .arg("replica_waits")
+            .arg(1);
+        pipe.cmd("WAIT")
+            .arg(replication.replicas)
             .arg(u64::try_from(replication.timeout.as_millis()).unwrap_or(u64::MAX));
-        let result: Result<i64, RedisError> = self.send_to_slot(&cmd, slot_key).await;
-        self.observe(result)
+        let replies = match &mut self.link {
+            Link::Node(conn) => pipe.query_async::<Vec<Value>>(conn).await,
+            Link::Cluster(conn) => {
+                use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::new(super::endpoint::slot(marker_key), SlotAddr::Master);
+                let node = SingleNodeRoutingInfo::SpecificNode(route);
+                conn.route_pipeline(pipe, 0, 2, node).await
+            }
+        };
+        // The marker may be refused (`OOM` at maxmemory) while WAIT still runs: the answer is
+        // WAIT's, which then covers this connection's own writes.
+        let waited = replies.and_then(|replies| match replies.into_iter().last() {
+            Some(reply) => i64::from_redis_value(reply).map_err(Into::into),
+            None => Err(RedisError::from((ErrorKind::Client, "WAIT: no reply"))),
+        });
+        self.observe(waited)
             .map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
     }
 

@@ -296,9 +296,8 @@ impl Engine {
             Err(err) => Err(err),
         };
         let ran = self.observe(def.name, started, ran);
-        if let Some(turn) = turn {
-            turn.hand_on(&ran);
-        }
+        // Held until the end (after any WAIT): see `Turn::script_ran`.
+        let _after_script = turn.map(|turn| turn.script_ran(&ran));
         let (value, mut conn, _held) = ran.map_err(|err| err.in_script(def.name))?;
         let replies = into_array(value)?;
         if replies.len() != calls.len() {
@@ -312,8 +311,8 @@ impl Engine {
         let confirmed = match replication {
             Some(replication) => {
                 let started = Instant::now();
-                let slot_key = self.inner.keys.queue_key(queue, "meta");
-                let result = conn.wait_replicas(replication, &slot_key).await;
+                let marker_key = self.inner.keys.queue_key(queue, "stats");
+                let result = conn.wait_replicas(replication, &marker_key).await;
                 self.observe("WAIT", started, result)?
             }
             None => 0,

@@ -10,8 +10,10 @@
 //! clock, the round trip, a replicated write's `WAIT`) is paid once per batch, not per call.
 //! - The lane is handed on as soon as Redis has answered the script, before a replicated
 //!   batch's `WAIT`: the next batch runs its script while the one before waits for its
-//!   replicas (each `WAIT`, on its own connection, covers its own batch's writes), so a wait
-//!   for replicas never holds the queue's next writes back.
+//!   replicas (each `WAIT`, on a connection of its own, covers every write made before it:
+//!   `Conn::wait_replicas`). At most `REPLICA_WAITS_PER_LANE` batches of one lane wait for
+//!   replicas at once; past that, a batch keeps its turn through its `WAIT`, so one queue's
+//!   writes hold only so many of the connections replicated writes wait on.
 //!
 //! - A lane is one queue's, and every key of a queue shares its Cluster slot, so a batch runs
 //!   in one slot; one queue's burst never delays another queue's calls.
@@ -41,6 +43,9 @@ use crate::model::QueueName;
 const BATCH_WEIGHT_MAX: usize = super::BATCH_ITEMS_MAX;
 /// The most argument bytes one batch carries (payloads, results), for the same reason.
 const BATCH_BYTES_MAX: usize = 1 << 20;
+/// The most batches of one lane waiting for their replicas (`WAIT`) after handing the lane
+/// on; one more may wait holding its turn.
+const REPLICA_WAITS_PER_LANE: usize = 2;
 
 /// One call: its script arguments and the work it adds to a batch.
 pub struct Call {
@@ -83,7 +88,7 @@ pub type Answer = Result<(Value, u32), StoreError>;
 pub type Sent = Result<(Vec<Value>, u32), StoreError>;
 
 /// What sends a batch that left on a task of its own: one script call carrying `calls`. It
-/// hands `turn` on (`Turn::hand_on`) once Redis has answered the script.
+/// gives `turn` back (`Turn::script_ran`) once Redis has answered the script.
 pub trait Carrier: Send + Sync + 'static {
     fn carry(self: Arc<Self>, turn: Turn, calls: Vec<Call>) -> BoxFuture<'static, Sent>;
 }
@@ -124,7 +129,8 @@ struct Waiting {
 
 /// How a call joined its lane.
 pub enum Joined {
-    /// The lane was empty: send the call now, then drop the turn (which hands the lane on).
+    /// The lane was empty: send the call now, giving the turn back once the script ran
+    /// (`Turn::script_ran`; dropping the turn, however the call ends, hands the lane on).
     Lead(Turn, Call),
     /// A script of the lane is on its way: this call leaves with the next batch.
     Wait(Waiter),
@@ -134,6 +140,9 @@ pub enum Joined {
 #[derive(Default)]
 pub struct Lanes {
     lanes: Mutex<HashMap<LaneKey, VecDeque<Waiting>>>,
+    /// How many batches of each lane wait for their replicas after handing the lane on; a lane
+    /// is in the map exactly while one does.
+    replica_waits: Mutex<HashMap<LaneKey, usize>>,
 }
 
 impl Lanes {
@@ -162,11 +171,29 @@ impl Lanes {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<LaneKey, VecDeque<Waiting>>> {
-        // A panic never leaves the map half-changed (each change is one std call), so a
-        // poisoned lock is still sound to use.
-        self.lanes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        unpoisoned(&self.lanes)
+    }
+
+    /// Counts a batch of `lane` that will wait for its replicas after handing the lane on, if
+    /// fewer than `REPLICA_WAITS_PER_LANE` do now. Whether it was counted.
+    fn replica_wait_began(&self, lane: &LaneKey) -> bool {
+        let mut waits = unpoisoned(&self.replica_waits);
+        let n = waits.entry(lane.clone()).or_default();
+        if *n >= REPLICA_WAITS_PER_LANE {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn replica_wait_ended(&self, lane: &LaneKey) {
+        let mut waits = unpoisoned(&self.replica_waits);
+        if let Entry::Occupied(mut n) = waits.entry(lane.clone()) {
+            *n.get_mut() -= 1;
+            if *n.get() == 0 {
+                n.remove();
+            }
+        }
     }
 
     /// Fails every call waiting in `lane` with `err`, and removes the lane.
@@ -202,6 +229,12 @@ impl Lanes {
         }
         Some(batch)
     }
+}
+
+/// A panic never leaves a map here half-changed (each change is one std call), so a poisoned
+/// lock is still sound to use.
+fn unpoisoned<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A call waiting in its lane, counted in the `calls_waiting` gauge until it is answered or
@@ -266,11 +299,25 @@ impl Turn {
         &self.lane
     }
 
-    /// Hands the lane on once Redis has answered the script on its way (`ran`): the next
-    /// batch leaves, or, when Redis was unavailable, the calls waiting fail with its error.
-    pub fn hand_on<T>(mut self, ran: &Result<T, StoreError>) {
+    /// Redis has answered the script on its way (`ran`): hands the lane on (the next batch
+    /// leaves, or, when Redis was unavailable, the calls waiting fail with its error), unless
+    /// the batch now waits for its replicas and `REPLICA_WAITS_PER_LANE` of its lane already
+    /// do. Hold what this returns until that wait ends: dropping it then hands the lane on
+    /// (when it was kept) or counts the wait as ended.
+    pub fn script_ran<T>(mut self, ran: &Result<T, StoreError>) -> AfterScript {
         if let Err(err @ StoreError::Unavailable(_)) = ran {
             self.unavailable = Some(err.clone());
+        }
+        let waits = ran.is_ok() && self.lane.replication.is_some();
+        let (mut counted, mut kept) = (None, None);
+        if waits && self.lanes.replica_wait_began(&self.lane) {
+            counted = Some(ReplicaWait(self.lanes.clone(), self.lane.clone()));
+        } else if waits {
+            kept = Some(self);
+        }
+        AfterScript {
+            _counted: counted,
+            _kept: kept,
         }
     }
 
@@ -292,6 +339,24 @@ impl Turn {
                 }
             }
         }
+    }
+}
+
+/// What a batch holds after its script ran, until its replicas' wait ends (`Turn::script_ran`),
+/// for what dropping it does.
+pub struct AfterScript {
+    /// Its wait, counted, when it handed the lane on.
+    _counted: Option<ReplicaWait>,
+    /// The lane's turn, when it was kept through the wait.
+    _kept: Option<Turn>,
+}
+
+/// A batch of a lane waiting for its replicas after handing the lane on; dropping it ends it.
+pub struct ReplicaWait(Arc<Lanes>, LaneKey);
+
+impl Drop for ReplicaWait {
+    fn drop(&mut self) {
+        self.0.replica_wait_ended(&self.1);
     }
 }
 

@@ -342,3 +342,45 @@ async fn a_replicated_write_waiting_for_replicas_does_not_hold_its_queue_back() 
         assert_eq!(reply.headers["taskgate-replicas"], "1");
     }
 }
+
+/// A replicated write that changed nothing is confirmed only once the replicas have what it
+/// answers with: with the replica stopped (SIGSTOP) after a keyed submit stored its task, a
+/// replay of that submit (its own script call, on a connection of its own, while the first
+/// still waits) waits for the replica too, and both are confirmed once the replica goes on.
+#[tokio::test]
+async fn a_replayed_replicated_write_waits_for_the_write_it_replays() {
+    let master = RedisServer::start();
+    let replica = replica_of(&master).await;
+    let flags = [
+        "--reaper-interval-ms=0",
+        "--replica-wait-ms=15000",
+        "--redis-response-timeout-ms=20000",
+    ];
+    let app = Arc::new(TestApp::start_with(&master, &flags).await);
+    let q = queue("replay-waits");
+    // The scripts loaded, and the replica has all there is.
+    let warm = app.submit_replicated(&q, json!({"payload": 0})).await;
+    assert_eq!(warm.status, StatusCode::CREATED, "{}", warm.body);
+    let stopped = replica.stopped();
+    let keyed = || {
+        let (app, path) = (app.clone(), format!("/v1/queues/{q}/tasks"));
+        tokio::spawn(async move {
+            let headers = [REPLICATED, ("idempotency-key", "stored-once")];
+            let body = json!({"payload": 1});
+            app.request_with(Method::POST, &path, Some(&body), &headers)
+                .await
+        })
+    };
+    let first = keyed();
+    blocked_in_wait(&master, 1).await;
+    let replay = keyed();
+    blocked_in_wait(&master, 2).await;
+    drop(stopped);
+    let (first, replay) = (first.await.expect("join"), replay.await.expect("join"));
+    for reply in [&first, &replay] {
+        assert!(reply.status.is_success(), "{}", reply.body);
+        assert_eq!(reply.headers["taskgate-replicas"], "1");
+    }
+    assert!(replayed(&replay) && !replayed(&first));
+    assert_eq!(id(&replay.body), id(&first.body));
+}

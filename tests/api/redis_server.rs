@@ -223,24 +223,31 @@ impl RedisServer {
     /// Kills the server with SIGKILL, as a crash or the OOM killer would: no shutdown, no
     /// final save. What it had written to its AOF is all that is left.
     pub fn kill(&mut self) {
-        let pid = {
-            let info: String = self
-                .client()
-                .and_then(|c| connect_blocking(&c, RESPONSE_TIMEOUT))
-                .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c))
-                .expect("INFO server");
-            info.lines()
-                .find_map(|l| l.strip_prefix("process_id:"))
-                .expect("process_id")
-                .trim()
-                .to_owned()
-        };
-        let killed = Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .expect("kill");
-        assert!(killed.success(), "kill -KILL {pid}");
+        signal("KILL", &self.pid());
         let _ = self.child.wait();
+    }
+
+    /// Stops the server's process (SIGSTOP), as a stalled machine would: it keeps its
+    /// connections and answers nothing until the guard is dropped (SIGCONT), even if the test
+    /// fails first.
+    pub fn stopped(&self) -> Stopped {
+        let pid = self.pid();
+        signal("STOP", &pid);
+        Stopped(pid)
+    }
+
+    /// The server's process id, as it reports it.
+    fn pid(&self) -> String {
+        let info: String = self
+            .client()
+            .and_then(|c| connect_blocking(&c, RESPONSE_TIMEOUT))
+            .and_then(|mut c| redis::cmd("INFO").arg("server").query(&mut c))
+            .expect("INFO server");
+        info.lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .expect("process_id")
+            .trim()
+            .to_owned()
     }
 
     /// Starts the server again on the same port.
@@ -373,6 +380,24 @@ fn free_port() -> u16 {
 
 /// Runs redis-server in `dir` (its `--dir`; a `--dir` among `args` wins) under a watchdog shell
 /// that kills it once this test process is gone, and then removes `dir`.
+/// A server stopped by `RedisServer::stopped`; dropping it lets it go on.
+pub struct Stopped(String);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal("CONT", &self.0);
+    }
+}
+
+/// Sends `name` (`KILL`, `STOP`, `CONT`) to process `pid`, as `kill` does.
+fn signal(name: &str, pid: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -{name} {pid}");
+}
+
 pub fn spawn_redis(port: u16, dir: &Path, args: &[String]) -> Child {
     let extra = args.join(" ");
     spawn_watched(

@@ -156,9 +156,10 @@ impl Conn {
     /// A `WAIT` covers only the writes of its own connection, and a script may have written
     /// nothing while answering from writes that are not on the replicas yet (a replay of a
     /// task another call created a moment ago, on another connection or another instance). So
-    /// the same pipeline first writes a marker (a count in `marker_key`, the queue's stats):
+    /// the same pipeline first writes a marker (`marker_key`, `KeySpace::replica_marker`):
     /// Redis replicates in the order it writes, so replicas that have the marker have every
-    /// write made before it, whoever made it.
+    /// write made before it, whoever made it. A marker Redis refuses (`OOM` at maxmemory,
+    /// where some scripts may still write) confirms nothing: the answer is 0 replicas.
     pub async fn wait_replicas(
         &mut self,
         replication: Replication,
@@ -166,10 +167,7 @@ impl Conn {
     ) -> Result<u32, StoreError> {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        pipe.cmd("HINCRBY")
-            .arg(marker_key)
-            .arg("replica_waits")
-            .arg(1);
+        pipe.cmd("SET").arg(marker_key).arg(1).arg("PX").arg(60_000);
         pipe.cmd("WAIT")
             .arg(replication.replicas)
             .arg(u64::try_from(replication.timeout.as_millis()).unwrap_or(u64::MAX));
@@ -182,11 +180,13 @@ impl Conn {
                 conn.route_pipeline(pipe, 0, 2, node).await
             }
         };
-        // The marker may be refused (`OOM` at maxmemory) while WAIT still runs: the answer is
-        // WAIT's, which then covers this connection's own writes.
-        let waited = replies.and_then(|replies| match replies.into_iter().last() {
-            Some(reply) => i64::from_redis_value(reply).map_err(Into::into),
-            None => Err(RedisError::from((ErrorKind::Client, "WAIT: no reply"))),
+        let waited = replies.and_then(|replies| match <[Value; 2]>::try_from(replies) {
+            Ok([Value::ServerError(refused), _]) => {
+                tracing::warn!(error = ?refused, "the replica marker was refused: not confirmed");
+                Ok(0)
+            }
+            Ok([_, waited]) => i64::from_redis_value(waited.extract_error()?).map_err(Into::into),
+            Err(_) => Err(RedisError::from((ErrorKind::Client, "WAIT: no reply"))),
         });
         self.observe(waited)
             .map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
@@ -360,7 +360,7 @@ fn checkout_error(err: PoolError<RedisError>) -> StoreError {
 /// Keeps a connection out of its pool, for one request alone, until dropped. For replicated
 /// writes: `WAIT` blocks the connection it is sent on until the replicas confirm (up to the
 /// replica wait), and on a shared connection every other request's command would queue
-/// behind it. On a connection of its own, too, `WAIT` waits for this request's write only.
+/// behind it.
 pub struct Held(#[allow(dead_code)] managed::Object<ConnectionManager>);
 
 fn unavailable(cause: Cause, detail: String) -> StoreError {

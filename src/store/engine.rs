@@ -311,7 +311,7 @@ impl Engine {
         let confirmed = match replication {
             Some(replication) => {
                 let started = Instant::now();
-                let marker_key = self.inner.keys.queue_key(queue, "stats");
+                let marker_key = self.inner.keys.replica_marker(queue);
                 let result = conn.wait_replicas(replication, &marker_key).await;
                 self.observe("WAIT", started, result)?
             }

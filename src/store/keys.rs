@@ -214,6 +214,13 @@ impl KeySpace {
         format!("{}:{{q:{}}}:{role}", self.prefix, queue)
     }
 
+    /// Where a replicated write's marker goes (`Conn::wait_replicas`): in the queue's Cluster
+    /// slot (its hash tag), but outside its keys (`queue_keys_pattern` does not match it), so a
+    /// marker never makes a queue exist; it expires on its own.
+    pub fn replica_marker(&self, queue: &QueueName) -> String {
+        format!("{}:replica-marker:{{q:{}}}", self.prefix, queue)
+    }
+
     /// The set of queue names, read by the reaper and the queue listing. It is deliberately not
     /// hash-tagged to any queue, so no per-queue script touches it; it is written in its own
     /// commands and rebuilt by the reaper, which scans for any key of a queue

@@ -12,8 +12,8 @@
 //!   batch's `WAIT`: the next batch runs its script while the one before waits for its
 //!   replicas (each `WAIT`, on a connection of its own, covers every write made before it:
 //!   `Conn::wait_replicas`). At most `REPLICA_WAITS_PER_LANE` batches of one lane wait for
-//!   replicas at once; past that, a batch keeps its turn through its `WAIT`, so one queue's
-//!   writes hold only so many of the connections replicated writes wait on.
+//!   replicas at once; past that, a batch keeps its turn through its `WAIT`, so one lane holds
+//!   only so many of the connections replicated writes wait on.
 //!
 //! - A lane is one queue's, and every key of a queue shares its Cluster slot, so a batch runs
 //!   in one slot; one queue's burst never delays another queue's calls.

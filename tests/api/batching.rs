@@ -307,6 +307,17 @@ async fn replicated_writes_travelling_together_each_wait_for_the_replica() {
     assert!(waits < 20, "{waits} WAITs for 20 replicated submits");
 }
 
+/// An app on `master` whose replicated writes wait for replicas up to 19 s (well past the 10 s
+/// the tests give a wait to begin, and a replica's first sync), with no reaper writing.
+async fn waiting_app(master: &RedisServer) -> Arc<TestApp> {
+    let flags = [
+        "--reaper-interval-ms=0",
+        "--replica-wait-ms=19000",
+        "--redis-response-timeout-ms=20000",
+    ];
+    Arc::new(TestApp::start_with(master, &flags).await)
+}
+
 /// A replicated batch hands its lane on once its script has run, before its `WAIT`: with no
 /// replica yet, a second replicated submit to the same queue is stored and waits for replicas
 /// of its own while the first still waits; once a replica comes, both are answered as
@@ -314,12 +325,7 @@ async fn replicated_writes_travelling_together_each_wait_for_the_replica() {
 #[tokio::test]
 async fn a_replicated_write_waiting_for_replicas_does_not_hold_its_queue_back() {
     let master = RedisServer::start();
-    let flags = [
-        "--reaper-interval-ms=0",
-        "--replica-wait-ms=8000",
-        "--redis-response-timeout-ms=20000",
-    ];
-    let app = Arc::new(TestApp::start_with(&master, &flags).await);
+    let app = waiting_app(&master).await;
     let q = queue("wait-hands-on");
     let replicated = |n: usize| {
         let (app, q) = (app.clone(), q.clone());
@@ -351,12 +357,7 @@ async fn a_replicated_write_waiting_for_replicas_does_not_hold_its_queue_back() 
 async fn a_replayed_replicated_write_waits_for_the_write_it_replays() {
     let master = RedisServer::start();
     let replica = replica_of(&master).await;
-    let flags = [
-        "--reaper-interval-ms=0",
-        "--replica-wait-ms=15000",
-        "--redis-response-timeout-ms=20000",
-    ];
-    let app = Arc::new(TestApp::start_with(&master, &flags).await);
+    let app = waiting_app(&master).await;
     let q = queue("replay-waits");
     // The scripts loaded, and the replica has all there is.
     let warm = app.submit_replicated(&q, json!({"payload": 0})).await;
@@ -383,4 +384,34 @@ async fn a_replayed_replicated_write_waits_for_the_write_it_replays() {
     }
     assert!(replayed(&replay) && !replayed(&first));
     assert_eq!(id(&replay.body), id(&first.body));
+}
+
+/// At `maxmemory` an ack still runs (it frees memory), but Redis refuses the marker that a
+/// replicated write's `WAIT` follows, so nothing can say the replicas have all the ack answered
+/// from: a replicated ack is then a `503` (not confirmed), and the same ack once Redis has room
+/// again is confirmed.
+#[tokio::test]
+async fn a_replicated_ack_at_maxmemory_is_not_confirmed() {
+    let master = RedisServer::start();
+    let _replica = replica_of(&master).await;
+    let app = waiting_app(&master).await;
+    let q = queue("full-replicated");
+    app.submit(&q, json!({"payload": 1})).await;
+    let lease = app.lease_one(&q).await;
+    let path = format!(
+        "/v1/queues/{q}/tasks/{}/ack",
+        lease["task"]["id"].as_str().expect("id")
+    );
+    let body = json!({"lease_id": lease["lease_id"]});
+    master.config_set("maxmemory", "1").await;
+    let full = app
+        .request_with(Method::POST, &path, Some(&body), &[REPLICATED])
+        .await;
+    full.assert_problem(503, "unavailable");
+    master.config_set("maxmemory", "0").await;
+    let again = app
+        .request_with(Method::POST, &path, Some(&body), &[REPLICATED])
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.headers["taskgate-replicas"], "1");
 }

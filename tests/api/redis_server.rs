@@ -230,10 +230,10 @@ impl RedisServer {
     /// Stops the server's process (SIGSTOP), as a stalled machine would: it keeps its
     /// connections and answers nothing until the guard is dropped (SIGCONT), even if the test
     /// fails first.
-    pub fn stopped(&self) -> Stopped {
+    pub fn stopped(&self) -> Stopped<'_> {
         let pid = self.pid();
         signal("STOP", &pid);
-        Stopped(pid)
+        Stopped(self, pid)
     }
 
     /// The server's process id, as it reports it.
@@ -380,12 +380,14 @@ fn free_port() -> u16 {
 
 /// Runs redis-server in `dir` (its `--dir`; a `--dir` among `args` wins) under a watchdog shell
 /// that kills it once this test process is gone, and then removes `dir`.
-/// A server stopped by `RedisServer::stopped`; dropping it lets it go on.
-pub struct Stopped(String);
+/// A server stopped by `RedisServer::stopped`; dropping it lets it go on. It borrows the server,
+/// so the server (whose own drop needs it to answer) cannot go first.
+pub struct Stopped<'a>(#[allow(dead_code)] &'a RedisServer, String);
 
-impl Drop for Stopped {
+impl Drop for Stopped<'_> {
     fn drop(&mut self) {
-        signal("CONT", &self.0);
+        // Best effort, never a panic here (this may run while a failed test unwinds).
+        let _ = Command::new("kill").args(["-CONT", &self.1]).status();
     }
 }
 

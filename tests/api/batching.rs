@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{REPLICATED, RedisServer, Reply, TestApp, eventually, queue};
 use crate::monitor::Monitor;
-use crate::replication::{blocked_in_wait, replica_of};
+use crate::replication::replica_of;
 
 pub const CALLERS: usize = 50;
 
@@ -305,113 +305,4 @@ async fn replicated_writes_travelling_together_each_wait_for_the_replica() {
     monitor.sync(&master).await;
     let waits = monitor.lines_with("\"WAIT\"");
     assert!(waits < 20, "{waits} WAITs for 20 replicated submits");
-}
-
-/// An app on `master` whose replicated writes wait for replicas up to 19 s (well past the 10 s
-/// the tests give a wait to begin, and a replica's first sync), with no reaper writing.
-async fn waiting_app(master: &RedisServer) -> Arc<TestApp> {
-    let flags = [
-        "--reaper-interval-ms=0",
-        "--replica-wait-ms=19000",
-        "--redis-response-timeout-ms=20000",
-    ];
-    Arc::new(TestApp::start_with(master, &flags).await)
-}
-
-/// A replicated batch hands its lane on once its script has run, before its `WAIT`: with no
-/// replica yet, a second replicated submit to the same queue is stored and waits for replicas
-/// of its own while the first still waits; once a replica comes, both are answered as
-/// confirmed by it.
-#[tokio::test]
-async fn a_replicated_write_waiting_for_replicas_does_not_hold_its_queue_back() {
-    let master = RedisServer::start();
-    let app = waiting_app(&master).await;
-    let q = queue("wait-hands-on");
-    let replicated = |n: usize| {
-        let (app, q) = (app.clone(), q.clone());
-        tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": n})).await })
-    };
-    let first = replicated(1);
-    blocked_in_wait(&master, 1).await;
-    let second = replicated(2);
-    blocked_in_wait(&master, 2).await;
-    assert!(
-        !first.is_finished(),
-        "the first wait ended before the second began"
-    );
-    assert_eq!(app.queue_stats(&q).await["counts"]["ready"], 2);
-
-    let _replica = replica_of(&master).await;
-    for waiting in [first, second] {
-        let reply = waiting.await.expect("join");
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        assert_eq!(reply.headers["taskgate-replicas"], "1");
-    }
-}
-
-/// A replicated write that changed nothing is confirmed only once the replicas have what it
-/// answers with: with the replica stopped (SIGSTOP) after a keyed submit stored its task, a
-/// replay of that submit (its own script call, on a connection of its own, while the first
-/// still waits) waits for the replica too, and both are confirmed once the replica goes on.
-#[tokio::test]
-async fn a_replayed_replicated_write_waits_for_the_write_it_replays() {
-    let master = RedisServer::start();
-    let replica = replica_of(&master).await;
-    let app = waiting_app(&master).await;
-    let q = queue("replay-waits");
-    // The scripts loaded, and the replica has all there is.
-    let warm = app.submit_replicated(&q, json!({"payload": 0})).await;
-    assert_eq!(warm.status, StatusCode::CREATED, "{}", warm.body);
-    let stopped = replica.stopped();
-    let keyed = || {
-        let (app, path) = (app.clone(), format!("/v1/queues/{q}/tasks"));
-        tokio::spawn(async move {
-            let headers = [REPLICATED, ("idempotency-key", "stored-once")];
-            let body = json!({"payload": 1});
-            app.request_with(Method::POST, &path, Some(&body), &headers)
-                .await
-        })
-    };
-    let first = keyed();
-    blocked_in_wait(&master, 1).await;
-    let replay = keyed();
-    blocked_in_wait(&master, 2).await;
-    drop(stopped);
-    let (first, replay) = (first.await.expect("join"), replay.await.expect("join"));
-    for reply in [&first, &replay] {
-        assert!(reply.status.is_success(), "{}", reply.body);
-        assert_eq!(reply.headers["taskgate-replicas"], "1");
-    }
-    assert!(replayed(&replay) && !replayed(&first));
-    assert_eq!(id(&replay.body), id(&first.body));
-}
-
-/// At `maxmemory` an ack still runs (it frees memory), but Redis refuses the marker that a
-/// replicated write's `WAIT` follows, so nothing can say the replicas have all the ack answered
-/// from: a replicated ack is then a `503` (not confirmed), and the same ack once Redis has room
-/// again is confirmed.
-#[tokio::test]
-async fn a_replicated_ack_at_maxmemory_is_not_confirmed() {
-    let master = RedisServer::start();
-    let _replica = replica_of(&master).await;
-    let app = waiting_app(&master).await;
-    let q = queue("full-replicated");
-    app.submit(&q, json!({"payload": 1})).await;
-    let lease = app.lease_one(&q).await;
-    let path = format!(
-        "/v1/queues/{q}/tasks/{}/ack",
-        lease["task"]["id"].as_str().expect("id")
-    );
-    let body = json!({"lease_id": lease["lease_id"]});
-    master.config_set("maxmemory", "1").await;
-    let full = app
-        .request_with(Method::POST, &path, Some(&body), &[REPLICATED])
-        .await;
-    full.assert_problem(503, "unavailable");
-    master.config_set("maxmemory", "0").await;
-    let again = app
-        .request_with(Method::POST, &path, Some(&body), &[REPLICATED])
-        .await;
-    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
-    assert_eq!(again.headers["taskgate-replicas"], "1");
 }

@@ -52,6 +52,7 @@ mod queues;
 mod race;
 mod records;
 mod replays;
+mod replica_waits;
 mod replication;
 mod requirement_faults;
 mod requirements;

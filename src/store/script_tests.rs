@@ -60,45 +60,39 @@ fn policy_reads(source: &str) -> BTreeSet<String> {
 
 #[test]
 fn lua_limits_agree_with_the_model() {
-    assert_eq!(
-        lua_limit("ERROR_HISTORY_MAX"),
-        model::ERROR_HISTORY_MAX.to_string()
-    );
-    assert_eq!(
-        lua_limit("BATCH_ITEMS_MAX"),
-        super::super::BATCH_ITEMS_MAX.to_string()
-    );
-    assert_eq!(
-        lua_limit("HISTORY_MINUTES"),
-        model::HISTORY_MINUTES.to_string()
-    );
-    assert_eq!(
-        lua_limit("REQUIREMENT_SETS_MAX"),
-        model::REQUIREMENT_SETS_MAX.to_string()
-    );
-    assert_eq!(
-        lua_limit("SCHEDULE_TICK_KEY_MS"),
-        model::schedule::SCHEDULE_TICK_KEY_MS.to_string()
-    );
-    assert_eq!(
-        lua_limit("SCHEDULE_RUNS_KEPT"),
-        model::schedule::LAST_RUNS.to_string()
-    );
-    assert_eq!(
-        lua_limit("WORKERS_PER_QUEUE_MAX"),
-        model::WORKERS_PER_QUEUE_MAX.to_string()
-    );
     for (name, value) in [
+        ("ERROR_HISTORY_MAX", model::ERROR_HISTORY_MAX.to_string()),
+        ("BATCH_ITEMS_MAX", super::super::BATCH_ITEMS_MAX.to_string()),
+        ("HISTORY_MINUTES", model::HISTORY_MINUTES.to_string()),
+        (
+            "REQUIREMENT_SETS_MAX",
+            model::REQUIREMENT_SETS_MAX.to_string(),
+        ),
+        (
+            "SCHEDULE_TICK_KEY_MS",
+            model::schedule::SCHEDULE_TICK_KEY_MS.to_string(),
+        ),
+        ("SCHEDULE_RUNS_KEPT", model::schedule::LAST_RUNS.to_string()),
+        (
+            "WORKERS_PER_QUEUE_MAX",
+            model::WORKERS_PER_QUEUE_MAX.to_string(),
+        ),
         (
             "DEPENDENCY_RESULTS_MAX_BYTES",
-            model::DEPENDENCY_RESULTS_MAX_BYTES as u64,
+            model::DEPENDENCY_RESULTS_MAX_BYTES.to_string(),
         ),
-        ("DEPENDENCY_LINK_GRACE_MS", model::DEPENDENCY_LINK_GRACE_MS),
-        ("DEPENDENCY_RECHECK_MS", model::DEPENDENCY_RECHECK_MS),
-        ("OUTBOX_GRACE_MS", model::OUTBOX_GRACE_MS),
-        ("FLOW_COMMIT_MS", model::FLOW_COMMIT_MS),
+        (
+            "DEPENDENCY_LINK_GRACE_MS",
+            model::DEPENDENCY_LINK_GRACE_MS.to_string(),
+        ),
+        (
+            "DEPENDENCY_RECHECK_MS",
+            model::DEPENDENCY_RECHECK_MS.to_string(),
+        ),
+        ("OUTBOX_GRACE_MS", model::OUTBOX_GRACE_MS.to_string()),
+        ("FLOW_COMMIT_MS", model::FLOW_COMMIT_MS.to_string()),
     ] {
-        assert_eq!(lua_limit(name), value.to_string(), "{name}");
+        assert_eq!(lua_limit(name), value, "{name}");
     }
 }
 

@@ -123,14 +123,10 @@ impl Conn {
         match &mut self.link {
             Link::Node(conn) => cmd.query_async(conn).await,
             Link::Cluster(conn) => {
-                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-                let route = Route::new(super::endpoint::slot(slot_key), SlotAddr::Master);
-                conn.route_command(
-                    cmd.clone(),
-                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
-                )
-                .await
-                .and_then(|value| T::from_redis_value(value).map_err(Into::into))
+                let route = redis::cluster_routing::RoutingInfo::SingleNode(slot_primary(slot_key));
+                conn.route_command(cmd.clone(), route)
+                    .await
+                    .and_then(|value| T::from_redis_value(value).map_err(Into::into))
             }
         }
     }
@@ -174,10 +170,8 @@ impl Conn {
         let replies = match &mut self.link {
             Link::Node(conn) => pipe.query_async::<Vec<Value>>(conn).await,
             Link::Cluster(conn) => {
-                use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
-                let route = Route::new(super::endpoint::slot(marker_key), SlotAddr::Master);
-                let node = SingleNodeRoutingInfo::SpecificNode(route);
-                conn.route_pipeline(pipe, 0, 2, node).await
+                conn.route_pipeline(pipe, 0, 2, slot_primary(marker_key))
+                    .await
             }
         };
         let waited = replies.and_then(|replies| match <[Value; 2]>::try_from(replies) {
@@ -249,6 +243,12 @@ impl Conn {
 }
 
 /// Whether Redis refused to load a library for a reason an EVAL script does not have.
+/// In a cluster, the primary of `key`'s slot.
+fn slot_primary(key: &str) -> redis::cluster_routing::SingleNodeRoutingInfo {
+    use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+    SingleNodeRoutingInfo::SpecificNode(Route::new(super::endpoint::slot(key), SlotAddr::Master))
+}
+
 fn refused(err: &RedisError) -> bool {
     matches!(err.code(), Some("OOM" | "NOPERM"))
 }

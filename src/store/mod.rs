@@ -33,6 +33,7 @@ mod op;
 mod outage;
 mod quarantine;
 mod record;
+mod replica_rounds;
 mod script;
 mod settings;
 

@@ -106,9 +106,9 @@ pub struct Config {
     pub key_prefix: String,
 
     /// Most shared Redis connections this instance keeps open. Each one is multiplexed: any
-    /// number of concurrent requests share it, pipelined on one socket. (The waits of writes
-    /// sent with `Taskgate-Durability: replicated` hold connections of a second pool, one per
-    /// queue whose writes wait, of up to 8× this size, opened only when they come.)
+    /// number of concurrent requests share it, pipelined on one socket. (Writes sent with
+    /// `Taskgate-Durability: replicated` each hold a connection of a second pool, of up to 8×
+    /// this size, opened only when they come.)
     #[arg(long, env = "TASKGATE_REDIS_POOL_SIZE", default_value_t = 4)]
     pub redis_pool_size: usize,
 

@@ -25,7 +25,7 @@ pub const QUEUE_GROUPS: &str = "taskgate_queue_groups";
 /// Time of one Redis call (a script or a command), by `op`.
 pub const REDIS_DURATION: &str = "taskgate_redis_command_duration_seconds";
 /// Redis calls that failed, by `kind` (`unavailable`, `error`, `corrupt`, `overloaded`: no
-/// connection for a replicated write's wait was free).
+/// connection for a replicated write was free).
 pub const REDIS_ERRORS: &str = "taskgate_redis_errors_total";
 /// Redis connections open in the pool.
 pub const POOL_CONNECTIONS: &str = "taskgate_redis_pool_connections";

@@ -7,8 +7,8 @@
 //! ones: `Connections::get` checks one out, clones its handle (cheap) and gives the slot back at
 //! once. Concurrency is therefore not capped by the pool size, and a slow Redis costs a request
 //! a 503 only when that request's own command passes the response timeout. The one exception
-//! is the `WAIT` replicated writes are confirmed by, which would block a shared connection: it
-//! holds a connection of a second pool alone (`Connections::get_exclusive`).
+//! is a replicated write, whose `WAIT` would block a shared connection: it holds a connection
+//! of a second pool alone (`Connections::get_exclusive`).
 //!
 //! Why not `deadpool_redis::Manager`: it sends `UNWATCH` + `PING` on every checkout, doubling the
 //! round trips of every operation. Here recycling is free; a connection that failed with an I/O
@@ -144,17 +144,18 @@ impl Conn {
         }
     }
 
-    /// `WAIT`: until `replication.replicas` replicas have every write Redis made before it, or
-    /// the timeout; how many did. In a cluster, to the master of `marker_key`'s slot. It blocks
-    /// the connection meanwhile, hence a connection of its own (`Held`).
+    /// `WAIT`: until `replication.replicas` replicas have every write sent on this connection so
+    /// far, or the timeout; how many did. In a cluster, to the master of `marker_key`'s slot, on
+    /// the same node connection the script used. It blocks the connection meanwhile, hence a
+    /// connection of its own (`Held`).
     ///
-    /// A `WAIT` covers only the writes of its own connection, and the writes it is to confirm
-    /// were made on others (the shared connections, another instance's, or none at all: a
-    /// replay answers from a task another call created a moment ago). So the same pipeline
-    /// first writes a marker (`marker_key`, `KeySpace::replica_marker`): Redis replicates in
-    /// the order it writes, so replicas that have the marker have every write made before it,
-    /// whoever made it. A marker Redis refuses (`OOM` at maxmemory, where some scripts may
-    /// still write) confirms nothing: the answer is 0 replicas.
+    /// A `WAIT` covers only the writes of its own connection, and a script may have written
+    /// nothing while answering from writes that are not on the replicas yet (a replay of a
+    /// task another call created a moment ago, on another connection or another instance). So
+    /// the same pipeline first writes a marker (`marker_key`, `KeySpace::replica_marker`):
+    /// Redis replicates in the order it writes, so replicas that have the marker have every
+    /// write made before it, whoever made it. A marker Redis refuses (`OOM` at maxmemory,
+    /// where some scripts may still write) confirms nothing: the answer is 0 replicas.
     pub async fn wait_replicas(
         &mut self,
         replication: Replication,
@@ -322,7 +323,7 @@ impl Connections {
     }
 
     /// A working connection for this caller alone, for as long as it keeps the `Held`. When
-    /// every connection of the pool is open and held (each by a wait for replicas),
+    /// every connection of the pool is open and held (each by a write waiting for replicas),
     /// the wait for one ends in `Overloaded`: Redis itself is fine.
     pub async fn get_exclusive(&self) -> Result<(Conn, Held), StoreError> {
         match self.pool.get().await {
@@ -356,9 +357,9 @@ fn checkout_error(err: PoolError<RedisError>) -> StoreError {
     }
 }
 
-/// Keeps a connection out of its pool, for one caller alone, until dropped. For replicated
-/// writes' waits: `WAIT` blocks the connection it is sent on until the replicas confirm (up to
-/// the replica wait), and on a shared connection every other request's command would queue
+/// Keeps a connection out of its pool, for one request alone, until dropped. For replicated
+/// writes: `WAIT` blocks the connection it is sent on until the replicas confirm (up to the
+/// replica wait), and on a shared connection every other request's command would queue
 /// behind it.
 pub struct Held(#[allow(dead_code)] managed::Object<ConnectionManager>);
 

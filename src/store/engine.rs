@@ -1,5 +1,5 @@
 //! The store's engine: what knows Redis and nothing of tasks. It holds the connections (the
-//! shared ones and those replicated writes' waits hold alone), the key space, the server's policy
+//! shared ones and those replicated writes hold alone), the key space, the server's policy
 //! defaults as script arguments, and the outage log; it runs one op (a script call), the ops of
 //! one batch together, or one plain command, and feeds every call's outcome to the metrics and
 //! the outage log. The services (`tasks`, `dispatch`, ...) sit on it and own the domain.
@@ -21,7 +21,6 @@ use super::op::{Op, Reply, into_array, is_status};
 use super::outage::OutageLog;
 use super::policies::format_value;
 use super::quarantine::Quarantine;
-use super::replica_rounds::{ReplicaRounds, RoundSender};
 use super::script::ScriptDef;
 use super::settings::{PoolSettings, Replication};
 use crate::metrics;
@@ -33,13 +32,13 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-/// Connections held alone by replicated writes' waits (one per queue with writes waiting), for
-/// each shared connection (see `conn::Held`): enough that waits rarely queue for one.
+/// Connections held alone by replicated writes, for each shared connection (see
+/// `conn::Held`): enough that waits for a slow replica rarely queue for one.
 const EXCLUSIVE_PER_SHARED: usize = 8;
 
 struct Inner {
     conns: Connections,
-    /// For replicated writes' waits only; opened when the first one comes.
+    /// For replicated writes only; opened when the first one comes.
     exclusive: Connections,
     keys: KeySpace,
     /// The server's policy defaults, and as script arguments: each script's ARGV opens with
@@ -52,8 +51,6 @@ struct Inner {
     endpoint: Arc<Endpoint>,
     /// Where concurrent calls of one script for one queue wait to travel together.
     lanes: Arc<Lanes>,
-    /// Where replicated writes of one queue wait for their replicas together.
-    rounds: Arc<ReplicaRounds>,
 }
 
 impl Engine {
@@ -88,7 +85,6 @@ impl Engine {
                 endpoint,
                 in_flight: InFlight::default(),
                 lanes: Arc::default(),
-                rounds: Arc::default(),
             }),
         })
     }
@@ -130,43 +126,44 @@ impl Engine {
         queue: &QueueName,
         op: O,
     ) -> Result<O::Outcome, StoreError> {
-        self.run_in(queue, op, Lane::Join).await
+        Ok(self.run_replicated(queue, op, None).await?.0)
     }
 
-    /// As `run`; with `replication`, then waits until that many replicas have the change, or
-    /// the wait ends (`confirm`). Returns how many confirmed.
+    /// As `run`; with `replication`, then waits (`WAIT`, on the connection the script ran on)
+    /// until that many replicas have the change, or the wait ends. Returns how many confirmed.
     pub(super) async fn run_replicated<O: Op>(
         &self,
         queue: &QueueName,
         op: O,
         replication: Option<Replication>,
     ) -> Result<(O::Outcome, u32), StoreError> {
-        let outcome = self.run(queue, op).await?;
-        Ok((outcome, self.confirm(queue, replication).await?))
+        self.run_in(queue, op, replication, Lane::Join).await
     }
 
-    /// `run`, in the op's lane or past it.
+    /// `run_replicated`, in the op's lane or past it.
     async fn run_in<O: Op>(
         &self,
         queue: &QueueName,
         op: O,
+        replication: Option<Replication>,
         lane: Lane,
-    ) -> Result<O::Outcome, StoreError> {
-        let (outcome, unreadable) = self.call(queue, op, lane).await?;
+    ) -> Result<(O::Outcome, u32), StoreError> {
+        let (outcome, unreadable, confirmed) = self.call(queue, op, replication, lane).await?;
         if !unreadable.is_empty() {
             let records = Quarantine {
                 records: &unreadable,
             };
-            self.call(queue, records, Lane::Join).await?;
+            self.call(queue, records, None, Lane::Join).await?;
         }
-        Ok(outcome)
+        Ok((outcome, confirmed))
     }
 
-    /// Runs the scripts of one batch (`chunks`, each an op) together; with `replication`, then
-    /// waits for the replicas once for all of them. Returns the chunks' outcomes in order and
-    /// how many replicas confirmed: with no chunk, nothing needed confirming, so the count
-    /// asked for. One chunk joins its lane as any call does; several go past it, side by side
-    /// (in the lane, each full chunk would wait for the one before).
+    /// Runs the scripts of one batch (`chunks`, each an op) together; with `replication`, each
+    /// then waits for its replicas (each on a connection of its own, as `call` does). Returns
+    /// the chunks' outcomes in order and the fewest replicas any chunk got: with no chunk,
+    /// nothing needed confirming, so the count asked for. One chunk joins its lane as any call
+    /// does; several go past it, side by side (in the lane, each full chunk would wait for the
+    /// one before).
     pub(super) async fn run_chunks<O: Op>(
         &self,
         queue: &QueueName,
@@ -179,31 +176,18 @@ impl Engine {
         } else {
             Lane::Join
         };
-        let wrote = !chunks.is_empty();
-        let outcomes = futures_util::future::try_join_all(
-            chunks.into_iter().map(|op| self.run_in(queue, op, lane)),
+        let ran = futures_util::future::try_join_all(
+            chunks
+                .into_iter()
+                .map(|op| self.run_in(queue, op, replication, lane)),
         )
         .await?;
-        let confirmed = match replication {
-            Some(replication) if !wrote => replication.replicas,
-            _ => self.confirm(queue, replication).await?,
-        };
-        Ok((outcomes, confirmed))
-    }
-
-    /// With `replication`: waits until that many replicas have every write Redis answered
-    /// before this call, or the wait ends, together with the other replicated writes of
-    /// `queue` (`replica_rounds.rs`). How many confirmed; 0 when not asked.
-    async fn confirm(
-        &self,
-        queue: &QueueName,
-        replication: Option<Replication>,
-    ) -> Result<u32, StoreError> {
-        let Some(replication) = replication else {
-            return Ok(0);
-        };
-        let sender: Arc<dyn RoundSender> = self.inner.clone();
-        self.inner.rounds.confirm(sender, queue, replication).await
+        let asked = replication.map_or(0, |r| r.replicas);
+        let confirmed = ran.iter().map(|(_, n)| *n).min().unwrap_or(asked);
+        Ok((
+            ran.into_iter().map(|(outcome, _)| outcome).collect(),
+            confirmed,
+        ))
     }
 
     /// Calls one op: alone, or, when the op may travel with others, in its lane
@@ -212,33 +196,42 @@ impl Engine {
         &self,
         queue: &QueueName,
         op: O,
+        replication: Option<Replication>,
         lane: Lane,
-    ) -> Result<(O::Outcome, Vec<(String, String)>), StoreError> {
+    ) -> Result<(O::Outcome, Vec<(String, String)>, u32), StoreError> {
         let def = op.script();
         let weight = op.batch_weight().filter(|_| matches!(lane, Lane::Join));
-        let mut value = match weight {
+        let (mut value, mut confirmed) = match weight {
             Some(weight) => {
                 let lane = LaneKey {
                     script: def,
                     queue: queue.clone(),
+                    replication,
                 };
                 match self
                     .inner
                     .lanes
                     .join(self.inner.clone(), lane, call_of(&op, weight))
                 {
-                    Joined::Lead(turn, call) => {
-                        first(self.send(queue, def, &[call], Some(turn)).await?)
-                    }
+                    Joined::Lead(turn, call) => first(
+                        self.send(queue, def, &[call], replication, Some(turn))
+                            .await?,
+                    ),
                     Joined::Wait(waiter) => waiter.answer().await?,
                 }
             }
-            None => first(self.send(queue, def, &[call_of(&op, 1)], None).await?),
+            None => first(
+                self.send(queue, def, &[call_of(&op, 1)], replication, None)
+                    .await?,
+            ),
         };
         if is_status(&value, "again") {
             // The calls before it in its script call used that call's budget (`SHARED` in
             // prelude/base.lua): alone, it is first and has the whole of it.
-            value = first(self.send(queue, def, &[call_of(&op, 1)], None).await?);
+            let sent = self
+                .send(queue, def, &[call_of(&op, 1)], replication, None)
+                .await?;
+            (value, confirmed) = first(sent);
         }
         let mut reply = Reply::parse(queue, value).map_err(|err| {
             // A call's own Lua error ('!error'): its script call as a whole succeeded.
@@ -255,19 +248,21 @@ impl Engine {
                 "task records could not be read and were moved to the queue's quarantine"
             );
         }
-        Ok((outcome?, reply.unreadable))
+        Ok((outcome?, reply.unreadable, confirmed))
     }
 
-    /// One script call carrying `calls`, with the keys of its roles and the policy block.
-    /// Returns each call's reply, in order. A lane's `turn` is handed on as soon as the script
-    /// is answered (`lanes.rs`).
+    /// One script call carrying `calls`, with the keys of its roles and the policy block; then
+    /// the replication wait, if asked for. Returns each call's reply, in order, and how many
+    /// replicas confirmed. A lane's `turn` is handed on as soon as the script is answered,
+    /// before the wait (`lanes.rs`).
     async fn send(
         &self,
         queue: &QueueName,
         def: &'static ScriptDef,
         calls: &[Call],
+        replication: Option<Replication>,
         turn: Option<Turn>,
-    ) -> Result<Vec<Value>, StoreError> {
+    ) -> Result<(Vec<Value>, u32), StoreError> {
         let library = def.library();
         let mut fcall = redis::cmd("FCALL");
         fcall.arg(&library.name).arg(def.roles.len());
@@ -285,18 +280,26 @@ impl Engine {
             }
         }
         let started = Instant::now();
-        let ran = match self.conn().await {
-            Ok(mut conn) => {
+        // A replicated write runs on a connection of its own, whose WAIT holds up nobody.
+        let checkout = match replication {
+            None => self.conn().await.map(|conn| (conn, None)),
+            Some(_) => {
+                (self.inner.exclusive.get_exclusive().await).map(|(conn, held)| (conn, Some(held)))
+            }
+        };
+        let ran = match checkout {
+            Ok((mut conn, held)) => {
                 let _busy = self.inner.in_flight.enter();
-                conn.fcall(&fcall, library).await
+                let value = conn.fcall(&fcall, library).await;
+                value.map(|value| (value, conn, held))
             }
             Err(err) => Err(err),
         };
         let ran = self.observe(def.name, started, ran);
-        if let Some(turn) = turn {
-            turn.script_ran(&ran);
-        }
-        let replies = into_array(ran.map_err(|err| err.in_script(def.name))?)?;
+        // Held until the end (after any WAIT): see `Turn::script_ran`.
+        let _after_script = turn.map(|turn| turn.script_ran(&ran));
+        let (value, mut conn, _held) = ran.map_err(|err| err.in_script(def.name))?;
+        let replies = into_array(value)?;
         if replies.len() != calls.len() {
             return Err(StoreError::Corrupt(format!(
                 "{}.lua answered {} calls of {}",
@@ -305,7 +308,16 @@ impl Engine {
                 calls.len()
             )));
         }
-        Ok(replies)
+        let confirmed = match replication {
+            Some(replication) => {
+                let started = Instant::now();
+                let marker_key = self.inner.keys.replica_marker(queue);
+                let result = conn.wait_replicas(replication, &marker_key).await;
+                self.observe("WAIT", started, result)?
+            }
+            None => 0,
+        };
+        Ok((replies, confirmed))
     }
 
     /// Sends one plain command.
@@ -382,29 +394,14 @@ impl Carrier for Inner {
         let engine = Engine { inner: self };
         let lane = turn.lane().clone();
         Box::pin(async move {
-            engine
-                .send(&lane.queue, lane.script, &calls, Some(turn))
-                .await
-        })
-    }
-}
-
-/// Sends the rounds of replicated writes' waits (`replica_rounds.rs`): a marker and one `WAIT`,
-/// on a connection held alone for it (a `WAIT` blocks the connection it is sent on).
-impl RoundSender for Inner {
-    fn send_round(
-        self: Arc<Self>,
-        queue: QueueName,
-        replication: Replication,
-    ) -> BoxFuture<'static, Result<u32, StoreError>> {
-        Box::pin(async move {
-            let started = Instant::now();
-            let marker_key = self.keys.replica_marker(&queue);
-            let waited = match self.exclusive.get_exclusive().await {
-                Ok((mut conn, _held)) => conn.wait_replicas(replication, &marker_key).await,
-                Err(err) => Err(err),
-            };
-            Engine { inner: self }.observe("WAIT", started, waited)
+            let sent = engine.send(
+                &lane.queue,
+                lane.script,
+                &calls,
+                lane.replication,
+                Some(turn),
+            );
+            sent.await
         })
     }
 }

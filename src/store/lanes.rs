@@ -1,16 +1,20 @@
 //! Natural batching (group commit): concurrent calls of one script for one queue travel to
 //! Redis together, as one script call.
 //!
-//! Each (script, queue) has a lane. A call that finds its lane empty goes at
+//! Each (script, queue, replicated or not) has a lane. A call that finds its lane empty goes at
 //! once, on the caller's own task: at low load nothing changes, there is no timer and no
 //! window. A call that finds a script of its lane already on its way to Redis waits in line;
 //! when that script has run, everyone waiting (up to the batch bounds, in arrival order)
 //! leaves together in the next one, on a task of its own, and gets exactly its own reply. So
 //! under load the frame of a script call (the `FCALL`, the frame, the policy read, the
-//! clock, the round trip) is paid once per batch, not per call.
-//! - The lane is handed on as soon as Redis has answered the script. Replicated writes travel
-//!   with the others; each then waits for its replicas on its own, together with every
-//!   replicated write of its queue answered by then (`replica_rounds.rs`).
+//! clock, the round trip, a replicated write's `WAIT`) is paid once per batch, not per call.
+//! - The lane is handed on as soon as Redis has answered the script, before a replicated
+//!   batch's `WAIT`: the next batch runs its script while the one before waits for its
+//!   replicas (each `WAIT`, on a connection of its own, covers every write made before it:
+//!   `Conn::wait_replicas`). At most `REPLICA_WAITS_PER_LANE` batches of one lane wait for
+//!   replicas at once; past that, a batch keeps its turn through its `WAIT`, so one lane holds
+//!   only so many of the connections replicated writes wait on.
+//!
 //! - A lane is one queue's, and every key of a queue shares its Cluster slot, so a batch runs
 //!   in one slot; one queue's burst never delays another queue's calls.
 //! - A waiting caller that goes away (its client disconnected) before its batch leaves is left
@@ -28,9 +32,9 @@ use deadpool_redis::redis::Value;
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::StoreError;
 use super::op::{Args, Op};
 use super::script::ScriptDef;
+use super::{Replication, StoreError};
 use crate::metrics;
 use crate::model::QueueName;
 
@@ -39,6 +43,9 @@ use crate::model::QueueName;
 const BATCH_WEIGHT_MAX: usize = super::BATCH_ITEMS_MAX;
 /// The most argument bytes one batch carries (payloads, results), for the same reason.
 const BATCH_BYTES_MAX: usize = 1 << 20;
+/// The most batches of one lane waiting for their replicas (`WAIT`) after handing the lane
+/// on; one more may wait holding its turn.
+const REPLICA_WAITS_PER_LANE: usize = 2;
 
 /// One call: its script arguments and the work it adds to a batch.
 pub struct Call {
@@ -70,15 +77,15 @@ pub fn call_of<O: Op>(op: &O, weight: usize) -> Call {
 }
 
 /// The reply of a script call's only (or first) call.
-pub fn first(replies: Vec<Value>) -> Value {
-    replies.into_iter().next().unwrap_or(Value::Nil)
+pub fn first((replies, confirmed): (Vec<Value>, u32)) -> (Value, u32) {
+    (replies.into_iter().next().unwrap_or(Value::Nil), confirmed)
 }
 
-/// A call's answer: its own reply.
-pub type Answer = Result<Value, StoreError>;
+/// A call's answer: its own reply, and how many replicas confirmed its batch (0 unasked).
+pub type Answer = Result<(Value, u32), StoreError>;
 
-/// The replies to a batch's calls, in order.
-pub type Sent = Result<Vec<Value>, StoreError>;
+/// The replies to a batch's calls, in order, and how many replicas confirmed it.
+pub type Sent = Result<(Vec<Value>, u32), StoreError>;
 
 /// What sends a batch that left on a task of its own: one script call carrying `calls`. It
 /// gives `turn` back (`Turn::script_ran`) once Redis has answered the script.
@@ -91,13 +98,16 @@ pub trait Carrier: Send + Sync + 'static {
 pub struct LaneKey {
     pub script: &'static ScriptDef,
     pub queue: QueueName,
+    pub replication: Option<Replication>,
 }
 
 impl PartialEq for LaneKey {
     fn eq(&self, other: &Self) -> bool {
         // By address: variants of one Lua file (with and without `allow-oom`) are different
         // scripts and never share a batch.
-        std::ptr::eq(self.script, other.script) && self.queue == other.queue
+        std::ptr::eq(self.script, other.script)
+            && self.queue == other.queue
+            && self.replication.is_some() == other.replication.is_some()
     }
 }
 
@@ -107,6 +117,7 @@ impl std::hash::Hash for LaneKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         std::ptr::hash(self.script, state);
         self.queue.as_str().hash(state);
+        self.replication.is_some().hash(state);
     }
 }
 
@@ -129,6 +140,9 @@ pub enum Joined {
 #[derive(Default)]
 pub struct Lanes {
     lanes: Mutex<HashMap<LaneKey, VecDeque<Waiting>>>,
+    /// How many batches of each lane wait for their replicas after handing the lane on; a lane
+    /// is in the map exactly while one does.
+    replica_waits: Mutex<HashMap<LaneKey, usize>>,
 }
 
 impl Lanes {
@@ -158,6 +172,28 @@ impl Lanes {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<LaneKey, VecDeque<Waiting>>> {
         unpoisoned(&self.lanes)
+    }
+
+    /// Counts a batch of `lane` that will wait for its replicas after handing the lane on, if
+    /// fewer than `REPLICA_WAITS_PER_LANE` do now. Whether it was counted.
+    fn replica_wait_began(&self, lane: &LaneKey) -> bool {
+        let mut waits = unpoisoned(&self.replica_waits);
+        let n = waits.entry(lane.clone()).or_default();
+        if *n >= REPLICA_WAITS_PER_LANE {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn replica_wait_ended(&self, lane: &LaneKey) {
+        let mut waits = unpoisoned(&self.replica_waits);
+        if let Entry::Occupied(mut n) = waits.entry(lane.clone()) {
+            *n.get_mut() -= 1;
+            if *n.get() == 0 {
+                n.remove();
+            }
+        }
     }
 
     /// Fails every call waiting in `lane` with `err`, and removes the lane.
@@ -197,7 +233,7 @@ impl Lanes {
 
 /// A panic never leaves a map here half-changed (each change is one std call), so a poisoned
 /// lock is still sound to use.
-pub(super) fn unpoisoned<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+fn unpoisoned<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -264,10 +300,24 @@ impl Turn {
     }
 
     /// Redis has answered the script on its way (`ran`): hands the lane on (the next batch
-    /// leaves, or, when Redis was unavailable, the calls waiting fail with its error).
-    pub fn script_ran<T>(mut self, ran: &Result<T, StoreError>) {
+    /// leaves, or, when Redis was unavailable, the calls waiting fail with its error), unless
+    /// the batch now waits for its replicas and `REPLICA_WAITS_PER_LANE` of its lane already
+    /// do. Hold what this returns until that wait ends: dropping it then hands the lane on
+    /// (when it was kept) or counts the wait as ended.
+    pub fn script_ran<T>(mut self, ran: &Result<T, StoreError>) -> AfterScript {
         if let Err(err @ StoreError::Unavailable(_)) = ran {
             self.unavailable = Some(err.clone());
+        }
+        let waits = ran.is_ok() && self.lane.replication.is_some();
+        let (mut counted, mut kept) = (None, None);
+        if waits && self.lanes.replica_wait_began(&self.lane) {
+            counted = Some(ReplicaWait(self.lanes.clone(), self.lane.clone()));
+        } else if waits {
+            kept = Some(self);
+        }
+        AfterScript {
+            _counted: counted,
+            _kept: kept,
         }
     }
 
@@ -278,9 +328,9 @@ impl Turn {
             batch.into_iter().map(|w| (w.call, w.answer)).unzip();
         let sent = self.carrier.clone().carry(self, calls).await;
         match sent {
-            Ok(replies) => {
+            Ok((replies, confirmed)) => {
                 for (answer, reply) in answers.into_iter().zip(replies) {
-                    let _ = answer.send(Ok(reply));
+                    let _ = answer.send(Ok((reply, confirmed)));
                 }
             }
             Err(err) => {
@@ -289,6 +339,24 @@ impl Turn {
                 }
             }
         }
+    }
+}
+
+/// What a batch holds after its script ran, until its replicas' wait ends (`Turn::script_ran`),
+/// for what dropping it does.
+pub struct AfterScript {
+    /// Its wait, counted, when it handed the lane on.
+    _counted: Option<ReplicaWait>,
+    /// The lane's turn, when it was kept through the wait.
+    _kept: Option<Turn>,
+}
+
+/// A batch of a lane waiting for its replicas after handing the lane on; dropping it ends it.
+pub struct ReplicaWait(Arc<Lanes>, LaneKey);
+
+impl Drop for ReplicaWait {
+    fn drop(&mut self) {
+        self.0.replica_wait_ended(&self.1);
     }
 }
 

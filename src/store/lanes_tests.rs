@@ -19,12 +19,12 @@ impl Carrier for Echo {
             .map(|c| String::from_utf8_lossy(&c.args[0]).into_owned())
             .collect();
         self.batches.lock().expect("batches").push(firsts.clone());
-        turn.script_ran::<()>(&Ok(()));
+        drop(turn.script_ran::<()>(&Ok(())));
         let replies = firsts
             .into_iter()
             .map(|f| Value::BulkString(f.into_bytes()))
             .collect();
-        Box::pin(async move { Ok(replies) })
+        Box::pin(async move { Ok((replies, 0)) })
     }
 }
 
@@ -32,6 +32,7 @@ fn lane() -> LaneKey {
     LaneKey {
         script: &crate::store::dispatch::HEARTBEAT,
         queue: QueueName::parse("lanes").expect("name"),
+        replication: None,
     }
 }
 
@@ -58,7 +59,7 @@ fn wait(joined: Joined) -> Waiter {
 
 fn mine(answer: Answer) -> String {
     match answer.expect("an answer") {
-        Value::BulkString(bytes) => String::from_utf8(bytes).expect("utf-8"),
+        (Value::BulkString(bytes), _) => String::from_utf8(bytes).expect("utf-8"),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -120,7 +121,7 @@ async fn calls_waiting_behind_an_unavailable_redis_get_its_error_at_once() {
         cause: Cause::Timeout,
         detail: "test".into(),
     });
-    turn.script_ran::<()>(&Err(down));
+    drop(turn.script_ran::<()>(&Err(down)));
     assert!(matches!(
         waiter.answer().await,
         Err(StoreError::Unavailable(_))
@@ -143,4 +144,37 @@ async fn a_leader_dropped_mid_call_still_hands_the_lane_on() {
     });
     leader.abort();
     assert_eq!(mine(waiter.answer().await), "a");
+}
+
+#[tokio::test]
+async fn at_most_two_batches_of_a_lane_wait_for_replicas_with_the_lane_handed_on() {
+    let (lanes, echo) = (Arc::new(Lanes::default()), Arc::new(Echo::default()));
+    let replicated = LaneKey {
+        replication: Some(Replication {
+            replicas: 1,
+            timeout: std::time::Duration::from_secs(1),
+        }),
+        ..lane()
+    };
+    let ran: Result<(), StoreError> = Ok(());
+    let after_script = |name: &str| {
+        let joined = lanes.join(echo.clone(), replicated.clone(), call(name, 1));
+        lead(joined).script_ran(&ran)
+    };
+    // Two batches wait for their replicas with the lane handed on (each next call leads)...
+    let first = after_script("first");
+    let second = after_script("second");
+    // ... a third keeps the turn through its wait, so the call behind it waits.
+    let third = after_script("third");
+    let behind = wait(lanes.join(echo.clone(), replicated.clone(), call("behind", 1)));
+    drop(first);
+    tokio::task::yield_now().await;
+    assert!(
+        echo.batches.lock().expect("batches").is_empty(),
+        "a wait that ended handed on a turn it did not hold"
+    );
+    drop(third);
+    assert_eq!(mine(behind.answer().await), "behind");
+    drop(second);
+    assert!(unpoisoned(&lanes.replica_waits).is_empty());
 }

@@ -33,7 +33,6 @@ mod op;
 mod outage;
 mod quarantine;
 mod record;
-mod replica_rounds;
 mod script;
 mod settings;
 

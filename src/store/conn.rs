@@ -167,6 +167,7 @@ impl Conn {
         pipe.cmd("WAIT")
             .arg(replication.replicas)
             .arg(u64::try_from(replication.timeout.as_millis()).unwrap_or(u64::MAX));
+        let abandoned = BrokenIfAbandoned(Some(self.health.clone()));
         let replies = match &mut self.link {
             Link::Node(conn) => pipe.query_async::<Vec<Value>>(conn).await,
             Link::Cluster(conn) => {
@@ -182,6 +183,7 @@ impl Conn {
             Ok([_, waited]) => i64::from_redis_value(waited.extract_error()?).map_err(Into::into),
             Err(_) => Err(RedisError::from((ErrorKind::Client, "WAIT: no reply"))),
         });
+        abandoned.finished();
         self.observe(waited)
             .map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
     }
@@ -242,13 +244,33 @@ impl Conn {
     }
 }
 
-/// Whether Redis refused to load a library for a reason an EVAL script does not have.
+/// Marks a connection broken when dropped before `finished`: a `WAIT` abandoned midway (its
+/// caller went away) still blocks the connection in Redis, and whoever checked it out next
+/// would queue behind it for up to the replica wait. Broken, it is replaced at its next
+/// checkout instead, and closing it frees Redis of the wait.
+struct BrokenIfAbandoned(Option<Arc<Health>>);
+
+impl BrokenIfAbandoned {
+    fn finished(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for BrokenIfAbandoned {
+    fn drop(&mut self) {
+        if let Some(health) = &self.0 {
+            health.broken.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// In a cluster, the primary of `key`'s slot.
 fn slot_primary(key: &str) -> redis::cluster_routing::SingleNodeRoutingInfo {
     use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
     SingleNodeRoutingInfo::SpecificNode(Route::new(super::endpoint::slot(key), SlotAddr::Master))
 }
 
+/// Whether Redis refused to load a library for a reason an EVAL script does not have.
 fn refused(err: &RedisError) -> bool {
     matches!(err.code(), Some("OOM" | "NOPERM"))
 }

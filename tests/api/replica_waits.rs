@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::batching::{id, replayed};
-use crate::harness::{REPLICATED, RedisServer, TestApp, queue};
+use crate::harness::{REPLICATED, RedisServer, TestApp, eventually, queue};
 use crate::replication::{blocked_in_wait, replica_of};
 
 /// An app on `master` whose replicated writes wait for replicas up to 19 s (well past the 10 s
@@ -60,6 +60,36 @@ async fn a_replicated_write_waiting_for_replicas_does_not_hold_its_queue_back() 
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         assert_eq!(reply.headers["taskgate-replicas"], "1");
     }
+}
+
+/// A replicated write whose client goes away during its `WAIT` leaves no connection blocked
+/// in Redis for the next one: with no replica, the first write's wait is abandoned (its client
+/// gone, the server drops the call) while Redis still holds that `WAIT` for 19 s; a second
+/// replicated write is stored at once, not queued behind it on the same connection.
+#[tokio::test]
+async fn a_wait_abandoned_by_its_client_holds_up_no_later_write() {
+    let master = RedisServer::start();
+    let app = waiting_app(&master).await;
+    let q = queue("wait-abandoned");
+    let url = format!("{}/v1/queues/{q}/tasks", app.base);
+    let gone = {
+        let (url, (name, value)) = (url.clone(), REPLICATED);
+        let request = reqwest::Client::new().post(url).header(name, value);
+        tokio::spawn(async move { request.json(&json!({"payload": 1})).send().await })
+    };
+    blocked_in_wait(&master, 1).await;
+    gone.abort();
+    assert!(gone.await.is_err(), "the first client was cancelled");
+    let _second = {
+        let (app, q) = (app.clone(), q.clone());
+        tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": 2})).await })
+    };
+    let (app, q) = (&app, &q);
+    eventually("the second write to be stored", || async move {
+        let stats = app.queue_stats(q).await;
+        (stats["counts"]["ready"] == 2).then_some(())
+    })
+    .await;
 }
 
 /// A replicated write that changed nothing is confirmed only once the replicas have what it

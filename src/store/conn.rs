@@ -13,22 +13,21 @@
 //! Why not `deadpool_redis::Manager`: it sends `UNWATCH` + `PING` on every checkout, doubling the
 //! round trips of every operation. Here recycling is free; a connection that failed with an I/O
 //! error (or timed out again and again without a single reply) is marked broken by whoever saw
-//! the failure, and the pool replaces it at its next checkout.
+//! the failure, and the pool replaces it at its next checkout (the pools: `conn/pool.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use deadpool::Runtime;
-use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
-use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, ErrorKind, FromRedisValue, RedisError, ServerErrorKind, Value,
-};
+use deadpool_redis::redis::{self, ErrorKind, FromRedisValue, RedisError, ServerErrorKind, Value};
 
 use super::StoreError;
-use super::endpoint::{Endpoint, Link};
+use super::endpoint::Link;
 use super::outage::{Cause, Unavailable};
 use super::script::Library;
-use super::settings::{PoolSettings, Replication};
+use super::settings::Replication;
+
+mod pool;
+pub use pool::Connections;
 
 /// Timeouts in a row, with no reply in between, after which a connection is presumed dead (a
 /// peer that vanished without closing the socket never sends the EOF that would tell us).
@@ -282,108 +281,6 @@ fn nth_arg(cmd: &redis::Cmd, n: usize) -> String {
         _ => String::new(),
     }
 }
-
-/// Opens multiplexed connections with the configured timeouts.
-pub struct ConnectionManager {
-    endpoint: Arc<Endpoint>,
-    config: AsyncConnectionConfig,
-}
-
-impl managed::Manager for ConnectionManager {
-    type Type = Conn;
-    type Error = RedisError;
-
-    async fn create(&self) -> Result<Conn, RedisError> {
-        Ok(Conn {
-            link: self.endpoint.connect(&self.config).await?,
-            health: Arc::default(),
-        })
-    }
-
-    async fn recycle(&self, conn: &mut Conn, _: &Metrics) -> RecycleResult<RedisError> {
-        if conn.health.broken.load(Ordering::Relaxed) {
-            return Err(RecycleError::message("connection failed; replacing it"));
-        }
-        Ok(())
-    }
-}
-
-/// A few shared connections to one Redis.
-pub struct Connections {
-    pool: managed::Pool<ConnectionManager>,
-}
-
-impl Connections {
-    /// Builds the pool. Opens no connection yet: the first request does, so the server starts
-    /// (and answers 503) even while Redis is down.
-    pub fn new(settings: &PoolSettings, endpoint: Arc<Endpoint>) -> Result<Self, String> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(settings.response_timeout))
-            // Many requests share one connection: let them queue up without waiting on each
-            // other for a place in the send buffer.
-            .set_pipeline_buffer_size(4096);
-        let pool = managed::Pool::builder(ConnectionManager { endpoint, config })
-            .max_size(settings.max_size)
-            .wait_timeout(Some(settings.wait_timeout))
-            .create_timeout(Some(settings.connect_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| format!("redis pool: {e}"))?;
-        Ok(Self { pool })
-    }
-
-    /// Connections open now.
-    pub fn size(&self) -> usize {
-        self.pool.status().size
-    }
-
-    /// A handle to a working connection, shared with other requests.
-    pub async fn get(&self) -> Result<Conn, StoreError> {
-        let pooled = self.pool.get().await.map_err(checkout_error)?;
-        Ok(Conn::clone(&pooled))
-    }
-
-    /// A working connection for this caller alone, for as long as it keeps the `Held`. When
-    /// every connection of the pool is open and held (each by a write waiting for replicas),
-    /// the wait for one ends in `Overloaded`: Redis itself is fine.
-    pub async fn get_exclusive(&self) -> Result<(Conn, Held), StoreError> {
-        match self.pool.get().await {
-            Ok(pooled) => Ok((Conn::clone(&pooled), Held(pooled))),
-            Err(err @ PoolError::Timeout(managed::TimeoutType::Wait)) => {
-                let status = self.pool.status();
-                Err(if status.size >= status.max_size {
-                    StoreError::Overloaded(format!(
-                        "all {} connections for replicated writes are waiting for replicas",
-                        status.max_size
-                    ))
-                } else {
-                    checkout_error(err)
-                })
-            }
-            Err(err) => Err(checkout_error(err)),
-        }
-    }
-}
-
-/// What a failed checkout means. Whatever stops a connection from opening (refused, timeout, a
-/// wrong password or database number) is Redis being unavailable to us.
-fn checkout_error(err: PoolError<RedisError>) -> StoreError {
-    match err {
-        PoolError::Backend(err) => match classify(&err) {
-            StoreError::Redis(detail) => unavailable(Cause::Refused, detail),
-            other => other,
-        },
-        PoolError::Timeout(_) => unavailable(Cause::Timeout, "opening a connection".into()),
-        other => unavailable(Cause::Unreachable, other.to_string()),
-    }
-}
-
-/// Keeps a connection out of its pool, for one request alone, until dropped. For replicated
-/// writes: `WAIT` blocks the connection it is sent on until the replicas confirm (up to the
-/// replica wait), and on a shared connection every other request's command would queue
-/// behind it.
-pub struct Held(#[allow(dead_code)] managed::Object<ConnectionManager>);
 
 fn unavailable(cause: Cause, detail: String) -> StoreError {
     StoreError::Unavailable(Unavailable { cause, detail })

@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use super::StoreError;
 use super::conn::{Conn, Connections};
 use super::endpoint::Endpoint;
-use super::in_flight::{InFlight, command_name};
+use super::in_flight::InFlight;
 use super::keys::KeySpace;
 use super::lanes::{Call, Carrier, Joined, Lane, LaneKey, Lanes, Sent, Turn, call_of, first};
 use super::op::{Op, Reply, into_array, is_status};
@@ -26,6 +26,8 @@ use super::settings::{PoolSettings, Replication};
 use crate::metrics;
 use crate::model::{Field, QueueName, QueuePolicy};
 
+mod commands;
+
 /// The engine. Cheap to clone: one `Arc`.
 #[derive(Clone)]
 pub struct Engine {
@@ -33,7 +35,7 @@ pub struct Engine {
 }
 
 /// Connections held alone by replicated writes, for each shared connection (see
-/// `conn::Held`): enough that waits for a slow replica rarely queue for one.
+/// `conn::pool::Held`): enough that waits for a slow replica rarely queue for one.
 const EXCLUSIVE_PER_SHARED: usize = 8;
 
 struct Inner {
@@ -87,22 +89,6 @@ impl Engine {
                 lanes: Arc::default(),
             }),
         })
-    }
-
-    /// Whether Redis answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
-        Ok(())
-    }
-
-    /// Redis's `maxmemory-policy`, when the server lets us read it.
-    pub async fn maxmemory_policy(&self) -> Result<String, StoreError> {
-        let pair: Vec<String> = self
-            .query(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
-            .await?;
-        pair.into_iter()
-            .nth(1)
-            .ok_or_else(|| StoreError::Corrupt("CONFIG GET returned nothing".into()))
     }
 
     /// The key space (key names of every queue).
@@ -318,37 +304,6 @@ impl Engine {
             None => 0,
         };
         Ok((replies, confirmed))
-    }
-
-    /// Sends one plain command.
-    pub(super) async fn query<T: redis::FromRedisValue>(
-        &self,
-        cmd: &redis::Cmd,
-    ) -> Result<T, StoreError> {
-        let started = Instant::now();
-        let result = match self.conn().await {
-            Ok(mut conn) => {
-                let _busy = self.inner.in_flight.enter();
-                conn.query(cmd).await
-            }
-            Err(err) => Err(err),
-        };
-        self.observe(command_name(cmd), started, result)
-    }
-
-    /// Sends one command to one node of a cluster (or to the one node).
-    pub(super) async fn query_node<T: redis::FromRedisValue>(
-        &self,
-        cmd: &redis::Cmd,
-        host: &str,
-        port: u16,
-    ) -> Result<T, StoreError> {
-        let started = Instant::now();
-        let result = match self.conn().await {
-            Ok(mut conn) => conn.query_node(cmd, host, port).await,
-            Err(err) => Err(err),
-        };
-        self.observe(command_name(cmd), started, result)
     }
 
     /// Feeds every call's outcome to the outage log and the metrics.

@@ -219,3 +219,50 @@ async fn polling_a_queue_that_does_not_exist_makes_no_key() {
     let missing = app.get(&format!("/v1/queues/{q}/workers")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+/// A batch of acks for two workers' leases, in one script call: each worker's row counts all of
+/// its own (the rows are written once per script call, with the sum), and holds none after.
+#[tokio::test]
+async fn a_batch_of_acks_counts_each_workers_own() {
+    let app = TestApp::start().await;
+    let q = queue("workers-batch");
+    for n in 0..7 {
+        app.submit(&q, json!({"payload": n})).await;
+    }
+    let a = app.lease(&q, json!({"worker": "a", "max_tasks": 4})).await;
+    let b = app.lease(&q, json!({"worker": "b", "max_tasks": 3})).await;
+    assert_eq!((a.len(), b.len()), (4, 3));
+    let acks: Vec<Value> = (a.iter().chain(&b))
+        .map(|l| json!({"id": l["task"]["id"], "lease_id": l["lease_id"]}))
+        .collect();
+    let reply = app
+        .post(&format!("/v1/queues/{q}/acks"), json!({ "acks": acks }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let statuses: Vec<&Value> = (reply.body["results"].as_array().expect("results").iter())
+        .map(|r| &r["status"])
+        .collect();
+    assert!(statuses.iter().all(|s| **s == 200), "{statuses:?}");
+    let answer = app.get(&format!("/v1/queues/{q}/workers")).await.body;
+    assert_eq!(tally(worker(&answer, "a")), (0, 4, 4, 0), "{answer}");
+    assert_eq!(tally(worker(&answer, "b")), (0, 3, 3, 0), "{answer}");
+}
+
+/// The workers' rows are bookkeeping: a rows key of the wrong type (a hand edit) fails no
+/// lease and no ack; they change the task's state as always, and only the counts are lost.
+#[tokio::test]
+async fn a_workers_row_key_of_the_wrong_type_fails_no_lease_or_ack() {
+    let app = TestApp::start().await;
+    let q = queue("workers-wrongtype");
+    app.submit(&q, json!({"payload": 1})).await;
+    let key = format!("{}:{{q:{q}}}:wstats", app.prefix);
+    let () = RedisServer::shared()
+        .cmd(&["SET", &key, "not a hash"])
+        .await;
+    let lease = app.lease_one(&q).await;
+    let acked = app.worker_call(&lease, "ack", json!({})).await;
+    assert_eq!(acked.status, StatusCode::OK, "{}", acked.body);
+    assert_eq!(acked.body["state"], "completed");
+    let stats = app.queue_stats(&q).await;
+    assert_eq!(stats["counts"]["completed"], 1, "{stats}");
+}

@@ -129,6 +129,21 @@ local function on_each_call(reset)
   EACH_CALL[#EACH_CALL + 1] = reset
 end
 
+-- What pieces do once the calls of one script call have run (write what they gathered for
+-- all of them), in the order they registered; before the events go out.
+local AT_END = {}
+local function at_call_end(finish)
+  AT_END[#AT_END + 1] = finish
+end
+
+local function end_call()
+  for i = 1, #AT_END do
+    -- pcall: bookkeeping that fails (a key of the wrong type) must not turn calls that have
+    -- already changed state into an error.
+    pcall(AT_END[i])
+  end
+end
+
 -- Makes this call's frame; nothing from the last call of this function survives it.
 local function begin_call()
   frame_tables()

@@ -21,6 +21,7 @@ local function run_calls(keys, args)
     replies[c] = answer
     cursor = cursor + ARG_COUNT
   end
+  end_call()
   publish_events()
   -- What this call was sent (up to a batch's payloads) is not kept until the next call (but
   -- for a call that failed before here, whose tables the next one replaces).

@@ -50,11 +50,20 @@ local function worker_seen(name, labels)
   return true
 end
 
--- Adds `n` to `name`'s count in `column` (1 leased, 2 completed, 3 failed) for this minute,
--- and `held` to the leases it holds (never below 0). Its stats field is made by its first lease
--- (`recorded`: worker_seen's answer), so a name that is not recorded (past the cap) is not
--- counted either. Buckets older than the window are dropped as it goes.
-local function worker_count(name, column, n, held, recorded)
+-- The counts this script call owes the workers' rows, by name, in the order first counted:
+-- the calls one script call carries (a batch of acks, leases that travel together, the leases
+-- a lease call reclaims) each add here, and each row is read and written once, at the end of
+-- the script call (`at_call_end`), not once per task.
+local TALLY, TALLIED = {}, {}
+on_each_call(function()
+  TALLY, TALLIED = {}, {}
+end)
+
+-- Writes `name`'s row: `counts` added to this minute's bucket, `held` to the leases it holds
+-- (never below 0). Its stats field is made by its first lease (`recorded`: worker_seen's
+-- answer), so a name that is not recorded (past the cap, or dropped since) is not counted
+-- either. Buckets older than the window are dropped as it goes.
+local function worker_row_written(name, counts, held, recorded)
   local raw = redis.call('HGET', K.wstats, name)
   if not raw and not recorded then
     return
@@ -63,12 +72,12 @@ local function worker_count(name, column, n, held, recorded)
   local minute = math.floor(now / 60000)
   local window = math.ceil(POLICY.workers_window_ms / 60000)
   local held_before, buckets = string.match(raw, '^(%d+) ?(.*)$')
-  local counts, rest = { 0, 0, 0 }, buckets or ''
+  local rest = buckets or ''
   local m, l, c, f, older = string.match(rest, '^(%d+):(%d+),(%d+),(%d+);?(.*)$')
   if tonumber(m) == minute then
-    counts, rest = { tonumber(l), tonumber(c), tonumber(f) }, older
+    counts = { counts[1] + tonumber(l), counts[2] + tonumber(c), counts[3] + tonumber(f) }
+    rest = older
   end
-  counts[column] = counts[column] + n
   local kept = { string.format('%d:%d,%d,%d', minute, counts[1], counts[2], counts[3]) }
   for bucket in string.gmatch(rest, '[^;]+') do
     local at = tonumber(string.match(bucket, '^(%d+):'))
@@ -79,4 +88,26 @@ local function worker_count(name, column, n, held, recorded)
   end
   local holding = math.max(0, (tonumber(held_before) or 0) + held)
   redis.call('HSET', K.wstats, name, string.format('%d ', holding) .. table.concat(kept, ';'))
+end
+
+at_call_end(function()
+  for _, name in ipairs(TALLIED) do
+    local t = TALLY[name]
+    worker_row_written(name, t, t.held, t.recorded)
+  end
+end)
+
+-- Adds `n` to `name`'s count in `column` (1 leased, 2 completed, 3 failed) for this minute,
+-- and `held` to the leases it holds, when this script call ends (see TALLY). `recorded` is
+-- worker_seen's answer, when the caller has it.
+local function worker_count(name, column, n, held, recorded)
+  local t = TALLY[name]
+  if not t then
+    t = { 0, 0, 0, held = 0, recorded = false }
+    TALLY[name] = t
+    table.insert(TALLIED, name)
+  end
+  t[column] = t[column] + n
+  t.held = t.held + held
+  t.recorded = t.recorded or recorded == true
 end

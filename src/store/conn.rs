@@ -12,8 +12,9 @@
 //!
 //! Why not `deadpool_redis::Manager`: it sends `UNWATCH` + `PING` on every checkout, doubling the
 //! round trips of every operation. Here recycling is free; a connection that failed with an I/O
-//! error (or timed out again and again without a single reply) is marked broken by whoever saw
-//! the failure, and the pool replaces it at its next checkout (the pools: `conn/pool.rs`).
+//! error (or timed out again and again without a single reply, or was left blocked in a `WAIT`
+//! its caller abandoned) is marked broken by whoever saw the failure, and the pool replaces it
+//! at its next checkout (the pools: `conn/pool.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -182,7 +183,11 @@ impl Conn {
             Ok([_, waited]) => i64::from_redis_value(waited.extract_error()?).map_err(Into::into),
             Err(_) => Err(RedisError::from((ErrorKind::Client, "WAIT: no reply"))),
         });
-        abandoned.finished();
+        // A WAIT that timed out on our side may still hold the connection in Redis: as if
+        // abandoned.
+        if !matches!(&waited, Err(err) if err.is_timeout()) {
+            abandoned.finished();
+        }
         self.observe(waited)
             .map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
     }
@@ -246,7 +251,7 @@ impl Conn {
 /// Marks a connection broken when dropped before `finished`: a `WAIT` abandoned midway (its
 /// caller went away) still blocks the connection in Redis, and whoever checked it out next
 /// would queue behind it for up to the replica wait. Broken, it is replaced at its next
-/// checkout instead, and closing it frees Redis of the wait.
+/// checkout instead (it waits in the pool until then), and closing it frees Redis of the wait.
 struct BrokenIfAbandoned(Option<Arc<Health>>);
 
 impl BrokenIfAbandoned {

@@ -1,7 +1,8 @@
 //! Replicated writes and their waits for replicas (`WAIT`): a batch hands its lane on before
-//! its wait, so a queue's next writes are not held back; a write that changed nothing (a
-//! replay) is confirmed only once the replicas have what it answers with; and a marker Redis
-//! refuses (at `maxmemory`) confirms nothing.
+//! its wait, so a queue's next writes are not held back; a wait whose client went away leaves
+//! no connection blocked for the next write; a write that changed nothing (a replay) is
+//! confirmed only once the replicas have what it answers with; and a marker Redis refuses (at
+//! `maxmemory`) confirms nothing.
 
 use std::sync::Arc;
 
@@ -64,8 +65,8 @@ async fn a_replicated_write_waiting_for_replicas_does_not_hold_its_queue_back() 
 
 /// A replicated write whose client goes away during its `WAIT` leaves no connection blocked
 /// in Redis for the next one: with no replica, the first write's wait is abandoned (its client
-/// gone, the server drops the call) while Redis still holds that `WAIT` for 19 s; a second
-/// replicated write is stored at once, not queued behind it on the same connection.
+/// gone, the server drops the call) while Redis still holds that `WAIT` for 19 s; the next
+/// replicated writes are stored at once, not queued behind it on the same connection.
 #[tokio::test]
 async fn a_wait_abandoned_by_its_client_holds_up_no_later_write() {
     let master = RedisServer::start();
@@ -80,16 +81,21 @@ async fn a_wait_abandoned_by_its_client_holds_up_no_later_write() {
     blocked_in_wait(&master, 1).await;
     gone.abort();
     assert!(gone.await.is_err(), "the first client was cancelled");
-    let _second = {
-        let (app, q) = (app.clone(), q.clone());
-        tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": 2})).await })
-    };
-    let (app, q) = (&app, &q);
-    eventually("the second write to be stored", || async move {
-        let stats = app.queue_stats(q).await;
-        (stats["counts"]["ready"] == 2).then_some(())
-    })
-    .await;
+    // Two more, one after the other: should the server not have dropped the first call yet
+    // when the second checks out a connection (the pool then opens another), the third comes
+    // once it has, while the second holds its own connection in its own WAIT.
+    for n in [2, 3] {
+        let _waiting = {
+            let (app, q) = (app.clone(), q.clone());
+            tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": n})).await })
+        };
+        let (app, q) = (&app, &q);
+        eventually("the next write to be stored", || async move {
+            let stats = app.queue_stats(q).await;
+            (stats["counts"]["ready"] == n).then_some(())
+        })
+        .await;
+    }
 }
 
 /// A replicated write that changed nothing is confirmed only once the replicas have what it

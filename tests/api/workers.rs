@@ -266,3 +266,39 @@ async fn a_workers_row_key_of_the_wrong_type_fails_no_lease_or_ack() {
     let stats = app.queue_stats(&q).await;
     assert_eq!(stats["counts"]["completed"], 1, "{stats}");
 }
+
+/// A worker's row is written once per script call, replaying its steps in order: a worker whose
+/// row is gone (forgotten by a sweep) while it held a lease that then expired, and whose next
+/// lease call both reclaims that lease and grants a new one, holds the new lease in its new
+/// row. The expiry came first, when the worker had no row, and counts nothing (summed instead,
+/// it would have cancelled the new lease out: `leases_held` 0).
+#[tokio::test]
+async fn a_lease_call_that_reclaims_its_workers_expired_lease_counts_in_order() {
+    let app = TestApp::start_with(RedisServer::shared(), &["--reaper-interval-ms=0"]).await;
+    let q = queue("workers-in-order");
+    for n in 0..2 {
+        app.submit(&q, json!({"payload": n})).await;
+    }
+    let first = app
+        .lease(&q, json!({"worker": "x", "max_tasks": 1, "lease_ms": 1000}))
+        .await;
+    assert_eq!(first.len(), 1);
+    let leased_at = RedisServer::shared().now_ms().await;
+    let key = format!("{}:{{q:{q}}}:wstats", app.prefix);
+    let removed: i64 = RedisServer::shared().cmd(&["HDEL", &key, "x"]).await;
+    assert_eq!(removed, 1, "the row of x");
+    eventually(
+        "the first lease to expire by the Redis clock",
+        || async move { (RedisServer::shared().now_ms().await > leased_at + 1000).then_some(()) },
+    )
+    .await;
+    let second = app.lease(&q, json!({"worker": "x", "max_tasks": 1})).await;
+    assert_eq!(second.len(), 1);
+    let stats = app.queue_stats(&q).await;
+    assert_eq!(
+        stats["counts"]["leased"], 1,
+        "the expired lease was reclaimed: {stats}"
+    );
+    let answer = app.get(&format!("/v1/queues/{q}/workers")).await.body;
+    assert_eq!(tally(worker(&answer, "x")), (1, 1, 0, 0), "{answer}");
+}

@@ -139,8 +139,11 @@ end
 local function end_call()
   for i = 1, #AT_END do
     -- pcall: bookkeeping that fails (a key of the wrong type) must not turn calls that have
-    -- already changed state into an error.
-    pcall(AT_END[i])
+    -- already changed state into an error; it is logged by Redis instead.
+    local ok, err = pcall(AT_END[i])
+    if not ok then
+      redis.log(redis.LOG_WARNING, 'taskgate: end of script call: ' .. tostring(err))
+    end
   end
 end
 

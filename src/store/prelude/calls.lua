@@ -3,7 +3,8 @@
 -- and answers one reply per call, in order. A call that raises
 -- an error answers { '!error', why } and the others still run: concurrent callers that travel
 -- together never fail each other. (As with any script, what a call wrote before its error
--- stays written.) The events of all the calls go out as one message at the end.
+-- stays written.) Then what pieces gathered for all the calls is written (`at_call_end`, in
+-- prelude/base.lua), and the events of all the calls go out as one message at the end.
 
 local function run_calls(keys, args)
   KEYS, ARGV = keys, args

@@ -42,41 +42,52 @@ local function worker_seen(name, labels)
       return false
     end
     redis.call('ZREM', K.workers, silent)
-    redis.call('HDEL', K.wstats, silent)
-    redis.call('HDEL', K.wlabels, silent)
+    -- pcall: a rows key of the wrong type (a hand edit) must not fail the lease.
+    redis.pcall('HDEL', K.wstats, silent)
+    redis.pcall('HDEL', K.wlabels, silent)
   end
   redis.call('ZADD', K.workers, now, name)
   worker_labelled(name, labels)
   return true
 end
 
--- The counts this script call owes the workers' rows, by name, in the order first counted:
--- the calls one script call carries (a batch of acks, leases that travel together, the leases
--- a lease call reclaims) each add here, and each row is read and written once, at the end of
--- the script call (`at_call_end`), not once per task.
+-- The counts this script call owes the workers' rows, by name (names in the order first
+-- counted), each as the steps the calls took, in order: the calls one script call carries (a
+-- batch of acks, leases that travel together, the leases a lease call reclaims) each add a
+-- step here, and each row is read and written once, at the end of the script call
+-- (`at_call_end`), not once per task. Replaying the steps in order gives the row what writing
+-- it at each step would have.
 local TALLY, TALLIED = {}, {}
 on_each_call(function()
   TALLY, TALLIED = {}, {}
 end)
 
--- Writes `name`'s row: `counts` added to this minute's bucket, `held` to the leases it holds
--- (never below 0). Its stats field is made by its first lease (`recorded`: worker_seen's
--- answer), so a name that is not recorded (past the cap, or dropped since) is not counted
--- either. Buckets older than the window are dropped as it goes.
-local function worker_row_written(name, counts, held, recorded)
+-- Writes `name`'s row after `steps` ({ column, n, held, recorded } each): `n` added to this
+-- minute's count in `column` (1 leased, 2 completed, 3 failed), `held` to the leases it holds
+-- (never below 0). A row is made by a recorded step (a lease, `recorded` being worker_seen's
+-- answer), so a step of a name that has no row yet and is not recorded (past the cap, or
+-- dropped since) counts nothing. Buckets older than the window are dropped as it goes.
+local function worker_row_written(name, steps)
   local raw = redis.call('HGET', K.wstats, name)
-  if not raw and not recorded then
-    return
-  end
-  raw = raw or ''
   local minute = math.floor(now / 60000)
   local window = math.ceil(POLICY.workers_window_ms / 60000)
-  local held_before, buckets = string.match(raw, '^(%d+) ?(.*)$')
-  local rest = buckets or ''
+  local held_before, buckets = string.match(raw or '', '^(%d+) ?(.*)$')
+  local holding, rest = tonumber(held_before) or 0, buckets or ''
+  local counts = { 0, 0, 0 }
   local m, l, c, f, older = string.match(rest, '^(%d+):(%d+),(%d+),(%d+);?(.*)$')
   if tonumber(m) == minute then
-    counts = { counts[1] + tonumber(l), counts[2] + tonumber(c), counts[3] + tonumber(f) }
-    rest = older
+    counts, rest = { tonumber(l), tonumber(c), tonumber(f) }, older
+  end
+  local row = raw and true or false -- (a missing field reads as false, not nil)
+  for _, step in ipairs(steps) do
+    if row or step[4] then
+      row = true
+      counts[step[1]] = counts[step[1]] + step[2]
+      holding = math.max(0, holding + step[3])
+    end
+  end
+  if not row then
+    return
   end
   local kept = { string.format('%d:%d,%d,%d', minute, counts[1], counts[2], counts[3]) }
   for bucket in string.gmatch(rest, '[^;]+') do
@@ -86,14 +97,17 @@ local function worker_row_written(name, counts, held, recorded)
     end
     table.insert(kept, bucket)
   end
-  local holding = math.max(0, (tonumber(held_before) or 0) + held)
   redis.call('HSET', K.wstats, name, string.format('%d ', holding) .. table.concat(kept, ';'))
 end
 
+-- Each row on its own (pcall): a row Redis cannot write (its key of the wrong type) leaves the
+-- other workers' rows written.
 at_call_end(function()
   for _, name in ipairs(TALLIED) do
-    local t = TALLY[name]
-    worker_row_written(name, t, t.held, t.recorded)
+    local ok, err = pcall(worker_row_written, name, TALLY[name])
+    if not ok then
+      redis.log(redis.LOG_WARNING, 'taskgate: a worker row was not written: ' .. tostring(err))
+    end
   end
 end)
 
@@ -101,13 +115,11 @@ end)
 -- and `held` to the leases it holds, when this script call ends (see TALLY). `recorded` is
 -- worker_seen's answer, when the caller has it.
 local function worker_count(name, column, n, held, recorded)
-  local t = TALLY[name]
-  if not t then
-    t = { 0, 0, 0, held = 0, recorded = false }
-    TALLY[name] = t
+  local steps = TALLY[name]
+  if not steps then
+    steps = {}
+    TALLY[name] = steps
     table.insert(TALLIED, name)
   end
-  t[column] = t[column] + n
-  t.held = t.held + held
-  t.recorded = t.recorded or recorded == true
+  table.insert(steps, { column, n, held, recorded == true })
 end

@@ -108,8 +108,9 @@ local silent = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - POLICY.worke
   'LIMIT', 0, WORKERS_PRUNED_MAX)
 if #silent > 0 then
   redis.call('ZREM', K.workers, unpack(silent))
-  redis.call('HDEL', K.wstats, unpack(silent))
-  redis.call('HDEL', K.wlabels, unpack(silent))
+  -- pcall: a rows key of the wrong type (a hand edit) must not fail the sweep.
+  redis.pcall('HDEL', K.wstats, unpack(silent))
+  redis.pcall('HDEL', K.wlabels, unpack(silent))
 end
 
 -- This minute's snapshot for the queue's history (every sweep of the minute writes it; the

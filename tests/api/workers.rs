@@ -17,6 +17,16 @@ fn worker<'a>(answer: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no worker {name} in {answer}"))
 }
 
+/// An app, and a queue named after `name` holding `n` ready tasks.
+async fn queue_of(name: &str, n: usize) -> (TestApp, String) {
+    let app = TestApp::start().await;
+    let q = queue(name);
+    for payload in 0..n {
+        app.submit(&q, json!({ "payload": payload })).await;
+    }
+    (app, q)
+}
+
 /// (leases_held, leased, completed, failed) of a worker entry.
 fn tally(entry: &Value) -> (u64, u64, u64, u64) {
     let n = |f: &str| {
@@ -29,11 +39,7 @@ fn tally(entry: &Value) -> (u64, u64, u64, u64) {
 
 #[tokio::test]
 async fn three_workers_show_their_leases_and_counts() {
-    let app = TestApp::start().await;
-    let q = queue("workers");
-    for n in 0..10 {
-        app.submit(&q, json!({"payload": n})).await;
-    }
+    let (app, q) = queue_of("workers", 10).await;
     let a = app
         .lease(
             &q,
@@ -221,14 +227,10 @@ async fn polling_a_queue_that_does_not_exist_makes_no_key() {
 }
 
 /// A batch of acks for two workers' leases, in one script call: each worker's row counts all of
-/// its own (the rows are written once per script call, with the sum), and holds none after.
+/// its own (each row is written once, at the end of the script call), and holds none after.
 #[tokio::test]
 async fn a_batch_of_acks_counts_each_workers_own() {
-    let app = TestApp::start().await;
-    let q = queue("workers-batch");
-    for n in 0..7 {
-        app.submit(&q, json!({"payload": n})).await;
-    }
+    let (app, q) = queue_of("workers-batch", 7).await;
     let a = app.lease(&q, json!({"worker": "a", "max_tasks": 4})).await;
     let b = app.lease(&q, json!({"worker": "b", "max_tasks": 3})).await;
     assert_eq!((a.len(), b.len()), (4, 3));

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::batching::{id, replayed};
 use crate::harness::{REPLICATED, RedisServer, TestApp, eventually, queue};
-use crate::replication::{blocked_in_wait, replica_of};
+use crate::replication::{blocked_in_wait, replica_of, submit_replicated_soon};
 
 /// An app on `master` whose replicated writes wait for replicas up to 19 s (well past the 10 s
 /// the tests give a wait to begin, and a replica's first sync), with no reaper writing.
@@ -41,10 +41,7 @@ async fn a_replicated_write_waiting_for_replicas_does_not_hold_its_queue_back() 
     let master = RedisServer::start();
     let app = waiting_app(&master).await;
     let q = queue("wait-hands-on");
-    let replicated = |n: usize| {
-        let (app, q) = (app.clone(), q.clone());
-        tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": n})).await })
-    };
+    let replicated = |n: usize| submit_replicated_soon(&app, &q, n);
     let first = replicated(1);
     blocked_in_wait(&master, 1).await;
     let second = replicated(2);
@@ -85,14 +82,11 @@ async fn a_wait_abandoned_by_its_client_holds_up_no_later_write() {
     // when the second checks out a connection (the pool then opens another), the third comes
     // once it has, while the second holds its own connection in its own WAIT.
     for n in [2, 3] {
-        let _waiting = {
-            let (app, q) = (app.clone(), q.clone());
-            tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": n})).await })
-        };
+        let _waiting = submit_replicated_soon(&app, &q, n);
         let (app, q) = (&app, &q);
         eventually("the next write to be stored", || async move {
             let stats = app.queue_stats(q).await;
-            (stats["counts"]["ready"] == n).then_some(())
+            (stats["counts"]["ready"] == n as u64).then_some(())
         })
         .await;
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::harness::{
-    FAILOVER_FLAGS, REPLICATED, RedisServer, TempDir, TestApp, eventually, queue,
+    FAILOVER_FLAGS, REPLICATED, RedisServer, Reply, TempDir, TestApp, eventually, queue,
     redis_server_binary, spawn_watched,
 };
 
@@ -26,6 +26,16 @@ pub async fn replica_of(master: &RedisServer) -> RedisServer {
     })
     .await;
     replica
+}
+
+/// A replicated submit of `{"payload": n}` to `queue`, sent on a task of its own.
+pub fn submit_replicated_soon(
+    app: &Arc<TestApp>,
+    queue: &str,
+    n: usize,
+) -> tokio::task::JoinHandle<Reply> {
+    let (app, queue) = (app.clone(), queue.to_owned());
+    tokio::spawn(async move { app.submit_replicated(&queue, json!({ "payload": n })).await })
 }
 
 /// Waits until exactly `n` clients of `redis` are blocked (replicated writes in their `WAIT`).
@@ -239,10 +249,7 @@ async fn a_write_waiting_for_replicas_does_not_hold_up_other_requests() {
     let app = Arc::new(TestApp::start_with(&alone, &flags).await);
     let q = queue("waits-alone");
     app.submit(&q, json!({"payload": "before"})).await;
-    let replicated = |n: usize| {
-        let (app, q) = (app.clone(), format!("{q}-{n}"));
-        tokio::spawn(async move { app.submit_replicated(&q, json!({"payload": n})).await })
-    };
+    let replicated = |n: usize| submit_replicated_soon(&app, &format!("{q}-{n}"), n);
     let first = replicated(0);
     blocked_in_wait(&alone, 1).await;
     for _ in 0..3 {

@@ -45,9 +45,11 @@ struct Inner {
     keys: KeySpace,
     /// The server's policy defaults, and as script arguments: each script's ARGV opens with
     /// the defaults of the policy fields it declares ('' for a limit that is not set; see
-    /// `prelude/base.lua`).
+    /// `prelude/base.lua`). Those arguments are laid out once per script, so a call copies them
+    /// instead of looking up each of its ~20 fields; keyed by the script's address (`script_id`:
+    /// names repeat, a script with other flags shares its name).
     defaults: QueuePolicy,
-    policy_args: HashMap<&'static str, String>,
+    policy_args: HashMap<usize, Vec<String>>,
     outages: OutageLog,
     in_flight: InFlight,
     endpoint: Arc<Endpoint>,
@@ -62,11 +64,21 @@ impl Engine {
         key_prefix: &str,
         policy: &QueuePolicy,
     ) -> Result<Self, String> {
-        let policy_args = Field::ALL
+        let by_field: HashMap<&str, String> = Field::ALL
             .into_iter()
             .map(|field| {
                 let value = policy.get(field).map(format_value);
                 (field.name(), value.unwrap_or_default())
+            })
+            .collect();
+        let policy_args = super::SCRIPTS
+            .iter()
+            .map(|def| {
+                let args = def.policy.iter().map(|field| by_field.get(field).cloned());
+                (
+                    script_id(def),
+                    args.map(Option::unwrap_or_default).collect(),
+                )
             })
             .collect();
         let endpoint = Arc::new(Endpoint::new(settings)?);
@@ -252,11 +264,18 @@ impl Engine {
         let library = def.library();
         let mut fcall = redis::cmd("FCALL");
         fcall.arg(&library.name).arg(def.roles.len());
+        let mut keys = self.inner.keys.queue_keys(queue);
         for role in def.roles {
-            fcall.arg(self.inner.keys.queue_key(queue, role));
+            fcall.arg(keys.key(role));
         }
-        for field in def.policy {
-            fcall.arg(self.inner.policy_args.get(field).map_or("", String::as_str));
+        let Some(policy_args) = self.inner.policy_args.get(&script_id(def)) else {
+            return Err(StoreError::Corrupt(format!(
+                "{}.lua is not among the scripts the server loads",
+                def.name
+            )));
+        };
+        for value in policy_args {
+            fcall.arg(value.as_str());
         }
         fcall.arg(rand::random::<u32>()).arg(calls.len());
         for call in calls {
@@ -359,4 +378,9 @@ impl Carrier for Inner {
             sent.await
         })
     }
+}
+
+/// Which script `def` is: every script is a `static`, so its address names it.
+fn script_id(def: &'static ScriptDef) -> usize {
+    std::ptr::from_ref(def) as usize
 }

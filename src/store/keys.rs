@@ -196,6 +196,23 @@ pub const ROLES: [(&str, &str); 52] = [
     ),
 ];
 
+/// The key names of one queue, built in one buffer: a script call names 20 to 40 keys, and
+/// formatting each anew was a fifth of the server's instructions per request (callgrind).
+pub struct QueueKeys {
+    name: String,
+    /// Where the role starts: `<prefix>:{q:<queue>}:` comes before it.
+    base: usize,
+}
+
+impl QueueKeys {
+    /// The key with `role`, valid until the next call.
+    pub fn key(&mut self, role: &str) -> &str {
+        self.name.truncate(self.base);
+        self.name.push_str(role);
+        &self.name
+    }
+}
+
 /// Builds key names under one prefix.
 #[derive(Debug, Clone)]
 pub struct KeySpace {
@@ -211,7 +228,20 @@ impl KeySpace {
 
     /// The key of `queue` with `role`.
     pub fn queue_key(&self, queue: &QueueName, role: &str) -> String {
-        format!("{}:{{q:{}}}:{role}", self.prefix, queue)
+        self.queue_keys(queue).key(role).to_owned()
+    }
+
+    /// The keys of `queue`, one role at a time in one buffer (see `QueueKeys`).
+    pub fn queue_keys(&self, queue: &QueueName) -> QueueKeys {
+        let mut name = String::with_capacity(self.prefix.len() + queue.as_str().len() + 24);
+        name.push_str(&self.prefix);
+        name.push_str(":{q:");
+        name.push_str(queue.as_str());
+        name.push_str("}:");
+        QueueKeys {
+            base: name.len(),
+            name,
+        }
     }
 
     /// Where a replicated write's marker goes (`Conn::wait_replicas`): in the queue's Cluster

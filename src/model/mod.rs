@@ -4,7 +4,7 @@
 //! Nothing here knows about HTTP or Redis; both the API and the store speak in these types.
 //! `task` holds tasks and leases, `policy` the dispatch policy, `queue` a queue's stats, `cron`
 //! the cron expressions and time zones of recurring schedules and their next runs;
-//! names, ids, bounds and times are here.
+//! `times` formats and parses timestamps; names, ids and bounds are here.
 
 mod cron;
 mod dependency;
@@ -17,6 +17,7 @@ mod policy;
 mod queue;
 pub mod schedule;
 mod task;
+mod times;
 mod worker;
 
 pub use cron::*;
@@ -28,13 +29,12 @@ pub use labels::*;
 pub use policy::*;
 pub use queue::*;
 pub use task::*;
+pub use times::*;
 pub use worker::*;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::macros::format_description;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -159,22 +159,6 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// Formats milliseconds since the Unix epoch as RFC 3339 UTC with millisecond precision.
-pub fn rfc3339_ms(epoch_ms: i64) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| "invalid-time".to_owned())
-}
-
-/// Parses an RFC 3339 timestamp into milliseconds since the Unix epoch.
-pub fn parse_rfc3339_ms(raw: &str) -> Option<i64> {
-    let t = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,15 +171,5 @@ mod tests {
         for bad in ["", "a{b}", "a:b", "a b", "é", &"x".repeat(129)] {
             assert!(QueueName::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn times_round_trip_through_rfc3339() {
-        let ms = 1_764_077_100_123;
-        let text = rfc3339_ms(ms);
-        assert_eq!(text, "2025-11-25T13:25:00.123Z");
-        assert_eq!(parse_rfc3339_ms(&text), Some(ms));
-        assert_eq!(parse_rfc3339_ms("2025-11-25T14:25:00.123+01:00"), Some(ms));
-        assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }
 }

@@ -28,6 +28,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -103,25 +104,24 @@ fn around(mut router: Router, settings: &HttpSettings) -> Router {
             middleware::cors_preflights,
         ));
     }
-    let router = router
-        .layer(CatchPanicLayer::custom(middleware::panicked))
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(limits, limits::admit))
-        .layer(axum::middleware::from_fn(middleware::problem_errors))
+    let cors_responses =
+        cors.map(|cors| axum::middleware::from_fn_with_state(cors, middleware::cors_responses));
+    // All of them as one layer, outermost first: axum boxes a route's future once for each
+    // `Router::layer`, and moving each request's future into eight boxes instead of two cost
+    // about 6% of the server's instructions per request (callgrind).
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .option_layer(cors_responses)
         .layer(axum::middleware::from_fn_with_state(
             settings.access_log,
             middleware::observe,
-        ));
-    let router = match cors {
-        Some(cors) => router.layer(axum::middleware::from_fn_with_state(
-            cors,
-            middleware::cors_responses,
-        )),
-        None => router,
-    };
-    router
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        ))
+        .layer(axum::middleware::from_fn(middleware::problem_errors))
+        .layer(axum::middleware::from_fn_with_state(limits, limits::admit))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(CatchPanicLayer::custom(middleware::panicked));
+    router.layer(layers)
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, with the reaper running beside it.

@@ -62,10 +62,16 @@ pub async fn compare(options: &Options, rev: &str) {
         ratios.push(ratio);
     }
     ratios.sort_by(f64::total_cmp);
+    // Of an even number of pairs, the mean of the middle two (the upper one alone flatters).
+    let middle = ratios.len() / 2;
+    let median = if ratios.len() % 2 == 0 {
+        (ratios[middle - 1] + ratios[middle]) / 2.0
+    } else {
+        ratios[middle]
+    };
     println!(
-        "== median of {} pairs: {:.2}x the cycles/s of {rev} (each pair: {})",
+        "== median of {} pairs: {median:.2}x the cycles/s of {rev} (each pair: {})",
         ratios.len(),
-        ratios[ratios.len() / 2],
         ratios
             .iter()
             .map(|r| format!("{r:.2}x"))

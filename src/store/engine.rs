@@ -50,6 +50,8 @@ struct Inner {
     /// names repeat, a script with other flags shares its name).
     defaults: QueuePolicy,
     policy_args: HashMap<usize, Vec<String>>,
+    /// The same by field, for a script missing from `SCRIPTS` (it works, only more slowly).
+    policy_by_field: HashMap<&'static str, String>,
     outages: OutageLog,
     in_flight: InFlight,
     endpoint: Arc<Endpoint>,
@@ -64,22 +66,17 @@ impl Engine {
         key_prefix: &str,
         policy: &QueuePolicy,
     ) -> Result<Self, String> {
-        let by_field: HashMap<&str, String> = Field::ALL
+        let policy_by_field: HashMap<&'static str, String> = Field::ALL
             .into_iter()
             .map(|field| {
                 let value = policy.get(field).map(format_value);
                 (field.name(), value.unwrap_or_default())
             })
             .collect();
+        let arg_of = |field: &&str| policy_by_field.get(field).cloned().unwrap_or_default();
         let policy_args = super::SCRIPTS
             .iter()
-            .map(|def| {
-                let args = def.policy.iter().map(|field| by_field.get(field).cloned());
-                (
-                    script_id(def),
-                    args.map(Option::unwrap_or_default).collect(),
-                )
-            })
+            .map(|def| (script_id(def), def.policy.iter().map(arg_of).collect()))
             .collect();
         let endpoint = Arc::new(Endpoint::new(settings)?);
         Ok(Self {
@@ -95,6 +92,7 @@ impl Engine {
                 keys: KeySpace::new(key_prefix),
                 defaults: policy.clone(),
                 policy_args,
+                policy_by_field,
                 outages: OutageLog::new(crate::redact::url(&settings.url)),
                 endpoint,
                 in_flight: InFlight::default(),
@@ -268,14 +266,14 @@ impl Engine {
         for role in def.roles {
             fcall.arg(keys.key(role));
         }
-        let Some(policy_args) = self.inner.policy_args.get(&script_id(def)) else {
-            return Err(StoreError::Corrupt(format!(
-                "{}.lua is not among the scripts the server loads",
-                def.name
-            )));
-        };
-        for value in policy_args {
-            fcall.arg(value.as_str());
+        match self.inner.policy_args.get(&script_id(def)) {
+            Some(values) => values.iter().for_each(|value| {
+                fcall.arg(value.as_str());
+            }),
+            None => def.policy.iter().for_each(|field| {
+                let value = self.inner.policy_by_field.get(field);
+                fcall.arg(value.map_or("", String::as_str));
+            }),
         }
         fcall.arg(rand::random::<u32>()).arg(calls.len());
         for call in calls {

@@ -211,6 +211,12 @@ impl QueueKeys {
         self.name.push_str(role);
         &self.name
     }
+
+    /// The key with `role`, as its own string.
+    pub fn into_key(mut self, role: &str) -> String {
+        self.key(role);
+        self.name
+    }
 }
 
 /// Builds key names under one prefix.
@@ -228,7 +234,7 @@ impl KeySpace {
 
     /// The key of `queue` with `role`.
     pub fn queue_key(&self, queue: &QueueName, role: &str) -> String {
-        self.queue_keys(queue).key(role).to_owned()
+        self.queue_keys(queue).into_key(role)
     }
 
     /// The keys of `queue`, one role at a time in one buffer (see `QueueKeys`).

@@ -113,8 +113,8 @@ pub fn open(
     })
 }
 
-/// Every script. A new script is one more line here (the unit tests check each, and an API
-/// test loads each library into Redis).
+/// Every script. A new script is one more line here (the unit tests check each, an API test
+/// loads each library into Redis, and the engine lays out each one's policy arguments once).
 pub(crate) static SCRIPTS: &[&script::ScriptDef] = &[
     &tasks::SUBMIT,
     &tasks::SUBMIT_BATCH,

@@ -332,11 +332,19 @@ impl RedisServer {
 
     /// A field of Redis's `INFO memory`, in bytes (`used_memory`, `used_memory_dataset`, ...).
     pub async fn memory(&self, field: &str) -> u64 {
+        let [value] = self.memories([field]).await;
+        value
+    }
+
+    /// Fields of one `INFO memory` reply, so they are of the same instant.
+    pub async fn memories<const N: usize>(&self, fields: [&str; N]) -> [u64; N] {
         let info: String = self.cmd(&["INFO", "memory"]).await;
-        info.lines()
-            .find_map(|line| line.strip_prefix(&format!("{field}:")))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{field} in INFO memory"))
+        fields.map(|field| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(&format!("{field}:")))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{field} in INFO memory"))
+        })
     }
 
     fn wait_ready(&self) {

@@ -47,10 +47,9 @@ fn healthcheck(config: &Config, live: bool) -> ExitCode {
 }
 
 fn serve(config: Config) -> ExitCode {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.worker_threads > 0 {
-        runtime.worker_threads(config.worker_threads);
-    }
+    runtime.worker_threads(config.request_threads(cores));
     match runtime.enable_all().build() {
         Ok(runtime) => runtime.block_on(taskgate::run::serve(config)),
         Err(err) => fail(&format!("cannot start the runtime: {err}")),

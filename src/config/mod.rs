@@ -13,6 +13,7 @@ use clap::{ArgAction, Parser, Subcommand};
 mod debug;
 mod defaults;
 mod load;
+mod threads;
 
 pub use defaults::PolicyDefaults;
 pub use load::ConfigError;
@@ -196,8 +197,8 @@ pub struct Config {
     #[arg(long, env = "TASKGATE_REPLICA_WAIT_MS", default_value_t = 1000)]
     pub replica_wait_ms: u64,
 
-    /// Threads that serve requests; 0 means one per CPU core. On a small machine that also
-    /// runs Redis, 1 is faster: no wake-ups across threads (see BENCHMARKS.md).
+    /// Threads that serve requests; 0 means one per CPU core, less one when Redis runs on this
+    /// machine (no URL, a Unix socket, or loopback hosts only), at least one (`threads.rs`).
     #[arg(long, env = "TASKGATE_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
 

@@ -21,7 +21,7 @@ use super::op::{Op, Reply, into_array, is_status};
 use super::outage::OutageLog;
 use super::policies::format_value;
 use super::quarantine::Quarantine;
-use super::script::ScriptDef;
+use super::script::{ScriptDef, ScriptId};
 use super::settings::{PoolSettings, Replication};
 use crate::metrics;
 use crate::model::{Field, QueueName, QueuePolicy};
@@ -46,10 +46,9 @@ struct Inner {
     /// The server's policy defaults, and as script arguments: each script's ARGV opens with
     /// the defaults of the policy fields it declares ('' for a limit that is not set; see
     /// `prelude/base.lua`). Those arguments are laid out once per script, so a call copies them
-    /// instead of looking up each of its ~20 fields; keyed by the script's address (`script_id`:
-    /// names repeat, a script with other flags shares its name).
+    /// instead of looking up each of its ~20 fields.
     defaults: QueuePolicy,
-    policy_args: HashMap<usize, Vec<String>>,
+    policy_args: HashMap<ScriptId, Vec<String>>,
     /// The same by field, for a script missing from `SCRIPTS` (it works, only more slowly).
     policy_by_field: HashMap<&'static str, String>,
     outages: OutageLog,
@@ -76,7 +75,7 @@ impl Engine {
         let arg_of = |field: &&str| policy_by_field.get(field).cloned().unwrap_or_default();
         let policy_args = super::SCRIPTS
             .iter()
-            .map(|def| (script_id(def), def.policy.iter().map(arg_of).collect()))
+            .map(|def| (ScriptId::of(def), def.policy.iter().map(arg_of).collect()))
             .collect();
         let endpoint = Arc::new(Endpoint::new(settings)?);
         Ok(Self {
@@ -266,7 +265,7 @@ impl Engine {
         for role in def.roles {
             fcall.arg(keys.key(role));
         }
-        match self.inner.policy_args.get(&script_id(def)) {
+        match self.inner.policy_args.get(&ScriptId::of(def)) {
             Some(values) => values.iter().for_each(|value| {
                 fcall.arg(value.as_str());
             }),
@@ -376,9 +375,4 @@ impl Carrier for Inner {
             sent.await
         })
     }
-}
-
-/// Which script `def` is: every script is a `static`, so its address names it.
-fn script_id(def: &'static ScriptDef) -> usize {
-    std::ptr::from_ref(def) as usize
 }

@@ -33,7 +33,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use super::op::{Args, Op};
-use super::script::ScriptDef;
+use super::script::{ScriptDef, ScriptId};
 use super::{Replication, StoreError};
 use crate::metrics;
 use crate::model::QueueName;
@@ -103,9 +103,8 @@ pub struct LaneKey {
 
 impl PartialEq for LaneKey {
     fn eq(&self, other: &Self) -> bool {
-        // By address: variants of one Lua file (with and without `allow-oom`) are different
-        // scripts and never share a batch.
-        std::ptr::eq(self.script, other.script)
+        // Variants of one Lua file (with and without `allow-oom`) never share a batch.
+        ScriptId::of(self.script) == ScriptId::of(other.script)
             && self.queue == other.queue
             && self.replication.is_some() == other.replication.is_some()
     }
@@ -115,7 +114,7 @@ impl Eq for LaneKey {}
 
 impl std::hash::Hash for LaneKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::ptr::hash(self.script, state);
+        ScriptId::of(self.script).hash(state);
         self.queue.as_str().hash(state);
         self.replication.is_some().hash(state);
     }

@@ -29,6 +29,17 @@ use std::sync::OnceLock;
 
 use deadpool_redis::redis::Script;
 
+/// A script as a key (a lane, its policy arguments): its address, since every script is a
+/// `static`. Variants of one Lua file (with and without `allow-oom`) are different scripts.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScriptId(usize);
+
+impl ScriptId {
+    pub fn of(def: &'static ScriptDef) -> Self {
+        Self(std::ptr::from_ref(def) as usize)
+    }
+}
+
 /// One script: its name (its `.lua` file beside its op), what it declares it needs (the key roles it
 /// is passed, the policy fields it reads, the prelude pieces it is built with) and its source.
 pub struct ScriptDef {

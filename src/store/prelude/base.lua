@@ -136,14 +136,18 @@ local function at_call_end(finish)
   AT_END[#AT_END + 1] = finish
 end
 
+-- Runs fn(...) for bookkeeping that must not turn calls that have already changed state into
+-- an error (a key of the wrong type): a failure is logged by Redis, as `what`, instead.
+local function logged_pcall(what, fn, ...)
+  local ok, err = pcall(fn, ...)
+  if not ok then
+    redis.log(redis.LOG_WARNING, 'taskgate: ' .. what .. ': ' .. tostring(err))
+  end
+end
+
 local function end_call()
   for i = 1, #AT_END do
-    -- pcall: bookkeeping that fails (a key of the wrong type) must not turn calls that have
-    -- already changed state into an error; it is logged by Redis instead.
-    local ok, err = pcall(AT_END[i])
-    if not ok then
-      redis.log(redis.LOG_WARNING, 'taskgate: end of script call: ' .. tostring(err))
-    end
+    logged_pcall('end of script call', AT_END[i])
   end
 end
 

@@ -104,10 +104,7 @@ end
 -- other workers' rows written.
 at_call_end(function()
   for _, name in ipairs(TALLIED) do
-    local ok, err = pcall(worker_row_written, name, TALLY[name])
-    if not ok then
-      redis.log(redis.LOG_WARNING, 'taskgate: a worker row was not written: ' .. tostring(err))
-    end
+    logged_pcall('a worker row was not written', worker_row_written, name, TALLY[name])
   end
 end)
 
